@@ -1,0 +1,51 @@
+/**
+ * Typed errors. Subclasses group errors by who must act:
+ * - InvalidRequestError: the caller (bad prompt, bad parameter) → HTTP 400
+ * - CapacityError: retry later (queue full, context full) → HTTP 429/503
+ * - ModelLoadError: the operator (bad file, unsupported model) → at startup
+ * - EngineDeadError: restart the process
+ */
+export type ErrorCode =
+  // model files
+  | 'FILE_NOT_FOUND'
+  | 'FILE_READ_FAILED'
+  | 'GGUF_BAD_MAGIC'
+  | 'GGUF_UNSUPPORTED_VERSION'
+  | 'GGUF_TRUNCATED'
+  | 'GGUF_CORRUPT'
+  | 'UNKNOWN_TENSOR_TYPE'
+  | 'UNSUPPORTED_TENSOR_TYPE'
+  | 'UNSUPPORTED_ARCHITECTURE'
+  | 'MISSING_METADATA'
+  | 'MISSING_TENSOR'
+  | 'BAD_TENSOR_SHAPE'
+  | 'UNSUPPORTED_TOKENIZER'
+  // requests
+  | 'INVALID_ARGUMENT'
+  | 'PROMPT_TOO_LONG'
+  | 'INVALID_TOKEN'
+  // capacity
+  | 'CONTEXT_FULL'
+  | 'QUEUE_FULL'
+  // engine
+  | 'ENGINE_DEAD'
+  | 'NATIVE_BACKEND_FAILED';
+
+export class EngineError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+export class InvalidRequestError extends EngineError {}
+export class CapacityError extends EngineError {}
+export class ModelLoadError extends EngineError {}
+export class EngineDeadError extends EngineError {}
+
+/** For programmer bugs only; never for input validation. */
+export function invariant(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`invariant failed: ${message}`);
+}

@@ -1,0 +1,104 @@
+import { ModelLoadError } from '../../errors/engine-error.js';
+import { ggmlTypeName, type GgmlType } from '../ggml-type.js';
+import { GgufValueType, type GgufMetadata, type GgufScalar, type GgufValue } from './gguf-value.js';
+
+export interface GgufTensorInfo {
+  readonly name: string;
+  /** ggml order: shape[0] is the contiguous (innermost) dimension */
+  readonly shape: readonly number[];
+  readonly type: GgmlType;
+  /** absolute byte offset of the tensor data in the file */
+  readonly fileOffset: number;
+  readonly byteSize: number;
+  readonly numElements: number;
+}
+
+/** A parsed GGUF header: metadata and tensor infos. Tensor bytes stay in the file until read. */
+export interface GgufFile {
+  readonly path: string;
+  readonly version: number;
+  readonly metadata: GgufMetadata;
+  readonly tensors: readonly GgufTensorInfo[];
+  readonly alignment: number;
+  /** absolute offset of the tensor data section */
+  readonly dataOffset: number;
+  readonly fileSize: number;
+}
+
+function describe(v: GgufValue | undefined): string {
+  if (!v) return 'missing';
+  return v.type === GgufValueType.ARRAY ? 'array' : GgufValueType[v.type];
+}
+
+/** Typed metadata accessors that name the key in their errors. */
+export class MetadataReader {
+  constructor(
+    readonly metadata: GgufMetadata,
+    private readonly source: string,
+  ) {}
+
+  has(key: string): boolean {
+    return this.metadata.has(key);
+  }
+
+  private fail(key: string, want: string): never {
+    const v = this.metadata.get(key);
+    throw new ModelLoadError(
+      'MISSING_METADATA',
+      `${this.source}: metadata key '${key}' must be ${want} (found ${describe(v)})`,
+    );
+  }
+
+  string(key: string): string;
+  string(key: string, fallback: string): string;
+  string(key: string, fallback?: string): string {
+    const v = this.metadata.get(key);
+    if (v?.type === GgufValueType.STRING) return v.value as string;
+    if (v === undefined && fallback !== undefined) return fallback;
+    return this.fail(key, 'a string');
+  }
+
+  number(key: string): number;
+  number(key: string, fallback: number): number;
+  number(key: string, fallback?: number): number {
+    const v = this.metadata.get(key);
+    if (v && v.type !== GgufValueType.ARRAY && v.type !== GgufValueType.STRING && v.type !== GgufValueType.BOOL) {
+      return Number(v.value);
+    }
+    if (v === undefined && fallback !== undefined) return fallback;
+    return this.fail(key, 'a number');
+  }
+
+  bool(key: string, fallback: boolean): boolean {
+    const v = this.metadata.get(key);
+    if (v?.type === GgufValueType.BOOL) return v.value as boolean;
+    if (v === undefined) return fallback;
+    return this.fail(key, 'a bool');
+  }
+
+  array(key: string): readonly GgufScalar[];
+  array(key: string, fallback: readonly GgufScalar[]): readonly GgufScalar[];
+  array(key: string, fallback?: readonly GgufScalar[]): readonly GgufScalar[] {
+    const v = this.metadata.get(key);
+    if (v?.type === GgufValueType.ARRAY) return v.value;
+    if (v === undefined && fallback !== undefined) return fallback;
+    return this.fail(key, 'an array');
+  }
+
+  stringArray(key: string): readonly string[] {
+    const v = this.metadata.get(key);
+    if (v?.type === GgufValueType.ARRAY && v.itemType === GgufValueType.STRING) return v.value as string[];
+    return this.fail(key, 'an array of strings');
+  }
+
+  numberArray(key: string): number[] | undefined {
+    const v = this.metadata.get(key);
+    if (v === undefined) return undefined;
+    if (v.type === GgufValueType.ARRAY && v.itemType !== GgufValueType.STRING) return v.value.map(Number);
+    return this.fail(key, 'an array of numbers');
+  }
+}
+
+export function describeTensorType(info: GgufTensorInfo): string {
+  return ggmlTypeName(info.type);
+}
