@@ -8,6 +8,10 @@ const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
 const DEFAULT_ALIGNMENT = 32;
 const CHUNK_BYTES = 1 << 20;
 const MAX_DIMS = 4;
+// sanity limits: beyond these a header field is garbage, not a big model
+const MAX_COUNT = 2 ** 24;
+const MAX_STRING_BYTES = 2 ** 30;
+const MAX_ARRAY_ITEMS = 2 ** 31;
 
 /** Sequential little-endian reader over a file descriptor, buffered in 1 MiB chunks. */
 class HeaderCursor {
@@ -41,6 +45,7 @@ class HeaderCursor {
     this.bufStart = this.pos;
   }
 
+  /** advances past n bytes and returns their offset in `buf` (call before reading `buf`: it may refill it) */
   private at(n: number): number {
     this.ensure(n);
     const off = this.pos - this.bufStart;
@@ -48,28 +53,38 @@ class HeaderCursor {
     return off;
   }
 
-  u8(): number { return this.buf.readUInt8(this.at(1)); }
-  i8(): number { return this.buf.readInt8(this.at(1)); }
-  u16(): number { return this.buf.readUInt16LE(this.at(2)); }
-  i16(): number { return this.buf.readInt16LE(this.at(2)); }
-  u32(): number { return this.buf.readUInt32LE(this.at(4)); }
-  i32(): number { return this.buf.readInt32LE(this.at(4)); }
-  f32(): number { return this.buf.readFloatLE(this.at(4)); }
-  f64(): number { return this.buf.readDoubleLE(this.at(8)); }
-  u64(): bigint { return this.buf.readBigUInt64LE(this.at(8)); }
-  i64(): bigint { return this.buf.readBigInt64LE(this.at(8)); }
+  u8(): number { const off = this.at(1); return this.buf.readUInt8(off); }
+  i8(): number { const off = this.at(1); return this.buf.readInt8(off); }
+  u16(): number { const off = this.at(2); return this.buf.readUInt16LE(off); }
+  i16(): number { const off = this.at(2); return this.buf.readInt16LE(off); }
+  u32(): number { const off = this.at(4); return this.buf.readUInt32LE(off); }
+  i32(): number { const off = this.at(4); return this.buf.readInt32LE(off); }
+  f32(): number { const off = this.at(4); return this.buf.readFloatLE(off); }
+  f64(): number { const off = this.at(8); return this.buf.readDoubleLE(off); }
+  u64(): bigint { const off = this.at(8); return this.buf.readBigUInt64LE(off); }
+  i64(): bigint { const off = this.at(8); return this.buf.readBigInt64LE(off); }
 
-  /** A u64 that must fit comfortably in a JS number and be at most `max`. */
-  count(what: string, max: number): number {
+  /**
+   * A u64 count: beyond `limit` the header is corrupt; beyond what the remaining bytes could
+   * hold (each counted item takes at least `minItemBytes`) the file is truncated.
+   */
+  count(what: string, limit: number, minItemBytes: number): number {
     const v = this.u64();
-    if (v > BigInt(max)) {
+    if (v > BigInt(limit)) {
       throw new ModelLoadError('GGUF_CORRUPT', `${this.path}: ${what} ${v} is implausible (at byte ${this.pos - 8})`);
     }
-    return Number(v);
+    const n = Number(v);
+    if (n * minItemBytes > this.fileSize - this.pos) {
+      throw new ModelLoadError(
+        'GGUF_TRUNCATED',
+        `${this.path}: file is truncated (${what} ${n} needs more than the ${this.fileSize - this.pos} bytes left)`,
+      );
+    }
+    return n;
   }
 
   string(): string {
-    const len = this.count('string length', this.fileSize - this.pos);
+    const len = this.count('string length', MAX_STRING_BYTES, 1);
     if (len === 0) return '';
     const off = this.at(len);
     return this.buf.toString('utf8', off, off + len);
@@ -108,8 +123,7 @@ function readValue(c: HeaderCursor, path: string, key: string): GgufValue {
   if (itemType === GgufValueType.ARRAY) {
     throw new ModelLoadError('GGUF_CORRUPT', `${path}: metadata '${key}' is a nested array, which is not supported`);
   }
-  // every item takes at least one byte, so a count beyond the remaining bytes is corrupt
-  const n = c.count(`array length of '${key}'`, c.fileSize - c.pos);
+  const n = c.count(`array length of '${key}'`, MAX_ARRAY_ITEMS, 1);
   const items: GgufScalar[] = new Array(n);
   for (let i = 0; i < n; i++) items[i] = readScalar(c, itemType);
   return { type, itemType, value: items };
@@ -138,9 +152,8 @@ export function readGguf(path: string): GgufFile {
     if (version !== 2 && version !== 3) {
       throw new ModelLoadError('GGUF_UNSUPPORTED_VERSION', `${path}: unsupported GGUF version ${version} (need 2 or 3)`);
     }
-    // each tensor info and each kv pair takes well over 8 bytes
-    const numTensors = c.count('tensor count', fileSize / 8);
-    const numKv = c.count('metadata count', fileSize / 8);
+    const numTensors = c.count('tensor count', MAX_COUNT, 8);
+    const numKv = c.count('metadata count', MAX_COUNT, 8);
 
     const metadata = new Map<string, GgufValue>();
     for (let i = 0; i < numKv; i++) {
@@ -165,9 +178,9 @@ export function readGguf(path: string): GgufFile {
         throw new ModelLoadError('GGUF_CORRUPT', `${path}: tensor '${name}' has ${numDims} dimensions (1..${MAX_DIMS})`);
       }
       const shape: number[] = [];
-      for (let d = 0; d < numDims; d++) shape.push(c.count(`dimension of tensor '${name}'`, Number.MAX_SAFE_INTEGER));
+      for (let d = 0; d < numDims; d++) shape.push(c.count(`dimension of tensor '${name}'`, Number.MAX_SAFE_INTEGER, 0));
       const type = c.u32() as GgmlType;
-      const offset = c.count(`offset of tensor '${name}'`, fileSize);
+      const offset = c.count(`offset of tensor '${name}'`, Number.MAX_SAFE_INTEGER, 0);
       raw.push({ name, shape, type, offset });
     }
     const dataOffset = Math.ceil(c.pos / alignment) * alignment;

@@ -1,0 +1,76 @@
+import type { GgmlType } from '../formats/ggml-type.js';
+
+/**
+ * A 2-D weight matrix as stored in GGUF: `numRows` rows (output features) of `numCols` elements
+ * (input features), row-major in ggml blocks. The bytes are owned by the model that loaded them.
+ */
+export interface WeightTensor {
+  readonly name: string;
+  readonly type: GgmlType;
+  readonly numRows: number;
+  readonly numCols: number;
+  /** [numRows, numCols] in `type` blocks */
+  readonly data: Uint8Array;
+}
+
+export interface RopeParams {
+  /** 'norm' rotates adjacent pairs (x[2i], x[2i+1]) as GGUF llama does; 'neox' rotates (x[i], x[i + d/2]) */
+  readonly mode: 'norm' | 'neox';
+  /** rotated dimensions per head (≤ headDim) */
+  readonly numRotaryDims: number;
+  readonly freqBase: number;
+  readonly freqScale: number;
+  /** per-pair divisors (llama3 rope scaling), length numRotaryDims / 2 */
+  readonly freqFactors?: Float32Array | undefined;
+}
+
+/** One sequence's view of a layer's paged KV cache. */
+export interface KvView {
+  /** [numSlots, numKvHeads * headDim] f16 bits */
+  readonly k: Uint16Array;
+  /** [numSlots, numKvHeads * headDim] f16 bits */
+  readonly v: Uint16Array;
+  /** logical block → physical block */
+  readonly blockTable: Int32Array;
+  readonly blockSize: number;
+}
+
+export interface AttentionShape {
+  readonly numHeads: number;
+  readonly numKvHeads: number;
+  readonly headDim: number;
+  /** softmax scale, usually 1/sqrt(headDim) */
+  readonly scale: number;
+}
+
+/**
+ * The kernel interface every backend implements; one conformance suite checks all of them
+ * against `reference`. Activations are f32, row-major, `numTokens` rows. Kernels never throw
+ * for numeric reasons and never allocate per call in a native backend.
+ *
+ * Numerics follow llama.cpp's CPU backend so that logits match it: a matmul first converts the
+ * activations to the weight's dot type (F16 → f16, BF16 → bf16, Q8_0/Q4_0 → Q8_0 blocks with an
+ * f16 scale), then accumulates in f32. K/V are stored as f16; Q is rounded to f16 before Q·K.
+ */
+export interface KernelBackend {
+  readonly name: string;
+  /** out[t, r] = Σ_c w[r, c] · x[t, c];  x: [numTokens, numCols], out: [numTokens, numRows] */
+  matmul(out: Float32Array, w: WeightTensor, x: Float32Array, numTokens: number): void;
+  /** out[t, :] = table[ids[t], :] dequantized; out: [ids.length, numCols] */
+  embedding(out: Float32Array, table: WeightTensor, ids: Int32Array): void;
+  /** out[t, :] = x[t, :] / rms(x[t, :]) · weight;  x, out: [numTokens, dim] (may alias) */
+  rmsNorm(out: Float32Array, x: Float32Array, weight: Float32Array, numTokens: number, eps: number): void;
+  /** in place; x: [numTokens, numHeads, headDim]; positions: [numTokens] */
+  rope(x: Float32Array, numTokens: number, numHeads: number, headDim: number, positions: Int32Array, params: RopeParams): void;
+  /** writes k, v ([numTokens, kvDim] f32) into the cache slots given by slotIds ([numTokens]) as f16 */
+  storeKv(kv: KvView, k: Float32Array, v: Float32Array, slotIds: Int32Array, numTokens: number): void;
+  /**
+   * Causal attention for one sequence: query t attends to cache positions 0..positions[t].
+   * q, out: [numTokens, numHeads * headDim]
+   */
+  attention(out: Float32Array, q: Float32Array, kv: KvView, positions: Int32Array, numTokens: number, shape: AttentionShape): void;
+  /** out[i] = silu(gate[i]) · up[i] for n elements (out may alias gate) */
+  swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
+  /** out[i] = a[i] + b[i] (out may alias a) */
+  add(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void;
+}

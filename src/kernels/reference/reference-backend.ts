@@ -1,0 +1,216 @@
+import { GgmlType, ggmlTypeName } from '../../formats/ggml-type.js';
+import { codecFor } from '../../quant/codec.js';
+import { F16_TO_F32, roundToBf16, roundToF16, f32ToF16 } from '../../quant/float16.js';
+import type { AttentionShape, KernelBackend, KvView, RopeParams, WeightTensor } from '../kernel-backend.js';
+import { quantizeQ8_0, type Q8Activations } from './activation-quant.js';
+
+/**
+ * The reference backend: plain TypeScript, obviously correct, slow. Every other backend is
+ * checked against it. Mirrors llama.cpp's CPU numerics (see KernelBackend).
+ */
+export class ReferenceBackend implements KernelBackend {
+  readonly name = 'reference';
+
+  matmul(out: Float32Array, w: WeightTensor, x: Float32Array, numTokens: number): void {
+    const { numRows, numCols } = w;
+    switch (w.type) {
+      case GgmlType.F32: {
+        const wf = f32View(w.data, numRows * numCols);
+        for (let t = 0; t < numTokens; t++) {
+          for (let r = 0; r < numRows; r++) {
+            let sum = 0;
+            const base = r * numCols;
+            for (let c = 0; c < numCols; c++) sum += wf[base + c]! * x[t * numCols + c]!;
+            out[t * numRows + r] = sum;
+          }
+        }
+        return;
+      }
+      case GgmlType.F16:
+      case GgmlType.BF16: {
+        const round = w.type === GgmlType.F16 ? roundToF16 : roundToBf16;
+        const xr = new Float32Array(numCols);
+        const row = new Float32Array(numCols);
+        const codec = codecFor(w.type)!;
+        for (let t = 0; t < numTokens; t++) {
+          for (let c = 0; c < numCols; c++) xr[c] = round(x[t * numCols + c]!);
+          for (let r = 0; r < numRows; r++) {
+            codec.dequantize(w.data, r * numCols, numCols, row);
+            let sum = 0;
+            for (let c = 0; c < numCols; c++) sum += row[c]! * xr[c]!;
+            out[t * numRows + r] = sum;
+          }
+        }
+        return;
+      }
+      case GgmlType.Q8_0:
+      case GgmlType.Q4_0: {
+        const numBlocks = numCols / 32;
+        const act: Q8Activations = { qs: new Int8Array(numCols), d: new Float32Array(numBlocks) };
+        const dot = w.type === GgmlType.Q8_0 ? dotQ8_0 : dotQ4_0;
+        for (let t = 0; t < numTokens; t++) {
+          quantizeQ8_0(x, t * numCols, numCols, act);
+          for (let r = 0; r < numRows; r++) out[t * numRows + r] = dot(w.data, r * numBlocks, numBlocks, act);
+        }
+        return;
+      }
+      default: {
+        // any other decodable type: dequantize the row, f32 activations
+        const codec = codecFor(w.type);
+        if (!codec) throw new Error(`reference matmul: unsupported weight type ${ggmlTypeName(w.type)}`);
+        const row = new Float32Array(numCols);
+        for (let r = 0; r < numRows; r++) {
+          codec.dequantize(w.data, r * numCols, numCols, row);
+          for (let t = 0; t < numTokens; t++) {
+            let sum = 0;
+            for (let c = 0; c < numCols; c++) sum += row[c]! * x[t * numCols + c]!;
+            out[t * numRows + r] = sum;
+          }
+        }
+      }
+    }
+  }
+
+  embedding(out: Float32Array, table: WeightTensor, ids: Int32Array): void {
+    const codec = codecFor(table.type);
+    if (!codec) throw new Error(`reference embedding: unsupported type ${ggmlTypeName(table.type)}`);
+    for (let t = 0; t < ids.length; t++) {
+      codec.dequantize(table.data, ids[t]! * table.numCols, table.numCols, out, t * table.numCols);
+    }
+  }
+
+  rmsNorm(out: Float32Array, x: Float32Array, weight: Float32Array, numTokens: number, eps: number): void {
+    const dim = weight.length;
+    for (let t = 0; t < numTokens; t++) {
+      let sum = 0;
+      for (let i = 0; i < dim; i++) sum += x[t * dim + i]! * x[t * dim + i]!;
+      const scale = Math.fround(1 / Math.sqrt(Math.fround(sum / dim) + eps));
+      for (let i = 0; i < dim; i++) out[t * dim + i] = Math.fround(x[t * dim + i]! * scale) * weight[i]!;
+    }
+  }
+
+  rope(x: Float32Array, numTokens: number, numHeads: number, headDim: number, positions: Int32Array, p: RopeParams): void {
+    const half = p.numRotaryDims / 2;
+    const thetaScale = Math.fround(Math.pow(p.freqBase, -2 / p.numRotaryDims));
+    const cos = new Float32Array(half);
+    const sin = new Float32Array(half);
+    for (let t = 0; t < numTokens; t++) {
+      // float32 iteration as ggml's rope cache does
+      let theta = Math.fround(positions[t]!);
+      for (let i = 0; i < half; i++) {
+        const ff = p.freqFactors ? p.freqFactors[i]! : 1;
+        const angle = Math.fround(p.freqScale * Math.fround(theta / ff));
+        cos[i] = Math.cos(angle);
+        sin[i] = Math.sin(angle);
+        theta = Math.fround(theta * thetaScale);
+      }
+      for (let h = 0; h < numHeads; h++) {
+        const base = (t * numHeads + h) * headDim;
+        for (let i = 0; i < half; i++) {
+          const i0 = p.mode === 'norm' ? base + 2 * i : base + i;
+          const i1 = p.mode === 'norm' ? i0 + 1 : i0 + half;
+          const x0 = x[i0]!;
+          const x1 = x[i1]!;
+          x[i0] = x0 * cos[i]! - x1 * sin[i]!;
+          x[i1] = x0 * sin[i]! + x1 * cos[i]!;
+        }
+      }
+    }
+  }
+
+  storeKv(kv: KvView, k: Float32Array, v: Float32Array, slotIds: Int32Array, numTokens: number): void {
+    const kvDim = k.length / numTokens;
+    for (let t = 0; t < numTokens; t++) {
+      const dst = slotIds[t]! * kvDim;
+      for (let i = 0; i < kvDim; i++) {
+        kv.k[dst + i] = f32ToF16(k[t * kvDim + i]!);
+        kv.v[dst + i] = f32ToF16(v[t * kvDim + i]!);
+      }
+    }
+  }
+
+  attention(out: Float32Array, q: Float32Array, kv: KvView, positions: Int32Array, numTokens: number, s: AttentionShape): void {
+    const { numHeads, numKvHeads, headDim, scale } = s;
+    const kvDim = numKvHeads * headDim;
+    const group = numHeads / numKvHeads;
+    const qh = new Float32Array(headDim);
+    const acc = new Float64Array(headDim);
+    let scores = new Float32Array(0);
+    for (let t = 0; t < numTokens; t++) {
+      const numKeys = positions[t]! + 1;
+      if (scores.length < numKeys) scores = new Float32Array(numKeys);
+      for (let h = 0; h < numHeads; h++) {
+        const kvOff = Math.floor(h / group) * headDim;
+        const qBase = (t * numHeads + h) * headDim;
+        for (let d = 0; d < headDim; d++) qh[d] = roundToF16(q[qBase + d]!);
+        let max = -Infinity;
+        for (let j = 0; j < numKeys; j++) {
+          const slot = kv.blockTable[Math.floor(j / kv.blockSize)]! * kv.blockSize + (j % kv.blockSize);
+          const kBase = slot * kvDim + kvOff;
+          let dot = 0;
+          for (let d = 0; d < headDim; d++) dot += qh[d]! * F16_TO_F32[kv.k[kBase + d]!]!;
+          const sc = Math.fround(dot) * scale;
+          scores[j] = sc;
+          if (sc > max) max = sc;
+        }
+        let sum = 0;
+        for (let j = 0; j < numKeys; j++) {
+          const e = Math.exp(scores[j]! - max);
+          scores[j] = e;
+          sum += e;
+        }
+        acc.fill(0);
+        for (let j = 0; j < numKeys; j++) {
+          const slot = kv.blockTable[Math.floor(j / kv.blockSize)]! * kv.blockSize + (j % kv.blockSize);
+          const vBase = slot * kvDim + kvOff;
+          const p = scores[j]!;
+          for (let d = 0; d < headDim; d++) acc[d]! += p * F16_TO_F32[kv.v[vBase + d]!]!;
+        }
+        for (let d = 0; d < headDim; d++) out[qBase + d] = acc[d]! / sum;
+      }
+    }
+  }
+
+  swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void {
+    for (let i = 0; i < n; i++) {
+      const g = gate[i]!;
+      out[i] = Math.fround(g / (1 + Math.exp(-g))) * up[i]!;
+    }
+  }
+
+  add(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void {
+    for (let i = 0; i < n; i++) out[i] = a[i]! + b[i]!;
+  }
+}
+
+function f32View(data: Uint8Array, n: number): Float32Array {
+  if (data.byteOffset % 4 === 0) return new Float32Array(data.buffer, data.byteOffset, n);
+  return new Float32Array(data.slice(0, n * 4).buffer);
+}
+
+const F16_SCALE = (data: Uint8Array, byte: number): number => F16_TO_F32[data[byte]! | (data[byte + 1]! << 8)]!;
+
+function dotQ8_0(w: Uint8Array, firstBlock: number, numBlocks: number, act: Q8Activations): number {
+  let sum = 0;
+  for (let b = 0; b < numBlocks; b++) {
+    const base = (firstBlock + b) * 34;
+    let isum = 0;
+    for (let j = 0; j < 32; j++) isum += ((w[base + 2 + j]! << 24) >> 24) * act.qs[b * 32 + j]!;
+    sum += Math.fround(F16_SCALE(w, base) * act.d[b]!) * isum;
+  }
+  return sum;
+}
+
+function dotQ4_0(w: Uint8Array, firstBlock: number, numBlocks: number, act: Q8Activations): number {
+  let sum = 0;
+  for (let b = 0; b < numBlocks; b++) {
+    const base = (firstBlock + b) * 18;
+    let isum = 0;
+    for (let j = 0; j < 16; j++) {
+      const q = w[base + 2 + j]!;
+      isum += ((q & 0x0f) - 8) * act.qs[b * 32 + j]! + ((q >> 4) - 8) * act.qs[b * 32 + 16 + j]!;
+    }
+    sum += Math.fround(F16_SCALE(w, base) * act.d[b]!) * isum;
+  }
+  return sum;
+}

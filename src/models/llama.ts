@@ -1,0 +1,193 @@
+import { ModelLoadError } from '../errors/engine-error.js';
+import type { GgufFile } from '../formats/gguf/index.js';
+import { MetadataReader } from '../formats/gguf/index.js';
+import type { AttentionShape, KernelBackend, RopeParams, WeightTensor } from '../kernels/kernel-backend.js';
+import type { KvStorage } from '../kernels/kv-storage.js';
+import type { ForwardBatch } from './forward-batch.js';
+import { WeightLoader } from './weight-loader.js';
+import { Workspace } from './workspace.js';
+
+/** Shapes and hyperparameters of a Llama-family decoder, parsed from GGUF metadata. */
+export interface LlamaConfig {
+  readonly architecture: string;
+  readonly dim: number;
+  readonly numLayers: number;
+  readonly numHeads: number;
+  readonly numKvHeads: number;
+  readonly headDim: number;
+  readonly ffnDim: number;
+  readonly vocabSize: number;
+  readonly contextLength: number;
+  readonly rmsEps: number;
+  readonly rope: RopeParams;
+}
+
+export function parseLlamaConfig(file: GgufFile, arch: string): LlamaConfig {
+  const meta = new MetadataReader(file.metadata, file.path);
+  const key = (k: string): string => `${arch}.${k}`;
+  const dim = meta.number(key('embedding_length'));
+  const numHeads = meta.number(key('attention.head_count'));
+  const numKvHeads = meta.number(key('attention.head_count_kv'), numHeads);
+  const headDim = meta.number(key('attention.key_length'), numHeads > 0 ? dim / numHeads : 0);
+  const tokens = file.metadata.get('tokenizer.ggml.tokens');
+  const embd = file.tensors.find((t) => t.name === 'token_embd.weight');
+  const vocabSize = meta.number(key('vocab_size'), embd?.shape[1] ?? (tokens?.value as unknown[] | undefined)?.length ?? 0);
+  const scalingType = meta.string(key('rope.scaling.type'), 'none');
+  const scalingFactor = meta.number(key('rope.scaling.factor'), 1);
+  const config: LlamaConfig = {
+    architecture: arch,
+    dim,
+    numLayers: meta.number(key('block_count')),
+    numHeads,
+    numKvHeads,
+    headDim,
+    ffnDim: meta.number(key('feed_forward_length')),
+    vocabSize,
+    contextLength: meta.number(key('context_length')),
+    rmsEps: meta.number(key('attention.layer_norm_rms_epsilon'), 1e-5),
+    rope: {
+      mode: 'norm',
+      numRotaryDims: meta.number(key('rope.dimension_count'), headDim),
+      freqBase: meta.number(key('rope.freq_base'), 10000),
+      freqScale: scalingType === 'linear' && scalingFactor > 0 ? 1 / scalingFactor : 1,
+    },
+  };
+  const bad = (what: string): never => {
+    throw new ModelLoadError('BAD_TENSOR_SHAPE', `${file.path}: invalid ${arch} hyperparameters: ${what}`);
+  };
+  for (const [name, v] of Object.entries({ dim, numHeads, numKvHeads, headDim, vocabSize, ffnDim: config.ffnDim, numLayers: config.numLayers, contextLength: config.contextLength })) {
+    if (!Number.isInteger(v) || v <= 0) bad(`${name} = ${v}`);
+  }
+  if (numHeads % numKvHeads !== 0) bad(`head_count ${numHeads} is not a multiple of head_count_kv ${numKvHeads}`);
+  if (config.rope.numRotaryDims > headDim || config.rope.numRotaryDims % 2 !== 0) bad(`rope.dimension_count ${config.rope.numRotaryDims}`);
+  if (scalingType !== 'none' && scalingType !== 'linear' && !(scalingType === 'yarn' && scalingFactor === 1)) {
+    throw new ModelLoadError('UNSUPPORTED_ARCHITECTURE', `${file.path}: rope scaling '${scalingType}' is not supported yet`);
+  }
+  return config;
+}
+
+interface LlamaLayer {
+  readonly attnNorm: Float32Array;
+  readonly wq: WeightTensor;
+  readonly wk: WeightTensor;
+  readonly wv: WeightTensor;
+  readonly wo: WeightTensor;
+  readonly ffnNorm: Float32Array;
+  readonly wGate: WeightTensor;
+  readonly wUp: WeightTensor;
+  readonly wDown: WeightTensor;
+}
+
+/** Llama decoder (Llama 2/3, Mistral, and GGUFs converted with arch 'llama'). */
+export class LlamaModel {
+  private readonly layers: LlamaLayer[];
+  private readonly tokenEmbedding: WeightTensor;
+  private readonly outputNorm: Float32Array;
+  private readonly output: WeightTensor;
+  private readonly rope: RopeParams;
+  private readonly attentionShape: AttentionShape;
+  private readonly ws = new Workspace();
+  readonly isOutputTied: boolean;
+
+  constructor(
+    readonly config: LlamaConfig,
+    file: GgufFile,
+    private readonly backend: KernelBackend,
+  ) {
+    const c = config;
+    const w = new WeightLoader(file);
+    const qDim = c.numHeads * c.headDim;
+    const kvDim = c.numKvHeads * c.headDim;
+    this.tokenEmbedding = w.matrix('token_embd.weight', c.vocabSize, c.dim);
+    this.layers = Array.from({ length: c.numLayers }, (_, i) => ({
+      attnNorm: w.vector(`blk.${i}.attn_norm.weight`, c.dim),
+      wq: w.matrix(`blk.${i}.attn_q.weight`, qDim, c.dim),
+      wk: w.matrix(`blk.${i}.attn_k.weight`, kvDim, c.dim),
+      wv: w.matrix(`blk.${i}.attn_v.weight`, kvDim, c.dim),
+      wo: w.matrix(`blk.${i}.attn_output.weight`, c.dim, qDim),
+      ffnNorm: w.vector(`blk.${i}.ffn_norm.weight`, c.dim),
+      wGate: w.matrix(`blk.${i}.ffn_gate.weight`, c.ffnDim, c.dim),
+      wUp: w.matrix(`blk.${i}.ffn_up.weight`, c.ffnDim, c.dim),
+      wDown: w.matrix(`blk.${i}.ffn_down.weight`, c.dim, c.ffnDim),
+    }));
+    this.outputNorm = w.vector('output_norm.weight', c.dim);
+    this.isOutputTied = !w.has('output.weight');
+    this.output = this.isOutputTied ? this.tokenEmbedding : w.matrix('output.weight', c.vocabSize, c.dim);
+    this.rope = { ...c.rope, freqFactors: w.optionalVector('rope_freqs.weight', c.rope.numRotaryDims / 2) };
+    this.attentionShape = {
+      numHeads: c.numHeads,
+      numKvHeads: c.numKvHeads,
+      headDim: c.headDim,
+      scale: 1 / Math.sqrt(c.headDim),
+    };
+  }
+
+  /** All weights, for reporting and for backends that prepare them. */
+  get weights(): WeightTensor[] {
+    const list = [this.tokenEmbedding];
+    for (const l of this.layers) list.push(l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown);
+    if (!this.isOutputTied) list.push(this.output);
+    return list;
+  }
+
+  /** Runs the batch through the model, writing K/V into `kv`. Returns [logitRows.length, vocabSize] logits. */
+  forward(batch: ForwardBatch, kv: KvStorage): Float32Array {
+    const c = this.config;
+    const b = this.backend;
+    const n = batch.tokenIds.length;
+    const qDim = c.numHeads * c.headDim;
+    const kvDim = c.numKvHeads * c.headDim;
+    const ws = this.ws;
+    const x = ws.get('x', n * c.dim); //         [n, dim] residual stream
+    const xn = ws.get('xn', n * c.dim); //       [n, dim] normed
+    const q = ws.get('q', n * qDim); //          [n, numHeads, headDim]
+    const k = ws.get('k', n * kvDim); //         [n, numKvHeads, headDim]
+    const v = ws.get('v', n * kvDim); //         [n, numKvHeads, headDim]
+    const attn = ws.get('attn', n * qDim); //    [n, numHeads, headDim]
+    const proj = ws.get('proj', n * c.dim); //   [n, dim]
+    const gate = ws.get('gate', n * c.ffnDim); // [n, ffnDim]
+    const up = ws.get('up', n * c.ffnDim); //    [n, ffnDim]
+    const slotIds = ws.getInt('slots', n); //    [n]
+
+    for (const s of batch.sequences) {
+      for (let t = s.start; t < s.start + s.numTokens; t++) slotIds[t] = kv.slotOf(s.blockTable, batch.positions[t]!);
+    }
+
+    b.embedding(x, this.tokenEmbedding, batch.tokenIds);
+    for (let li = 0; li < c.numLayers; li++) {
+      const L = this.layers[li]!;
+      b.rmsNorm(xn, x, L.attnNorm, n, c.rmsEps);
+      b.matmul(q, L.wq, xn, n);
+      b.matmul(k, L.wk, xn, n);
+      b.matmul(v, L.wv, xn, n);
+      b.rope(q, n, c.numHeads, c.headDim, batch.positions, this.rope);
+      b.rope(k, n, c.numKvHeads, c.headDim, batch.positions, this.rope);
+      for (const s of batch.sequences) {
+        const view = kv.view(li, s.blockTable);
+        const rows = (a: Float32Array, width: number): Float32Array => a.subarray(s.start * width, (s.start + s.numTokens) * width);
+        b.storeKv(view, rows(k, kvDim), rows(v, kvDim), slotIds.subarray(s.start, s.start + s.numTokens), s.numTokens);
+        b.attention(rows(attn, qDim), rows(q, qDim), view, batch.positions.subarray(s.start, s.start + s.numTokens), s.numTokens, this.attentionShape);
+      }
+      b.matmul(proj, L.wo, attn, n);
+      b.add(x, x, proj, n * c.dim);
+      b.rmsNorm(xn, x, L.ffnNorm, n, c.rmsEps);
+      b.matmul(gate, L.wGate, xn, n);
+      b.matmul(up, L.wUp, xn, n);
+      b.swiglu(gate, gate, up, n * c.ffnDim);
+      b.matmul(proj, L.wDown, gate, n);
+      b.add(x, x, proj, n * c.dim);
+    }
+
+    // only the rows whose logits are wanted go through the output head
+    const numOut = batch.logitRows.length;
+    const last = ws.get('last', numOut * c.dim); // [numOut, dim]
+    for (let i = 0; i < numOut; i++) {
+      const r = batch.logitRows[i]!;
+      last.set(x.subarray(r * c.dim, (r + 1) * c.dim), i * c.dim);
+    }
+    b.rmsNorm(last, last, this.outputNorm, numOut, c.rmsEps);
+    const logits = new Float32Array(numOut * c.vocabSize); // [numOut, vocabSize], owned by the caller
+    b.matmul(logits, this.output, last, numOut);
+    return logits;
+  }
+}

@@ -1,0 +1,67 @@
+import { ModelLoadError } from '../errors/engine-error.js';
+import { GgmlType, ggmlTypeName } from '../formats/ggml-type.js';
+import { readTensorData, type GgufFile, type GgufTensorInfo } from '../formats/gguf/index.js';
+import type { WeightTensor } from '../kernels/kernel-backend.js';
+import { codecFor } from '../quant/codec.js';
+
+/**
+ * Looks up, validates and reads a model's tensors. Every error names the tensor and what was
+ * expected, so a bad or unsupported file is diagnosed at load time, not mid-generation.
+ */
+export class WeightLoader {
+  private readonly infos: Map<string, GgufTensorInfo>;
+
+  constructor(private readonly file: GgufFile) {
+    this.infos = new Map(file.tensors.map((t) => [t.name, t]));
+  }
+
+  has(name: string): boolean {
+    return this.infos.has(name);
+  }
+
+  private info(name: string, shape: readonly number[]): GgufTensorInfo {
+    const info = this.infos.get(name);
+    if (!info) throw new ModelLoadError('MISSING_TENSOR', `${this.file.path}: tensor '${name}' is missing`);
+    const actual = info.shape.slice();
+    while (actual.length > shape.length && actual[actual.length - 1] === 1) actual.pop();
+    if (actual.length !== shape.length || actual.some((d, i) => d !== shape[i])) {
+      throw new ModelLoadError(
+        'BAD_TENSOR_SHAPE',
+        `${this.file.path}: tensor '${name}' has shape [${info.shape}], expected [${shape}]`,
+      );
+    }
+    if (!codecFor(info.type)) {
+      throw new ModelLoadError(
+        'UNSUPPORTED_TENSOR_TYPE',
+        `${this.file.path}: tensor '${name}' has type ${ggmlTypeName(info.type)}, which Peregrine does not support yet`,
+      );
+    }
+    return info;
+  }
+
+  private bytes(info: GgufTensorInfo): Uint8Array {
+    return readTensorData(this.file, [info]).get(info.name)!;
+  }
+
+  /** A 2-D weight [numRows, numCols] (ggml shape [numCols, numRows]). */
+  matrix(name: string, numRows: number, numCols: number): WeightTensor {
+    const info = this.info(name, [numCols, numRows]);
+    return { name, type: info.type, numRows, numCols, data: this.bytes(info) };
+  }
+
+  /** A 1-D tensor (norm weights, biases, rope factors) decoded to f32. */
+  vector(name: string, length: number): Float32Array {
+    const info = this.info(name, [length]);
+    const out = new Float32Array(length);
+    codecFor(info.type)!.dequantize(this.bytes(info), 0, length, out);
+    return out;
+  }
+
+  optionalVector(name: string, length: number): Float32Array | undefined {
+    return this.has(name) ? this.vector(name, length) : undefined;
+  }
+
+  get isAllF32(): boolean {
+    return this.file.tensors.every((t) => t.type === GgmlType.F32);
+  }
+}
