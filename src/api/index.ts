@@ -1,0 +1,16 @@
+/** Peregrine's public API. Everything a user imports comes from here. */
+export { loadModel, Model, type LoadModelOptions, type CompletionResult } from '../engine/model.js';
+export type { GenerationOptions, GenerationChunk, FinishReason } from '../engine/generation-options.js';
+export type { SamplingParams } from '../sampling/sampling-params.js';
+export type { Tokenizer } from '../tokenizer/tokenizer.js';
+export type { ModelInfo } from '../models/model-info.js';
+export {
+  EngineError,
+  InvalidRequestError,
+  CapacityError,
+  ModelLoadError,
+  EngineDeadError,
+  type ErrorCode,
+} from '../errors/engine-error.js';
+export { readGguf, writeGguf, gguf, GgufValueType } from '../formats/gguf/index.js';
+export { GgmlType } from '../formats/ggml-type.js';

@@ -1,0 +1,43 @@
+import { readGguf } from '../../formats/gguf/index.js';
+import { describeModel } from '../../models/model-info.js';
+import { parseCommandArgs } from '../args.js';
+import { DEFAULT_MODEL_PATH } from '../default-model.js';
+
+export const INFO_USAGE = `peregrine info [PATH] [--model PATH] [--json]
+  Prints architecture, shapes, tensor types, parameter count and size of a GGUF model.`;
+
+export function runInfo(argv: string[], out: NodeJS.WritableStream): void {
+  const { values, positionals } = parseCommandArgs(argv, { model: { type: 'string' }, json: { type: 'boolean' } }, true);
+  const path = positionals[0] ?? values.model ?? DEFAULT_MODEL_PATH;
+  const info = describeModel(readGguf(path));
+  if (values.json) {
+    out.write(JSON.stringify(info, null, 2) + '\n');
+    return;
+  }
+  const h = info.hyperparameters;
+  const lines = [
+    `path:          ${info.path}`,
+    `architecture:  ${info.architecture}${info.name ? ` (${info.name})` : ''}`,
+    `gguf version:  ${info.ggufVersion}`,
+    `parameters:    ${formatCount(info.numParameters)} (${info.numParameters})`,
+    `file size:     ${formatBytes(info.fileBytes)}`,
+    `tensor types:  ${Object.entries(info.tensorTypes).map(([t, n]) => `${t} ×${n}`).join(', ')}`,
+    `tokenizer:     ${info.tokenizer.model ?? 'none'}${info.tokenizer.pre ? ` (pre: ${info.tokenizer.pre})` : ''}, ${info.tokenizer.vocabSize} tokens`,
+    'shape:',
+    ...Object.entries(h).map(([k, v]) => `  ${k}: ${v}`),
+  ];
+  out.write(lines.join('\n') + '\n');
+}
+
+function formatCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}B`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}K`;
+  return String(n);
+}
+
+function formatBytes(n: number): string {
+  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
+  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(2)} MiB`;
+  return `${(n / 1024).toFixed(1)} KiB`;
+}

@@ -1,0 +1,37 @@
+import { InvalidRequestError } from '../errors/engine-error.js';
+import type { SamplingParams } from '../sampling/sampling-params.js';
+
+export interface GenerationOptions extends Partial<SamplingParams> {
+  /** maximum tokens to generate (default 256) */
+  readonly maxTokens?: number;
+  /** generation stops before any of these strings; they are not part of the output */
+  readonly stop?: readonly string[];
+  /** keep generating past end-of-generation tokens (default false) */
+  readonly ignoreEos?: boolean;
+  /** add BOS/EOS as the model's metadata says (default true) */
+  readonly addSpecial?: boolean;
+  /** recognise special-token text such as "<|eot_id|>" in the prompt (default false) */
+  readonly parseSpecial?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+export interface GenerationChunk {
+  /** new text since the previous chunk (may be empty while bytes or a possible stop string are held back) */
+  readonly text: string;
+  /** token ids sampled since the previous chunk */
+  readonly tokenIds: readonly number[];
+  /** set on the last chunk */
+  readonly finishReason?: FinishReason;
+  readonly usage?: { readonly promptTokens: number; readonly completionTokens: number };
+}
+
+export function validateGenerationOptions(o: GenerationOptions): void {
+  if (o.maxTokens !== undefined && (!Number.isInteger(o.maxTokens) || o.maxTokens < 0)) {
+    throw new InvalidRequestError('INVALID_ARGUMENT', `maxTokens must be a non-negative integer (got ${o.maxTokens})`);
+  }
+  if (o.stop !== undefined && (!Array.isArray(o.stop) || o.stop.some((s) => typeof s !== 'string' || s.length === 0))) {
+    throw new InvalidRequestError('INVALID_ARGUMENT', 'stop must be an array of non-empty strings');
+  }
+}

@@ -1,0 +1,127 @@
+import { InvalidRequestError } from '../errors/engine-error.js';
+import { MetadataReader, readGguf } from '../formats/gguf/index.js';
+import type { KernelBackend } from '../kernels/kernel-backend.js';
+import { KvStorage } from '../kernels/kv-storage.js';
+import { ReferenceBackend } from '../kernels/reference/reference-backend.js';
+import type { ForwardBatch } from '../models/forward-batch.js';
+import { createModel, type CausalLM } from '../models/registry.js';
+import { describeModel, type ModelInfo } from '../models/model-info.js';
+import { createTokenizer, type Tokenizer } from '../tokenizer/tokenizer.js';
+import { generate } from './generate.js';
+import type { GenerationChunk, GenerationOptions, FinishReason } from './generation-options.js';
+
+export interface LoadModelOptions {
+  /** tokens of context per sequence (default: the model's, capped at 4096) */
+  readonly contextSize?: number;
+  /** kernel backend (default: the reference TypeScript backend) */
+  readonly backend?: KernelBackend;
+}
+
+export interface CompletionResult {
+  readonly text: string;
+  readonly tokenIds: number[];
+  readonly finishReason: FinishReason;
+  readonly usage: { readonly promptTokens: number; readonly completionTokens: number };
+}
+
+const DEFAULT_MAX_CONTEXT = 4096;
+export const KV_BLOCK_SIZE = 16;
+
+/** A loaded model: weights, tokenizer and the means to run them. */
+export class Model {
+  private constructor(
+    readonly path: string,
+    readonly info: ModelInfo,
+    readonly tokenizer: Tokenizer,
+    readonly network: CausalLM,
+    readonly contextSize: number,
+  ) {}
+
+  static load(path: string, options: LoadModelOptions = {}): Model {
+    const file = readGguf(path);
+    const info = describeModel(file);
+    const tokenizer = createTokenizer(new MetadataReader(file.metadata, path));
+    const network = createModel(file, options.backend ?? new ReferenceBackend());
+    const max = network.config.contextLength;
+    const contextSize = options.contextSize ?? Math.min(max, DEFAULT_MAX_CONTEXT);
+    if (!Number.isInteger(contextSize) || contextSize < 1) {
+      throw new InvalidRequestError('INVALID_ARGUMENT', `contextSize must be a positive integer (got ${contextSize})`);
+    }
+    return new Model(path, info, tokenizer, network, contextSize);
+  }
+
+  tokenize(text: string, options?: { addSpecial?: boolean; parseSpecial?: boolean }): number[] {
+    return this.tokenizer.encode(text, options);
+  }
+
+  detokenize(ids: readonly number[], options?: { special?: boolean }): string {
+    return this.tokenizer.decode(ids, options);
+  }
+
+  /** Streams generated text. `prompt` is text, or token ids used as they are. */
+  generate(prompt: string | readonly number[], options: GenerationOptions = {}): AsyncGenerator<GenerationChunk> {
+    const ids =
+      typeof prompt === 'string'
+        ? this.tokenize(prompt, { addSpecial: options.addSpecial ?? true, parseSpecial: options.parseSpecial ?? false })
+        : [...prompt];
+    return generate(this, ids, options);
+  }
+
+  async complete(prompt: string | readonly number[], options: GenerationOptions = {}): Promise<CompletionResult> {
+    let text = '';
+    const tokenIds: number[] = [];
+    let finishReason: FinishReason = 'length';
+    let usage = { promptTokens: 0, completionTokens: 0 };
+    for await (const chunk of this.generate(prompt, options)) {
+      text += chunk.text;
+      tokenIds.push(...chunk.tokenIds);
+      if (chunk.finishReason) finishReason = chunk.finishReason;
+      if (chunk.usage) usage = chunk.usage;
+    }
+    return { text, tokenIds, finishReason, usage };
+  }
+
+  /** A KV cache for one sequence of up to `numTokens` tokens, with its block table. */
+  createSequenceCache(numTokens: number): { kv: KvStorage; blockTable: Int32Array } {
+    const numBlocks = Math.ceil(numTokens / KV_BLOCK_SIZE);
+    const c = this.network.config;
+    const kv = new KvStorage(c.numLayers, c.numKvHeads * c.headDim, numBlocks, KV_BLOCK_SIZE);
+    return { kv, blockTable: Int32Array.from({ length: numBlocks }, (_, i) => i) };
+  }
+
+  /** Logits after every token of `tokenIds` ([tokenIds.length][vocabSize]), in one fresh context. */
+  evaluate(tokenIds: readonly number[]): Float32Array[] {
+    this.checkTokens(tokenIds);
+    const { kv, blockTable } = this.createSequenceCache(tokenIds.length);
+    const n = tokenIds.length;
+    const batch: ForwardBatch = {
+      tokenIds: Int32Array.from(tokenIds),
+      positions: Int32Array.from({ length: n }, (_, i) => i),
+      sequences: [{ start: 0, numTokens: n, blockTable }],
+      logitRows: Int32Array.from({ length: n }, (_, i) => i),
+    };
+    const logits = this.network.forward(batch, kv);
+    const v = this.network.config.vocabSize;
+    return Array.from({ length: n }, (_, i) => logits.slice(i * v, (i + 1) * v));
+  }
+
+  /** Throws InvalidRequestError for token ids outside the vocabulary or a sequence beyond the context. */
+  checkTokens(tokenIds: readonly number[]): void {
+    if (tokenIds.length > this.contextSize) {
+      throw new InvalidRequestError(
+        'PROMPT_TOO_LONG',
+        `prompt is ${tokenIds.length} tokens, the context holds ${this.contextSize}`,
+      );
+    }
+    const v = this.network.config.vocabSize;
+    for (const id of tokenIds) {
+      if (!Number.isInteger(id) || id < 0 || id >= v) {
+        throw new InvalidRequestError('INVALID_TOKEN', `token id ${id} is outside the vocabulary (0..${v - 1})`);
+      }
+    }
+  }
+}
+
+export async function loadModel(path: string, options?: LoadModelOptions): Promise<Model> {
+  return Model.load(path, options);
+}
