@@ -36,7 +36,10 @@ export async function* generate(
   const maxTokens = Math.min(options.maxTokens ?? DEFAULT_MAX_TOKENS, model.contextSize - promptIds.length);
   const history = [...promptIds];
   const { kv, blockTable } = model.createSequenceCache(promptIds.length + maxTokens);
-  const detokenizer = new StreamingDetokenizer(model.tokenizer);
+  // with no text in the prompt the output starts the text: drop SentencePiece's leading space there
+  const detokenizer = new StreamingDetokenizer(model.tokenizer, {
+    stripLeadingSpace: promptIds.every((id) => model.tokenizer.isControl(id)),
+  });
   const stopMatcher = new StopMatcher(options.stop ?? []);
   const usage = () => ({ promptTokens: promptIds.length, completionTokens: history.length - promptIds.length });
 

@@ -1,6 +1,6 @@
 import { InvalidRequestError } from '../errors/engine-error.js';
 import { MetadataReader, readGguf } from '../formats/gguf/index.js';
-import type { KernelBackend } from '../kernels/kernel-backend.js';
+import type { KernelBackend, KvCacheType } from '../kernels/kernel-backend.js';
 import { KvStorage } from '../kernels/kv-storage.js';
 import { ReferenceBackend } from '../kernels/reference/reference-backend.js';
 import type { ForwardBatch } from '../models/forward-batch.js';
@@ -15,6 +15,8 @@ export interface LoadModelOptions {
   readonly contextSize?: number;
   /** kernel backend (default: the reference TypeScript backend) */
   readonly backend?: KernelBackend;
+  /** KV cache element type (default 'f16', as llama.cpp) */
+  readonly kvCacheType?: KvCacheType;
 }
 
 export interface CompletionResult {
@@ -35,6 +37,7 @@ export class Model {
     readonly tokenizer: Tokenizer,
     readonly network: CausalLM,
     readonly contextSize: number,
+    readonly kvCacheType: KvCacheType,
   ) {}
 
   static load(path: string, options: LoadModelOptions = {}): Model {
@@ -47,7 +50,11 @@ export class Model {
     if (!Number.isInteger(contextSize) || contextSize < 1) {
       throw new InvalidRequestError('INVALID_ARGUMENT', `contextSize must be a positive integer (got ${contextSize})`);
     }
-    return new Model(path, info, tokenizer, network, contextSize);
+    const kvCacheType = options.kvCacheType ?? 'f16';
+    if (kvCacheType !== 'f16' && kvCacheType !== 'f32') {
+      throw new InvalidRequestError('INVALID_ARGUMENT', `kvCacheType must be 'f16' or 'f32' (got ${String(kvCacheType)})`);
+    }
+    return new Model(path, info, tokenizer, network, contextSize, kvCacheType);
   }
 
   tokenize(text: string, options?: { addSpecial?: boolean; parseSpecial?: boolean }): number[] {
@@ -85,7 +92,7 @@ export class Model {
   createSequenceCache(numTokens: number): { kv: KvStorage; blockTable: Int32Array } {
     const numBlocks = Math.ceil(numTokens / KV_BLOCK_SIZE);
     const c = this.network.config;
-    const kv = new KvStorage(c.numLayers, c.numKvHeads * c.headDim, numBlocks, KV_BLOCK_SIZE);
+    const kv = new KvStorage(c.numLayers, c.numKvHeads * c.headDim, numBlocks, KV_BLOCK_SIZE, this.kvCacheType);
     return { kv, blockTable: Int32Array.from({ length: numBlocks }, (_, i) => i) };
   }
 

@@ -24,12 +24,17 @@ export interface RopeParams {
   readonly freqFactors?: Float32Array | undefined;
 }
 
-/** One sequence's view of a layer's paged KV cache. */
-export interface KvView {
-  /** [numSlots, numKvHeads * headDim] f16 bits */
-  readonly k: Uint16Array;
-  /** [numSlots, numKvHeads * headDim] f16 bits */
-  readonly v: Uint16Array;
+export type KvCacheType = 'f16' | 'f32';
+
+/**
+ * One sequence's view of a layer's paged KV cache. f16 (the default, as llama.cpp) halves the
+ * memory; f32 keeps attention in full precision.
+ */
+export type KvView =
+  | (KvViewBase & { readonly dtype: 'f16'; /** [numSlots, numKvHeads * headDim] f16 bits */ readonly k: Uint16Array; readonly v: Uint16Array })
+  | (KvViewBase & { readonly dtype: 'f32'; /** [numSlots, numKvHeads * headDim] */ readonly k: Float32Array; readonly v: Float32Array });
+
+interface KvViewBase {
   /** logical block → physical block */
   readonly blockTable: Int32Array;
   readonly blockSize: number;
@@ -50,7 +55,8 @@ export interface AttentionShape {
  *
  * Numerics follow llama.cpp's CPU backend so that logits match it: a matmul first converts the
  * activations to the weight's dot type (F16 → f16, BF16 → bf16, Q8_0/Q4_0 → Q8_0 blocks with an
- * f16 scale), then accumulates in f32. K/V are stored as f16; Q is rounded to f16 before Q·K.
+ * f16 scale), then accumulates in f32. With an f16 KV cache, Q is rounded to f16 before Q·K (as
+ * llama.cpp's f16 K·Q product does); with an f32 cache attention is f32 throughout.
  */
 export interface KernelBackend {
   readonly name: string;
@@ -62,7 +68,7 @@ export interface KernelBackend {
   rmsNorm(out: Float32Array, x: Float32Array, weight: Float32Array, numTokens: number, eps: number): void;
   /** in place; x: [numTokens, numHeads, headDim]; positions: [numTokens] */
   rope(x: Float32Array, numTokens: number, numHeads: number, headDim: number, positions: Int32Array, params: RopeParams): void;
-  /** writes k, v ([numTokens, kvDim] f32) into the cache slots given by slotIds ([numTokens]) as f16 */
+  /** writes k, v ([numTokens, kvDim] f32) into the cache slots given by slotIds ([numTokens]) */
   storeKv(kv: KvView, k: Float32Array, v: Float32Array, slotIds: Int32Array, numTokens: number): void;
   /**
    * Causal attention for one sequence: query t attends to cache positions 0..positions[t].

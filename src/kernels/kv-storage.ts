@@ -1,23 +1,25 @@
-import type { KvView } from './kernel-backend.js';
+import type { KvCacheType, KvView } from './kernel-backend.js';
 
 /**
  * The KV cache tensors of every layer: `numBlocks` blocks of `blockSize` token slots.
  * Which blocks a sequence owns is bookkeeping kept elsewhere (a block table per sequence).
  */
 export class KvStorage {
-  /** per layer: [numBlocks * blockSize, kvDim] f16 bits */
-  readonly k: Uint16Array[];
-  readonly v: Uint16Array[];
+  /** per layer: [numBlocks * blockSize, kvDim] in `dtype` (f16 as raw bits) */
+  readonly k: (Uint16Array | Float32Array)[];
+  readonly v: (Uint16Array | Float32Array)[];
 
   constructor(
     readonly numLayers: number,
     readonly kvDim: number,
     readonly numBlocks: number,
     readonly blockSize: number,
+    readonly dtype: KvCacheType = 'f16',
   ) {
     const slots = numBlocks * blockSize * kvDim;
-    this.k = Array.from({ length: numLayers }, () => new Uint16Array(slots));
-    this.v = Array.from({ length: numLayers }, () => new Uint16Array(slots));
+    const make = () => (dtype === 'f16' ? new Uint16Array(slots) : new Float32Array(slots));
+    this.k = Array.from({ length: numLayers }, make);
+    this.v = Array.from({ length: numLayers }, make);
   }
 
   get numSlots(): number {
@@ -25,11 +27,11 @@ export class KvStorage {
   }
 
   get byteSize(): number {
-    return this.numLayers * 2 * this.numSlots * this.kvDim * 2;
+    return this.numLayers * 2 * this.numSlots * this.kvDim * (this.dtype === 'f16' ? 2 : 4);
   }
 
   view(layer: number, blockTable: Int32Array): KvView {
-    return { k: this.k[layer]!, v: this.v[layer]!, blockTable, blockSize: this.blockSize };
+    return { dtype: this.dtype, k: this.k[layer]!, v: this.v[layer]!, blockTable, blockSize: this.blockSize } as KvView;
   }
 
   /** slot of logical position `pos` for a sequence with this block table */

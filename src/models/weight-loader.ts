@@ -2,7 +2,7 @@ import { ModelLoadError } from '../errors/engine-error.js';
 import { GgmlType, ggmlTypeName } from '../formats/ggml-type.js';
 import { readTensorData, type GgufFile, type GgufTensorInfo } from '../formats/gguf/index.js';
 import type { WeightTensor } from '../kernels/kernel-backend.js';
-import { codecFor } from '../quant/codec.js';
+import { codecFor } from '../quant/index.js';
 
 /**
  * Looks up, validates and reads a model's tensors. Every error names the tensor and what was

@@ -1,5 +1,5 @@
 import { GgmlType, ggmlTypeName } from '../../formats/ggml-type.js';
-import { codecFor } from '../../quant/codec.js';
+import { codecFor } from '../../quant/index.js';
 import { F16_TO_F32, roundToBf16, roundToF16, f32ToF16 } from '../../quant/float16.js';
 import type { AttentionShape, KernelBackend, KvView, RopeParams, WeightTensor } from '../kernel-backend.js';
 import { quantizeQ8_0, type Q8Activations } from './activation-quant.js';
@@ -123,8 +123,8 @@ export class ReferenceBackend implements KernelBackend {
     for (let t = 0; t < numTokens; t++) {
       const dst = slotIds[t]! * kvDim;
       for (let i = 0; i < kvDim; i++) {
-        kv.k[dst + i] = f32ToF16(k[t * kvDim + i]!);
-        kv.v[dst + i] = f32ToF16(v[t * kvDim + i]!);
+        kv.k[dst + i] = kv.dtype === 'f16' ? f32ToF16(k[t * kvDim + i]!) : k[t * kvDim + i]!;
+        kv.v[dst + i] = kv.dtype === 'f16' ? f32ToF16(v[t * kvDim + i]!) : v[t * kvDim + i]!;
       }
     }
   }
@@ -135,6 +135,10 @@ export class ReferenceBackend implements KernelBackend {
     const group = numHeads / numKvHeads;
     const qh = new Float32Array(headDim);
     const acc = new Float64Array(headDim);
+    const isF16 = kv.dtype === 'f16';
+    const K = kv.k;
+    const V = kv.v;
+    const load = (a: Uint16Array | Float32Array, i: number): number => (isF16 ? F16_TO_F32[a[i]!]! : a[i]!);
     let scores = new Float32Array(0);
     for (let t = 0; t < numTokens; t++) {
       const numKeys = positions[t]! + 1;
@@ -142,13 +146,13 @@ export class ReferenceBackend implements KernelBackend {
       for (let h = 0; h < numHeads; h++) {
         const kvOff = Math.floor(h / group) * headDim;
         const qBase = (t * numHeads + h) * headDim;
-        for (let d = 0; d < headDim; d++) qh[d] = roundToF16(q[qBase + d]!);
+        for (let d = 0; d < headDim; d++) qh[d] = isF16 ? roundToF16(q[qBase + d]!) : q[qBase + d]!;
         let max = -Infinity;
         for (let j = 0; j < numKeys; j++) {
           const slot = kv.blockTable[Math.floor(j / kv.blockSize)]! * kv.blockSize + (j % kv.blockSize);
           const kBase = slot * kvDim + kvOff;
           let dot = 0;
-          for (let d = 0; d < headDim; d++) dot += qh[d]! * F16_TO_F32[kv.k[kBase + d]!]!;
+          for (let d = 0; d < headDim; d++) dot += qh[d]! * load(K, kBase + d);
           const sc = Math.fround(dot) * scale;
           scores[j] = sc;
           if (sc > max) max = sc;
@@ -164,7 +168,7 @@ export class ReferenceBackend implements KernelBackend {
           const slot = kv.blockTable[Math.floor(j / kv.blockSize)]! * kv.blockSize + (j % kv.blockSize);
           const vBase = slot * kvDim + kvOff;
           const p = scores[j]!;
-          for (let d = 0; d < headDim; d++) acc[d]! += p * F16_TO_F32[kv.v[vBase + d]!]!;
+          for (let d = 0; d < headDim; d++) acc[d]! += p * load(V, vBase + d);
         }
         for (let d = 0; d < headDim; d++) out[qBase + d] = acc[d]! / sum;
       }

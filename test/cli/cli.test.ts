@@ -1,0 +1,78 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+// runs the built CLI (npm test builds first), exactly as `npx peregrine` would
+const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
+const dir = mkdtempSync(join(tmpdir(), 'peregrine-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function peregrine(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('peregrine CLI', () => {
+  it('generate with no --model uses the bundled model and prints only the text on stdout', () => {
+    const r = peregrine('generate', '--prompt', 'Once upon a time', '--max-tokens', '20', '--temperature', '0');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^, there was a little girl named Lily\./);
+    expect(r.stdout).not.toMatch(/peregrine|tokens\/s/);
+    expect(r.stderr).toMatch(/20 generated/);
+  });
+
+  it('generate is reproducible with --seed', () => {
+    const args = ['generate', '--prompt', 'Once upon a time', '--max-tokens', '30', '--temperature', '0.9', '--seed', '42'];
+    const a = peregrine(...args);
+    const b = peregrine(...args);
+    expect(a.code).toBe(0);
+    expect(a.stdout).toBe(b.stdout);
+    expect(a.stdout.length).toBeGreaterThan(20);
+  });
+
+  it('tokenize prints a JSON array of ids', () => {
+    const r = peregrine('tokenize', '--text', 'Once upon a time');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([1, 403, 407, 261, 378]);
+    expect(JSON.parse(peregrine('tokenize', '--text', 'Once upon a time', '--no-special').stdout)).toEqual([403, 407, 261, 378]);
+  });
+
+  it('info prints architecture, shapes, types, parameters and size', () => {
+    const r = peregrine('info');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/architecture:\s+llama/);
+    expect(r.stdout).toMatch(/parameters:\s+292\.8K/);
+    expect(r.stdout).toMatch(/F32 ×48/);
+    expect(r.stdout).toMatch(/embedding_length: 64/);
+    const json = JSON.parse(peregrine('info', '--json').stdout);
+    expect(json.numParameters).toBe(292800);
+    expect(json.hyperparameters.block_count).toBe(5);
+  });
+
+  it('bad input: exit code 2 and a message naming the problem, never a stack trace', () => {
+    const cases: [string[], RegExp][] = [
+      [['generate', '--max-tokens', 'many'], /--max-tokens must be an integer/],
+      [['generate', '--temperature', '-3'], /temperature/],
+      [['generate', '--bogus'], /Unknown option '--bogus'/],
+      [['generate', '--prompt', 'Once upon a time '.repeat(300), '--context-size', '64'], /PROMPT_TOO_LONG/],
+      [['frobnicate'], /unknown command 'frobnicate'/],
+    ];
+    for (const [args, message] of cases) {
+      const r = peregrine(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('bad model file: exit code 1 with the typed error', () => {
+    const p = join(dir, 'bad.gguf');
+    writeFileSync(p, 'GGUF');
+    const r = peregrine('generate', '--model', p);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/GGUF_TRUNCATED/);
+    expect(peregrine('info', join(dir, 'missing.gguf')).stderr).toMatch(/FILE_NOT_FOUND/);
+  });
+});

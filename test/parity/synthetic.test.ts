@@ -1,0 +1,66 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadModel, type Model } from '../../src/api/index.js';
+import { writeSyntheticModel, type SyntheticModelOptions } from '../../src/models/synthetic-model.js';
+import { openLlamaCpp, type LlamaCppReference } from '../reference/llama-cpp.js';
+import { LLAMA_CPP_F32, firstDifference, relativeError, tempDir } from './helpers.js';
+
+/**
+ * Synthetic models written by our GGUF writer, run by Peregrine and by llama.cpp from the same
+ * file: greedy tokens must be equal, logits close within the tolerance of each weight type.
+ */
+interface Case {
+  readonly label: string;
+  readonly options: SyntheticModelOptions;
+  /** max relative logit error (max |Δ| / max |logit|) */
+  readonly tolerance: number;
+}
+
+const CASES: Case[] = [
+  { label: 'tiny F32 (SPM, GQA 2:1, untied)', options: { shape: 'tiny', weightType: 'F32' }, tolerance: 1e-4 },
+  { label: 'tiny F16', options: { shape: 'tiny', weightType: 'F16' }, tolerance: 1e-3 },
+  { label: 'tiny BF16', options: { shape: 'tiny', weightType: 'BF16' }, tolerance: 1e-3 },
+  { label: 'tiny Q8_0', options: { shape: 'tiny', weightType: 'Q8_0' }, tolerance: 1e-3 },
+  { label: 'tiny Q4_0', options: { shape: 'tiny', weightType: 'Q4_0' }, tolerance: 1e-3 },
+  { label: 'tiny-llama3 F16 (BPE, GQA 4:1, llama3 rope, tied)', options: { shape: 'tiny-llama3', weightType: 'F16' }, tolerance: 1e-3 },
+  { label: 'tiny-llama3 Q8_0', options: { shape: 'tiny-llama3', weightType: 'Q8_0' }, tolerance: 1e-3 },
+  { label: 'tiny-llama3 Q4_0', options: { shape: 'tiny-llama3', weightType: 'Q4_0' }, tolerance: 1e-3 },
+];
+
+const NUM_GREEDY = 128;
+const PROMPT = 'The quick brown fox jumps over the lazy dog';
+const dir = tempDir('parity');
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe.each(CASES)('$label: parity with llama.cpp', ({ label, options, tolerance }) => {
+  const path = join(dir, `${label.split(' ').slice(0, 2).join('-')}.gguf`);
+  let ours: Model;
+  let ref: LlamaCppReference;
+  beforeAll(async () => {
+    writeSyntheticModel(path, { seed: 7, contextLength: 512, ...options });
+    ours = await loadModel(path, { contextSize: 512, kvCacheType: 'f32' });
+    ref = await openLlamaCpp(path, { contextSize: 512, threads: 1, ...LLAMA_CPP_F32 });
+  });
+  afterAll(async () => ref?.dispose());
+
+  it('tokenizes the prompt as llama.cpp does', () => {
+    expect(ours.tokenize(PROMPT)).toEqual(ref.tokenize(PROMPT, { addSpecial: true }));
+  });
+
+  it(`greedy continuation equals llama.cpp for ${NUM_GREEDY} tokens`, async () => {
+    const promptIds = ours.tokenize(PROMPT);
+    const expected = await ref.greedy(promptIds, NUM_GREEDY);
+    const got = (await ours.complete(promptIds, { temperature: 0, maxTokens: NUM_GREEDY, ignoreEos: true })).tokenIds;
+    expect(new Set(expected).size).toBeGreaterThan(8); // the model is not degenerate
+    expect(firstDifference(got, expected)).toBe(-1);
+  });
+
+  it(`logits agree within ${tolerance} relative`, async () => {
+    const ids = ours.tokenize(PROMPT);
+    const expected = await ref.logits(ids);
+    const got = ours.evaluate(ids);
+    const worst = Math.max(...got.map((row, i) => relativeError(row, expected[i]!)));
+    expect(worst).toBeLessThan(tolerance);
+  });
+});
