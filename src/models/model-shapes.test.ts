@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { countModelParams, MODEL_SHAPE_NAMES, resolveModelShape, validateModelShape, type ModelShape } from './model-shapes.js';
+
+describe('model shapes', () => {
+  it('match the real checkpoints in parameter count', () => {
+    // Hugging Face safetensors totals
+    expect(countModelParams(resolveModelShape('llama-3.2-1b'))).toBe(1_235_814_400);
+    expect(countModelParams(resolveModelShape('llama-3.1-8b'))).toBe(8_030_261_248);
+    // stories110M: 109.5M with the 32000 × 768 embedding tied
+    expect(countModelParams(resolveModelShape('llama-110m'))).toBe(109_529_856);
+  });
+
+  it('carry Llama 3 rope scaling and vocab facts', () => {
+    const s = resolveModelShape('llama-3.2-1b');
+    expect(s).toMatchObject({ dim: 2048, numLayers: 16, numHeads: 32, numKvHeads: 8, headDim: 64, ffnDim: 8192, vocabSize: 128256 });
+    expect(s.ropeScaling).toEqual({ type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalContextLength: 8192 });
+    expect(s.hasTiedEmbeddings).toBe(true);
+    expect(resolveModelShape('llama-3.1-8b').ropeScaling?.factor).toBe(8);
+    expect(resolveModelShape('llama-3.1-8b').hasTiedEmbeddings).toBe(false);
+    expect(resolveModelShape('llama-110m').vocabKind).toBe('spm');
+  });
+
+  it('are all valid, with k-quant friendly rows for the tiny test shapes', () => {
+    for (const name of MODEL_SHAPE_NAMES) validateModelShape(resolveModelShape(name));
+    for (const name of ['tiny', 'tiny-llama3'] as const) {
+      const s = resolveModelShape(name);
+      for (const rowLength of [s.dim, s.numHeads * s.headDim, s.ffnDim]) expect(rowLength % 256).toBe(0);
+    }
+  });
+
+  it('rejects unknown names and inconsistent explicit shapes, listing every issue', () => {
+    expect(() => resolveModelShape('llama-9000' as never)).toThrow(/unknown model shape 'llama-9000'/);
+    const bad: ModelShape = { ...resolveModelShape('tiny'), name: 'bad', numKvHeads: 3, headDim: 15 };
+    expect(() => resolveModelShape(bad)).toThrow(/numHeads 4 is not a multiple of numKvHeads 3; headDim 15 must be even/);
+  });
+});

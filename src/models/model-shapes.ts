@@ -1,0 +1,128 @@
+/**
+ * Named Llama-family model shapes: the hyper-parameters of real checkpoints (and tiny ones for
+ * tests), used to write synthetic GGUFs of a given size.
+ */
+import { InvalidRequestError } from '../errors/engine-error.js';
+
+/** Llama 3.1-style RoPE frequency scaling (HF `rope_scaling.rope_type: "llama3"`). */
+export interface Llama3RopeScaling {
+  readonly type: 'llama3';
+  readonly factor: number;
+  readonly lowFreqFactor: number;
+  readonly highFreqFactor: number;
+  /** HF `original_max_position_embeddings`, in tokens */
+  readonly originalContextLength: number;
+}
+
+/** Tokenizer family of a shape's real checkpoint: SentencePiece (Llama 2) or byte-level BPE (Llama 3). */
+export type VocabKind = 'spm' | 'bpe';
+
+export interface ModelShape {
+  readonly name: string;
+  /** embedding width */
+  readonly dim: number;
+  readonly numLayers: number;
+  readonly numHeads: number;
+  readonly numKvHeads: number;
+  /** per-head width; also the rotary dimension */
+  readonly headDim: number;
+  /** FFN hidden width */
+  readonly ffnDim: number;
+  readonly vocabSize: number;
+  /** maximum context, in tokens */
+  readonly contextLength: number;
+  readonly ropeTheta: number;
+  readonly ropeScaling?: Llama3RopeScaling;
+  readonly rmsNormEps: number;
+  /** output projection shares token_embd */
+  readonly hasTiedEmbeddings: boolean;
+  readonly vocabKind: VocabKind;
+}
+
+const LLAMA3_VOCAB = 128256;
+
+const SHAPES = {
+  'llama-3.2-1b': {
+    name: 'llama-3.2-1b',
+    dim: 2048, numLayers: 16, numHeads: 32, numKvHeads: 8, headDim: 64, ffnDim: 8192,
+    vocabSize: LLAMA3_VOCAB, contextLength: 131072, ropeTheta: 500000,
+    ropeScaling: { type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalContextLength: 8192 },
+    rmsNormEps: 1e-5, hasTiedEmbeddings: true, vocabKind: 'bpe',
+  },
+  'llama-3.1-8b': {
+    name: 'llama-3.1-8b',
+    dim: 4096, numLayers: 32, numHeads: 32, numKvHeads: 8, headDim: 128, ffnDim: 14336,
+    vocabSize: LLAMA3_VOCAB, contextLength: 131072, ropeTheta: 500000,
+    ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContextLength: 8192 },
+    rmsNormEps: 1e-5, hasTiedEmbeddings: false, vocabKind: 'bpe',
+  },
+  /** Karpathy's stories110M (llama2.c), Llama 2 SentencePiece vocab */
+  'llama-110m': {
+    name: 'llama-110m',
+    dim: 768, numLayers: 12, numHeads: 12, numKvHeads: 12, headDim: 64, ffnDim: 2048,
+    vocabSize: 32000, contextLength: 1024, ropeTheta: 10000,
+    rmsNormEps: 1e-5, hasTiedEmbeddings: true, vocabKind: 'spm',
+  },
+  /** Smallest shape whose every matrix row (256) fits k-quant super-blocks; Llama 2 style. */
+  tiny: {
+    name: 'tiny',
+    dim: 256, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 64, ffnDim: 512,
+    vocabSize: 512, contextLength: 512, ropeTheta: 10000,
+    rmsNormEps: 1e-5, hasTiedEmbeddings: false, vocabKind: 'spm',
+  },
+  /** Tiny Llama 3 style: BPE vocab, tied embeddings, GQA 4:1, llama3 RoPE scaling (rope_freqs tensor). */
+  'tiny-llama3': {
+    name: 'tiny-llama3',
+    dim: 256, numLayers: 2, numHeads: 4, numKvHeads: 1, headDim: 64, ffnDim: 768,
+    vocabSize: 1024, contextLength: 1024, ropeTheta: 500000,
+    ropeScaling: { type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalContextLength: 8192 },
+    rmsNormEps: 1e-5, hasTiedEmbeddings: true, vocabKind: 'bpe',
+  },
+  /** Very small, below k-quant block size (k-quant weights fall back to Q8_0 / F16). */
+  'tiny-64': {
+    name: 'tiny-64',
+    dim: 64, numLayers: 2, numHeads: 4, numKvHeads: 4, headDim: 16, ffnDim: 128,
+    vocabSize: 320, contextLength: 256, ropeTheta: 10000,
+    rmsNormEps: 1e-5, hasTiedEmbeddings: true, vocabKind: 'spm',
+  },
+} as const satisfies Record<string, ModelShape>;
+
+export type ModelShapeName = keyof typeof SHAPES;
+
+export const MODEL_SHAPE_NAMES = Object.keys(SHAPES) as readonly ModelShapeName[];
+
+/** The named shape, or `shape` itself after validation. */
+export function resolveModelShape(shape: ModelShapeName | ModelShape): ModelShape {
+  if (typeof shape === 'string') {
+    const found = (SHAPES as Record<string, ModelShape>)[shape];
+    if (!found) {
+      throw new InvalidRequestError('INVALID_ARGUMENT', `unknown model shape '${shape}' (known: ${MODEL_SHAPE_NAMES.join(', ')})`);
+    }
+    return found;
+  }
+  validateModelShape(shape);
+  return shape;
+}
+
+/** Throws listing every inconsistency in an explicit shape. */
+export function validateModelShape(shape: ModelShape): void {
+  const issues: string[] = [];
+  const positive = ['dim', 'numLayers', 'numHeads', 'numKvHeads', 'headDim', 'ffnDim', 'vocabSize', 'contextLength'] as const;
+  for (const key of positive) {
+    if (!Number.isInteger(shape[key]) || shape[key] <= 0) issues.push(`${key} must be a positive integer (got ${shape[key]})`);
+  }
+  if (shape.numHeads % shape.numKvHeads !== 0) issues.push(`numHeads ${shape.numHeads} is not a multiple of numKvHeads ${shape.numKvHeads}`);
+  if (shape.headDim % 2 !== 0) issues.push(`headDim ${shape.headDim} must be even for RoPE`);
+  if (!(shape.ropeTheta > 0)) issues.push(`ropeTheta must be positive (got ${shape.ropeTheta})`);
+  if (!(shape.rmsNormEps > 0)) issues.push(`rmsNormEps must be positive (got ${shape.rmsNormEps})`);
+  if (issues.length) throw new InvalidRequestError('INVALID_ARGUMENT', `invalid model shape '${shape.name}': ${issues.join('; ')}`);
+}
+
+/** Number of weights (including norms and, when untied, the output projection). */
+export function countModelParams(shape: ModelShape): number {
+  const qDim = shape.numHeads * shape.headDim;
+  const kvDim = shape.numKvHeads * shape.headDim;
+  const perLayer = 2 * shape.dim + shape.dim * (2 * qDim + 2 * kvDim) + 3 * shape.dim * shape.ffnDim;
+  const embeddings = shape.vocabSize * shape.dim * (shape.hasTiedEmbeddings ? 1 : 2);
+  return embeddings + shape.numLayers * perLayer + shape.dim;
+}

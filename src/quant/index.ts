@@ -1,0 +1,3 @@
+export * from './codec.js';
+export * from './float16.js';
+export { q4KCodec, q5KCodec, q6KCodec, q8KCodec, quantizeKQuant, type KQuantEffort } from './k-quants.js';
