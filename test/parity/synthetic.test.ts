@@ -15,17 +15,24 @@ interface Case {
   readonly options: SyntheticModelOptions;
   /** max relative logit error (max |Δ| / max |logit|) */
   readonly tolerance: number;
+  /**
+   * Free-running greedy must equal llama.cpp token for token. Off for BF16: its bf16-rounded
+   * activations turn 1-ulp differences in attention into ~3e-3 logit differences, so near-ties
+   * may flip; it is checked teacher-forced instead (same argmax wherever the top two differ by
+   * more than the tolerance allows).
+   */
+  readonly isGreedyExact: boolean;
 }
 
 const CASES: Case[] = [
-  { label: 'tiny F32 (SPM, GQA 2:1, untied)', options: { shape: 'tiny', weightType: 'F32' }, tolerance: 1e-4 },
-  { label: 'tiny F16', options: { shape: 'tiny', weightType: 'F16' }, tolerance: 1e-3 },
-  { label: 'tiny BF16', options: { shape: 'tiny', weightType: 'BF16' }, tolerance: 1e-3 },
-  { label: 'tiny Q8_0', options: { shape: 'tiny', weightType: 'Q8_0' }, tolerance: 1e-3 },
-  { label: 'tiny Q4_0', options: { shape: 'tiny', weightType: 'Q4_0' }, tolerance: 1e-3 },
-  { label: 'tiny-llama3 F16 (BPE, GQA 4:1, llama3 rope, tied)', options: { shape: 'tiny-llama3', weightType: 'F16' }, tolerance: 1e-3 },
-  { label: 'tiny-llama3 Q8_0', options: { shape: 'tiny-llama3', weightType: 'Q8_0' }, tolerance: 1e-3 },
-  { label: 'tiny-llama3 Q4_0', options: { shape: 'tiny-llama3', weightType: 'Q4_0' }, tolerance: 1e-3 },
+  { label: 'tiny F32 (SPM, GQA 2:1, untied)', options: { shape: 'tiny', weightType: 'F32' }, tolerance: 1e-4, isGreedyExact: true },
+  { label: 'tiny F16', options: { shape: 'tiny', weightType: 'F16' }, tolerance: 1e-4, isGreedyExact: true },
+  { label: 'tiny BF16', options: { shape: 'tiny', weightType: 'BF16' }, tolerance: 5e-3, isGreedyExact: false },
+  { label: 'tiny Q8_0', options: { shape: 'tiny', weightType: 'Q8_0' }, tolerance: 1e-4, isGreedyExact: true },
+  { label: 'tiny Q4_0', options: { shape: 'tiny', weightType: 'Q4_0' }, tolerance: 1e-4, isGreedyExact: true },
+  { label: 'tiny-llama3 F16 (BPE, GQA 4:1, llama3 rope, tied)', options: { shape: 'tiny-llama3', weightType: 'F16' }, tolerance: 1e-4, isGreedyExact: true },
+  { label: 'tiny-llama3 Q8_0', options: { shape: 'tiny-llama3', weightType: 'Q8_0' }, tolerance: 1e-4, isGreedyExact: true },
+  { label: 'tiny-llama3 Q4_0', options: { shape: 'tiny-llama3', weightType: 'Q4_0' }, tolerance: 1e-4, isGreedyExact: true },
 ];
 
 const NUM_GREEDY = 128;
@@ -33,14 +40,20 @@ const PROMPT = 'The quick brown fox jumps over the lazy dog';
 const dir = tempDir('parity');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe.each(CASES)('$label: parity with llama.cpp', ({ label, options, tolerance }) => {
+describe.each(CASES)('$label: parity with llama.cpp', ({ label, options, tolerance, isGreedyExact }) => {
   const path = join(dir, `${label.split(' ').slice(0, 2).join('-')}.gguf`);
   let ours: Model;
   let ref: LlamaCppReference;
+  /** our reference backend mirrors llama.cpp's x86 AMX kernels; elsewhere only F32 is bit-faithful */
+  let isExact = false;
+  let logitTolerance = tolerance;
   beforeAll(async () => {
     writeSyntheticModel(path, { seed: 7, contextLength: 512, ...options });
     ours = await loadModel(path, { contextSize: 512, kvCacheType: 'f32' });
     ref = await openLlamaCpp(path, { contextSize: 512, threads: 1, ...LLAMA_CPP_F32 });
+    const isAmx = ref.llama.systemInfo.includes('AMX_INT8 = 1');
+    isExact = isGreedyExact && (isAmx || options.weightType === 'F32');
+    if (!isAmx && options.weightType !== 'F32') logitTolerance = Math.max(tolerance, 1e-2);
   });
   afterAll(async () => ref?.dispose());
 
@@ -48,7 +61,8 @@ describe.each(CASES)('$label: parity with llama.cpp', ({ label, options, toleran
     expect(ours.tokenize(PROMPT)).toEqual(ref.tokenize(PROMPT, { addSpecial: true }));
   });
 
-  it(`greedy continuation equals llama.cpp for ${NUM_GREEDY} tokens`, async () => {
+  it(`greedy continuation equals llama.cpp for ${NUM_GREEDY} tokens`, async (ctx) => {
+    if (!isExact) return ctx.skip();
     const promptIds = ours.tokenize(PROMPT);
     const expected = await ref.greedy(promptIds, NUM_GREEDY);
     const got = (await ours.complete(promptIds, { temperature: 0, maxTokens: NUM_GREEDY, ignoreEos: true })).tokenIds;
@@ -56,11 +70,39 @@ describe.each(CASES)('$label: parity with llama.cpp', ({ label, options, toleran
     expect(firstDifference(got, expected)).toBe(-1);
   });
 
-  it(`logits agree within ${tolerance} relative`, async () => {
+  it('teacher-forced greedy agrees with llama.cpp wherever the choice is clear', async (ctx) => {
+    if (isExact) return ctx.skip(); // the free-running check above is stricter
+    const promptIds = ours.tokenize(PROMPT);
+    const ids = [...promptIds, ...(await ref.greedy(promptIds, NUM_GREEDY))];
+    const expected = await ref.logits(ids);
+    const got = ours.evaluate(ids);
+    let numClear = 0;
+    for (let i = promptIds.length - 1; i < ids.length - 1; i++) {
+      const [first, second] = topTwo(expected[i]!);
+      const maxAbs = Math.max(...expected[i]!.map(Math.abs));
+      if (expected[i]![first]! - expected[i]![second]! <= 2 * logitTolerance * maxAbs) continue;
+      numClear++;
+      expect(topTwo(got[i]!)[0], `position ${i}`).toBe(first);
+    }
+    expect(numClear).toBeGreaterThan(NUM_GREEDY * 0.8);
+  });
+
+  it(`logits agree within ${tolerance} relative (1e-2 without AMX)`, async () => {
     const ids = ours.tokenize(PROMPT);
     const expected = await ref.logits(ids);
     const got = ours.evaluate(ids);
     const worst = Math.max(...got.map((row, i) => relativeError(row, expected[i]!)));
-    expect(worst).toBeLessThan(tolerance);
+    expect(worst).toBeLessThan(logitTolerance);
   });
 });
+
+function topTwo(logits: Float32Array): [number, number] {
+  let first = 0;
+  let second = 1;
+  if (logits[second]! > logits[first]!) [first, second] = [second, first];
+  for (let i = 2; i < logits.length; i++) {
+    if (logits[i]! > logits[first]!) [first, second] = [i, first];
+    else if (logits[i]! > logits[second]!) second = i;
+  }
+  return [first, second];
+}

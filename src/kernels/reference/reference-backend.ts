@@ -3,6 +3,7 @@ import { codecFor } from '../../quant/index.js';
 import { F16_TO_F32, roundToBf16, roundToF16, f32ToF16 } from '../../quant/float16.js';
 import type { AttentionShape, KernelBackend, KvView, RopeParams, WeightTensor } from '../kernel-backend.js';
 import { quantizeQ8_0, type Q8Activations } from './activation-quant.js';
+import { fmaf, GGML_VEC_WIDTH, ggmlSilu, scalarSilu } from './ggml-float.js';
 
 /**
  * The reference backend: plain TypeScript, obviously correct, slow. Every other backend is
@@ -26,14 +27,37 @@ export class ReferenceBackend implements KernelBackend {
         }
         return;
       }
-      case GgmlType.F16:
+      case GgmlType.F16: {
+        // llama.cpp on x86 with AMX keeps f32 activations for f16 weights whose shape its AMX
+        // buffer takes (rows % 32, cols % 16): 16 fma lanes over k ≡ lane (mod 16), then a pairwise
+        // tree. Other shapes go through ggml_vec_dot_f16 with f16-rounded activations.
+        const isLaneKernel = numRows % 32 === 0 && numCols % GGML_VEC_WIDTH === 0;
+        const row = new Float32Array(numCols);
+        const xr = new Float32Array(numCols);
+        const lanes = new Float64Array(GGML_VEC_WIDTH);
+        const codec = codecFor(GgmlType.F16)!;
+        for (let t = 0; t < numTokens; t++) {
+          for (let c = 0; c < numCols; c++) xr[c] = isLaneKernel ? x[t * numCols + c]! : roundToF16(x[t * numCols + c]!);
+          for (let r = 0; r < numRows; r++) {
+            codec.dequantize(w.data, r * numCols, numCols, row);
+            if (isLaneKernel) {
+              out[t * numRows + r] = dotF32Lanes(row, xr, 0, numCols, lanes);
+            } else {
+              let sum = 0;
+              for (let c = 0; c < numCols; c++) sum += row[c]! * xr[c]!;
+              out[t * numRows + r] = sum;
+            }
+          }
+        }
+        return;
+      }
       case GgmlType.BF16: {
-        const round = w.type === GgmlType.F16 ? roundToF16 : roundToBf16;
+        // activations rounded to bf16, as ggml's vec_dot_bf16
         const xr = new Float32Array(numCols);
         const row = new Float32Array(numCols);
-        const codec = codecFor(w.type)!;
+        const codec = codecFor(GgmlType.BF16)!;
         for (let t = 0; t < numTokens; t++) {
-          for (let c = 0; c < numCols; c++) xr[c] = round(x[t * numCols + c]!);
+          for (let c = 0; c < numCols; c++) xr[c] = roundToBf16(x[t * numCols + c]!);
           for (let r = 0; r < numRows; r++) {
             codec.dequantize(w.data, r * numCols, numCols, row);
             let sum = 0;
@@ -80,11 +104,14 @@ export class ReferenceBackend implements KernelBackend {
   }
 
   rmsNorm(out: Float32Array, x: Float32Array, weight: Float32Array, numTokens: number, eps: number): void {
+    // as ggml: f32 squares summed in double, then f32 mean, sqrtf, 1.0f/
     const dim = weight.length;
+    const eps32 = Math.fround(eps);
     for (let t = 0; t < numTokens; t++) {
       let sum = 0;
-      for (let i = 0; i < dim; i++) sum += x[t * dim + i]! * x[t * dim + i]!;
-      const scale = Math.fround(1 / Math.sqrt(Math.fround(sum / dim) + eps));
+      for (let i = 0; i < dim; i++) sum += Math.fround(x[t * dim + i]! * x[t * dim + i]!);
+      const mean = Math.fround(sum / dim);
+      const scale = Math.fround(1 / Math.fround(Math.sqrt(Math.fround(mean + eps32))));
       for (let i = 0; i < dim; i++) out[t * dim + i] = Math.fround(x[t * dim + i]! * scale) * weight[i]!;
     }
   }
@@ -176,9 +203,11 @@ export class ReferenceBackend implements KernelBackend {
   }
 
   swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void {
+    // ggml's vectorized silu on full 16-wide chunks, the scalar one on the tail
+    const vectorEnd = n - (n % GGML_VEC_WIDTH);
     for (let i = 0; i < n; i++) {
-      const g = gate[i]!;
-      out[i] = Math.fround(g / (1 + Math.exp(-g))) * up[i]!;
+      const silu = i < vectorEnd ? ggmlSilu(gate[i]!) : scalarSilu(gate[i]!);
+      out[i] = silu * up[i]!;
     }
   }
 
@@ -200,7 +229,7 @@ function dotQ8_0(w: Uint8Array, firstBlock: number, numBlocks: number, act: Q8Ac
     const base = (firstBlock + b) * 34;
     let isum = 0;
     for (let j = 0; j < 32; j++) isum += ((w[base + 2 + j]! << 24) >> 24) * act.qs[b * 32 + j]!;
-    sum += Math.fround(F16_SCALE(w, base) * act.d[b]!) * isum;
+    sum = fmaf(isum, Math.fround(F16_SCALE(w, base) * act.d[b]!), sum);
   }
   return sum;
 }
@@ -214,7 +243,19 @@ function dotQ4_0(w: Uint8Array, firstBlock: number, numBlocks: number, act: Q8Ac
       const q = w[base + 2 + j]!;
       isum += ((q & 0x0f) - 8) * act.qs[b * 32 + j]! + ((q >> 4) - 8) * act.qs[b * 32 + 16 + j]!;
     }
-    sum += Math.fround(F16_SCALE(w, base) * act.d[b]!) * isum;
+    sum = fmaf(isum, Math.fround(F16_SCALE(w, base) * act.d[b]!), sum);
   }
   return sum;
+}
+
+/** Σ a[i]·x[off + i] as ggml's AVX-512 f32 dot: 16 fma lanes, then a pairwise tree; n % 16 == 0 */
+function dotF32Lanes(a: Float32Array, x: Float32Array, off: number, n: number, lanes: Float64Array): number {
+  lanes.fill(0);
+  for (let k = 0; k < n; k += GGML_VEC_WIDTH) {
+    for (let l = 0; l < GGML_VEC_WIDTH; l++) lanes[l] = fmaf(x[off + k + l]!, a[k + l]!, lanes[l]!);
+  }
+  for (let width = GGML_VEC_WIDTH / 2; width >= 1; width /= 2) {
+    for (let l = 0; l < width; l++) lanes[l] = Math.fround(lanes[l]! + lanes[l + width]!);
+  }
+  return lanes[0]!;
 }
