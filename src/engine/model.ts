@@ -2,7 +2,7 @@ import { InvalidRequestError } from '../errors/engine-error.js';
 import { MetadataReader, readGguf } from '../formats/gguf/index.js';
 import type { KernelBackend, KvCacheType } from '../kernels/kernel-backend.js';
 import { KvStorage } from '../kernels/kv-storage.js';
-import { ReferenceBackend } from '../kernels/reference/reference-backend.js';
+import { selectBackend, type BackendChoice } from '../kernels/select-backend.js';
 import type { ForwardBatch } from '../models/forward-batch.js';
 import { createModel, type CausalLM } from '../models/registry.js';
 import { describeModel, type ModelInfo } from '../models/model-info.js';
@@ -13,8 +13,10 @@ import type { GenerationChunk, GenerationOptions, FinishReason } from './generat
 export interface LoadModelOptions {
   /** tokens of context per sequence (default: the model's, capped at 4096) */
   readonly contextSize?: number;
-  /** kernel backend (default: the reference TypeScript backend) */
-  readonly backend?: KernelBackend;
+  /** kernel backend: a choice (default 'auto': native kernels when built) or an instance the caller owns */
+  readonly backend?: BackendChoice | KernelBackend;
+  /** threads for the native kernels (default: all cores) */
+  readonly threads?: number;
   /** KV cache element type (default 'f16', as llama.cpp) */
   readonly kvCacheType?: KvCacheType;
 }
@@ -38,13 +40,40 @@ export class Model {
     readonly network: CausalLM,
     readonly contextSize: number,
     readonly kvCacheType: KvCacheType,
+    /** the backend this model created and must dispose */
+    private readonly ownedBackend: KernelBackend | undefined,
   ) {}
+
+  /** name of the kernel backend in use, e.g. 'native-avx512' or 'reference' */
+  get backendName(): string {
+    return this.network.backendName;
+  }
+
+  /** Frees native resources (kernel threads). The model must not be used afterwards. */
+  dispose(): void {
+    if (this.ownedBackend) disposeBackend(this.ownedBackend);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 
   static load(path: string, options: LoadModelOptions = {}): Model {
     const file = readGguf(path);
     const info = describeModel(file);
     const tokenizer = createTokenizer(new MetadataReader(file.metadata, path));
-    const network = createModel(file, options.backend ?? new ReferenceBackend());
+    const isOwnBackend = options.backend === undefined || typeof options.backend === 'string';
+    const backend =
+      options.backend === undefined || typeof options.backend === 'string'
+        ? selectBackend(options.backend, { threads: options.threads })
+        : options.backend;
+    let network: CausalLM;
+    try {
+      network = createModel(file, backend);
+    } catch (err) {
+      if (isOwnBackend) disposeBackend(backend);
+      throw err;
+    }
     const max = network.config.contextLength;
     const contextSize = options.contextSize ?? Math.min(max, DEFAULT_MAX_CONTEXT);
     if (!Number.isInteger(contextSize) || contextSize < 1) {
@@ -54,7 +83,7 @@ export class Model {
     if (kvCacheType !== 'f16' && kvCacheType !== 'f32') {
       throw new InvalidRequestError('INVALID_ARGUMENT', `kvCacheType must be 'f16' or 'f32' (got ${String(kvCacheType)})`);
     }
-    return new Model(path, info, tokenizer, network, contextSize, kvCacheType);
+    return new Model(path, info, tokenizer, network, contextSize, kvCacheType, isOwnBackend ? backend : undefined);
   }
 
   tokenize(text: string, options?: { addSpecial?: boolean; parseSpecial?: boolean }): number[] {
@@ -127,6 +156,10 @@ export class Model {
       }
     }
   }
+}
+
+function disposeBackend(backend: KernelBackend): void {
+  (backend as Partial<Disposable>)[Symbol.dispose]?.();
 }
 
 export async function loadModel(path: string, options?: LoadModelOptions): Promise<Model> {

@@ -60,6 +60,12 @@ export interface AttentionShape {
  */
 export interface KernelBackend {
   readonly name: string;
+  /**
+   * Called once per matmul weight at load: returns the weight in the layout this backend runs
+   * fastest (e.g. rows interleaved for SIMD); the model then keeps only the returned tensor.
+   * Prepared weights go to matmul only, never to embedding.
+   */
+  prepareWeight?(w: WeightTensor): WeightTensor;
   /** out[t, r] = Σ_c w[r, c] · x[t, c];  x: [numTokens, numCols], out: [numTokens, numRows] */
   matmul(out: Float32Array, w: WeightTensor, x: Float32Array, numTokens: number): void;
   /** out[t, :] = table[ids[t], :] dequantized; out: [ids.length, numCols] */

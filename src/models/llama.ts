@@ -98,21 +98,28 @@ export class LlamaModel {
     const w = new WeightLoader(file);
     const qDim = c.numHeads * c.headDim;
     const kvDim = c.numKvHeads * c.headDim;
+    const matrix = (name: string, numRows: number, numCols: number): WeightTensor => {
+      const t = w.matrix(name, numRows, numCols);
+      return backend.prepareWeight?.(t) ?? t;
+    };
     this.tokenEmbedding = w.matrix('token_embd.weight', c.vocabSize, c.dim);
     this.layers = Array.from({ length: c.numLayers }, (_, i) => ({
       attnNorm: w.vector(`blk.${i}.attn_norm.weight`, c.dim),
-      wq: w.matrix(`blk.${i}.attn_q.weight`, qDim, c.dim),
-      wk: w.matrix(`blk.${i}.attn_k.weight`, kvDim, c.dim),
-      wv: w.matrix(`blk.${i}.attn_v.weight`, kvDim, c.dim),
-      wo: w.matrix(`blk.${i}.attn_output.weight`, c.dim, qDim),
+      wq: matrix(`blk.${i}.attn_q.weight`, qDim, c.dim),
+      wk: matrix(`blk.${i}.attn_k.weight`, kvDim, c.dim),
+      wv: matrix(`blk.${i}.attn_v.weight`, kvDim, c.dim),
+      wo: matrix(`blk.${i}.attn_output.weight`, c.dim, qDim),
       ffnNorm: w.vector(`blk.${i}.ffn_norm.weight`, c.dim),
-      wGate: w.matrix(`blk.${i}.ffn_gate.weight`, c.ffnDim, c.dim),
-      wUp: w.matrix(`blk.${i}.ffn_up.weight`, c.ffnDim, c.dim),
-      wDown: w.matrix(`blk.${i}.ffn_down.weight`, c.dim, c.ffnDim),
+      wGate: matrix(`blk.${i}.ffn_gate.weight`, c.ffnDim, c.dim),
+      wUp: matrix(`blk.${i}.ffn_up.weight`, c.ffnDim, c.dim),
+      wDown: matrix(`blk.${i}.ffn_down.weight`, c.dim, c.ffnDim),
     }));
     this.outputNorm = w.vector('output_norm.weight', c.dim);
     this.isOutputTied = !w.has('output.weight');
-    this.output = this.isOutputTied ? this.tokenEmbedding : w.matrix('output.weight', c.vocabSize, c.dim);
+    // a tied output head gets its own prepared copy: the embedding lookup needs the plain rows
+    this.output = this.isOutputTied
+      ? (backend.prepareWeight?.(this.tokenEmbedding) ?? this.tokenEmbedding)
+      : matrix('output.weight', c.vocabSize, c.dim);
     this.rope = { ...c.rope, freqFactors: w.optionalVector('rope_freqs.weight', c.rope.numRotaryDims / 2) };
     this.attentionShape = {
       numHeads: c.numHeads,
@@ -122,11 +129,15 @@ export class LlamaModel {
     };
   }
 
+  get backendName(): string {
+    return this.backend.name;
+  }
+
   /** All weights, for reporting and for backends that prepare them. */
   get weights(): WeightTensor[] {
     const list = [this.tokenEmbedding];
     for (const l of this.layers) list.push(l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown);
-    if (!this.isOutputTied) list.push(this.output);
+    if (this.output !== this.tokenEmbedding) list.push(this.output);
     return list;
   }
 

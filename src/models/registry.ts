@@ -9,6 +9,7 @@ import { LlamaModel, parseLlamaConfig, type LlamaConfig } from './llama.js';
 export interface CausalLM {
   readonly config: LlamaConfig;
   readonly weights: readonly WeightTensor[];
+  readonly backendName: string;
   forward(batch: ForwardBatch, kv: KvStorage): Float32Array;
 }
 

@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { probeNativeBackend } from '../../src/kernels/native/native-backend.js';
 
 /** ../shared beside the project (CI always has it; a user's machine may not). */
 export const SHARED_MODELS = resolve(import.meta.dirname, '../../../shared/models');
@@ -31,3 +32,14 @@ export function firstDifference(a: readonly number[], b: readonly number[]): num
 
 /** llama.cpp settings for its all-f32 CPU path: f32 KV cache, no flash attention. */
 export const LLAMA_CPP_F32 = { flashAttention: false, kvCacheKeyType: 'F32', kvCacheValueType: 'F32' } as const;
+
+/** Kernel backends to run the parity tests on: the reference always, the native one when it built. */
+export const BACKENDS: readonly ('reference' | 'native')[] = (() => {
+  const probe = probeNativeBackend({ threads: 1 });
+  if (!probe.ok) {
+    console.warn(`[parity] native backend unavailable (${probe.reason}): testing the reference backend only`);
+    return ['reference'];
+  }
+  probe.backend[Symbol.dispose]();
+  return ['reference', 'native'];
+})();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../../src/api/index.js';
 import { openLlamaCpp, type LlamaCppReference } from '../reference/llama-cpp.js';
-import { HAS_SHARED, LLAMA_CPP_F32, STORIES_260K, firstDifference, relativeError } from './helpers.js';
+import { BACKENDS, HAS_SHARED, LLAMA_CPP_F32, STORIES_260K, firstDifference, relativeError } from './helpers.js';
 
 const PROMPTS = ['Once upon a time', 'The little dog', 'Lily and Tom went to the park. They', 'One day, a big bird'];
 
@@ -10,14 +10,17 @@ const PROMPTS = ['Once upon a time', 'The little dog', 'Lily and Tom went to the
  * kernel accumulates V in f16), so logits can be compared to 1e-4. The default f16 cache is
  * checked against llama.cpp's defaults at the end.
  */
-describe.skipIf(!HAS_SHARED)('stories260K: token-exact with llama.cpp (needs ../shared/models)', () => {
+describe.skipIf(!HAS_SHARED).each(BACKENDS)('stories260K on the %s backend: token-exact with llama.cpp (needs ../shared/models)', (backend) => {
   let ours: Model;
   let ref: LlamaCppReference;
   beforeAll(async () => {
-    ours = await loadModel(STORIES_260K, { contextSize: 512, kvCacheType: 'f32' });
+    ours = await loadModel(STORIES_260K, { contextSize: 512, kvCacheType: 'f32', backend, threads: 1 });
     ref = await openLlamaCpp(STORIES_260K, { contextSize: 512, threads: 1, ...LLAMA_CPP_F32 });
   }, 60_000);
-  afterAll(async () => ref?.dispose());
+  afterAll(async () => {
+    ours?.dispose();
+    await ref?.dispose();
+  });
 
   it('greedy from BOS equals llama.cpp for 256 tokens', async () => {
     const expected = await ref.greedy([1], 256);
@@ -43,7 +46,7 @@ describe.skipIf(!HAS_SHARED)('stories260K: token-exact with llama.cpp (needs ../
   });
 
   it('with the default f16 KV cache, greedy still equals llama.cpp with its defaults (f16 KV, flash attention)', async () => {
-    const oursF16 = await loadModel(STORIES_260K, { contextSize: 512 });
+    using oursF16 = await loadModel(STORIES_260K, { contextSize: 512, backend, threads: 1 });
     const refDefault = await openLlamaCpp(STORIES_260K, { contextSize: 512, threads: 1 });
     try {
       const expected = await refDefault.greedy([1], 256);

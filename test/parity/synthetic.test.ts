@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../../src/api/index.js';
 import { writeSyntheticModel, type SyntheticModelOptions } from '../../src/models/synthetic-model.js';
-import { openLlamaCpp, type LlamaCppReference } from '../reference/llama-cpp.js';
-import { LLAMA_CPP_F32, firstDifference, relativeError, tempDir } from './helpers.js';
+import { openLlamaCpp } from '../reference/llama-cpp.js';
+import { BACKENDS, LLAMA_CPP_F32, firstDifference, relativeError, tempDir } from './helpers.js';
 
 /**
  * Synthetic models written by our GGUF writer, run by Peregrine and by llama.cpp from the same
@@ -42,57 +42,70 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.each(CASES)('$label: parity with llama.cpp', ({ label, options, tolerance, isGreedyExact }) => {
   const path = join(dir, `${label.split(' ').slice(0, 2).join('-')}.gguf`);
-  let ours: Model;
-  let ref: LlamaCppReference;
-  /** our reference backend mirrors llama.cpp's x86 AMX kernels; elsewhere only F32 is bit-faithful */
+  /** our backends mirror llama.cpp's x86 AMX kernels; elsewhere only F32 is bit-faithful */
   let isExact = false;
   let logitTolerance = tolerance;
+  // llama.cpp's results, computed once per model
+  let promptIds: number[];
+  let refPromptIds: number[];
+  let refGreedy: number[];
+  let refPromptLogits: Float32Array[];
+  let refForcedLogits: Float32Array[];
   beforeAll(async () => {
     writeSyntheticModel(path, { seed: 7, contextLength: 512, ...options });
-    ours = await loadModel(path, { contextSize: 512, kvCacheType: 'f32' });
-    ref = await openLlamaCpp(path, { contextSize: 512, threads: 1, ...LLAMA_CPP_F32 });
-    const isAmx = ref.llama.systemInfo.includes('AMX_INT8 = 1');
-    isExact = isGreedyExact && (isAmx || options.weightType === 'F32');
-    if (!isAmx && options.weightType !== 'F32') logitTolerance = Math.max(tolerance, 1e-2);
-  });
-  afterAll(async () => ref?.dispose());
-
-  it('tokenizes the prompt as llama.cpp does', () => {
-    expect(ours.tokenize(PROMPT)).toEqual(ref.tokenize(PROMPT, { addSpecial: true }));
-  });
-
-  it(`greedy continuation equals llama.cpp for ${NUM_GREEDY} tokens`, async (ctx) => {
-    if (!isExact) return ctx.skip();
-    const promptIds = ours.tokenize(PROMPT);
-    const expected = await ref.greedy(promptIds, NUM_GREEDY);
-    const got = (await ours.complete(promptIds, { temperature: 0, maxTokens: NUM_GREEDY, ignoreEos: true })).tokenIds;
-    expect(new Set(expected).size).toBeGreaterThan(8); // the model is not degenerate
-    expect(firstDifference(got, expected)).toBe(-1);
-  });
-
-  it('teacher-forced greedy agrees with llama.cpp wherever the choice is clear', async (ctx) => {
-    if (isExact) return ctx.skip(); // the free-running check above is stricter
-    const promptIds = ours.tokenize(PROMPT);
-    const ids = [...promptIds, ...(await ref.greedy(promptIds, NUM_GREEDY))];
-    const expected = await ref.logits(ids);
-    const got = ours.evaluate(ids);
-    let numClear = 0;
-    for (let i = promptIds.length - 1; i < ids.length - 1; i++) {
-      const [first, second] = topTwo(expected[i]!);
-      const maxAbs = Math.max(...expected[i]!.map(Math.abs));
-      if (expected[i]![first]! - expected[i]![second]! <= 2 * logitTolerance * maxAbs) continue;
-      numClear++;
-      expect(topTwo(got[i]!)[0], `position ${i}`).toBe(first);
+    const ref = await openLlamaCpp(path, { contextSize: 512, threads: 1, ...LLAMA_CPP_F32 });
+    try {
+      const isAmx = ref.llama.systemInfo.includes('AMX_INT8 = 1');
+      isExact = isGreedyExact && (isAmx || options.weightType === 'F32');
+      if (!isAmx && options.weightType !== 'F32') logitTolerance = Math.max(tolerance, 1e-2);
+      refPromptIds = ref.tokenize(PROMPT, { addSpecial: true });
+      refGreedy = await ref.greedy(refPromptIds, NUM_GREEDY);
+      refPromptLogits = await ref.logits(refPromptIds);
+      refForcedLogits = isExact ? [] : await ref.logits([...refPromptIds, ...refGreedy]);
+    } finally {
+      await ref.dispose();
     }
-    expect(numClear).toBeGreaterThan(NUM_GREEDY * 0.8);
   });
 
-  it(`logits agree within ${tolerance} relative (1e-2 without AMX)`, async () => {
-    const ids = ours.tokenize(PROMPT);
-    const expected = await ref.logits(ids);
-    const got = ours.evaluate(ids);
-    const worst = Math.max(...got.map((row, i) => relativeError(row, expected[i]!)));
-    expect(worst).toBeLessThan(logitTolerance);
+  describe.each(BACKENDS)('%s backend', (backend) => {
+    let ours: Model;
+    beforeAll(async () => {
+      ours = await loadModel(path, { contextSize: 512, kvCacheType: 'f32', backend, threads: 1 });
+      promptIds = ours.tokenize(PROMPT);
+    });
+    afterAll(() => ours?.dispose());
+
+    it('tokenizes the prompt as llama.cpp does', () => {
+      expect(promptIds).toEqual(refPromptIds);
+    });
+
+    it(`greedy continuation equals llama.cpp for ${NUM_GREEDY} tokens`, async (ctx) => {
+      if (!isExact) return ctx.skip();
+      const got = (await ours.complete(promptIds, { temperature: 0, maxTokens: NUM_GREEDY, ignoreEos: true })).tokenIds;
+      expect(new Set(refGreedy).size).toBeGreaterThan(8); // the model is not degenerate
+      expect(firstDifference(got, refGreedy)).toBe(-1);
+    });
+
+    it('teacher-forced greedy agrees with llama.cpp wherever the choice is clear', async (ctx) => {
+      if (isExact) return ctx.skip(); // the free-running check above is stricter
+      const got = ours.evaluate([...promptIds, ...refGreedy]);
+      let numClear = 0;
+      for (let i = promptIds.length - 1; i < got.length - 1; i++) {
+        const expected = refForcedLogits[i]!;
+        const [first, second] = topTwo(expected);
+        const maxAbs = Math.max(...expected.map(Math.abs));
+        if (expected[first]! - expected[second]! <= 2 * logitTolerance * maxAbs) continue;
+        numClear++;
+        expect(topTwo(got[i]!)[0], `position ${i}`).toBe(first);
+      }
+      expect(numClear).toBeGreaterThan(NUM_GREEDY * 0.8);
+    });
+
+    it(`logits agree within ${tolerance} relative (1e-2 without AMX)`, () => {
+      const got = ours.evaluate(promptIds);
+      const worst = Math.max(...got.map((row, i) => relativeError(row, refPromptLogits[i]!)));
+      expect(worst).toBeLessThan(logitTolerance);
+    });
   });
 });
 

@@ -1,0 +1,185 @@
+/**
+ * `npm run bench`: Peregrine against llama.cpp (node-llama-cpp 3.21.1) on the same synthetic
+ * Llama-3.2-1B-shaped GGUF, in the same run, with the same thread count: decode tokens/s
+ * (128 tokens after a short prompt), prefill tokens/s (512 tokens), their ratios, and decode's
+ * fraction of the memory-bandwidth roofline (weight bytes read per token / bandwidth).
+ *
+ *   npm run bench -- [--types=Q4_0,Q8_0,F16,Q4_K] [--threads=2] [--decode=128] [--prefill=512]
+ *                    [--bandwidth-gbs=45] [--shape=llama-3.2-1b] [--update-readme]
+ *
+ * Models are written once by our GGUF writer (seeded weights) into .cache/bench/.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
+import { loadModel } from '../src/api/index.js';
+import { readGguf } from '../src/formats/gguf/index.js';
+import { writeSyntheticModel, type SyntheticWeightType } from '../src/models/synthetic-model.js';
+import type { ModelShapeName } from '../src/models/model-shapes.js';
+
+const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
+const types = (args.get('types') ?? 'Q4_0,Q8_0,F16,Q4_K').split(',') as SyntheticWeightType[];
+const threads = Number(args.get('threads') ?? 2);
+const numDecode = Number(args.get('decode') ?? 128);
+const numPrefill = Number(args.get('prefill') ?? 512);
+const bandwidthGbs = Number(args.get('bandwidth-gbs') ?? 45);
+const shapeName = (args.get('shape') ?? 'llama-3.2-1b') as ModelShapeName;
+const root = resolve(import.meta.dirname, '..');
+const cacheDir = join(root, '.cache/bench');
+const contextSize = numPrefill + numDecode + 16;
+
+interface Measurement {
+  readonly decodeTokensPerSecond: number;
+  readonly prefillTokensPerSecond: number;
+}
+
+interface Row {
+  readonly type: string;
+  readonly fileMB: number;
+  readonly peregrine: Measurement;
+  readonly llamaCpp: Measurement;
+  readonly rooflineTokensPerSecond: number;
+}
+
+function log(message: string): void {
+  process.stderr.write(message + '\n');
+}
+
+function ensureModel(type: SyntheticWeightType): string {
+  mkdirSync(cacheDir, { recursive: true });
+  const path = join(cacheDir, `${shapeName}-${type}.gguf`);
+  if (!existsSync(path)) {
+    log(`writing ${path} ...`);
+    const t0 = performance.now();
+    writeSyntheticModel(path, { shape: shapeName, weightType: type, seed: 1, contextLength: 4096 });
+    log(`  done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  return path;
+}
+
+/** Bytes a decode step must read: every weight matrix once, plus one embedding row. */
+function decodeBytesPerToken(path: string): number {
+  const file = readGguf(path);
+  let bytes = 0;
+  const hasOutput = file.tensors.some((t) => t.name === 'output.weight');
+  for (const t of file.tensors) {
+    if (t.name === 'token_embd.weight') bytes += hasOutput ? t.byteSize / t.shape[1]! : t.byteSize; // tied: it is the output head
+    else bytes += t.byteSize;
+  }
+  return bytes;
+}
+
+function promptTokens(n: number, vocabSize: number): number[] {
+  // deterministic ordinary tokens (skip the first 256 byte tokens and the specials at the end)
+  return Array.from({ length: n }, (_, i) => 1000 + ((i * 7919) % (vocabSize - 2000)));
+}
+
+async function measurePeregrine(path: string, prompt: readonly number[]): Promise<Measurement> {
+  using model = await loadModel(path, { contextSize, backend: 'native', threads });
+  // warm-up: first touch of the weights
+  await model.complete(prompt.slice(0, 8), { temperature: 0, maxTokens: 2 });
+
+  let t0 = performance.now();
+  await model.complete(prompt, { temperature: 0, maxTokens: 1 });
+  const prefillSeconds = (performance.now() - t0) / 1000;
+
+  let first = 0;
+  let count = 0;
+  t0 = performance.now();
+  for await (const chunk of model.generate(prompt.slice(0, 8), { temperature: 0, maxTokens: numDecode + 1, ignoreEos: true })) {
+    if (chunk.tokenIds.length === 0) continue;
+    if (count === 0) first = performance.now();
+    count += chunk.tokenIds.length;
+  }
+  const decodeSeconds = (performance.now() - first) / 1000;
+  return { prefillTokensPerSecond: numPrefill / prefillSeconds, decodeTokensPerSecond: (count - 1) / decodeSeconds };
+}
+
+async function measureLlamaCpp(path: string, promptIds: readonly number[]): Promise<Measurement> {
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, maxThreads: 0, progressLogs: false, skipDownload: true });
+  const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
+  try {
+    const prompt = [...promptIds] as Token[];
+    const context = await model.createContext({ contextSize, batchSize: numPrefill, sequences: 1, threads, flashAttention: 'auto' });
+    const sequence = context.getSequence();
+    // warm-up
+    await sequence.evaluateWithoutGeneratingNewTokens(prompt.slice(0, 8));
+    await sequence.clearHistory();
+
+    let t0 = performance.now();
+    await sequence.evaluateWithoutGeneratingNewTokens(prompt);
+    const prefillSeconds = (performance.now() - t0) / 1000;
+    await sequence.clearHistory();
+
+    let first = 0;
+    let count = 0;
+    t0 = performance.now();
+    for await (const _token of sequence.evaluate(prompt.slice(0, 8), { temperature: 0, yieldEogToken: true })) {
+      if (count === 0) first = performance.now();
+      if (++count > numDecode) break;
+    }
+    const decodeSeconds = (performance.now() - first) / 1000;
+    await context.dispose();
+    return { prefillTokensPerSecond: numPrefill / prefillSeconds, decodeTokensPerSecond: (count - 1) / decodeSeconds };
+  } finally {
+    await model.dispose();
+    await llama.dispose();
+  }
+}
+
+function formatTable(rows: readonly Row[]): string {
+  const f = (x: number): string => x.toFixed(1);
+  const lines = [
+    `| weights | file | decode tok/s (Peregrine / llama.cpp) | ratio | roofline | prefill tok/s (Peregrine / llama.cpp) | ratio |`,
+    '|---|---|---|---|---|---|---|',
+    ...rows.map((r) =>
+      [
+        r.type,
+        `${r.fileMB.toFixed(0)} MB`,
+        `${f(r.peregrine.decodeTokensPerSecond)} / ${f(r.llamaCpp.decodeTokensPerSecond)}`,
+        `${(r.peregrine.decodeTokensPerSecond / r.llamaCpp.decodeTokensPerSecond).toFixed(2)}x`,
+        `${((100 * r.peregrine.decodeTokensPerSecond) / r.rooflineTokensPerSecond).toFixed(0)}%`,
+        `${f(r.peregrine.prefillTokensPerSecond)} / ${f(r.llamaCpp.prefillTokensPerSecond)}`,
+        `${(r.peregrine.prefillTokensPerSecond / r.llamaCpp.prefillTokensPerSecond).toFixed(2)}x`,
+      ].join(' | ').replace(/^/, '| ').replace(/$/, ' |'),
+    ),
+  ];
+  return lines.join('\n');
+}
+
+const rows: Row[] = [];
+for (const type of types) {
+  const path = ensureModel(type);
+  const bytes = decodeBytesPerToken(path);
+  const file = readGguf(path);
+  const vocabSize = file.tensors.find((t) => t.name === 'token_embd.weight')!.shape[1]!;
+  const prompt = promptTokens(numPrefill, vocabSize);
+  log(`${type}: Peregrine ...`);
+  const peregrine = await measurePeregrine(path, prompt);
+  log(`${type}: llama.cpp ...`);
+  const llamaCpp = await measureLlamaCpp(path, prompt);
+  const row: Row = {
+    type,
+    fileMB: file.fileSize / 1e6,
+    peregrine,
+    llamaCpp,
+    rooflineTokensPerSecond: (bandwidthGbs * 1e9) / bytes,
+  };
+  rows.push(row);
+  log(formatTable([row]).split('\n')[2]!);
+}
+
+const table = formatTable(rows);
+const header = `${shapeName} shape, ${threads} threads, decode ${numDecode} tokens, prefill ${numPrefill} tokens, roofline at ${bandwidthGbs} GB/s`;
+console.log(`${header}\n\n${table}`);
+mkdirSync(join(root, 'bench/results'), { recursive: true });
+writeFileSync(
+  join(root, 'bench/results/decode-prefill.json'),
+  JSON.stringify({ date: new Date().toISOString(), shape: shapeName, threads, numDecode, numPrefill, bandwidthGbs, rows }, null, 2) + '\n',
+);
+if (args.has('update-readme')) {
+  const readmePath = join(root, 'README.md');
+  const readme = readFileSync(readmePath, 'utf8');
+  const block = `<!-- bench:start -->\n${header} (\`npm run bench -- --update-readme\`, ${new Date().toISOString().slice(0, 10)}):\n\n${table}\n<!-- bench:end -->`;
+  writeFileSync(readmePath, readme.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, block));
+}

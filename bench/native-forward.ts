@@ -1,0 +1,148 @@
+/**
+ * One Llama forward step on the native backend: prefill (64 tokens) and decode (1 token), in
+ * tokens/s, on a synthetic Q4_0 / Q8_0 model with Llama-3.2-1B layer shapes (fewer layers, smaller
+ * vocab), plus a logits check against the reference backend; optionally llama.cpp on the same file.
+ *
+ *   npx vite-node bench/native-forward.ts [--type=Q4_0] [--layers=4] [--threads=1,2] [--llama-cpp] [--skip-reference]
+ *
+ * The native backend runs twice per thread count: on the weights as loaded, and with
+ * packWeights (Q4_0 / Q8_0 repacked into 16-row interleaved, huge-page memory).
+ */
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readGguf } from '../src/formats/gguf/index.js';
+import { KvStorage } from '../src/kernels/kv-storage.js';
+import { probeNativeBackend } from '../src/kernels/native/native-backend.js';
+import { ReferenceBackend } from '../src/kernels/reference/reference-backend.js';
+import type { ForwardBatch } from '../src/models/forward-batch.js';
+import { LlamaModel, parseLlamaConfig } from '../src/models/llama.js';
+import type { ModelShape } from '../src/models/model-shapes.js';
+import { writeSyntheticModel, type SyntheticWeightType } from '../src/models/synthetic-model.js';
+
+const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
+const weightType = (args.get('type') ?? 'Q4_0') as SyntheticWeightType;
+const numLayers = Number(args.get('layers') ?? 4);
+const threadCounts = (args.get('threads') ?? '1,2').split(',').map(Number);
+const numPrefill = 64;
+const numDecode = 16;
+
+const shape: ModelShape = {
+  name: `bench-1b-${numLayers}l`,
+  dim: 2048, numLayers, numHeads: 32, numKvHeads: 8, headDim: 64, ffnDim: 8192,
+  vocabSize: 32000, contextLength: 4096, ropeTheta: 500000, rmsNormEps: 1e-5,
+  hasTiedEmbeddings: true, vocabKind: 'spm',
+};
+const path = join(tmpdir(), `peregrine-${shape.name}-${weightType}.gguf`);
+if (!existsSync(path)) {
+  const t0 = performance.now();
+  const info = writeSyntheticModel(path, { shape, weightType, seed: 1 });
+  console.log(`wrote ${path}: ${(info.numParams / 1e6).toFixed(0)}M params, ${(info.fileBytes / 1e6).toFixed(0)} MB in ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
+}
+const file = readGguf(path);
+const config = parseLlamaConfig(file, 'llama');
+const prompt = Int32Array.from({ length: numPrefill }, (_, i) => 300 + ((i * 7919) % 30000));
+
+function batchOf(tokenIds: Int32Array, start: number, blockTable: Int32Array): ForwardBatch {
+  return {
+    tokenIds,
+    positions: Int32Array.from({ length: tokenIds.length }, (_, i) => start + i),
+    sequences: [{ start: 0, numTokens: tokenIds.length, blockTable }],
+    logitRows: Int32Array.from([tokenIds.length - 1]),
+  };
+}
+
+interface Run {
+  readonly prefillSeconds: number;
+  readonly prefillCpuSeconds: number;
+  readonly decodeSeconds: number[];
+  /** mean process CPU per decode step (all threads) */
+  readonly decodeCpuSeconds: number;
+  readonly logits: Float32Array;
+}
+
+/** prefill the prompt, then decode `decodeSteps` greedy tokens; returns per-phase wall times */
+function run(model: LlamaModel, decodeSteps: number, promptTokens = prompt): Run {
+  const blockSize = 16;
+  const kv = new KvStorage(config.numLayers, config.numKvHeads * config.headDim, 64, blockSize);
+  const blockTable = Int32Array.from({ length: 64 }, (_, i) => 63 - i); // not the identity
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  let logits = model.forward(batchOf(promptTokens, 0, blockTable), kv);
+  const prefillSeconds = (performance.now() - t0) / 1e3;
+  const prefillCpuSeconds = cpuSeconds(cpu0);
+  const cpu1 = process.cpuUsage();
+  const first = logits.slice();
+  const decodeSeconds: number[] = [];
+  for (let i = 0; i < decodeSteps; i++) {
+    let next = 0;
+    for (let v = 1; v < logits.length; v++) if (logits[v]! > logits[next]!) next = v;
+    const t = performance.now();
+    logits = model.forward(batchOf(Int32Array.from([next]), promptTokens.length + i, blockTable), kv);
+    decodeSeconds.push((performance.now() - t) / 1e3);
+  }
+  const decodeCpuSeconds = decodeSteps > 0 ? cpuSeconds(cpu1) / decodeSteps : 0;
+  return { prefillSeconds, prefillCpuSeconds, decodeSeconds, decodeCpuSeconds, logits: first };
+}
+
+const cpuSeconds = (since: NodeJS.CpuUsage): number => {
+  const c = process.cpuUsage(since);
+  return (c.user + c.system) / 1e6;
+};
+const median = (xs: number[]): number => xs.slice().sort((a, b) => a - b)[xs.length >> 1]!;
+console.log(`${shape.name} ${weightType}: dim ${shape.dim}, ${numLayers} layers, ffn ${shape.ffnDim}, vocab ${shape.vocabSize}; prefill ${numPrefill} tokens, decode ${numDecode}`);
+
+const checkPrompt = prompt.subarray(0, 5);
+let nativeLogits: Float32Array | undefined;
+for (const [threads, packWeights] of threadCounts.flatMap((t) => [[t, false], [t, true]] as const)) {
+  const probe = probeNativeBackend({ threads, packWeights });
+  if (!probe.ok) throw new Error(probe.reason);
+  const backend = probe.backend;
+  const model = new LlamaModel(config, file, backend);
+  run(model, 2); // warm up: scratch buffers, packed weights
+  const r = run(model, numDecode);
+  nativeLogits = run(model, 0, checkPrompt).logits;
+  const decode = median(r.decodeSeconds);
+  console.log(
+    `${backend.name} threads=${threads}: prefill ${(numPrefill / r.prefillSeconds).toFixed(1)} tok/s (${(r.prefillSeconds * 1e3).toFixed(0)} ms, CPU ${(r.prefillCpuSeconds * 1e3).toFixed(0)} ms), ` +
+      `decode ${(1 / decode).toFixed(1)} tok/s (median ${(decode * 1e3).toFixed(1)} ms, CPU ${(r.decodeCpuSeconds * 1e3).toFixed(1)} ms)`,
+  );
+  backend.dispose();
+}
+
+// logits after a 5-token prompt: native vs reference (the reference is slow TypeScript)
+if (nativeLogits && !args.has('skip-reference')) {
+  const ref = run(new LlamaModel(config, file, new ReferenceBackend()), 0, checkPrompt).logits;
+  let maxDiff = 0;
+  let maxAbs = 0;
+  for (let i = 0; i < ref.length; i++) {
+    maxDiff = Math.max(maxDiff, Math.abs(ref[i]! - nativeLogits[i]!));
+    maxAbs = Math.max(maxAbs, Math.abs(ref[i]!));
+  }
+  const argmax = (a: Float32Array): number => a.reduce((best, v, i) => (v > a[best]! ? i : best), 0);
+  console.log(`logits vs reference: max |diff| ${maxDiff.toExponential(2)} (max |logit| ${maxAbs.toFixed(2)}), argmax ${argmax(nativeLogits)} vs ${argmax(ref)}`);
+}
+
+if (args.has('llama-cpp')) {
+  const { openLlamaCpp } = await import('../test/reference/llama-cpp.js');
+  for (const threads of threadCounts) {
+    const ref = await openLlamaCpp(path, { threads, contextSize: 512 });
+    const tokens = Array.from(prompt);
+    await ref.greedy(tokens, 2); // warm up
+    let t = performance.now();
+    let cpu0 = process.cpuUsage();
+    await ref.greedy(tokens, 1);
+    const prefill = (performance.now() - t) / 1e3;
+    const prefillCpu = cpuSeconds(cpu0);
+    t = performance.now();
+    cpu0 = process.cpuUsage();
+    await ref.greedy(tokens, 1 + numDecode);
+    const decode = ((performance.now() - t) / 1e3 - prefill) / numDecode;
+    const decodeCpu = (cpuSeconds(cpu0) - prefillCpu) / numDecode;
+    console.log(
+      `llama.cpp threads=${threads}: prefill ${(numPrefill / prefill).toFixed(1)} tok/s (${(prefill * 1e3).toFixed(0)} ms incl. 1 decode, CPU ${(prefillCpu * 1e3).toFixed(0)} ms), ` +
+        `decode ${(1 / decode).toFixed(1)} tok/s (${(decode * 1e3).toFixed(1)} ms, CPU ${(decodeCpu * 1e3).toFixed(1)} ms)`,
+    );
+    await ref.dispose();
+  }
+}

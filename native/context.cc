@@ -1,0 +1,314 @@
+#include "context.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "scalar-math.h"
+
+namespace peregrine {
+
+namespace {
+
+// Below this many multiply-adds (or elements for elementwise ops) an op runs on the calling
+// thread alone: waking the pool would cost more than it saves.
+constexpr int64_t kMinParallelWork = 1 << 16;
+constexpr int64_t kMinParallelElements = 1 << 15;
+// Attention splits a token's keys into pieces of at least this many positions.
+constexpr int64_t kMinSplitKeys = 256;
+
+inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline size_t roundUp64(size_t n) { return (n + 63) & ~static_cast<size_t>(63); }
+
+/** Runs f(task, threadIndex) for task in [0, numTasks) on up to maxThreads threads. */
+template <typename F>
+void parallelFor(ThreadPool* pool, int64_t numTasks, int32_t maxThreads, F& f) {
+  pool->run(
+      numTasks, [](void* ctx, int64_t task, int32_t threadIndex) { (*static_cast<F*>(ctx))(task, threadIndex); }, &f,
+      maxThreads);
+}
+
+/** Splits n elements into chunks and runs f(begin, end) over them, in parallel when n is large. */
+template <typename F>
+void parallelChunks(ThreadPool* pool, int64_t n, int64_t minChunk, F&& f) {
+  const int32_t threads = n >= 2 * minChunk ? pool->numThreads() : 1;
+  if (threads == 1) {
+    f(0, n);
+    return;
+  }
+  const int64_t chunk = ceilDiv(n, static_cast<int64_t>(threads) * 4) > minChunk ? ceilDiv(n, static_cast<int64_t>(threads) * 4) : minChunk;
+  auto task = [&](int64_t t, int32_t) {
+    const int64_t begin = t * chunk;
+    const int64_t end = begin + chunk < n ? begin + chunk : n;
+    f(begin, end);
+  };
+  parallelFor(pool, ceilDiv(n, chunk), threads, task);
+}
+
+}  // namespace
+
+Scratch::~Scratch() { std::free(data_); }
+
+uint8_t* Scratch::reserve(size_t bytes) {
+  if (bytes <= bytes_) return data_;
+  const size_t size = roundUp64(bytes);
+  void* p = nullptr;
+  if (posix_memalign(&p, 64, size) != 0) return nullptr;
+  std::free(data_);
+  data_ = static_cast<uint8_t*>(p);
+  bytes_ = size;
+  return data_;
+}
+
+Context* Context::create(const KernelTable* kernels, int32_t numThreads) {
+  ThreadPool* pool = ThreadPool::create(numThreads);
+  if (!pool) return nullptr;
+  Context* ctx = new (std::nothrow) Context(kernels, pool);
+  if (!ctx) delete pool;
+  return ctx;
+}
+
+Context::~Context() { delete pool_; }
+
+Status Context::matmul(const MatmulArgs& in) {
+  MatmulArgs a = in;
+  a.isF16Lanes = a.type == TYPE_F16 && a.numRows % 32 == 0 && a.numCols % 16 == 0;
+  a.actStride = kernels_->activationBytes(a.type, a.numCols, a.isPacked);
+  a.act = activations_.reserve(a.actStride * static_cast<size_t>(a.numTokens));
+  if (!a.act) return STATUS_OUT_OF_MEMORY;
+
+  const int64_t work = a.numRows * a.numCols * a.numTokens;
+  const int32_t threads = work < kMinParallelWork ? 1 : pool_->numThreads();
+
+  if (a.numTokens >= 2 && a.numTokens * a.numCols >= kMinParallelElements) {
+    auto prepare = [&](int64_t t, int32_t) { kernels_->prepareActivations(a, t, t + 1); };
+    parallelFor(pool_, a.numTokens, threads, prepare);
+  } else {
+    kernels_->prepareActivations(a, 0, a.numTokens);
+  }
+
+  // Rows are dealt out in tasks of whole row tiles, about four tasks per thread so that a thread
+  // slowed down by something else on the machine does not hold up the others.
+  int64_t rowsPerTask = ceilDiv(a.numRows, static_cast<int64_t>(threads) * 4);
+  const int64_t rowTile = kernels_->rowTile(a.type, a.numCols, a.isPacked);
+  rowsPerTask = ceilDiv(rowsPerTask, rowTile) * rowTile;
+  const int64_t numTasks = ceilDiv(a.numRows, rowsPerTask);
+  auto rows = [&](int64_t task, int32_t) {
+    const int64_t r0 = task * rowsPerTask;
+    const int64_t r1 = r0 + rowsPerTask < a.numRows ? r0 + rowsPerTask : a.numRows;
+    kernels_->matmulRows(a, r0, r1);
+  };
+  parallelFor(pool_, numTasks, threads, rows);
+  return STATUS_OK;
+}
+
+Status Context::attention(const AttentionArgs& a) {
+  const int32_t threads = pool_->numThreads();
+  const size_t perThread = roundUp64(kernels_->attentionScratchFloats(a.numHeads, a.numKvHeads, a.headDim) * sizeof(float));
+  uint8_t* scratch = attention_.reserve(perThread * static_cast<size_t>(threads));
+  if (!scratch) return STATUS_OUT_OF_MEMORY;
+  int64_t numKeys = 0;
+  int64_t maxKeys = 0;
+  for (int64_t t = 0; t < a.numTokens; t++) {
+    const int64_t n = static_cast<int64_t>(a.positions[t]) + 1;
+    numKeys += n;
+    maxKeys = n > maxKeys ? n : maxKeys;
+  }
+  const bool isParallel = numKeys * a.numHeads * a.headDim >= kMinParallelWork && threads > 1;
+  // Fewer tokens than tasks wanted: split each token's keys too, and merge the pieces afterwards.
+  const int64_t wantedTasks = isParallel ? 4 * static_cast<int64_t>(threads) : 1;
+  int64_t numSplits = 1;
+  int64_t splitKeys = maxKeys;
+  if (a.numTokens < wantedTasks) {
+    splitKeys = ceilDiv(maxKeys, ceilDiv(wantedTasks, a.numTokens));
+    splitKeys = splitKeys < kMinSplitKeys ? kMinSplitKeys : ceilDiv(splitKeys, kMinSplitKeys / 4) * (kMinSplitKeys / 4);
+    numSplits = ceilDiv(maxKeys, splitKeys);
+  }
+  const int64_t hdA = (a.headDim + 15) / 16 * 16;
+  const int64_t partialFloats = 2 * static_cast<int64_t>(a.numHeads) + a.numHeads * hdA;
+  float* partials = nullptr;
+  if (numSplits > 1) {
+    partials = reinterpret_cast<float*>(attentionPartials_.reserve(static_cast<size_t>(a.numTokens * numSplits * partialFloats) * sizeof(float)));
+    if (!partials) return STATUS_OUT_OF_MEMORY;
+  }
+  auto task = [&](int64_t i, int32_t threadIndex) {
+    const int64_t t = i / numSplits;
+    const int64_t s = i % numSplits;
+    const int64_t n = static_cast<int64_t>(a.positions[t]) + 1;
+    const int64_t begin = s * splitKeys;
+    const int64_t end = begin + splitKeys < n ? begin + splitKeys : n;
+    float* partial = partials ? partials + i * partialFloats : nullptr;
+    if (partial && begin >= end) {
+      for (int32_t h = 0; h < a.numHeads; h++) {
+        partial[h] = -INFINITY;
+        partial[a.numHeads + h] = 0.0f;
+      }
+      return;
+    }
+    kernels_->attentionTask(a, t, begin, end, reinterpret_cast<float*>(scratch + perThread * threadIndex), partial);
+  };
+  parallelFor(pool_, a.numTokens * numSplits, isParallel ? threads : 1, task);
+  if (!partials) return STATUS_OK;
+  // merge: out = Σ_s e^(m_s - M) acc_s / Σ_s e^(m_s - M) l_s, with M = max_s m_s
+  const int64_t qDim = static_cast<int64_t>(a.numHeads) * a.headDim;
+  for (int64_t t = 0; t < a.numTokens; t++) {
+    const float* base = partials + t * numSplits * partialFloats;
+    for (int32_t h = 0; h < a.numHeads; h++) {
+      float m = -INFINITY;
+      for (int64_t s = 0; s < numSplits; s++) m = base[s * partialFloats + h] > m ? base[s * partialFloats + h] : m;
+      float* out = a.out + t * qDim + static_cast<int64_t>(h) * a.headDim;
+      float sum = 0.0f;
+      for (int64_t d = 0; d < a.headDim; d++) out[d] = 0.0f;
+      for (int64_t s = 0; s < numSplits; s++) {
+        const float* p = base + s * partialFloats;
+        if (p[a.numHeads + h] == 0.0f) continue;
+        const float w = std::exp(p[h] - m);
+        sum += w * p[a.numHeads + h];
+        const float* acc = p + 2 * a.numHeads + static_cast<int64_t>(h) * hdA;
+        for (int64_t d = 0; d < a.headDim; d++) out[d] += w * acc[d];
+      }
+      const float inv = 1.0f / sum;
+      for (int64_t d = 0; d < a.headDim; d++) out[d] *= inv;
+    }
+  }
+  return STATUS_OK;
+}
+
+Status Context::rmsNorm(float* out, const float* x, const float* weight, int64_t numTokens, int64_t dim, double eps) {
+  const int64_t minTokens = kMinParallelElements / dim > 1 ? kMinParallelElements / dim : 1;
+  parallelChunks(pool_, numTokens, minTokens, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; t++) {
+      // as ggml's rms_norm: f32 squares summed in order in double, then f32 mean, sqrtf, 1.0f/
+      const float* xt = x + t * dim;
+      double sum = 0.0;
+      for (int64_t i = 0; i < dim; i++) {
+        const float square = xt[i] * xt[i];
+        sum += square;
+      }
+      const float mean = static_cast<float>(sum / static_cast<double>(dim));
+      const float scale = 1.0f / std::sqrt(mean + static_cast<float>(eps));
+      kernels_->scaleMul(out + t * dim, x + t * dim, scale, weight, dim);
+    }
+  });
+  return STATUS_OK;
+}
+
+Status Context::rope(const RopeArgs& a) {
+  const int64_t half = a.numRotaryDims / 2;
+  const int64_t rowFloats = roundUp64(static_cast<size_t>(2 * half) * sizeof(float)) / sizeof(float);
+  float* cache = reinterpret_cast<float*>(rope_.reserve(rowFloats * sizeof(float) * pool_->numThreads()));
+  if (!cache) return STATUS_OUT_OF_MEMORY;
+  // float32 iteration of theta as ggml's rope cache does; cos/sin in double, rounded to f32, and the
+  // rotation in double rounded once: this reproduces the reference backend bit for bit
+  const float thetaScale = static_cast<float>(std::pow(a.freqBase, -2.0 / a.numRotaryDims));
+  const int64_t perToken = static_cast<int64_t>(a.numHeads) * a.headDim;
+  const int32_t threads = a.numTokens * perToken >= kMinParallelElements ? pool_->numThreads() : 1;
+  auto task = [&](int64_t t, int32_t threadIndex) {
+    float* cs = cache + rowFloats * threadIndex;  // [half] cos, then [half] sin
+    float theta = static_cast<float>(a.positions[t]);
+    for (int64_t i = 0; i < half; i++) {
+      const float ff = a.freqFactors ? a.freqFactors[i] : 1.0f;
+      const float angle = static_cast<float>(a.freqScale * static_cast<double>(theta / ff));
+      cs[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
+      cs[half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+      theta = theta * thetaScale;
+    }
+    for (int32_t h = 0; h < a.numHeads; h++) {
+      float* base = a.x + t * perToken + static_cast<int64_t>(h) * a.headDim;
+      for (int64_t i = 0; i < half; i++) {
+        const int64_t i0 = a.isNeox ? i : 2 * i;
+        const int64_t i1 = a.isNeox ? i + half : 2 * i + 1;
+        const double x0 = base[i0], x1 = base[i1];
+        const double c = cs[i], s = cs[half + i];
+        base[i0] = static_cast<float>(x0 * c - x1 * s);
+        base[i1] = static_cast<float>(x0 * s + x1 * c);
+      }
+    }
+  };
+  parallelFor(pool_, a.numTokens, threads, task);
+  return STATUS_OK;
+}
+
+Status Context::embedding(const EmbeddingArgs& a) {
+  const int64_t n = a.numCols;
+  for (int64_t t = 0; t < a.numIds; t++) {
+    float* out = a.out + t * n;
+    const int64_t row = a.ids[t];
+    if (a.isPacked) {
+      kernels_->dequantizePackedRow(a.type, a.table, n, row, out);
+      continue;
+    }
+    switch (a.type) {
+      case TYPE_F32: {
+        const uint8_t* src = a.table + row * n * 4;
+        for (int64_t c = 0; c < n; c++) out[c] = loadF32(src + c * 4);
+        break;
+      }
+      case TYPE_F16: {
+        const uint8_t* src = a.table + row * n * 2;
+        for (int64_t c = 0; c < n; c++) out[c] = f16ToF32(loadU16(src + c * 2));
+        break;
+      }
+      case TYPE_BF16: {
+        const uint8_t* src = a.table + row * n * 2;
+        for (int64_t c = 0; c < n; c++) out[c] = bf16ToF32(loadU16(src + c * 2));
+        break;
+      }
+      case TYPE_Q8_0: {
+        const uint8_t* src = a.table + row * (n / 32) * 34;
+        for (int64_t b = 0; b < n / 32; b++) {
+          const float d = f16ToF32(loadU16(src + b * 34));
+          for (int j = 0; j < 32; j++) out[b * 32 + j] = d * static_cast<float>(static_cast<int8_t>(src[b * 34 + 2 + j]));
+        }
+        break;
+      }
+      case TYPE_Q4_0: {
+        const uint8_t* src = a.table + row * (n / 32) * 18;
+        for (int64_t b = 0; b < n / 32; b++) {
+          const float d = f16ToF32(loadU16(src + b * 18));
+          for (int j = 0; j < 16; j++) {
+            const uint8_t q = src[b * 18 + 2 + j];
+            out[b * 32 + j] = d * static_cast<float>((q & 0x0f) - 8);
+            out[b * 32 + 16 + j] = d * static_cast<float>((q >> 4) - 8);
+          }
+        }
+        break;
+      }
+      default:
+        return STATUS_UNSUPPORTED_TYPE;
+    }
+  }
+  return STATUS_OK;
+}
+
+Status Context::storeKv(const StoreKvArgs& a) {
+  for (int64_t t = 0; t < a.numTokens; t++) {
+    const int64_t offset = static_cast<int64_t>(a.slotIds[t]) * a.kvDim;
+    if (a.isF16) {
+      kernels_->toF16(static_cast<uint16_t*>(a.kCache) + offset, a.k + t * a.kvDim, a.kvDim);
+      kernels_->toF16(static_cast<uint16_t*>(a.vCache) + offset, a.v + t * a.kvDim, a.kvDim);
+    } else {
+      std::memcpy(static_cast<float*>(a.kCache) + offset, a.k + t * a.kvDim, a.kvDim * sizeof(float));
+      std::memcpy(static_cast<float*>(a.vCache) + offset, a.v + t * a.kvDim, a.kvDim * sizeof(float));
+    }
+  }
+  return STATUS_OK;
+}
+
+Status Context::swiglu(float* out, const float* gate, const float* up, int64_t n) {
+  // llama.cpp runs ggml's vectorized silu on whole 16-element chunks and libm's on the rest
+  const int64_t vectorEnd = n - n % 16;
+  parallelChunks(pool_, n, kMinParallelElements, [&](int64_t b, int64_t e) {
+    const int64_t numVectorized = vectorEnd <= b ? 0 : (vectorEnd < e ? vectorEnd : e) - b;
+    kernels_->swiglu(out + b, gate + b, up + b, e - b, numVectorized);
+  });
+  return STATUS_OK;
+}
+
+Status Context::add(float* out, const float* a, const float* b, int64_t n) {
+  parallelChunks(pool_, n, kMinParallelElements, [&](int64_t s, int64_t e) { kernels_->add(out + s, a + s, b + s, e - s); });
+  return STATUS_OK;
+}
+
+}  // namespace peregrine

@@ -1,0 +1,93 @@
+// A native context: the kernel table chosen for this CPU, one thread pool, and grow-once scratch
+// buffers. Every op takes already validated arguments (see peregrine-addon.cc), splits its work
+// over the pool and returns a Status; nothing here throws or allocates once the scratch buffers
+// have reached their largest size.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels.h"
+#include "thread-pool.h"
+
+namespace peregrine {
+
+/** A 64-byte aligned buffer that only ever grows. */
+class Scratch {
+ public:
+  Scratch() = default;
+  ~Scratch();
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  /** returns nullptr when the allocation fails */
+  uint8_t* reserve(size_t bytes);
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+struct RopeArgs {
+  float* x;  // [numTokens, numHeads, headDim] f32, rotated in place
+  int64_t numTokens;
+  int32_t numHeads;
+  int32_t headDim;
+  const int32_t* positions;  // [numTokens]
+  bool isNeox;  // false: rotate (x[2i], x[2i+1]); true: rotate (x[i], x[i + numRotaryDims/2])
+  int32_t numRotaryDims;
+  double freqBase;
+  double freqScale;
+  const float* freqFactors;  // [numRotaryDims / 2] or nullptr
+};
+
+struct EmbeddingArgs {
+  float* out;  // [numIds, numCols] f32
+  int32_t type;
+  bool isPacked;  // table is in the packed layout (packWeights)
+  const uint8_t* table;  // [numRows, numCols] in `type` blocks
+  int64_t numCols;
+  const int32_t* ids;  // [numIds], each in [0, numRows)
+  int64_t numIds;
+};
+
+struct StoreKvArgs {
+  void* kCache;  // [numSlots, kvDim] f16 bits, or f32 when !isF16
+  void* vCache;  // [numSlots, kvDim] f16 bits, or f32 when !isF16
+  bool isF16;
+  const float* k;  // [numTokens, kvDim] f32
+  const float* v;  // [numTokens, kvDim] f32
+  const int32_t* slotIds;  // [numTokens], each in [0, numSlots)
+  int64_t numTokens;
+  int64_t kvDim;
+};
+
+class Context {
+ public:
+  /** nullptr if the pool cannot start; `kernels` must be one the CPU supports */
+  static Context* create(const KernelTable* kernels, int32_t numThreads);
+  ~Context();
+
+  const KernelTable* kernels() const { return kernels_; }
+  int32_t numThreads() const { return pool_->numThreads(); }
+
+  Status matmul(const MatmulArgs& args);
+  Status attention(const AttentionArgs& args);
+  Status rmsNorm(float* out, const float* x, const float* weight, int64_t numTokens, int64_t dim, double eps);
+  Status rope(const RopeArgs& args);
+  Status embedding(const EmbeddingArgs& args);
+  Status storeKv(const StoreKvArgs& args);
+  Status swiglu(float* out, const float* gate, const float* up, int64_t n);
+  Status add(float* out, const float* a, const float* b, int64_t n);
+
+ private:
+  Context(const KernelTable* kernels, ThreadPool* pool) : kernels_(kernels), pool_(pool) {}
+
+  const KernelTable* const kernels_;
+  ThreadPool* const pool_;
+  Scratch activations_;  // [numTokens, activationBytes] matmul activations in the weight's dot type
+  Scratch attention_;  // [numThreads, attentionScratchFloats] f32
+  Scratch attentionPartials_;  // [numTokens, numSplits, partial floats] f32, split-K softmax states
+  Scratch rope_;  // [numThreads, numRotaryDims] f32 cos/sin
+};
+
+}  // namespace peregrine

@@ -1,0 +1,136 @@
+// Kernel tables: one per instruction set, chosen once at startup (see cpu-dispatch.cc).
+//
+// Each table is compiled in its own translation unit with its own -m flags (kernels-avx512.cc,
+// kernels-avx2.cc, kernels-scalar.cc all include kernels-isa.inc). This header holds only plain
+// declarations: no inline functions, so nothing compiled with AVX-512 can be merged by the linker
+// into code that runs on a CPU without it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace peregrine {
+
+/** Status codes returned across the N-API boundary; mirrored in src/kernels/native/native-status.ts. */
+enum Status : int32_t {
+  STATUS_OK = 0,
+  STATUS_BAD_ARGUMENT = 1,
+  STATUS_UNSUPPORTED_TYPE = 2,
+  STATUS_OUT_OF_MEMORY = 3,
+  STATUS_THREAD_START_FAILED = 4,
+  STATUS_DISPOSED = 5,
+};
+
+/** The ggml type ids the native matmul understands (GgmlType in src/formats/ggml-type.ts). */
+enum WeightType : int32_t {
+  TYPE_F32 = 0,
+  TYPE_F16 = 1,
+  TYPE_Q4_0 = 2,
+  TYPE_Q8_0 = 8,
+  TYPE_BF16 = 30,
+};
+
+enum Isa : int32_t {
+  ISA_SCALAR = 0,
+  ISA_AVX2 = 1,
+  ISA_AVX512 = 2,
+  ISA_AVX512_BF16 = 3,
+};
+
+/** Rows per micro-kernel tile; matmul tasks are multiples of this many rows (except the last). */
+constexpr int64_t kMatmulRowTile = 4;
+
+/**
+ * Packed Q4_0 / Q8_0 weights (AVX-512 tables only): rows in groups of kPackRows, and per group and
+ * block the 16 row scales (f16) followed by the quants interleaved so that one 64-byte vector holds
+ * the same 4 elements of all 16 rows; see packWeights in kernels-isa.inc.
+ */
+constexpr int64_t kPackRows = 16;
+
+struct MatmulArgs {
+  int32_t type;
+  bool isPacked;  // w is in the packed layout (numRows rounded up to kPackRows)
+  const uint8_t* w;  // [numRows, numCols] in `type` blocks, row-major, any alignment (or packed)
+  int64_t numRows;
+  int64_t numCols;
+  const float* x;  // [numTokens, numCols] f32
+  int64_t numTokens;
+  float* out;  // [numTokens, numRows] f32
+  uint8_t* act;  // [numTokens, activationBytes] the activations in the weight's dot type (ISA-private layout), 64-byte aligned
+  size_t actStride;  // bytes per token in `act`
+  // F16 weights of a shape llama.cpp's AMX buffer takes (numRows % 32 == 0, numCols % 16 == 0):
+  // f32 activations (not f16-rounded) and 16 accumulation lanes over k ≡ lane (mod 16), then a
+  // pairwise tree, as llama.cpp on an AMX CPU computes them; the reference backend does the same.
+  bool isF16Lanes;
+  // Float-weight tiles sum columns [colBegin, colEnd) only and, if isAccumulating, add to `out`:
+  // the driver walks the columns in cache-sized chunks when there are many tokens.
+  int64_t colBegin;
+  int64_t colEnd;
+  bool isAccumulating;
+};
+
+struct AttentionArgs {
+  float* out;  // [numTokens, numHeads * headDim] f32
+  const float* q;  // [numTokens, numHeads * headDim] f32
+  const void* k;  // [numSlots, numKvHeads * headDim] f16 bits, or f32 when !isF16
+  const void* v;  // [numSlots, numKvHeads * headDim] f16 bits, or f32 when !isF16
+  bool isF16;  // f16 cache: Q is rounded to f16 before Q·K (as llama.cpp); f32: f32 throughout
+  const int32_t* blockTable;  // [numLogicalBlocks] logical block -> physical block
+  int64_t blockSize;
+  const int32_t* positions;  // [numTokens] query t attends to cache positions 0..positions[t]
+  int64_t numTokens;
+  int32_t numHeads;
+  int32_t numKvHeads;
+  int32_t headDim;
+  float scale;
+};
+
+struct KernelTable {
+  Isa isa;
+  const char* name;
+  /** bytes of activation scratch per token for a matmul with this weight type and width (a multiple of 64) */
+  size_t (*activationBytes)(int32_t type, int64_t numCols, bool isPacked);
+  /** converts tokens [t0, t1) of args.x into args.act */
+  void (*prepareActivations)(const MatmulArgs& args, int64_t t0, int64_t t1);
+  /** rows per matmul task unit for these weights: kMatmulRowTile, or kPackRows for the 16-row kernels */
+  int64_t (*rowTile)(int32_t type, int64_t numCols, bool isPacked);
+  /** out[:, r0:r1] for every token; r0 is a multiple of rowTile(...) */
+  void (*matmulRows)(const MatmulArgs& args, int64_t r0, int64_t r1);
+  /** bytes of the packed layout of a [numRows, numCols] matrix, or 0 if this table does not pack `type` */
+  size_t (*packedBytes)(int32_t type, int64_t numRows, int64_t numCols);
+  /** writes the packed layout of row-major `w` to `out` (packedBytes long) */
+  void (*packWeights)(int32_t type, const uint8_t* w, int64_t numRows, int64_t numCols, uint8_t* out);
+  /** out[0..numCols) = row `row` of packed weights, dequantized (for embedding lookups) */
+  void (*dequantizePackedRow)(int32_t type, const uint8_t* packed, int64_t numCols, int64_t row, float* out);
+  /** f32 scratch floats one attention task needs */
+  size_t (*attentionScratchFloats)(int32_t numHeads, int32_t numKvHeads, int32_t headDim);
+  /**
+   * Query `token`, every head, over cache positions [keyBegin, keyEnd). With partial == nullptr
+   * (the whole range 0..positions[token]) writes the output; otherwise writes the unnormalized
+   * softmax state [numHeads] max, [numHeads] sum, [numHeads, headDim rounded up to 16] Σ p·v.
+   */
+  void (*attentionTask)(const AttentionArgs& args, int64_t token, int64_t keyBegin, int64_t keyEnd, float* scratch, float* partial);
+  /** out[i] = x[i] * scale * weight[i] (the second half of rmsNorm; out may alias x) */
+  void (*scaleMul)(float* out, const float* x, float scale, const float* weight, int64_t n);
+  /**
+   * out[i] = silu(gate[i]) * up[i]; out may alias gate. As ggml on AVX-512: elements below
+   * numVectorized use ggml_v_expf, the rest libm expf.
+   */
+  void (*swiglu)(float* out, const float* gate, const float* up, int64_t n, int64_t numVectorized);
+  /** out[i] = a[i] + b[i]; out may alias a */
+  void (*add)(float* out, const float* a, const float* b, int64_t n);
+  /** dst[i] = f16(src[i]), round to nearest even */
+  void (*toF16)(uint16_t* dst, const float* src, int64_t n);
+};
+
+/** The best instruction set this CPU (and OS) supports. */
+Isa bestSupportedIsa();
+/** The table for `isa`, or for the best supported one below it. */
+const KernelTable* kernelsFor(Isa isa);
+
+const KernelTable* scalarKernels();
+const KernelTable* avx2Kernels();
+const KernelTable* avx512Kernels();
+const KernelTable* avx512Bf16Kernels();
+
+}  // namespace peregrine

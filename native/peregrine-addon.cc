@@ -1,0 +1,461 @@
+// The N-API surface of the native kernels (plain C N-API, no node-addon-api).
+//
+// Every function returns a status number (0 = ok) instead of throwing; a failed validation also
+// leaves a message that lastError(handle) returns. src/kernels/native/native-backend.ts is the one
+// TypeScript wrapper that turns statuses into typed errors. Arguments are validated here (lengths,
+// indices, shapes) so that the kernels in context.cc never read or write out of bounds.
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+#include "context.h"
+#include "kernels.h"
+#include "napi-args.h"
+
+namespace peregrine {
+namespace {
+
+/** Bumped when the exported functions or their arguments change; checked by native-backend.ts. */
+constexpr int32_t kAbiVersion = 5;
+
+void cleanupHook(void* arg) {
+  Handle* h = static_cast<Handle*>(arg);
+  h->hasCleanupHook = false;  // the hook is being consumed; do not remove it again
+  delete h->ctx;
+  h->ctx = nullptr;
+}
+
+void finalizeHandle(napi_env, void* data, void*) {
+  Handle* h = static_cast<Handle*>(data);
+  delete h->ctx;
+  h->ctx = nullptr;
+  if (h->hasCleanupHook) napi_remove_env_cleanup_hook(h->env, cleanupHook, h);
+  delete h;
+}
+
+bool isNativeType(int64_t type) {
+  return type == TYPE_F32 || type == TYPE_F16 || type == TYPE_BF16 || type == TYPE_Q8_0 || type == TYPE_Q4_0;
+}
+
+/** bytes of one row of numCols elements, or -1 if numCols does not fit the type's blocks */
+int64_t rowBytes(int64_t type, int64_t numCols) {
+  switch (type) {
+    case TYPE_F32: return numCols * 4;
+    case TYPE_F16:
+    case TYPE_BF16: return numCols * 2;
+    case TYPE_Q8_0: return numCols % 32 == 0 ? numCols / 32 * 34 : -1;
+    case TYPE_Q4_0: return numCols % 32 == 0 ? numCols / 32 * 18 : -1;
+    default: return -1;
+  }
+}
+
+/** Largest row / column / token count accepted, so that products of two stay far from overflow. */
+constexpr int64_t kMaxDim = int64_t{1} << 31;
+
+// ---------------------------------------------------------------------------------------------
+
+/** createContext(numThreads, isa) → handle | status */
+napi_value createContext(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 2) return makeInt(env, STATUS_BAD_ARGUMENT);
+  int32_t numThreads = 0, isa = 0;
+  if (napi_get_value_int32(env, argv[0], &numThreads) != napi_ok || napi_get_value_int32(env, argv[1], &isa) != napi_ok ||
+      numThreads < 1 || numThreads > ThreadPool::kMaxThreads || isa < ISA_SCALAR || isa > ISA_AVX512_BF16) {
+    return makeInt(env, STATUS_BAD_ARGUMENT);
+  }
+  Handle* h = new (std::nothrow) Handle();
+  if (!h) return makeInt(env, STATUS_OUT_OF_MEMORY);
+  h->env = env;
+  h->ctx = Context::create(kernelsFor(static_cast<Isa>(isa)), numThreads);
+  if (!h->ctx) {
+    delete h;
+    return makeInt(env, STATUS_THREAD_START_FAILED);
+  }
+  napi_value external;
+  if (napi_create_external(env, h, finalizeHandle, nullptr, &external) != napi_ok) {
+    delete h->ctx;
+    delete h;
+    return makeInt(env, STATUS_OUT_OF_MEMORY);
+  }
+  if (napi_add_env_cleanup_hook(env, cleanupHook, h) == napi_ok) h->hasCleanupHook = true;
+  return external;
+}
+
+/** disposeContext(handle) → status; joins the pool's threads and frees the scratch buffers */
+napi_value disposeContext(napi_env env, napi_callback_info info) {
+  Args args(env, info);
+  Handle* h = args.handle();
+  if (!h) return makeInt(env, STATUS_BAD_ARGUMENT);
+  delete h->ctx;
+  h->ctx = nullptr;
+  if (h->hasCleanupHook) {
+    napi_remove_env_cleanup_hook(env, cleanupHook, h);
+    h->hasCleanupHook = false;
+  }
+  return makeInt(env, STATUS_OK);
+}
+
+/** contextIsa(handle) → isa id | -status */
+napi_value contextIsa(napi_env env, napi_callback_info info) {
+  Args args(env, info);
+  if (Status s = args.handleStatus(); s != STATUS_OK) return makeInt(env, -s);
+  return makeInt(env, args.ctx()->kernels()->isa);
+}
+
+/** contextThreads(handle) → number of threads | -status */
+napi_value contextThreads(napi_env env, napi_callback_info info) {
+  Args args(env, info);
+  if (Status s = args.handleStatus(); s != STATUS_OK) return makeInt(env, -s);
+  return makeInt(env, args.ctx()->numThreads());
+}
+
+/** lastError(handle) → the message of the last failed validation on this handle */
+napi_value lastError(napi_env env, napi_callback_info info) {
+  Args args(env, info);
+  napi_value out;
+  napi_create_string_utf8(env, args.handle() ? args.handle()->lastError : "not a native context handle", NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
+/**
+ * A zeroed ArrayBuffer of `byteLength` bytes in 2 MiB aligned memory marked (on Linux) for
+ * transparent huge pages, so that streaming weights does not take a TLB miss every 4 KiB. Freed
+ * when the ArrayBuffer is collected. Returns nullptr (and sets *status) on failure.
+ */
+napi_value hugePageBuffer(napi_env env, size_t byteLength, uint8_t** data, Status* status) {
+  constexpr size_t kHugePage = size_t{2} << 20;
+  const size_t size = (byteLength + kHugePage - 1) / kHugePage * kHugePage;
+  void* p = nullptr;
+  if (size > 0 && posix_memalign(&p, kHugePage, size) != 0) {
+    *status = STATUS_OUT_OF_MEMORY;
+    return nullptr;
+  }
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (p) madvise(p, size, MADV_HUGEPAGE);
+#endif
+  if (p) std::memset(p, 0, size);
+  napi_value buffer;
+  if (napi_create_external_arraybuffer(env, p, byteLength, [](napi_env, void* mem, void*) { std::free(mem); }, nullptr, &buffer) != napi_ok) {
+    std::free(p);
+    *status = STATUS_OUT_OF_MEMORY;
+    return nullptr;
+  }
+  *data = static_cast<uint8_t*>(p);
+  return buffer;
+}
+
+/** allocateWeightBuffer(byteLength) → ArrayBuffer | status (see hugePageBuffer) */
+napi_value allocateWeightBuffer(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int64_t byteLength = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 1 ||
+      napi_get_value_int64(env, argv[0], &byteLength) != napi_ok || byteLength < 0 || byteLength > (int64_t{1} << 40)) {
+    return makeInt(env, STATUS_BAD_ARGUMENT);
+  }
+  uint8_t* data = nullptr;
+  Status status = STATUS_OK;
+  napi_value buffer = hugePageBuffer(env, static_cast<size_t>(byteLength), &data, &status);
+  return buffer ? buffer : makeInt(env, status);
+}
+
+/** bestIsa() → the best isa id this CPU supports */
+napi_value bestIsa(napi_env env, napi_callback_info) { return makeInt(env, bestSupportedIsa()); }
+
+/** the shared body of matmul and matmulPacked */
+napi_value matmulImpl(napi_env env, napi_callback_info info, bool isPacked) {
+  PG_BEGIN();
+  int64_t outLen, wLen, xLen;
+  float* out = args.typedArray<float>(1, napi_float32_array, &outLen, "out");
+  const uint8_t* w = args.typedArray<uint8_t>(2, napi_uint8_array, &wLen, "w.data");
+  const int64_t type = args.integer(3, "w.type");
+  const int64_t numRows = args.integer(4, "w.numRows");
+  const int64_t numCols = args.integer(5, "w.numCols");
+  const float* x = args.typedArray<float>(6, napi_float32_array, &xLen, "x");
+  const int64_t numTokens = args.integer(7, "numTokens");
+  PG_RETURN_IF_BAD();
+  if (!isNativeType(type)) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
+  const int64_t rb = rowBytes(type, numCols);
+  args.check(numRows >= 0 && numCols > 0 && numTokens >= 0 && numRows < kMaxDim && numCols < kMaxDim && numTokens < kMaxDim, "bad shape numRows=%lld numCols=%lld numTokens=%lld",
+             static_cast<long long>(numRows), static_cast<long long>(numCols), static_cast<long long>(numTokens));
+  args.check(rb > 0, "numCols %lld is not a multiple of the block size", static_cast<long long>(numCols));
+  PG_RETURN_IF_BAD();
+  const int64_t needed = isPacked ? static_cast<int64_t>(args.ctx()->kernels()->packedBytes(static_cast<int32_t>(type), numRows, numCols)) : numRows * rb;
+  if (isPacked && needed == 0) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
+  args.check(wLen >= needed, "w.data has %lld bytes, needs %lld", static_cast<long long>(wLen), static_cast<long long>(needed));
+  args.check(xLen >= numTokens * numCols, "x is shorter than numTokens * numCols");
+  args.check(outLen >= numTokens * numRows, "out is shorter than numTokens * numRows");
+  PG_RETURN_IF_BAD();
+  if (numRows == 0 || numTokens == 0) return makeInt(env, STATUS_OK);
+  MatmulArgs a{};
+  a.type = static_cast<int32_t>(type);
+  a.isPacked = isPacked;
+  a.w = w;
+  a.numRows = numRows;
+  a.numCols = numCols;
+  a.x = x;
+  a.numTokens = numTokens;
+  a.out = out;
+  return makeInt(env, args.ctx()->matmul(a));
+}
+
+/** matmul(handle, out f32, w u8, type, numRows, numCols, x f32, numTokens) */
+napi_value matmul(napi_env env, napi_callback_info info) { return matmulImpl(env, info, false); }
+
+/** matmulPacked(handle, out f32, packed u8, type, numRows, numCols, x f32, numTokens): w from packWeights */
+napi_value matmulPacked(napi_env env, napi_callback_info info) { return matmulImpl(env, info, true); }
+
+/**
+ * packWeights(handle, w u8, type, numRows, numCols) → ArrayBuffer | status: the weights in the
+ * layout matmulPacked reads (huge-page memory); UNSUPPORTED_TYPE if this context's kernels do not
+ * pack `type`.
+ */
+napi_value packWeights(napi_env env, napi_callback_info info) {
+  PG_BEGIN();
+  int64_t wLen;
+  const uint8_t* w = args.typedArray<uint8_t>(1, napi_uint8_array, &wLen, "w.data");
+  const int64_t type = args.integer(2, "w.type");
+  const int64_t numRows = args.integer(3, "w.numRows");
+  const int64_t numCols = args.integer(4, "w.numCols");
+  PG_RETURN_IF_BAD();
+  if (!isNativeType(type)) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
+  const int64_t rb = rowBytes(type, numCols);
+  args.check(numRows > 0 && numRows < kMaxDim && numCols > 0 && numCols < kMaxDim && rb > 0, "bad shape");
+  args.check(wLen >= numRows * rb, "w.data is shorter than numRows rows");
+  PG_RETURN_IF_BAD();
+  const KernelTable* k = args.ctx()->kernels();
+  const size_t bytes = k->packedBytes(static_cast<int32_t>(type), numRows, numCols);
+  if (bytes == 0) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
+  uint8_t* data = nullptr;
+  Status status = STATUS_OK;
+  napi_value buffer = hugePageBuffer(env, bytes, &data, &status);
+  if (!buffer) return makeInt(env, status);
+  k->packWeights(static_cast<int32_t>(type), w, numRows, numCols, data);
+  return buffer;
+}
+
+/** the shared body of embedding and embeddingPacked */
+napi_value embeddingImpl(napi_env env, napi_callback_info info, bool isPacked) {
+  PG_BEGIN();
+  int64_t outLen, tableLen, numIds;
+  float* out = args.typedArray<float>(1, napi_float32_array, &outLen, "out");
+  const uint8_t* table = args.typedArray<uint8_t>(2, napi_uint8_array, &tableLen, "table.data");
+  const int64_t type = args.integer(3, "table.type");
+  const int64_t numRows = args.integer(4, "table.numRows");
+  const int64_t numCols = args.integer(5, "table.numCols");
+  const int32_t* ids = args.typedArray<int32_t>(6, napi_int32_array, &numIds, "ids");
+  PG_RETURN_IF_BAD();
+  if (!isNativeType(type)) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
+  const int64_t rb = rowBytes(type, numCols);
+  args.check(numRows >= 0 && numRows < kMaxDim && numCols > 0 && numCols < kMaxDim && rb > 0, "bad table shape");
+  PG_RETURN_IF_BAD();
+  const int64_t needed = isPacked ? static_cast<int64_t>(args.ctx()->kernels()->packedBytes(static_cast<int32_t>(type), numRows, numCols)) : numRows * rb;
+  if (isPacked && needed == 0) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
+  args.check(tableLen >= needed, "table.data has %lld bytes, needs %lld", static_cast<long long>(tableLen), static_cast<long long>(needed));
+  args.check(outLen >= numIds * numCols, "out is shorter than ids.length * numCols");
+  for (int64_t t = 0; t < numIds && args.isOk(); t++) {
+    args.check(ids[t] >= 0 && ids[t] < numRows, "ids[%lld] = %d is out of range", static_cast<long long>(t), ids[t]);
+  }
+  PG_RETURN_IF_BAD();
+  EmbeddingArgs a{out, static_cast<int32_t>(type), isPacked, table, numCols, ids, numIds};
+  return makeInt(env, args.ctx()->embedding(a));
+}
+
+/** embedding(handle, out f32, table u8, type, numRows, numCols, ids i32) */
+napi_value embedding(napi_env env, napi_callback_info info) { return embeddingImpl(env, info, false); }
+
+/** embeddingPacked(handle, out f32, packed u8, type, numRows, numCols, ids i32): a table from packWeights */
+napi_value embeddingPacked(napi_env env, napi_callback_info info) { return embeddingImpl(env, info, true); }
+
+/** rmsNorm(handle, out f32, x f32, weight f32, numTokens, eps) */
+napi_value rmsNorm(napi_env env, napi_callback_info info) {
+  PG_BEGIN();
+  int64_t outLen, xLen, dim;
+  float* out = args.typedArray<float>(1, napi_float32_array, &outLen, "out");
+  const float* x = args.typedArray<float>(2, napi_float32_array, &xLen, "x");
+  const float* weight = args.typedArray<float>(3, napi_float32_array, &dim, "weight");
+  const int64_t numTokens = args.integer(4, "numTokens");
+  const double eps = args.number(5, "eps");
+  PG_RETURN_IF_BAD();
+  args.check(numTokens >= 0 && numTokens < kMaxDim && dim > 0, "bad shape");
+  args.check(xLen >= numTokens * dim && outLen >= numTokens * dim, "x or out is shorter than numTokens * weight.length");
+  PG_RETURN_IF_BAD();
+  return makeInt(env, args.ctx()->rmsNorm(out, x, weight, numTokens, dim, eps));
+}
+
+/** rope(handle, x f32, numTokens, numHeads, headDim, positions i32, isNeox, numRotaryDims, freqBase, freqScale, freqFactors f32?) */
+napi_value rope(napi_env env, napi_callback_info info) {
+  PG_BEGIN();
+  int64_t xLen, numPositions, numFactors;
+  RopeArgs a{};
+  a.x = args.typedArray<float>(1, napi_float32_array, &xLen, "x");
+  a.numTokens = args.integer(2, "numTokens");
+  const int64_t numHeads = args.integer(3, "numHeads");
+  const int64_t headDim = args.integer(4, "headDim");
+  a.positions = args.typedArray<int32_t>(5, napi_int32_array, &numPositions, "positions");
+  a.isNeox = args.integer(6, "isNeox") != 0;
+  const int64_t numRotaryDims = args.integer(7, "numRotaryDims");
+  a.freqBase = args.number(8, "freqBase");
+  a.freqScale = args.number(9, "freqScale");
+  a.freqFactors = args.optionalF32(10, &numFactors, "freqFactors");
+  PG_RETURN_IF_BAD();
+  args.check(a.numTokens >= 0 && a.numTokens < kMaxDim && numHeads > 0 && headDim > 0 && headDim <= (1 << 20) && numHeads <= (1 << 20), "bad shape");
+  args.check(numRotaryDims >= 0 && numRotaryDims <= headDim && numRotaryDims % 2 == 0, "numRotaryDims must be even and at most headDim");
+  args.check(xLen >= a.numTokens * numHeads * headDim, "x is shorter than numTokens * numHeads * headDim");
+  args.check(numPositions >= a.numTokens, "positions is shorter than numTokens");
+  args.check(!a.freqFactors || numFactors >= numRotaryDims / 2, "freqFactors is shorter than numRotaryDims / 2");
+  PG_RETURN_IF_BAD();
+  a.numHeads = static_cast<int32_t>(numHeads);
+  a.headDim = static_cast<int32_t>(headDim);
+  a.numRotaryDims = static_cast<int32_t>(numRotaryDims);
+  if (a.numTokens == 0 || numRotaryDims == 0) return makeInt(env, STATUS_OK);
+  return makeInt(env, args.ctx()->rope(a));
+}
+
+/** storeKv(handle, kCache u16|f32, vCache u16|f32, k f32, v f32, slotIds i32, numTokens): a Uint16Array cache stores f16 */
+napi_value storeKv(napi_env env, napi_callback_info info) {
+  PG_BEGIN();
+  int64_t kCacheLen, vCacheLen, kLen, vLen, numSlotIds;
+  bool isF16V = true;
+  StoreKvArgs a{};
+  a.kCache = args.kvCache(1, &kCacheLen, &a.isF16, "kv.k");
+  a.vCache = args.kvCache(2, &vCacheLen, &isF16V, "kv.v");
+  a.k = args.typedArray<float>(3, napi_float32_array, &kLen, "k");
+  a.v = args.typedArray<float>(4, napi_float32_array, &vLen, "v");
+  a.slotIds = args.typedArray<int32_t>(5, napi_int32_array, &numSlotIds, "slotIds");
+  a.numTokens = args.integer(6, "numTokens");
+  PG_RETURN_IF_BAD();
+  args.check(a.isF16 == isF16V, "kv.k and kv.v must have the same element type");
+  PG_RETURN_IF_BAD();
+  if (a.numTokens == 0) return makeInt(env, STATUS_OK);
+  args.check(a.numTokens > 0 && a.numTokens < kMaxDim && kLen % a.numTokens == 0 && kLen > 0, "k.length must be a positive multiple of numTokens");
+  PG_RETURN_IF_BAD();
+  a.kvDim = kLen / a.numTokens;
+  args.check(vLen >= kLen, "v is shorter than k");
+  args.check(numSlotIds >= a.numTokens, "slotIds is shorter than numTokens");
+  PG_RETURN_IF_BAD();
+  const int64_t numSlots = (kCacheLen < vCacheLen ? kCacheLen : vCacheLen) / a.kvDim;
+  for (int64_t t = 0; t < a.numTokens && args.isOk(); t++) {
+    args.check(a.slotIds[t] >= 0 && a.slotIds[t] < numSlots, "slotIds[%lld] = %d is outside the cache (%lld slots)",
+               static_cast<long long>(t), a.slotIds[t], static_cast<long long>(numSlots));
+  }
+  PG_RETURN_IF_BAD();
+  return makeInt(env, args.ctx()->storeKv(a));
+}
+
+/** attention(handle, out f32, q f32, kCache u16|f32, vCache u16|f32, blockTable i32, blockSize, positions i32, numTokens, numHeads, numKvHeads, headDim, scale) */
+napi_value attention(napi_env env, napi_callback_info info) {
+  PG_BEGIN();
+  int64_t outLen, qLen, kLen, vLen, numBlocks, numPositions;
+  bool isF16V = true;
+  AttentionArgs a{};
+  a.out = args.typedArray<float>(1, napi_float32_array, &outLen, "out");
+  a.q = args.typedArray<float>(2, napi_float32_array, &qLen, "q");
+  a.k = args.kvCache(3, &kLen, &a.isF16, "kv.k");
+  a.v = args.kvCache(4, &vLen, &isF16V, "kv.v");
+  a.blockTable = args.typedArray<int32_t>(5, napi_int32_array, &numBlocks, "kv.blockTable");
+  a.blockSize = args.integer(6, "kv.blockSize");
+  a.positions = args.typedArray<int32_t>(7, napi_int32_array, &numPositions, "positions");
+  a.numTokens = args.integer(8, "numTokens");
+  const int64_t numHeads = args.integer(9, "numHeads");
+  const int64_t numKvHeads = args.integer(10, "numKvHeads");
+  const int64_t headDim = args.integer(11, "headDim");
+  a.scale = static_cast<float>(args.number(12, "scale"));
+  PG_RETURN_IF_BAD();
+  args.check(a.isF16 == isF16V, "kv.k and kv.v must have the same element type");
+  args.check(numHeads > 0 && numKvHeads > 0 && numHeads % numKvHeads == 0 && numHeads <= (1 << 16),
+             "numHeads must be a positive multiple of numKvHeads");
+  args.check(headDim > 0 && headDim <= (1 << 16) && a.blockSize > 0 && a.blockSize < kMaxDim && a.numTokens >= 0 && a.numTokens < kMaxDim, "bad shape");
+  PG_RETURN_IF_BAD();
+  const int64_t qDim = numHeads * headDim;
+  const int64_t kvDim = numKvHeads * headDim;
+  args.check(qLen >= a.numTokens * qDim && outLen >= a.numTokens * qDim, "q or out is shorter than numTokens * numHeads * headDim");
+  args.check(numPositions >= a.numTokens, "positions is shorter than numTokens");
+  PG_RETURN_IF_BAD();
+  const int64_t numPhysicalBlocks = (kLen < vLen ? kLen : vLen) / kvDim / a.blockSize;
+  int64_t maxPosition = -1;
+  for (int64_t t = 0; t < a.numTokens && args.isOk(); t++) {
+    args.check(a.positions[t] >= 0, "positions[%lld] is negative", static_cast<long long>(t));
+    if (a.positions[t] > maxPosition) maxPosition = a.positions[t];
+  }
+  PG_RETURN_IF_BAD();
+  const int64_t numLogical = maxPosition < 0 ? 0 : maxPosition / a.blockSize + 1;
+  args.check(numLogical <= numBlocks, "position %lld needs %lld blocks but the block table has %lld",
+             static_cast<long long>(maxPosition), static_cast<long long>(numLogical), static_cast<long long>(numBlocks));
+  for (int64_t b = 0; b < numLogical && args.isOk(); b++) {
+    args.check(a.blockTable[b] >= 0 && a.blockTable[b] < numPhysicalBlocks, "blockTable[%lld] = %d is outside the cache (%lld blocks)",
+               static_cast<long long>(b), a.blockTable[b], static_cast<long long>(numPhysicalBlocks));
+  }
+  PG_RETURN_IF_BAD();
+  a.numHeads = static_cast<int32_t>(numHeads);
+  a.numKvHeads = static_cast<int32_t>(numKvHeads);
+  a.headDim = static_cast<int32_t>(headDim);
+  if (a.numTokens == 0) return makeInt(env, STATUS_OK);
+  return makeInt(env, args.ctx()->attention(a));
+}
+
+/** swiglu(handle, out f32, gate f32, up f32, n) */
+napi_value swiglu(napi_env env, napi_callback_info info) {
+  PG_BEGIN();
+  int64_t outLen, gateLen, upLen;
+  float* out = args.typedArray<float>(1, napi_float32_array, &outLen, "out");
+  const float* gate = args.typedArray<float>(2, napi_float32_array, &gateLen, "gate");
+  const float* up = args.typedArray<float>(3, napi_float32_array, &upLen, "up");
+  const int64_t n = args.integer(4, "n");
+  PG_RETURN_IF_BAD();
+  args.check(n >= 0 && outLen >= n && gateLen >= n && upLen >= n, "an array is shorter than n");
+  PG_RETURN_IF_BAD();
+  return makeInt(env, args.ctx()->swiglu(out, gate, up, n));
+}
+
+/** add(handle, out f32, a f32, b f32, n) */
+napi_value add(napi_env env, napi_callback_info info) {
+  PG_BEGIN();
+  int64_t outLen, aLen, bLen;
+  float* out = args.typedArray<float>(1, napi_float32_array, &outLen, "out");
+  const float* a = args.typedArray<float>(2, napi_float32_array, &aLen, "a");
+  const float* b = args.typedArray<float>(3, napi_float32_array, &bLen, "b");
+  const int64_t n = args.integer(4, "n");
+  PG_RETURN_IF_BAD();
+  args.check(n >= 0 && outLen >= n && aLen >= n && bLen >= n, "an array is shorter than n");
+  PG_RETURN_IF_BAD();
+  return makeInt(env, args.ctx()->add(out, a, b, n));
+}
+
+}  // namespace
+}  // namespace peregrine
+
+NAPI_MODULE_INIT() {
+  using namespace peregrine;
+  const napi_property_descriptor props[] = {
+      {"createContext", nullptr, createContext, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"disposeContext", nullptr, disposeContext, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"contextIsa", nullptr, contextIsa, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"contextThreads", nullptr, contextThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"lastError", nullptr, lastError, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"bestIsa", nullptr, bestIsa, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"allocateWeightBuffer", nullptr, allocateWeightBuffer, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"matmul", nullptr, matmul, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"matmulPacked", nullptr, matmulPacked, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"packWeights", nullptr, packWeights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"embedding", nullptr, embedding, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"embeddingPacked", nullptr, embeddingPacked, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"rmsNorm", nullptr, rmsNorm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"rope", nullptr, rope, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"storeKv", nullptr, storeKv, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"attention", nullptr, attention, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"swiglu", nullptr, swiglu, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"add", nullptr, add, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+  };
+  if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return nullptr;
+  napi_value abi;
+  if (napi_create_int32(env, kAbiVersion, &abi) != napi_ok || napi_set_named_property(env, exports, "abiVersion", abi) != napi_ok) {
+    return nullptr;
+  }
+  return exports;
+}

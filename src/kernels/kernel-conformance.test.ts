@@ -1,0 +1,460 @@
+/**
+ * The kernel conformance suite: every op, every weight format, on every backend that loads, against
+ * the reference backend (which mirrors llama.cpp's CPU numerics). The native backend runs once per
+ * instruction set this CPU supports (so the AVX2 and scalar fallbacks are checked too) and with
+ * thread counts that do not divide the row counts.
+ *
+ * Tolerances are per op and per type, and tight: the backends must quantize activations exactly as
+ * the reference does and may differ only in f32 summation order (and attention in its softmax).
+ * Where the reference reproduces llama.cpp's x86 kernels bit for bit (rmsNorm, swiglu, AMX-shaped
+ * F16 matmuls, and Q8_0 / Q4_0 matmuls on AVX-512) a backend must too: those cases are exact. Shapes cover tails: odd row counts, 1 / 3 / 17 tokens, odd block counts, widths that are
+ * not a multiple of the vector width, GQA groups of 1 / 4 / 8, ~600-position contexts with
+ * shuffled block tables, f16 and f32 KV caches.
+ */
+import { describe, expect, it } from 'vitest';
+import { GgmlType, ggmlTypeName } from '../formats/ggml-type.js';
+import { codecFor, quantize } from '../quant/codec.js';
+import { f32ToF16 } from '../quant/float16.js';
+import { Rng } from '../util/rng.js';
+import type { AttentionShape, KernelBackend, KvCacheType, KvView, RopeParams, WeightTensor } from './kernel-backend.js';
+import { NATIVE_ISAS } from './native/native-addon.js';
+import { probeNativeBackend, type NativeBackend } from './native/native-backend.js';
+import { ReferenceBackend } from './reference/reference-backend.js';
+
+// ---------------------------------------------------------------------------------------------
+// Backends under test
+// ---------------------------------------------------------------------------------------------
+
+const reference = new ReferenceBackend();
+
+interface BackendUnderTest {
+  readonly label: string;
+  readonly backend: KernelBackend;
+}
+
+/** Backends whose Q8_0 / Q4_0 matmul accumulates like llama.cpp (one f32 fma per block, in order). */
+const isBlockExact = (backend: KernelBackend): boolean => backend.name === 'reference' || backend.name.startsWith('native-avx512');
+
+const backends: BackendUnderTest[] = [{ label: 'reference', backend: reference }];
+const nativeProbe = probeNativeBackend({ threads: 3 });
+let nativeUnavailable: string | undefined;
+if (nativeProbe.ok) {
+  const best = nativeProbe.backend.isa;
+  nativeProbe.backend.dispose();
+  // every instruction set up to the best one, with 3 threads (no row count here divides evenly)
+  for (const isa of NATIVE_ISAS.slice(0, NATIVE_ISAS.indexOf(best) + 1)) {
+    const probe = probeNativeBackend({ isa, threads: 3 });
+    if (probe.ok) backends.push({ label: `${probe.backend.name} ×3`, backend: probe.backend });
+  }
+  for (const threads of [1, 2]) {
+    const probe = probeNativeBackend({ threads });
+    if (probe.ok) backends.push({ label: `${probe.backend.name} ×${threads}`, backend: probe.backend });
+  }
+  // packed Q4_0 / Q8_0 weights (AVX-512; elsewhere packing is a no-op and this repeats the plain kernels)
+  for (const threads of [1, 3]) {
+    const probe = probeNativeBackend({ threads, packWeights: true });
+    if (probe.ok) backends.push({ label: `${probe.backend.name} ×${threads}`, backend: probe.backend });
+  }
+  // weights passed through prepareWeight first, as a model that prepares its weights at load does
+  const probe = probeNativeBackend({ threads: 3 });
+  if (probe.ok) backends.push({ label: `${probe.backend.name} prepared ×3`, backend: preparing(probe.backend) });
+} else {
+  nativeUnavailable = nativeProbe.reason;
+}
+
+/** `backend` with every weight replaced by backend.prepareWeight(weight) (cached per weight) */
+function preparing(backend: NativeBackend): KernelBackend {
+  const prepared = new Map<WeightTensor, WeightTensor>();
+  const prepare = (w: WeightTensor): WeightTensor => {
+    let p = prepared.get(w);
+    if (!p) prepared.set(w, (p = backend.prepareWeight(w)));
+    return p;
+  };
+  return {
+    name: backend.name,
+    matmul: (out, w, x, numTokens) => backend.matmul(out, prepare(w), x, numTokens),
+    embedding: (out, table, ids) => backend.embedding(out, prepare(table), ids),
+    rmsNorm: (...args) => backend.rmsNorm(...args),
+    rope: (...args) => backend.rope(...args),
+    storeKv: (...args) => backend.storeKv(...args),
+    attention: (...args) => backend.attention(...args),
+    swiglu: (...args) => backend.swiglu(...args),
+    add: (...args) => backend.add(...args),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cases
+// ---------------------------------------------------------------------------------------------
+
+type Output = Float32Array | Uint16Array;
+
+interface Case {
+  readonly op: string;
+  readonly name: string;
+  /** runs the op on fresh copies of the inputs and returns what it wrote */
+  readonly run: (backend: KernelBackend) => Output;
+  /** allowed |actual[i] - expected[i]| given the reference output */
+  readonly tolerance: (expected: Output) => (i: number) => number;
+  /** backends that must reproduce the reference bit for bit here (default: none beyond `tolerance`) */
+  readonly isExactOn?: (backend: KernelBackend) => boolean;
+}
+
+const everywhere = (): boolean => true;
+
+const cases: Case[] = [];
+const rng = new Rng(20240611);
+
+function gaussian(n: number, scale = 1): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = rng.gaussian() * scale;
+  return out;
+}
+
+function f16Random(n: number, scale = 1): Uint16Array {
+  const out = new Uint16Array(n);
+  for (let i = 0; i < n; i++) out[i] = f32ToF16(rng.gaussian() * scale);
+  return out;
+}
+
+function randomInts(n: number, bound: number): Int32Array {
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.floor(rng.next() * bound);
+  return out;
+}
+
+function shuffled(n: number): Int32Array {
+  const out = Int32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+/** A weight matrix of random values in `type`; `misalign` places the bytes at an odd offset. */
+function weight(type: GgmlType, numRows: number, numCols: number, misalign = false): WeightTensor {
+  const bytes = quantize(type, gaussian(numRows * numCols, 0.5));
+  let data = bytes;
+  if (misalign) {
+    data = new Uint8Array(new ArrayBuffer(bytes.length + 1), 1, bytes.length);
+    data.set(bytes);
+  }
+  return { name: `w-${ggmlTypeName(type)}`, type, numRows, numCols, data };
+}
+
+function dequantized(w: WeightTensor): Float32Array {
+  const out = new Float32Array(w.numRows * w.numCols);
+  codecFor(w.type)!.dequantize(w.data, 0, out.length, out);
+  return out;
+}
+
+const relative = (rtol: number, atol = 0) => (expected: Output) => (i: number) => rtol * Math.abs(expected[i]!) + atol;
+const exact = () => () => 0;
+
+// matmul: |error| ≤ rtol · Σ_c |w[r,c] · x[t,c]|, i.e. relative to the size of the terms summed
+const MATMUL_RTOL: ReadonlyMap<GgmlType, number> = new Map([
+  [GgmlType.F32, 2e-6],
+  [GgmlType.F16, 2e-6],
+  [GgmlType.BF16, 2e-6],
+  [GgmlType.Q8_0, 2e-6],
+  [GgmlType.Q4_0, 2e-6],
+]);
+
+function addMatmulCase(w: WeightTensor, numTokens: number, rtol: number, x = gaussian(numTokens * w.numCols), note = ''): void {
+  const isQuantized = w.type === GgmlType.Q8_0 || w.type === GgmlType.Q4_0;
+  const isAmxF16 = w.type === GgmlType.F16 && w.numRows % 32 === 0 && w.numCols % 16 === 0;
+  const wf = dequantized(w);
+  const magnitude = new Float64Array(numTokens * w.numRows); // [numTokens, numRows]
+  for (let t = 0; t < numTokens; t++) {
+    for (let r = 0; r < w.numRows; r++) {
+      let m = 0;
+      for (let c = 0; c < w.numCols; c++) m += Math.abs(wf[r * w.numCols + c]! * x[t * w.numCols + c]!);
+      magnitude[t * w.numRows + r] = m;
+    }
+  }
+  cases.push({
+    op: 'matmul',
+    name: `${ggmlTypeName(w.type)} ${w.numRows}x${w.numCols} × ${numTokens} tokens${note}`,
+    run(b) {
+      const out = new Float32Array(numTokens * w.numRows).fill(NaN);
+      b.matmul(out, w, x.slice(), numTokens);
+      return out;
+    },
+    tolerance: () => (i) => rtol * magnitude[i]! + 1e-30,
+    isExactOn: isAmxF16 ? everywhere : isQuantized ? isBlockExact : undefined,
+  });
+}
+
+for (const type of MATMUL_RTOL.keys()) {
+  const rtol = MATMUL_RTOL.get(type)!;
+  // 301 = 4·75 + 1 rows, 8 blocks; 67 = 4·16 + 3 rows, 3 blocks (an odd block pair)
+  for (const [numRows, numCols] of [[301, 256], [67, 96]] as const) {
+    const w = weight(type, numRows, numCols);
+    for (const numTokens of [1, 3, 17]) addMatmulCase(w, numTokens, rtol);
+  }
+  addMatmulCase(weight(type, 130, 1024), 2, rtol);
+  addMatmulCase(weight(type, 9, 32, true), 5, rtol, undefined, ', misaligned bytes');
+}
+// widths that are not a multiple of any vector width (float types have no blocks)
+for (const type of [GgmlType.F32, GgmlType.F16, GgmlType.BF16]) {
+  const w = weight(type, 45, 77);
+  for (const numTokens of [1, 3, 17]) addMatmulCase(w, numTokens, MATMUL_RTOL.get(type)!);
+}
+// F16 shapes llama.cpp's AMX buffer takes (rows % 32, cols % 16): f32 activations, 16-lane order; 1040 columns
+// is past the native backend's column-chunk size
+for (const [numRows, numCols] of [[64, 256], [96, 1040]] as const) {
+  const w = weight(GgmlType.F16, numRows, numCols);
+  for (const numTokens of [1, 3, 17]) addMatmulCase(w, numTokens, MATMUL_RTOL.get(GgmlType.F16)!, undefined, ' (AMX-shaped)');
+}
+// Q8_0 activations: amax = 127 gives id = 1, so every x.5 is a tie that must round half to even
+{
+  const numCols = 64;
+  const x = new Float32Array(numCols);
+  for (let c = 0; c < numCols; c++) x[c] = c % 32 === 0 ? 127 : ((c * 7) % 50) - 25 + 0.5;
+  for (const type of [GgmlType.Q8_0, GgmlType.Q4_0]) addMatmulCase(weight(type, 21, numCols), 1, 2e-6, x, ', rounding ties');
+}
+
+// embedding: dequantization is exact
+for (const type of MATMUL_RTOL.keys()) {
+  for (const numCols of type === GgmlType.Q8_0 || type === GgmlType.Q4_0 ? [256, 96] : [256, 77]) {
+    const table = weight(type, 50, numCols);
+    const ids = Int32Array.from([0, 49, 7, 7, 23, 1, 48, 30, 12, 5, 40, 41, 2, 3, 44, 19, 27]);
+    for (const numIds of [1, 3, 17]) {
+      cases.push({
+        op: 'embedding',
+        name: `${ggmlTypeName(type)} 50x${numCols}, ${numIds} ids`,
+        run(b) {
+          const out = new Float32Array(numIds * numCols).fill(NaN);
+          b.embedding(out, table, ids.slice(0, numIds));
+          return out;
+        },
+        tolerance: exact,
+      });
+    }
+  }
+}
+
+// rmsNorm, in place and not
+for (const dim of [4096, 77]) {
+  for (const numTokens of [1, 3, 17]) {
+    const x = gaussian(numTokens * dim, 3);
+    const w = gaussian(dim);
+    for (const isInPlace of [false, true]) {
+      cases.push({
+        op: 'rmsNorm',
+        name: `dim ${dim} × ${numTokens} tokens${isInPlace ? ', in place' : ''}`,
+        run(b) {
+          const xs = x.slice();
+          const out = isInPlace ? xs : new Float32Array(xs.length).fill(NaN);
+          b.rmsNorm(out, xs, w, numTokens, 1e-5);
+          return out;
+        },
+        tolerance: relative(1e-6, 1e-30),
+        isExactOn: everywhere,
+      });
+    }
+  }
+}
+
+// rope
+for (const mode of ['norm', 'neox'] as const) {
+  for (const [numTokens, numHeads, headDim, numRotaryDims, hasFactors] of [
+    [1, 4, 64, 64, false],
+    [3, 4, 64, 32, true],
+    [17, 32, 64, 64, true],
+    [17, 3, 24, 24, false],
+  ] as const) {
+    const x = gaussian(numTokens * numHeads * headDim);
+    const positions = randomInts(numTokens, 4096);
+    const params: RopeParams = {
+      mode,
+      numRotaryDims,
+      freqBase: 500000,
+      freqScale: hasFactors ? 0.25 : 1,
+      freqFactors: hasFactors ? Float32Array.from({ length: numRotaryDims / 2 }, (_, i) => 1 + (i % 5)) : undefined,
+    };
+    cases.push({
+      op: 'rope',
+      name: `${mode} ${numTokens}x${numHeads}x${headDim}, ${numRotaryDims} rotary dims${hasFactors ? ', freq factors' : ''}`,
+      run(b) {
+        const xs = x.slice();
+        b.rope(xs, numTokens, numHeads, headDim, positions, params);
+        return xs;
+      },
+      tolerance: () => () => 2e-7,
+    });
+  }
+}
+
+/** A KV cache of `numSlots * kvDim` random values in `dtype` (f16 as bits). */
+function kvCache(dtype: KvCacheType, n: number, scale = 1): Uint16Array | Float32Array {
+  return dtype === 'f16' ? f16Random(n, scale) : gaussian(n, scale);
+}
+
+function kvView(dtype: KvCacheType, k: Uint16Array | Float32Array, v: Uint16Array | Float32Array, blockTable: Int32Array, blockSize: number): KvView {
+  return dtype === 'f16'
+    ? { dtype, k: k as Uint16Array, v: v as Uint16Array, blockTable, blockSize }
+    : { dtype, k: k as Float32Array, v: v as Float32Array, blockTable, blockSize };
+}
+
+// storeKv: f16 rounding is exact; K and V land in the slots given (the rest of the cache is untouched)
+for (const dtype of ['f16', 'f32'] as const) {
+  for (const kvDim of [128, 24]) {
+    for (const numTokens of [1, 3, 17]) {
+      const numSlots = 64;
+      const k = gaussian(numTokens * kvDim, 4);
+      const v = gaussian(numTokens * kvDim, 4);
+      const slotIds = shuffled(numSlots).slice(0, numTokens);
+      const kCache = kvCache(dtype, numSlots * kvDim);
+      const vCache = kvCache(dtype, numSlots * kvDim);
+      cases.push({
+        op: 'storeKv',
+        name: `${dtype} kvDim ${kvDim} × ${numTokens} tokens`,
+        run(b) {
+          const view = kvView(dtype, kCache.slice(), vCache.slice(), new Int32Array(0), 16);
+          b.storeKv(view, k, v, slotIds, numTokens);
+          const out = dtype === 'f16' ? new Uint16Array(2 * numSlots * kvDim) : new Float32Array(2 * numSlots * kvDim);
+          out.set(view.k);
+          out.set(view.v, numSlots * kvDim);
+          return out;
+        },
+        tolerance: exact,
+      });
+    }
+  }
+}
+
+// attention: paged f16 / f32 KV with a shuffled block table, causal, GQA
+{
+  const blockSize = 16;
+  const numPhysicalBlocks = 48;
+  const numSlots = numPhysicalBlocks * blockSize;
+  const blockTable = shuffled(numPhysicalBlocks).slice(0, 40); // 640 positions
+  const tokenSets: ReadonlyArray<readonly [string, Int32Array]> = [
+    ['1 token at position 600', Int32Array.from([600])],
+    ['3 tokens at 0..2', Int32Array.from([0, 1, 2])],
+    ['17 tokens at 583..599', Int32Array.from({ length: 17 }, (_, i) => 583 + i)],
+    ['3 tokens at 10, 300, 599', Int32Array.from([10, 300, 599])],
+  ];
+  const shapes: Array<readonly [number, number, number, KvCacheType]> = []; // [group, headDim, tokenSet, dtype]
+  for (const group of [1, 4, 8]) for (let s = 0; s < tokenSets.length; s++) shapes.push([group, 64, s, 'f16']);
+  shapes.push([4, 24, 2, 'f16'], [4, 8, 2, 'f16'], [8, 128, 0, 'f16'], [4, 64, 3, 'f16'], [1, 24, 3, 'f32']);
+  shapes.push([1, 64, 2, 'f32'], [4, 64, 0, 'f32'], [8, 24, 2, 'f32'], [4, 64, 1, 'f32']);
+  for (const [group, headDim, set, dtype] of shapes) {
+    const numKvHeads = 2;
+    const shape: AttentionShape = { numHeads: numKvHeads * group, numKvHeads, headDim, scale: 1 / Math.sqrt(headDim) };
+    const kvDim = numKvHeads * headDim;
+    const [label, positions] = tokenSets[set]!;
+    const numTokens = positions.length;
+    const q = gaussian(numTokens * shape.numHeads * headDim, 1.5);
+    const view = kvView(dtype, kvCache(dtype, numSlots * kvDim, 1.5), kvCache(dtype, numSlots * kvDim), blockTable, blockSize);
+    cases.push({
+      op: 'attention',
+      name: `${dtype} KV, group ${group}, headDim ${headDim}, ${label}`,
+      run(b) {
+        const out = new Float32Array(q.length).fill(NaN);
+        b.attention(out, q, view, positions, numTokens, shape);
+        return out;
+      },
+      // V is ~N(0, 1): errors are measured against its scale, not against each output
+      tolerance: () => () => 1e-5,
+    });
+  }
+}
+
+// swiglu and add, in place and not; 100000 elements run on several threads
+for (const n of [77, 100_000]) {
+  const gate = gaussian(n, 3);
+  const up = gaussian(n);
+  for (const isInPlace of [false, true]) {
+    cases.push({
+      op: 'swiglu',
+      name: `${n} elements${isInPlace ? ', in place' : ''}`,
+      run(b) {
+        const g = gate.slice();
+        const out = isInPlace ? g : new Float32Array(n).fill(NaN);
+        b.swiglu(out, g, up, n);
+        return out;
+      },
+      tolerance: relative(1e-6, 1e-30),
+      isExactOn: everywhere,
+    });
+    cases.push({
+      op: 'add',
+      name: `${n} elements${isInPlace ? ', in place' : ''}`,
+      run(b) {
+        const a = gate.slice();
+        const out = isInPlace ? a : new Float32Array(n).fill(NaN);
+        b.add(out, a, up, n);
+        return out;
+      },
+      tolerance: exact,
+    });
+  }
+}
+
+// a type without native kernels (Q4_K, when the k-quant codecs load) goes through the fallback
+try {
+  await import('../quant/index.js');
+} catch {
+  // k-quants unavailable: the fallback case is skipped below
+}
+const fallbackType = codecFor(GgmlType.Q4_K) ? GgmlType.Q4_K : undefined;
+if (fallbackType !== undefined) {
+  const w = weight(fallbackType, 12, 256);
+  addMatmulCase(w, 3, 1e-12, undefined, ' (no native kernel: falls back)');
+}
+
+// ---------------------------------------------------------------------------------------------
+// The suite
+// ---------------------------------------------------------------------------------------------
+
+const expectedOutputs = new Map<Case, Output>();
+function expectedOf(c: Case): Output {
+  let out = expectedOutputs.get(c);
+  if (!out) {
+    out = c.run(reference);
+    expectedOutputs.set(c, out);
+  }
+  return out;
+}
+
+/** The worst element: how far past its tolerance it is (≤ 0 passes), with a description. */
+function worstViolation(actual: Output, expected: Output, tolerance: (i: number) => number): { excess: number; where: string } {
+  let excess = -Infinity;
+  let where = '';
+  if (actual.length !== expected.length) return { excess: Infinity, where: `length ${actual.length} ≠ ${expected.length}` };
+  for (let i = 0; i < expected.length; i++) {
+    const e = expected[i]!;
+    const a = actual[i]!;
+    const diff = Number.isNaN(e) || Number.isNaN(a) ? (Number.isNaN(e) && Number.isNaN(a) ? 0 : Infinity) : Math.abs(a - e);
+    const x = diff - tolerance(i);
+    if (x > excess) {
+      excess = x;
+      where = `[${i}]: got ${a}, expected ${e}, |diff| ${diff.toExponential(3)}, tolerance ${tolerance(i).toExponential(3)}`;
+    }
+  }
+  return { excess, where };
+}
+
+describe('kernel conformance', () => {
+  it('loads the native backend, or says why not', () => {
+    if (nativeUnavailable) console.warn(`native backend not tested: ${nativeUnavailable}`);
+    expect(backends.length).toBeGreaterThanOrEqual(1);
+  });
+
+  for (const { label, backend } of backends) {
+    describe(label, () => {
+      for (const c of cases) {
+        it(`${c.op}: ${c.name}`, () => {
+          const expected = expectedOf(c);
+          const actual = c.run(backend);
+          const tolerance = c.isExactOn?.(backend) ? () => 0 : c.tolerance(expected);
+          const { excess, where } = worstViolation(actual, expected, tolerance);
+          expect(excess, `${label} ${c.op} ${c.name} ${where}`).toBeLessThanOrEqual(0);
+        });
+      }
+    });
+  }
+});

@@ -1,0 +1,108 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The raw interface of build/Release/peregrine.node (native/peregrine-addon.cc). Every function
+ * returns a status (0 = ok, see NativeStatus) and never throws; only NativeBackend calls these.
+ */
+export interface NativeAddon {
+  readonly abiVersion: number;
+  bestIsa(): number;
+  /** zeroed, 2 MiB aligned memory marked for transparent huge pages; a status number on failure */
+  allocateWeightBuffer(byteLength: number): ArrayBuffer | number;
+  /** a context handle, or a status number when it cannot be created */
+  createContext(numThreads: number, isa: number): NativeHandle | number;
+  disposeContext(handle: NativeHandle): number;
+  /** isa id, or -status */
+  contextIsa(handle: NativeHandle): number;
+  /** number of threads, or -status */
+  contextThreads(handle: NativeHandle): number;
+  /** what the last failed argument check on this handle complained about */
+  lastError(handle: NativeHandle): string;
+  matmul(h: NativeHandle, out: Float32Array, w: Uint8Array, type: number, numRows: number, numCols: number, x: Float32Array, numTokens: number): number;
+  /** matmul on weights laid out by packWeights */
+  matmulPacked(h: NativeHandle, out: Float32Array, packed: Uint8Array, type: number, numRows: number, numCols: number, x: Float32Array, numTokens: number): number;
+  /** the weights in the packed layout (huge-page memory), or a status (UNSUPPORTED_TYPE: this ISA does not pack the type) */
+  packWeights(h: NativeHandle, w: Uint8Array, type: number, numRows: number, numCols: number): ArrayBuffer | number;
+  embedding(h: NativeHandle, out: Float32Array, table: Uint8Array, type: number, numRows: number, numCols: number, ids: Int32Array): number;
+  /** embedding rows of a table from packWeights */
+  embeddingPacked(h: NativeHandle, out: Float32Array, packed: Uint8Array, type: number, numRows: number, numCols: number, ids: Int32Array): number;
+  rmsNorm(h: NativeHandle, out: Float32Array, x: Float32Array, weight: Float32Array, numTokens: number, eps: number): number;
+  rope(
+    h: NativeHandle,
+    x: Float32Array,
+    numTokens: number,
+    numHeads: number,
+    headDim: number,
+    positions: Int32Array,
+    isNeox: number,
+    numRotaryDims: number,
+    freqBase: number,
+    freqScale: number,
+    freqFactors: Float32Array | undefined,
+  ): number;
+  /** a Uint16Array cache holds f16 bits, a Float32Array cache f32 */
+  storeKv(h: NativeHandle, kCache: Uint16Array | Float32Array, vCache: Uint16Array | Float32Array, k: Float32Array, v: Float32Array, slotIds: Int32Array, numTokens: number): number;
+  attention(
+    h: NativeHandle,
+    out: Float32Array,
+    q: Float32Array,
+    kCache: Uint16Array | Float32Array,
+    vCache: Uint16Array | Float32Array,
+    blockTable: Int32Array,
+    blockSize: number,
+    positions: Int32Array,
+    numTokens: number,
+    numHeads: number,
+    numKvHeads: number,
+    headDim: number,
+    scale: number,
+  ): number;
+  swiglu(h: NativeHandle, out: Float32Array, gate: Float32Array, up: Float32Array, n: number): number;
+  add(h: NativeHandle, out: Float32Array, a: Float32Array, b: Float32Array, n: number): number;
+}
+
+/** An opaque napi_external that owns a native context (thread pool and scratch buffers). */
+export type NativeHandle = { readonly __nativeHandle: unique symbol };
+
+/** Mirrors peregrine::Status in native/kernels.h. */
+export enum NativeStatus {
+  OK = 0,
+  BAD_ARGUMENT = 1,
+  UNSUPPORTED_TYPE = 2,
+  OUT_OF_MEMORY = 3,
+  THREAD_START_FAILED = 4,
+  DISPOSED = 5,
+}
+
+/** Instruction sets, in the order of peregrine::Isa in native/kernels.h. */
+export const NATIVE_ISAS = ['scalar', 'avx2', 'avx512', 'avx512-bf16'] as const;
+export type NativeIsa = (typeof NATIVE_ISAS)[number];
+
+/** Must equal kAbiVersion in native/peregrine-addon.cc. */
+export const NATIVE_ABI_VERSION = 5;
+
+/** Where `npm install` (node-gyp rebuild) puts the addon, from src/ and from dist/ alike. */
+export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../../build/Release/peregrine.node', import.meta.url));
+
+export type NativeAddonLoad = { readonly ok: true; readonly addon: NativeAddon } | { readonly ok: false; readonly reason: string };
+
+/** Loads the addon; never throws. */
+export function loadNativeAddon(path: string = NATIVE_ADDON_PATH): NativeAddonLoad {
+  if (!existsSync(path)) return { ok: false, reason: `native addon not built (${path} is missing; run npm install)` };
+  let addon: NativeAddon;
+  try {
+    addon = createRequire(import.meta.url)(path) as NativeAddon;
+  } catch (cause) {
+    return { ok: false, reason: `native addon failed to load: ${cause instanceof Error ? cause.message : String(cause)}` };
+  }
+  if (addon.abiVersion !== NATIVE_ABI_VERSION) {
+    return { ok: false, reason: `native addon ABI ${addon.abiVersion} does not match ${NATIVE_ABI_VERSION}; rebuild it (npm install)` };
+  }
+  return { ok: true, addon };
+}
+
+export function nativeStatusName(status: number): string {
+  return NativeStatus[status] ?? `status ${status}`;
+}

@@ -1,0 +1,103 @@
+/** The TypeScript side of the native backend: loading, options, typed errors, dispose. Kernel numerics are in kernel-conformance.test.ts. */
+import { describe, expect, it } from 'vitest';
+import { EngineError } from '../../errors/engine-error.js';
+import { GgmlType } from '../../formats/ggml-type.js';
+import type { WeightTensor } from '../kernel-backend.js';
+import { NativeStatus } from './native-addon.js';
+import { NativeKernelError, loadNativeBackend, probeNativeBackend } from './native-backend.js';
+
+const probe = probeNativeBackend({ threads: 2 });
+
+describe('native backend loading', () => {
+  it('reports why it is unavailable instead of throwing', () => {
+    const result = probeNativeBackend({ addonPath: '/nonexistent/peregrine.node' });
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.reason).toMatch(/not built/);
+    expect(loadNativeBackend({ addonPath: '/nonexistent/peregrine.node' })).toBeUndefined();
+  });
+
+  it('rejects a bad thread count', () => {
+    const result = probeNativeBackend({ threads: 0 });
+    expect(result.ok).toBe(false);
+  });
+});
+
+describe.skipIf(!probe.ok)('native backend', () => {
+  const backend = probe.ok ? probe.backend : undefined!;
+
+  it('uses the threads and instruction set it was given', () => {
+    expect(backend.numThreads).toBe(2);
+    expect(backend.name).toBe(`native-${backend.isa}`);
+    const scalar = loadNativeBackend({ isa: 'scalar', threads: 1 })!;
+    expect(scalar.isa).toBe('scalar');
+    expect(scalar.numThreads).toBe(1);
+    scalar.dispose();
+  });
+
+  it('turns a bad argument into a typed error naming the problem', () => {
+    const w: WeightTensor = { name: 'w', type: GgmlType.Q8_0, numRows: 4, numCols: 64, data: new Uint8Array(4 * 2 * 34 - 1) };
+    let error: unknown;
+    try {
+      backend.matmul(new Float32Array(4), w, new Float32Array(64), 1);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(NativeKernelError);
+    expect(error).toBeInstanceOf(EngineError);
+    expect((error as NativeKernelError).code).toBe('NATIVE_BACKEND_FAILED');
+    expect((error as NativeKernelError).status).toBe(NativeStatus.BAD_ARGUMENT);
+    expect((error as Error).message).toMatch(/w\.data has 271 bytes, needs 272/);
+  });
+
+  it('checks KV indices before touching memory', () => {
+    const kv = { dtype: 'f16' as const, k: new Uint16Array(16 * 8), v: new Uint16Array(16 * 8), blockTable: Int32Array.from([0, 5]), blockSize: 8 };
+    const shape = { numHeads: 2, numKvHeads: 1, headDim: 8, scale: 1 };
+    const q = new Float32Array(16);
+    expect(() => backend.attention(new Float32Array(16), q, kv, Int32Array.from([9]), 1, shape)).toThrow(/blockTable\[1\] = 5/);
+    expect(() => backend.attention(new Float32Array(16), q, kv, Int32Array.from([16]), 1, shape)).toThrow(/needs 3 blocks/);
+    expect(() => backend.storeKv(kv, new Float32Array(8), new Float32Array(8), Int32Array.from([16]), 1)).toThrow(/slotIds\[0\] = 16/);
+    expect(() => backend.embedding(new Float32Array(8), { name: 't', type: GgmlType.F32, numRows: 2, numCols: 8, data: new Uint8Array(64) }, Int32Array.from([2]))).toThrow(
+      /ids\[0\] = 2/,
+    );
+  });
+
+  it('allocates huge-page weight memory the kernels can read', () => {
+    const bytes = backend.allocateWeights(3 * 32 * 4);
+    expect(bytes.length).toBe(384);
+    expect(bytes.every((b) => b === 0)).toBe(true);
+    new Float32Array(bytes.buffer).set([1, 2, 3], 32);
+    const out = new Float32Array(3);
+    backend.matmul(out, { name: 'w', type: GgmlType.F32, numRows: 3, numCols: 32, data: bytes }, new Float32Array(32).fill(1), 1);
+    expect(Array.from(out)).toEqual([0, 6, 0]);
+    expect(() => backend.allocateWeights(-1)).toThrow(NativeKernelError);
+  });
+
+  it('gives bit-identical matmuls on 1 and 3 threads, call after call (thread pool hand-off)', () => {
+    const numRows = 67;
+    const numCols = 1024;
+    const data = new Uint8Array(numRows * (numCols / 32) * 34);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
+    for (let b = 0; b < data.length; b += 34) data.set([0, 0x1c], b); // finite f16 scales
+    const w: WeightTensor = { name: 'w', type: GgmlType.Q8_0, numRows, numCols, data };
+    const one = loadNativeBackend({ threads: 1 })!;
+    const three = loadNativeBackend({ threads: 3 })!;
+    const x = Float32Array.from({ length: 3 * numCols }, (_, i) => Math.sin(i));
+    for (let call = 0; call < 500; call++) {
+      const numTokens = 1 + (call % 3);
+      const expected = new Float32Array(numTokens * numRows);
+      const actual = new Float32Array(numTokens * numRows);
+      one.matmul(expected, w, x, numTokens);
+      three.matmul(actual, w, x, numTokens);
+      if (actual.some((v, i) => !Object.is(v, expected[i]))) throw new Error(`call ${call}: results differ`);
+    }
+    one.dispose();
+    three.dispose();
+  });
+
+  it('fails with DISPOSED after dispose()', () => {
+    const b = loadNativeBackend({ threads: 2 })!;
+    b.dispose();
+    expect(() => b.add(new Float32Array(1), new Float32Array(1), new Float32Array(1), 1)).toThrow(/DISPOSED/);
+    b.dispose(); // idempotent
+  });
+});

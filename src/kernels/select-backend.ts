@@ -1,0 +1,30 @@
+import { ModelLoadError } from '../errors/engine-error.js';
+import type { KernelBackend } from './kernel-backend.js';
+import { probeNativeBackend } from './native/native-backend.js';
+import { ReferenceBackend } from './reference/reference-backend.js';
+
+/** 'auto': the native kernels when they built, else the TypeScript reference backend (said once on stderr). */
+export type BackendChoice = 'auto' | 'native' | 'reference';
+
+export interface BackendSelection {
+  readonly threads?: number;
+}
+
+let hasWarned = false;
+
+/** Creates the kernel backend for a choice. The caller owns it (native backends hold threads: dispose them). */
+export function selectBackend(choice: BackendChoice = 'auto', options: BackendSelection = {}): KernelBackend {
+  if (choice === 'reference') return new ReferenceBackend();
+  const probe = probeNativeBackend({ threads: options.threads });
+  if (probe.ok) return probe.backend;
+  if (choice === 'native') {
+    throw new ModelLoadError('NATIVE_BACKEND_FAILED', `native kernels are unavailable: ${probe.reason}`);
+  }
+  if (!hasWarned) {
+    hasWarned = true;
+    process.emitWarning(`native kernels are unavailable (${probe.reason}); using the TypeScript backend, which is much slower`, {
+      code: 'PEREGRINE_NO_NATIVE',
+    });
+  }
+  return new ReferenceBackend();
+}
