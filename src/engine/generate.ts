@@ -2,6 +2,7 @@ import { InvalidRequestError } from '../errors/engine-error.js';
 import type { ForwardBatch } from '../models/forward-batch.js';
 import { resolveSamplingParams } from '../sampling/sampling-params.js';
 import { Sampler } from '../sampling/sampler.js';
+import { computeLogprobs } from '../sampling/compute-logprobs.js';
 import { StreamingDetokenizer } from '../tokenizer/streaming-detokenizer.js';
 import { validateGenerationOptions, type FinishReason, type GenerationChunk, type GenerationOptions } from './generation-options.js';
 import type { Model } from './model.js';
@@ -72,20 +73,21 @@ export async function* generate(
       break;
     }
     const tokenId = sampler.sample(logits, history);
+    const logprobs = options.logprobs !== undefined ? [computeLogprobs(logits, tokenId, options.logprobs)] : undefined;
     history.push(tokenId);
     const numGenerated = history.length - promptIds.length;
     if (!options.ignoreEos && model.tokenizer.isEndOfGeneration(tokenId)) {
       finishReason = 'stop';
-      yield { text: '', tokenIds: [tokenId] };
+      yield { text: '', tokenIds: [tokenId], logprobs };
       break;
     }
     const { text, isStopped } = stopMatcher.push(detokenizer.push(tokenId));
     if (isStopped) {
       finishReason = 'stop';
-      yield { text, tokenIds: [tokenId] };
+      yield { text, tokenIds: [tokenId], logprobs };
       break;
     }
-    yield { text, tokenIds: [tokenId] };
+    yield { text, tokenIds: [tokenId], logprobs };
     if (numGenerated >= maxTokens) break;
     logits = forward(history.length - 1, history.length);
     await yieldToEventLoop();

@@ -1,5 +1,6 @@
 import { InvalidRequestError } from '../errors/engine-error.js';
 import type { SamplingParams } from '../sampling/sampling-params.js';
+import type { TokenLogprobs } from '../sampling/compute-logprobs.js';
 
 export interface GenerationOptions extends Partial<SamplingParams> {
   /** maximum tokens to generate (default 256) */
@@ -13,6 +14,8 @@ export interface GenerationOptions extends Partial<SamplingParams> {
   /** recognise special-token text such as "<|eot_id|>" in the prompt (default false) */
   readonly parseSpecial?: boolean;
   readonly signal?: AbortSignal;
+  /** return the sampled token's log-probability and this many top alternatives per token (0..20) */
+  readonly logprobs?: number;
 }
 
 export type FinishReason = 'stop' | 'length' | 'abort';
@@ -25,11 +28,16 @@ export interface GenerationChunk {
   /** set on the last chunk */
   readonly finishReason?: FinishReason;
   readonly usage?: { readonly promptTokens: number; readonly completionTokens: number };
+  /** one entry per id in tokenIds, when options.logprobs was set */
+  readonly logprobs?: readonly TokenLogprobs[];
 }
 
 export function validateGenerationOptions(o: GenerationOptions): void {
   if (o.maxTokens !== undefined && (!Number.isInteger(o.maxTokens) || o.maxTokens < 0)) {
     throw new InvalidRequestError('INVALID_ARGUMENT', `maxTokens must be a non-negative integer (got ${o.maxTokens})`);
+  }
+  if (o.logprobs !== undefined && (!Number.isInteger(o.logprobs) || o.logprobs < 0 || o.logprobs > 20)) {
+    throw new InvalidRequestError('INVALID_ARGUMENT', `logprobs must be an integer in 0..20 (got ${o.logprobs})`);
   }
   if (o.stop !== undefined && (!Array.isArray(o.stop) || o.stop.some((s) => typeof s !== 'string' || s.length === 0))) {
     throw new InvalidRequestError('INVALID_ARGUMENT', 'stop must be an array of non-empty strings');

@@ -1,0 +1,151 @@
+import { randomUUID } from 'node:crypto';
+import { CapacityError, EngineDeadError, InvalidRequestError } from '../errors/engine-error.js';
+import { resolveSamplingParams } from '../sampling/sampling-params.js';
+import { Sampler } from '../sampling/sampler.js';
+import { Request } from '../scheduler/request.js';
+import { StreamingDetokenizer } from '../tokenizer/streaming-detokenizer.js';
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { ChunkQueue } from './chunk-queue.js';
+import { EngineCore, type RequestState } from './engine-core.js';
+import { validateGenerationOptions, type GenerationChunk, type GenerationOptions } from './generation-options.js';
+import { KV_BLOCK_SIZE, type Model } from './model.js';
+import type { ServingEngine, ServingStats } from './serving-engine.js';
+import { StopMatcher } from './stop-matcher.js';
+
+export interface ServingEngineOptions {
+  /** most requests running at once (default 16) */
+  readonly maxNumSeqs?: number;
+  /** most requests waiting before new ones get QUEUE_FULL (default 256) */
+  readonly maxQueueLength?: number;
+  /** token budget of one step (default 512) */
+  readonly maxNumBatchedTokens?: number;
+  /** KV cache capacity in tokens over all requests (default: every running request at full context, capped at 1 GiB of KV) */
+  readonly numKvTokens?: number;
+}
+
+const DEFAULT_MAX_TOKENS = 256;
+const KV_BYTES_CAP = 2 ** 30;
+
+/**
+ * Many concurrent generations over one model: requests join and leave the running batch between
+ * steps (in-flight batching). The step loop runs while any request is open, yielding to the event
+ * loop between steps so that HTTP I/O and aborts get their turn.
+ */
+export class AsyncEngine implements ServingEngine {
+  readonly tokenizer: Tokenizer;
+  readonly contextSize: number;
+  private readonly core: EngineCore;
+  private isLoopRunning = false;
+  private isShuttingDown = false;
+  private deadError: EngineDeadError | undefined;
+  private drained: (() => void) | undefined;
+
+  constructor(
+    readonly model: Model,
+    options: ServingEngineOptions = {},
+  ) {
+    this.tokenizer = model.tokenizer;
+    this.contextSize = model.contextSize;
+    const c = model.network.config;
+    const maxNumSeqs = options.maxNumSeqs ?? 16;
+    const bytesPerToken = c.numLayers * 2 * c.numKvHeads * c.headDim * (model.kvCacheType === 'f16' ? 2 : 4);
+    const numKvTokens =
+      options.numKvTokens ?? Math.max(model.contextSize, Math.min(maxNumSeqs * model.contextSize, Math.floor(KV_BYTES_CAP / bytesPerToken)));
+    this.core = new EngineCore(model, {
+      maxNumSeqs,
+      maxNumBatchedTokens: Math.max(options.maxNumBatchedTokens ?? 512, maxNumSeqs),
+      maxQueueLength: options.maxQueueLength ?? 256,
+      numKvTokens,
+      blockSize: KV_BLOCK_SIZE,
+    });
+  }
+
+  isQueueFull(): boolean {
+    return this.core.scheduler.isQueueFull();
+  }
+
+  stats(): ServingStats {
+    return this.core.scheduler.stats;
+  }
+
+  generate(prompt: string | readonly number[], options: GenerationOptions = {}): AsyncGenerator<GenerationChunk> {
+    if (this.deadError) throw this.deadError;
+    if (this.isShuttingDown) throw new CapacityError('QUEUE_FULL', 'the server is shutting down');
+    validateGenerationOptions(options);
+    const promptIds =
+      typeof prompt === 'string'
+        ? this.tokenizer.encode(prompt, { addSpecial: options.addSpecial ?? true, parseSpecial: options.parseSpecial ?? false })
+        : [...prompt];
+    if (promptIds.length === 0) throw new InvalidRequestError('INVALID_ARGUMENT', 'prompt is empty');
+    this.model.checkTokens(promptIds);
+
+    const queue = new ChunkQueue<GenerationChunk>();
+    const state: RequestState = {
+      sampler: new Sampler(resolveSamplingParams(options)),
+      detokenizer: new StreamingDetokenizer(this.tokenizer, {
+        stripLeadingSpace: promptIds.every((id) => this.tokenizer.isControl(id)),
+      }),
+      stopMatcher: new StopMatcher(options.stop ?? []),
+      maxTokens: options.maxTokens ?? DEFAULT_MAX_TOKENS,
+      ignoreEos: options.ignoreEos ?? false,
+      numLogprobs: options.logprobs,
+      emit: (chunk) => queue.push(chunk),
+      end: () => queue.close(),
+      fail: (error) => queue.fail(error),
+    };
+    const requestId = randomUUID();
+    const request = new Request<RequestState>({ requestId, promptTokenIds: promptIds, params: state, signal: options.signal });
+
+    if (state.maxTokens === 0) {
+      queue.push({ text: '', tokenIds: [], finishReason: 'length', usage: { promptTokens: promptIds.length, completionTokens: 0 } });
+      queue.close();
+      return queue.drain();
+    }
+    this.core.addRequest(request); // throws PROMPT_TOO_LONG / QUEUE_FULL before anything is queued
+    const onAbort = (): void => {
+      this.core.abort(requestId);
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    this.runLoop();
+    const core = this.core;
+    return (async function* stream() {
+      try {
+        yield* queue.drain();
+      } finally {
+        options.signal?.removeEventListener('abort', onAbort);
+        core.abort(requestId); // no-op when finished; frees the blocks of a consumer that stopped early
+      }
+    })();
+  }
+
+  /** Stops taking requests and resolves when the open ones have finished. */
+  async shutdown(): Promise<void> {
+    this.isShuttingDown = true;
+    if (this.core.hasWork) await new Promise<void>((resolve) => (this.drained = resolve));
+    this.model.dispose();
+  }
+
+  private runLoop(): void {
+    if (this.isLoopRunning) return;
+    this.isLoopRunning = true;
+    const tick = (): void => {
+      try {
+        this.core.step();
+      } catch (err) {
+        this.deadError = new EngineDeadError('ENGINE_DEAD', `engine step failed: ${(err as Error).message}`, { cause: err });
+        this.core.failAll(this.deadError);
+      }
+      if (this.core.hasWork && !this.deadError) {
+        setImmediate(tick);
+      } else {
+        this.isLoopRunning = false;
+        this.drained?.();
+      }
+    };
+    setImmediate(tick);
+  }
+}
+
+export function createServingEngine(model: Model, options?: ServingEngineOptions): ServingEngine {
+  return new AsyncEngine(model, options);
+}

@@ -1,0 +1,141 @@
+import { KvCacheManager } from '../cache/kv-cache-manager.js';
+import { KvStorage } from '../kernels/kv-storage.js';
+import { ModelRunner } from '../runner/model-runner.js';
+import { computeLogprobs } from '../sampling/compute-logprobs.js';
+import type { Sampler } from '../sampling/sampler.js';
+import { Request, type FinishReason } from '../scheduler/request.js';
+import { Scheduler } from '../scheduler/scheduler.js';
+import type { StreamingDetokenizer } from '../tokenizer/streaming-detokenizer.js';
+import type { GenerationChunk } from './generation-options.js';
+import type { Model } from './model.js';
+import type { StopMatcher } from './stop-matcher.js';
+
+/** Everything the engine keeps per request besides what the scheduler keeps. */
+export interface RequestState {
+  readonly sampler: Sampler;
+  readonly detokenizer: StreamingDetokenizer;
+  readonly stopMatcher: StopMatcher;
+  readonly maxTokens: number;
+  readonly ignoreEos: boolean;
+  /** top alternatives per token, when logprobs were asked for */
+  readonly numLogprobs: number | undefined;
+  readonly emit: (chunk: GenerationChunk) => void;
+  /** called once after the last chunk */
+  readonly end: () => void;
+  readonly fail: (error: unknown) => void;
+}
+
+export interface EngineCoreConfig {
+  readonly maxNumSeqs: number;
+  readonly maxNumBatchedTokens: number;
+  readonly maxQueueLength: number;
+  /** KV cache capacity in tokens, over all requests */
+  readonly numKvTokens: number;
+  readonly blockSize: number;
+}
+
+/**
+ * The step loop: schedule → execute → sample → update. One batched forward pass per step
+ * covers every scheduled token of every request (decode tokens and prefill chunks alike).
+ */
+export class EngineCore {
+  readonly scheduler: Scheduler<RequestState>;
+  private readonly runner: ModelRunner;
+  /** requests whose stream is still open (the scheduler forgets requests once finished) */
+  private readonly open = new Map<string, Request<RequestState>>();
+
+  constructor(
+    private readonly model: Model,
+    config: EngineCoreConfig,
+  ) {
+    const c = model.network.config;
+    const numBlocks = Math.ceil(config.numKvTokens / config.blockSize);
+    const kv = new KvStorage(c.numLayers, c.numKvHeads * c.headDim, numBlocks, config.blockSize, model.kvCacheType);
+    this.scheduler = new Scheduler<RequestState>(
+      {
+        maxNumSeqs: config.maxNumSeqs,
+        maxNumBatchedTokens: config.maxNumBatchedTokens,
+        maxModelLen: model.contextSize,
+        maxQueueLength: config.maxQueueLength,
+      },
+      new KvCacheManager({ numBlocks, blockSize: config.blockSize }),
+    );
+    this.runner = new ModelRunner(model.network, kv);
+  }
+
+  get hasWork(): boolean {
+    return this.open.size > 0;
+  }
+
+  /** Queues a request; throws InvalidRequestError or CapacityError (nothing is queued then). */
+  addRequest(request: Request<RequestState>): void {
+    this.scheduler.addRequest(request);
+    this.open.set(request.requestId, request);
+  }
+
+  /** Finishes a request with 'abort' now, freeing its KV blocks. */
+  abort(requestId: string): void {
+    if (this.scheduler.abort(requestId)) this.close(requestId, 'abort');
+  }
+
+  step(): void {
+    const output = this.scheduler.schedule();
+    for (const f of output.finished) this.close(f.requestId, f.reason);
+    if (output.scheduled.length === 0) return;
+
+    const { requestIds, logits, vocabSize } = this.runner.execute(output);
+
+    const sampled = new Map<string, number>();
+    const finishReasons = new Map<string, FinishReason>();
+    requestIds.forEach((requestId, row) => {
+      const request = this.scheduler.getRequest(requestId)!;
+      const state = request.params;
+      const rowLogits = logits.subarray(row * vocabSize, (row + 1) * vocabSize);
+      const tokenId = state.sampler.sample(rowLogits, request.allTokenIds);
+      sampled.set(requestId, tokenId);
+      const logprobs = state.numLogprobs !== undefined ? [computeLogprobs(rowLogits, tokenId, state.numLogprobs)] : undefined;
+      if (!state.ignoreEos && this.model.tokenizer.isEndOfGeneration(tokenId)) {
+        finishReasons.set(requestId, 'stop');
+        state.emit({ text: '', tokenIds: [tokenId], logprobs });
+        return;
+      }
+      const { text, isStopped } = state.stopMatcher.push(state.detokenizer.push(tokenId));
+      state.emit({ text, tokenIds: [tokenId], logprobs });
+      if (isStopped) finishReasons.set(requestId, 'stop');
+      else if (request.numOutputTokens + 1 >= state.maxTokens) finishReasons.set(requestId, 'length');
+    });
+
+    for (const f of this.scheduler.updateFromOutput(output, sampled, finishReasons)) this.close(f.requestId, f.reason);
+  }
+
+  /** Ends every open request's stream with `error` (the engine cannot go on). */
+  failAll(error: unknown): void {
+    for (const [requestId, request] of this.open) {
+      this.scheduler.abort(requestId);
+      request.params.fail(error);
+    }
+    this.open.clear();
+  }
+
+  /** Emits the request's last chunk: text still held back (unless it stopped), finish reason, usage. */
+  private close(requestId: string, reason: FinishReason): void {
+    const request = this.open.get(requestId);
+    if (!request) return;
+    this.open.delete(requestId);
+    const state = request.params;
+    let text = '';
+    let finishReason = reason;
+    if (reason !== 'stop') {
+      const last = state.stopMatcher.push(state.detokenizer.flush());
+      text = last.isStopped ? last.text : last.text + state.stopMatcher.flush();
+      if (last.isStopped) finishReason = 'stop';
+    }
+    state.emit({
+      text,
+      tokenIds: [],
+      finishReason,
+      usage: { promptTokens: request.numPromptTokens, completionTokens: request.numOutputTokens },
+    });
+    state.end();
+  }
+}

@@ -1,0 +1,31 @@
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import type { GenerationChunk, GenerationOptions } from './generation-options.js';
+import type { Model } from './model.js';
+
+/** Live counters for /metrics and /health. */
+export interface ServingStats {
+  readonly numWaiting: number;
+  readonly numRunning: number;
+  /** 0..1 fraction of KV blocks in use */
+  readonly kvCacheUsage: number;
+  readonly numPrefixCacheQueryTokens: number;
+  readonly numPrefixCacheHitTokens: number;
+  readonly numPreemptions: number;
+}
+
+/**
+ * What the HTTP server needs from the engine: many concurrent generations, each an async stream
+ * of chunks (the same chunks as Model.generate). Aborting a request (its AbortSignal) frees its KV
+ * blocks. Errors are typed: InvalidRequestError (400), CapacityError 'QUEUE_FULL' (429).
+ */
+export interface ServingEngine {
+  readonly model: Model;
+  readonly tokenizer: Tokenizer;
+  /** tokens of context per request */
+  readonly contextSize: number;
+  generate(prompt: string | readonly number[], options?: GenerationOptions): AsyncGenerator<GenerationChunk>;
+  isQueueFull(): boolean;
+  stats(): ServingStats;
+  /** stops accepting requests, lets running ones finish, then releases native resources */
+  shutdown(): Promise<void>;
+}
