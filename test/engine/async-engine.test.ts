@@ -22,7 +22,7 @@ async function collect(stream: AsyncIterable<GenerationChunk>): Promise<{ text: 
 describe.each(BACKENDS)('AsyncEngine (in-flight batching) on the %s backend', (backend) => {
   it('greedy output of concurrent requests equals the same requests run one at a time', async () => {
     const model = await loadModel(DEFAULT_MODEL_PATH, { contextSize: 256, backend, threads: 1 });
-    const alone = [];
+    const alone: { tokenIds: number[]; text: string }[] = [];
     for (const p of PROMPTS) alone.push(await model.complete(p, { temperature: 0, maxTokens: 40 + p.length }));
     // a small token budget forces chunked prefill mixed with decode
     const engine = new AsyncEngine(model, { maxNumSeqs: 4, maxNumBatchedTokens: 8 });
