@@ -22,3 +22,13 @@ export function numberFlag(value: unknown, flag: string, { integer = false } = {
   }
   return n;
 }
+
+const BACKENDS = ['auto', 'native', 'reference'] as const;
+
+export function backendFlag(value: unknown): (typeof BACKENDS)[number] | undefined {
+  if (value === undefined) return undefined;
+  if (!BACKENDS.includes(value as (typeof BACKENDS)[number])) {
+    throw new InvalidRequestError('INVALID_ARGUMENT', `--backend must be one of ${BACKENDS.join(', ')} (got '${String(value)}')`);
+  }
+  return value as (typeof BACKENDS)[number];
+}

@@ -23,6 +23,15 @@ describe('peregrine CLI', () => {
     expect(r.stderr).toMatch(/20 generated/);
   });
 
+  it('generate gives the same greedy text on the native and the reference backend', () => {
+    const args = ['generate', '--prompt', 'Once upon a time', '--max-tokens', '40', '--temperature', '0', '--threads', '1'];
+    const reference = peregrine(...args, '--backend', 'reference');
+    expect(reference.code).toBe(0);
+    expect(reference.stderr).toMatch(/\(reference kernels\)/);
+    const auto = peregrine(...args);
+    expect(auto.stdout).toBe(reference.stdout);
+  });
+
   it('generate is reproducible with --seed', () => {
     const args = ['generate', '--prompt', 'Once upon a time', '--max-tokens', '30', '--temperature', '0.9', '--seed', '42'];
     const a = peregrine(...args);
@@ -58,6 +67,8 @@ describe('peregrine CLI', () => {
       [['generate', '--bogus'], /Unknown option '--bogus'/],
       [['generate', '--prompt', 'Once upon a time '.repeat(300), '--context-size', '64'], /PROMPT_TOO_LONG/],
       [['frobnicate'], /unknown command 'frobnicate'/],
+      [['generate', '--backend', 'gpu'], /--backend must be one of auto, native, reference/],
+      [['generate', '--threads', '1.5'], /--threads must be an integer/],
     ];
     for (const [args, message] of cases) {
       const r = peregrine(...args);

@@ -1,5 +1,5 @@
 import { loadModel } from '../../engine/model.js';
-import { numberFlag, parseCommandArgs } from '../args.js';
+import { backendFlag, numberFlag, parseCommandArgs } from '../args.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
 
 export const GENERATE_USAGE = `peregrine generate [--model PATH] [--prompt TEXT] [options]
@@ -11,7 +11,9 @@ export const GENERATE_USAGE = `peregrine generate [--model PATH] [--prompt TEXT]
   --repeat-penalty R  --presence-penalty P  --frequency-penalty F
   --stop TEXT             stop before TEXT (repeatable)
   --context-size N        context length in tokens
-  --ignore-eos            keep going past end-of-generation tokens`;
+  --ignore-eos            keep going past end-of-generation tokens
+  --threads N             kernel threads (default: all cores)
+  --backend B             auto (default: native kernels when built), native or reference`;
 
 export async function runGenerate(argv: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
   const { values } = parseCommandArgs(argv, {
@@ -29,11 +31,19 @@ export async function runGenerate(argv: string[], out: NodeJS.WritableStream, er
     stop: { type: 'string', multiple: true },
     'context-size': { type: 'string' },
     'ignore-eos': { type: 'boolean' },
+    threads: { type: 'string' },
+    backend: { type: 'string' },
   });
   const path = values.model ?? DEFAULT_MODEL_PATH;
   const loadStart = performance.now();
-  const model = await loadModel(path, { contextSize: numberFlag(values['context-size'], '--context-size', { integer: true }) });
-  err.write(`peregrine: loaded ${model.info.architecture} model ${path} in ${(performance.now() - loadStart).toFixed(0)} ms\n`);
+  const model = await loadModel(path, {
+    contextSize: numberFlag(values['context-size'], '--context-size', { integer: true }),
+    threads: numberFlag(values.threads, '--threads', { integer: true }),
+    backend: backendFlag(values.backend),
+  });
+  err.write(
+    `peregrine: loaded ${model.info.architecture} model ${path} (${model.backendName} kernels) in ${(performance.now() - loadStart).toFixed(0)} ms\n`,
+  );
 
   const start = performance.now();
   let firstTokenAt = 0;
@@ -56,6 +66,7 @@ export async function runGenerate(argv: string[], out: NodeJS.WritableStream, er
     if (chunk.usage) usage = chunk.usage;
   }
   out.write('\n');
+  model.dispose();
   const end = performance.now();
   const decodeTokens = Math.max(usage.completionTokens - 1, 0);
   err.write(
