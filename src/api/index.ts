@@ -1,5 +1,8 @@
 /** Peregrine's public API. Everything a user imports comes from here. */
 export { loadModel, Model, type LoadModelOptions, type CompletionResult } from '../engine/model.js';
+export { createServingEngine, AsyncEngine, type ServingEngineOptions } from '../engine/async-engine.js';
+export type { ServingEngine, ServingStats } from '../engine/serving-engine.js';
+export type { BackendChoice } from '../kernels/select-backend.js';
 export type { GenerationOptions, GenerationChunk, FinishReason } from '../engine/generation-options.js';
 export type { SamplingParams } from '../sampling/sampling-params.js';
 export type { Tokenizer } from '../tokenizer/tokenizer.js';
