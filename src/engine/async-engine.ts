@@ -8,7 +8,8 @@ import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { ChunkQueue } from './chunk-queue.js';
 import { EngineCore, type RequestState } from './engine-core.js';
 import { validateGenerationOptions, type GenerationChunk, type GenerationOptions } from './generation-options.js';
-import { KV_BLOCK_SIZE, type Model } from './model.js';
+import { KV_BLOCK_SIZE } from '../kernels/kv-storage.js';
+import type { Model } from './model.js';
 import type { ServingEngine, ServingStats } from './serving-engine.js';
 import { StopMatcher } from './stop-matcher.js';
 

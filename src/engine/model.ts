@@ -1,13 +1,13 @@
 import { InvalidRequestError } from '../errors/engine-error.js';
 import { MetadataReader, readGguf } from '../formats/gguf/index.js';
 import type { KernelBackend, KvCacheType } from '../kernels/kernel-backend.js';
-import { KvStorage } from '../kernels/kv-storage.js';
+import { KV_BLOCK_SIZE, KvStorage } from '../kernels/kv-storage.js';
 import { selectBackend, type BackendChoice } from '../kernels/select-backend.js';
 import type { ForwardBatch } from '../models/forward-batch.js';
 import { createModel, type CausalLM } from '../models/registry.js';
 import { describeModel, type ModelInfo } from '../models/model-info.js';
 import { createTokenizer, type Tokenizer } from '../tokenizer/tokenizer.js';
-import { generate } from './generate.js';
+import { AsyncEngine } from './async-engine.js';
 import type { GenerationChunk, GenerationOptions, FinishReason } from './generation-options.js';
 
 export interface LoadModelOptions {
@@ -29,7 +29,6 @@ export interface CompletionResult {
 }
 
 const DEFAULT_MAX_CONTEXT = 4096;
-export const KV_BLOCK_SIZE = 16;
 
 /** A loaded model: weights, tokenizer and the means to run them. */
 export class Model {
@@ -43,6 +42,9 @@ export class Model {
     /** the backend this model created and must dispose */
     private readonly ownedBackend: KernelBackend | undefined,
   ) {}
+
+  /** created on the first generate() */
+  private engine: AsyncEngine | undefined;
 
   /** name of the kernel backend in use, e.g. 'native-avx512' or 'reference' */
   get backendName(): string {
@@ -94,13 +96,13 @@ export class Model {
     return this.tokenizer.decode(ids, options);
   }
 
-  /** Streams generated text. `prompt` is text, or token ids used as they are. */
-  generate(prompt: string | readonly number[], options: GenerationOptions = {}): AsyncGenerator<GenerationChunk> {
-    const ids =
-      typeof prompt === 'string'
-        ? this.tokenize(prompt, { addSpecial: options.addSpecial ?? true, parseSpecial: options.parseSpecial ?? false })
-        : [...prompt];
-    return generate(this, ids, options);
+  /**
+   * Streams generated text. `prompt` is text, or token ids used as they are. Concurrent calls
+   * are batched together by the model's own serving engine (up to 8 at once).
+   */
+  async *generate(prompt: string | readonly number[], options: GenerationOptions = {}): AsyncGenerator<GenerationChunk> {
+    this.engine ??= new AsyncEngine(this, { maxNumSeqs: 8 });
+    yield* this.engine.generate(prompt, options);
   }
 
   async complete(prompt: string | readonly number[], options: GenerationOptions = {}): Promise<CompletionResult> {
@@ -118,7 +120,7 @@ export class Model {
   }
 
   /** A KV cache for one sequence of up to `numTokens` tokens, with its block table. */
-  createSequenceCache(numTokens: number): { kv: KvStorage; blockTable: Int32Array } {
+  private createSequenceCache(numTokens: number): { kv: KvStorage; blockTable: Int32Array } {
     const numBlocks = Math.ceil(numTokens / KV_BLOCK_SIZE);
     const c = this.network.config;
     const kv = new KvStorage(c.numLayers, c.numKvHeads * c.headDim, numBlocks, KV_BLOCK_SIZE, this.kvCacheType);

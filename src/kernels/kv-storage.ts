@@ -1,5 +1,8 @@
 import type { KvCacheType, KvView } from './kernel-backend.js';
 
+/** token slots per KV block */
+export const KV_BLOCK_SIZE = 16;
+
 /**
  * The KV cache tensors of every layer: `numBlocks` blocks of `blockSize` token slots.
  * Which blocks a sequence owns is bookkeeping kept elsewhere (a block table per sequence).
