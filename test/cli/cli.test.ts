@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -85,5 +85,33 @@ describe('peregrine CLI', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/GGUF_TRUNCATED/);
     expect(peregrine('info', join(dir, 'missing.gguf')).stderr).toMatch(/FILE_NOT_FOUND/);
+  });
+});
+
+describe('peregrine serve', () => {
+  it('serves the bundled model, answers a completion, and drains on SIGTERM', async () => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stderr.on('data', (d: string) => {
+        stderr += d;
+        const m = /on (http:\/\/\S+)\/v1/.exec(stderr);
+        if (m) resolve(m[1]!);
+      });
+      child.once('exit', () => reject(new Error(`serve exited: ${stderr}`)));
+    });
+    const res = await fetch(`${url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'Once upon a time', max_tokens: 12, temperature: 0 }),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { choices: { text: string }[] };
+    expect(body.choices[0]!.text).toMatch(/^, there was a little girl/);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(stderr).toMatch(/SIGTERM: finishing in-flight requests[\s\S]*stopped/);
   });
 });

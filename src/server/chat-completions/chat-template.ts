@@ -1,0 +1,75 @@
+import { Template } from '@huggingface/jinja';
+import { GgufValueType, readGguf } from '../../formats/gguf/index.js';
+import type { Model } from '../../engine/model.js';
+import type { Tokenizer } from '../../tokenizer/tokenizer.js';
+import { HttpError } from '../http-error.js';
+
+export interface ChatMessage {
+  readonly role: string;
+  readonly content: string;
+}
+
+/** For models whose GGUF has no `tokenizer.chat_template`: plain "User:" / "Assistant:" turns. */
+export const FALLBACK_CHAT_TEMPLATE = `{%- for message in messages -%}
+{%- if message.role == 'system' -%}{{ message.content }}
+
+{% elif message.role == 'user' -%}User: {{ message.content }}
+{% else -%}Assistant: {{ message.content }}
+{% endif -%}
+{%- endfor -%}
+{%- if add_generation_prompt -%}Assistant:{%- endif -%}`;
+
+/**
+ * The model's chat template (GGUF `tokenizer.chat_template`, else FALLBACK_CHAT_TEMPLATE), rendered
+ * with @huggingface/jinja as transformers does: messages, bos_token, eos_token, add_generation_prompt.
+ */
+export class ChatTemplate {
+  private constructor(
+    private readonly template: Template,
+    readonly source: string,
+    readonly isFallback: boolean,
+    private readonly bosToken: string,
+    private readonly eosToken: string,
+    /** strip a leading BOS from the rendered text: the tokenizer adds its own */
+    private readonly isBosAddedByTokenizer: boolean,
+  ) {}
+
+  static forModel(model: Model): ChatTemplate {
+    const value = readGguf(model.path).metadata.get('tokenizer.chat_template');
+    const modelSource = value?.type === GgufValueType.STRING ? (value.value as string) : undefined;
+    if (modelSource !== undefined) {
+      try {
+        return ChatTemplate.fromSource(modelSource, model.tokenizer);
+      } catch (err) {
+        console.error(`peregrine: the model's chat template does not parse (${(err as Error).message}); using the fallback`);
+      }
+    }
+    return ChatTemplate.fromSource(FALLBACK_CHAT_TEMPLATE, model.tokenizer);
+  }
+
+  /** A template from Jinja source; throws when it does not parse. */
+  static fromSource(source: string, tokenizer: Tokenizer): ChatTemplate {
+    const bosToken = tokenizer.bosId === undefined ? '' : tokenizer.tokenText(tokenizer.bosId);
+    const eosToken = tokenizer.eosId === undefined ? '' : tokenizer.tokenText(tokenizer.eosId);
+    return new ChatTemplate(new Template(source), source, source === FALLBACK_CHAT_TEMPLATE, bosToken, eosToken, tokenizer.addBos);
+  }
+
+  /** The prompt text; a template error (e.g. raise_exception on bad role order) is the caller's 400. */
+  render(messages: readonly ChatMessage[], isGenerationPromptAdded = true): string {
+    let text: string;
+    try {
+      text = this.template.render({
+        messages,
+        bos_token: this.bosToken,
+        eos_token: this.eosToken,
+        add_generation_prompt: isGenerationPromptAdded,
+      });
+    } catch (err) {
+      throw new HttpError(400, `the chat template failed: ${(err as Error).message}`, 'invalid_request_error', 'messages', 'invalid_messages');
+    }
+    if (this.isBosAddedByTokenizer && this.bosToken !== '' && text.startsWith(this.bosToken)) {
+      text = text.slice(this.bosToken.length);
+    }
+    return text;
+  }
+}

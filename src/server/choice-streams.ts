@@ -1,0 +1,106 @@
+import type { FinishReason, GenerationChunk, GenerationOptions } from '../engine/generation-options.js';
+import type { RequestContext } from './route.js';
+
+/** A generation whose first chunk has arrived: request errors (bad prompt, queue full) are behind us. */
+interface PrimedChoice {
+  readonly index: number;
+  readonly generator: AsyncGenerator<GenerationChunk>;
+  readonly first: IteratorResult<GenerationChunk>;
+}
+
+export interface ChoicesUsage {
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+}
+
+/**
+ * The n generations ("choices") of one completion request. `start` launches them all and waits for
+ * each one's first chunk, so that errors the engine reports for the request (PROMPT_TOO_LONG,
+ * QUEUE_FULL) reach the client as a plain HTTP error before any response is sent. `run` then streams
+ * every choice's chunks to `onChunk` concurrently, recording metrics as they finish.
+ */
+export class ChoiceStreams {
+  private constructor(
+    private readonly ctx: RequestContext,
+    private readonly choices: readonly PrimedChoice[],
+    private readonly controller: AbortController,
+  ) {}
+
+  static async start(
+    ctx: RequestContext,
+    prompt: string | readonly number[],
+    options: GenerationOptions,
+    numChoices: number,
+  ): Promise<ChoiceStreams> {
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort();
+    if (ctx.signal.aborted) controller.abort();
+    else ctx.signal.addEventListener('abort', onAbort, { once: true });
+    const generators: AsyncGenerator<GenerationChunk>[] = [];
+    try {
+      for (let index = 0; index < numChoices; index++) {
+        // n > 1 with a seed: different but reproducible choices
+        const seed = options.seed === undefined || index === 0 ? options.seed : (options.seed + index) % 2 ** 32;
+        generators.push(ctx.engine.generate(prompt, { ...options, seed, signal: controller.signal }));
+      }
+      const firsts = await Promise.all(generators.map((g) => g.next()));
+      return new ChoiceStreams(
+        ctx,
+        generators.map((generator, index) => ({ index, generator, first: firsts[index]! })),
+        controller,
+      );
+    } catch (err) {
+      controller.abort();
+      await Promise.allSettled(generators.map((g) => g.return(undefined)));
+      throw err;
+    }
+  }
+
+  /** Streams every choice to onChunk; resolves with the summed usage once all have finished. */
+  async run(onChunk: (index: number, chunk: GenerationChunk) => void): Promise<ChoicesUsage> {
+    let promptTokens = 0;
+    let completionTokens = 0;
+    try {
+      await Promise.all(
+        this.choices.map(async (choice) => {
+          let firstTokenAtMs = 0;
+          let result = choice.first;
+          while (!result.done) {
+            const chunk = result.value;
+            if (!firstTokenAtMs && chunk.tokenIds.length > 0) {
+              firstTokenAtMs = performance.now();
+              this.ctx.metrics.observeFirstToken((firstTokenAtMs - this.ctx.arrivedAtMs) / 1000);
+            }
+            if (chunk.usage) {
+              promptTokens = chunk.usage.promptTokens; // the same prompt for every choice
+              completionTokens += chunk.usage.completionTokens;
+              const reason: FinishReason = chunk.finishReason ?? 'stop';
+              const decodeSeconds = firstTokenAtMs ? (performance.now() - firstTokenAtMs) / 1000 : 0;
+              this.ctx.metrics.observeFinished(reason, chunk.usage.promptTokens, chunk.usage.completionTokens, decodeSeconds);
+            }
+            onChunk(choice.index, chunk);
+            result = await choice.generator.next();
+          }
+        }),
+      );
+    } catch (err) {
+      this.controller.abort();
+      await Promise.allSettled(this.choices.map((c) => c.generator.return(undefined)));
+      throw err;
+    }
+    return { promptTokens, completionTokens };
+  }
+}
+
+/** OpenAI's finish_reason; an aborted generation only happens when the client has gone away. */
+export function toWireFinishReason(reason: FinishReason): 'stop' | 'length' {
+  return reason === 'length' ? 'length' : 'stop';
+}
+
+export function toWireUsage(usage: ChoicesUsage): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
+  return {
+    prompt_tokens: usage.promptTokens,
+    completion_tokens: usage.completionTokens,
+    total_tokens: usage.promptTokens + usage.completionTokens,
+  };
+}

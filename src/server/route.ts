@@ -1,0 +1,31 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServingEngine } from '../engine/serving-engine.js';
+import type { ChatTemplate } from './chat-completions/chat-template.js';
+import type { ServerMetrics } from './metrics/server-metrics.js';
+
+/** Everything a handler gets for one request. */
+export interface RequestContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly requestId: string;
+  /** performance.now() when the request arrived */
+  readonly arrivedAtMs: number;
+  /** aborted when the client goes away before the response is finished */
+  readonly signal: AbortSignal;
+  /** the parsed JSON body (POST routes only) */
+  readonly body: unknown;
+  readonly engine: ServingEngine;
+  readonly metrics: ServerMetrics;
+  readonly chatTemplate: ChatTemplate;
+  readonly modelName: string;
+  /** unix seconds when the server was created */
+  readonly startedAtSec: number;
+}
+
+export interface Route {
+  readonly method: 'GET' | 'POST';
+  readonly path: string;
+  /** whether the bearer token is checked when the server has an API key */
+  readonly isAuthRequired: boolean;
+  handle(ctx: RequestContext): Promise<void>;
+}

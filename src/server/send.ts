@@ -1,0 +1,21 @@
+import type { ServerResponse } from 'node:http';
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+/** Server-sent events in OpenAI's shape: `data: {...}\n\n` per event, `data: [DONE]` at the end. */
+export function startEventStream(res: ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+  res.flushHeaders();
+}
+
+export function sendEvent(res: ServerResponse, data: unknown): void {
+  if (!res.writableEnded && !res.destroyed) res.write(`data: ${JSON.stringify(data)}\n\n`);
+}
+
+export function endEventStream(res: ServerResponse): void {
+  if (!res.writableEnded && !res.destroyed) res.end('data: [DONE]\n\n');
+}

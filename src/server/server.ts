@@ -1,0 +1,115 @@
+import { randomUUID, timingSafeEqual, createHash } from 'node:crypto';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { ServingEngine } from '../engine/serving-engine.js';
+import { ChatTemplate } from './chat-completions/chat-template.js';
+import { chatCompletionsRoute } from './chat-completions/route.js';
+import { completionsRoute } from './completions/route.js';
+import { healthRoute } from './health/route.js';
+import { HttpError, toHttpError } from './http-error.js';
+import { ServerMetrics } from './metrics/server-metrics.js';
+import { metricsRoute } from './metrics/route.js';
+import { modelsRoute } from './models/route.js';
+import { readJsonBody } from './read-json-body.js';
+import type { RequestContext, Route } from './route.js';
+import { sendJson } from './send.js';
+
+export interface ServerOptions {
+  /** the id clients send as `model` and /v1/models lists */
+  readonly modelName: string;
+  /** when set, /v1/* requires `Authorization: Bearer <apiKey>` */
+  readonly apiKey?: string;
+  /** default: the model's own (GGUF tokenizer.chat_template) or the built-in fallback */
+  readonly chatTemplate?: ChatTemplate;
+}
+
+export interface PeregrineServer extends Server {
+  readonly metrics: ServerMetrics;
+}
+
+const ROUTES: readonly Route[] = [completionsRoute, chatCompletionsRoute, modelsRoute, healthRoute, metricsRoute];
+
+/**
+ * An OpenAI-compatible HTTP server over a ServingEngine (node:http, not yet listening). Errors become
+ * OpenAI error JSON; unexpected ones a generic 500 logged with the request id. The caller owns the
+ * engine: close the server, then `engine.shutdown()` (see shutdownGracefully).
+ */
+export function createServer(engine: ServingEngine, options: ServerOptions): PeregrineServer {
+  const metrics = new ServerMetrics(engine, options.modelName);
+  const chatTemplate = options.chatTemplate ?? ChatTemplate.forModel(engine.model);
+  const startedAtSec = Math.floor(Date.now() / 1000);
+  const apiKeyHash = options.apiKey === undefined ? undefined : sha256(options.apiKey);
+
+  const server = createHttpServer((req, res) => {
+    void handleRequest(req, res);
+  }) as PeregrineServer;
+  Object.defineProperty(server, 'metrics', { value: metrics });
+  return server;
+
+  async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const requestId = randomUUID();
+    const arrivedAtMs = performance.now();
+    const controller = new AbortController();
+    // 'close' before the response finished = the client went away: abort its generations
+    res.on('close', () => {
+      if (!res.writableFinished) controller.abort();
+    });
+    res.setHeader('x-request-id', requestId);
+    try {
+      const route = findRoute(req);
+      if (route.isAuthRequired && apiKeyHash) checkBearer(req, apiKeyHash);
+      const body = route.method === 'POST' ? await readJsonBody(req) : undefined;
+      if (route.method === 'POST' && engine.isQueueFull()) {
+        throw new HttpError(429, 'the server is at capacity; retry later', 'rate_limit_error', null, 'queue_full', { 'retry-after': '1' });
+      }
+      const ctx: RequestContext = {
+        req,
+        res,
+        requestId,
+        arrivedAtMs,
+        signal: controller.signal,
+        body,
+        engine,
+        metrics,
+        chatTemplate,
+        modelName: options.modelName,
+        startedAtSec,
+      };
+      await route.handle(ctx);
+    } catch (err) {
+      const { httpError, isInternal } = toHttpError(err, requestId);
+      if (isInternal) console.error(`peregrine: request ${requestId} failed:`, err);
+      if (res.headersSent) {
+        res.destroy();
+      } else if (!res.destroyed) {
+        sendJson(res, httpError.status, httpError.toBody(), httpError.headers);
+      }
+    }
+  }
+}
+
+function findRoute(req: IncomingMessage): Route {
+  const path = new URL(req.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '') || '/';
+  const matches = ROUTES.filter((r) => r.path === path);
+  if (matches.length === 0) throw new HttpError(404, `no route ${req.method} ${path}`, 'invalid_request_error', null, 'not_found');
+  const route = matches.find((r) => r.method === req.method);
+  if (!route) {
+    const allowed = matches.map((r) => r.method).join(', ');
+    throw new HttpError(405, `method ${req.method} is not allowed on ${path} (allowed: ${allowed})`, 'invalid_request_error', null, 'method_not_allowed', {
+      allow: allowed,
+    });
+  }
+  return route;
+}
+
+function checkBearer(req: IncomingMessage, apiKeyHash: Buffer): void {
+  const match = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
+  if (!match || !timingSafeEqual(sha256(match[1]!.trim()), apiKeyHash)) {
+    throw new HttpError(401, match ? 'Incorrect API key provided' : 'Missing API key: send Authorization: Bearer <key>', 'authentication_error', null, 'invalid_api_key', {
+      'www-authenticate': 'Bearer',
+    });
+  }
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}

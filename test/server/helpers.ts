@@ -1,0 +1,61 @@
+import type { AddressInfo } from 'node:net';
+import OpenAI from 'openai';
+import { DEFAULT_MODEL_PATH } from '../../src/cli/default-model.js';
+import { createServingEngine } from '../../src/engine/async-engine.js';
+import { loadModel } from '../../src/engine/model.js';
+import type { ServingEngine } from '../../src/engine/serving-engine.js';
+import { createServer, type PeregrineServer } from '../../src/server/server.js';
+
+export const MODEL_NAME = 'stories260K';
+
+export interface TestServer {
+  readonly server: PeregrineServer;
+  readonly engine: ServingEngine;
+  readonly baseUrl: string;
+  client(apiKey?: string): OpenAI;
+  close(): Promise<void>;
+}
+
+export async function loadTestEngine(): Promise<ServingEngine> {
+  const model = await loadModel(DEFAULT_MODEL_PATH, { contextSize: 512, threads: 1 });
+  return createServingEngine(model, { maxNumSeqs: 4 });
+}
+
+/** A server on an ephemeral port of 127.0.0.1. `close` leaves the engine to the caller. */
+export async function startTestServer(engine: ServingEngine, apiKey?: string): Promise<TestServer> {
+  const server = createServer(engine, { modelName: MODEL_NAME, apiKey });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    server,
+    engine,
+    baseUrl,
+    client: (key = apiKey ?? 'unused') => new OpenAI({ baseURL: `${baseUrl}/v1`, apiKey: key, maxRetries: 0, timeout: 20_000 }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** fetch that returns the status and the parsed JSON body. */
+export async function fetchJson(url: string, init: RequestInit = {}): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(url, init);
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: res.status, body, headers: res.headers };
+}
+
+export function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
+  return fetchJson(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
