@@ -22,12 +22,8 @@ const ARCHITECTURES: Record<string, ModelFactory> = {
 
 export const SUPPORTED_ARCHITECTURES: readonly string[] = Object.keys(ARCHITECTURES);
 
-export function architectureOf(file: GgufFile): string {
-  return new MetadataReader(file.metadata, file.path).string('general.architecture');
-}
-
 export function createModel(file: GgufFile, backend: KernelBackend): CausalLM {
-  const arch = architectureOf(file);
+  const arch = new MetadataReader(file.metadata, file.path).string('general.architecture');
   const factory = ARCHITECTURES[arch];
   if (!factory) {
     throw new ModelLoadError(

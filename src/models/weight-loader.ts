@@ -1,5 +1,5 @@
 import { ModelLoadError } from '../errors/engine-error.js';
-import { GgmlType, ggmlTypeName } from '../formats/ggml-type.js';
+import { ggmlTypeName } from '../formats/ggml-type.js';
 import { readTensorData, type GgufFile, type GgufTensorInfo } from '../formats/gguf/index.js';
 import type { WeightTensor } from '../kernels/kernel-backend.js';
 import { codecFor } from '../quant/index.js';
@@ -59,9 +59,5 @@ export class WeightLoader {
 
   optionalVector(name: string, length: number): Float32Array | undefined {
     return this.has(name) ? this.vector(name, length) : undefined;
-  }
-
-  get isAllF32(): boolean {
-    return this.file.tensors.every((t) => t.type === GgmlType.F32);
   }
 }

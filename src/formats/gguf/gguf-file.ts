@@ -1,5 +1,5 @@
 import { ModelLoadError } from '../../errors/engine-error.js';
-import { ggmlTypeName, type GgmlType } from '../ggml-type.js';
+import type { GgmlType } from '../ggml-type.js';
 import { GgufValueType, type GgufMetadata, type GgufScalar, type GgufValue } from './gguf-value.js';
 
 export interface GgufTensorInfo {
@@ -97,8 +97,4 @@ export class MetadataReader {
     if (v.type === GgufValueType.ARRAY && v.itemType !== GgufValueType.STRING) return v.value.map(Number);
     return this.fail(key, 'an array of numbers');
   }
-}
-
-export function describeTensorType(info: GgufTensorInfo): string {
-  return ggmlTypeName(info.type);
 }
