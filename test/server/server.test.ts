@@ -30,6 +30,16 @@ async function metricValue(name: string): Promise<number> {
 }
 
 describe('POST /v1/completions', () => {
+  it('greedy output of concurrent requests equals the same requests sent one at a time', async () => {
+    const prompts = ['Once upon a time', 'The little dog', 'Lily and Tom went to the park. They', 'One day, a big bird', 'The sun was'];
+    const one = async (prompt: string) => (await openai.completions.create({ ...GREEDY, max_tokens: 32, prompt })).choices[0]!.text;
+    const alone: string[] = [];
+    for (const p of prompts) alone.push(await one(p));
+    const together = await Promise.all(prompts.map(one));
+    expect(together).toEqual(alone);
+    expect(new Set(alone).size).toBe(prompts.length);
+  });
+
   it('greedy text, usage and finish reason', async () => {
     const r = await openai.completions.create({ ...GREEDY, prompt: PROMPT });
     expect(r.object).toBe('text_completion');
@@ -272,7 +282,7 @@ describe('client abort', () => {
       for (let i = 0; i < 100 && !signals[0]!.aborted; i++) await new Promise((resolve) => setTimeout(resolve, 10));
       expect(signals[0]!.aborted).toBe(true);
       for (let i = 0; i < 100 && engine.stats().numRunning > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-      expect(engine.stats()).toMatchObject({ numRunning: 0, numWaiting: 0 });
+      expect(engine.stats()).toMatchObject({ numRunning: 0, numWaiting: 0, kvCacheUsage: 0 }); // no KV block leaked
       const r = await spied.client().completions.create({ ...GREEDY, prompt: PROMPT });
       expect(r.choices[0]!.text).toMatch(/^, there was a little girl/);
       expect(signals[1]!.aborted).toBe(false);
