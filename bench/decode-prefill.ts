@@ -4,7 +4,7 @@
  * (128 tokens after a short prompt), prefill tokens/s (512 tokens), their ratios, and decode's
  * fraction of the memory-bandwidth roofline (weight bytes read per token / bandwidth).
  *
- *   npm run bench -- [--types=Q4_0,Q8_0,F16] (Q4_K: k-quants have no native kernels yet) [--threads=2] [--decode=128] [--prefill=512]
+ *   npm run bench -- [--types=Q4_0,Q8_0,F16,Q4_K] [--threads=2] [--decode=128] [--prefill=512]
  *                    [--bandwidth-gbs=45] [--shape=llama-3.2-1b] [--update-readme]
  *
  * Models are written once by our GGUF writer (seeded weights) into .cache/bench/.
@@ -18,7 +18,7 @@ import { writeSyntheticModel, type SyntheticWeightType } from '../src/models/syn
 import type { ModelShapeName } from '../src/models/model-shapes.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
-const types = (args.get('types') ?? 'Q4_0,Q8_0,F16').split(',') as SyntheticWeightType[];
+const types = (args.get('types') ?? 'Q4_0,Q8_0,F16,Q4_K').split(',') as SyntheticWeightType[];
 const threads = Number(args.get('threads') ?? 2);
 const numDecode = Number(args.get('decode') ?? 128);
 const numPrefill = Number(args.get('prefill') ?? 512);

@@ -27,6 +27,9 @@ enum WeightType : int32_t {
   TYPE_F16 = 1,
   TYPE_Q4_0 = 2,
   TYPE_Q8_0 = 8,
+  TYPE_Q4_K = 12,
+  TYPE_Q5_K = 13,
+  TYPE_Q6_K = 14,
   TYPE_BF16 = 30,
 };
 

@@ -41,6 +41,9 @@ bool isNativeType(int64_t type) {
   return type == TYPE_F32 || type == TYPE_F16 || type == TYPE_BF16 || type == TYPE_Q8_0 || type == TYPE_Q4_0;
 }
 
+/** types matmul takes beyond isNativeType: the k-quants (no packed layout, no native embedding) */
+bool isKQuantType(int64_t type) { return type == TYPE_Q4_K || type == TYPE_Q5_K || type == TYPE_Q6_K; }
+
 /** bytes of one row of numCols elements, or -1 if numCols does not fit the type's blocks */
 int64_t rowBytes(int64_t type, int64_t numCols) {
   switch (type) {
@@ -49,6 +52,9 @@ int64_t rowBytes(int64_t type, int64_t numCols) {
     case TYPE_BF16: return numCols * 2;
     case TYPE_Q8_0: return numCols % 32 == 0 ? numCols / 32 * 34 : -1;
     case TYPE_Q4_0: return numCols % 32 == 0 ? numCols / 32 * 18 : -1;
+    case TYPE_Q4_K: return numCols % 256 == 0 ? numCols / 256 * 144 : -1;
+    case TYPE_Q5_K: return numCols % 256 == 0 ? numCols / 256 * 176 : -1;
+    case TYPE_Q6_K: return numCols % 256 == 0 ? numCols / 256 * 210 : -1;
     default: return -1;
   }
 }
@@ -179,7 +185,7 @@ napi_value matmulImpl(napi_env env, napi_callback_info info, bool isPacked) {
   const float* x = args.typedArray<float>(6, napi_float32_array, &xLen, "x");
   const int64_t numTokens = args.integer(7, "numTokens");
   PG_RETURN_IF_BAD();
-  if (!isNativeType(type)) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
+  if (!isNativeType(type) && (isPacked || !isKQuantType(type))) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
   const int64_t rb = rowBytes(type, numCols);
   args.check(numRows >= 0 && numCols > 0 && numTokens >= 0 && numRows < kMaxDim && numCols < kMaxDim && numTokens < kMaxDim, "bad shape numRows=%lld numCols=%lld numTokens=%lld",
              static_cast<long long>(numRows), static_cast<long long>(numCols), static_cast<long long>(numTokens));

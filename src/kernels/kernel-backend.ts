@@ -54,8 +54,9 @@ export interface AttentionShape {
  * for numeric reasons and never allocate per call in a native backend.
  *
  * Numerics follow llama.cpp's CPU backend so that logits match it: a matmul first converts the
- * activations to the weight's dot type (F16 → f16, BF16 → bf16, Q8_0/Q4_0 → Q8_0 blocks with an
- * f16 scale), then accumulates in f32. With an f16 KV cache, Q is rounded to f16 before Q·K (as
+ * activations to the weight's dot type (BF16 → bf16, Q8_0/Q4_0 → Q8_0 blocks with an f16 scale,
+ * Q4_K/Q5_K/Q6_K → Q8_K; F16 keeps f32 activations where llama.cpp's AMX buffer takes the weight),
+ * then accumulates in f32. With an f16 KV cache, Q is rounded to f16 before Q·K (as
  * llama.cpp's f16 K·Q product does); with an f32 cache attention is f32 throughout.
  */
 export interface KernelBackend {

@@ -5,9 +5,11 @@
  * thread counts that do not divide the row counts.
  *
  * Tolerances are per op and per type, and tight: the backends must quantize activations exactly as
- * the reference does and may differ only in f32 summation order (and attention in its softmax).
+ * the reference does (Q8_0 blocks; Q8_K super-blocks for k-quant weights) and may differ only in f32
+ * summation order (and attention in its softmax).
  * Where the reference reproduces llama.cpp's x86 kernels bit for bit (rmsNorm, swiglu, AMX-shaped
- * F16 matmuls, and Q8_0 / Q4_0 matmuls on AVX-512) a backend must too: those cases are exact. Shapes cover tails: odd row counts, 1 / 3 / 17 tokens, odd block counts, widths that are
+ * F16 matmuls, and Q8_0 / Q4_0 matmuls on AVX-512) a backend must too: those cases are exact, as
+ * are k-quant matmuls on the scalar and AVX2 kernels, which sum in the reference's order. Shapes cover tails: odd row counts, 1 / 3 / 17 tokens, odd block counts, widths that are
  * not a multiple of the vector width, GQA groups of 1 / 4 / 8, ~600-position contexts with
  * shuffled block tables, f16 and f32 KV caches.
  */
@@ -34,6 +36,8 @@ interface BackendUnderTest {
 
 /** Backends whose Q8_0 / Q4_0 matmul accumulates like llama.cpp (one f32 fma per block, in order). */
 const isBlockExact = (backend: KernelBackend): boolean => backend.name === 'reference' || backend.name.startsWith('native-avx512');
+/** Backends whose k-quant matmul sums in the reference's order (one row, one super-block at a time). */
+const isKQuantExact = (backend: KernelBackend): boolean => ['reference', 'native-scalar', 'native-avx2'].includes(backend.name);
 
 const backends: BackendUnderTest[] = [{ label: 'reference', backend: reference }];
 const nativeProbe = probeNativeBackend({ threads: 3 });
@@ -163,6 +167,7 @@ const MATMUL_RTOL: ReadonlyMap<GgmlType, number> = new Map([
 
 function addMatmulCase(w: WeightTensor, numTokens: number, rtol: number, x = gaussian(numTokens * w.numCols), note = ''): void {
   const isQuantized = w.type === GgmlType.Q8_0 || w.type === GgmlType.Q4_0;
+  const isKQuant = w.type === GgmlType.Q4_K || w.type === GgmlType.Q5_K || w.type === GgmlType.Q6_K;
   const isAmxF16 = w.type === GgmlType.F16 && w.numRows % 32 === 0 && w.numCols % 16 === 0;
   const wf = dequantized(w);
   const magnitude = new Float64Array(numTokens * w.numRows); // [numTokens, numRows]
@@ -182,7 +187,7 @@ function addMatmulCase(w: WeightTensor, numTokens: number, rtol: number, x = gau
       return out;
     },
     tolerance: () => (i) => rtol * magnitude[i]! + 1e-30,
-    isExactOn: isAmxF16 ? everywhere : isQuantized ? isBlockExact : undefined,
+    isExactOn: isAmxF16 ? everywhere : isQuantized ? isBlockExact : isKQuant ? isKQuantExact : undefined,
   });
 }
 
@@ -394,13 +399,32 @@ for (const n of [77, 100_000]) {
   }
 }
 
-// a type without native kernels (Q4_K, when the k-quant codecs load) goes through the fallback
+// k-quant weights × Q8_K activations (when the k-quant codecs load): row counts that are not a
+// multiple of 16 or of the thread count, 1 / 3 / 5 / 17 / 33 tokens (token tiles of 4 plus tails),
+// 1 to 32 super-blocks per row, an all-zero activation super-block (d = 0), misaligned bytes
 try {
   await import('../quant/index.js');
 } catch {
-  // k-quants unavailable: the fallback case is skipped below
+  // k-quants unavailable: their cases are skipped
 }
-const fallbackType = codecFor(GgmlType.Q4_K) ? GgmlType.Q4_K : undefined;
+const K_QUANT_RTOL = 2e-6;
+for (const type of [GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K]) {
+  if (!codecFor(type)) continue;
+  for (const [numRows, numCols] of [[301, 256], [67, 768]] as const) {
+    const w = weight(type, numRows, numCols);
+    for (const numTokens of [1, 3, 17]) addMatmulCase(w, numTokens, K_QUANT_RTOL);
+  }
+  addMatmulCase(weight(type, 130, 1024), 5, K_QUANT_RTOL);
+  const x = gaussian(2 * 512);
+  x.fill(0, 512, 768); // token 1's first super-block
+  addMatmulCase(weight(type, 33, 512), 2, K_QUANT_RTOL, x, ', a zero activation block');
+  addMatmulCase(weight(type, 9, 256, true), 4, K_QUANT_RTOL, undefined, ', misaligned bytes');
+  // 33 tokens of 8192 columns: more than the native kernels' L2-sized block of tokens (28 here)
+  addMatmulCase(weight(type, 12, 8192), 33, K_QUANT_RTOL);
+}
+
+// a type without native kernels (Q8_K, when the k-quant codecs load) goes through the fallback
+const fallbackType = codecFor(GgmlType.Q8_K) ? GgmlType.Q8_K : undefined;
 if (fallbackType !== undefined) {
   const w = weight(fallbackType, 12, 256);
   addMatmulCase(w, 3, 1e-12, undefined, ' (no native kernel: falls back)');

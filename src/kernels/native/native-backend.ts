@@ -43,12 +43,15 @@ export class NativeKernelError extends EngineDeadError {
 
 /** Weight types the native matmul and embedding handle; any other type goes to the reference backend. */
 const NATIVE_TYPES: ReadonlySet<GgmlType> = new Set([GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0]);
+/** Weight types the native matmul handles: NATIVE_TYPES and the k-quants (× Q8_K activations; embedding falls back). */
+const NATIVE_MATMUL_TYPES: ReadonlySet<GgmlType> = new Set([...NATIVE_TYPES, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K]);
 const PACKABLE_TYPES: ReadonlySet<GgmlType> = new Set([GgmlType.Q8_0, GgmlType.Q4_0]);
 
 /**
  * KernelBackend on the C++ kernels in native/ (AVX-512 VNNI/BF16, AVX2 or scalar, picked at
  * runtime), with one persistent thread pool. Matmul and embedding cover F32, F16, BF16, Q8_0 and
- * Q4_0 weights natively; other types go through the reference backend. f16 and f32 KV caches.
+ * Q4_0 weights natively, matmul also Q4_K, Q5_K and Q6_K (× Q8_K activations, as llama.cpp); other
+ * types go through the reference backend. f16 and f32 KV caches.
  *
  * On AVX-512 the results are the reference backend's bits for Q8_0/Q4_0 and AMX-shaped F16
  * matmuls, rmsNorm, swiglu, rope, embedding, storeKv and add (so llama.cpp's, see
@@ -66,7 +69,7 @@ export class NativeBackend implements KernelBackend, Disposable {
   readonly numThreads: number;
   /** whether Q4_0 / Q8_0 weights are repacked on first use (packWeights on an AVX-512 CPU) */
   readonly isPacking: boolean;
-  /** for weight types without native kernels (k-quants...): dequantizing TypeScript, correct but slow */
+  /** for weight types without native kernels (k-quant embeddings, other quant types): TypeScript, correct but slow */
   private readonly fallback = new ReferenceBackend();
   /** packed copies of weights (packWeights); null when this CPU's kernels do not pack the type */
   private readonly packed = new WeakMap<WeightTensor, Uint8Array | null>();
@@ -108,7 +111,7 @@ export class NativeBackend implements KernelBackend, Disposable {
    * packed bytes are not GGUF blocks any more.
    */
   prepareWeight(w: WeightTensor): WeightTensor {
-    if (!NATIVE_TYPES.has(w.type) || this.preparedPacked.has(w)) return w;
+    if (!NATIVE_MATMUL_TYPES.has(w.type) || this.preparedPacked.has(w)) return w;
     if (PACKABLE_TYPES.has(w.type)) {
       const result = this.addon.packWeights(this.handle, w.data, w.type, w.numRows, w.numCols);
       if (typeof result !== 'number') {
@@ -124,7 +127,7 @@ export class NativeBackend implements KernelBackend, Disposable {
   }
 
   matmul(out: Float32Array, w: WeightTensor, x: Float32Array, numTokens: number): void {
-    if (!NATIVE_TYPES.has(w.type)) return this.fallback.matmul(out, w, x, numTokens);
+    if (!NATIVE_MATMUL_TYPES.has(w.type)) return this.fallback.matmul(out, w, x, numTokens);
     const packed = this.preparedPacked.has(w) ? w.data : this.isPacking && PACKABLE_TYPES.has(w.type) ? this.packedOf(w) : null;
     if (packed) {
       this.check('matmul', this.addon.matmulPacked(this.handle, out, packed, w.type, w.numRows, w.numCols, x, numTokens));

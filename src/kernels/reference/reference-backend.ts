@@ -2,8 +2,9 @@ import { GgmlType, ggmlTypeName } from '../../formats/ggml-type.js';
 import { codecFor } from '../../quant/index.js';
 import { F16_TO_F32, roundToBf16, roundToF16, f32ToF16 } from '../../quant/float16.js';
 import type { AttentionShape, KernelBackend, KvView, RopeParams, WeightTensor } from '../kernel-backend.js';
-import { quantizeQ8_0, type Q8Activations } from './activation-quant.js';
+import { quantizeQ8_0, quantizeQ8K, type Q8Activations, type Q8KActivations } from './activation-quant.js';
 import { fmaf, GGML_VEC_WIDTH, ggmlSilu, scalarSilu } from './ggml-float.js';
+import { dotQ45K, dotQ6K } from './k-quant-dot.js';
 
 /**
  * The reference backend: plain TypeScript, obviously correct, slow. Every other backend is
@@ -75,6 +76,21 @@ export class ReferenceBackend implements KernelBackend {
         for (let t = 0; t < numTokens; t++) {
           quantizeQ8_0(x, t * numCols, numCols, act);
           for (let r = 0; r < numRows; r++) out[t * numRows + r] = dot(w.data, r * numBlocks, numBlocks, act);
+        }
+        return;
+      }
+      case GgmlType.Q4_K:
+      case GgmlType.Q5_K:
+      case GgmlType.Q6_K: {
+        // as ggml: activations to Q8_K once per token, then vec_dot_qX_K_q8_K per row
+        const numBlocks = numCols / 256;
+        const act: Q8KActivations = { qs: new Int8Array(numCols), d: new Float32Array(numBlocks), bsums: new Int16Array(numBlocks * 16) };
+        for (let t = 0; t < numTokens; t++) {
+          quantizeQ8K(x, t * numCols, numCols, act);
+          for (let r = 0; r < numRows; r++) {
+            out[t * numRows + r] =
+              w.type === GgmlType.Q6_K ? dotQ6K(w.data, r * numBlocks, numBlocks, act) : dotQ45K(w.data, w.type === GgmlType.Q5_K, r * numBlocks, numBlocks, act);
+          }
         }
         return;
       }
