@@ -1,0 +1,51 @@
+/**
+ * Test doubles for `BenchEngine` on a `BenchClock` (normally a `FakeClock`), with known timing:
+ * - `FixedDelayEngine`: unlimited parallelism; first token after `prefillMs`, then one token
+ *   every `perTokenMs`.
+ * - `FifoEngine`: one request at a time in arrival order, same per-request timing, so latency
+ *   grows with load (a single-server queue).
+ */
+import type { BenchClock } from './clock.js';
+import type { BenchEngine } from './scenario.js';
+
+export interface FakeTiming {
+  readonly prefillMs: number;
+  readonly perTokenMs: number;
+}
+
+export class FixedDelayEngine implements BenchEngine {
+  constructor(
+    private readonly clock: BenchClock,
+    private readonly timing: FakeTiming,
+  ) {}
+
+  async *generate(_promptIds: number[], maxTokens: number): AsyncIterable<{ numTokens: number }> {
+    await this.clock.sleep(this.timing.prefillMs);
+    yield { numTokens: 1 };
+    for (let i = 1; i < maxTokens; i++) {
+      await this.clock.sleep(this.timing.perTokenMs);
+      yield { numTokens: 1 };
+    }
+  }
+}
+
+export class FifoEngine implements BenchEngine {
+  private tail: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly clock: BenchClock,
+    private readonly timing: FakeTiming,
+  ) {}
+
+  async *generate(promptIds: number[], maxTokens: number): AsyncIterable<{ numTokens: number }> {
+    let release!: () => void;
+    const previous = this.tail;
+    this.tail = new Promise((resolve) => (release = resolve));
+    try {
+      await previous;
+      yield* new FixedDelayEngine(this.clock, this.timing).generate(promptIds, maxTokens);
+    } finally {
+      release();
+    }
+  }
+}
