@@ -4,9 +4,9 @@
  * batching engine and for node-llama-cpp 3.21.1 with the same number of parallel sequences, in
  * the same run.
  *
- *   npm run bench:serving -- [--streams=1,4,8,16,32] [--prompt=64] [--output=64] [--threads=2] [--type=Q4_0]
+ *   npm run bench:serving -- [--streams=1,4,8,16,32] [--prompt=64] [--output=64] [--threads=2] [--type=Q4_0] [--update-readme]
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
 import { loadModel } from '../src/api/index.js';
@@ -57,6 +57,8 @@ function summarize(starts: number[], firsts: number[][], ends: number[], wallMs:
 async function runPeregrine(numStreams: number): Promise<Result> {
   const model = await loadModel(path, { contextSize: numPrompt + numOutput + 16, backend: 'native', threads });
   const engine = new AsyncEngine(model, { maxNumSeqs: numStreams, maxNumBatchedTokens: 512 });
+  // warm-up: first touch of the weights and the KV cache
+  for await (const _chunk of engine.generate(prompt(numStreams), { temperature: 0, maxTokens: 4, ignoreEos: true }));
   const starts: number[] = [];
   const firsts: number[][] = [];
   const ends: number[] = [];
@@ -90,6 +92,10 @@ async function runLlamaCpp(numStreams: number): Promise<Result> {
     threads,
     flashAttention: 'auto',
   });
+  const sequences = Array.from({ length: numStreams }, () => context.getSequence());
+  // warm-up: first touch of the weights
+  for await (const _token of sequences[0]!.evaluate(prompt(numStreams) as Token[], { temperature: 0 })) break;
+  await sequences[0]!.clearHistory();
   const starts: number[] = [];
   const firsts: number[][] = [];
   const ends: number[] = [];
@@ -97,7 +103,7 @@ async function runLlamaCpp(numStreams: number): Promise<Result> {
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: numStreams }, async (_, i) => {
-      const sequence = context.getSequence();
+      const sequence = sequences[i]!;
       starts[i] = performance.now();
       firsts[i] = [];
       counts[i] = 0;
@@ -137,6 +143,12 @@ for (const n of streamCounts) {
   lines.push(line);
   process.stderr.write(line + '\n');
 }
-console.log(`llama-3.2-1b ${type}, ${threads} threads, prompt ${numPrompt} tokens, output ${numOutput} tokens per stream\n\n${lines.join('\n')}`);
+const header = `llama-3.2-1b ${type}, ${threads} threads, prompt ${numPrompt} tokens, output ${numOutput} tokens per stream`;
+console.log(`${header}\n\n${lines.join('\n')}`);
+if (args.has('update-readme')) {
+  const readmePath = join(root, 'README.md');
+  const block = `<!-- serving:start -->\n${header} (\`npm run bench:serving -- --update-readme\`, ${new Date().toISOString().slice(0, 10)}):\n\n${lines.join('\n')}\n<!-- serving:end -->`;
+  writeFileSync(readmePath, readFileSync(readmePath, 'utf8').replace(/<!-- serving:start -->[\s\S]*<!-- serving:end -->/, block));
+}
 mkdirSync(join(root, 'bench/results'), { recursive: true });
 writeFileSync(join(root, 'bench/results/serving.json'), JSON.stringify({ date: new Date().toISOString(), type, threads, numPrompt, numOutput, rows }, null, 2) + '\n');
