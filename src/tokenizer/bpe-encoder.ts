@@ -1,5 +1,6 @@
 import { invariant } from '../errors/engine-error.js';
 import { BinaryHeap } from './binary-heap.js';
+import { mergeSymbols } from './merge-symbols.js';
 import { toByteLevel } from './byte-level.js';
 import { RegexSplitter } from './regex-split.js';
 import type { Vocab } from './vocab.js';
@@ -95,17 +96,7 @@ export class BpeEncoder {
     };
     for (let i = 1; i < numSymbols; i++) addBigram(i - 1, i);
 
-    while (queue.size > 0) {
-      const bigram = queue.pop()!;
-      const { left, right } = bigram;
-      if (len[left] === 0 || len[right] === 0 || len[left]! + len[right]! !== bigram.size) continue;
-      len[left] = len[left]! + len[right]!;
-      len[right] = 0;
-      next[left] = next[right]!;
-      if (next[right]! >= 0) prev[next[right]!] = left;
-      addBigram(prev[left]!, left);
-      addBigram(left, next[left]!);
-    }
+    mergeSymbols(queue, len, prev, next, addBigram);
 
     for (let i = 0; i < numSymbols; i++) {
       if (len[i] === 0) continue;

@@ -1,4 +1,5 @@
 import { BinaryHeap } from './binary-heap.js';
+import { mergeSymbols } from './merge-symbols.js';
 import type { Vocab } from './vocab.js';
 
 interface Bigram {
@@ -63,17 +64,7 @@ export class SpmEncoder {
     };
     for (let i = 1; i < numSymbols; i++) tryAddBigram(i - 1, i);
 
-    while (queue.size > 0) {
-      const bigram = queue.pop()!;
-      const { left, right } = bigram;
-      if (len[left] === 0 || len[right] === 0 || len[left]! + len[right]! !== bigram.size) continue;
-      len[left] = len[left]! + len[right]!;
-      len[right] = 0;
-      next[left] = next[right]!;
-      if (next[right]! >= 0) prev[next[right]!] = left;
-      tryAddBigram(prev[left]!, left);
-      tryAddBigram(left, next[left]!);
-    }
+    mergeSymbols(queue, len, prev, next, tryAddBigram);
 
     for (let i = 0; i !== -1; i = next[i]!) {
       const piece = text.slice(start[i]!, start[i]! + len[i]!);
