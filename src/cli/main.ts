@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { createRequire } from 'node:module';
 import { EngineError, InvalidRequestError } from '../errors/engine-error.js';
+import { BENCH_USAGE, runBench } from './commands/bench.js';
 import { GENERATE_USAGE, runGenerate } from './commands/generate.js';
 import { INFO_USAGE, runInfo } from './commands/info.js';
 import { SERVE_USAGE, runServe } from './commands/serve.js';
@@ -9,7 +10,7 @@ import { TOKENIZE_USAGE, runTokenize } from './commands/tokenize.js';
 const USAGE = `Usage: peregrine <command> [options]
 
 Commands:
-${[GENERATE_USAGE, SERVE_USAGE, TOKENIZE_USAGE, INFO_USAGE].map((u) => '  ' + u.replace(/\n/g, '\n  ')).join('\n\n')}
+${[GENERATE_USAGE, SERVE_USAGE, BENCH_USAGE, TOKENIZE_USAGE, INFO_USAGE].map((u) => '  ' + u.replace(/\n/g, '\n  ')).join('\n\n')}
 
 With no --model, commands use the bundled stories260K model.`;
 
@@ -21,6 +22,9 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'serve':
       await runServe(rest, process.stderr);
+      return 0;
+    case 'bench':
+      await runBench(rest, process.stdout, process.stderr);
       return 0;
     case 'tokenize':
       runTokenize(rest, process.stdout);

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -113,5 +113,41 @@ describe('peregrine serve', () => {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(stderr).toMatch(/SIGTERM: finishing in-flight requests[\s\S]*stopped/);
+  });
+});
+
+describe('peregrine bench', () => {
+  it('rejects bad flags with exit code 2', () => {
+    const cases: [string[], RegExp][] = [
+      [['bench', '--type', 'Q9_9'], /--type must be one of/],
+      [['bench', '--model', join(dir, 'nothing.gguf')], /no file .*nothing\.gguf and no shape/],
+      [['bench', '--requests', '0'], /--requests must be at least 1/],
+    ];
+    for (const [args, message] of cases) {
+      const r = peregrine(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
+  });
+
+  it('runs SingleStream, Offline and the Server rate search, writing JSON, Markdown, SVG and history', () => {
+    const out = join(dir, 'bench');
+    const history = join(dir, 'BENCH.md');
+    const r = spawnSync(
+      process.execPath,
+      [CLI, 'bench', '--model', 'llama-110m', '--no-peer', '--requests', '4', '--input-median', '8', '--output-median', '4', '--server-seconds', '1', '--threads', '1', '--out', out, '--history', history],
+      { encoding: 'utf8', timeout: 110_000, env: { ...process.env, XDG_CACHE_HOME: join(dir, 'cache') } },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\| single-stream \| 1 in flight \| 2 \|/);
+    expect(r.stdout).toMatch(/\| offline \| all at once \| 4 \|/);
+    expect(r.stdout).toMatch(/highest rate meeting TTFT p99 ≤ 2000 ms and TPOT p99 ≤ 200 ms: [\d.]+ req\/s/);
+    const [run] = readdirSync(out);
+    const files = readdirSync(join(out, run!)).sort();
+    expect(files).toEqual(['report.json', 'report.md', 'throughput-latency.svg', 'tpot-distribution.svg', 'ttft-distribution.svg']);
+    const report = JSON.parse(readFileSync(join(out, run!, 'report.json'), 'utf8'));
+    expect(report[0].results.map((x: { scenario: string }) => x.scenario).slice(0, 2)).toEqual(['single-stream', 'offline']);
+    expect(readFileSync(join(out, run!, 'throughput-latency.svg'), 'utf8')).toMatch(/^<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    expect(readFileSync(history, 'utf8')).toMatch(/^# Benchmarks[\s\S]*## \d{4}-\d\d-\d\d · \w+ · llama-110m Q4_0, 1 threads/);
   });
 });

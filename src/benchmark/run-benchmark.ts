@@ -1,0 +1,193 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { AsyncEngine } from '../engine/async-engine.js';
+import { loadModel } from '../engine/model.js';
+import { MODEL_SHAPE_NAMES, type ModelShapeName } from '../models/model-shapes.js';
+import { writeSyntheticModel, type SyntheticWeightType } from '../models/synthetic-model.js';
+import { InvalidRequestError } from '../errors/engine-error.js';
+import { openLlamaCppPeer, peregrineBenchEngine } from './engines.js';
+import { searchMaxRate, type RateSearchResult } from './rate-search.js';
+import { appendHistory, createReport, toMarkdownTable } from './report.js';
+import { runOffline, runServer, runSingleStream, type BenchEngine, type LatencyConstraints, type ScenarioResult } from './scenario.js';
+import { renderDistributionChart, renderLineChart } from './svg-plot.js';
+import { createWorkload, type LengthDistribution } from './workload.js';
+
+export interface BenchmarkOptions {
+  /** a GGUF path, or a named shape written with seeded weights (cached) */
+  readonly model: string;
+  /** weight type for a named shape */
+  readonly weightType: SyntheticWeightType;
+  readonly threads: number;
+  readonly maxNumSeqs: number;
+  readonly numSingleStream: number;
+  readonly numOffline: number;
+  readonly numServer: number;
+  readonly maxServerTrials: number;
+  readonly startRatePerSecond: number;
+  /** each Server trial's arrivals span at least this long */
+  readonly minServerSeconds: number;
+  readonly inputLength: LengthDistribution;
+  readonly outputLength: LengthDistribution;
+  readonly constraints: LatencyConstraints;
+  readonly seed: number;
+  readonly hasPeer: boolean;
+  readonly outDir: string;
+  /** BENCHMARKS.md to append to, or undefined */
+  readonly historyPath: string | undefined;
+  readonly log: (line: string) => void;
+}
+
+interface EngineRun {
+  readonly name: string;
+  readonly results: ScenarioResult[];
+  readonly rateSearch: RateSearchResult;
+  readonly serverTrials: ScenarioResult[];
+}
+
+/** A named shape becomes a cached synthetic GGUF; anything else is a path. */
+export function resolveBenchModel(model: string, weightType: SyntheticWeightType, log: (line: string) => void): string {
+  if (!(MODEL_SHAPE_NAMES as readonly string[]).includes(model)) {
+    if (!existsSync(model)) {
+      throw new InvalidRequestError('INVALID_ARGUMENT', `--model: no file ${model} and no shape of that name (shapes: ${MODEL_SHAPE_NAMES.join(', ')})`);
+    }
+    return model;
+  }
+  const dir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'peregrine', 'models');
+  const path = join(dir, `${model}-${weightType}.gguf`);
+  if (!existsSync(path)) {
+    mkdirSync(dir, { recursive: true });
+    log(`writing ${path} (seeded synthetic weights) ...`);
+    writeSyntheticModel(path, { shape: model as ModelShapeName, weightType, seed: 1, contextLength: 4096 });
+  }
+  return path;
+}
+
+function progress(log: (line: string) => void, label: string): (done: number, total: number) => void {
+  return (done, total) => {
+    const width = 24;
+    const filled = Math.round((done / total) * width);
+    process.stderr.write(`\r  ${label.padEnd(28)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`);
+    if (done === total) process.stderr.write('\n');
+  };
+}
+
+async function runEngine(name: string, engine: BenchEngine, o: BenchmarkOptions, vocabSize: number): Promise<EngineRun> {
+  const workload = (numRequests: number, seed: number) =>
+    createWorkload({ numRequests, vocabSize, seed, inputLength: o.inputLength, outputLength: o.outputLength });
+  o.log(`${name}:`);
+  // warm-up: first touch of the weights
+  for await (const _ of engine.generate(workload(1, o.seed + 99)[0]!.promptIds as number[], 2));
+  const single = await runSingleStream(engine, workload(o.numSingleStream, o.seed), { onProgress: progress(o.log, 'SingleStream') });
+  const offline = await runOffline(engine, workload(o.numOffline, o.seed + 1), { onProgress: progress(o.log, 'Offline') });
+  const serverTrials: ScenarioResult[] = [];
+  // enough requests for the arrivals to span minServerSeconds, so a burst shorter than the
+  // engine's queueing time cannot pass for a sustainable rate
+  const serverRequests = (rate: number) => workload(Math.max(o.numServer, Math.ceil(rate * o.minServerSeconds)), o.seed + 2);
+  const rateSearch = await searchMaxRate({
+    startRatePerSecond: o.startRatePerSecond,
+    maxTrials: o.maxServerTrials,
+    relativePrecision: 0.1,
+    runTrial: async (rate) => {
+      const r = await runServer(engine, serverRequests(rate), {
+        ratePerSecond: rate,
+        seed: o.seed,
+        constraints: o.constraints,
+        onProgress: progress(o.log, `Server ${rate.toFixed(2)} req/s`),
+      });
+      serverTrials.push(r);
+      return r;
+    },
+  });
+  const best = serverTrials.filter((t) => t.isValid).sort((a, b) => b.ratePerSecond! - a.ratePerSecond!)[0];
+  return { name, results: [single, offline, ...(best ? [best] : [])], rateSearch, serverTrials };
+}
+
+function gitCommit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Runs SingleStream, Offline and the Server rate search on Peregrine and (when installed) llama.cpp; writes JSON, Markdown and SVG. */
+export async function runBenchmark(o: BenchmarkOptions): Promise<string> {
+  const modelPath = resolveBenchModel(o.model, o.weightType, o.log);
+  const maxLen = (d: LengthDistribution): number => (d.kind === 'fixed' ? d.value : d.max);
+  const contextSize = maxLen(o.inputLength) + maxLen(o.outputLength) + 8;
+  const model = await loadModel(modelPath, { contextSize, backend: 'auto', threads: o.threads });
+  const vocabSize = model.network.config.vocabSize;
+  const serving = new AsyncEngine(model, { maxNumSeqs: o.maxNumSeqs, maxQueueLength: Math.max(256, o.numServer, o.numOffline) });
+  const runs: EngineRun[] = [];
+  try {
+    runs.push(await runEngine(`Peregrine (${model.backendName})`, peregrineBenchEngine(serving), o, vocabSize));
+  } finally {
+    await serving.shutdown();
+  }
+  if (o.hasPeer) {
+    const peer = await openLlamaCppPeer(modelPath, { threads: o.threads, numSequences: o.maxNumSeqs, contextSize });
+    if (typeof peer === 'string') o.log(`peer skipped: ${peer}`);
+    else {
+      try {
+        runs.push(await runEngine(peer.name, peer.engine, o, vocabSize));
+      } finally {
+        await peer.dispose();
+      }
+    }
+  }
+
+  const date = new Date();
+  const commit = gitCommit();
+  const stamp = date.toISOString().replace(/[:.]/g, '-');
+  const dir = join(o.outDir, stamp);
+  mkdirSync(dir, { recursive: true });
+  const settings = { minServerSeconds: o.minServerSeconds, threads: o.threads, maxNumSeqs: o.maxNumSeqs, inputLength: o.inputLength, outputLength: o.outputLength, constraints: o.constraints, seed: o.seed };
+  const modelName = `${o.model}${o.model === modelPath ? '' : ` ${o.weightType}`}`;
+  writeFileSync(
+    join(dir, 'report.json'),
+    JSON.stringify(runs.map((r) => createReport({ date, commit, engine: r.name, model: modelName, settings, results: r.results, rateSearch: r.rateSearch })), null, 2) + '\n',
+  );
+  const tables = runs.map((r) => `### ${r.name}\n\n${toMarkdownTable(r.results)}\n\nServer: highest rate meeting TTFT p99 ≤ ${o.constraints.ttftP99Ms} ms and TPOT p99 ≤ ${o.constraints.tpotP99Ms} ms: ${r.rateSearch.bestRatePerSecond?.toFixed(2) ?? 'none'} req/s`);
+  const markdown = `## ${modelName}, ${o.threads} threads (${date.toISOString().slice(0, 10)}, ${commit})\n\n${tables.join('\n\n')}\n`;
+  writeFileSync(join(dir, 'report.md'), markdown);
+  writeFileSync(
+    join(dir, 'throughput-latency.svg'),
+    renderLineChart({
+      title: 'Server scenario: throughput against TTFT p99',
+      xLabel: 'output tokens/s',
+      yLabel: 'TTFT p99 (ms)',
+      series: runs.map((r) => ({
+        name: r.name,
+        points: [...r.serverTrials].sort((a, b) => a.ratePerSecond! - b.ratePerSecond!).map((t) => ({ x: t.outputTokensPerSecond, y: t.ttftMs.p99 })),
+      })),
+    }),
+  );
+  const offlineOf = (r: EngineRun) => r.results.find((x) => x.scenario === 'offline')!;
+  for (const [metric, label] of [['ttftMs', 'TTFT'], ['tpotMs', 'time per output token']] as const) {
+    writeFileSync(
+      join(dir, `${metric === 'ttftMs' ? 'ttft' : 'tpot'}-distribution.svg`),
+      renderDistributionChart({
+        title: `Offline scenario: ${label} distribution`,
+        xLabel: `${label} (ms)`,
+        yLabel: 'fraction of requests',
+        kind: 'cdf',
+        series: runs.map((r) => ({ name: r.name, values: offlineOf(r).requests.map((q) => q[metric]).filter(Number.isFinite) })),
+      }),
+    );
+  }
+  if (o.historyPath) {
+    const [ours, peer] = runs;
+    const figures: Record<string, string> = {};
+    for (const r of runs) {
+      figures[`${r.name} offline tok/s`] = offlineOf(r).outputTokensPerSecond.toFixed(1);
+      figures[`${r.name} server max req/s`] = r.rateSearch.bestRatePerSecond?.toFixed(2) ?? 'none';
+    }
+    if (ours && peer) figures['offline ratio'] = `${(offlineOf(ours).outputTokensPerSecond / offlineOf(peer).outputTokensPerSecond).toFixed(2)}x`;
+    figures['details'] = dir;
+    await appendHistory(o.historyPath, { date, commit, title: `${modelName}, ${o.threads} threads`, figures });
+  }
+  o.log(`wrote ${dir}/{report.json,report.md,*.svg}`);
+  return markdown;
+}
