@@ -7,14 +7,15 @@
  *   npm run bench -- [--types=Q4_0,Q8_0,F16,Q4_K] [--threads=2] [--decode=128] [--prefill=512]
  *                    [--bandwidth-gbs=45] [--shape=llama-3.2-1b] [--update-readme]
  *
- * Models are written once by our GGUF writer (seeded weights) into .cache/bench/.
+ * Models are written once by our GGUF writer (seeded weights) into ~/.cache/peregrine/models, shared with `peregrine bench`.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
 import { loadModel } from '../src/api/index.js';
 import { readGguf } from '../src/formats/gguf/index.js';
-import { writeSyntheticModel, type SyntheticWeightType } from '../src/models/synthetic-model.js';
+import type { SyntheticWeightType } from '../src/models/synthetic-model.js';
+import { resolveBenchModel } from '../src/benchmark/run-benchmark.js';
 import type { ModelShapeName } from '../src/models/model-shapes.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
@@ -25,7 +26,6 @@ const numPrefill = Number(args.get('prefill') ?? 512);
 const bandwidthGbs = Number(args.get('bandwidth-gbs') ?? 45);
 const shapeName = (args.get('shape') ?? 'llama-3.2-1b') as ModelShapeName;
 const root = resolve(import.meta.dirname, '..');
-const cacheDir = join(root, '.cache/bench');
 const contextSize = numPrefill + numDecode + 16;
 
 interface Measurement {
@@ -43,18 +43,6 @@ interface Row {
 
 function log(message: string): void {
   process.stderr.write(message + '\n');
-}
-
-function ensureModel(type: SyntheticWeightType): string {
-  mkdirSync(cacheDir, { recursive: true });
-  const path = join(cacheDir, `${shapeName}-${type}.gguf`);
-  if (!existsSync(path)) {
-    log(`writing ${path} ...`);
-    const t0 = performance.now();
-    writeSyntheticModel(path, { shape: shapeName, weightType: type, seed: 1, contextLength: 4096 });
-    log(`  done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  }
-  return path;
 }
 
 /** Bytes a decode step must read: every weight matrix once, plus one embedding row. */
@@ -153,7 +141,7 @@ function formatTable(rows: readonly Row[]): string {
 
 const rows: Row[] = [];
 for (const type of types) {
-  const path = ensureModel(type);
+  const path = resolveBenchModel(shapeName, type, log);
   const bytes = decodeBytesPerToken(path);
   const file = readGguf(path);
   const vocabSize = file.tensors.find((t) => t.name === 'token_embd.weight')!.shape[1]!;

@@ -6,12 +6,13 @@
  *
  *   npm run bench:serving -- [--streams=1,4,8,16,32] [--prompt=64] [--output=64] [--threads=2] [--type=Q4_0] [--update-readme]
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
 import { loadModel } from '../src/api/index.js';
 import { AsyncEngine } from '../src/engine/async-engine.js';
-import { writeSyntheticModel, type SyntheticWeightType } from '../src/models/synthetic-model.js';
+import type { SyntheticWeightType } from '../src/models/synthetic-model.js';
+import { resolveBenchModel } from '../src/benchmark/run-benchmark.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const streamCounts = (args.get('streams') ?? '1,4,8,16,32').split(',').map(Number);
@@ -20,7 +21,7 @@ const numOutput = Number(args.get('output') ?? 64);
 const threads = Number(args.get('threads') ?? 2);
 const type = (args.get('type') ?? 'Q4_0') as SyntheticWeightType;
 const root = resolve(import.meta.dirname, '..');
-const path = join(root, `.cache/bench/llama-3.2-1b-${type}.gguf`);
+const path = resolveBenchModel('llama-3.2-1b', type, (line) => process.stderr.write(line + '\n'));
 const VOCAB = 128256;
 
 interface Result {
@@ -119,12 +120,6 @@ async function runLlamaCpp(numStreams: number): Promise<Result> {
   await model.dispose();
   await llama.dispose();
   return summarize(starts, firsts, ends, wall, counts);
-}
-
-if (!existsSync(path)) {
-  mkdirSync(join(root, '.cache/bench'), { recursive: true });
-  process.stderr.write(`writing ${path} ...\n`);
-  writeSyntheticModel(path, { shape: 'llama-3.2-1b', weightType: type, seed: 1, contextLength: 4096 });
 }
 
 const f = (x: number): string => x.toFixed(1);
