@@ -1,11 +1,11 @@
 import type { ServingEngine } from '../engine/serving-engine.js';
 import type { BenchEngine } from './scenario.js';
 
-/** Peregrine's serving engine as a benchmark target: greedy, EOS ignored, exactly maxTokens tokens. */
+/** Peregrine's serving engine as a benchmark target: greedy, EOS ignored, exactly maxTokens tokens (fewer when aborted). */
 export function peregrineBenchEngine(engine: ServingEngine): BenchEngine {
   return {
-    async *generate(promptIds, maxTokens) {
-      for await (const chunk of engine.generate(promptIds, { maxTokens, temperature: 0, ignoreEos: true })) {
+    async *generate(promptIds, maxTokens, signal) {
+      for await (const chunk of engine.generate(promptIds, { maxTokens, temperature: 0, ignoreEos: true, ...(signal ? { signal } : {}) })) {
         if (chunk.tokenIds.length) yield { numTokens: chunk.tokenIds.length };
       }
     },
@@ -28,7 +28,8 @@ export interface PeerOptions {
 
 /**
  * llama.cpp through node-llama-cpp (a devDependency: absent from a user's install, then this
- * returns the reason instead). Requests beyond `numSequences` wait for a free sequence.
+ * returns the reason instead). Requests beyond `numSequences` wait for a free sequence; an abort
+ * drops a waiting request and stops a running one at its next token.
  */
 export async function openLlamaCppPeer(modelPath: string, options: PeerOptions): Promise<PeerEngine | string> {
   let lib: typeof import('node-llama-cpp');
@@ -48,8 +49,26 @@ export async function openLlamaCppPeer(modelPath: string, options: PeerOptions):
   });
   const free = Array.from({ length: options.numSequences }, () => context.getSequence());
   const waiters: ((s: (typeof free)[number]) => void)[] = [];
-  const acquire = async () => free.pop() ?? new Promise<(typeof free)[number]>((resolve) => waiters.push(resolve));
-  const release = (s: (typeof free)[number]): void => {
+  type Sequence = (typeof free)[number];
+  /** a free sequence, or undefined once `signal` aborts while waiting */
+  const acquire = async (signal: AbortSignal | undefined): Promise<Sequence | undefined> => {
+    if (signal?.aborted) return undefined;
+    const sequence = free.pop();
+    if (sequence) return sequence;
+    return new Promise<Sequence | undefined>((resolve) => {
+      const onAbort = (): void => {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        resolve(undefined);
+      };
+      const waiter = (s: Sequence): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(s);
+      };
+      waiters.push(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  };
+  const release = (s: Sequence): void => {
     const w = waiters.shift();
     if (w) w(s);
     else free.push(s);
@@ -57,12 +76,14 @@ export async function openLlamaCppPeer(modelPath: string, options: PeerOptions):
   return {
     name: 'llama.cpp (node-llama-cpp)',
     engine: {
-      async *generate(promptIds, maxTokens) {
-        const sequence = await acquire();
+      async *generate(promptIds, maxTokens, signal) {
+        const sequence = await acquire(signal);
+        if (!sequence) return;
         try {
           await sequence.clearHistory();
           let n = 0;
           for await (const _token of sequence.evaluate(promptIds as never, { temperature: 0, yieldEogToken: true })) {
+            if (signal?.aborted) break;
             yield { numTokens: 1 };
             if (++n >= maxTokens) break;
           }

@@ -4,6 +4,7 @@
  *   every `perTokenMs`.
  * - `FifoEngine`: one request at a time in arrival order, same per-request timing, so latency
  *   grows with load (a single-server queue).
+ * Both stop at their next step once the signal aborts; a queued FIFO request then never starts.
  */
 import type { BenchClock } from './clock.js';
 import type { BenchEngine } from './scenario.js';
@@ -19,11 +20,13 @@ export class FixedDelayEngine implements BenchEngine {
     private readonly timing: FakeTiming,
   ) {}
 
-  async *generate(_promptIds: number[], maxTokens: number): AsyncIterable<{ numTokens: number }> {
+  async *generate(_promptIds: number[], maxTokens: number, signal?: AbortSignal): AsyncIterable<{ numTokens: number }> {
     await this.clock.sleep(this.timing.prefillMs);
+    if (signal?.aborted) return;
     yield { numTokens: 1 };
     for (let i = 1; i < maxTokens; i++) {
       await this.clock.sleep(this.timing.perTokenMs);
+      if (signal?.aborted) return;
       yield { numTokens: 1 };
     }
   }
@@ -37,13 +40,14 @@ export class FifoEngine implements BenchEngine {
     private readonly timing: FakeTiming,
   ) {}
 
-  async *generate(promptIds: number[], maxTokens: number): AsyncIterable<{ numTokens: number }> {
+  async *generate(promptIds: number[], maxTokens: number, signal?: AbortSignal): AsyncIterable<{ numTokens: number }> {
     let release!: () => void;
     const previous = this.tail;
     this.tail = new Promise((resolve) => (release = resolve));
     try {
       await previous;
-      yield* new FixedDelayEngine(this.clock, this.timing).generate(promptIds, maxTokens);
+      if (signal?.aborted) return;
+      yield* new FixedDelayEngine(this.clock, this.timing).generate(promptIds, maxTokens, signal);
     } finally {
       release();
     }

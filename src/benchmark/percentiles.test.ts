@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mean, percentile, summarize } from './percentiles.js';
+import { mean, numAllowedAbove, percentile, summarize } from './percentiles.js';
 
 describe('percentile (nearest rank)', () => {
   const oneToHundred = Array.from({ length: 100 }, (_, i) => 100 - i); // unsorted on purpose
@@ -47,5 +47,25 @@ describe('summarize', () => {
     expect(s.mean).toBeNaN();
     expect(s.p99).toBeNaN();
     expect(mean([])).toBeNaN();
+  });
+});
+
+describe('numAllowedAbove', () => {
+  it('is n − rank: one more sample above the limit fails the percentile', () => {
+    expect(numAllowedAbove(16, 99)).toBe(0); // p99 of 16 is the max
+    expect(numAllowedAbove(100, 99)).toBe(1);
+    expect(numAllowedAbove(250, 99)).toBe(2);
+    expect(numAllowedAbove(10, 50)).toBe(5);
+    expect(numAllowedAbove(0, 99)).toBe(0);
+    for (const n of [1, 7, 16, 100, 101, 250]) {
+      const allowed = numAllowedAbove(n, 99);
+      const samples = (numAbove: number) => Array.from({ length: n }, (_, i) => (i < numAbove ? 5000 : 100));
+      expect(percentile(samples(allowed), 99), `n=${n}`).toBe(100);
+      expect(percentile(samples(allowed + 1), 99), `n=${n}`).toBe(5000);
+    }
+  });
+
+  it('never grows when samples drop out', () => {
+    for (let n = 1; n < 300; n++) expect(numAllowedAbove(n - 1, 99)).toBeLessThanOrEqual(numAllowedAbove(n, 99));
   });
 });

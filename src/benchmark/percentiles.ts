@@ -24,6 +24,17 @@ export function percentileOfSorted(sorted: readonly number[], p: number): number
   return sorted[Math.min(rank, sorted.length) - 1]!;
 }
 
+/**
+ * How many of `numSamples` samples may exceed a limit while their p-th percentile still meets it:
+ * n − rank. With n ≤ numSamples samples the allowance is never larger, so once more than this
+ * many are over the limit, the percentile has failed whatever the rest turn out to be.
+ */
+export function numAllowedAbove(numSamples: number, p: number): number {
+  if (!(p >= 0 && p <= 100)) throw new RangeError(`percentile must be in [0, 100], got ${p}`);
+  if (numSamples <= 0) return 0;
+  return numSamples - Math.max(1, Math.ceil((p / 100) * numSamples));
+}
+
 export function percentile(values: readonly number[], p: number): number {
   return percentileOfSorted(sortAscending(values), p);
 }

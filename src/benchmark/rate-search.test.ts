@@ -83,18 +83,34 @@ describe('searchMaxRate', () => {
     }
     const threshold = lo;
 
-    const result = await searchMaxRate({
-      startRatePerSecond: 1,
-      relativePrecision: 0.05,
-      maxTrials: 15,
-      runTrial: (ratePerSecond) => {
-        const clock = new FakeClock();
-        return runServer(new FifoEngine(clock, timing), requests, { clock, ratePerSecond, seed, constraints });
-      },
-    });
+    const search = async (canStopEarly: boolean) => {
+      let invalidMs = 0; // time spent on trials that failed
+      const result = await searchMaxRate({
+        startRatePerSecond: 1,
+        relativePrecision: 0.05,
+        maxTrials: 15,
+        runTrial: async (ratePerSecond) => {
+          const clock = new FakeClock();
+          const r = await runServer(new FifoEngine(clock, timing), requests, { clock, ratePerSecond, seed, constraints, canStopEarly });
+          if (!r.isValid) invalidMs += r.durationMs;
+          return r;
+        },
+      });
+      return { result, invalidMs };
+    };
+    const { result, invalidMs } = await search(false);
     expect(result.isConverged).toBe(true);
     expect(result.bestRatePerSecond!).toBeLessThanOrEqual(threshold * (1 + 1e-6));
     expect(result.lowestInvalidRatePerSecond!).toBeGreaterThanOrEqual(threshold * (1 - 1e-6));
     for (const t of result.trials) expect(t.tpotP99Ms).toBeCloseTo(timing.perTokenMs, 6);
+
+    // stopping hopeless trials early takes the same path to the same answer, in less time
+    const early = await search(true);
+    expect(early.result.trials.map((t) => [t.ratePerSecond, t.isValid])).toEqual(result.trials.map((t) => [t.ratePerSecond, t.isValid]));
+    expect(early.result.bestRatePerSecond).toBe(result.bestRatePerSecond);
+    expect(early.result.lowestInvalidRatePerSecond).toBe(result.lowestInvalidRatePerSecond);
+    expect(early.result.trials.filter((t) => t.isStoppedEarly).length).toBeGreaterThan(0);
+    expect(early.result.trials.every((t) => t.isValid === !t.isStoppedEarly)).toBe(true);
+    expect(early.invalidMs).toBeLessThan(invalidMs * 0.8);
   });
 });

@@ -9,13 +9,15 @@ import { InvalidRequestError } from '../errors/engine-error.js';
 import type { ScenarioResult } from './scenario.js';
 
 /** what one trial must report; a `ScenarioResult` from `runServer` fits */
-export type TrialOutcome = Pick<ScenarioResult, 'ttftMs' | 'tpotMs' | 'isValid'>;
+export type TrialOutcome = Pick<ScenarioResult, 'ttftMs' | 'tpotMs' | 'isValid' | 'stoppedEarly'>;
 
 export interface RateTrial {
   readonly ratePerSecond: number;
   readonly ttftP99Ms: number;
   readonly tpotP99Ms: number;
   readonly isValid: boolean;
+  /** the trial stopped once its TTFT p99 was out of reach; the p99s cover the requests that finished */
+  readonly isStoppedEarly?: true;
 }
 
 export interface RateSearchOptions {
@@ -60,6 +62,7 @@ export async function searchMaxRate(options: RateSearchOptions): Promise<RateSea
       ttftP99Ms: outcome.ttftMs.p99,
       tpotP99Ms: outcome.tpotMs.p99,
       isValid: outcome.isValid === true,
+      ...(outcome.stoppedEarly ? { isStoppedEarly: true as const } : {}),
     };
     trials.push(t);
     options.onTrial?.(t);

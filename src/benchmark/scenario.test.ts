@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { poissonArrivalTimesMs } from './arrivals.js';
 import { FakeClock } from './clock.js';
-import { FixedDelayEngine } from './fake-engine.js';
+import { FifoEngine, FixedDelayEngine } from './fake-engine.js';
 import { runConcurrency, runOffline, runServer, runSingleStream, type BenchEngine } from './scenario.js';
 import type { BenchRequest } from './workload.js';
 
@@ -122,5 +122,105 @@ describe('measurement', () => {
     const result = await runServer(engine, requests(2, 4), { clock, ratePerSecond: 1 });
     expect(result.isValid).toBe(false);
     expect(result.numErrors).toBe(2);
+  });
+});
+
+describe('runServer with canStopEarly', () => {
+  // one request at a time, 140 ms each (50 ms prefill + 9 × 10 ms): ~7 req/s is the most it serves
+  const fifoTiming = { prefillMs: 50, perTokenMs: 10 };
+  const constraints = { ttftP99Ms: 1000, tpotP99Ms: 200 };
+
+  it('stops once more requests are over the TTFT limit than p99 allows, and cancels the rest', async () => {
+    const numRequests = 200; // p99 of 200 allows 2 over the limit; the 3rd stops the run
+    const fullClock = new FakeClock();
+    const full = await runServer(new FifoEngine(fullClock, fifoTiming), requests(numRequests, 10), {
+      clock: fullClock,
+      ratePerSecond: 10,
+      seed: 3,
+      constraints,
+    });
+    expect(full.isValid).toBe(false);
+    expect(full.stoppedEarly).toBeUndefined();
+    // when the 3rd request crossed the limit (late first token, or still waiting)
+    const crossingsMs = full.requests
+      .filter((r) => r.ttftMs > constraints.ttftP99Ms)
+      .map((r) => r.startMs + constraints.ttftP99Ms)
+      .sort((a, b) => a - b);
+    const thirdCrossingMs = crossingsMs[2]!;
+
+    const clock = new FakeClock();
+    let numTokensAfterStop = 0;
+    const fifo = new FifoEngine(clock, fifoTiming);
+    const counting: BenchEngine = {
+      async *generate(promptIds, maxTokens, signal) {
+        for await (const item of fifo.generate(promptIds, maxTokens, signal)) {
+          if (signal?.aborted) numTokensAfterStop++;
+          yield item;
+        }
+      },
+    };
+    const early = await runServer(counting, requests(numRequests, 10), { clock, ratePerSecond: 10, seed: 3, constraints, canStopEarly: true });
+    const stop = early.stoppedEarly!;
+    expect(early.isValid).toBe(false);
+    // noticed at the next token or arrival after the crossing; the engine is never idle that long
+    expect(stop.atMs).toBeGreaterThan(thirdCrossingMs);
+    expect(stop.atMs).toBeLessThanOrEqual(thirdCrossingMs + fifoTiming.prefillMs);
+    expect(stop.numOverTtftLimit).toBe(crossingsMs.filter((t) => t < stop.atMs).length);
+    expect(stop.numOverTtftLimit).toBeGreaterThanOrEqual(3);
+    // everything issued before the stop matches the full run
+    const numIssued = early.requests.length;
+    expect(early.requests.map((r) => r.startMs)).toEqual(full.requests.slice(0, numIssued).map((r) => r.startMs));
+    expect(stop.numNotIssued).toBe(numRequests - numIssued);
+    expect(stop.numNotIssued).toBeGreaterThan(0);
+    expect(early.requests.filter((r) => r.isCancelled)).toHaveLength(stop.numCancelled);
+    expect(stop.numCancelled).toBeGreaterThan(1); // the one in service and the queue behind it
+    expect(early.numCompleted + stop.numCancelled).toBe(numIssued);
+    expect(early.numErrors).toBe(0);
+    expect(early.numRequests).toBe(numRequests);
+    // statistics cover finished requests only
+    expect(early.ttftMs.count).toBe(early.numCompleted);
+    // cancelled promptly: nothing produced after the stop, the run ends within one engine step
+    expect(numTokensAfterStop).toBe(0);
+    expect(early.durationMs).toBeLessThanOrEqual(stop.atMs + fifoTiming.prefillMs);
+    expect(early.durationMs).toBeLessThan(full.durationMs / 2);
+  });
+
+  it('counts requests still waiting for their first token', async () => {
+    const clock = new FakeClock();
+    let numStarted = 0;
+    // never produces a token; ends when cancelled
+    const stuck: BenchEngine = {
+      // eslint-disable-next-line require-yield
+      async *generate(_promptIds, _maxTokens, signal) {
+        numStarted++;
+        await new Promise((resolve) => signal?.addEventListener('abort', resolve, { once: true }));
+      },
+    };
+    const result = await runServer(stuck, requests(16, 4), {
+      clock,
+      ratePerSecond: 50,
+      seed: 1,
+      constraints: { ttftP99Ms: 100, tpotP99Ms: 200 },
+      canStopEarly: true,
+    });
+    const arrivals = poissonArrivalTimesMs(16, 50, 1);
+    // p99 of 16 is the max: the first arrival after request 0 has waited 100 ms stops the run
+    const firstAfterMs = arrivals.find((t) => t > arrivals[0]! + 100)!;
+    expect(result.stoppedEarly).toEqual({ atMs: firstAfterMs, numOverTtftLimit: expect.any(Number), numCancelled: numStarted, numNotIssued: 16 - numStarted });
+    expect(result.stoppedEarly!.numOverTtftLimit).toBeGreaterThanOrEqual(1);
+    expect(result.isValid).toBe(false);
+    expect(result.numCompleted).toBe(0);
+    expect(result.requests.every((r) => r.isCancelled && r.errorMessage === undefined)).toBe(true);
+  });
+
+  it('changes nothing for a run that meets the constraint', async () => {
+    const run = (canStopEarly: boolean) => {
+      const clock = new FakeClock();
+      return runServer(new FifoEngine(clock, fifoTiming), requests(40, 10), { clock, ratePerSecond: 3, seed: 2, constraints, canStopEarly });
+    };
+    const [plain, watched] = [await run(false), await run(true)];
+    expect(watched.isValid).toBe(true);
+    expect(watched.stoppedEarly).toBeUndefined();
+    expect(watched).toEqual(plain);
   });
 });

@@ -10,16 +10,23 @@
  * Latency is measured from when a request was due: its scheduled arrival (open loop) or the
  * moment a concurrency slot freed (closed loop). Lag in issuing it therefore counts against the
  * engine, as in LoadGen.
+ *
+ * A Server run may stop early (`canStopEarly`): once more requests are over the TTFT limit than
+ * a p99 over all of them allows, the constraint can no longer be met, so the run cancels what is
+ * running (through the AbortSignal passed to `generate`), issues nothing more, and is invalid.
  */
 import { InvalidRequestError } from '../errors/engine-error.js';
 import { offlineArrivalTimesMs, poissonArrivalTimesMs } from './arrivals.js';
 import { systemClock, type BenchClock } from './clock.js';
-import { summarize, type Summary } from './percentiles.js';
+import { numAllowedAbove, summarize, type Summary } from './percentiles.js';
 import type { BenchRequest } from './workload.js';
 
-/** each item counts the tokens produced since the previous one; the first non-empty item is the first token */
+/**
+ * Each item counts the tokens produced since the previous one; the first non-empty item is the
+ * first token. When `signal` aborts, the stream should end soon (queued work dropped).
+ */
 export interface BenchEngine {
-  generate(promptIds: number[], maxTokens: number): AsyncIterable<{ numTokens: number }>;
+  generate(promptIds: number[], maxTokens: number, signal?: AbortSignal): AsyncIterable<{ numTokens: number }>;
 }
 
 export type ScenarioName = 'single-stream' | 'offline' | 'server' | 'concurrency';
@@ -46,6 +53,19 @@ export interface RequestResult {
   readonly latencyMs: number;
   /** set when `generate` threw; the request is left out of every statistic */
   readonly errorMessage?: string;
+  /** still running when the run stopped early; left out of every statistic */
+  readonly isCancelled?: boolean;
+}
+
+/** why and when a run stopped before issuing all its requests */
+export interface EarlyStop {
+  /** ms from the start of the run */
+  readonly atMs: number;
+  /** requests whose TTFT was already over the limit (finished or still waiting) */
+  readonly numOverTtftLimit: number;
+  /** requests running at the stop, then cancelled */
+  readonly numCancelled: number;
+  readonly numNotIssued: number;
 }
 
 export interface ScenarioResult {
@@ -69,6 +89,9 @@ export interface ScenarioResult {
   /** Server only: constraints checked and the verdict (also false when any request failed) */
   readonly constraints?: LatencyConstraints;
   readonly isValid?: boolean;
+  /** set when the run stopped early (Server only); statistics then cover the requests that finished */
+  readonly stoppedEarly?: EarlyStop;
+  /** the requests issued, in issue order */
   readonly requests: readonly RequestResult[];
 }
 
@@ -82,6 +105,8 @@ export interface LoadPlan {
   readonly arrivalTimesMs: readonly number[];
   /** requests in flight at once; Infinity for open loop */
   readonly maxConcurrency: number;
+  /** stop early once a TTFT p99 at or under this many ms is out of reach */
+  readonly stopAboveTtftP99Ms?: number;
 }
 
 export function runSingleStream(engine: BenchEngine, requests: readonly BenchRequest[], options: RunOptions = {}): Promise<ScenarioResult> {
@@ -106,13 +131,20 @@ export interface ServerOptions extends RunOptions {
   /** seeds the arrival times (the workload has its own seed) */
   readonly seed?: number;
   readonly constraints?: LatencyConstraints;
+  /** stop (invalid) as soon as the TTFT p99 constraint is out of reach (default false) */
+  readonly canStopEarly?: boolean;
 }
 
 export async function runServer(engine: BenchEngine, requests: readonly BenchRequest[], options: ServerOptions): Promise<ScenarioResult> {
   const constraints = options.constraints ?? DEFAULT_CONSTRAINTS;
-  const plan = { arrivalTimesMs: poissonArrivalTimesMs(requests.length, options.ratePerSecond, options.seed ?? 0), maxConcurrency: Infinity };
+  const plan: LoadPlan = {
+    arrivalTimesMs: poissonArrivalTimesMs(requests.length, options.ratePerSecond, options.seed ?? 0),
+    maxConcurrency: Infinity,
+    ...(options.canStopEarly ? { stopAboveTtftP99Ms: constraints.ttftP99Ms } : {}),
+  };
   const result = await runLoad('server', engine, requests, plan, options);
   const isValid =
+    result.stoppedEarly === undefined &&
     result.numErrors === 0 &&
     result.ttftMs.p99 <= constraints.ttftP99Ms &&
     (result.tpotMs.count === 0 || result.tpotMs.p99 <= constraints.tpotP99Ms);
@@ -132,21 +164,31 @@ export async function runLoad(
   }
   const clock = options.clock ?? systemClock;
   const numTotal = requests.length;
-  const results = new Array<RequestResult>(numTotal);
+  const results: RequestResult[] = [];
   const slots = new Slots(plan.maxConcurrency);
   const inFlight: Promise<void>[] = [];
   let numDone = 0;
   const t0 = clock.now();
+  const watch = plan.stopAboveTtftP99Ms === undefined ? undefined : new TtftWatch(plan.stopAboveTtftP99Ms, numAllowedAbove(numTotal, 99));
+  const stopped = watch ? new Promise<void>((resolve) => watch.signal.addEventListener('abort', () => resolve(), { once: true })) : undefined;
 
   for (let i = 0; i < numTotal; i++) {
     await slots.acquire();
     const scheduledMs = plan.arrivalTimesMs[i]!;
     const freedMs = clock.now() - t0;
-    if (freedMs < scheduledMs) await clock.sleep(scheduledMs - freedMs);
+    if (freedMs < scheduledMs) {
+      const due = clock.sleep(scheduledMs - freedMs);
+      await (stopped ? Promise.race([due, stopped]) : due);
+    }
+    if (watch?.check(clock.now() - t0)) {
+      slots.release();
+      break;
+    }
     const startMs = Math.max(scheduledMs, freedMs);
     const request = requests[i]!;
+    watch?.onIssue(i, startMs);
     inFlight.push(
-      measure(engine, request, clock, t0, startMs).then((r) => {
+      measure(engine, request, clock, t0, startMs, i, watch).then((r) => {
         results[i] = r;
         slots.release();
         options.onProgress?.(++numDone, numTotal);
@@ -155,23 +197,96 @@ export async function runLoad(
   }
   await Promise.all(inFlight);
   const durationMs = clock.now() - t0;
-  return summarizeRun(scenario, results, durationMs, plan.maxConcurrency);
+  const issued = results.filter((r) => r !== undefined);
+  const summary = summarizeRun(scenario, issued, numTotal, durationMs, plan.maxConcurrency);
+  if (!watch?.signal.aborted) return summary;
+  const stoppedEarly: EarlyStop = {
+    atMs: watch.stopMs,
+    numOverTtftLimit: watch.numOverAtStop,
+    numCancelled: issued.filter((r) => r.isCancelled).length,
+    numNotIssued: numTotal - issued.length,
+  };
+  return { ...summary, stoppedEarly };
 }
 
-async function measure(engine: BenchEngine, request: BenchRequest, clock: BenchClock, t0: number, startMs: number): Promise<RequestResult> {
+/**
+ * Watches TTFT during an open-loop run: a request counts as over the limit once its first token
+ * came late, or once it has waited longer than the limit without one (its TTFT can only be
+ * larger). When more are over than a p99 allows, it aborts the run's signal.
+ */
+class TtftWatch {
+  private readonly controller = new AbortController();
+  /** request index → when it was due, until its first token */
+  private readonly waitingStartMs = new Map<number, number>();
+  private numLateFirstTokens = 0;
+  stopMs = Number.NaN;
+  numOverAtStop = 0;
+
+  constructor(
+    private readonly limitMs: number,
+    private readonly numAllowedOver: number,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  onIssue(index: number, startMs: number): void {
+    this.waitingStartMs.set(index, startMs);
+  }
+
+  onFirstToken(index: number, ttftMs: number, nowMs: number): void {
+    this.waitingStartMs.delete(index);
+    if (ttftMs > this.limitMs) this.numLateFirstTokens++;
+    this.check(nowMs);
+  }
+
+  /** the request ended (or failed) without a first token */
+  onEnd(index: number): void {
+    this.waitingStartMs.delete(index);
+  }
+
+  /** true once stopped; stops when the p99 is out of reach at `nowMs` */
+  check(nowMs: number): boolean {
+    if (this.controller.signal.aborted) return true;
+    let numOver = this.numLateFirstTokens;
+    for (const startMs of this.waitingStartMs.values()) if (nowMs - startMs > this.limitMs) numOver++;
+    if (numOver <= this.numAllowedOver) return false;
+    this.stopMs = nowMs;
+    this.numOverAtStop = numOver;
+    this.controller.abort();
+    return true;
+  }
+}
+
+async function measure(
+  engine: BenchEngine,
+  request: BenchRequest,
+  clock: BenchClock,
+  t0: number,
+  startMs: number,
+  index: number,
+  watch: TtftWatch | undefined,
+): Promise<RequestResult> {
   const issueLagMs = clock.now() - t0 - startMs;
   let firstTokenMs = Number.NaN;
   let numOutputTokens = 0;
   let errorMessage: string | undefined;
   try {
-    for await (const item of engine.generate([...request.promptIds], request.maxTokens)) {
+    for await (const item of engine.generate([...request.promptIds], request.maxTokens, watch?.signal)) {
+      if (watch?.signal.aborted) break;
       if (item.numTokens <= 0) continue;
-      if (numOutputTokens === 0) firstTokenMs = clock.now() - t0;
+      const nowMs = clock.now() - t0;
+      if (numOutputTokens === 0) {
+        firstTokenMs = nowMs;
+        watch?.onFirstToken(index, firstTokenMs - startMs, nowMs);
+      } else watch?.check(nowMs);
       numOutputTokens += item.numTokens;
     }
   } catch (error) {
     errorMessage = error instanceof Error ? error.message : String(error);
   }
+  watch?.onEnd(index);
   const endMs = clock.now() - t0;
   const result: RequestResult = {
     requestId: request.requestId,
@@ -183,19 +298,20 @@ async function measure(engine: BenchEngine, request: BenchRequest, clock: BenchC
     tpotMs: numOutputTokens >= 2 ? (endMs - firstTokenMs) / (numOutputTokens - 1) : Number.NaN,
     latencyMs: endMs - startMs,
   };
+  if (watch?.signal.aborted) return { ...result, isCancelled: true };
   return errorMessage === undefined ? result : { ...result, errorMessage };
 }
 
-function summarizeRun(scenario: ScenarioName, requests: RequestResult[], durationMs: number, maxConcurrency: number): ScenarioResult {
-  const ok = requests.filter((r) => r.errorMessage === undefined);
+function summarizeRun(scenario: ScenarioName, requests: RequestResult[], numRequests: number, durationMs: number, maxConcurrency: number): ScenarioResult {
+  const ok = requests.filter((r) => r.errorMessage === undefined && !r.isCancelled);
   const numOutputTokens = ok.reduce((sum, r) => sum + r.numOutputTokens, 0);
   const durationS = durationMs / 1000;
   return {
     scenario,
     ...(scenario === 'concurrency' ? { maxConcurrency } : {}),
-    numRequests: requests.length,
+    numRequests,
     numCompleted: ok.length,
-    numErrors: requests.length - ok.length,
+    numErrors: requests.filter((r) => r.errorMessage !== undefined).length,
     durationMs,
     numInputTokens: ok.reduce((sum, r) => sum + r.numInputTokens, 0),
     numOutputTokens,
