@@ -4,8 +4,19 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from './clock.js';
 import { FixedDelayEngine } from './fake-engine.js';
-import { appendHistory, createReport, formatHistoryEntry, HISTORY_HEADER, toMarkdownTable } from './report.js';
-import { runOffline, runServer, type ScenarioResult } from './scenario.js';
+import type { RateSearchResult } from './rate-search.js';
+import {
+  appendHistory,
+  compareEngines,
+  comparisonFigures,
+  createReport,
+  formatHistoryEntry,
+  HISTORY_HEADER,
+  toComparisonTable,
+  toMarkdownTable,
+  type EngineRunFigures,
+} from './report.js';
+import { runOffline, runServer, runSingleStream, type ScenarioResult } from './scenario.js';
 
 async function results(): Promise<ScenarioResult[]> {
   const clock = new FakeClock();
@@ -29,6 +40,92 @@ describe('toMarkdownTable', () => {
     const table = toMarkdownTable([offline!], 'a|b');
     expect(table.split('\n')[0]).toMatch(/^\| Engine \| Scenario/);
     expect(table.split('\n')[2]).toMatch(/^\| a\\\|b \| offline/);
+  });
+});
+
+describe('compareEngines and toComparisonTable', () => {
+  /** every request: 4 prompt tokens, 5 output tokens; SingleStream 2 requests, Offline 4, Server 4 at the best rate (left out when none) */
+  async function engineRun(name: string, timing: { prefillMs: number; perTokenMs: number }, bestRatePerSecond: number | null): Promise<EngineRunFigures> {
+    const clock = new FakeClock();
+    const engine = new FixedDelayEngine(clock, timing);
+    const requests = (n: number) => Array.from({ length: n }, (_, requestId) => ({ requestId, promptIds: [1, 2, 3, 4], maxTokens: 5 }));
+    const single = await runSingleStream(engine, requests(2), { clock });
+    const offline = await runOffline(engine, requests(4), { clock });
+    const server = await runServer(engine, requests(4), { clock, ratePerSecond: bestRatePerSecond ?? 1 });
+    const rateSearch: RateSearchResult = { bestRatePerSecond, lowestInvalidRatePerSecond: null, isConverged: false, trials: [] };
+    return { name, results: bestRatePerSecond === null ? [single, offline] : [single, offline, server], rateSearch };
+  }
+  // ours: first token after 50 ms, then 10 ms a token (90 ms a request); the peer starts faster (25 ms) but decodes at 20 ms (105 ms)
+  const ours = () => engineRun('Peregrine (native)', { prefillMs: 50, perTokenMs: 10 }, 3);
+  const peer = () => engineRun('llama.cpp (node-llama-cpp)', { prefillMs: 25, perTokenMs: 20 }, 1.5);
+
+  it('puts each figure beside the peer\'s, with a ratio above 1 when ours is better', async () => {
+    const rows = compareEngines(await ours(), await peer());
+    const byMetric = Object.fromEntries(rows.map((r) => [r.metric, r]));
+    expect(rows.map((r) => r.metric)).toEqual([
+      'SingleStream TTFT p50 (ms)',
+      'SingleStream TTFT p99 (ms)',
+      'SingleStream TPOT p50 (ms)',
+      'SingleStream TPOT p99 (ms)',
+      'SingleStream output tok/s',
+      'Offline output tok/s',
+      'Offline total tok/s (input + output)',
+      'Server max rate meeting constraints (req/s)',
+      'Server TTFT p99 at that rate (ms)',
+      'Server TPOT p99 at that rate (ms)',
+    ]);
+    // latencies: peer ÷ ours, so the peer's faster first token gives a ratio below 1
+    expect(byMetric['SingleStream TTFT p50 (ms)']).toMatchObject({ ours: 50, peer: 25, ratio: 0.5, isHigherBetter: false });
+    expect(byMetric['SingleStream TTFT p99 (ms)']!.ratio).toBe(0.5);
+    expect(byMetric['SingleStream TPOT p50 (ms)']).toMatchObject({ ours: 10, peer: 20, ratio: 2 });
+    expect(byMetric['Server TPOT p99 at that rate (ms)']!.ratio).toBeCloseTo(2, 9);
+    // throughputs and rates: ours ÷ peer; 10 tokens in 180 ms against 10 tokens in 210 ms
+    expect(byMetric['SingleStream output tok/s']!.ours).toBeCloseTo(10 / 0.18, 9);
+    expect(byMetric['SingleStream output tok/s']!.ratio).toBeCloseTo(210 / 180, 9);
+    expect(byMetric['Offline output tok/s']!.ratio).toBeCloseTo(105 / 90, 9); // all at once: 90 ms against 105 ms
+    expect(byMetric['Offline total tok/s (input + output)']!.ours).toBeCloseTo((16 + 20) / 0.09, 9);
+    expect(byMetric['Offline total tok/s (input + output)']!.ratio).toBeCloseTo(105 / 90, 9);
+    expect(byMetric['Server max rate meeting constraints (req/s)']).toMatchObject({ ours: 3, peer: 1.5, ratio: 2, isHigherBetter: true });
+  });
+
+  it('renders one table with the ratio direction stated in the header and the note', async () => {
+    const [o, p] = [await ours(), await peer()];
+    const table = toComparisonTable(compareEngines(o, p), { ours: o.name, peer: p.name });
+    const lines = table.split('\n');
+    expect(lines[0]).toBe('| Metric | Peregrine (native) | llama.cpp (node-llama-cpp) | Ratio (×, > 1 = Peregrine better) |');
+    expect(lines[1]).toBe('| --- | --- | --- | --- |');
+    expect(lines[2]).toBe('| SingleStream TTFT p50 (ms) | 50.0 | 25.0 | 0.50× |');
+    expect(lines[4]).toBe('| SingleStream TPOT p50 (ms) | 10.0 | 20.0 | 2.00× |');
+    expect(lines[9]).toBe('| Server max rate meeting constraints (req/s) | 3.00 | 1.50 | 2.00× |');
+    expect(lines).toHaveLength(15); // 2 + 10 rows, a blank line, the note, the final newline
+    expect(lines[13]).toMatch(/^Ratio: llama\.cpp ÷ Peregrine for latencies \(ms\), Peregrine ÷ llama\.cpp for throughputs and rates, so above 1 always means Peregrine is better\./);
+  });
+
+  it('shows — for the peer and the ratio when the peer was skipped or no rate passed', async () => {
+    const o = await ours();
+    const skipped = compareEngines(o, undefined);
+    expect(skipped.every((r) => Number.isNaN(r.peer) && Number.isNaN(r.ratio) && Number.isFinite(r.ours))).toBe(true);
+    const table = toComparisonTable(skipped, { ours: o.name, peer: 'llama.cpp' });
+    expect(table).toContain('| SingleStream TTFT p50 (ms) | 50.0 | — | — |');
+    expect(table).toContain('| Server max rate meeting constraints (req/s) | 3.00 | — | — |');
+
+    const failing = await engineRun('llama.cpp (node-llama-cpp)', { prefillMs: 25, perTokenMs: 20 }, null);
+    const rows = compareEngines(o, failing);
+    const text = toComparisonTable(rows, { ours: o.name, peer: failing.name });
+    expect(text).toContain('| Server max rate meeting constraints (req/s) | 3.00 | — | — |');
+    expect(text).toContain('| Server TTFT p99 at that rate (ms) | 50.0 | — | — |');
+    expect(text).toContain('| SingleStream TPOT p50 (ms) | 10.0 | 20.0 | 2.00× |');
+  });
+
+  it('keeps the headline rows as history figures', async () => {
+    const o = await ours();
+    expect(comparisonFigures(compareEngines(o, await peer()))).toEqual({
+      'SingleStream TTFT p50 (ms)': '50.0 vs 25.0 (0.50×)',
+      'SingleStream output tok/s': '55.6 vs 47.6 (1.17×)',
+      'Offline output tok/s': '222.2 vs 190.5 (1.17×)',
+      'Server max rate meeting constraints (req/s)': '3.00 vs 1.50 (2.00×)',
+    });
+    expect(comparisonFigures(compareEngines(o, undefined))['Offline output tok/s']).toBe('222.2');
   });
 });
 

@@ -1,6 +1,7 @@
 /**
- * Benchmark output: a Markdown table, the JSON result document, and `appendHistory`, which adds a
- * dated section (commit, headline figures) to a BENCHMARKS.md-style log, creating it when missing.
+ * Benchmark output: Markdown tables (per engine, and one comparing Peregrine with its peer), the
+ * JSON result document, and `appendHistory`, which adds a dated section (commit, headline figures)
+ * to a BENCHMARKS.md-style log, creating it when missing.
  */
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -70,7 +71,7 @@ export function toMarkdownTable(results: readonly ScenarioResult[], engine?: str
     const row = [
       r.scenario,
       loadLabel(r),
-      r.numErrors > 0 ? `${r.numCompleted}/${r.numRequests}` : String(r.numRequests),
+      r.numErrors > 0 || r.stoppedEarly ? `${r.numCompleted}/${r.numRequests}` : String(r.numRequests),
       num(r.outputTokensPerSecond, 1),
       num(r.requestsPerSecond, 2),
       num(r.ttftMs.p50, 1),
@@ -82,6 +83,106 @@ export function toMarkdownTable(results: readonly ScenarioResult[], engine?: str
     return engine === undefined ? row : [engine, ...row];
   });
   return [header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.map(escapeCell).join(' | ')} |`).join('\n') + '\n';
+}
+
+/** one engine's run, as the comparison reads it */
+export interface EngineRunFigures {
+  readonly name: string;
+  /** SingleStream, Offline and the best valid Server trial */
+  readonly results: readonly ScenarioResult[];
+  readonly rateSearch?: RateSearchResult;
+}
+
+export interface ComparisonRow {
+  readonly metric: string;
+  readonly ours: number;
+  /** NaN when the peer was skipped or lacks the figure */
+  readonly peer: number;
+  /** above 1 means ours is better: ours ÷ peer for throughputs and rates, peer ÷ ours for latencies; NaN when either is missing */
+  readonly ratio: number;
+  readonly isHigherBetter: boolean;
+  /** one of the few figures a history entry keeps */
+  readonly isHeadline: boolean;
+  readonly digits: number;
+}
+
+interface ComparedMetric {
+  readonly metric: string;
+  readonly isHigherBetter: boolean;
+  readonly isHeadline?: boolean;
+  readonly digits: number;
+  readonly read: (run: EngineRunFigures) => number | undefined;
+}
+
+const scenarioOf = (run: EngineRunFigures, scenario: ScenarioResult['scenario']) => run.results.find((r) => r.scenario === scenario);
+const totalTokensPerSecond = (r: ScenarioResult): number => (r.numInputTokens + r.numOutputTokens) / (r.durationMs / 1000);
+
+const COMPARED_METRICS: readonly ComparedMetric[] = [
+  { metric: 'SingleStream TTFT p50 (ms)', isHigherBetter: false, isHeadline: true, digits: 1, read: (run) => scenarioOf(run, 'single-stream')?.ttftMs.p50 },
+  { metric: 'SingleStream TTFT p99 (ms)', isHigherBetter: false, digits: 1, read: (run) => scenarioOf(run, 'single-stream')?.ttftMs.p99 },
+  { metric: 'SingleStream TPOT p50 (ms)', isHigherBetter: false, digits: 1, read: (run) => scenarioOf(run, 'single-stream')?.tpotMs.p50 },
+  { metric: 'SingleStream TPOT p99 (ms)', isHigherBetter: false, digits: 1, read: (run) => scenarioOf(run, 'single-stream')?.tpotMs.p99 },
+  { metric: 'SingleStream output tok/s', isHigherBetter: true, isHeadline: true, digits: 1, read: (run) => scenarioOf(run, 'single-stream')?.outputTokensPerSecond },
+  { metric: 'Offline output tok/s', isHigherBetter: true, isHeadline: true, digits: 1, read: (run) => scenarioOf(run, 'offline')?.outputTokensPerSecond },
+  { metric: 'Offline total tok/s (input + output)', isHigherBetter: true, digits: 1, read: (run) => mapDefined(scenarioOf(run, 'offline'), totalTokensPerSecond) },
+  { metric: 'Server max rate meeting constraints (req/s)', isHigherBetter: true, isHeadline: true, digits: 2, read: (run) => run.rateSearch?.bestRatePerSecond ?? undefined },
+  { metric: 'Server TTFT p99 at that rate (ms)', isHigherBetter: false, digits: 1, read: (run) => scenarioOf(run, 'server')?.ttftMs.p99 },
+  { metric: 'Server TPOT p99 at that rate (ms)', isHigherBetter: false, digits: 1, read: (run) => scenarioOf(run, 'server')?.tpotMs.p99 },
+];
+
+/** every compared figure for ours beside the peer's (NaN when skipped) and the ratio, oriented so that above 1 is better for ours */
+export function compareEngines(ours: EngineRunFigures, peer: EngineRunFigures | undefined): ComparisonRow[] {
+  return COMPARED_METRICS.map((m) => {
+    const oursValue = m.read(ours) ?? Number.NaN;
+    const peerValue = (peer && m.read(peer)) ?? Number.NaN;
+    const ratio = m.isHigherBetter ? oursValue / peerValue : peerValue / oursValue;
+    return {
+      metric: m.metric,
+      ours: oursValue,
+      peer: peerValue,
+      ratio: Number.isFinite(ratio) && ratio > 0 ? ratio : Number.NaN,
+      isHigherBetter: m.isHigherBetter,
+      isHeadline: m.isHeadline ?? false,
+      digits: m.digits,
+    };
+  });
+}
+
+/** `names`: column headers, e.g. "Peregrine (native)"; the part before " (" names the engines in the ratio header and note */
+export function toComparisonTable(rows: readonly ComparisonRow[], names: { readonly ours: string; readonly peer: string }): string {
+  const [ours, peer] = [shortName(names.ours), shortName(names.peer)];
+  const header = ['Metric', names.ours, names.peer, `Ratio (×, > 1 = ${ours} better)`];
+  const lines = [header, header.map(() => '---'), ...rows.map((r) => [r.metric, figure(r.ours, r.digits), figure(r.peer, r.digits), ratioLabel(r.ratio)])];
+  const note =
+    `Ratio: ${peer} ÷ ${ours} for latencies (ms), ${ours} ÷ ${peer} for throughputs and rates, so above 1 always means ${ours} is better. ` +
+    `Server p99s are each engine's own, at its own highest passing rate. A — is a figure not measured (peer skipped, or no rate passed).`;
+  return lines.map((cells) => `| ${cells.map(escapeCell).join(' | ')} |`).join('\n') + `\n\n${note}\n`;
+}
+
+/** the headline rows as history figures: "ours vs peer (ratio×)", or just ours when the peer was skipped */
+export function comparisonFigures(rows: readonly ComparisonRow[]): Record<string, string> {
+  const figures: Record<string, string> = {};
+  for (const r of rows.filter((x) => x.isHeadline)) {
+    figures[r.metric] = Number.isNaN(r.peer) ? figure(r.ours, r.digits) : `${figure(r.ours, r.digits)} vs ${figure(r.peer, r.digits)} (${ratioLabel(r.ratio)})`;
+  }
+  return figures;
+}
+
+function mapDefined<T, U>(value: T | undefined, f: (value: T) => U): U | undefined {
+  return value === undefined ? undefined : f(value);
+}
+
+/** "Peregrine (native)" → "Peregrine" */
+export function shortName(name: string): string {
+  return name.split(' (')[0]!;
+}
+
+function figure(value: number, digits: number): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : '—';
+}
+
+function ratioLabel(ratio: number): string {
+  return Number.isFinite(ratio) ? `${ratio.toFixed(2)}×` : '—';
 }
 
 export interface HistoryEntry {
