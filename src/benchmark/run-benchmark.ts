@@ -9,7 +9,7 @@ import { writeSyntheticModel, type SyntheticWeightType } from '../models/synthet
 import { InvalidRequestError } from '../errors/engine-error.js';
 import { openLlamaCppPeer, peregrineBenchEngine } from './engines.js';
 import { searchMaxRate, type RateSearchResult } from './rate-search.js';
-import { appendHistory, createReport, toMarkdownTable } from './report.js';
+import { appendHistory, compareEngines, comparisonFigures, createReport, shortName, toComparisonTable, toMarkdownTable } from './report.js';
 import { runOffline, runServer, runSingleStream, type BenchEngine, type LatencyConstraints, type ScenarioResult } from './scenario.js';
 import { renderDistributionChart, renderLineChart } from './svg-plot.js';
 import { createWorkload, type LengthDistribution } from './workload.js';
@@ -25,7 +25,10 @@ export interface BenchmarkOptions {
   readonly numOffline: number;
   readonly numServer: number;
   readonly maxServerTrials: number;
-  readonly startRatePerSecond: number;
+  /** the rate search's first rate; undefined: the engine's own Offline requests/s (2 significant digits) */
+  readonly startRatePerSecond: number | undefined;
+  /** stop a Server trial (invalid) once its TTFT p99 is out of reach */
+  readonly canStopEarly: boolean;
   /** each Server trial's arrivals span at least this long */
   readonly minServerSeconds: number;
   readonly inputLength: LengthDistribution;
@@ -64,13 +67,34 @@ export function resolveBenchModel(model: string, weightType: SyntheticWeightType
   return path;
 }
 
-function progress(log: (line: string) => void, label: string): (done: number, total: number) => void {
-  return (done, total) => {
+interface ProgressBar {
+  readonly onProgress: (done: number, total: number) => void;
+  /** ends a bar left short (a Server trial that stopped early) with `note` */
+  end(note: string): void;
+}
+
+function progress(label: string): ProgressBar {
+  let isLineOpen = false;
+  const draw = (done: number, total: number, note = ''): void => {
     const width = 24;
     const filled = Math.round((done / total) * width);
-    process.stderr.write(`\r  ${label.padEnd(28)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`);
-    if (done === total) process.stderr.write('\n');
+    process.stderr.write(`\r  ${label.padEnd(28)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}${note}`);
+    isLineOpen = done !== total;
+    if (!isLineOpen) process.stderr.write('\n');
   };
+  return {
+    onProgress: (done, total) => draw(done, total),
+    end(note) {
+      if (isLineOpen) process.stderr.write(` ${note}\n`);
+      else process.stderr.write(`  ${label.padEnd(28)} ${note}\n`);
+      isLineOpen = false;
+    },
+  };
+}
+
+/** 2 significant digits, so a start rate reads like 2.0 or 0.75 rather than 2.0408 */
+function roundRate(ratePerSecond: number): number {
+  return Number(ratePerSecond.toPrecision(2));
 }
 
 async function runEngine(name: string, engine: BenchEngine, o: BenchmarkOptions, vocabSize: number): Promise<EngineRun> {
@@ -79,29 +103,43 @@ async function runEngine(name: string, engine: BenchEngine, o: BenchmarkOptions,
   o.log(`${name}:`);
   // warm-up: first touch of the weights
   for await (const _ of engine.generate(workload(1, o.seed + 99)[0]!.promptIds as number[], 2));
-  const single = await runSingleStream(engine, workload(o.numSingleStream, o.seed), { onProgress: progress(o.log, 'SingleStream') });
-  const offline = await runOffline(engine, workload(o.numOffline, o.seed + 1), { onProgress: progress(o.log, 'Offline') });
+  const single = await runSingleStream(engine, workload(o.numSingleStream, o.seed), { onProgress: progress('SingleStream').onProgress });
+  const offline = await runOffline(engine, workload(o.numOffline, o.seed + 1), { onProgress: progress('Offline').onProgress });
   const serverTrials: ScenarioResult[] = [];
   // enough requests for the arrivals to span minServerSeconds, so a burst shorter than the
   // engine's queueing time cannot pass for a sustainable rate
   const serverRequests = (rate: number) => workload(Math.max(o.numServer, Math.ceil(rate * o.minServerSeconds)), o.seed + 2);
+  // Offline throughput is where the sustainable rate usually lies within a factor of 2 (above it for
+  // a batching engine whose queue stays short, below it when TTFT suffers), so start there
+  const offlineRate = roundRate(offline.requestsPerSecond);
   const rateSearch = await searchMaxRate({
-    startRatePerSecond: o.startRatePerSecond,
+    startRatePerSecond: o.startRatePerSecond ?? (offlineRate > 0 ? offlineRate : 1),
     maxTrials: o.maxServerTrials,
     relativePrecision: 0.1,
     runTrial: async (rate) => {
+      const bar = progress(`Server ${rate.toFixed(2)} req/s`);
       const r = await runServer(engine, serverRequests(rate), {
         ratePerSecond: rate,
         seed: o.seed,
         constraints: o.constraints,
-        onProgress: progress(o.log, `Server ${rate.toFixed(2)} req/s`),
+        canStopEarly: o.canStopEarly,
+        onProgress: bar.onProgress,
       });
+      const stop = r.stoppedEarly;
+      if (stop) bar.end(`stopped at ${(stop.atMs / 1000).toFixed(1)} s: ${stop.numOverTtftLimit} over TTFT ${o.constraints.ttftP99Ms} ms`);
       serverTrials.push(r);
       return r;
     },
   });
   const best = serverTrials.filter((t) => t.isValid).sort((a, b) => b.ratePerSecond! - a.ratePerSecond!)[0];
   return { name, results: [single, offline, ...(best ? [best] : [])], rateSearch, serverTrials };
+}
+
+/** the bracket the search left: " (3.00 failed; 4 trials, 2 stopped early)" */
+function searchNote(search: RateSearchResult): string {
+  const numStopped = search.trials.filter((t) => t.isStoppedEarly).length;
+  const failed = search.lowestInvalidRatePerSecond === null ? 'none failed' : `${search.lowestInvalidRatePerSecond.toFixed(2)} failed`;
+  return ` (${failed}; ${search.trials.length} trials${numStopped > 0 ? `, ${numStopped} stopped early` : ''})`;
 }
 
 function gitCommit(): string {
@@ -143,14 +181,17 @@ export async function runBenchmark(o: BenchmarkOptions): Promise<string> {
   const stamp = date.toISOString().replace(/[:.]/g, '-');
   const dir = join(o.outDir, stamp);
   mkdirSync(dir, { recursive: true });
-  const settings = { minServerSeconds: o.minServerSeconds, threads: o.threads, maxNumSeqs: o.maxNumSeqs, inputLength: o.inputLength, outputLength: o.outputLength, constraints: o.constraints, seed: o.seed };
+  const settings = { minServerSeconds: o.minServerSeconds, maxServerTrials: o.maxServerTrials, canStopEarly: o.canStopEarly, threads: o.threads, maxNumSeqs: o.maxNumSeqs, inputLength: o.inputLength, outputLength: o.outputLength, constraints: o.constraints, seed: o.seed };
   const modelName = `${o.model}${o.model === modelPath ? '' : ` ${o.weightType}`}`;
   writeFileSync(
     join(dir, 'report.json'),
     JSON.stringify(runs.map((r) => createReport({ date, commit, engine: r.name, model: modelName, settings, results: r.results, rateSearch: r.rateSearch })), null, 2) + '\n',
   );
-  const tables = runs.map((r) => `### ${r.name}\n\n${toMarkdownTable(r.results)}\n\nServer: highest rate meeting TTFT p99 ≤ ${o.constraints.ttftP99Ms} ms and TPOT p99 ≤ ${o.constraints.tpotP99Ms} ms: ${r.rateSearch.bestRatePerSecond?.toFixed(2) ?? 'none'} req/s`);
-  const markdown = `## ${modelName}, ${o.threads} threads (${date.toISOString().slice(0, 10)}, ${commit})\n\n${tables.join('\n\n')}\n`;
+  const [ours, peer] = runs as [EngineRun, EngineRun | undefined];
+  const comparison = compareEngines(ours, peer);
+  const comparisonTable = toComparisonTable(comparison, { ours: ours.name, peer: peer?.name ?? 'llama.cpp' });
+  const tables = runs.map((r) => `### ${r.name}\n\n${toMarkdownTable(r.results)}\n\nServer: highest rate meeting TTFT p99 ≤ ${o.constraints.ttftP99Ms} ms and TPOT p99 ≤ ${o.constraints.tpotP99Ms} ms: ${r.rateSearch.bestRatePerSecond?.toFixed(2) ?? 'none'} req/s${searchNote(r.rateSearch)}`);
+  const markdown = `## ${modelName}, ${o.threads} threads (${date.toISOString().slice(0, 10)}, ${commit})\n\n### ${shortName(ours.name)} vs ${peer ? shortName(peer.name) : 'llama.cpp (skipped)'}\n\n${comparisonTable}\n${tables.join('\n\n')}\n`;
   writeFileSync(join(dir, 'report.md'), markdown);
   writeFileSync(
     join(dir, 'throughput-latency.svg'),
@@ -160,7 +201,11 @@ export async function runBenchmark(o: BenchmarkOptions): Promise<string> {
       yLabel: 'TTFT p99 (ms)',
       series: runs.map((r) => ({
         name: r.name,
-        points: [...r.serverTrials].sort((a, b) => a.ratePerSecond! - b.ratePerSecond!).map((t) => ({ x: t.outputTokensPerSecond, y: t.ttftMs.p99 })),
+        // a trial that stopped early measured only part of its load: no point for it
+        points: r.serverTrials
+          .filter((t) => !t.stoppedEarly)
+          .sort((a, b) => a.ratePerSecond! - b.ratePerSecond!)
+          .map((t) => ({ x: t.outputTokensPerSecond, y: t.ttftMs.p99 })),
       })),
     }),
   );
@@ -178,14 +223,11 @@ export async function runBenchmark(o: BenchmarkOptions): Promise<string> {
     );
   }
   if (o.historyPath) {
-    const [ours, peer] = runs;
-    const figures: Record<string, string> = {};
-    for (const r of runs) {
-      figures[`${r.name} offline tok/s`] = offlineOf(r).outputTokensPerSecond.toFixed(1);
-      figures[`${r.name} server max req/s`] = r.rateSearch.bestRatePerSecond?.toFixed(2) ?? 'none';
-    }
-    if (ours && peer) figures['offline ratio'] = `${(offlineOf(ours).outputTokensPerSecond / offlineOf(peer).outputTokensPerSecond).toFixed(2)}x`;
-    figures['details'] = dir;
+    const figures: Record<string, string> = {
+      engines: peer ? `${ours.name} vs ${peer.name} (ratio > 1 = ${shortName(ours.name)} better)` : `${ours.name} (peer skipped)`,
+      ...comparisonFigures(comparison),
+      details: dir,
+    };
     await appendHistory(o.historyPath, { date, commit, title: `${modelName}, ${o.threads} threads`, figures });
   }
   o.log(`wrote ${dir}/{report.json,report.md,*.svg}`);

@@ -15,6 +15,7 @@
  * a p99 over all of them allows, the constraint can no longer be met, so the run cancels what is
  * running (through the AbortSignal passed to `generate`), issues nothing more, and is invalid.
  */
+import { setMaxListeners } from 'node:events';
 import { InvalidRequestError } from '../errors/engine-error.js';
 import { offlineArrivalTimesMs, poissonArrivalTimesMs } from './arrivals.js';
 import { systemClock, type BenchClock } from './clock.js';
@@ -212,7 +213,8 @@ export async function runLoad(
 /**
  * Watches TTFT during an open-loop run: a request counts as over the limit once its first token
  * came late, or once it has waited longer than the limit without one (its TTFT can only be
- * larger). When more are over than a p99 allows, it aborts the run's signal.
+ * larger). When more are over than a p99 allows, it aborts the run's signal. It checks whenever a
+ * token comes back or a request is due, so a stop is noticed within one engine step.
  */
 class TtftWatch {
   private readonly controller = new AbortController();
@@ -225,7 +227,9 @@ class TtftWatch {
   constructor(
     private readonly limitMs: number,
     private readonly numAllowedOver: number,
-  ) {}
+  ) {
+    setMaxListeners(Infinity, this.controller.signal); // every request in flight listens
+  }
 
   get signal(): AbortSignal {
     return this.controller.signal;

@@ -122,6 +122,7 @@ describe('peregrine bench', () => {
       [['bench', '--type', 'Q9_9'], /--type must be one of/],
       [['bench', '--model', join(dir, 'nothing.gguf')], /no file .*nothing\.gguf and no shape/],
       [['bench', '--requests', '0'], /--requests must be at least 1/],
+      [['bench', '--server-trials', '0'], /--server-trials must be at least 1/],
     ];
     for (const [args, message] of cases) {
       const r = peregrine(...args);
@@ -135,19 +136,23 @@ describe('peregrine bench', () => {
     const history = join(dir, 'BENCH.md');
     const r = spawnSync(
       process.execPath,
-      [CLI, 'bench', '--model', 'llama-110m', '--no-peer', '--requests', '4', '--input-median', '8', '--output-median', '4', '--server-seconds', '1', '--threads', '1', '--out', out, '--history', history],
+      [CLI, 'bench', '--model', 'llama-110m', '--no-peer', '--requests', '4', '--input-median', '8', '--output-median', '4', '--server-seconds', '1', '--server-trials', '3', '--threads', '1', '--out', out, '--history', history],
       { encoding: 'utf8', timeout: 110_000, env: { ...process.env, XDG_CACHE_HOME: join(dir, 'cache') } },
     );
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/\| single-stream \| 1 in flight \| 2 \|/);
     expect(r.stdout).toMatch(/\| offline \| all at once \| 4 \|/);
-    expect(r.stdout).toMatch(/highest rate meeting TTFT p99 ≤ 2000 ms and TPOT p99 ≤ 200 ms: [\d.]+ req\/s/);
+    expect(r.stdout).toMatch(/highest rate meeting TTFT p99 ≤ 2000 ms and TPOT p99 ≤ 200 ms: [\d.]+ req\/s \(.*3 trials/);
+    // the comparison table leads, with — for the skipped peer
+    expect(r.stdout).toMatch(/### Peregrine vs llama\.cpp \(skipped\)\n\n\| Metric \| Peregrine \([\w-]+\) \| llama\.cpp \| Ratio \(×, > 1 = Peregrine better\) \|/);
+    expect(r.stdout).toMatch(/\| Offline output tok\/s \| [\d.]+ \| — \| — \|/);
+    expect(r.stdout).toMatch(/\| Server max rate meeting constraints \(req\/s\) \| [\d.]+ \| — \| — \|/);
     const [run] = readdirSync(out);
     const files = readdirSync(join(out, run!)).sort();
     expect(files).toEqual(['report.json', 'report.md', 'throughput-latency.svg', 'tpot-distribution.svg', 'ttft-distribution.svg']);
     const report = JSON.parse(readFileSync(join(out, run!, 'report.json'), 'utf8'));
     expect(report[0].results.map((x: { scenario: string }) => x.scenario).slice(0, 2)).toEqual(['single-stream', 'offline']);
     expect(readFileSync(join(out, run!, 'throughput-latency.svg'), 'utf8')).toMatch(/^<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
-    expect(readFileSync(history, 'utf8')).toMatch(/^# Benchmarks[\s\S]*## \d{4}-\d\d-\d\d · \w+ · llama-110m Q4_0, 1 threads/);
+    expect(readFileSync(history, 'utf8')).toMatch(/^# Benchmarks[\s\S]*## \d{4}-\d\d-\d\d · \w+ · llama-110m Q4_0, 1 threads\n\n- engines: Peregrine \([\w-]+\) \(peer skipped\)\n- SingleStream TTFT p50 \(ms\): [\d.]+\n/);
   });
 });

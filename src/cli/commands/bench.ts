@@ -15,6 +15,8 @@ export const BENCH_USAGE = `peregrine bench [--model PATH|SHAPE] [options]
   --max-num-seqs N        sequences batched at once (default 8)
   --requests N            Offline requests (default 16); SingleStream uses N/4, Server at least N
   --server-seconds S      each Server trial's arrivals span at least S seconds (default 10)
+  --server-trials N       Server rates tried per engine, starting at its Offline req/s (default 4)
+  --no-early-stop         run every Server trial to the end, even once its TTFT p99 is out of reach
   --input-median N        input length median (default 64); --output-median N (default 32)
   --ttft-p99-ms N         Server constraint (default 2000); --tpot-p99-ms N (default 200)
   --no-peer               skip llama.cpp
@@ -35,6 +37,8 @@ export async function runBench(argv: string[], out: NodeJS.WritableStream, err: 
     'tpot-p99-ms': { type: 'string' },
     seed: { type: 'string' },
     'server-seconds': { type: 'string' },
+    'server-trials': { type: 'string' },
+    'no-early-stop': { type: 'boolean' },
     'no-peer': { type: 'boolean' },
     out: { type: 'string' },
     history: { type: 'string' },
@@ -59,8 +63,9 @@ export async function runBench(argv: string[], out: NodeJS.WritableStream, err: 
     numSingleStream: Math.max(2, Math.round(numRequests / 4)),
     numOffline: numRequests,
     numServer: numRequests,
-    maxServerTrials: 6,
-    startRatePerSecond: 1,
+    maxServerTrials: positive(values['server-trials'], '--server-trials', 4),
+    startRatePerSecond: undefined,
+    canStopEarly: !values['no-early-stop'],
     minServerSeconds: positive(values['server-seconds'], '--server-seconds', 10),
     inputLength: { kind: 'lognormal', median: inputMedian, sigma: 0.6, min: Math.max(4, inputMedian >> 2), max: inputMedian * 4 },
     outputLength: { kind: 'lognormal', median: outputMedian, sigma: 0.5, min: Math.max(4, outputMedian >> 2), max: outputMedian * 4 },
