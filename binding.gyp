@@ -31,7 +31,7 @@
       'dependencies': ['peregrine_kernels_scalar'],
       'conditions': [
         ['target_arch=="x64"', {
-          'dependencies': ['peregrine_kernels_avx2', 'peregrine_kernels_avx512', 'peregrine_kernels_avx512_bf16'],
+          'dependencies': ['peregrine_kernels_avx2', 'peregrine_kernels_avx512', 'peregrine_kernels_avx512_bf16', 'peregrine_kernels_amx'],
         }],
       ],
     },
@@ -64,6 +64,13 @@
           'sources': ['native/kernels-avx512-bf16.cc'],
           'cflags_cc': ['<@(pg_avx512)', '-mavx512bf16'],
           'xcode_settings': {'OTHER_CPLUSPLUSFLAGS': ['<@(pg_cflags)', '<@(pg_avx512)', '-mavx512bf16']},
+        },
+        {
+          'target_name': 'peregrine_kernels_amx',
+          'type': 'static_library',
+          'sources': ['native/kernels-amx.cc'],
+          'cflags_cc': ['<@(pg_avx512)', '-mavx512bf16', '-mamx-tile', '-mamx-int8'],
+          'xcode_settings': {'OTHER_CPLUSPLUSFLAGS': ['<@(pg_cflags)', '<@(pg_avx512)', '-mavx512bf16', '-mamx-tile', '-mamx-int8']},
         },
       ],
     }],

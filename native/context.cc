@@ -94,10 +94,16 @@ Status Context::matmul(const MatmulArgs& in) {
   const int64_t rowTile = kernels_->rowTile(a.type, a.numCols, a.isPacked);
   rowsPerTask = ceilDiv(rowsPerTask, rowTile) * rowTile;
   const int64_t numTasks = ceilDiv(a.numRows, rowsPerTask);
-  auto rows = [&](int64_t task, int32_t) {
+  const size_t scratchBytes = roundUp64(kernels_->matmulScratchBytes(a.type, a.numCols, a.numTokens));
+  uint8_t* scratch = nullptr;
+  if (scratchBytes > 0) {
+    scratch = matmul_.reserve(scratchBytes * static_cast<size_t>(threads));
+    if (!scratch) return STATUS_OUT_OF_MEMORY;
+  }
+  auto rows = [&](int64_t task, int32_t threadIndex) {
     const int64_t r0 = task * rowsPerTask;
     const int64_t r1 = r0 + rowsPerTask < a.numRows ? r0 + rowsPerTask : a.numRows;
-    kernels_->matmulRows(a, r0, r1);
+    kernels_->matmulRows(a, r0, r1, scratch ? scratch + scratchBytes * static_cast<size_t>(threadIndex) : nullptr);
   };
   parallelFor(pool_, numTasks, threads, rows);
   return STATUS_OK;
@@ -105,6 +111,7 @@ Status Context::matmul(const MatmulArgs& in) {
 
 Status Context::attention(const AttentionArgs& a) {
   const int32_t threads = pool_->numThreads();
+  if (kernels_->isTiledAttention(a)) return tiledAttention(a);
   const size_t perThread = roundUp64(kernels_->attentionScratchFloats(a.numHeads, a.numKvHeads, a.headDim) * sizeof(float));
   uint8_t* scratch = attention_.reserve(perThread * static_cast<size_t>(threads));
   if (!scratch) return STATUS_OUT_OF_MEMORY;
@@ -172,6 +179,24 @@ Status Context::attention(const AttentionArgs& a) {
       for (int64_t d = 0; d < a.headDim; d++) out[d] *= inv;
     }
   }
+  return STATUS_OK;
+}
+
+// Many tokens: tasks of 16 tokens × one KV head, the last tokens (the most keys) first.
+Status Context::tiledAttention(const AttentionArgs& a) {
+  constexpr int64_t kTokens = 16;
+  const int32_t threads = pool_->numThreads();
+  const size_t perThread = roundUp64(kernels_->tiledAttentionScratchFloats(a.numHeads, a.numKvHeads, a.headDim) * sizeof(float));
+  uint8_t* scratch = attention_.reserve(perThread * static_cast<size_t>(threads));
+  if (!scratch) return STATUS_OUT_OF_MEMORY;
+  const int64_t numTiles = ceilDiv(a.numTokens, kTokens);
+  auto task = [&](int64_t i, int32_t threadIndex) {
+    const int64_t tile = numTiles - 1 - i / a.numKvHeads;
+    const int64_t t0 = tile * kTokens;
+    const int64_t t1 = t0 + kTokens < a.numTokens ? t0 + kTokens : a.numTokens;
+    kernels_->attentionTileTask(a, t0, t1, static_cast<int32_t>(i % a.numKvHeads), reinterpret_cast<float*>(scratch + perThread * threadIndex));
+  };
+  parallelFor(pool_, numTiles * a.numKvHeads, threads, task);
   return STATUS_OK;
 }
 

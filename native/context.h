@@ -81,10 +81,12 @@ class Context {
 
  private:
   Context(const KernelTable* kernels, ThreadPool* pool) : kernels_(kernels), pool_(pool) {}
+  Status tiledAttention(const AttentionArgs& args);
 
   const KernelTable* const kernels_;
   ThreadPool* const pool_;
   Scratch activations_;  // [numTokens, activationBytes] matmul activations in the weight's dot type
+  Scratch matmul_;  // [numThreads, matmulScratchBytes] per-thread matmul staging (AMX)
   Scratch attention_;  // [numThreads, attentionScratchFloats] f32
   Scratch attentionPartials_;  // [numTokens, numSplits, partial floats] f32, split-K softmax states
   Scratch rope_;  // [numThreads, numRotaryDims] f32 cos/sin

@@ -38,6 +38,7 @@ enum Isa : int32_t {
   ISA_AVX2 = 1,
   ISA_AVX512 = 2,
   ISA_AVX512_BF16 = 3,
+  ISA_AMX = 4,  // AVX-512-BF16 plus AMX int8 tiles (Q8_0 / Q4_0 matmuls of 16+ tokens)
 };
 
 /** Rows per micro-kernel tile; matmul tasks are multiples of this many rows (except the last). */
@@ -97,8 +98,10 @@ struct KernelTable {
   void (*prepareActivations)(const MatmulArgs& args, int64_t t0, int64_t t1);
   /** rows per matmul task unit for these weights: kMatmulRowTile, or kPackRows for the 16-row kernels */
   int64_t (*rowTile)(int32_t type, int64_t numCols, bool isPacked);
-  /** out[:, r0:r1] for every token; r0 is a multiple of rowTile(...) */
-  void (*matmulRows)(const MatmulArgs& args, int64_t r0, int64_t r1);
+  /** bytes of per-thread scratch matmulRows needs for this matmul (0: none) */
+  size_t (*matmulScratchBytes)(int32_t type, int64_t numCols, int64_t numTokens);
+  /** out[:, r0:r1] for every token; r0 is a multiple of rowTile(...); scratch: the calling thread's, 64-byte aligned */
+  void (*matmulRows)(const MatmulArgs& args, int64_t r0, int64_t r1, uint8_t* scratch);
   /** bytes of the packed layout of a [numRows, numCols] matrix, or 0 if this table does not pack `type` */
   size_t (*packedBytes)(int32_t type, int64_t numRows, int64_t numCols);
   /** writes the packed layout of row-major `w` to `out` (packedBytes long) */
@@ -113,6 +116,12 @@ struct KernelTable {
    * softmax state [numHeads] max, [numHeads] sum, [numHeads, headDim rounded up to 16] Σ p·v.
    */
   void (*attentionTask)(const AttentionArgs& args, int64_t token, int64_t keyBegin, int64_t keyEnd, float* scratch, float* partial);
+  /** whether attentionTileTask takes these arguments (many tokens; AVX-512) */
+  bool (*isTiledAttention)(const AttentionArgs& args);
+  /** f32 scratch floats one attentionTileTask needs */
+  size_t (*tiledAttentionScratchFloats)(int32_t numHeads, int32_t numKvHeads, int32_t headDim);
+  /** tokens [t0, t1) (at most 16) × the query heads of KV head `kvHead`, over all their keys: writes the output */
+  void (*attentionTileTask)(const AttentionArgs& args, int64_t t0, int64_t t1, int32_t kvHead, float* scratch);
   /** out[i] = x[i] * scale * weight[i] (the second half of rmsNorm; out may alias x) */
   void (*scaleMul)(float* out, const float* x, float scale, const float* weight, int64_t n);
   /**
@@ -135,5 +144,6 @@ const KernelTable* scalarKernels();
 const KernelTable* avx2Kernels();
 const KernelTable* avx512Kernels();
 const KernelTable* avx512Bf16Kernels();
+const KernelTable* amxKernels();
 
 }  // namespace peregrine

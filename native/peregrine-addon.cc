@@ -71,7 +71,7 @@ napi_value createContext(napi_env env, napi_callback_info info) {
   if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 2) return makeInt(env, STATUS_BAD_ARGUMENT);
   int32_t numThreads = 0, isa = 0;
   if (napi_get_value_int32(env, argv[0], &numThreads) != napi_ok || napi_get_value_int32(env, argv[1], &isa) != napi_ok ||
-      numThreads < 1 || numThreads > ThreadPool::kMaxThreads || isa < ISA_SCALAR || isa > ISA_AVX512_BF16) {
+      numThreads < 1 || numThreads > ThreadPool::kMaxThreads || isa < ISA_SCALAR || isa > ISA_AMX) {
     return makeInt(env, STATUS_BAD_ARGUMENT);
   }
   Handle* h = new (std::nothrow) Handle();

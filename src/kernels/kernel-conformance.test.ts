@@ -35,7 +35,7 @@ interface BackendUnderTest {
 }
 
 /** Backends whose Q8_0 / Q4_0 matmul accumulates like llama.cpp (one f32 fma per block, in order). */
-const isBlockExact = (backend: KernelBackend): boolean => backend.name === 'reference' || backend.name.startsWith('native-avx512');
+const isBlockExact = (backend: KernelBackend): boolean => backend.name === 'reference' || backend.name.startsWith('native-avx512') || backend.name.startsWith('native-amx');
 /** Backends whose k-quant matmul sums in the reference's order (one row, one super-block at a time). */
 const isKQuantExact = (backend: KernelBackend): boolean => ['reference', 'native-scalar', 'native-avx2'].includes(backend.name);
 
@@ -201,6 +201,11 @@ for (const type of MATMUL_RTOL.keys()) {
   addMatmulCase(weight(type, 130, 1024), 2, rtol);
   addMatmulCase(weight(type, 9, 32, true), 5, rtol, undefined, ', misaligned bytes');
 }
+// AMX tiles take 16 tokens at a time: 2 tiles plus a tail, an odd block count, a partial row group
+for (const type of [GgmlType.Q8_0, GgmlType.Q4_0]) {
+  addMatmulCase(weight(type, 83, 160), 33, MATMUL_RTOL.get(type)!);
+  addMatmulCase(weight(type, 32, 64), 16, MATMUL_RTOL.get(type)!);
+}
 // widths that are not a multiple of any vector width (float types have no blocks)
 for (const type of [GgmlType.F32, GgmlType.F16, GgmlType.BF16]) {
   const w = weight(type, 45, 77);
@@ -341,11 +346,15 @@ for (const dtype of ['f16', 'f32'] as const) {
     ['3 tokens at 0..2', Int32Array.from([0, 1, 2])],
     ['17 tokens at 583..599', Int32Array.from({ length: 17 }, (_, i) => 583 + i)],
     ['3 tokens at 10, 300, 599', Int32Array.from([10, 300, 599])],
+    // the tiled kernel (4+ tokens): 16-token tiles plus a tail, causal from 0; scattered positions
+    ['35 tokens at 0..34', Int32Array.from({ length: 35 }, (_, i) => i)],
+    ['5 tokens at 599, 7, 300, 16, 15', Int32Array.from([599, 7, 300, 16, 15])],
   ];
   const shapes: Array<readonly [number, number, number, KvCacheType]> = []; // [group, headDim, tokenSet, dtype]
   for (const group of [1, 4, 8]) for (let s = 0; s < tokenSets.length; s++) shapes.push([group, 64, s, 'f16']);
   shapes.push([4, 24, 2, 'f16'], [4, 8, 2, 'f16'], [8, 128, 0, 'f16'], [4, 64, 3, 'f16'], [1, 24, 3, 'f32']);
   shapes.push([1, 64, 2, 'f32'], [4, 64, 0, 'f32'], [8, 24, 2, 'f32'], [4, 64, 1, 'f32']);
+  for (const set of [4, 5]) shapes.push([4, 64, set, 'f16'], [8, 128, set, 'f32'], [1, 32, set, 'f16'], [4, 24, set, 'f32']);
   for (const [group, headDim, set, dtype] of shapes) {
     const numKvHeads = 2;
     const shape: AttentionShape = { numHeads: numKvHeads * group, numKvHeads, headDim, scale: 1 / Math.sqrt(headDim) };

@@ -77,7 +77,7 @@ export enum NativeStatus {
 }
 
 /** Instruction sets, in the order of peregrine::Isa in native/kernels.h. */
-export const NATIVE_ISAS = ['scalar', 'avx2', 'avx512', 'avx512-bf16'] as const;
+export const NATIVE_ISAS = ['scalar', 'avx2', 'avx512', 'avx512-bf16', 'amx'] as const;
 export type NativeIsa = (typeof NATIVE_ISAS)[number];
 
 /** Must equal kAbiVersion in native/peregrine-addon.cc. */

@@ -83,7 +83,7 @@ export class NativeBackend implements KernelBackend, Disposable {
     packWeights: boolean,
   ) {
     this.isa = NATIVE_ISAS[addon.contextIsa(handle)] ?? 'scalar';
-    this.isPacking = packWeights && (this.isa === 'avx512' || this.isa === 'avx512-bf16');
+    this.isPacking = packWeights && (this.isa === 'avx512' || this.isa === 'avx512-bf16' || this.isa === 'amx');
     this.numThreads = addon.contextThreads(handle);
     this.name = `native-${this.isa}${this.isPacking ? '-packed' : ''}`;
   }
