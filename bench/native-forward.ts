@@ -3,7 +3,9 @@
  * tokens/s, on a synthetic Q4_0 / Q8_0 model with Llama-3.2-1B layer shapes (fewer layers, smaller
  * vocab), plus a logits check against the reference backend; optionally llama.cpp on the same file.
  *
- *   npx vite-node bench/native-forward.ts [--type=Q4_0] [--layers=4] [--threads=1,2] [--llama-cpp] [--skip-reference]
+ *   npx vite-node bench/native-forward.ts [--type=Q4_0] [--layers=4] [--threads=1,2] [--prefill=64] [--llama-cpp] [--skip-reference] [--profile]
+ *
+ * --profile prints the time each kernel op took during the prefill and the decode steps.
  *
  * The native backend runs twice per thread count: on the weights as loaded, and with
  * packWeights (Q4_0 / Q8_0 repacked into 16-row interleaved, huge-page memory).
@@ -13,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readGguf } from '../src/formats/gguf/index.js';
 import { KvStorage } from '../src/kernels/kv-storage.js';
-import { probeNativeBackend } from '../src/kernels/native/native-backend.js';
+import { probeNativeBackend, type NativeBackend } from '../src/kernels/native/native-backend.js';
 import { ReferenceBackend } from '../src/kernels/reference/reference-backend.js';
 import type { ForwardBatch } from '../src/models/forward-batch.js';
 import { LlamaModel, parseLlamaConfig } from '../src/models/llama.js';
@@ -24,7 +26,7 @@ const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split
 const weightType = (args.get('type') ?? 'Q4_0') as SyntheticWeightType;
 const numLayers = Number(args.get('layers') ?? 4);
 const threadCounts = (args.get('threads') ?? '1,2').split(',').map(Number);
-const numPrefill = 64;
+const numPrefill = Number(args.get('prefill') ?? 64);
 const numDecode = 16;
 
 const shape: ModelShape = {
@@ -64,8 +66,9 @@ interface Run {
 /** prefill the prompt, then decode `decodeSteps` greedy tokens; returns per-phase wall times */
 function run(model: LlamaModel, decodeSteps: number, promptTokens = prompt): Run {
   const blockSize = 16;
-  const kv = new KvStorage(config.numLayers, config.numKvHeads * config.headDim, 64, blockSize);
-  const blockTable = Int32Array.from({ length: 64 }, (_, i) => 63 - i); // not the identity
+  const numBlocks = Math.ceil((promptTokens.length + decodeSteps) / blockSize) + 1;
+  const kv = new KvStorage(config.numLayers, config.numKvHeads * config.headDim, numBlocks, blockSize);
+  const blockTable = Int32Array.from({ length: numBlocks }, (_, i) => numBlocks - 1 - i); // not the identity
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   let logits = model.forward(batchOf(promptTokens, 0, blockTable), kv);
@@ -85,6 +88,30 @@ function run(model: LlamaModel, decodeSteps: number, promptTokens = prompt): Run
   return { prefillSeconds, prefillCpuSeconds, decodeSeconds, decodeCpuSeconds, logits: first };
 }
 
+/** seconds per kernel op, summed over the calls since the last clear (--profile) */
+const opSeconds = new Map<string, number>();
+function profiled(backend: NativeBackend): NativeBackend {
+  return new Proxy(backend, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function' || prop === 'prepareWeight') return value;
+      return (...callArgs: unknown[]) => {
+        const t = performance.now();
+        const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, callArgs);
+        const key = prop === 'matmul' ? `matmul ${(callArgs[1] as { numRows: number }).numRows}x${(callArgs[1] as { numCols: number }).numCols}` : String(prop);
+        opSeconds.set(key, (opSeconds.get(key) ?? 0) + (performance.now() - t) / 1e3);
+        return result;
+      };
+    },
+  });
+}
+function printProfile(label: string): void {
+  if (opSeconds.size === 0) return;
+  const total = [...opSeconds.values()].reduce((a, b) => a + b, 0);
+  console.log(`${label}: kernel time ${(total * 1e3).toFixed(0)} ms`);
+  for (const [op, sec] of [...opSeconds].sort((a, b) => b[1] - a[1])) console.log(`  ${op.padEnd(24)} ${(sec * 1e3).toFixed(1).padStart(8)} ms  ${((100 * sec) / total).toFixed(1).padStart(5)}%`);
+}
+
 const cpuSeconds = (since: NodeJS.CpuUsage): number => {
   const c = process.cpuUsage(since);
   return (c.user + c.system) / 1e6;
@@ -98,9 +125,11 @@ for (const [threads, packWeights] of threadCounts.flatMap((t) => [[t, false], [t
   const probe = probeNativeBackend({ threads, packWeights });
   if (!probe.ok) throw new Error(probe.reason);
   const backend = probe.backend;
-  const model = new LlamaModel(config, file, backend);
+  const model = new LlamaModel(config, file, args.has('profile') ? profiled(backend) : backend);
   run(model, 2); // warm up: scratch buffers, packed weights
+  opSeconds.clear();
   const r = run(model, numDecode);
+  printProfile(`${backend.name} threads=${threads}`);
   nativeLogits = run(model, 0, checkPrompt).logits;
   const decode = median(r.decodeSeconds);
   console.log(

@@ -2,7 +2,7 @@
  * Native kernel throughput: GEMV (1 token) in GB/s of weight bytes read and GEMM (64 tokens) in
  * GFLOP/s, for 2048x8192 Q4_0 / Q8_0 (and F16 / BF16) matrices, on 1 and 2 threads.
  *
- *   npx vite-node bench/native-kernels.ts [--threads=1,2] [--types=Q4_0,Q8_0,F16,BF16] [--cold] [--pack]
+ *   npx vite-node bench/native-kernels.ts [--threads=1,2] [--types=Q4_0,Q8_0,F16,BF16] [--cold] [--pack] [--isa=avx512-bf16]
  *
  * --pack also runs Q4_0 / Q8_0 with packWeights (16-row interleaved layout). Each line gives wall
  * time and, in brackets, throughput per CPU-second of the whole process (all threads): on a shared
@@ -14,12 +14,14 @@
 import { randomFillSync } from 'node:crypto';
 import { GgmlType, ggmlByteSize, ggmlTypeName } from '../src/formats/ggml-type.js';
 import type { WeightTensor } from '../src/kernels/kernel-backend.js';
+import type { NativeIsa } from '../src/kernels/native/native-addon.js';
 import { probeNativeBackend } from '../src/kernels/native/native-backend.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const threadCounts = (args.get('threads') ?? '1,2').split(',').map(Number);
 const types = (args.get('types') ?? 'Q4_0,Q8_0').split(',').map((t) => GgmlType[t as keyof typeof GgmlType]);
 const isCold = args.has('cold');
+const isa = args.get('isa') as NativeIsa | undefined;
 const numRows = 2048;
 const numCols = 8192;
 
@@ -63,7 +65,7 @@ function timeCalls(fn: (i: number) => void, minSeconds: number): { median: numbe
 
 const isPacking = args.has('pack');
 for (const [threads, packWeights] of threadCounts.flatMap((t) => (isPacking ? [[t, false], [t, true]] : [[t, false]]) as Array<[number, boolean]>)) {
-  const probe = probeNativeBackend({ threads, packWeights });
+  const probe = probeNativeBackend({ threads, packWeights, ...(isa ? { isa } : {}) });
   if (!probe.ok) throw new Error(probe.reason);
   const backend = probe.backend;
   for (const type of types) {
