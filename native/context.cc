@@ -75,8 +75,12 @@ Status Context::matmul(const MatmulArgs& in) {
   MatmulArgs a = in;
   a.isF16Lanes = a.type == TYPE_F16 && a.numRows % 32 == 0 && a.numCols % 16 == 0;
   a.actStride = kernels_->activationBytes(a.type, a.numCols, a.isPacked);
-  a.act = activations_.reserve(a.actStride * static_cast<size_t>(a.numTokens));
+  // kernels with per-thread scratch (AMX) read the activations in tiles of 16 tokens: zero padding
+  const size_t scratchBytes = roundUp64(kernels_->matmulScratchBytes(a.type, a.numCols, a.numTokens));
+  const int64_t numPadded = scratchBytes > 0 ? ceilDiv(a.numTokens, int64_t{16}) * 16 : a.numTokens;
+  a.act = activations_.reserve(a.actStride * static_cast<size_t>(numPadded));
   if (!a.act) return STATUS_OUT_OF_MEMORY;
+  std::memset(a.act + a.actStride * static_cast<size_t>(a.numTokens), 0, a.actStride * static_cast<size_t>(numPadded - a.numTokens));
 
   const int64_t work = a.numRows * a.numCols * a.numTokens;
   const int32_t threads = work < kMinParallelWork ? 1 : pool_->numThreads();
@@ -94,7 +98,6 @@ Status Context::matmul(const MatmulArgs& in) {
   const int64_t rowTile = kernels_->rowTile(a.type, a.numCols, a.isPacked);
   rowsPerTask = ceilDiv(rowsPerTask, rowTile) * rowTile;
   const int64_t numTasks = ceilDiv(a.numRows, rowsPerTask);
-  const size_t scratchBytes = roundUp64(kernels_->matmulScratchBytes(a.type, a.numCols, a.numTokens));
   uint8_t* scratch = nullptr;
   if (scratchBytes > 0) {
     scratch = matmul_.reserve(scratchBytes * static_cast<size_t>(threads));
