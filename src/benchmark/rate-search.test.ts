@@ -38,6 +38,13 @@ describe('searchMaxRate', () => {
     expect(result.isConverged).toBe(true);
   });
 
+  it('gives up ramping down below minRatePerSecond', async () => {
+    const result = await searchMaxRate({ runTrial: stepTrial(0.3), startRatePerSecond: 8, minRatePerSecond: 2, maxTrials: 10 });
+    expect(result.trials.map((t) => t.ratePerSecond)).toEqual([8, 4, 2]);
+    expect(result.bestRatePerSecond).toBeNull();
+    expect(result.lowestInvalidRatePerSecond).toBe(2);
+  });
+
   it('stops at maxTrials without converging', async () => {
     const seen: number[] = [];
     const result = await searchMaxRate({ runTrial: stepTrial(1e9), maxTrials: 5, onTrial: (t) => seen.push(t.ratePerSecond) });

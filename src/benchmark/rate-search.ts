@@ -27,6 +27,8 @@ export interface RateSearchOptions {
   readonly growthFactor?: number;
   readonly relativePrecision?: number;
   readonly maxTrials?: number;
+  /** the downward ramp gives up below this rate (default 0.001/s): nothing useful passes there */
+  readonly minRatePerSecond?: number;
   readonly onTrial?: (trial: RateTrial) => void;
 }
 
@@ -41,14 +43,12 @@ export interface RateSearchResult {
   readonly trials: readonly RateTrial[];
 }
 
-/** below this the ramp gives up: the engine cannot meet the constraints at any useful rate */
-const MIN_RATE_PER_SECOND = 1e-3;
-
 export async function searchMaxRate(options: RateSearchOptions): Promise<RateSearchResult> {
   const growthFactor = options.growthFactor ?? 2;
   const relativePrecision = options.relativePrecision ?? 0.05;
   const maxTrials = options.maxTrials ?? 12;
   const startRate = options.startRatePerSecond ?? 1;
+  const minRate = options.minRatePerSecond ?? 1e-3;
   if (!(growthFactor > 1 && relativePrecision > 0 && maxTrials >= 1 && startRate > 0)) {
     throw new InvalidRequestError('INVALID_ARGUMENT', 'need growthFactor > 1, relativePrecision > 0, maxTrials ≥ 1, startRatePerSecond > 0');
   }
@@ -77,7 +77,7 @@ export async function searchMaxRate(options: RateSearchOptions): Promise<RateSea
   const isStartValid = await trial(rate);
   while (trials.length < maxTrials && (isStartValid ? hi === null : lo === null)) {
     rate = isStartValid ? rate * growthFactor : rate / growthFactor;
-    if (rate < MIN_RATE_PER_SECOND) break;
+    if (rate < minRate) break;
     await trial(rate);
   }
   // bisect

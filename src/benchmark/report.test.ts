@@ -119,13 +119,16 @@ describe('compareEngines and toComparisonTable', () => {
 
   it('keeps the headline rows as history figures', async () => {
     const o = await ours();
-    expect(comparisonFigures(compareEngines(o, await peer()))).toEqual({
+    expect(comparisonFigures(compareEngines(o, await peer()), true)).toEqual({
       'SingleStream TTFT p50 (ms)': '50.0 vs 25.0 (0.50×)',
       'SingleStream output tok/s': '55.6 vs 47.6 (1.17×)',
       'Offline output tok/s': '222.2 vs 190.5 (1.17×)',
       'Server max rate meeting constraints (req/s)': '3.00 vs 1.50 (2.00×)',
     });
-    expect(comparisonFigures(compareEngines(o, undefined))['Offline output tok/s']).toBe('222.2');
+    expect(comparisonFigures(compareEngines(o, undefined), false)['Offline output tok/s']).toBe('222.2');
+    // a peer that ran but had no passing rate
+    const failing = await engineRun('llama.cpp (node-llama-cpp)', { prefillMs: 25, perTokenMs: 20 }, null);
+    expect(comparisonFigures(compareEngines(o, failing), true)['Server max rate meeting constraints (req/s)']).toBe('3.00 vs — (—)');
   });
 });
 

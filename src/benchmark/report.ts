@@ -160,10 +160,10 @@ export function toComparisonTable(rows: readonly ComparisonRow[], names: { reado
 }
 
 /** the headline rows as history figures: "ours vs peer (ratio×)", or just ours when the peer was skipped */
-export function comparisonFigures(rows: readonly ComparisonRow[]): Record<string, string> {
+export function comparisonFigures(rows: readonly ComparisonRow[], hasPeer: boolean): Record<string, string> {
   const figures: Record<string, string> = {};
   for (const r of rows.filter((x) => x.isHeadline)) {
-    figures[r.metric] = Number.isNaN(r.peer) ? figure(r.ours, r.digits) : `${figure(r.ours, r.digits)} vs ${figure(r.peer, r.digits)} (${ratioLabel(r.ratio)})`;
+    figures[r.metric] = hasPeer ? `${figure(r.ours, r.digits)} vs ${figure(r.peer, r.digits)} (${ratioLabel(r.ratio)})` : figure(r.ours, r.digits);
   }
   return figures;
 }

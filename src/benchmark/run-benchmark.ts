@@ -23,6 +23,7 @@ export interface BenchmarkOptions {
   readonly maxNumSeqs: number;
   readonly numSingleStream: number;
   readonly numOffline: number;
+  /** each Server trial issues at least this many requests */
   readonly numServer: number;
   readonly maxServerTrials: number;
   /** the rate search's first rate; undefined: the engine's own Offline requests/s (2 significant digits) */
@@ -110,10 +111,14 @@ async function runEngine(name: string, engine: BenchEngine, o: BenchmarkOptions,
   // engine's queueing time cannot pass for a sustainable rate
   const serverRequests = (rate: number) => workload(Math.max(o.numServer, Math.ceil(rate * o.minServerSeconds)), o.seed + 2);
   // Offline throughput is where the sustainable rate usually lies within a factor of 2 (above it for
-  // a batching engine whose queue stays short, below it when TTFT suffers), so start there
+  // a batching engine whose queue stays short, below it when TTFT suffers), so start there. An
+  // engine that cannot serve a quarter of that within the limits has no rate worth finding, and
+  // trials at lower rates would take longest (numServer / rate seconds).
   const offlineRate = roundRate(offline.requestsPerSecond);
+  const startRate = o.startRatePerSecond ?? (offlineRate > 0 ? offlineRate : 1);
   const rateSearch = await searchMaxRate({
-    startRatePerSecond: o.startRatePerSecond ?? (offlineRate > 0 ? offlineRate : 1),
+    startRatePerSecond: startRate,
+    minRatePerSecond: startRate / 4,
     maxTrials: o.maxServerTrials,
     relativePrecision: 0.1,
     runTrial: async (rate) => {
@@ -181,7 +186,7 @@ export async function runBenchmark(o: BenchmarkOptions): Promise<string> {
   const stamp = date.toISOString().replace(/[:.]/g, '-');
   const dir = join(o.outDir, stamp);
   mkdirSync(dir, { recursive: true });
-  const settings = { minServerSeconds: o.minServerSeconds, maxServerTrials: o.maxServerTrials, canStopEarly: o.canStopEarly, threads: o.threads, maxNumSeqs: o.maxNumSeqs, inputLength: o.inputLength, outputLength: o.outputLength, constraints: o.constraints, seed: o.seed };
+  const settings = { minServerSeconds: o.minServerSeconds, numServerRequests: o.numServer, maxServerTrials: o.maxServerTrials, canStopEarly: o.canStopEarly, threads: o.threads, maxNumSeqs: o.maxNumSeqs, inputLength: o.inputLength, outputLength: o.outputLength, constraints: o.constraints, seed: o.seed };
   const modelName = `${o.model}${o.model === modelPath ? '' : ` ${o.weightType}`}`;
   writeFileSync(
     join(dir, 'report.json'),
@@ -225,7 +230,7 @@ export async function runBenchmark(o: BenchmarkOptions): Promise<string> {
   if (o.historyPath) {
     const figures: Record<string, string> = {
       engines: peer ? `${ours.name} vs ${peer.name} (ratio > 1 = ${shortName(ours.name)} better)` : `${ours.name} (peer skipped)`,
-      ...comparisonFigures(comparison),
+      ...comparisonFigures(comparison, peer !== undefined),
       details: dir,
     };
     await appendHistory(o.historyPath, { date, commit, title: `${modelName}, ${o.threads} threads`, figures });

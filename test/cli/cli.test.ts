@@ -123,6 +123,7 @@ describe('peregrine bench', () => {
       [['bench', '--model', join(dir, 'nothing.gguf')], /no file .*nothing\.gguf and no shape/],
       [['bench', '--requests', '0'], /--requests must be at least 1/],
       [['bench', '--server-trials', '0'], /--server-trials must be at least 1/],
+      [['bench', '--server-requests', '0'], /--server-requests must be at least 1/],
     ];
     for (const [args, message] of cases) {
       const r = peregrine(...args);

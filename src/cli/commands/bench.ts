@@ -14,6 +14,8 @@ export const BENCH_USAGE = `peregrine bench [--model PATH|SHAPE] [options]
   --threads N             kernel threads (default: all cores)
   --max-num-seqs N        sequences batched at once (default 8)
   --requests N            Offline requests (default 16); SingleStream uses N/4, Server at least N
+  --server-requests N     each Server trial issues at least N requests (default: --requests when
+                          given, else 8)
   --server-seconds S      each Server trial's arrivals span at least S seconds (default 10)
   --server-trials N       Server rates tried per engine, starting at its Offline req/s (default 4)
   --no-early-stop         run every Server trial to the end, even once its TTFT p99 is out of reach
@@ -38,6 +40,7 @@ export async function runBench(argv: string[], out: NodeJS.WritableStream, err: 
     seed: { type: 'string' },
     'server-seconds': { type: 'string' },
     'server-trials': { type: 'string' },
+    'server-requests': { type: 'string' },
     'no-early-stop': { type: 'boolean' },
     'no-peer': { type: 'boolean' },
     out: { type: 'string' },
@@ -62,7 +65,7 @@ export async function runBench(argv: string[], out: NodeJS.WritableStream, err: 
     maxNumSeqs: positive(values['max-num-seqs'], '--max-num-seqs', 8),
     numSingleStream: Math.max(2, Math.round(numRequests / 4)),
     numOffline: numRequests,
-    numServer: numRequests,
+    numServer: positive(values['server-requests'], '--server-requests', values.requests === undefined ? 8 : numRequests),
     maxServerTrials: positive(values['server-trials'], '--server-trials', 4),
     startRatePerSecond: undefined,
     canStopEarly: !values['no-early-stop'],
