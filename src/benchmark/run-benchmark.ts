@@ -76,15 +76,14 @@ interface ProgressBar {
 
 function progress(label: string): ProgressBar {
   let isLineOpen = false;
-  const draw = (done: number, total: number, note = ''): void => {
-    const width = 24;
-    const filled = Math.round((done / total) * width);
-    process.stderr.write(`\r  ${label.padEnd(28)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}${note}`);
-    isLineOpen = done !== total;
-    if (!isLineOpen) process.stderr.write('\n');
-  };
   return {
-    onProgress: (done, total) => draw(done, total),
+    onProgress(done, total) {
+      const width = 24;
+      const filled = Math.round((done / total) * width);
+      process.stderr.write(`\r  ${label.padEnd(28)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`);
+      isLineOpen = done !== total;
+      if (!isLineOpen) process.stderr.write('\n');
+    },
     end(note) {
       if (isLineOpen) process.stderr.write(` ${note}\n`);
       else process.stderr.write(`  ${label.padEnd(28)} ${note}\n`);
