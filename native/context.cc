@@ -204,19 +204,38 @@ Status Context::tiledAttention(const AttentionArgs& a) {
 }
 
 Status Context::rmsNorm(float* out, const float* x, const float* weight, int64_t numTokens, int64_t dim, double eps) {
+  // as ggml's rms_norm: f32 squares summed in order in double, then f32 mean, sqrtf, 1.0f/. The
+  // in-order double sum is one long dependency chain per token: kGroup tokens at a time keep
+  // kGroup independent chains in flight (each still in order, so the same bits).
+  constexpr int64_t kGroup = 8;
   const int64_t minTokens = kMinParallelElements / dim > 1 ? kMinParallelElements / dim : 1;
   parallelChunks(pool_, numTokens, minTokens, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; t++) {
-      // as ggml's rms_norm: f32 squares summed in order in double, then f32 mean, sqrtf, 1.0f/
-      const float* xt = x + t * dim;
-      double sum = 0.0;
-      for (int64_t i = 0; i < dim; i++) {
-        const float square = xt[i] * xt[i];
-        sum += square;
+    for (int64_t t0 = begin; t0 < end; t0 += kGroup) {
+      const int64_t n = end - t0 < kGroup ? end - t0 : kGroup;
+      double sums[kGroup] = {};
+      if (n == kGroup) {
+        for (int64_t i = 0; i < dim; i++) {
+          for (int64_t k = 0; k < kGroup; k++) {
+            const float v = x[(t0 + k) * dim + i];
+            const float square = v * v;
+            sums[k] += square;
+          }
+        }
+      } else {
+        for (int64_t k = 0; k < n; k++) {
+          for (int64_t i = 0; i < dim; i++) {
+            const float v = x[(t0 + k) * dim + i];
+            const float square = v * v;
+            sums[k] += square;
+          }
+        }
       }
-      const float mean = static_cast<float>(sum / static_cast<double>(dim));
-      const float scale = 1.0f / std::sqrt(mean + static_cast<float>(eps));
-      kernels_->scaleMul(out + t * dim, x + t * dim, scale, weight, dim);
+      for (int64_t k = 0; k < n; k++) {
+        const int64_t t = t0 + k;
+        const float mean = static_cast<float>(sums[k] / static_cast<double>(dim));
+        const float scale = 1.0f / std::sqrt(mean + static_cast<float>(eps));
+        kernels_->scaleMul(out + t * dim, x + t * dim, scale, weight, dim);
+      }
     }
   });
   return STATUS_OK;
