@@ -1,8 +1,8 @@
 /**
- * Native kernel throughput: GEMV (1 token) in GB/s of weight bytes read and GEMM (64 tokens) in
+ * Native kernel throughput: GEMV (1 token) in GB/s of weight bytes read and GEMM (--tokens, 64) in
  * GFLOP/s, for 2048x8192 Q4_0 / Q8_0 (and F16 / BF16) matrices, on 1 and 2 threads.
  *
- *   npx vite-node bench/native-kernels.ts [--threads=1,2] [--types=Q4_0,Q8_0,F16,BF16] [--cold] [--pack] [--isa=avx512-bf16]
+ *   npx vite-node bench/native-kernels.ts [--threads=1,2] [--types=Q4_0,Q8_0,F16,BF16] [--cold] [--pack] [--isa=avx512-bf16] [--tokens=64]
  *
  * --pack also runs Q4_0 / Q8_0 with packWeights (16-row interleaved layout). Each line gives wall
  * time and, in brackets, throughput per CPU-second of the whole process (all threads): on a shared
@@ -22,6 +22,7 @@ const threadCounts = (args.get('threads') ?? '1,2').split(',').map(Number);
 const types = (args.get('types') ?? 'Q4_0,Q8_0').split(',').map((t) => GgmlType[t as keyof typeof GgmlType]);
 const isCold = args.has('cold');
 const isa = args.get('isa') as NativeIsa | undefined;
+const numTokens = Number(args.get('tokens') ?? 64);
 const numRows = 2048;
 const numCols = 8192;
 
@@ -78,7 +79,6 @@ for (const [threads, packWeights] of threadCounts.flatMap((t) => (isPacking ? [[
     const out1 = new Float32Array(numRows);
     for (const copy of ws) backend.matmul(out1, copy, x1, 1); // page in (and pack) every copy before timing
     const gemv = timeCalls((i) => backend.matmul(out1, ws[i % copies]!, x1, 1), 1.5);
-    const numTokens = 64;
     const x64 = Float32Array.from({ length: numTokens * numCols }, () => Math.random() - 0.5);
     const out64 = new Float32Array(numTokens * numRows);
     const gemm = timeCalls((i) => backend.matmul(out64, ws[i % copies]!, x64, numTokens), 1.5);
@@ -87,7 +87,7 @@ for (const [threads, packWeights] of threadCounts.flatMap((t) => (isPacking ? [[
       [
         `${backend.name} threads=${threads} ${ggmlTypeName(type)} ${numRows}x${numCols} (${(bytes / 1e6).toFixed(1)} MB, ${isCold ? 'cold' : 'hot'})`,
         `GEMV ${(gemv.median * 1e6).toFixed(0)} µs = ${(bytes / gemv.median / 1e9).toFixed(1)} GB/s (best ${(bytes / gemv.best / 1e9).toFixed(1)}) [${(bytes / gemv.cpu / 1e9).toFixed(1)} GB/s per CPU-s]`,
-        `GEMM×64 ${(gemm.median * 1e3).toFixed(2)} ms = ${(flops / gemm.median / 1e9).toFixed(0)} GFLOP/s (best ${(flops / gemm.best / 1e9).toFixed(0)}) [${(flops / gemm.cpu / 1e9).toFixed(0)} GFLOP/s per CPU-s]`,
+        `GEMM×${numTokens} ${(gemm.median * 1e3).toFixed(2)} ms = ${(flops / gemm.median / 1e9).toFixed(0)} GFLOP/s (best ${(flops / gemm.best / 1e9).toFixed(0)}) [${(flops / gemm.cpu / 1e9).toFixed(0)} GFLOP/s per CPU-s]`,
       ].join('  '),
     );
   }
