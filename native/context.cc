@@ -135,6 +135,10 @@ Status Context::attention(const AttentionArgs& a) {
     splitKeys = splitKeys < kMinSplitKeys ? kMinSplitKeys : ceilDiv(splitKeys, kMinSplitKeys / 4) * (kMinSplitKeys / 4);
     numSplits = ceilDiv(maxKeys, splitKeys);
   }
+  // Short contexts (one piece of keys) with fewer tokens than tasks wanted: split the KV heads instead.
+  int64_t kvPerTask = a.numKvHeads;
+  if (numSplits == 1 && a.numTokens < wantedTasks) kvPerTask = ceilDiv(static_cast<int64_t>(a.numKvHeads), ceilDiv(wantedTasks, a.numTokens));
+  const int64_t numHeadTasks = ceilDiv(static_cast<int64_t>(a.numKvHeads), kvPerTask);
   const int64_t hdA = (a.headDim + 15) / 16 * 16;
   const int64_t partialFloats = 2 * static_cast<int64_t>(a.numHeads) + a.numHeads * hdA;
   float* partials = nullptr;
@@ -143,6 +147,9 @@ Status Context::attention(const AttentionArgs& a) {
     if (!partials) return STATUS_OUT_OF_MEMORY;
   }
   auto task = [&](int64_t i, int32_t threadIndex) {
+    const int64_t kv0 = i % numHeadTasks * kvPerTask;
+    const int64_t kv1 = kv0 + kvPerTask < a.numKvHeads ? kv0 + kvPerTask : a.numKvHeads;
+    i /= numHeadTasks;
     const int64_t t = i / numSplits;
     const int64_t s = i % numSplits;
     const int64_t n = static_cast<int64_t>(a.positions[t]) + 1;
@@ -156,9 +163,10 @@ Status Context::attention(const AttentionArgs& a) {
       }
       return;
     }
-    kernels_->attentionTask(a, t, begin, end, reinterpret_cast<float*>(scratch + perThread * threadIndex), partial);
+    kernels_->attentionTask(a, t, begin, end, static_cast<int32_t>(kv0), static_cast<int32_t>(kv1), reinterpret_cast<float*>(scratch + perThread * threadIndex),
+                            partial);
   };
-  parallelFor(pool_, a.numTokens * numSplits, isParallel ? threads : 1, task);
+  parallelFor(pool_, a.numTokens * numSplits * numHeadTasks, isParallel ? threads : 1, task);
   if (!partials) return STATUS_OK;
   // merge: out = Σ_s e^(m_s - M) acc_s / Σ_s e^(m_s - M) l_s, with M = max_s m_s
   const int64_t qDim = static_cast<int64_t>(a.numHeads) * a.headDim;

@@ -111,11 +111,12 @@ struct KernelTable {
   /** f32 scratch floats one attention task needs */
   size_t (*attentionScratchFloats)(int32_t numHeads, int32_t numKvHeads, int32_t headDim);
   /**
-   * Query `token`, every head, over cache positions [keyBegin, keyEnd). With partial == nullptr
+   * Query `token`, the heads of KV heads [kvHead0, kvHead1), over cache positions [keyBegin, keyEnd). With partial == nullptr
    * (the whole range 0..positions[token]) writes the output; otherwise writes the unnormalized
    * softmax state [numHeads] max, [numHeads] sum, [numHeads, headDim rounded up to 16] Σ p·v.
    */
-  void (*attentionTask)(const AttentionArgs& args, int64_t token, int64_t keyBegin, int64_t keyEnd, float* scratch, float* partial);
+  void (*attentionTask)(const AttentionArgs& args, int64_t token, int64_t keyBegin, int64_t keyEnd, int32_t kvHead0, int32_t kvHead1, float* scratch,
+                        float* partial);
   /** whether attentionTileTask takes these arguments (many tokens; AVX-512) */
   bool (*isTiledAttention)(const AttentionArgs& args);
   /** f32 scratch floats one attentionTileTask needs */
