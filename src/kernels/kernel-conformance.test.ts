@@ -355,7 +355,7 @@ for (const dtype of ['f16', 'f32'] as const) {
   for (const group of [1, 4, 8]) for (let s = 0; s < tokenSets.length; s++) shapes.push([group, 64, s, 'f16']);
   shapes.push([4, 24, 2, 'f16'], [4, 8, 2, 'f16'], [8, 128, 0, 'f16'], [4, 64, 3, 'f16'], [1, 24, 3, 'f32']);
   shapes.push([1, 64, 2, 'f32'], [4, 64, 0, 'f32'], [8, 24, 2, 'f32'], [4, 64, 1, 'f32']);
-  for (const set of [4, 5]) shapes.push([4, 64, set, 'f16'], [8, 128, set, 'f32'], [1, 32, set, 'f16'], [4, 24, set, 'f32']);
+  for (const set of [4, 5]) shapes.push([4, 64, set, 'f16'], [8, 128, set, 'f32'], [1, 32, set, 'f16'], [4, 24, set, 'f32'], [32, 64, set, 'f16']);
   for (const [group, headDim, set, dtype] of shapes) {
     const numKvHeads = 2;
     const shape: AttentionShape = { numHeads: numKvHeads * group, numKvHeads, headDim, scale: 1 / Math.sqrt(headDim) };
