@@ -75,9 +75,9 @@ Status Context::matmul(const MatmulArgs& in) {
   MatmulArgs a = in;
   a.isF16Lanes = a.type == TYPE_F16 && a.numRows % 32 == 0 && a.numCols % 16 == 0;
   a.actStride = kernels_->activationBytes(a.type, a.numCols, a.isPacked);
-  // kernels with per-thread scratch (AMX) read the activations in tiles of 16 tokens: zero padding
+  // kernels with per-thread scratch (AMX) read the activations in whole tiles of tokens: zero padding
   const size_t scratchBytes = roundUp64(kernels_->matmulScratchBytes(a.type, a.numCols, a.numTokens));
-  const int64_t numPadded = scratchBytes > 0 ? ceilDiv(a.numTokens, int64_t{16}) * 16 : a.numTokens;
+  const int64_t numPadded = scratchBytes > 0 ? ceilDiv(a.numTokens, kAmxTokens) * kAmxTokens : a.numTokens;
   a.act = activations_.reserve(a.actStride * static_cast<size_t>(numPadded));
   if (!a.act) return STATUS_OUT_OF_MEMORY;
   std::memset(a.act + a.actStride * static_cast<size_t>(a.numTokens), 0, a.actStride * static_cast<size_t>(numPadded - a.numTokens));
@@ -193,9 +193,9 @@ Status Context::attention(const AttentionArgs& a) {
   return STATUS_OK;
 }
 
-// Many tokens: tasks of 16 tokens × one KV head, the last tokens (the most keys) first.
+// Many tokens: tasks of kAttentionQueryTile tokens × one KV head, the last tokens (the most keys) first.
 Status Context::tiledAttention(const AttentionArgs& a) {
-  constexpr int64_t kTokens = 16;
+  constexpr int64_t kTokens = kAttentionQueryTile;
   const int32_t threads = pool_->numThreads();
   const size_t perThread = roundUp64(kernels_->tiledAttentionScratchFloats(a.numHeads, a.numKvHeads, a.headDim) * sizeof(float));
   uint8_t* scratch = attention_.reserve(perThread * static_cast<size_t>(threads));

@@ -51,6 +51,12 @@ constexpr int64_t kMatmulRowTile = 4;
  */
 constexpr int64_t kPackRows = 16;
 
+/** Tokens per AMX tile: matmuls with per-thread scratch (matmulScratchBytes > 0) read the activations in whole tiles, zero-padded. */
+constexpr int64_t kAmxTokens = 16;
+
+/** Query tokens per attentionTileTask. */
+constexpr int64_t kAttentionQueryTile = 16;
+
 struct MatmulArgs {
   int32_t type;
   bool isPacked;  // w is in the packed layout (numRows rounded up to kPackRows)
