@@ -15,8 +15,11 @@ namespace {
 // thread alone: waking the pool would cost more than it saves.
 constexpr int64_t kMinParallelWork = 1 << 16;
 constexpr int64_t kMinParallelElements = 1 << 15;
-// Attention splits a token's keys into pieces of at least this many positions.
-constexpr int64_t kMinSplitKeys = 256;
+// Attention calls of at most kMaxSplitTokens tokens take a token's keys in pieces of about
+// kSplitKeys positions, at most kMaxSplits of them.
+constexpr int64_t kSplitKeys = 256;
+constexpr int64_t kMaxSplits = 16;
+constexpr int64_t kMaxSplitTokens = 64;
 
 inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline size_t roundUp64(size_t n) { return (n + 63) & ~static_cast<size_t>(63); }
@@ -118,60 +121,74 @@ Status Context::attention(const AttentionArgs& a) {
   const size_t perThread = roundUp64(kernels_->attentionScratchFloats(a.numHeads, a.numKvHeads, a.headDim) * sizeof(float));
   uint8_t* scratch = attention_.reserve(perThread * static_cast<size_t>(threads));
   if (!scratch) return STATUS_OUT_OF_MEMORY;
+  // Few tokens (decode): a long context's keys go in pieces, merged afterwards ("flash decoding").
+  // A token's pieces depend on its own number of keys only, so its result does not depend on the
+  // tokens beside it (a decode batch gives each sequence what it gets alone) or on the threads.
+  const bool isSplitting = a.numTokens <= kMaxSplitTokens;
+  const auto piecesOf = [&](int64_t n) { return isSplitting && n > kSplitKeys ? (ceilDiv(n, kSplitKeys) < kMaxSplits ? ceilDiv(n, kSplitKeys) : kMaxSplits) : 1; };
   int64_t numKeys = 0;
-  int64_t maxKeys = 0;
+  int64_t numRanges = 0;  // a range of keys per whole token or piece
+  int64_t numPieces = 0;  // pieces of the tokens that are split
   for (int64_t t = 0; t < a.numTokens; t++) {
     const int64_t n = static_cast<int64_t>(a.positions[t]) + 1;
     numKeys += n;
-    maxKeys = n > maxKeys ? n : maxKeys;
+    numRanges += piecesOf(n);
+    if (piecesOf(n) > 1) numPieces += piecesOf(n);
   }
   const bool isParallel = numKeys * a.numHeads * a.headDim >= kMinParallelWork && threads > 1;
-  // Fewer tokens than tasks wanted: split each token's keys too, and merge the pieces afterwards.
+  // Few ranges of keys for the threads: split the KV heads too (no effect on the numbers).
   const int64_t wantedTasks = isParallel ? 4 * static_cast<int64_t>(threads) : 1;
-  int64_t numSplits = 1;
-  int64_t splitKeys = maxKeys;
-  if (a.numTokens < wantedTasks) {
-    splitKeys = ceilDiv(maxKeys, ceilDiv(wantedTasks, a.numTokens));
-    splitKeys = splitKeys < kMinSplitKeys ? kMinSplitKeys : ceilDiv(splitKeys, kMinSplitKeys / 4) * (kMinSplitKeys / 4);
-    numSplits = ceilDiv(maxKeys, splitKeys);
-  }
-  // Short contexts (one piece of keys) with fewer tokens than tasks wanted: split the KV heads instead.
-  int64_t kvPerTask = a.numKvHeads;
-  if (numSplits == 1 && a.numTokens < wantedTasks) kvPerTask = ceilDiv(static_cast<int64_t>(a.numKvHeads), ceilDiv(wantedTasks, a.numTokens));
+  const int64_t kvPerTask = numRanges < wantedTasks ? ceilDiv(static_cast<int64_t>(a.numKvHeads), ceilDiv(wantedTasks, numRanges)) : a.numKvHeads;
   const int64_t numHeadTasks = ceilDiv(static_cast<int64_t>(a.numKvHeads), kvPerTask);
   const int64_t hdA = (a.headDim + 15) / 16 * 16;
   const int64_t partialFloats = 2 * static_cast<int64_t>(a.numHeads) + a.numHeads * hdA;
+  // ranges[i] = {token, key begin, key end, partial index or -1}
+  int64_t* ranges = reinterpret_cast<int64_t*>(attentionRanges_.reserve(static_cast<size_t>(numRanges) * 4 * sizeof(int64_t)));
   float* partials = nullptr;
-  if (numSplits > 1) {
-    partials = reinterpret_cast<float*>(attentionPartials_.reserve(static_cast<size_t>(a.numTokens * numSplits * partialFloats) * sizeof(float)));
-    if (!partials) return STATUS_OUT_OF_MEMORY;
+  if (numPieces > 0) partials = reinterpret_cast<float*>(attentionPartials_.reserve(static_cast<size_t>(numPieces * partialFloats) * sizeof(float)));
+  if (!ranges || (numPieces > 0 && !partials)) return STATUS_OUT_OF_MEMORY;
+  int64_t r = 0;
+  int64_t piece = 0;
+  for (int64_t t = 0; t < a.numTokens; t++) {
+    const int64_t n = static_cast<int64_t>(a.positions[t]) + 1;
+    const int64_t pieces = piecesOf(n);
+    const int64_t pieceKeys = ceilDiv(ceilDiv(n, pieces), 64) * 64;
+    for (int64_t p = 0; p < pieces; p++, r++) {
+      ranges[4 * r] = t;
+      ranges[4 * r + 1] = p * pieceKeys;
+      ranges[4 * r + 2] = (p + 1) * pieceKeys < n ? (p + 1) * pieceKeys : n;
+      ranges[4 * r + 3] = pieces > 1 ? piece++ : -1;
+    }
   }
   auto task = [&](int64_t i, int32_t threadIndex) {
     const int64_t kv0 = i % numHeadTasks * kvPerTask;
     const int64_t kv1 = kv0 + kvPerTask < a.numKvHeads ? kv0 + kvPerTask : a.numKvHeads;
-    i /= numHeadTasks;
-    const int64_t t = i / numSplits;
-    const int64_t s = i % numSplits;
-    const int64_t n = static_cast<int64_t>(a.positions[t]) + 1;
-    const int64_t begin = s * splitKeys;
-    const int64_t end = begin + splitKeys < n ? begin + splitKeys : n;
-    float* partial = partials ? partials + i * partialFloats : nullptr;
-    if (partial && begin >= end) {
-      for (int32_t h = 0; h < a.numHeads; h++) {
+    const int64_t* range = ranges + 4 * (i / numHeadTasks);
+    float* partial = range[3] >= 0 ? partials + range[3] * partialFloats : nullptr;
+    if (partial && range[1] >= range[2]) {
+      for (int64_t h = kv0 * (a.numHeads / a.numKvHeads); h < kv1 * (a.numHeads / a.numKvHeads); h++) {
         partial[h] = -INFINITY;
         partial[a.numHeads + h] = 0.0f;
       }
       return;
     }
-    kernels_->attentionTask(a, t, begin, end, static_cast<int32_t>(kv0), static_cast<int32_t>(kv1), reinterpret_cast<float*>(scratch + perThread * threadIndex),
-                            partial);
+    kernels_->attentionTask(a, range[0], range[1], range[2], static_cast<int32_t>(kv0), static_cast<int32_t>(kv1),
+                            reinterpret_cast<float*>(scratch + perThread * threadIndex), partial);
   };
-  parallelFor(pool_, a.numTokens * numSplits * numHeadTasks, isParallel ? threads : 1, task);
-  if (!partials) return STATUS_OK;
-  // merge: out = Σ_s e^(m_s - M) acc_s / Σ_s e^(m_s - M) l_s, with M = max_s m_s
+  parallelFor(pool_, r * numHeadTasks, isParallel ? threads : 1, task);
+  if (numPieces == 0) return STATUS_OK;
+  // merge a split token's pieces: out = Σ_s e^(m_s - M) acc_s / Σ_s e^(m_s - M) l_s, with M = max_s m_s
   const int64_t qDim = static_cast<int64_t>(a.numHeads) * a.headDim;
-  for (int64_t t = 0; t < a.numTokens; t++) {
-    const float* base = partials + t * numSplits * partialFloats;
+  for (int64_t i = 0; i < r;) {
+    const int64_t t = ranges[4 * i];
+    int64_t numSplits = 1;
+    while (i + numSplits < r && ranges[4 * (i + numSplits)] == t) numSplits++;
+    if (ranges[4 * i + 3] < 0) {
+      i += numSplits;
+      continue;
+    }
+    const float* base = partials + ranges[4 * i + 3] * partialFloats;
+    i += numSplits;
     for (int32_t h = 0; h < a.numHeads; h++) {
       float m = -INFINITY;
       for (int64_t s = 0; s < numSplits; s++) m = base[s * partialFloats + h] > m ? base[s * partialFloats + h] : m;

@@ -88,7 +88,8 @@ class Context {
   Scratch activations_;  // [numTokens, activationBytes] matmul activations in the weight's dot type
   Scratch matmul_;  // [numThreads, matmulScratchBytes] per-thread matmul staging (AMX)
   Scratch attention_;  // [numThreads, attentionScratchFloats] f32
-  Scratch attentionPartials_;  // [numTokens, numSplits, partial floats] f32, split-K softmax states
+  Scratch attentionPartials_;  // [pieces of split tokens, partial floats] f32, split-K softmax states
+  Scratch attentionRanges_;  // [ranges, 4] int64: token, key begin, key end, partial index (or -1)
   Scratch rope_;  // [numThreads, numRotaryDims] f32 cos/sin
 };
 

@@ -85,7 +85,8 @@ struct AttentionArgs {
   const void* k;  // [numSlots, numKvHeads * headDim] f16 bits, or f32 when !isF16
   const void* v;  // [numSlots, numKvHeads * headDim] f16 bits, or f32 when !isF16
   bool isF16;  // f16 cache: Q is rounded to f16 before Q·K (as llama.cpp); f32: f32 throughout
-  const int32_t* blockTable;  // [numLogicalBlocks] logical block -> physical block
+  const int32_t* blockTable;  // [numLogicalBlocks] logical block -> physical block; token t's is blockTable + t * blockTableStride
+  int64_t blockTableStride;  // 0: every token is of one sequence; else one block table per token (one-token queries of many sequences)
   int64_t blockSize;
   const int32_t* positions;  // [numTokens] query t attends to cache positions 0..positions[t]
   int64_t numTokens;

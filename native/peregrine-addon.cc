@@ -354,7 +354,11 @@ napi_value storeKv(napi_env env, napi_callback_info info) {
   return makeInt(env, args.ctx()->storeKv(a));
 }
 
-/** attention(handle, out f32, q f32, kCache u16|f32, vCache u16|f32, blockTable i32, blockSize, positions i32, numTokens, numHeads, numKvHeads, headDim, scale) */
+/**
+ * attention(handle, out f32, q f32, kCache u16|f32, vCache u16|f32, blockTable i32, blockSize, positions i32, numTokens,
+ *           numHeads, numKvHeads, headDim, scale, blockTableStride): blockTableStride 0 = one block table for all
+ * tokens, n > 0 = token t's table is blockTable[t * n, (t + 1) * n)
+ */
 napi_value attention(napi_env env, napi_callback_info info) {
   PG_BEGIN();
   int64_t outLen, qLen, kLen, vLen, numBlocks, numPositions;
@@ -372,30 +376,36 @@ napi_value attention(napi_env env, napi_callback_info info) {
   const int64_t numKvHeads = args.integer(10, "numKvHeads");
   const int64_t headDim = args.integer(11, "headDim");
   a.scale = static_cast<float>(args.number(12, "scale"));
+  a.blockTableStride = args.integer(13, "blockTableStride");
   PG_RETURN_IF_BAD();
   args.check(a.isF16 == isF16V, "kv.k and kv.v must have the same element type");
   args.check(numHeads > 0 && numKvHeads > 0 && numHeads % numKvHeads == 0 && numHeads <= (1 << 16),
              "numHeads must be a positive multiple of numKvHeads");
   args.check(headDim > 0 && headDim <= (1 << 16) && a.blockSize > 0 && a.blockSize < kMaxDim && a.numTokens >= 0 && a.numTokens < kMaxDim, "bad shape");
+  args.check(a.blockTableStride >= 0 && a.blockTableStride < kMaxDim, "blockTableStride must be in [0, 2^31)");
   PG_RETURN_IF_BAD();
   const int64_t qDim = numHeads * headDim;
   const int64_t kvDim = numKvHeads * headDim;
   args.check(qLen >= a.numTokens * qDim && outLen >= a.numTokens * qDim, "q or out is shorter than numTokens * numHeads * headDim");
   args.check(numPositions >= a.numTokens, "positions is shorter than numTokens");
+  args.check(a.blockTableStride == 0 || numBlocks >= a.numTokens * a.blockTableStride, "blockTable is shorter than numTokens * blockTableStride");
   PG_RETURN_IF_BAD();
   const int64_t numPhysicalBlocks = (kLen < vLen ? kLen : vLen) / kvDim / a.blockSize;
-  int64_t maxPosition = -1;
+  // every block each token reads, in its own table (the shared table: up to the largest position)
+  const int64_t tableLength = a.blockTableStride > 0 ? a.blockTableStride : numBlocks;
+  int64_t checkedLogical = 0;  // shared table: entries [0, checkedLogical) are checked
   for (int64_t t = 0; t < a.numTokens && args.isOk(); t++) {
     args.check(a.positions[t] >= 0, "positions[%lld] is negative", static_cast<long long>(t));
-    if (a.positions[t] > maxPosition) maxPosition = a.positions[t];
-  }
-  PG_RETURN_IF_BAD();
-  const int64_t numLogical = maxPosition < 0 ? 0 : maxPosition / a.blockSize + 1;
-  args.check(numLogical <= numBlocks, "position %lld needs %lld blocks but the block table has %lld",
-             static_cast<long long>(maxPosition), static_cast<long long>(numLogical), static_cast<long long>(numBlocks));
-  for (int64_t b = 0; b < numLogical && args.isOk(); b++) {
-    args.check(a.blockTable[b] >= 0 && a.blockTable[b] < numPhysicalBlocks, "blockTable[%lld] = %d is outside the cache (%lld blocks)",
-               static_cast<long long>(b), a.blockTable[b], static_cast<long long>(numPhysicalBlocks));
+    if (!args.isOk()) break;
+    const int64_t numLogical = a.positions[t] / a.blockSize + 1;
+    args.check(numLogical <= tableLength, "position %lld needs %lld blocks but the block table has %lld", static_cast<long long>(a.positions[t]),
+               static_cast<long long>(numLogical), static_cast<long long>(tableLength));
+    const int32_t* table = a.blockTable + t * a.blockTableStride;
+    for (int64_t b = a.blockTableStride > 0 ? 0 : checkedLogical; b < numLogical && args.isOk(); b++) {
+      args.check(table[b] >= 0 && table[b] < numPhysicalBlocks, "blockTable[%lld] = %d is outside the cache (%lld blocks)",
+                 static_cast<long long>(t * a.blockTableStride + b), table[b], static_cast<long long>(numPhysicalBlocks));
+    }
+    if (a.blockTableStride == 0 && numLogical > checkedLogical) checkedLogical = numLogical;
   }
   PG_RETURN_IF_BAD();
   a.numHeads = static_cast<int32_t>(numHeads);

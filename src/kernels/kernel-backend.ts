@@ -27,18 +27,16 @@ export interface RopeParams {
 export type KvCacheType = 'f16' | 'f32';
 
 /**
- * One sequence's view of a layer's paged KV cache. f16 (the default, as llama.cpp) halves the
- * memory; f32 keeps attention in full precision.
+ * One layer's paged KV cache: [numSlots, numKvHeads * headDim] per tensor, in blocks of
+ * `blockSize` token slots. f16 (the default, as llama.cpp) halves the memory; f32 keeps attention
+ * in full precision.
  */
-export type KvView =
-  | (KvViewBase & { readonly dtype: 'f16'; /** [numSlots, numKvHeads * headDim] f16 bits */ readonly k: Uint16Array; readonly v: Uint16Array })
-  | (KvViewBase & { readonly dtype: 'f32'; /** [numSlots, numKvHeads * headDim] */ readonly k: Float32Array; readonly v: Float32Array });
+export type KvLayer =
+  | { readonly dtype: 'f16'; /** f16 bits */ readonly k: Uint16Array; readonly v: Uint16Array; readonly blockSize: number }
+  | { readonly dtype: 'f32'; readonly k: Float32Array; readonly v: Float32Array; readonly blockSize: number };
 
-interface KvViewBase {
-  /** logical block → physical block */
-  readonly blockTable: Int32Array;
-  readonly blockSize: number;
-}
+/** One sequence's view of a layer's KV cache: the layer and the sequence's block table (logical block → physical block). */
+export type KvView = KvLayer & { readonly blockTable: Int32Array };
 
 export interface AttentionShape {
   readonly numHeads: number;
@@ -76,12 +74,27 @@ export interface KernelBackend {
   /** in place; x: [numTokens, numHeads, headDim]; positions: [numTokens] */
   rope(x: Float32Array, numTokens: number, numHeads: number, headDim: number, positions: Int32Array, params: RopeParams): void;
   /** writes k, v ([numTokens, kvDim] f32) into the cache slots given by slotIds ([numTokens]) */
-  storeKv(kv: KvView, k: Float32Array, v: Float32Array, slotIds: Int32Array, numTokens: number): void;
+  storeKv(kv: KvLayer, k: Float32Array, v: Float32Array, slotIds: Int32Array, numTokens: number): void;
   /**
    * Causal attention for one sequence: query t attends to cache positions 0..positions[t].
    * q, out: [numTokens, numHeads * headDim]
    */
   attention(out: Float32Array, q: Float32Array, kv: KvView, positions: Int32Array, numTokens: number, shape: AttentionShape): void;
+  /**
+   * One query token from each of numTokens sequences (a decode step): query t attends to positions
+   * 0..positions[t] of the sequence whose block table is row t of `blockTables`
+   * ([numTokens, blockTableStride]). The same numbers as `attention` on each token alone.
+   */
+  attentionBatch(
+    out: Float32Array,
+    q: Float32Array,
+    kv: KvLayer,
+    blockTables: Int32Array,
+    blockTableStride: number,
+    positions: Int32Array,
+    numTokens: number,
+    shape: AttentionShape,
+  ): void;
   /** out[i] = silu(gate[i]) · up[i] for n elements (out may alias gate) */
   swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
   /** out[i] = a[i] + b[i] (out may alias a) */

@@ -82,6 +82,7 @@ function preparing(backend: NativeBackend): KernelBackend {
     rope: (...args) => backend.rope(...args),
     storeKv: (...args) => backend.storeKv(...args),
     attention: (...args) => backend.attention(...args),
+    attentionBatch: (...args) => backend.attentionBatch(...args),
     swiglu: (...args) => backend.swiglu(...args),
     add: (...args) => backend.add(...args),
   };
@@ -373,6 +374,46 @@ for (const dtype of ['f16', 'f32'] as const) {
         return out;
       },
       // V is ~N(0, 1): errors are measured against its scale, not against each output
+      tolerance: () => () => 1e-5,
+    });
+  }
+}
+
+// attentionBatch: one query token from each of several sequences, each with its own block table
+// (stride 40, rows padded), short and long (split-K) contexts; each token must match what
+// `attention` gives it alone, bit for bit
+{
+  const blockSize = 16;
+  const numPhysicalBlocks = 64;
+  const numSlots = numPhysicalBlocks * blockSize;
+  const stride = 40;
+  const positions = Int32Array.from([20, 600, 0, 150, 75, 599, 31]);
+  const numTokens = positions.length;
+  const tables = new Int32Array(numTokens * stride).fill(-1); // entries past a sequence's blocks are never read
+  for (let t = 0; t < numTokens; t++) tables.set(shuffled(numPhysicalBlocks).slice(0, Math.floor(positions[t]! / blockSize) + 1), t * stride);
+  for (const [group, headDim, dtype] of [[4, 64, 'f16'], [1, 24, 'f32'], [8, 128, 'f16']] as const) {
+    const numKvHeads = 2;
+    const shape: AttentionShape = { numHeads: numKvHeads * group, numKvHeads, headDim, scale: 1 / Math.sqrt(headDim) };
+    const kvDim = numKvHeads * headDim;
+    const qDim = shape.numHeads * headDim;
+    const q = gaussian(numTokens * qDim, 1.5);
+    const view = kvView(dtype, kvCache(dtype, numSlots * kvDim, 1.5), kvCache(dtype, numSlots * kvDim), new Int32Array(0), blockSize);
+    cases.push({
+      op: 'attentionBatch',
+      name: `${dtype} KV, group ${group}, headDim ${headDim}, ${numTokens} sequences at ${Array.from(positions).join(', ')}`,
+      run(b) {
+        const out = new Float32Array(q.length).fill(NaN);
+        b.attentionBatch(out, q, view, tables, stride, positions, numTokens, shape);
+        for (let t = 0; t < numTokens; t++) {
+          const alone = new Float32Array(qDim);
+          const table = tables.subarray(t * stride, (t + 1) * stride);
+          b.attention(alone, q.subarray(t * qDim, (t + 1) * qDim), { ...view, blockTable: table }, positions.subarray(t, t + 1), 1, shape);
+          for (let i = 0; i < qDim; i++) {
+            if (!Object.is(alone[i], out[t * qDim + i])) throw new Error(`${b.name}: token ${t} differs from attention() on it alone`);
+          }
+        }
+        return out;
+      },
       tolerance: () => () => 1e-5,
     });
   }

@@ -1,4 +1,4 @@
-import type { KvCacheType, KvView } from './kernel-backend.js';
+import type { KvCacheType, KvLayer, KvView } from './kernel-backend.js';
 
 /** token slots per KV block */
 export const KV_BLOCK_SIZE = 16;
@@ -33,8 +33,12 @@ export class KvStorage {
     return this.numLayers * 2 * this.numSlots * this.kvDim * (this.dtype === 'f16' ? 2 : 4);
   }
 
+  layer(layer: number): KvLayer {
+    return { dtype: this.dtype, k: this.k[layer]!, v: this.v[layer]!, blockSize: this.blockSize } as KvLayer;
+  }
+
   view(layer: number, blockTable: Int32Array): KvView {
-    return { dtype: this.dtype, k: this.k[layer]!, v: this.v[layer]!, blockTable, blockSize: this.blockSize } as KvView;
+    return { ...this.layer(layer), blockTable };
   }
 
   /** slot of logical position `pos` for a sequence with this block table */

@@ -66,6 +66,37 @@ export function parseLlamaConfig(file: GgufFile, arch: string): LlamaConfig {
   return config;
 }
 
+/** Rows [start, start + numTokens) of a batch that one attention call covers. */
+type AttentionRun = { readonly start: number; readonly numTokens: number } & (
+  | { readonly blockTable: Int32Array; readonly blockTables?: undefined; readonly blockTableStride?: undefined }
+  | { readonly blockTables: Int32Array; readonly blockTableStride: number }
+);
+
+/**
+ * The batch's sequences as attention calls: each run of consecutive one-token sequences (decode)
+ * as one attentionBatch with their block tables side by side, every other sequence on its own.
+ */
+function attentionRuns(batch: ForwardBatch, ws: Workspace): AttentionRun[] {
+  const runs: AttentionRun[] = [];
+  const seqs = batch.sequences;
+  for (let i = 0; i < seqs.length; ) {
+    let end = i;
+    while (end < seqs.length && seqs[end]!.numTokens === 1) end++;
+    if (end - i < 2) {
+      runs.push({ start: seqs[i]!.start, numTokens: seqs[i]!.numTokens, blockTable: seqs[i]!.blockTable });
+      i++;
+      continue;
+    }
+    let stride = 1;
+    for (let j = i; j < end; j++) stride = Math.max(stride, seqs[j]!.blockTable.length);
+    const tables = ws.getInt(`blockTables${runs.length}`, (end - i) * stride).fill(0);
+    for (let j = i; j < end; j++) tables.set(seqs[j]!.blockTable, (j - i) * stride);
+    runs.push({ start: seqs[i]!.start, numTokens: end - i, blockTables: tables, blockTableStride: stride });
+    i = end;
+  }
+  return runs;
+}
+
 interface LlamaLayer {
   readonly attnNorm: Float32Array;
   readonly wq: WeightTensor;
@@ -163,6 +194,7 @@ export class LlamaModel {
     for (const s of batch.sequences) {
       for (let t = s.start; t < s.start + s.numTokens; t++) slotIds[t] = kv.slotOf(s.blockTable, batch.positions[t]!);
     }
+    const runs = attentionRuns(batch, ws);
 
     b.embedding(x, this.tokenEmbedding, batch.tokenIds);
     for (let li = 0; li < c.numLayers; li++) {
@@ -173,11 +205,14 @@ export class LlamaModel {
       b.matmul(v, L.wv, xn, n);
       b.rope(q, n, c.numHeads, c.headDim, batch.positions, this.rope);
       b.rope(k, n, c.numKvHeads, c.headDim, batch.positions, this.rope);
-      for (const s of batch.sequences) {
-        const view = kv.view(li, s.blockTable);
-        const rows = (a: Float32Array, width: number): Float32Array => a.subarray(s.start * width, (s.start + s.numTokens) * width);
-        b.storeKv(view, rows(k, kvDim), rows(v, kvDim), slotIds.subarray(s.start, s.start + s.numTokens), s.numTokens);
-        b.attention(rows(attn, qDim), rows(q, qDim), view, batch.positions.subarray(s.start, s.start + s.numTokens), s.numTokens, this.attentionShape);
+      const layer = kv.layer(li);
+      b.storeKv(layer, k, v, slotIds, n);
+      for (const r of runs) {
+        const attnRows = attn.subarray(r.start * qDim, (r.start + r.numTokens) * qDim);
+        const qRows = q.subarray(r.start * qDim, (r.start + r.numTokens) * qDim);
+        const positions = batch.positions.subarray(r.start, r.start + r.numTokens);
+        if (r.blockTables) b.attentionBatch(attnRows, qRows, layer, r.blockTables, r.blockTableStride, positions, r.numTokens, this.attentionShape);
+        else b.attention(attnRows, qRows, { ...layer, blockTable: r.blockTable }, positions, r.numTokens, this.attentionShape);
       }
       b.matmul(proj, L.wo, attn, n);
       b.add(x, x, proj, n * c.dim);

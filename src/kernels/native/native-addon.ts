@@ -58,6 +58,8 @@ export interface NativeAddon {
     numKvHeads: number,
     headDim: number,
     scale: number,
+    /** 0: one block table for every token; n: token t's is blockTable[t * n, (t + 1) * n) */
+    blockTableStride: number,
   ): number;
   swiglu(h: NativeHandle, out: Float32Array, gate: Float32Array, up: Float32Array, n: number): number;
   add(h: NativeHandle, out: Float32Array, a: Float32Array, b: Float32Array, n: number): number;

@@ -55,6 +55,13 @@ describe.skipIf(!probe.ok)('native backend', () => {
     const q = new Float32Array(16);
     expect(() => backend.attention(new Float32Array(16), q, kv, Int32Array.from([9]), 1, shape)).toThrow(/blockTable\[1\] = 5/);
     expect(() => backend.attention(new Float32Array(16), q, kv, Int32Array.from([16]), 1, shape)).toThrow(/needs 3 blocks/);
+    // attentionBatch: one block table per token, each checked up to its own position
+    const tables = Int32Array.from([0, 1, 1, 5]); // token 0: blocks 0, 1; token 1: blocks 1, 5
+    const two = new Float32Array(32);
+    expect(() => backend.attentionBatch(two, two, kv, tables, 2, Int32Array.from([9, 7]), 2, shape)).not.toThrow();
+    expect(() => backend.attentionBatch(two, two, kv, tables, 2, Int32Array.from([9, 9]), 2, shape)).toThrow(/blockTable\[3\] = 5/);
+    expect(() => backend.attentionBatch(two, two, kv, tables, 3, Int32Array.from([9, 9]), 2, shape)).toThrow(/shorter than numTokens \* blockTableStride/);
+    expect(() => backend.attentionBatch(two, two, kv, tables, 2, Int32Array.from([1, 16]), 2, shape)).toThrow(/needs 3 blocks but the block table has 2/);
     expect(() => backend.storeKv(kv, new Float32Array(8), new Float32Array(8), Int32Array.from([16]), 1)).toThrow(/slotIds\[0\] = 16/);
     expect(() => backend.embedding(new Float32Array(8), { name: 't', type: GgmlType.F32, numRows: 2, numCols: 8, data: new Uint8Array(64) }, Int32Array.from([2]))).toThrow(
       /ids\[0\] = 2/,

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { EngineDeadError } from '../../errors/engine-error.js';
 import { GgmlType } from '../../formats/ggml-type.js';
-import type { AttentionShape, KernelBackend, KvView, RopeParams, WeightTensor } from '../kernel-backend.js';
+import type { AttentionShape, KernelBackend, KvLayer, KvView, RopeParams, WeightTensor } from '../kernel-backend.js';
 import { ReferenceBackend } from '../reference/reference-backend.js';
 import {
   NATIVE_ISAS,
@@ -166,27 +166,25 @@ export class NativeBackend implements KernelBackend, Disposable {
     this.check('rope', status);
   }
 
-  storeKv(kv: KvView, k: Float32Array, v: Float32Array, slotIds: Int32Array, numTokens: number): void {
+  storeKv(kv: KvLayer, k: Float32Array, v: Float32Array, slotIds: Int32Array, numTokens: number): void {
     this.check('storeKv', this.addon.storeKv(this.handle, kv.k, kv.v, k, v, slotIds, numTokens));
   }
 
   attention(out: Float32Array, q: Float32Array, kv: KvView, positions: Int32Array, numTokens: number, s: AttentionShape): void {
-    const status = this.addon.attention(
-      this.handle,
-      out,
-      q,
-      kv.k,
-      kv.v,
-      kv.blockTable,
-      kv.blockSize,
-      positions,
-      numTokens,
-      s.numHeads,
-      s.numKvHeads,
-      s.headDim,
-      s.scale,
-    );
-    this.check('attention', status);
+    this.check('attention', this.callAttention(out, q, kv, kv.blockTable, 0, positions, numTokens, s));
+  }
+
+  attentionBatch(
+    out: Float32Array,
+    q: Float32Array,
+    kv: KvLayer,
+    blockTables: Int32Array,
+    blockTableStride: number,
+    positions: Int32Array,
+    numTokens: number,
+    s: AttentionShape,
+  ): void {
+    this.check('attentionBatch', this.callAttention(out, q, kv, blockTables, blockTableStride, positions, numTokens, s));
   }
 
   swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void {
@@ -216,6 +214,20 @@ export class NativeBackend implements KernelBackend, Disposable {
 
   [Symbol.dispose](): void {
     this.dispose();
+  }
+
+  private callAttention(
+    out: Float32Array,
+    q: Float32Array,
+    kv: KvLayer,
+    blockTables: Int32Array,
+    blockTableStride: number,
+    positions: Int32Array,
+    numTokens: number,
+    s: AttentionShape,
+  ): number {
+    const a = this.addon;
+    return a.attention(this.handle, out, q, kv.k, kv.v, blockTables, kv.blockSize, positions, numTokens, s.numHeads, s.numKvHeads, s.headDim, s.scale, blockTableStride);
   }
 
   /** the packed copy of `w`, made on first use; assumes w.data does not change afterwards */

@@ -1,7 +1,7 @@
 import { GgmlType, ggmlTypeName } from '../../formats/ggml-type.js';
 import { codecFor } from '../../quant/index.js';
 import { F16_TO_F32, roundToBf16, roundToF16, f32ToF16 } from '../../quant/float16.js';
-import type { AttentionShape, KernelBackend, KvView, RopeParams, WeightTensor } from '../kernel-backend.js';
+import type { AttentionShape, KernelBackend, KvLayer, KvView, RopeParams, WeightTensor } from '../kernel-backend.js';
 import { quantizeQ8_0, quantizeQ8K, type Q8Activations, type Q8KActivations } from './activation-quant.js';
 import { fmaf, GGML_VEC_WIDTH, ggmlSilu, scalarSilu } from './ggml-float.js';
 import { dotQ45K, dotQ6K } from './k-quant-dot.js';
@@ -161,7 +161,7 @@ export class ReferenceBackend implements KernelBackend {
     }
   }
 
-  storeKv(kv: KvView, k: Float32Array, v: Float32Array, slotIds: Int32Array, numTokens: number): void {
+  storeKv(kv: KvLayer, k: Float32Array, v: Float32Array, slotIds: Int32Array, numTokens: number): void {
     const kvDim = k.length / numTokens;
     for (let t = 0; t < numTokens; t++) {
       const dst = slotIds[t]! * kvDim;
@@ -169,6 +169,23 @@ export class ReferenceBackend implements KernelBackend {
         kv.k[dst + i] = kv.dtype === 'f16' ? f32ToF16(k[t * kvDim + i]!) : k[t * kvDim + i]!;
         kv.v[dst + i] = kv.dtype === 'f16' ? f32ToF16(v[t * kvDim + i]!) : v[t * kvDim + i]!;
       }
+    }
+  }
+
+  attentionBatch(
+    out: Float32Array,
+    q: Float32Array,
+    kv: KvLayer,
+    blockTables: Int32Array,
+    blockTableStride: number,
+    positions: Int32Array,
+    numTokens: number,
+    s: AttentionShape,
+  ): void {
+    const qDim = s.numHeads * s.headDim;
+    for (let t = 0; t < numTokens; t++) {
+      const view = { ...kv, blockTable: blockTables.subarray(t * blockTableStride, (t + 1) * blockTableStride) } as KvView;
+      this.attention(out.subarray(t * qDim, (t + 1) * qDim), q.subarray(t * qDim, (t + 1) * qDim), view, positions.subarray(t, t + 1), 1, s);
     }
   }
 
