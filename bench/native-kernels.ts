@@ -2,7 +2,7 @@
  * Native kernel throughput: GEMV (1 token) in GB/s of weight bytes read and GEMM (--tokens, 64) in
  * GFLOP/s, for 2048x8192 Q4_0 / Q8_0 (and F16 / BF16) matrices, on 1 and 2 threads.
  *
- *   npx vite-node bench/native-kernels.ts [--threads=1,2] [--types=Q4_0,Q8_0,F16,BF16] [--cold] [--pack] [--isa=avx512-bf16] [--tokens=64]
+ *   npx vite-node bench/native-kernels.ts [--threads=1,2] [--types=Q4_0,Q8_0,F16,BF16] [--cold] [--pack] [--isa=avx512-bf16] [--tokens=64] [--bf16]
  *
  * --pack also runs Q4_0 / Q8_0 with packWeights (16-row interleaved layout). Each line gives wall
  * time and, in brackets, throughput per CPU-second of the whole process (all threads): on a shared
@@ -66,7 +66,7 @@ function timeCalls(fn: (i: number) => void, minSeconds: number): { median: numbe
 
 const isPacking = args.has('pack');
 for (const [threads, packWeights] of threadCounts.flatMap((t) => (isPacking ? [[t, false], [t, true]] : [[t, false]]) as Array<[number, boolean]>)) {
-  const probe = probeNativeBackend({ threads, packWeights, ...(isa ? { isa } : {}) });
+  const probe = probeNativeBackend({ threads, packWeights, ...(isa ? { isa } : {}), ...(args.has('bf16') ? { matmulPrecision: 'bf16' as const } : {}) });
   if (!probe.ok) throw new Error(probe.reason);
   const backend = probe.backend;
   for (const type of types) {

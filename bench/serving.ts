@@ -4,13 +4,16 @@
  * batching engine and for node-llama-cpp 3.21.1 with the same number of parallel sequences, in
  * the same run.
  *
- *   npm run bench:serving -- [--streams=1,4,8,16,32] [--prompt=64] [--output=64] [--threads=2] [--type=Q4_0] [--update-readme]
+ *   npm run bench:serving -- [--streams=1,4,8,16,32] [--prompt=64] [--output=64] [--threads=2] [--type=Q4_0] [--matmul-precision=bf16] [--update-readme]
+ *
+ * --matmul-precision=bf16 runs Peregrine's batches on AMX bf16 tiles (LoadModelOptions.matmulPrecision).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
 import { loadModel } from '../src/api/index.js';
 import { AsyncEngine } from '../src/engine/async-engine.js';
+import type { MatmulPrecision } from '../src/kernels/native/native-backend.js';
 import type { SyntheticWeightType } from '../src/models/synthetic-model.js';
 import { resolveBenchModel } from '../src/benchmark/run-benchmark.js';
 
@@ -20,6 +23,7 @@ const numPrompt = Number(args.get('prompt') ?? 64);
 const numOutput = Number(args.get('output') ?? 64);
 const threads = Number(args.get('threads') ?? 2);
 const type = (args.get('type') ?? 'Q4_0') as SyntheticWeightType;
+const matmulPrecision = (args.get('matmul-precision') ?? 'exact') as MatmulPrecision;
 const root = resolve(import.meta.dirname, '..');
 const path = resolveBenchModel('llama-3.2-1b', type, (line) => process.stderr.write(line + '\n'));
 const VOCAB = 128256;
@@ -56,7 +60,7 @@ function summarize(starts: number[], firsts: number[][], ends: number[], wallMs:
 }
 
 async function runPeregrine(numStreams: number): Promise<Result> {
-  const model = await loadModel(path, { contextSize: numPrompt + numOutput + 16, backend: 'native', threads });
+  const model = await loadModel(path, { contextSize: numPrompt + numOutput + 16, backend: 'native', threads, matmulPrecision });
   const engine = new AsyncEngine(model, { maxNumSeqs: numStreams, maxNumBatchedTokens: 512 });
   // warm-up: first touch of the weights and the KV cache
   for await (const _chunk of engine.generate(prompt(numStreams), { temperature: 0, maxTokens: 4, ignoreEos: true }));
@@ -138,7 +142,7 @@ for (const n of streamCounts) {
   lines.push(line);
   process.stderr.write(line + '\n');
 }
-const header = `llama-3.2-1b ${type}, ${threads} threads, prompt ${numPrompt} tokens, output ${numOutput} tokens per stream`;
+const header = `llama-3.2-1b ${type}, ${threads} threads, prompt ${numPrompt} tokens, output ${numOutput} tokens per stream${matmulPrecision === 'exact' ? '' : `, Peregrine matmul precision ${matmulPrecision}`}`;
 console.log(`${header}\n\n${lines.join('\n')}`);
 if (args.has('update-readme')) {
   const readmePath = join(root, 'README.md');

@@ -77,6 +77,7 @@ Context::~Context() { delete pool_; }
 Status Context::matmul(const MatmulArgs& in) {
   MatmulArgs a = in;
   a.isF16Lanes = a.type == TYPE_F16 && a.numRows % 32 == 0 && a.numCols % 16 == 0;
+  a.isBf16Allowed = isBf16Allowed_;
   a.actStride = kernels_->activationBytes(a.type, a.numCols, a.isPacked);
   // kernels with per-thread scratch (AMX) read the activations in whole tiles of tokens: zero padding
   const size_t scratchBytes = roundUp64(kernels_->matmulScratchBytes(a.type, a.numCols, a.numTokens));

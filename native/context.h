@@ -71,6 +71,8 @@ class Context {
   int32_t numThreads() const { return pool_->numThreads(); }
 
   Status matmul(const MatmulArgs& args);
+  /** whether Q8_0 / Q4_0 batches may run in bf16 (MatmulArgs::isBf16Allowed) from now on */
+  void setBf16Batches(bool isAllowed) { isBf16Allowed_ = isAllowed; }
   Status attention(const AttentionArgs& args);
   Status rmsNorm(float* out, const float* x, const float* weight, int64_t numTokens, int64_t dim, double eps);
   Status rope(const RopeArgs& args);
@@ -91,6 +93,7 @@ class Context {
   Scratch attentionPartials_;  // [pieces of split tokens, partial floats] f32, split-K softmax states
   Scratch attentionRanges_;  // [ranges, 4] int64: token, key begin, key end, partial index (or -1)
   Scratch rope_;  // [numThreads, numRotaryDims] f32 cos/sin
+  bool isBf16Allowed_ = false;
 };
 
 }  // namespace peregrine

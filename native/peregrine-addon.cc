@@ -120,6 +120,15 @@ napi_value contextThreads(napi_env env, napi_callback_info info) {
   return makeInt(env, args.ctx()->numThreads());
 }
 
+/** setBf16Batches(handle, allowed 0|1) → status: whether Q8_0 / Q4_0 batches may run in bf16 (AMX tables) */
+napi_value setBf16Batches(napi_env env, napi_callback_info info) {
+  PG_BEGIN();
+  const int64_t allowed = args.integer(1, "allowed");
+  PG_RETURN_IF_BAD();
+  args.ctx()->setBf16Batches(allowed != 0);
+  return makeInt(env, STATUS_OK);
+}
+
 /** lastError(handle) → the message of the last failed validation on this handle */
 napi_value lastError(napi_env env, napi_callback_info info) {
   Args args(env, info);
@@ -453,6 +462,7 @@ NAPI_MODULE_INIT() {
       {"disposeContext", nullptr, disposeContext, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"contextIsa", nullptr, contextIsa, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"contextThreads", nullptr, contextThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"setBf16Batches", nullptr, setBf16Batches, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"lastError", nullptr, lastError, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"bestIsa", nullptr, bestIsa, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"allocateWeightBuffer", nullptr, allocateWeightBuffer, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

@@ -23,6 +23,16 @@ export function numberFlag(value: unknown, flag: string, { integer = false } = {
   return n;
 }
 
+const PRECISIONS = ['exact', 'bf16'] as const;
+
+export function matmulPrecisionFlag(value: unknown): (typeof PRECISIONS)[number] | undefined {
+  if (value === undefined) return undefined;
+  if (!PRECISIONS.includes(value as (typeof PRECISIONS)[number])) {
+    throw new InvalidRequestError('INVALID_ARGUMENT', `--matmul-precision must be one of ${PRECISIONS.join(', ')} (got '${String(value)}')`);
+  }
+  return value as (typeof PRECISIONS)[number];
+}
+
 const BACKENDS = ['auto', 'native', 'reference'] as const;
 
 export function backendFlag(value: unknown): (typeof BACKENDS)[number] | undefined {

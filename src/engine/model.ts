@@ -2,6 +2,7 @@ import { InvalidRequestError } from '../errors/engine-error.js';
 import { MetadataReader, readGguf } from '../formats/gguf/index.js';
 import type { KernelBackend, KvCacheType } from '../kernels/kernel-backend.js';
 import { KV_BLOCK_SIZE, KvStorage } from '../kernels/kv-storage.js';
+import type { MatmulPrecision } from '../kernels/native/native-backend.js';
 import { selectBackend, type BackendChoice } from '../kernels/select-backend.js';
 import type { ForwardBatch } from '../models/forward-batch.js';
 import { createModel, type CausalLM } from '../models/registry.js';
@@ -19,6 +20,12 @@ export interface LoadModelOptions {
   readonly threads?: number;
   /** KV cache element type (default 'f16', as llama.cpp) */
   readonly kvCacheType?: KvCacheType;
+  /**
+   * Q8_0 / Q4_0 matmul arithmetic of the native kernels: 'exact' (default) is llama.cpp's, bit for
+   * bit; 'bf16' runs batches of 12+ tokens (prefill, busy servers) on AMX bf16 tiles where the CPU
+   * has them: faster, about as accurate, but not llama.cpp's bits. Ignored with a backend instance.
+   */
+  readonly matmulPrecision?: MatmulPrecision;
 }
 
 export interface CompletionResult {
@@ -61,13 +68,16 @@ export class Model {
   }
 
   static load(path: string, options: LoadModelOptions = {}): Model {
+    if (options.matmulPrecision !== undefined && options.matmulPrecision !== 'exact' && options.matmulPrecision !== 'bf16') {
+      throw new InvalidRequestError('INVALID_ARGUMENT', `matmulPrecision must be 'exact' or 'bf16' (got ${String(options.matmulPrecision)})`);
+    }
     const file = readGguf(path);
     const info = describeModel(file);
     const tokenizer = createTokenizer(new MetadataReader(file.metadata, path));
     const isOwnBackend = options.backend === undefined || typeof options.backend === 'string';
     const backend =
       options.backend === undefined || typeof options.backend === 'string'
-        ? selectBackend(options.backend, { threads: options.threads })
+        ? selectBackend(options.backend, { threads: options.threads, matmulPrecision: options.matmulPrecision })
         : options.backend;
     let network: CausalLM;
     try {

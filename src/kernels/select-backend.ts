@@ -1,6 +1,6 @@
 import { ModelLoadError } from '../errors/engine-error.js';
 import type { KernelBackend } from './kernel-backend.js';
-import { probeNativeBackend } from './native/native-backend.js';
+import { probeNativeBackend, type MatmulPrecision } from './native/native-backend.js';
 import { ReferenceBackend } from './reference/reference-backend.js';
 
 /** 'auto': the native kernels when they built, else the TypeScript reference backend (said once on stderr). */
@@ -8,6 +8,8 @@ export type BackendChoice = 'auto' | 'native' | 'reference';
 
 export interface BackendSelection {
   readonly threads?: number;
+  /** Q8_0 / Q4_0 batch arithmetic of the native kernels (NativeBackendOptions.matmulPrecision) */
+  readonly matmulPrecision?: MatmulPrecision;
 }
 
 let hasWarned = false;
@@ -15,7 +17,7 @@ let hasWarned = false;
 /** Creates the kernel backend for a choice. The caller owns it (native backends hold threads: dispose them). */
 export function selectBackend(choice: BackendChoice = 'auto', options: BackendSelection = {}): KernelBackend {
   if (choice === 'reference') return new ReferenceBackend();
-  const probe = probeNativeBackend({ threads: options.threads });
+  const probe = probeNativeBackend({ threads: options.threads, matmulPrecision: options.matmulPrecision });
   if (probe.ok) return probe.backend;
   if (choice === 'native') {
     throw new ModelLoadError('NATIVE_BACKEND_FAILED', `native kernels are unavailable: ${probe.reason}`);

@@ -1,5 +1,5 @@
 import { loadModel } from '../../engine/model.js';
-import { backendFlag, numberFlag, parseCommandArgs } from '../args.js';
+import { backendFlag, matmulPrecisionFlag, numberFlag, parseCommandArgs } from '../args.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
 
 export const GENERATE_USAGE = `peregrine generate [--model PATH] [--prompt TEXT] [options]
@@ -13,7 +13,9 @@ export const GENERATE_USAGE = `peregrine generate [--model PATH] [--prompt TEXT]
   --context-size N        context length in tokens
   --ignore-eos            keep going past end-of-generation tokens
   --threads N             kernel threads (default: all cores)
-  --backend B             auto (default: native kernels when built), native or reference`;
+  --backend B             auto (default: native kernels when built), native or reference
+  --matmul-precision P    exact (default: llama.cpp's Q8_0 arithmetic, bit for bit) or bf16
+                          (AMX CPUs: batches of 12+ tokens on bf16 tiles; faster, not the same bits)`;
 
 export async function runGenerate(argv: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
   const { values } = parseCommandArgs(argv, {
@@ -33,6 +35,7 @@ export async function runGenerate(argv: string[], out: NodeJS.WritableStream, er
     'ignore-eos': { type: 'boolean' },
     threads: { type: 'string' },
     backend: { type: 'string' },
+    'matmul-precision': { type: 'string' },
   });
   const path = values.model ?? DEFAULT_MODEL_PATH;
   const loadStart = performance.now();
@@ -40,6 +43,7 @@ export async function runGenerate(argv: string[], out: NodeJS.WritableStream, er
     contextSize: numberFlag(values['context-size'], '--context-size', { integer: true }),
     threads: numberFlag(values.threads, '--threads', { integer: true }),
     backend: backendFlag(values.backend),
+    matmulPrecision: matmulPrecisionFlag(values['matmul-precision']),
   });
   err.write(
     `peregrine: loaded ${model.info.architecture} model ${path} (${model.backendName} kernels) in ${(performance.now() - loadStart).toFixed(0)} ms\n`,

@@ -42,6 +42,7 @@ export interface NativeAddon {
     freqScale: number,
     freqFactors: Float32Array | undefined,
   ): number;
+  setBf16Batches(h: NativeHandle, allowed: number): number;
   /** a Uint16Array cache holds f16 bits, a Float32Array cache f32 */
   storeKv(h: NativeHandle, kCache: Uint16Array | Float32Array, vCache: Uint16Array | Float32Array, k: Float32Array, v: Float32Array, slotIds: Int32Array, numTokens: number): number;
   attention(

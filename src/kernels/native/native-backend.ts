@@ -26,7 +26,18 @@ export interface NativeBackendOptions {
    * original bytes for as long as the WeightTensor lives, so weight memory doubles. Default false.
    */
   readonly packWeights?: boolean;
+  /**
+   * 'exact' (default): Q8_0 / Q4_0 matmuls quantize the activations to Q8_0 blocks and sum as
+   * llama.cpp does, bit for bit. 'bf16': on AMX CPUs, batches of 8+ tokens over prepared
+   * (packed) weights run on bf16 tiles instead: bf16 activations × weights dequantized to bf16,
+   * f32 sums; about as far from the f32 result as the Q8_0 arithmetic, several times faster for
+   * large batches, but not llama.cpp's bits (and a token's logits then depend on its batch size).
+   * No effect on other CPUs or weight types.
+   */
+  readonly matmulPrecision?: MatmulPrecision;
 }
+
+export type MatmulPrecision = 'exact' | 'bf16';
 
 export type NativeBackendLoad = { readonly ok: true; readonly backend: NativeBackend } | { readonly ok: false; readonly reason: string };
 
@@ -81,6 +92,7 @@ export class NativeBackend implements KernelBackend, Disposable {
     private readonly addon: NativeAddon,
     private readonly handle: NativeHandle,
     packWeights: boolean,
+    readonly matmulPrecision: MatmulPrecision,
   ) {
     this.isa = NATIVE_ISAS[addon.contextIsa(handle)] ?? 'scalar';
     this.isPacking = packWeights && (this.isa === 'avx512' || this.isa === 'avx512-bf16' || this.isa === 'amx');
@@ -100,7 +112,11 @@ export class NativeBackend implements KernelBackend, Disposable {
     if (wanted < 0) return { ok: false, reason: `unknown isa ${options.isa}` };
     const handle = addon.createContext(threads, Math.min(wanted, best));
     if (typeof handle === 'number') return { ok: false, reason: `native context failed to start: ${nativeStatusName(handle)}` };
-    return { ok: true, backend: new NativeBackend(addon, handle, options.packWeights ?? false) };
+    const precision = options.matmulPrecision ?? 'exact';
+    if (precision !== 'exact' && precision !== 'bf16') return { ok: false, reason: `unknown matmul precision ${String(precision)}` };
+    const status = addon.setBf16Batches(handle, precision === 'bf16' ? 1 : 0);
+    if (status !== NativeStatus.OK) return { ok: false, reason: `native context failed to configure: ${nativeStatusName(status)}` };
+    return { ok: true, backend: new NativeBackend(addon, handle, options.packWeights ?? false, precision) };
   }
 
   /**
