@@ -10,6 +10,7 @@ export interface CausalLM {
   readonly config: LlamaConfig;
   readonly weights: readonly WeightTensor[];
   readonly backendName: string;
+  /** [batch.logitRows.length, vocabSize] logits, in a buffer the model reuses: valid until its next forward */
   forward(batch: ForwardBatch, kv: KvStorage): Float32Array;
 }
 

@@ -62,6 +62,18 @@ describe('Sampler: greedy (temperature 0)', () => {
     expect(next).not.toHaveBeenCalled();
   });
 
+  it('finds the maximum in any lane and in the tail, skips NaN, and gives 0 when nothing beats -Infinity', () => {
+    const greedy = (values: number[]): number => new Sampler({ temperature: 0 }).sample(Float32Array.from(values), []);
+    for (let n = 1; n <= 11; n++) {
+      for (let at = 0; at < n; at++) expect(greedy(Array.from({ length: n }, (_, i) => (i === at ? 5 : i * 0.1)))).toBe(at);
+    }
+    expect(greedy([NaN, 1, NaN, 2, NaN, 2, 0])).toBe(3);
+    expect(greedy([NaN, NaN, NaN, NaN, NaN])).toBe(0);
+    expect(greedy([-Infinity, -Infinity, -Infinity, -Infinity, -Infinity])).toBe(0);
+    expect(greedy([NaN, -Infinity, NaN, NaN, -Infinity])).toBe(0);
+    expect(greedy([-3, -2, -7, -2.5, -9, -1.5])).toBe(5);
+  });
+
   it('breaks ties toward the lowest id', () => {
     const logits = Float32Array.from([0, 3, 1, 3, 3]);
     expect(new Sampler({ temperature: 0 }).sample(logits, [])).toBe(1);
