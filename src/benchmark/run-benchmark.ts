@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { AsyncEngine } from '../engine/async-engine.js';
 import { loadModel } from '../engine/model.js';
+import type { MatmulPrecision } from '../kernels/native/native-backend.js';
 import { MODEL_SHAPE_NAMES, type ModelShapeName } from '../models/model-shapes.js';
 import { writeSyntheticModel, type SyntheticWeightType } from '../models/synthetic-model.js';
 import { InvalidRequestError } from '../errors/engine-error.js';
@@ -20,6 +21,8 @@ export interface BenchmarkOptions {
   /** weight type for a named shape */
   readonly weightType: SyntheticWeightType;
   readonly threads: number;
+  /** Peregrine's Q8_0 / Q4_0 batch arithmetic (LoadModelOptions.matmulPrecision) */
+  readonly matmulPrecision: MatmulPrecision;
   readonly maxNumSeqs: number;
   readonly numSingleStream: number;
   readonly numOffline: number;
@@ -159,7 +162,7 @@ export async function runBenchmark(o: BenchmarkOptions): Promise<string> {
   const modelPath = resolveBenchModel(o.model, o.weightType, o.log);
   const maxLen = (d: LengthDistribution): number => (d.kind === 'fixed' ? d.value : d.max);
   const contextSize = maxLen(o.inputLength) + maxLen(o.outputLength) + 8;
-  const model = await loadModel(modelPath, { contextSize, backend: 'auto', threads: o.threads });
+  const model = await loadModel(modelPath, { contextSize, backend: 'auto', threads: o.threads, matmulPrecision: o.matmulPrecision });
   const vocabSize = model.network.config.vocabSize;
   const serving = new AsyncEngine(model, { maxNumSeqs: o.maxNumSeqs, maxQueueLength: Math.max(256, o.numServer, o.numOffline) });
   const runs: EngineRun[] = [];

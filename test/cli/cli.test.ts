@@ -69,6 +69,8 @@ describe('peregrine CLI', () => {
       [['frobnicate'], /unknown command 'frobnicate'/],
       [['generate', '--backend', 'gpu'], /--backend must be one of auto, native, reference/],
       [['generate', '--threads', '1.5'], /--threads must be an integer/],
+      [['generate', '--matmul-precision', 'fp8'], /--matmul-precision must be one of exact, bf16/],
+      [['serve', '--matmul-precision', 'int4'], /--matmul-precision must be one of exact, bf16/],
     ];
     for (const [args, message] of cases) {
       const r = peregrine(...args);

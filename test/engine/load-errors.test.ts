@@ -89,3 +89,14 @@ describe('loadModel: bad files give typed errors that name the problem', () => {
   it('inconsistent head counts', () =>
     expectLoadError(variant('heads.gguf', { metadata: { 'llama.attention.head_count_kv': gguf.u32(3) } }), 'BAD_TENSOR_SHAPE', /head_count_kv 3/));
 });
+
+describe('loadModel: bad options', () => {
+  it('an unknown matmul precision is an invalid argument, not a silent fallback', async () => {
+    const err = await loadModel(DEFAULT_MODEL_PATH, { matmulPrecision: 'fp8' as 'bf16' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((err as { code?: string }).code).toBe('INVALID_ARGUMENT');
+    expect((err as Error).message).toMatch(/matmulPrecision must be 'exact' or 'bf16'/);
+  });
+});

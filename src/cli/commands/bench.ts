@@ -3,7 +3,7 @@ import { runBenchmark } from '../../benchmark/run-benchmark.js';
 import { DEFAULT_CONSTRAINTS } from '../../benchmark/scenario.js';
 import { InvalidRequestError } from '../../errors/engine-error.js';
 import type { SyntheticWeightType } from '../../models/synthetic-model.js';
-import { numberFlag, parseCommandArgs } from '../args.js';
+import { matmulPrecisionFlag, numberFlag, parseCommandArgs } from '../args.js';
 
 export const BENCH_USAGE = `peregrine bench [--model PATH|SHAPE] [options]
   MLPerf-style SingleStream, Offline and Server (highest Poisson rate meeting TTFT p99 and
@@ -12,6 +12,7 @@ export const BENCH_USAGE = `peregrine bench [--model PATH|SHAPE] [options]
                           llama-3.1-8b, llama-110m, tiny
   --type T                weights for a shape: Q4_0 (default), Q8_0, F16, BF16, Q4_K, Q6_K, Q4_K_M
   --threads N             kernel threads (default: all cores)
+  --matmul-precision P    Peregrine's Q8_0/Q4_0 batch arithmetic, as serve: bf16 (default) or exact
   --max-num-seqs N        sequences batched at once (default 8)
   --requests N            Offline requests (default 16); SingleStream uses N/4, Server at least N
   --server-requests N     each Server trial issues at least N requests (default: --requests when
@@ -31,6 +32,7 @@ export async function runBench(argv: string[], out: NodeJS.WritableStream, err: 
     model: { type: 'string' },
     type: { type: 'string' },
     threads: { type: 'string' },
+    'matmul-precision': { type: 'string' },
     'max-num-seqs': { type: 'string' },
     requests: { type: 'string' },
     'input-median': { type: 'string' },
@@ -62,6 +64,7 @@ export async function runBench(argv: string[], out: NodeJS.WritableStream, err: 
     model: values.model ?? 'llama-3.2-1b',
     weightType: weightType as SyntheticWeightType,
     threads: positive(values.threads, '--threads', availableParallelism()),
+    matmulPrecision: matmulPrecisionFlag(values['matmul-precision']) ?? 'bf16',
     maxNumSeqs: positive(values['max-num-seqs'], '--max-num-seqs', 8),
     numSingleStream: Math.max(2, Math.round(numRequests / 4)),
     numOffline: numRequests,

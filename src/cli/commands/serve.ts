@@ -16,8 +16,8 @@ export const SERVE_USAGE = `peregrine serve [--model PATH] [--host HOST] [--port
   --max-queue N           most requests waiting before 429 (default 256)
   --context-size N        context length in tokens
   --threads N             threads for the native kernels (default: all cores)
-  --matmul-precision P    exact (default: llama.cpp's Q8_0 arithmetic, bit for bit) or bf16
-                          (AMX CPUs: batches of 12+ tokens on bf16 tiles; faster, not the same bits)`;
+  --matmul-precision P    bf16 (default; AMX CPUs: Q8_0/Q4_0 batches of 12+ tokens on bf16 tiles:
+                          faster, closer to the f32 product) or exact (llama.cpp's Q8_0 bits)`;
 
 /** Runs until SIGTERM/SIGINT, then stops accepting, finishes in-flight requests and resolves. */
 export async function runServe(argv: string[], err: NodeJS.WritableStream): Promise<void> {
@@ -39,7 +39,7 @@ export async function runServe(argv: string[], err: NodeJS.WritableStream): Prom
   const model = await loadModel(path, {
     contextSize: numberFlag(values['context-size'], '--context-size', { integer: true }),
     threads: numberFlag(values.threads, '--threads', { integer: true }),
-    matmulPrecision: matmulPrecisionFlag(values['matmul-precision']),
+    matmulPrecision: matmulPrecisionFlag(values['matmul-precision']) ?? 'bf16',
   });
   const engine = createServingEngine(model, {
     maxNumSeqs: numberFlag(values['max-num-seqs'], '--max-num-seqs', { integer: true }),

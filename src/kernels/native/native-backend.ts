@@ -72,7 +72,7 @@ const PACKABLE_TYPES: ReadonlySet<GgmlType> = new Set([GgmlType.Q8_0, GgmlType.Q
  * Owns native memory (threads, scratch buffers): call dispose() when done.
  */
 export class NativeBackend implements KernelBackend, Disposable {
-  /** `native-<isa>`, plus `-packed` when packing weights */
+  /** `native-<isa>`, plus `-packed` when packing weights, `-bf16` when batches run on bf16 tiles */
   readonly name: string;
   /** the instruction set the kernels use */
   readonly isa: NativeIsa;
@@ -97,7 +97,8 @@ export class NativeBackend implements KernelBackend, Disposable {
     this.isa = NATIVE_ISAS[addon.contextIsa(handle)] ?? 'scalar';
     this.isPacking = packWeights && (this.isa === 'avx512' || this.isa === 'avx512-bf16' || this.isa === 'amx');
     this.numThreads = addon.contextThreads(handle);
-    this.name = `native-${this.isa}${this.isPacking ? '-packed' : ''}`;
+    const isBf16 = matmulPrecision === 'bf16' && this.isa === 'amx';
+    this.name = `native-${this.isa}${this.isPacking ? '-packed' : ''}${isBf16 ? '-bf16' : ''}`;
   }
 
   /** Loads the addon and starts the thread pool; the failure reason is a value, never thrown. */
