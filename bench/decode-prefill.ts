@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: Peregrine against llama.cpp (node-llama-cpp 3.21.1) on the same synthetic
  * Llama-3.2-1B-shaped GGUF, in the same run, with the same thread count: decode tokens/s
- * (128 tokens after a short prompt), prefill tokens/s (512 tokens), their ratios, and decode's
+ * (128 tokens after a short prompt), prefill tokens/s (512 tokens; for Q4_0 / Q8_0 also with matmul
+ * precision bf16, as `peregrine serve` runs it), their ratios, and decode's
  * fraction of the memory-bandwidth roofline (weight bytes read per token / bandwidth).
  *
  *   npm run bench -- [--types=Q4_0,Q8_0,F16,Q4_K] [--threads=2] [--decode=128] [--prefill=512]
@@ -38,6 +39,8 @@ interface Row {
   readonly fileMB: number;
   readonly peregrine: Measurement;
   readonly llamaCpp: Measurement;
+  /** Peregrine's prefill with matmul precision bf16 (what `serve` runs), where it differs from exact */
+  readonly bf16PrefillTokensPerSecond: number | undefined;
   readonly rooflineTokensPerSecond: number;
 }
 
@@ -60,6 +63,20 @@ function decodeBytesPerToken(path: string): number {
 function promptTokens(n: number, vocabSize: number): number[] {
   // deterministic ordinary tokens (skip the first 256 byte tokens and the specials at the end)
   return Array.from({ length: n }, (_, i) => 1000 + ((i * 7919) % (vocabSize - 2000)));
+}
+
+/** Prefill tokens/s with matmul precision bf16, or undefined where it runs the exact kernels (no AMX, other weight types). */
+async function measureBf16Prefill(path: string, prompt: readonly number[]): Promise<number | undefined> {
+  const model = await loadModel(path, { contextSize, backend: 'native', threads, matmulPrecision: 'bf16' });
+  try {
+    if (!model.backendName.endsWith('-bf16')) return undefined;
+    await model.complete(prompt.slice(0, 16), { temperature: 0, maxTokens: 2 });
+    const t0 = performance.now();
+    await model.complete(prompt, { temperature: 0, maxTokens: 1 });
+    return numPrefill / ((performance.now() - t0) / 1000);
+  } finally {
+    model.dispose();
+  }
 }
 
 async function measurePeregrine(path: string, prompt: readonly number[]): Promise<Measurement> {
@@ -122,8 +139,8 @@ async function measureLlamaCpp(path: string, promptIds: readonly number[]): Prom
 function formatTable(rows: readonly Row[]): string {
   const f = (x: number): string => x.toFixed(1);
   const lines = [
-    `| weights | file | decode tok/s (Peregrine / llama.cpp) | ratio | roofline | prefill tok/s (Peregrine / llama.cpp) | ratio |`,
-    '|---|---|---|---|---|---|---|',
+    `| weights | file | decode tok/s (Peregrine / llama.cpp) | ratio | roofline | prefill tok/s (Peregrine / llama.cpp) | ratio | prefill, bf16 matmuls | ratio |`,
+    '|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r) =>
       [
         r.type,
@@ -133,6 +150,8 @@ function formatTable(rows: readonly Row[]): string {
         `${((100 * r.peregrine.decodeTokensPerSecond) / r.rooflineTokensPerSecond).toFixed(0)}%`,
         `${f(r.peregrine.prefillTokensPerSecond)} / ${f(r.llamaCpp.prefillTokensPerSecond)}`,
         `${(r.peregrine.prefillTokensPerSecond / r.llamaCpp.prefillTokensPerSecond).toFixed(2)}x`,
+        r.bf16PrefillTokensPerSecond === undefined ? '—' : f(r.bf16PrefillTokensPerSecond),
+        r.bf16PrefillTokensPerSecond === undefined ? '—' : `${(r.bf16PrefillTokensPerSecond / r.llamaCpp.prefillTokensPerSecond).toFixed(2)}x`,
       ].join(' | ').replace(/^/, '| ').replace(/$/, ' |'),
     ),
   ];
@@ -148,6 +167,7 @@ for (const type of types) {
   const prompt = promptTokens(numPrefill, vocabSize);
   log(`${type}: Peregrine ...`);
   const peregrine = await measurePeregrine(path, prompt);
+  const bf16PrefillTokensPerSecond = type === 'Q4_0' || type === 'Q8_0' ? await measureBf16Prefill(path, prompt) : undefined;
   log(`${type}: llama.cpp ...`);
   const llamaCpp = await measureLlamaCpp(path, prompt);
   const row: Row = {
@@ -155,6 +175,7 @@ for (const type of types) {
     fileMB: file.fileSize / 1e6,
     peregrine,
     llamaCpp,
+    bf16PrefillTokensPerSecond,
     rooflineTokensPerSecond: (bandwidthGbs * 1e9) / bytes,
   };
   rows.push(row);
