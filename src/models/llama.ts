@@ -66,6 +66,17 @@ export function parseLlamaConfig(file: GgufFile, arch: string): LlamaConfig {
   return config;
 }
 
+/** The matrices' rows one under the other, as one matrix (same type and width; row-major ggml blocks). */
+function stackRows(name: string, parts: readonly WeightTensor[]): WeightTensor {
+  const data = new Uint8Array(parts.reduce((sum, p) => sum + p.data.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    data.set(p.data, offset);
+    offset += p.data.length;
+  }
+  return { name, type: parts[0]!.type, numRows: parts.reduce((sum, p) => sum + p.numRows, 0), numCols: parts[0]!.numCols, data };
+}
+
 /** Rows [start, start + numTokens) of a batch that one attention call covers. */
 type AttentionRun = { readonly start: number; readonly numTokens: number } & (
   | { readonly blockTable: Int32Array; readonly blockTables?: undefined; readonly blockTableStride?: undefined }
@@ -99,9 +110,8 @@ function attentionRuns(batch: ForwardBatch, ws: Workspace): AttentionRun[] {
 
 interface LlamaLayer {
   readonly attnNorm: Float32Array;
-  readonly wq: WeightTensor;
-  readonly wk: WeightTensor;
-  readonly wv: WeightTensor;
+  /** [q, k and v rows stacked] when the three have the same type (one matmul reads them all), else [wq, wk, wv] */
+  readonly qkv: readonly [WeightTensor] | readonly [WeightTensor, WeightTensor, WeightTensor];
   readonly wo: WeightTensor;
   readonly ffnNorm: Float32Array;
   readonly wGate: WeightTensor;
@@ -134,17 +144,24 @@ export class LlamaModel {
       return backend.prepareWeight?.(t) ?? t;
     };
     this.tokenEmbedding = w.matrix('token_embd.weight', c.vocabSize, c.dim);
-    this.layers = Array.from({ length: c.numLayers }, (_, i) => ({
-      attnNorm: w.vector(`blk.${i}.attn_norm.weight`, c.dim),
-      wq: matrix(`blk.${i}.attn_q.weight`, qDim, c.dim),
-      wk: matrix(`blk.${i}.attn_k.weight`, kvDim, c.dim),
-      wv: matrix(`blk.${i}.attn_v.weight`, kvDim, c.dim),
+    this.layers = Array.from({ length: c.numLayers }, (_, i) => {
+      const parts = [
+        w.matrix(`blk.${i}.attn_q.weight`, qDim, c.dim),
+        w.matrix(`blk.${i}.attn_k.weight`, kvDim, c.dim),
+        w.matrix(`blk.${i}.attn_v.weight`, kvDim, c.dim),
+      ] as const;
+      const prepare = (t: WeightTensor): WeightTensor => backend.prepareWeight?.(t) ?? t;
+      const isStackable = parts.every((p) => p.type === parts[0].type);
+      return {
+        attnNorm: w.vector(`blk.${i}.attn_norm.weight`, c.dim),
+        qkv: isStackable ? ([prepare(stackRows(`blk.${i}.attn_qkv.weight`, parts))] as const) : ([prepare(parts[0]), prepare(parts[1]), prepare(parts[2])] as const),
       wo: matrix(`blk.${i}.attn_output.weight`, c.dim, qDim),
       ffnNorm: w.vector(`blk.${i}.ffn_norm.weight`, c.dim),
       wGate: matrix(`blk.${i}.ffn_gate.weight`, c.ffnDim, c.dim),
       wUp: matrix(`blk.${i}.ffn_up.weight`, c.ffnDim, c.dim),
       wDown: matrix(`blk.${i}.ffn_down.weight`, c.dim, c.ffnDim),
-    }));
+      };
+    });
     this.outputNorm = w.vector('output_norm.weight', c.dim);
     this.isOutputTied = !w.has('output.weight');
     // a tied output head gets its own prepared copy: the embedding lookup needs the plain rows
@@ -167,7 +184,7 @@ export class LlamaModel {
   /** All weights, for reporting and for backends that prepare them. */
   get weights(): WeightTensor[] {
     const list = [this.tokenEmbedding];
-    for (const l of this.layers) list.push(l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown);
+    for (const l of this.layers) list.push(...l.qkv, l.wo, l.wGate, l.wUp, l.wDown);
     if (this.output !== this.tokenEmbedding) list.push(this.output);
     return list;
   }
@@ -204,9 +221,21 @@ export class LlamaModel {
     for (let li = 0; li < c.numLayers; li++) {
       const L = this.layers[li]!;
       b.rmsNorm(xn, x, L.attnNorm, n, c.rmsEps);
-      b.matmul(q, L.wq, xn, n);
-      b.matmul(k, L.wk, xn, n);
-      b.matmul(v, L.wv, xn, n);
+      if (L.qkv.length === 1) {
+        const width = qDim + 2 * kvDim;
+        const qkv = ws.get('qkv', n * width); // [n, qDim + 2 kvDim]
+        b.matmul(qkv, L.qkv[0], xn, n);
+        for (let t = 0; t < n; t++) {
+          const row = t * width;
+          q.set(qkv.subarray(row, row + qDim), t * qDim);
+          k.set(qkv.subarray(row + qDim, row + qDim + kvDim), t * kvDim);
+          v.set(qkv.subarray(row + qDim + kvDim, row + width), t * kvDim);
+        }
+      } else {
+        b.matmul(q, L.qkv[0], xn, n);
+        b.matmul(k, L.qkv[1], xn, n);
+        b.matmul(v, L.qkv[2], xn, n);
+      }
       b.rope(q, n, c.numHeads, c.headDim, batch.positions, this.rope);
       b.rope(k, n, c.numKvHeads, c.headDim, batch.positions, this.rope);
       const layer = kv.layer(li);
