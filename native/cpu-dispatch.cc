@@ -35,7 +35,7 @@ Isa bestSupportedIsa() {
                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                          __builtin_cpu_supports("avx512vnni");
   const bool hasBf16 = hasAvx512 && __builtin_cpu_supports("avx512bf16");
-  static const bool hasAmx = hasBf16 && __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-int8") && __builtin_cpu_supports("amx-bf16") && requestAmxPermission();
+  static const bool hasAmx = hasBf16 && __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-int8") && __builtin_cpu_supports("amx-bf16") && __builtin_cpu_supports("avx512vbmi") && requestAmxPermission();
   if (hasAmx) return ISA_AMX;
   if (hasBf16) return ISA_AVX512_BF16;
   if (hasAvx512) return ISA_AVX512;
