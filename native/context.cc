@@ -379,6 +379,12 @@ Status Context::swiglu(float* out, const float* gate, const float* up, int64_t n
   return STATUS_OK;
 }
 
+Status Context::argmaxRows(int32_t* out, const float* x, int64_t numRows, int64_t rowLength) {
+  auto row = [&](int64_t r, int32_t) { out[r] = static_cast<int32_t>(kernels_->argmax(x + r * rowLength, rowLength)); };
+  parallelFor(pool_, numRows, numRows * rowLength >= kMinParallelElements ? pool_->numThreads() : 1, row);
+  return STATUS_OK;
+}
+
 Status Context::add(float* out, const float* a, const float* b, int64_t n) {
   parallelChunks(pool_, n, kMinParallelElements, [&](int64_t s, int64_t e) { kernels_->add(out + s, a + s, b + s, e - s); });
   return STATUS_OK;

@@ -80,6 +80,8 @@ class Context {
   Status storeKv(const StoreKvArgs& args);
   Status swiglu(float* out, const float* gate, const float* up, int64_t n);
   Status add(float* out, const float* a, const float* b, int64_t n);
+  /** out[r] = argmax of row r of x ([numRows, rowLength]) */
+  Status argmaxRows(int32_t* out, const float* x, int64_t numRows, int64_t rowLength);
 
  private:
   Context(const KernelTable* kernels, ThreadPool* pool) : kernels_(kernels), pool_(pool) {}

@@ -144,6 +144,8 @@ struct KernelTable {
   void (*add)(float* out, const float* a, const float* b, int64_t n);
   /** dst[i] = f16(src[i]), round to nearest even */
   void (*toF16)(uint16_t* dst, const float* src, int64_t n);
+  /** the first index of the largest x[i] (NaN never wins); 0 if nothing beats -inf */
+  int64_t (*argmax)(const float* x, int64_t n);
 };
 
 /** The best instruction set this CPU (and OS) supports. */

@@ -438,6 +438,21 @@ napi_value swiglu(napi_env env, napi_callback_info info) {
   return makeInt(env, args.ctx()->swiglu(out, gate, up, n));
 }
 
+/** argmaxRows(handle, out i32, x f32, numRows, rowLength): out[r] = the first index of row r's largest value */
+napi_value argmaxRows(napi_env env, napi_callback_info info) {
+  PG_BEGIN();
+  int64_t outLen, xLen;
+  int32_t* out = args.typedArray<int32_t>(1, napi_int32_array, &outLen, "out");
+  const float* x = args.typedArray<float>(2, napi_float32_array, &xLen, "x");
+  const int64_t numRows = args.integer(3, "numRows");
+  const int64_t rowLength = args.integer(4, "rowLength");
+  PG_RETURN_IF_BAD();
+  args.check(numRows >= 0 && rowLength > 0 && rowLength < kMaxDim && outLen >= numRows && xLen / rowLength >= numRows,
+             "out or x is shorter than numRows (rows of rowLength)");
+  PG_RETURN_IF_BAD();
+  return makeInt(env, args.ctx()->argmaxRows(out, x, numRows, rowLength));
+}
+
 /** add(handle, out f32, a f32, b f32, n) */
 napi_value add(napi_env env, napi_callback_info info) {
   PG_BEGIN();
@@ -475,6 +490,7 @@ NAPI_MODULE_INIT() {
       {"rope", nullptr, rope, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"storeKv", nullptr, storeKv, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"attention", nullptr, attention, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"argmaxRows", nullptr, argmaxRows, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"swiglu", nullptr, swiglu, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"add", nullptr, add, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };

@@ -84,6 +84,9 @@ export class EngineCore {
     if (output.scheduled.length === 0) return;
 
     const { requestIds, logits, vocabSize } = this.runner.execute(output);
+    // greedy requests take their token from the kernels' argmax (vectorized, all rows at once)
+    const isGreedy = (requestId: string): boolean => this.scheduler.getRequest(requestId)!.params.sampler.isGreedy;
+    const argmax = requestIds.some(isGreedy) ? this.model.network.argmaxRows(logits, requestIds.length) : undefined;
 
     const sampled = new Map<string, number>();
     const finishReasons = new Map<string, FinishReason>();
@@ -91,7 +94,7 @@ export class EngineCore {
       const request = this.scheduler.getRequest(requestId)!;
       const state = request.params;
       const rowLogits = logits.subarray(row * vocabSize, (row + 1) * vocabSize);
-      const tokenId = state.sampler.sample(rowLogits, request.allTokenIds);
+      const tokenId = argmax && state.sampler.isGreedy ? argmax[row]! : state.sampler.sample(rowLogits, request.allTokenIds);
       sampled.set(requestId, tokenId);
       const logprobs = state.numLogprobs !== undefined ? [computeLogprobs(rowLogits, tokenId, state.numLogprobs)] : undefined;
       if (!state.ignoreEos && this.model.tokenizer.isEndOfGeneration(tokenId)) {

@@ -99,4 +99,6 @@ export interface KernelBackend {
   swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
   /** out[i] = a[i] + b[i] (out may alias a) */
   add(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void;
+  /** out[r] = the first index of the largest value of row r of x ([numRows, rowLength]); NaN never wins, 0 if nothing beats -Infinity */
+  argmaxRows(out: Int32Array, x: Float32Array, numRows: number, rowLength: number): void;
 }

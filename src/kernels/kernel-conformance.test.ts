@@ -85,6 +85,7 @@ function preparing(backend: NativeBackend): KernelBackend {
     attentionBatch: (...args) => backend.attentionBatch(...args),
     swiglu: (...args) => backend.swiglu(...args),
     add: (...args) => backend.add(...args),
+    argmaxRows: (...args) => backend.argmaxRows(...args),
   };
 }
 
@@ -417,6 +418,48 @@ for (const dtype of ['f16', 'f32'] as const) {
       tolerance: () => () => 1e-5,
     });
   }
+}
+
+// argmaxRows: random rows (one long enough for several threads), NaN, ties across vector lanes and
+// into the tail, -Infinity only, +Infinity, a row shorter than one vector
+{
+  const rowLength = 1037; // 64 vectors of 16 and a tail of 13
+  const special: number[][] = [
+    Array.from({ length: rowLength }, (_, i) => (i % 7 === 0 ? NaN : Math.sin(i))),
+    Array.from({ length: rowLength }, (_, i) => (i === 40 || i === 17 || i === 1030 ? 9 : 0)), // tie: lanes 8 and 1, and the tail
+    Array.from({ length: rowLength }, (_, i) => (i === 1036 ? 5 : -1)), // the last element
+    Array.from({ length: rowLength }, () => -Infinity),
+    Array.from({ length: rowLength }, (_, i) => (i % 3 ? NaN : -Infinity)),
+    Array.from({ length: rowLength }, (_, i) => (i === 500 ? Infinity : i)),
+  ];
+  for (const [label, numRows, x] of [
+    ['6 special rows of 1037', special.length, Float32Array.from(special.flat())],
+    ['40 random rows of 1037', 40, gaussian(40 * rowLength)],
+  ] as const) {
+    cases.push({
+      op: 'argmaxRows',
+      name: label,
+      run(b) {
+        const out = new Int32Array(numRows).fill(-1);
+        b.argmaxRows(out, x, numRows, rowLength);
+        return Float32Array.from(out);
+      },
+      tolerance: exact,
+      isExactOn: everywhere,
+    });
+  }
+  cases.push({
+    op: 'argmaxRows',
+    name: '3 rows of 5',
+    run(b) {
+      const out = new Int32Array(3).fill(-1);
+      b.argmaxRows(out, Float32Array.from([1, 3, 3, NaN, 2, NaN, NaN, NaN, NaN, NaN, -Infinity, -2, -1, -1, -3]), 3, 5);
+      expect(Array.from(out)).toEqual([1, 0, 2]);
+      return Float32Array.from(out);
+    },
+    tolerance: exact,
+    isExactOn: everywhere,
+  });
 }
 
 // swiglu and add, in place and not; 100000 elements run on several threads

@@ -177,6 +177,12 @@ export class LlamaModel {
     };
   }
 
+  argmaxRows(logits: Float32Array, numRows: number): Int32Array {
+    const out = this.ws.getInt('argmax', numRows);
+    this.backend.argmaxRows(out, logits, numRows, this.config.vocabSize);
+    return out;
+  }
+
   get backendName(): string {
     return this.backend.name;
   }

@@ -12,6 +12,8 @@ export interface CausalLM {
   readonly backendName: string;
   /** [batch.logitRows.length, vocabSize] logits, in a buffer the model reuses: valid until its next forward */
   forward(batch: ForwardBatch, kv: KvStorage): Float32Array;
+  /** the argmax of each of the first numRows rows of forward's logits, in a buffer reused likewise */
+  argmaxRows(logits: Float32Array, numRows: number): Int32Array;
 }
 
 type ModelFactory = (file: GgufFile, backend: KernelBackend) => CausalLM;

@@ -15,6 +15,11 @@ export class PenaltyWindow {
   /** @param numLastTokens window length in tokens; -1 = whole history, 0 = always empty */
   constructor(private readonly numLastTokens: number) {}
 
+  /** false for a window that is always empty (no penalties to apply) */
+  get isCounting(): boolean {
+    return this.numLastTokens !== 0;
+  }
+
   /** Brings the counts in line with `history` and returns them (a live view: valid until the next sync). */
   sync(history: readonly number[]): ReadonlyMap<number, number> {
     if (this.numLastTokens === 0) return this.counts;

@@ -74,6 +74,14 @@ describe('Sampler: greedy (temperature 0)', () => {
     expect(greedy([-3, -2, -7, -2.5, -9, -1.5])).toBe(5);
   });
 
+  it('says when it is a plain argmax (what a caller may compute elsewhere)', () => {
+    expect(new Sampler({ temperature: 0 }).isGreedy).toBe(true);
+    expect(new Sampler({ temperature: 0, topK: 5, topP: 0.5 }).isGreedy).toBe(true);
+    expect(new Sampler({ temperature: 0, repetitionPenalty: 1.1 }).isGreedy).toBe(false);
+    expect(new Sampler({ temperature: 0, presencePenalty: 0.5 }).isGreedy).toBe(false);
+    expect(new Sampler({ temperature: 0.7 }).isGreedy).toBe(false);
+  });
+
   it('breaks ties toward the lowest id', () => {
     const logits = Float32Array.from([0, 3, 1, 3, 3]);
     expect(new Sampler({ temperature: 0 }).sample(logits, [])).toBe(1);

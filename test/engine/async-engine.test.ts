@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CapacityError, InvalidRequestError, loadModel } from '../../src/api/index.js';
 import { AsyncEngine } from '../../src/engine/async-engine.js';
-import type { GenerationChunk } from '../../src/engine/generation-options.js';
+import type { GenerationChunk, GenerationOptions } from '../../src/engine/generation-options.js';
 import { DEFAULT_MODEL_PATH } from '../../src/cli/default-model.js';
 import { BACKENDS } from '../parity/helpers.js';
 
@@ -35,6 +35,19 @@ describe.each(BACKENDS)('AsyncEngine (in-flight batching) on the %s backend', (b
     const stats = engine.stats();
     expect(stats.numRunning + stats.numWaiting).toBe(0);
     expect(stats.kvCacheUsage).toBe(0);
+    await engine.shutdown();
+  });
+
+  it('batched greedy requests with and without a repetition penalty each match their run alone', async () => {
+    // plain greedy rows take the kernels' argmax; a penalized one must still go through its sampler
+    const model = await loadModel(DEFAULT_MODEL_PATH, { contextSize: 256, backend, threads: 1 });
+    const options: GenerationOptions[] = [{ temperature: 0, maxTokens: 60 }, { temperature: 0, maxTokens: 60, repetitionPenalty: 1.5 }, { temperature: 0, maxTokens: 60 }];
+    const alone: { tokenIds: number[] }[] = [];
+    for (const o of options) alone.push(await model.complete('Once upon a time', o));
+    expect(alone[1]!.tokenIds).not.toEqual(alone[0]!.tokenIds); // the penalty changes the text
+    const engine = new AsyncEngine(model, { maxNumSeqs: 4 });
+    const together = await Promise.all(options.map((o) => collect(engine.generate('Once upon a time', o))));
+    together.forEach((r, i) => expect(r.tokenIds).toEqual(alone[i]!.tokenIds));
     await engine.shutdown();
   });
 

@@ -43,6 +43,7 @@ export interface NativeAddon {
     freqFactors: Float32Array | undefined,
   ): number;
   setBf16Batches(h: NativeHandle, allowed: number): number;
+  argmaxRows(h: NativeHandle, out: Int32Array, x: Float32Array, numRows: number, rowLength: number): number;
   /** a Uint16Array cache holds f16 bits, a Float32Array cache f32 */
   storeKv(h: NativeHandle, kCache: Uint16Array | Float32Array, vCache: Uint16Array | Float32Array, k: Float32Array, v: Float32Array, slotIds: Int32Array, numTokens: number): number;
   attention(

@@ -208,6 +208,10 @@ export class NativeBackend implements KernelBackend, Disposable {
     this.check('swiglu', this.addon.swiglu(this.handle, out, gate, up, n));
   }
 
+  argmaxRows(out: Int32Array, x: Float32Array, numRows: number, rowLength: number): void {
+    this.check('argmaxRows', this.addon.argmaxRows(this.handle, out, x, numRows, rowLength));
+  }
+
   add(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void {
     this.check('add', this.addon.add(this.handle, out, a, b, n));
   }

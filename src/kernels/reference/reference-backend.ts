@@ -1,4 +1,5 @@
 import { GgmlType, ggmlTypeName } from '../../formats/ggml-type.js';
+import { argmax } from '../../util/argmax.js';
 import { codecFor } from '../../quant/index.js';
 import { F16_TO_F32, roundToBf16, roundToF16, f32ToF16 } from '../../quant/float16.js';
 import type { AttentionShape, KernelBackend, KvLayer, KvView, RopeParams, WeightTensor } from '../kernel-backend.js';
@@ -242,6 +243,10 @@ export class ReferenceBackend implements KernelBackend {
       const silu = i < vectorEnd ? ggmlSilu(gate[i]!) : scalarSilu(gate[i]!);
       out[i] = silu * up[i]!;
     }
+  }
+
+  argmaxRows(out: Int32Array, x: Float32Array, numRows: number, rowLength: number): void {
+    for (let r = 0; r < numRows; r++) out[r] = argmax(x.subarray(r * rowLength, (r + 1) * rowLength));
   }
 
   add(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void {
