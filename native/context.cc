@@ -133,8 +133,9 @@ Status Context::attention(const AttentionArgs& a) {
   for (int64_t t = 0; t < a.numTokens; t++) {
     const int64_t n = static_cast<int64_t>(a.positions[t]) + 1;
     numKeys += n;
-    numRanges += piecesOf(n);
-    if (piecesOf(n) > 1) numPieces += piecesOf(n);
+    const int64_t pieces = piecesOf(n);
+    numRanges += pieces;
+    if (pieces > 1) numPieces += pieces;
   }
   const bool isParallel = numKeys * a.numHeads * a.headDim >= kMinParallelWork && threads > 1;
   // Few ranges of keys for the threads: split the KV heads too (no effect on the numbers).

@@ -139,10 +139,8 @@ export class LlamaModel {
     const w = new WeightLoader(file);
     const qDim = c.numHeads * c.headDim;
     const kvDim = c.numKvHeads * c.headDim;
-    const matrix = (name: string, numRows: number, numCols: number): WeightTensor => {
-      const t = w.matrix(name, numRows, numCols);
-      return backend.prepareWeight?.(t) ?? t;
-    };
+    const prepare = (t: WeightTensor): WeightTensor => backend.prepareWeight?.(t) ?? t;
+    const matrix = (name: string, numRows: number, numCols: number): WeightTensor => prepare(w.matrix(name, numRows, numCols));
     this.tokenEmbedding = w.matrix('token_embd.weight', c.vocabSize, c.dim);
     this.layers = Array.from({ length: c.numLayers }, (_, i) => {
       const parts = [
@@ -150,24 +148,21 @@ export class LlamaModel {
         w.matrix(`blk.${i}.attn_k.weight`, kvDim, c.dim),
         w.matrix(`blk.${i}.attn_v.weight`, kvDim, c.dim),
       ] as const;
-      const prepare = (t: WeightTensor): WeightTensor => backend.prepareWeight?.(t) ?? t;
       const isStackable = parts.every((p) => p.type === parts[0].type);
       return {
         attnNorm: w.vector(`blk.${i}.attn_norm.weight`, c.dim),
         qkv: isStackable ? ([prepare(stackRows(`blk.${i}.attn_qkv.weight`, parts))] as const) : ([prepare(parts[0]), prepare(parts[1]), prepare(parts[2])] as const),
-      wo: matrix(`blk.${i}.attn_output.weight`, c.dim, qDim),
-      ffnNorm: w.vector(`blk.${i}.ffn_norm.weight`, c.dim),
-      wGate: matrix(`blk.${i}.ffn_gate.weight`, c.ffnDim, c.dim),
-      wUp: matrix(`blk.${i}.ffn_up.weight`, c.ffnDim, c.dim),
-      wDown: matrix(`blk.${i}.ffn_down.weight`, c.dim, c.ffnDim),
+        wo: matrix(`blk.${i}.attn_output.weight`, c.dim, qDim),
+        ffnNorm: w.vector(`blk.${i}.ffn_norm.weight`, c.dim),
+        wGate: matrix(`blk.${i}.ffn_gate.weight`, c.ffnDim, c.dim),
+        wUp: matrix(`blk.${i}.ffn_up.weight`, c.ffnDim, c.dim),
+        wDown: matrix(`blk.${i}.ffn_down.weight`, c.dim, c.ffnDim),
       };
     });
     this.outputNorm = w.vector('output_norm.weight', c.dim);
     this.isOutputTied = !w.has('output.weight');
     // a tied output head gets its own prepared copy: the embedding lookup needs the plain rows
-    this.output = this.isOutputTied
-      ? (backend.prepareWeight?.(this.tokenEmbedding) ?? this.tokenEmbedding)
-      : matrix('output.weight', c.vocabSize, c.dim);
+    this.output = this.isOutputTied ? prepare(this.tokenEmbedding) : matrix('output.weight', c.vocabSize, c.dim);
     this.rope = { ...c.rope, freqFactors: w.optionalVector('rope_freqs.weight', c.rope.numRotaryDims / 2) };
     this.attentionShape = {
       numHeads: c.numHeads,
