@@ -208,6 +208,8 @@ for (const type of [GgmlType.Q8_0, GgmlType.Q4_0]) {
   const w = weight(type, 83, 160);
   for (const numTokens of [7, 13, 33, 48]) addMatmulCase(w, numTokens, MATMUL_RTOL.get(type)!);
   addMatmulCase(weight(type, 32, 64), 16, MATMUL_RTOL.get(type)!);
+  // one token over 65 row groups: packed GEMV tasks of 17 groups read as 4 streams of 4 plus one
+  addMatmulCase(weight(type, 1037, 64), 1, MATMUL_RTOL.get(type)!);
 }
 // widths that are not a multiple of any vector width (float types have no blocks)
 for (const type of [GgmlType.F32, GgmlType.F16, GgmlType.BF16]) {
