@@ -3,10 +3,12 @@
  * Llama-3.2-1B-shaped GGUF, in the same run, with the same thread count: decode tokens/s
  * (128 tokens after a short prompt), prefill tokens/s (512 tokens; for Q4_0 / Q8_0 also with matmul
  * precision bf16, as `peregrine serve` runs it), their ratios, and decode's
- * fraction of the memory-bandwidth roofline (weight bytes read per token / bandwidth).
+ * fraction of the memory-bandwidth roofline (weight bytes read per token / bandwidth). The bandwidth
+ * is measured in the same run, before each model (NativeBackend.measureReadBandwidth: every cache
+ * line of 512 MiB read on the same threads), unless --bandwidth-gbs gives one.
  *
  *   npm run bench -- [--types=Q4_0,Q8_0,F16,Q4_K] [--threads=2] [--decode=128] [--prefill=512]
- *                    [--bandwidth-gbs=45] [--shape=llama-3.2-1b] [--update-readme]
+ *                    [--bandwidth-gbs=N] [--shape=llama-3.2-1b] [--update-readme]
  *
  * Models are written once by our GGUF writer (seeded weights) into ~/.cache/peregrine/models, shared with `peregrine bench`.
  */
@@ -17,6 +19,7 @@ import { loadModel } from '../src/api/index.js';
 import { readGguf } from '../src/formats/gguf/index.js';
 import type { SyntheticWeightType } from '../src/models/synthetic-model.js';
 import { resolveBenchModel } from '../src/benchmark/run-benchmark.js';
+import { probeNativeBackend } from '../src/kernels/native/native-backend.js';
 import type { ModelShapeName } from '../src/models/model-shapes.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
@@ -24,7 +27,7 @@ const types = (args.get('types') ?? 'Q4_0,Q8_0,F16,Q4_K').split(',') as Syntheti
 const threads = Number(args.get('threads') ?? 2);
 const numDecode = Number(args.get('decode') ?? 128);
 const numPrefill = Number(args.get('prefill') ?? 512);
-const bandwidthGbs = Number(args.get('bandwidth-gbs') ?? 45);
+const givenBandwidthGbs = args.has('bandwidth-gbs') ? Number(args.get('bandwidth-gbs')) : undefined;
 const shapeName = (args.get('shape') ?? 'llama-3.2-1b') as ModelShapeName;
 const root = resolve(import.meta.dirname, '..');
 const contextSize = numPrefill + numDecode + 16;
@@ -41,6 +44,8 @@ interface Row {
   readonly llamaCpp: Measurement;
   /** Peregrine's prefill with matmul precision bf16 (what `serve` runs), where it differs from exact */
   readonly bf16PrefillTokensPerSecond: number | undefined;
+  /** memory read bandwidth (measured just before this row, or --bandwidth-gbs) and the decode rate it allows */
+  readonly bandwidthGbs: number;
   readonly rooflineTokensPerSecond: number;
 }
 
@@ -136,6 +141,17 @@ async function measureLlamaCpp(path: string, promptIds: readonly number[]): Prom
   }
 }
 
+/** GB/s the native kernels read from memory on `threads` threads (the best of 4 passes over 512 MiB) */
+function measureBandwidth(): number {
+  const probe = probeNativeBackend({ threads });
+  if (!probe.ok) throw new Error(`the native backend is needed to measure the bandwidth (${probe.reason}); pass --bandwidth-gbs`);
+  try {
+    return probe.backend.measureReadBandwidth();
+  } finally {
+    probe.backend.dispose();
+  }
+}
+
 function formatTable(rows: readonly Row[]): string {
   const f = (x: number): string => x.toFixed(1);
   const lines = [
@@ -147,7 +163,7 @@ function formatTable(rows: readonly Row[]): string {
         `${r.fileMB.toFixed(0)} MB`,
         `${f(r.peregrine.decodeTokensPerSecond)} / ${f(r.llamaCpp.decodeTokensPerSecond)}`,
         `${(r.peregrine.decodeTokensPerSecond / r.llamaCpp.decodeTokensPerSecond).toFixed(2)}x`,
-        `${((100 * r.peregrine.decodeTokensPerSecond) / r.rooflineTokensPerSecond).toFixed(0)}%`,
+        `${((100 * r.peregrine.decodeTokensPerSecond) / r.rooflineTokensPerSecond).toFixed(0)}% of ${r.bandwidthGbs.toFixed(1)} GB/s`,
         `${f(r.peregrine.prefillTokensPerSecond)} / ${f(r.llamaCpp.prefillTokensPerSecond)}`,
         `${(r.peregrine.prefillTokensPerSecond / r.llamaCpp.prefillTokensPerSecond).toFixed(2)}x`,
         r.bf16PrefillTokensPerSecond === undefined ? '—' : f(r.bf16PrefillTokensPerSecond),
@@ -165,7 +181,8 @@ for (const type of types) {
   const file = readGguf(path);
   const vocabSize = file.tensors.find((t) => t.name === 'token_embd.weight')!.shape[1]!;
   const prompt = promptTokens(numPrefill, vocabSize);
-  log(`${type}: Peregrine ...`);
+  const bandwidthGbs = givenBandwidthGbs ?? measureBandwidth();
+  log(`${type}: memory read bandwidth ${bandwidthGbs.toFixed(1)} GB/s; Peregrine ...`);
   const peregrine = await measurePeregrine(path, prompt);
   const bf16PrefillTokensPerSecond = type === 'Q4_0' || type === 'Q8_0' ? await measureBf16Prefill(path, prompt) : undefined;
   log(`${type}: llama.cpp ...`);
@@ -176,6 +193,7 @@ for (const type of types) {
     peregrine,
     llamaCpp,
     bf16PrefillTokensPerSecond,
+    bandwidthGbs,
     rooflineTokensPerSecond: (bandwidthGbs * 1e9) / bytes,
   };
   rows.push(row);
@@ -183,12 +201,13 @@ for (const type of types) {
 }
 
 const table = formatTable(rows);
-const header = `${shapeName} shape, ${threads} threads, decode ${numDecode} tokens, prefill ${numPrefill} tokens, roofline at ${bandwidthGbs} GB/s`;
+const bandwidthNote = givenBandwidthGbs === undefined ? 'roofline at the read bandwidth measured before each model' : `roofline at ${givenBandwidthGbs} GB/s`;
+const header = `${shapeName} shape, ${threads} threads, decode ${numDecode} tokens, prefill ${numPrefill} tokens, ${bandwidthNote}`;
 console.log(`${header}\n\n${table}`);
 mkdirSync(join(root, 'bench/results'), { recursive: true });
 writeFileSync(
   join(root, 'bench/results/decode-prefill.json'),
-  JSON.stringify({ date: new Date().toISOString(), shape: shapeName, threads, numDecode, numPrefill, bandwidthGbs, rows }, null, 2) + '\n',
+  JSON.stringify({ date: new Date().toISOString(), shape: shapeName, threads, numDecode, numPrefill, rows }, null, 2) + '\n',
 );
 if (args.has('update-readme')) {
   const readmePath = join(root, 'README.md');

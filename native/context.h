@@ -82,6 +82,8 @@ class Context {
   Status add(float* out, const float* a, const float* b, int64_t n);
   /** out[r] = argmax of row r of x ([numRows, rowLength]) */
   Status argmaxRows(int32_t* out, const float* x, int64_t numRows, int64_t rowLength);
+  /** reads one word of every 64-byte line of data on every thread (a memory bandwidth probe); their sum */
+  uint64_t touchLines(const uint8_t* data, int64_t bytes);
 
  private:
   Context(const KernelTable* kernels, ThreadPool* pool) : kernels_(kernels), pool_(pool) {}

@@ -20,7 +20,7 @@ namespace peregrine {
 namespace {
 
 /** Bumped when the exported functions or their arguments change; checked by native-backend.ts. */
-constexpr int32_t kAbiVersion = 5;
+constexpr int32_t kAbiVersion = 6;
 
 void cleanupHook(void* arg) {
   Handle* h = static_cast<Handle*>(arg);
@@ -453,6 +453,16 @@ napi_value argmaxRows(napi_env env, napi_callback_info info) {
   return makeInt(env, args.ctx()->argmaxRows(out, x, numRows, rowLength));
 }
 
+/** touchLines(handle, data u8): reads every cache line of data on all threads (timed by the caller) */
+napi_value touchLines(napi_env env, napi_callback_info info) {
+  PG_BEGIN();
+  int64_t length;
+  const uint8_t* data = args.typedArray<uint8_t>(1, napi_uint8_array, &length, "data");
+  PG_RETURN_IF_BAD();
+  args.ctx()->touchLines(data, length);  // (the sum only keeps the reads from being optimized away)
+  return makeInt(env, STATUS_OK);
+}
+
 /** add(handle, out f32, a f32, b f32, n) */
 napi_value add(napi_env env, napi_callback_info info) {
   PG_BEGIN();
@@ -493,6 +503,7 @@ NAPI_MODULE_INIT() {
       {"argmaxRows", nullptr, argmaxRows, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"swiglu", nullptr, swiglu, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"add", nullptr, add, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"touchLines", nullptr, touchLines, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return nullptr;
   napi_value abi;

@@ -65,6 +65,8 @@ export interface NativeAddon {
   ): number;
   swiglu(h: NativeHandle, out: Float32Array, gate: Float32Array, up: Float32Array, n: number): number;
   add(h: NativeHandle, out: Float32Array, a: Float32Array, b: Float32Array, n: number): number;
+  /** reads every 64-byte line of data on all the context's threads (a memory bandwidth probe) */
+  touchLines(h: NativeHandle, data: Uint8Array): number;
 }
 
 /** An opaque napi_external that owns a native context (thread pool and scratch buffers). */
@@ -85,7 +87,7 @@ export const NATIVE_ISAS = ['scalar', 'avx2', 'avx512', 'avx512-bf16', 'amx'] as
 export type NativeIsa = (typeof NATIVE_ISAS)[number];
 
 /** Must equal kAbiVersion in native/peregrine-addon.cc. */
-export const NATIVE_ABI_VERSION = 5;
+export const NATIVE_ABI_VERSION = 6;
 
 /** Where `npm install` (node-gyp rebuild) puts the addon, from src/ and from dist/ alike. */
 export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../../build/Release/peregrine.node', import.meta.url));

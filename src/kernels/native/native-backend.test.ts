@@ -80,6 +80,13 @@ describe.skipIf(!probe.ok)('native backend', () => {
     expect(() => backend.allocateWeights(-1)).toThrow(NativeKernelError);
   });
 
+  it('measures a memory read bandwidth (the benchmark roofline) from reading every line', () => {
+    // a probe that skipped the reads would claim terabytes per second
+    const gbs = backend.measureReadBandwidth(32 * 2 ** 20, 2);
+    expect(gbs).toBeGreaterThan(0.1);
+    expect(gbs).toBeLessThan(5_000);
+  });
+
   it('gives bit-identical matmuls on 1 and 3 threads, call after call (thread pool hand-off)', () => {
     const numRows = 67;
     const numCols = 1024;

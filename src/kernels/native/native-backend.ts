@@ -228,6 +228,23 @@ export class NativeBackend implements KernelBackend, Disposable {
     return new Uint8Array(buffer);
   }
 
+  /**
+   * Memory read bandwidth in GB/s as the matmul kernels see it: the best of `passes` reads of a
+   * buffer of `byteLength` bytes in weight memory (too big for the caches), on all threads, every
+   * 64-byte line once per pass. The decode roofline of benchmarks.
+   */
+  measureReadBandwidth(byteLength = 512 * 2 ** 20, passes = 4): number {
+    const data = this.allocateWeights(byteLength);
+    for (let i = 0; i < byteLength; i += 4096) data[i] = i & 0xff; // fault every page in first
+    let best = Infinity;
+    for (let pass = 0; pass < passes; pass++) {
+      const start = performance.now();
+      this.check('touchLines', this.addon.touchLines(this.handle, data));
+      best = Math.min(best, performance.now() - start);
+    }
+    return byteLength / (best / 1000) / 1e9;
+  }
+
   /** Stops the thread pool and frees the native scratch buffers; later calls fail with DISPOSED. */
   dispose(): void {
     this.addon.disposeContext(this.handle);
