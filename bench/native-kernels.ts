@@ -4,7 +4,7 @@
  *
  *   npx vite-node bench/native-kernels.ts [--threads=1,2] [--types=Q4_0,Q8_0,F16,BF16] [--cold] [--pack] [--isa=avx512-bf16] [--tokens=64] [--bf16]
  *
- * --pack also runs Q4_0 / Q8_0 with packWeights (16-row interleaved layout). Each line gives wall
+ * --pack also runs Q4_0 / Q8_0 / Q4_K with packWeights (16-row interleaved layout). Each line gives wall
  * time and, in brackets, throughput per CPU-second of the whole process (all threads): on a shared
  * machine the wall numbers move with the load, the CPU ones much less.
  *
@@ -70,7 +70,7 @@ for (const [threads, packWeights] of threadCounts.flatMap((t) => (isPacking ? [[
   if (!probe.ok) throw new Error(probe.reason);
   const backend = probe.backend;
   for (const type of types) {
-    if (packWeights && type !== GgmlType.Q4_0 && type !== GgmlType.Q8_0) continue;
+    if (packWeights && type !== GgmlType.Q4_0 && type !== GgmlType.Q8_0 && type !== GgmlType.Q4_K) continue;
     const w = randomWeight(type);
     const copies = isCold ? Math.ceil(600e6 / w.data.length) : 1;
     const ws = [w, ...Array.from({ length: copies - 1 }, () => ({ ...w, data: w.data.slice() }))];

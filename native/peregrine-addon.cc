@@ -41,7 +41,7 @@ bool isNativeType(int64_t type) {
   return type == TYPE_F32 || type == TYPE_F16 || type == TYPE_BF16 || type == TYPE_Q8_0 || type == TYPE_Q4_0;
 }
 
-/** types matmul takes beyond isNativeType: the k-quants (no packed layout, no native embedding) */
+/** types matmul takes beyond isNativeType: the k-quants (native embedding only from a packed table) */
 bool isKQuantType(int64_t type) { return type == TYPE_Q4_K || type == TYPE_Q5_K || type == TYPE_Q6_K; }
 
 /** bytes of one row of numCols elements, or -1 if numCols does not fit the type's blocks */
@@ -194,7 +194,7 @@ napi_value matmulImpl(napi_env env, napi_callback_info info, bool isPacked) {
   const float* x = args.typedArray<float>(6, napi_float32_array, &xLen, "x");
   const int64_t numTokens = args.integer(7, "numTokens");
   PG_RETURN_IF_BAD();
-  if (!isNativeType(type) && (isPacked || !isKQuantType(type))) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
+  if (!isNativeType(type) && !isKQuantType(type)) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
   const int64_t rb = rowBytes(type, numCols);
   args.check(numRows >= 0 && numCols > 0 && numTokens >= 0 && numRows < kMaxDim && numCols < kMaxDim && numTokens < kMaxDim, "bad shape numRows=%lld numCols=%lld numTokens=%lld",
              static_cast<long long>(numRows), static_cast<long long>(numCols), static_cast<long long>(numTokens));
@@ -238,7 +238,7 @@ napi_value packWeights(napi_env env, napi_callback_info info) {
   const int64_t numRows = args.integer(3, "w.numRows");
   const int64_t numCols = args.integer(4, "w.numCols");
   PG_RETURN_IF_BAD();
-  if (!isNativeType(type)) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
+  if (!isNativeType(type) && !isKQuantType(type)) return makeInt(env, STATUS_UNSUPPORTED_TYPE);  // (packedBytes says which pack)
   const int64_t rb = rowBytes(type, numCols);
   args.check(numRows > 0 && numRows < kMaxDim && numCols > 0 && numCols < kMaxDim && rb > 0, "bad shape");
   args.check(wLen >= numRows * rb, "w.data is shorter than numRows rows");
@@ -265,7 +265,7 @@ napi_value embeddingImpl(napi_env env, napi_callback_info info, bool isPacked) {
   const int64_t numCols = args.integer(5, "table.numCols");
   const int32_t* ids = args.typedArray<int32_t>(6, napi_int32_array, &numIds, "ids");
   PG_RETURN_IF_BAD();
-  if (!isNativeType(type)) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
+  if (!isNativeType(type) && !(isPacked && isKQuantType(type))) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
   const int64_t rb = rowBytes(type, numCols);
   args.check(numRows >= 0 && numRows < kMaxDim && numCols > 0 && numCols < kMaxDim && rb > 0, "bad table shape");
   PG_RETURN_IF_BAD();

@@ -517,6 +517,21 @@ for (const type of [GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K]) {
   addMatmulCase(weight(type, 9, 256, true), 4, K_QUANT_RTOL, undefined, ', misaligned bytes');
   // 33 tokens of 8192 columns: more than the native kernels' L2-sized block of tokens (28 here)
   addMatmulCase(weight(type, 12, 8192), 33, K_QUANT_RTOL);
+  // embedding (a packed table on the native backends that pack the type): dequantization is exact
+  const table = weight(type, 37, 512);
+  const ids = Int32Array.from([0, 36, 17, 16, 15, 31, 32]);
+  cases.push({
+    op: 'embedding',
+    name: `${ggmlTypeName(type)} 37x512, ${ids.length} ids`,
+    run(b) {
+      const out = new Float32Array(ids.length * 512).fill(NaN);
+      b.embedding(out, table, ids);
+      return out;
+    },
+    tolerance: exact,
+  });
+  // one token over 40 row groups: packed GEMV tasks read as 4 streams
+  addMatmulCase(weight(type, 637, 256), 1, K_QUANT_RTOL);
 }
 
 // a type without native kernels (Q8_K, when the k-quant codecs load) goes through the fallback

@@ -21,7 +21,7 @@ export interface NativeBackendOptions {
   /** the addon file; default build/Release/peregrine.node */
   readonly addonPath?: string;
   /**
-   * Repack Q4_0 / Q8_0 weights, on their first matmul, into a layout that interleaves 16 rows
+   * Repack Q4_0 / Q8_0 / Q4_K weights, on their first matmul, into a layout that interleaves 16 rows
    * (AVX-512 only; about 2x faster GEMM and faster GEMV). The packed copy is kept next to the
    * original bytes for as long as the WeightTensor lives, so weight memory doubles. Default false.
    */
@@ -56,7 +56,8 @@ export class NativeKernelError extends EngineDeadError {
 const NATIVE_TYPES: ReadonlySet<GgmlType> = new Set([GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0]);
 /** Weight types the native matmul handles: NATIVE_TYPES and the k-quants (× Q8_K activations; embedding falls back). */
 const NATIVE_MATMUL_TYPES: ReadonlySet<GgmlType> = new Set([...NATIVE_TYPES, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K]);
-const PACKABLE_TYPES: ReadonlySet<GgmlType> = new Set([GgmlType.Q8_0, GgmlType.Q4_0]);
+/** Weight types with a packed layout (16 rows interleaved) on AVX-512 */
+const PACKABLE_TYPES: ReadonlySet<GgmlType> = new Set([GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K]);
 
 /**
  * KernelBackend on the C++ kernels in native/ (AVX-512 VNNI/BF16, AVX2 or scalar, picked at
@@ -78,7 +79,7 @@ export class NativeBackend implements KernelBackend, Disposable {
   readonly isa: NativeIsa;
   /** threads the kernels use, the calling thread included */
   readonly numThreads: number;
-  /** whether Q4_0 / Q8_0 weights are repacked on first use (packWeights on an AVX-512 CPU) */
+  /** whether Q4_0 / Q8_0 / Q4_K weights are repacked on first use (packWeights on an AVX-512 CPU) */
   readonly isPacking: boolean;
   /** for weight types without native kernels (k-quant embeddings, other quant types): TypeScript, correct but slow */
   private readonly fallback = new ReferenceBackend();
@@ -122,7 +123,7 @@ export class NativeBackend implements KernelBackend, Disposable {
 
   /**
    * `w` in this backend's preferred layout, for a model to keep in place of `w` (this copies; drop
-   * the original bytes afterwards). Q8_0 / Q4_0 on AVX-512 come back packed (16 rows interleaved:
+   * the original bytes afterwards). Q8_0 / Q4_0 / Q4_K on AVX-512 come back packed (16 rows interleaved:
    * the fastest matmuls, still bit-exact); every other native type comes back as the same bytes
    * in huge-page memory (fewer TLB misses while streaming). The result is only for this backend:
    * packed bytes are not GGUF blocks any more.
@@ -154,11 +155,11 @@ export class NativeBackend implements KernelBackend, Disposable {
   }
 
   embedding(out: Float32Array, table: WeightTensor, ids: Int32Array): void {
-    if (!NATIVE_TYPES.has(table.type)) return this.fallback.embedding(out, table, ids);
     if (this.preparedPacked.has(table)) {
       this.check('embedding', this.addon.embeddingPacked(this.handle, out, table.data, table.type, table.numRows, table.numCols, ids));
       return;
     }
+    if (!NATIVE_TYPES.has(table.type)) return this.fallback.embedding(out, table, ids);
     this.check('embedding', this.addon.embedding(this.handle, out, table.data, table.type, table.numRows, table.numCols, ids));
   }
 
