@@ -38,6 +38,8 @@ interface BackendUnderTest {
 const isBlockExact = (backend: KernelBackend): boolean => backend.name === 'reference' || backend.name.startsWith('native-avx512') || backend.name.startsWith('native-amx');
 /** Backends whose k-quant matmul sums in the reference's order (one row, one super-block at a time). */
 const isKQuantExact = (backend: KernelBackend): boolean => ['reference', 'native-scalar', 'native-avx2'].includes(backend.name);
+/** Backends that run Q4_K on packed weights (AVX-512): 16 rows in lanes, each in the reference's order */
+const isPackedQ4KExact = (backend: KernelBackend): boolean => isKQuantExact(backend) || /^native-(avx512|amx).*-(packed|prepared)/.test(backend.name);
 
 const backends: BackendUnderTest[] = [{ label: 'reference', backend: reference }];
 const nativeProbe = probeNativeBackend({ threads: 3 });
@@ -75,7 +77,7 @@ function preparing(backend: NativeBackend): KernelBackend {
     return p;
   };
   return {
-    name: backend.name,
+    name: `${backend.name}-prepared`,
     matmul: (out, w, x, numTokens) => backend.matmul(out, prepare(w), x, numTokens),
     embedding: (out, table, ids) => backend.embedding(out, prepare(table), ids),
     rmsNorm: (...args) => backend.rmsNorm(...args),
@@ -189,7 +191,7 @@ function addMatmulCase(w: WeightTensor, numTokens: number, rtol: number, x = gau
       return out;
     },
     tolerance: () => (i) => rtol * magnitude[i]! + 1e-30,
-    isExactOn: isAmxF16 ? everywhere : isQuantized ? isBlockExact : isKQuant ? isKQuantExact : undefined,
+    isExactOn: isAmxF16 ? everywhere : isQuantized ? isBlockExact : w.type === GgmlType.Q4_K ? isPackedQ4KExact : isKQuant ? isKQuantExact : undefined,
   });
 }
 

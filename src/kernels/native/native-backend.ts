@@ -65,8 +65,8 @@ const PACKABLE_TYPES: ReadonlySet<GgmlType> = new Set([GgmlType.Q8_0, GgmlType.Q
  * Q4_0 weights natively, matmul also Q4_K, Q5_K and Q6_K (× Q8_K activations, as llama.cpp); other
  * types go through the reference backend. f16 and f32 KV caches.
  *
- * On AVX-512 the results are the reference backend's bits for Q8_0/Q4_0 and AMX-shaped F16
- * matmuls, rmsNorm, swiglu, rope, embedding, storeKv and add (so llama.cpp's, see
+ * On AVX-512 the results are the reference backend's bits for Q8_0/Q4_0, packed (prepared) Q4_K
+ * and AMX-shaped F16 matmuls, rmsNorm, swiglu, rope, embedding, storeKv and add (so llama.cpp's, see
  * reference-backend.ts); attention and the other matmuls differ from it by f32 rounding only.
  * Fastest with weights passed through prepareWeight() once, at load.
  *
