@@ -213,7 +213,7 @@ for (const type of [GgmlType.Q8_0, GgmlType.Q4_0]) {
   // one token over 65 row groups: packed GEMV tasks of 17 groups read as 4 streams of 4 plus one
   addMatmulCase(weight(type, 1037, 64), 1, MATMUL_RTOL.get(type)!);
 }
-// more tokens than the native float kernels' L2-sized block of tokens (30 of 8192 f32 columns; 255 of a 1024-column chunk)
+// more tokens than the native float kernels' L2-sized block of tokens (32 of 8192 f32 columns; 256 of a 1024-column chunk)
 addMatmulCase(weight(GgmlType.F16, 32, 8192), 40, MATMUL_RTOL.get(GgmlType.F16)!);
 addMatmulCase(weight(GgmlType.F32, 5, 2048), 300, MATMUL_RTOL.get(GgmlType.F32)!);
 // widths that are not a multiple of any vector width (float types have no blocks)
