@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: Peregrine against llama.cpp (node-llama-cpp 3.21.1) on the same synthetic
  * Llama-3.2-1B-shaped GGUF, in the same run, with the same thread count: decode tokens/s
- * (128 tokens after a short prompt), prefill tokens/s (512 tokens; for Q4_0 / Q8_0 also with matmul
+ * (128 tokens after a short prompt), prefill tokens/s (512 tokens; for Q4_0 / Q8_0 / Q4_K also with matmul
  * precision bf16, as `peregrine serve` runs it), their ratios, and decode's
  * fraction of the memory-bandwidth roofline (weight bytes read per token / bandwidth). The bandwidth
  * is measured in the same run, before each model (NativeBackend.measureReadBandwidth: every cache
@@ -184,7 +184,7 @@ for (const type of types) {
   const bandwidthGbs = givenBandwidthGbs ?? measureBandwidth();
   log(`${type}: memory read bandwidth ${bandwidthGbs.toFixed(1)} GB/s; Peregrine ...`);
   const peregrine = await measurePeregrine(path, prompt);
-  const bf16PrefillTokensPerSecond = type === 'Q4_0' || type === 'Q8_0' ? await measureBf16Prefill(path, prompt) : undefined;
+  const bf16PrefillTokensPerSecond = type === 'Q4_0' || type === 'Q8_0' || type === 'Q4_K' ? await measureBf16Prefill(path, prompt) : undefined;
   log(`${type}: llama.cpp ...`);
   const llamaCpp = await measureLlamaCpp(path, prompt);
   const row: Row = {

@@ -38,7 +38,7 @@ enum Isa : int32_t {
   ISA_AVX2 = 1,
   ISA_AVX512 = 2,
   ISA_AVX512_BF16 = 3,
-  ISA_AMX = 4,  // AVX-512-BF16 plus AMX int8 and bf16 tiles (Q8_0 / Q4_0 matmuls of 12+ tokens)
+  ISA_AMX = 4,  // AVX-512-BF16 plus AMX int8 and bf16 tiles (Q8_0 / Q4_0 / packed Q4_K matmuls of 12+ tokens)
 };
 
 /** Rows per micro-kernel tile; matmul tasks are multiples of this many rows (except the last). */
@@ -77,7 +77,7 @@ struct MatmulArgs {
   int64_t colBegin;
   int64_t colEnd;
   bool isAccumulating;
-  // Q8_0 / Q4_0 batches may run in bf16 (AMX: bf16 activations × weights dequantized to bf16, f32
+  // Q8_0 / Q4_0 / packed Q4_K batches may run in bf16 (AMX: bf16 activations × weights dequantized to bf16, f32
   // sums) instead of llama.cpp's Q8_0 arithmetic: the context's matmul precision 'bf16'
   bool isBf16Allowed;
 };

@@ -21,7 +21,7 @@ export interface BenchmarkOptions {
   /** weight type for a named shape */
   readonly weightType: SyntheticWeightType;
   readonly threads: number;
-  /** Peregrine's Q8_0 / Q4_0 batch arithmetic (LoadModelOptions.matmulPrecision) */
+  /** Peregrine's Q8_0 / Q4_0 / Q4_K batch arithmetic (LoadModelOptions.matmulPrecision) */
   readonly matmulPrecision: MatmulPrecision;
   readonly maxNumSeqs: number;
   readonly numSingleStream: number;

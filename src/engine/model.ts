@@ -21,7 +21,7 @@ export interface LoadModelOptions {
   /** KV cache element type (default 'f16', as llama.cpp) */
   readonly kvCacheType?: KvCacheType;
   /**
-   * Q8_0 / Q4_0 matmul arithmetic of the native kernels: 'exact' (default) is llama.cpp's, bit for
+   * Q8_0 / Q4_0 / Q4_K matmul arithmetic of the native kernels: 'exact' (default) is llama.cpp's, bit for
    * bit; 'bf16' runs batches of 12+ tokens (prefill, busy servers) on AMX bf16 tiles where the CPU
    * has them: faster, about as accurate, but not llama.cpp's bits. Ignored with a backend instance.
    */

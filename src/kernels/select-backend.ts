@@ -8,7 +8,7 @@ export type BackendChoice = 'auto' | 'native' | 'reference';
 
 export interface BackendSelection {
   readonly threads?: number;
-  /** Q8_0 / Q4_0 batch arithmetic of the native kernels (NativeBackendOptions.matmulPrecision) */
+  /** Q8_0 / Q4_0 / Q4_K batch arithmetic of the native kernels (NativeBackendOptions.matmulPrecision) */
   readonly matmulPrecision?: MatmulPrecision;
 }
 

@@ -12,7 +12,7 @@ export const BENCH_USAGE = `peregrine bench [--model PATH|SHAPE] [options]
                           llama-3.1-8b, llama-110m, tiny
   --type T                weights for a shape: Q4_0 (default), Q8_0, F16, BF16, Q4_K, Q6_K, Q4_K_M
   --threads N             kernel threads (default: all cores)
-  --matmul-precision P    Peregrine's Q8_0/Q4_0 batch arithmetic, as serve: bf16 (default) or exact
+  --matmul-precision P    Peregrine's Q8_0/Q4_0/Q4_K batch arithmetic, as serve: bf16 (default) or exact
   --max-num-seqs N        sequences batched at once (default 8)
   --requests N            Offline requests (default 16); SingleStream uses N/4, Server at least N
   --server-requests N     each Server trial issues at least N requests (default: --requests when

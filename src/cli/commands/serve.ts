@@ -16,8 +16,8 @@ export const SERVE_USAGE = `peregrine serve [--model PATH] [--host HOST] [--port
   --max-queue N           most requests waiting before 429 (default 256)
   --context-size N        context length in tokens
   --threads N             threads for the native kernels (default: all cores)
-  --matmul-precision P    bf16 (default; AMX CPUs: Q8_0/Q4_0 batches of 12+ tokens on bf16 tiles:
-                          faster, closer to the f32 product) or exact (llama.cpp's Q8_0 bits)`;
+  --matmul-precision P    bf16 (default; AMX CPUs: Q8_0/Q4_0/Q4_K batches of 12+ tokens on bf16 tiles:
+                          faster, closer to the f32 product) or exact (llama.cpp's arithmetic)`;
 
 /** Runs until SIGTERM/SIGINT, then stops accepting, finishes in-flight requests and resolves. */
 export async function runServe(argv: string[], err: NodeJS.WritableStream): Promise<void> {

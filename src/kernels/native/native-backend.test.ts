@@ -5,6 +5,7 @@ import { GgmlType } from '../../formats/ggml-type.js';
 import type { WeightTensor } from '../kernel-backend.js';
 import { ReferenceBackend } from '../reference/reference-backend.js';
 import { NativeStatus } from './native-addon.js';
+import { quantize } from '../../quant/index.js';
 import { NativeKernelError, loadNativeBackend, probeNativeBackend } from './native-backend.js';
 
 const probe = probeNativeBackend({ threads: 2 });
@@ -118,8 +119,12 @@ describe.skipIf(!probe.ok)('native backend', () => {
 });
 
 describe.skipIf(!probe.ok)("native backend, matmulPrecision 'bf16'", () => {
-  // Q8_0 / Q4_0 weights with f16 scales around 0.01, activations with a few large channels (as in LLMs)
+  // Q8_0 / Q4_0 weights with f16 scales around 0.01 (Q4_K: quantized from a smooth pattern), activations with a few large channels (as in LLMs)
   function weight(type: GgmlType, numRows: number, numCols: number): WeightTensor {
+    if (type === GgmlType.Q4_K) {
+      const values = Float32Array.from({ length: numRows * numCols }, (_, i) => 0.02 * Math.sin(i * 0.61) + 0.01 * Math.cos(i * 0.013));
+      return { name: 'w', type, numRows, numCols, data: quantize(type, values) };
+    }
     const blockBytes = type === GgmlType.Q4_0 ? 18 : 34;
     const data = new Uint8Array((numRows * numCols * blockBytes) / 32);
     for (let i = 0; i < data.length; i++) data[i] = (Math.imul(i + 1, 2654435761) >>> 13) & 0xff;
@@ -130,7 +135,8 @@ describe.skipIf(!probe.ok)("native backend, matmulPrecision 'bf16'", () => {
   it.each([
     ['Q4_0', GgmlType.Q4_0],
     ['Q8_0', GgmlType.Q8_0],
-  ] as const)('is closer to the f64 product than the exact Q8_0 arithmetic (%s, 40 tokens)', (_name, type) => {
+    ['Q4_K', GgmlType.Q4_K],
+  ] as const)('is closer to the f64 product than the exact 8-bit activations (%s, 40 tokens)', (_name, type) => {
     const numRows = 300; // 2 threads: tasks of 48 rows (a pair of 16-row groups and a single), the last one 12 rows
     const numCols = 512;
     const numTokens = 40; // a pair of 16-token tiles and a partial one
@@ -162,7 +168,7 @@ describe.skipIf(!probe.ok)("native backend, matmulPrecision 'bf16'", () => {
     const relExact = Math.sqrt(errExact / norm);
     const relBf16 = Math.sqrt(errBf16 / norm);
     expect(relExact).toBeGreaterThan(1e-4); // Q8_0 activations do lose something
-    expect(relBf16).toBeLessThan(relExact); // measured here: Q4_0 0.0020 vs 0.0096, Q8_0 0.0034 vs 0.0134
+    expect(relBf16).toBeLessThan(relExact); // measured here: Q4_0 0.0020 vs 0.0096, Q8_0 0.0034 vs 0.0134, Q4_K 0.0033 vs 0.0334 (Q8_K: 256-element blocks)
     const isa = probe.ok ? probe.backend.isa : undefined;
     if (isa === 'amx') expect(bf16.some((v, i) => v !== exact[i])).toBe(true); // the bf16 tiles did run
     else expect(Array.from(bf16)).toEqual(Array.from(exact));

@@ -27,10 +27,10 @@ export interface NativeBackendOptions {
    */
   readonly packWeights?: boolean;
   /**
-   * 'exact' (default): Q8_0 / Q4_0 matmuls quantize the activations to Q8_0 blocks and sum as
-   * llama.cpp does, bit for bit. 'bf16': on AMX CPUs, batches of 12+ tokens over prepared
+   * 'exact' (default): Q8_0 / Q4_0 (Q4_K) matmuls quantize the activations to Q8_0 (Q8_K) blocks and
+   * sum as llama.cpp does. 'bf16': on AMX CPUs, batches of 12+ tokens over prepared
    * (packed) weights run on bf16 tiles instead: bf16 activations × weights dequantized to bf16,
-   * f32 sums; closer to the f32 result than the Q8_0 arithmetic and 1.3-1.7x faster on those
+   * f32 sums; closer to the f32 result than the 8-bit activations and 1.3-1.7x faster on those
    * matmuls, but not llama.cpp's bits (and a token's logits then depend on its batch size).
    * No effect on other CPUs or weight types.
    */
