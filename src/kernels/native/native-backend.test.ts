@@ -86,6 +86,8 @@ describe.skipIf(!probe.ok)('native backend', () => {
     const gbs = backend.measureReadBandwidth(32 * 2 ** 20, 2);
     expect(gbs).toBeGreaterThan(0.1);
     expect(gbs).toBeLessThan(5_000);
+    expect(() => backend.measureReadBandwidth(0)).toThrow(/at least 1 MiB/);
+    expect(() => backend.measureReadBandwidth(2 ** 20, 0)).toThrow(EngineError);
   });
 
   it('gives bit-identical matmuls on 1 and 3 threads, call after call (thread pool hand-off)', () => {

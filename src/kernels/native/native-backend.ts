@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { EngineDeadError } from '../../errors/engine-error.js';
+import { EngineDeadError, InvalidRequestError } from '../../errors/engine-error.js';
 import { GgmlType } from '../../formats/ggml-type.js';
 import type { AttentionShape, KernelBackend, KvLayer, KvView, RopeParams, WeightTensor } from '../kernel-backend.js';
 import { ReferenceBackend } from '../reference/reference-backend.js';
@@ -235,6 +235,9 @@ export class NativeBackend implements KernelBackend, Disposable {
    * 64-byte line once per pass. The decode roofline of benchmarks.
    */
   measureReadBandwidth(byteLength = 512 * 2 ** 20, passes = 4): number {
+    if (!Number.isSafeInteger(byteLength) || byteLength < 2 ** 20 || !Number.isSafeInteger(passes) || passes < 1) {
+      throw new InvalidRequestError('INVALID_ARGUMENT', `measureReadBandwidth needs at least 1 MiB and 1 pass (got ${byteLength} bytes, ${passes} passes)`);
+    }
     const data = this.allocateWeights(byteLength);
     for (let i = 0; i < byteLength; i += 4096) data[i] = i & 0xff; // fault every page in first
     let best = Infinity;
