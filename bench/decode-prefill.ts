@@ -5,10 +5,12 @@
  * precision bf16, as `peregrine serve` runs it), their ratios, and decode's
  * fraction of the memory-bandwidth roofline (weight bytes read per token / bandwidth). The bandwidth
  * is measured in the same run, before each model (NativeBackend.measureReadBandwidth: every cache
- * line of 512 MiB read on the same threads), unless --bandwidth-gbs gives one.
+ * line of 512 MiB read on the same threads), unless --bandwidth-gbs gives one. Each number is the
+ * median of --repeats rounds (default 3) that alternate the two engines, each round loading the
+ * model afresh: on a shared, noisy machine one run of each can be off by 10% either way.
  *
  *   npm run bench -- [--types=Q4_0,Q8_0,F16,Q4_K] [--threads=2] [--decode=128] [--prefill=512]
- *                    [--bandwidth-gbs=N] [--shape=llama-3.2-1b] [--update-readme]
+ *                    [--repeats=3] [--bandwidth-gbs=N] [--shape=llama-3.2-1b] [--update-readme]
  *
  * Models are written once by our GGUF writer (seeded weights) into ~/.cache/peregrine/models, shared with `peregrine bench`.
  */
@@ -27,6 +29,8 @@ const types = (args.get('types') ?? 'Q4_0,Q8_0,F16,Q4_K').split(',') as Syntheti
 const threads = Number(args.get('threads') ?? 2);
 const numDecode = Number(args.get('decode') ?? 128);
 const numPrefill = Number(args.get('prefill') ?? 512);
+const repeats = Number(args.get('repeats') ?? 3);
+if (!Number.isInteger(repeats) || repeats < 1) throw new Error(`--repeats must be a positive integer, got ${args.get('repeats')}`);
 const givenBandwidthGbs = args.has('bandwidth-gbs') ? Number(args.get('bandwidth-gbs')) : undefined;
 const shapeName = (args.get('shape') ?? 'llama-3.2-1b') as ModelShapeName;
 const root = resolve(import.meta.dirname, '..');
@@ -40,13 +44,29 @@ interface Measurement {
 interface Row {
   readonly type: string;
   readonly fileMB: number;
+  /** medians over the rounds */
   readonly peregrine: Measurement;
   readonly llamaCpp: Measurement;
   /** Peregrine's prefill with matmul precision bf16 (what `serve` runs), where it differs from exact */
   readonly bf16PrefillTokensPerSecond: number | undefined;
+  /** every round's numbers, in order */
+  readonly rounds: { readonly peregrine: Measurement; readonly llamaCpp: Measurement; readonly bf16PrefillTokensPerSecond: number | undefined }[];
   /** memory read bandwidth (measured just before this row, or --bandwidth-gbs) and the decode rate it allows */
   readonly bandwidthGbs: number;
   readonly rooflineTokensPerSecond: number;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function medianMeasurement(ms: readonly Measurement[]): Measurement {
+  return {
+    decodeTokensPerSecond: median(ms.map((m) => m.decodeTokensPerSecond)),
+    prefillTokensPerSecond: median(ms.map((m) => m.prefillTokensPerSecond)),
+  };
 }
 
 function log(message: string): void {
@@ -182,17 +202,23 @@ for (const type of types) {
   const vocabSize = file.tensors.find((t) => t.name === 'token_embd.weight')!.shape[1]!;
   const prompt = promptTokens(numPrefill, vocabSize);
   const bandwidthGbs = givenBandwidthGbs ?? measureBandwidth();
-  log(`${type}: memory read bandwidth ${bandwidthGbs.toFixed(1)} GB/s; Peregrine ...`);
-  const peregrine = await measurePeregrine(path, prompt);
-  const bf16PrefillTokensPerSecond = type === 'Q4_0' || type === 'Q8_0' || type === 'Q4_K' ? await measureBf16Prefill(path, prompt) : undefined;
-  log(`${type}: llama.cpp ...`);
-  const llamaCpp = await measureLlamaCpp(path, prompt);
+  const rounds: Row['rounds'] = [];
+  for (let round = 1; round <= repeats; round++) {
+    log(`${type} (round ${round}/${repeats}): memory read bandwidth ${bandwidthGbs.toFixed(1)} GB/s; Peregrine ...`);
+    const peregrine = await measurePeregrine(path, prompt);
+    const bf16PrefillTokensPerSecond = type === 'Q4_0' || type === 'Q8_0' || type === 'Q4_K' ? await measureBf16Prefill(path, prompt) : undefined;
+    log(`${type} (round ${round}/${repeats}): llama.cpp ...`);
+    const llamaCpp = await measureLlamaCpp(path, prompt);
+    rounds.push({ peregrine, llamaCpp, bf16PrefillTokensPerSecond });
+  }
+  const bf16 = rounds.map((r) => r.bf16PrefillTokensPerSecond).filter((v): v is number => v !== undefined);
   const row: Row = {
     type,
     fileMB: file.fileSize / 1e6,
-    peregrine,
-    llamaCpp,
-    bf16PrefillTokensPerSecond,
+    peregrine: medianMeasurement(rounds.map((r) => r.peregrine)),
+    llamaCpp: medianMeasurement(rounds.map((r) => r.llamaCpp)),
+    bf16PrefillTokensPerSecond: bf16.length > 0 ? median(bf16) : undefined,
+    rounds,
     bandwidthGbs,
     rooflineTokensPerSecond: (bandwidthGbs * 1e9) / bytes,
   };
@@ -202,12 +228,12 @@ for (const type of types) {
 
 const table = formatTable(rows);
 const bandwidthNote = givenBandwidthGbs === undefined ? 'roofline at the read bandwidth measured before each model' : `roofline at ${givenBandwidthGbs} GB/s`;
-const header = `${shapeName} shape, ${threads} threads, decode ${numDecode} tokens, prefill ${numPrefill} tokens, ${bandwidthNote}`;
+const header = `${shapeName} shape, ${threads} threads, decode ${numDecode} tokens, prefill ${numPrefill} tokens, median of ${repeats} alternating round${repeats === 1 ? '' : 's'}, ${bandwidthNote}`;
 console.log(`${header}\n\n${table}`);
 mkdirSync(join(root, 'bench/results'), { recursive: true });
 writeFileSync(
   join(root, 'bench/results/decode-prefill.json'),
-  JSON.stringify({ date: new Date().toISOString(), shape: shapeName, threads, numDecode, numPrefill, rows }, null, 2) + '\n',
+  JSON.stringify({ date: new Date().toISOString(), shape: shapeName, threads, numDecode, numPrefill, repeats, rows }, null, 2) + '\n',
 );
 if (args.has('update-readme')) {
   const readmePath = join(root, 'README.md');
