@@ -147,6 +147,16 @@ napi_value lastError(napi_env env, napi_callback_info info) {
  */
 napi_value hugePageBuffer(napi_env env, size_t byteLength, uint8_t** data, Status* status) {
   constexpr size_t kHugePage = size_t{2} << 20;
+  if (byteLength == 0) {  // (an external ArrayBuffer without memory would be a detached one)
+    napi_value empty;
+    void* none = nullptr;
+    if (napi_create_arraybuffer(env, 0, &none, &empty) != napi_ok) {
+      *status = STATUS_OUT_OF_MEMORY;
+      return nullptr;
+    }
+    *data = nullptr;
+    return empty;
+  }
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   // (a buffer smaller than a huge page gets ordinary pages: a whole huge page each would multiply
   // the memory of a model with many small tensors)

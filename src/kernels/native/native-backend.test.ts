@@ -81,6 +81,15 @@ describe.skipIf(!probe.ok)('native backend', () => {
     expect(() => backend.allocateWeights(-1)).toThrow(NativeKernelError);
   });
 
+  it('allocates weight memory of 2 MiB and more (huge pages) and of 0 bytes', () => {
+    const big = backend.allocateWeights(2 ** 21 + 1000);
+    expect(big.length).toBe(2 ** 21 + 1000);
+    for (let i = 0; i < big.length; i += 4093) expect(big[i]).toBe(0);
+    big[big.length - 1] = 7; // the last byte is mapped
+    expect(big[big.length - 1]).toBe(7);
+    expect(backend.allocateWeights(0).length).toBe(0);
+  });
+
   it('measures a memory read bandwidth (the benchmark roofline) from reading every line', () => {
     // a probe that skipped the reads would claim terabytes per second
     const gbs = backend.measureReadBandwidth(32 * 2 ** 20, 2);
