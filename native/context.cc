@@ -275,35 +275,44 @@ Status Context::rmsNorm(float* out, const float* x, const float* weight, int64_t
 Status Context::rope(const RopeArgs& a) {
   const int64_t half = a.numRotaryDims / 2;
   const int64_t rowFloats = roundUp64(static_cast<size_t>(2 * half) * sizeof(float)) / sizeof(float);
-  float* cache = reinterpret_cast<float*>(rope_.reserve(rowFloats * sizeof(float) * pool_->numThreads()));
-  if (!cache) return STATUS_OUT_OF_MEMORY;
-  // float32 iteration of theta as ggml's rope cache does; cos/sin in double, rounded to f32, and the
-  // rotation in double rounded once: this reproduces the reference backend bit for bit
-  const float thetaScale = static_cast<float>(std::pow(a.freqBase, -2.0 / a.numRotaryDims));
+  const size_t positionBytes = static_cast<size_t>(a.numTokens) * sizeof(int32_t);
+  const size_t factorBytes = a.freqFactors ? static_cast<size_t>(half) * sizeof(float) : 0;
+  const uint8_t* key = ropeKey_.data();
+  const bool isCached = ropeTokens_ == a.numTokens && ropeDims_ == a.numRotaryDims && ropeBase_ == a.freqBase && ropeScale_ == a.freqScale &&
+                        ropeHasFactors_ == (a.freqFactors != nullptr) && std::memcmp(key, a.positions, positionBytes) == 0 &&
+                        (factorBytes == 0 || std::memcmp(key + positionBytes, a.freqFactors, factorBytes) == 0);
   const int64_t perToken = static_cast<int64_t>(a.numHeads) * a.headDim;
   const int32_t threads = a.numTokens * perToken >= kMinParallelElements ? pool_->numThreads() : 1;
-  auto task = [&](int64_t t, int32_t threadIndex) {
-    float* cs = cache + rowFloats * threadIndex;  // [half] cos, then [half] sin
-    float theta = static_cast<float>(a.positions[t]);
-    for (int64_t i = 0; i < half; i++) {
-      const float ff = a.freqFactors ? a.freqFactors[i] : 1.0f;
-      const float angle = static_cast<float>(a.freqScale * static_cast<double>(theta / ff));
-      cs[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
-      cs[half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
-      theta = theta * thetaScale;
-    }
-    for (int32_t h = 0; h < a.numHeads; h++) {
-      float* base = a.x + t * perToken + static_cast<int64_t>(h) * a.headDim;
+  if (!isCached) {
+    ropeTokens_ = -1;
+    float* table = reinterpret_cast<float*>(ropeTable_.reserve(static_cast<size_t>(a.numTokens * rowFloats) * sizeof(float)));
+    uint8_t* newKey = ropeKey_.reserve(positionBytes + factorBytes + 1);
+    if (!table || !newKey) return STATUS_OUT_OF_MEMORY;
+    // float32 iteration of theta as ggml's rope cache does; cos/sin in double, rounded to f32
+    const float thetaScale = static_cast<float>(std::pow(a.freqBase, -2.0 / a.numRotaryDims));
+    auto fill = [&](int64_t t, int32_t) {
+      float* cs = table + t * rowFloats;  // [half] cos, then [half] sin
+      float theta = static_cast<float>(a.positions[t]);
       for (int64_t i = 0; i < half; i++) {
-        const int64_t i0 = a.isNeox ? i : 2 * i;
-        const int64_t i1 = a.isNeox ? i + half : 2 * i + 1;
-        const double x0 = base[i0], x1 = base[i1];
-        const double c = cs[i], s = cs[half + i];
-        base[i0] = static_cast<float>(x0 * c - x1 * s);
-        base[i1] = static_cast<float>(x0 * s + x1 * c);
+        const float ff = a.freqFactors ? a.freqFactors[i] : 1.0f;
+        const float angle = static_cast<float>(a.freqScale * static_cast<double>(theta / ff));
+        cs[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
+        cs[half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+        theta = theta * thetaScale;
       }
-    }
-  };
+    };
+    parallelFor(pool_, a.numTokens, a.numTokens * half >= 1024 ? pool_->numThreads() : 1, fill);
+    std::memcpy(newKey, a.positions, positionBytes);
+    if (factorBytes > 0) std::memcpy(newKey + positionBytes, a.freqFactors, factorBytes);
+    ropeTokens_ = a.numTokens;
+    ropeDims_ = a.numRotaryDims;
+    ropeBase_ = a.freqBase;
+    ropeScale_ = a.freqScale;
+    ropeHasFactors_ = a.freqFactors != nullptr;
+  }
+  const float* table = reinterpret_cast<const float*>(ropeTable_.data());
+  // the rotation in double rounded once: this reproduces the reference backend bit for bit
+  auto task = [&](int64_t t, int32_t) { kernels_->ropeRotate(a.x + t * perToken, table + t * rowFloats, half, a.numHeads, a.headDim, a.isNeox); };
   parallelFor(pool_, a.numTokens, threads, task);
   return STATUS_OK;
 }

@@ -21,6 +21,8 @@ class Scratch {
   Scratch& operator=(const Scratch&) = delete;
   /** returns nullptr when the allocation fails */
   uint8_t* reserve(size_t bytes);
+  /** what the last reserve returned (nullptr before any) */
+  uint8_t* data() const { return data_; }
 
  private:
   uint8_t* data_ = nullptr;
@@ -96,7 +98,14 @@ class Context {
   Scratch attention_;  // [numThreads, attentionScratchFloats] f32
   Scratch attentionPartials_;  // [pieces of split tokens, partial floats] f32, split-K softmax states
   Scratch attentionRanges_;  // [ranges, 4] int64: token, key begin, key end, partial index (or -1)
-  Scratch rope_;  // [numThreads, numRotaryDims] f32 cos/sin
+  // rope's [numTokens, numRotaryDims] f32 cos/sin table of the last call, and what it was for:
+  // the q and k of every layer of a forward pass share it
+  Scratch ropeTable_;
+  Scratch ropeKey_;  // [numTokens] int32 positions, then [numRotaryDims / 2] f32 freqFactors
+  int64_t ropeTokens_ = -1;  // -1: no table
+  int32_t ropeDims_ = 0;
+  double ropeBase_ = 0, ropeScale_ = 0;
+  bool ropeHasFactors_ = false;
   bool isBf16Allowed_ = false;
 };
 

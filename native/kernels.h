@@ -133,6 +133,12 @@ struct KernelTable {
   size_t (*tiledAttentionScratchFloats)(int32_t numHeads, int32_t numKvHeads, int32_t headDim);
   /** tokens [t0, t1) (at most 16) × the query heads of KV head `kvHead`, over all their keys: writes the output */
   void (*attentionTileTask)(const AttentionArgs& args, int64_t t0, int64_t t1, int32_t kvHead, float* scratch);
+  /**
+   * One token's rope: each of numHeads heads of headDim floats at x has its pairs (x[2i], x[2i+1])
+   * (isNeox: (x[i], x[i + half])), i < half, rotated by cs[i] = cos, cs[half + i] = sin: products
+   * and sum in double, rounded once to f32 (the reference backend's arithmetic).
+   */
+  void (*ropeRotate)(float* x, const float* cs, int64_t half, int32_t numHeads, int32_t headDim, bool isNeox);
   /** out[i] = x[i] * scale * weight[i] (the second half of rmsNorm; out may alias x) */
   void (*scaleMul)(float* out, const float* x, float scale, const float* weight, int64_t n);
   /**

@@ -307,6 +307,40 @@ for (const mode of ['norm', 'neox'] as const) {
   }
 }
 
+// rope calls in a row whose positions or parameters differ only in content (a backend that keeps
+// the last call's cos/sin must notice)
+{
+  const [numTokens, numHeads, headDim] = [5, 2, 32];
+  const x = gaussian(numTokens * numHeads * headDim);
+  const positionsA = randomInts(numTokens, 4096);
+  const positionsB = positionsA.map((p, i) => (i === 3 ? p + 1 : p));
+  const factors = Float32Array.from({ length: headDim / 2 }, (_, i) => 1 + (i % 3));
+  const base: RopeParams = { mode: 'norm', numRotaryDims: headDim, freqBase: 10000, freqScale: 1, freqFactors: factors };
+  const calls: [Int32Array, RopeParams][] = [
+    [positionsA, base],
+    [positionsB, base],
+    [positionsB, { ...base, freqFactors: factors.map((f, i) => (i === 7 ? f * 2 : f)) }],
+    [positionsB, { ...base, freqBase: 500000 }],
+    [positionsB, { ...base, freqScale: 0.5 }],
+    [positionsB, { ...base, freqFactors: undefined }],
+    [positionsB, { ...base, mode: 'neox' }],
+  ];
+  cases.push({
+    op: 'rope',
+    name: 'calls in a row with other positions, factors, base, scale, mode',
+    run(b) {
+      const out = new Float32Array(calls.length * x.length);
+      calls.forEach(([positions, params], i) => {
+        const xs = x.slice();
+        b.rope(xs, numTokens, numHeads, headDim, positions, params);
+        out.set(xs, i * x.length);
+      });
+      return out;
+    },
+    tolerance: () => () => 2e-7,
+  });
+}
+
 /** A KV cache of `numSlots * kvDim` random values in `dtype` (f16 as bits). */
 function kvCache(dtype: KvCacheType, n: number, scale = 1): Uint16Array | Float32Array {
   return dtype === 'f16' ? f16Random(n, scale) : gaussian(n, scale);
