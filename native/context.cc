@@ -286,7 +286,7 @@ Status Context::rope(const RopeArgs& a) {
   if (!isCached) {
     ropeTokens_ = -1;
     float* table = reinterpret_cast<float*>(ropeTable_.reserve(static_cast<size_t>(a.numTokens * rowFloats) * sizeof(float)));
-    uint8_t* newKey = ropeKey_.reserve(positionBytes + factorBytes + 1);
+    uint8_t* newKey = ropeKey_.reserve(positionBytes + factorBytes + 1);  // (+1: never a reserve of 0, which may give nullptr)
     if (!table || !newKey) return STATUS_OUT_OF_MEMORY;
     // float32 iteration of theta as ggml's rope cache does; cos/sin in double, rounded to f32
     const float thetaScale = static_cast<float>(std::pow(a.freqBase, -2.0 / a.numRotaryDims));

@@ -139,11 +139,12 @@ napi_value lastError(napi_env env, napi_callback_info info) {
 
 /**
  * A zeroed ArrayBuffer of `byteLength` bytes in 2 MiB aligned memory marked (on Linux) for
- * transparent huge pages, so that streaming weights does not take a TLB miss every 4 KiB (on Linux,
- * below 2 MiB: page-aligned ordinary pages). On Linux the memory is a fresh anonymous mapping, marked before any page of it is touched: memory from
- * the C heap may already be faulted in as 4 KiB pages, which the mark does not turn into huge
- * pages (measured: 170 of 1313 MB of a Q8_0 model's weights on small pages, their GEMV ~15%
- * slower). Freed when the ArrayBuffer is collected. Returns nullptr (and sets *status) on failure.
+ * transparent huge pages, so that streaming weights does not take a TLB miss every 4 KiB. On Linux
+ * it is a fresh anonymous mapping, marked before any page is touched: C heap memory may already be
+ * faulted in as 4 KiB pages, which the mark does not turn into huge pages (measured: 170 of 1313 MB
+ * of a Q8_0 model's weights on small pages, their GEMV ~15% slower); below 2 MiB, ordinary
+ * page-aligned pages. Freed when the ArrayBuffer is collected. Returns nullptr (and sets *status)
+ * on failure.
  */
 napi_value hugePageBuffer(napi_env env, size_t byteLength, uint8_t** data, Status* status) {
   constexpr size_t kHugePage = size_t{2} << 20;
@@ -163,34 +164,29 @@ napi_value hugePageBuffer(napi_env env, size_t byteLength, uint8_t** data, Statu
   const bool isHuge = byteLength >= kHugePage;
   const size_t pageSize = isHuge ? kHugePage : 4096;
   const size_t size = (byteLength + pageSize - 1) / pageSize * pageSize;
-  void* p = nullptr;
-  if (size > 0) {
-    // huge: over-map by one huge page, then unmap the unaligned head and the tail
-    const size_t extra = isHuge ? kHugePage : 0;
-    void* raw = mmap(nullptr, size + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED) {
-      *status = STATUS_OUT_OF_MEMORY;
-      return nullptr;
-    }
-    const uintptr_t begin = reinterpret_cast<uintptr_t>(raw);
-    const uintptr_t aligned = (begin + pageSize - 1) & ~(pageSize - 1);
-    if (aligned > begin) munmap(raw, aligned - begin);
-    const uintptr_t end = begin + size + extra;
-    if (end > aligned + size) munmap(reinterpret_cast<void*>(aligned + size), end - (aligned + size));
-    p = reinterpret_cast<void*>(aligned);
-    if (isHuge) madvise(p, size, MADV_HUGEPAGE);  // (anonymous pages start zeroed)
-  }
-  const auto release = [](napi_env, void* mem, void* hint) {
-    if (mem) munmap(mem, reinterpret_cast<size_t>(hint));
-  };
-#else
-  const size_t size = (byteLength + kHugePage - 1) / kHugePage * kHugePage;
-  void* p = nullptr;
-  if (size > 0 && posix_memalign(&p, kHugePage, size) != 0) {
+  // huge: over-map by one huge page, then unmap the unaligned head and the tail
+  const size_t extra = isHuge ? kHugePage : 0;
+  void* raw = mmap(nullptr, size + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) {
     *status = STATUS_OUT_OF_MEMORY;
     return nullptr;
   }
-  if (p) std::memset(p, 0, size);
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t aligned = (begin + pageSize - 1) & ~(pageSize - 1);
+  if (aligned > begin) munmap(raw, aligned - begin);
+  const uintptr_t end = begin + size + extra;
+  if (end > aligned + size) munmap(reinterpret_cast<void*>(aligned + size), end - (aligned + size));
+  void* p = reinterpret_cast<void*>(aligned);
+  if (isHuge) madvise(p, size, MADV_HUGEPAGE);  // (anonymous pages start zeroed)
+  const auto release = [](napi_env, void* mem, void* hint) { munmap(mem, reinterpret_cast<size_t>(hint)); };
+#else
+  const size_t size = (byteLength + kHugePage - 1) / kHugePage * kHugePage;
+  void* p = nullptr;
+  if (posix_memalign(&p, kHugePage, size) != 0) {
+    *status = STATUS_OUT_OF_MEMORY;
+    return nullptr;
+  }
+  std::memset(p, 0, size);
   const auto release = [](napi_env, void* mem, void*) { std::free(mem); };
 #endif
   napi_value buffer;
