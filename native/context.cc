@@ -216,9 +216,9 @@ Status Context::attention(const AttentionArgs& a) {
   return STATUS_OK;
 }
 
-// Many tokens: tasks of kAttentionQueryTile tokens × one KV head, the last tokens (the most keys) first.
+// Many tokens: tasks of a few query tokens × one KV head, the last tokens (the most keys) first.
 Status Context::tiledAttention(const AttentionArgs& a) {
-  constexpr int64_t kTokens = kAttentionQueryTile;
+  const int64_t kTokens = kernels_->tiledAttentionTokens;
   const int32_t threads = pool_->numThreads();
   const size_t perThread = roundUp64(kernels_->tiledAttentionScratchFloats(a.numHeads, a.numKvHeads, a.headDim) * sizeof(float));
   uint8_t* scratch = attention_.reserve(perThread * static_cast<size_t>(threads));

@@ -54,7 +54,7 @@ constexpr int64_t kPackRows = 16;
 /** Tokens per AMX tile: matmuls with per-thread scratch (matmulScratchBytes > 0) read the activations in whole tiles, zero-padded. */
 constexpr int64_t kAmxTokens = 16;
 
-/** Query tokens per attentionTileTask. */
+/** Query tokens per attentionTileTask of the vector kernels (KernelTable::tiledAttentionTokens). */
 constexpr int64_t kAttentionQueryTile = 16;
 
 struct MatmulArgs {
@@ -131,7 +131,9 @@ struct KernelTable {
   bool (*isTiledAttention)(const AttentionArgs& args);
   /** f32 scratch floats one attentionTileTask needs */
   size_t (*tiledAttentionScratchFloats)(int32_t numHeads, int32_t numKvHeads, int32_t headDim);
-  /** tokens [t0, t1) (at most 16) × the query heads of KV head `kvHead`, over all their keys: writes the output */
+  /** query tokens per attentionTileTask (its K/V preparation is shared by that many) */
+  int64_t tiledAttentionTokens;
+  /** tokens [t0, t1) (at most tiledAttentionTokens) × the query heads of KV head `kvHead`, over all their keys: writes the output */
   void (*attentionTileTask)(const AttentionArgs& args, int64_t t0, int64_t t1, int32_t kvHead, float* scratch);
   /**
    * One token's rope: each of numHeads heads of headDim floats at x has its pairs (x[2i], x[2i+1])

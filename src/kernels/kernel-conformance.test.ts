@@ -393,12 +393,17 @@ for (const dtype of ['f16', 'f32'] as const) {
     // the tiled kernel (4+ tokens): 16-token tiles plus a tail, causal from 0; scattered positions
     ['35 tokens at 0..34', Int32Array.from({ length: 35 }, (_, i) => i)],
     ['5 tokens at 599, 7, 300, 16, 15', Int32Array.from([599, 7, 300, 16, 15])],
+    // more tokens than one task of the AMX kernel takes (64), keys across its 256-key chunks
+    ['80 tokens at 200..279', Int32Array.from({ length: 80 }, (_, i) => 200 + i)],
   ];
   const shapes: Array<readonly [number, number, number, KvCacheType]> = []; // [group, headDim, tokenSet, dtype]
   for (const group of [1, 4, 8]) for (let s = 0; s < tokenSets.length; s++) shapes.push([group, 64, s, 'f16']);
   shapes.push([4, 24, 2, 'f16'], [4, 8, 2, 'f16'], [8, 128, 0, 'f16'], [4, 64, 3, 'f16'], [1, 24, 3, 'f32']);
   shapes.push([1, 64, 2, 'f32'], [4, 64, 0, 'f32'], [8, 24, 2, 'f32'], [4, 64, 1, 'f32']);
   for (const set of [4, 5]) shapes.push([4, 64, set, 'f16'], [8, 128, set, 'f32'], [1, 32, set, 'f16'], [4, 24, set, 'f32'], [32, 64, set, 'f16']);
+  // the AMX tiles' head-dim paths: more than one pass of 4 output tiles, padding to 32 dims, one to three tiles
+  for (const set of [2, 4, 5, 6]) shapes.push([8, 128, set, 'f16'], [2, 80, set, 'f16'], [4, 96, set, 'f16'], [1, 16, set, 'f16']);
+  shapes.push([4, 64, 6, 'f16'], [1, 64, 6, 'f32']);
   for (const [group, headDim, set, dtype] of shapes) {
     const numKvHeads = 2;
     const shape: AttentionShape = { numHeads: numKvHeads * group, numKvHeads, headDim, scale: 1 / Math.sqrt(headDim) };
