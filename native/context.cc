@@ -89,11 +89,27 @@ Status Context::matmul(const MatmulArgs& in) {
   const int64_t work = a.numRows * a.numCols * a.numTokens;
   const int32_t threads = work < kMinParallelWork ? 1 : pool_->numThreads();
 
+  // with `up`, each row of swiglu(x, up) goes through a thread's row buffer straight into the
+  // activations (as llama.cpp's ggml_vec_swiglu_f32 per row: ggml's vectorized silu on whole
+  // 16-element chunks, libm's on the rest), never to memory as a whole
+  float* swigluRows = nullptr;
+  if (a.up) {
+    swigluRows = reinterpret_cast<float*>(swigluRows_.reserve(static_cast<size_t>(a.numCols) * sizeof(float) * static_cast<size_t>(threads)));
+    if (!swigluRows) return STATUS_OUT_OF_MEMORY;
+  }
+  auto prepare = [&](int64_t t, int32_t threadIndex) {
+    if (!a.up) return kernels_->prepareActivations(a, t, t + 1);
+    float* row = swigluRows + a.numCols * threadIndex;
+    kernels_->swiglu(row, a.x + t * a.numCols, a.up + t * a.numCols, a.numCols, a.numCols - a.numCols % 16);
+    MatmulArgs one = a;
+    one.x = row;
+    one.act = a.act + a.actStride * static_cast<size_t>(t);
+    kernels_->prepareActivations(one, 0, 1);
+  };
   if (a.numTokens >= 2 && a.numTokens * a.numCols >= kMinParallelElements) {
-    auto prepare = [&](int64_t t, int32_t) { kernels_->prepareActivations(a, t, t + 1); };
     parallelFor(pool_, a.numTokens, threads, prepare);
   } else {
-    kernels_->prepareActivations(a, 0, a.numTokens);
+    for (int64_t t = 0; t < a.numTokens; t++) prepare(t, 0);
   }
 
   // Rows are dealt out in tasks of whole row tiles, about four tasks per thread so that a thread

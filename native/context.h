@@ -95,6 +95,7 @@ class Context {
   ThreadPool* const pool_;
   Scratch activations_;  // [numTokens, activationBytes] matmul activations in the weight's dot type
   Scratch matmul_;  // [numThreads, matmulScratchBytes] per-thread matmul staging (AMX)
+  Scratch swigluRows_;  // [numThreads, numCols] f32: a row of swiglu(gate, up) on its way into the activations
   Scratch attention_;  // [numThreads, attentionScratchFloats] f32
   Scratch attentionPartials_;  // [pieces of split tokens, partial floats] f32, split-K softmax states
   Scratch attentionRanges_;  // [ranges, 4] int64: token, key begin, key end, partial index (or -1)

@@ -63,7 +63,8 @@ struct MatmulArgs {
   const uint8_t* w;  // [numRows, numCols] in `type` blocks, row-major, any alignment (or packed)
   int64_t numRows;
   int64_t numCols;
-  const float* x;  // [numTokens, numCols] f32
+  const float* x;  // [numTokens, numCols] f32 (read only by prepareActivations)
+  const float* up;  // null, or [numTokens, numCols]: the activations are swiglu(x, up) (x the gate), row by row
   int64_t numTokens;
   float* out;  // [numTokens, numRows] f32
   uint8_t* act;  // [numTokens, activationBytes] the activations in the weight's dot type (ISA-private layout), 64-byte aligned

@@ -67,6 +67,11 @@ export interface KernelBackend {
   prepareWeight?(w: WeightTensor): WeightTensor;
   /** out[t, r] = Σ_c w[r, c] · x[t, c];  x: [numTokens, numCols], out: [numTokens, numRows] */
   matmul(out: Float32Array, w: WeightTensor, x: Float32Array, numTokens: number): void;
+  /**
+   * matmul of swiglu(gate, up) taken row by row (each row as `swiglu` on numCols elements), without
+   * storing it whole: the same numbers as swiglu into a buffer, then matmul. gate, up: [numTokens, numCols]
+   */
+  matmulSwiglu(out: Float32Array, w: WeightTensor, gate: Float32Array, up: Float32Array, numTokens: number): void;
   /** out[t, :] = table[ids[t], :] dequantized; out: [ids.length, numCols] */
   embedding(out: Float32Array, table: WeightTensor, ids: Int32Array): void;
   /** out[t, :] = x[t, :] / rms(x[t, :]) · weight;  x, out: [numTokens, dim] (may alias) */

@@ -79,6 +79,7 @@ function preparing(backend: NativeBackend): KernelBackend {
   return {
     name: `${backend.name}-prepared`,
     matmul: (out, w, x, numTokens) => backend.matmul(out, prepare(w), x, numTokens),
+    matmulSwiglu: (out, w, gate, up, numTokens) => backend.matmulSwiglu(out, prepare(w), gate, up, numTokens),
     embedding: (out, table, ids) => backend.embedding(out, prepare(table), ids),
     rmsNorm: (...args) => backend.rmsNorm(...args),
     rope: (...args) => backend.rope(...args),
@@ -169,7 +170,15 @@ const MATMUL_RTOL: ReadonlyMap<GgmlType, number> = new Map([
   [GgmlType.Q4_0, 2e-6],
 ]);
 
-function addMatmulCase(w: WeightTensor, numTokens: number, rtol: number, x = gaussian(numTokens * w.numCols), note = ''): void {
+/** a matmul case; with `up`, a matmulSwiglu case whose gate is x */
+function addMatmulCase(w: WeightTensor, numTokens: number, rtol: number, x = gaussian(numTokens * w.numCols), note = '', up?: Float32Array): void {
+  // the activations the weights multiply: x, or swiglu(x, up) row by row
+  let h = x;
+  if (up) {
+    const n = w.numCols;
+    h = new Float32Array(x.length);
+    for (let t = 0; t < numTokens; t++) reference.swiglu(h.subarray(t * n, (t + 1) * n), x.subarray(t * n, (t + 1) * n), up.subarray(t * n, (t + 1) * n), n);
+  }
   const isQuantized = w.type === GgmlType.Q8_0 || w.type === GgmlType.Q4_0;
   const isKQuant = w.type === GgmlType.Q4_K || w.type === GgmlType.Q5_K || w.type === GgmlType.Q6_K;
   const isAmxF16 = w.type === GgmlType.F16 && w.numRows % 32 === 0 && w.numCols % 16 === 0;
@@ -178,16 +187,17 @@ function addMatmulCase(w: WeightTensor, numTokens: number, rtol: number, x = gau
   for (let t = 0; t < numTokens; t++) {
     for (let r = 0; r < w.numRows; r++) {
       let m = 0;
-      for (let c = 0; c < w.numCols; c++) m += Math.abs(wf[r * w.numCols + c]! * x[t * w.numCols + c]!);
+      for (let c = 0; c < w.numCols; c++) m += Math.abs(wf[r * w.numCols + c]! * h[t * w.numCols + c]!);
       magnitude[t * w.numRows + r] = m;
     }
   }
   cases.push({
-    op: 'matmul',
+    op: up ? 'matmulSwiglu' : 'matmul',
     name: `${ggmlTypeName(w.type)} ${w.numRows}x${w.numCols} × ${numTokens} tokens${note}`,
     run(b) {
       const out = new Float32Array(numTokens * w.numRows).fill(NaN);
-      b.matmul(out, w, x.slice(), numTokens);
+      if (up) b.matmulSwiglu(out, w, x.slice(), up.slice(), numTokens);
+      else b.matmul(out, w, x.slice(), numTokens);
       return out;
     },
     tolerance: () => (i) => rtol * magnitude[i]! + 1e-30,
@@ -226,6 +236,14 @@ for (const type of [GgmlType.F32, GgmlType.F16, GgmlType.BF16]) {
 for (const [numRows, numCols] of [[64, 256], [96, 1040]] as const) {
   const w = weight(GgmlType.F16, numRows, numCols);
   for (const numTokens of [1, 3, 17]) addMatmulCase(w, numTokens, MATMUL_RTOL.get(GgmlType.F16)!, undefined, ' (AMX-shaped)');
+}
+// matmulSwiglu: gate and up pass through swiglu row by row on their way into the activations (widths
+// of 16-element chunks, or not: 77 has a tail for libm's silu; one token, a few, the AMX kernels' 16+)
+for (const type of MATMUL_RTOL.keys()) {
+  for (const [numRows, numCols] of [[67, 96], [45, type === GgmlType.Q8_0 || type === GgmlType.Q4_0 ? 160 : 77]] as const) {
+    const w = weight(type, numRows, numCols);
+    for (const numTokens of [1, 3, 33]) addMatmulCase(w, numTokens, MATMUL_RTOL.get(type)!, gaussian(numTokens * numCols, 2), ' (swiglu)', gaussian(numTokens * numCols));
+  }
 }
 // Q8_0 activations: amax = 127 gives id = 1, so every x.5 is a tie that must round half to even
 {
@@ -561,6 +579,7 @@ for (const type of [GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K]) {
   addMatmulCase(weight(type, 9, 256, true), 4, K_QUANT_RTOL, undefined, ', misaligned bytes');
   // 33 tokens of 8192 columns: more than the native kernels' L2-sized block of tokens (28 here)
   addMatmulCase(weight(type, 12, 8192), 33, K_QUANT_RTOL);
+  addMatmulCase(weight(type, 37, 512), 17, K_QUANT_RTOL, gaussian(17 * 512, 2), ' (swiglu)', gaussian(17 * 512));
   // embedding (a packed table on the native backends that pack the type): dequantization is exact
   const table = weight(type, 37, 512);
   const ids = Int32Array.from([0, 36, 17, 16, 15, 31, 32]);

@@ -253,8 +253,7 @@ export class LlamaModel {
       b.rmsNorm(xn, x, L.ffnNorm, n, c.rmsEps);
       b.matmul(gate, L.wGate, xn, n);
       b.matmul(up, L.wUp, xn, n);
-      b.swiglu(gate, gate, up, n * c.ffnDim);
-      b.matmul(proj, L.wDown, gate, n);
+      b.matmulSwiglu(proj, L.wDown, gate, up, n);
       b.add(x, x, proj, n * c.dim);
     }
 

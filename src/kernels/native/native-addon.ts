@@ -20,9 +20,20 @@ export interface NativeAddon {
   contextThreads(handle: NativeHandle): number;
   /** what the last failed argument check on this handle complained about */
   lastError(handle: NativeHandle): string;
-  matmul(h: NativeHandle, out: Float32Array, w: Uint8Array, type: number, numRows: number, numCols: number, x: Float32Array, numTokens: number): number;
+  /** with `up`, the activations are swiglu(x, up) row by row (x the gate) */
+  matmul(h: NativeHandle, out: Float32Array, w: Uint8Array, type: number, numRows: number, numCols: number, x: Float32Array, numTokens: number, up?: Float32Array | null): number;
   /** matmul on weights laid out by packWeights */
-  matmulPacked(h: NativeHandle, out: Float32Array, packed: Uint8Array, type: number, numRows: number, numCols: number, x: Float32Array, numTokens: number): number;
+  matmulPacked(
+    h: NativeHandle,
+    out: Float32Array,
+    packed: Uint8Array,
+    type: number,
+    numRows: number,
+    numCols: number,
+    x: Float32Array,
+    numTokens: number,
+    up?: Float32Array | null,
+  ): number;
   /** the weights in the packed layout (huge-page memory), or a status (UNSUPPORTED_TYPE: this ISA does not pack the type) */
   packWeights(h: NativeHandle, w: Uint8Array, type: number, numRows: number, numCols: number): ArrayBuffer | number;
   embedding(h: NativeHandle, out: Float32Array, table: Uint8Array, type: number, numRows: number, numCols: number, ids: Int32Array): number;

@@ -236,6 +236,13 @@ export class ReferenceBackend implements KernelBackend {
     }
   }
 
+  matmulSwiglu(out: Float32Array, w: WeightTensor, gate: Float32Array, up: Float32Array, numTokens: number): void {
+    const n = w.numCols;
+    const h = new Float32Array(numTokens * n);
+    for (let t = 0; t < numTokens; t++) this.swiglu(h.subarray(t * n, (t + 1) * n), gate.subarray(t * n, (t + 1) * n), up.subarray(t * n, (t + 1) * n), n);
+    this.matmul(out, w, h, numTokens);
+  }
+
   swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void {
     // ggml's vectorized silu on full 16-wide chunks, the scalar one on the tail
     const vectorEnd = n - (n % GGML_VEC_WIDTH);
