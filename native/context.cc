@@ -250,13 +250,15 @@ Status Context::tiledAttention(const AttentionArgs& a) {
   return STATUS_OK;
 }
 
-Status Context::rmsNorm(float* out, const float* x, const float* weight, int64_t numTokens, int64_t dim, double eps) {
+Status Context::rmsNorm(float* out, float* x, const float* residual, const float* weight, int64_t numTokens, int64_t dim, double eps) {
   // as ggml's rms_norm: f32 squares summed in order in double, then f32 mean, sqrtf, 1.0f/. The
   // in-order double sum is one long dependency chain per token: kGroup tokens at a time keep
   // kGroup independent chains in flight (each still in order, so the same bits).
   constexpr int64_t kGroup = 8;
   const int64_t minTokens = kMinParallelElements / dim > 1 ? kMinParallelElements / dim : 1;
   parallelChunks(pool_, numTokens, minTokens, [&](int64_t begin, int64_t end) {
+    // the residual add (as `add`), on the chunk's rows while they are in cache
+    if (residual) kernels_->add(x + begin * dim, x + begin * dim, residual + begin * dim, (end - begin) * dim);
     for (int64_t t0 = begin; t0 < end; t0 += kGroup) {
       const int64_t n = end - t0 < kGroup ? end - t0 : kGroup;
       double sums[kGroup] = {};

@@ -76,7 +76,8 @@ class Context {
   /** whether Q8_0 / Q4_0 batches may run in bf16 (MatmulArgs::isBf16Allowed) from now on */
   void setBf16Batches(bool isAllowed) { isBf16Allowed_ = isAllowed; }
   Status attention(const AttentionArgs& args);
-  Status rmsNorm(float* out, const float* x, const float* weight, int64_t numTokens, int64_t dim, double eps);
+  /** out = rmsNorm(x); with `residual`, x += residual first (x is then written) */
+  Status rmsNorm(float* out, float* x, const float* residual, const float* weight, int64_t numTokens, int64_t dim, double eps);
   Status rope(const RopeArgs& args);
   Status embedding(const EmbeddingArgs& args);
   Status storeKv(const StoreKvArgs& args);

@@ -326,20 +326,22 @@ napi_value embedding(napi_env env, napi_callback_info info) { return embeddingIm
 /** embeddingPacked(handle, out f32, packed u8, type, numRows, numCols, ids i32): a table from packWeights */
 napi_value embeddingPacked(napi_env env, napi_callback_info info) { return embeddingImpl(env, info, true); }
 
-/** rmsNorm(handle, out f32, x f32, weight f32, numTokens, eps) */
+/** rmsNorm(handle, out f32, x f32, weight f32, numTokens, eps, residual f32?): with `residual`, x += residual first */
 napi_value rmsNorm(napi_env env, napi_callback_info info) {
   PG_BEGIN();
-  int64_t outLen, xLen, dim;
+  int64_t outLen, xLen, dim, residualLen = 0;
   float* out = args.typedArray<float>(1, napi_float32_array, &outLen, "out");
-  const float* x = args.typedArray<float>(2, napi_float32_array, &xLen, "x");
+  float* x = args.typedArray<float>(2, napi_float32_array, &xLen, "x");
   const float* weight = args.typedArray<float>(3, napi_float32_array, &dim, "weight");
   const int64_t numTokens = args.integer(4, "numTokens");
   const double eps = args.number(5, "eps");
+  const float* residual = args.optionalF32(6, &residualLen, "residual");
   PG_RETURN_IF_BAD();
   args.check(numTokens >= 0 && numTokens < kMaxDim && dim > 0, "bad shape");
   args.check(xLen >= numTokens * dim && outLen >= numTokens * dim, "x or out is shorter than numTokens * weight.length");
+  args.check(!residual || residualLen >= numTokens * dim, "residual is shorter than numTokens * weight.length");
   PG_RETURN_IF_BAD();
-  return makeInt(env, args.ctx()->rmsNorm(out, x, weight, numTokens, dim, eps));
+  return makeInt(env, args.ctx()->rmsNorm(out, x, residual, weight, numTokens, dim, eps));
 }
 
 /** rope(handle, x f32, numTokens, numHeads, headDim, positions i32, isNeox, numRotaryDims, freqBase, freqScale, freqFactors f32?) */

@@ -76,6 +76,8 @@ export interface KernelBackend {
   embedding(out: Float32Array, table: WeightTensor, ids: Int32Array): void;
   /** out[t, :] = x[t, :] / rms(x[t, :]) · weight;  x, out: [numTokens, dim] (may alias) */
   rmsNorm(out: Float32Array, x: Float32Array, weight: Float32Array, numTokens: number, eps: number): void;
+  /** x += residual (as `add`), then out = rmsNorm(x): the residual stream's update and the next norm in one pass */
+  addRmsNorm(out: Float32Array, x: Float32Array, residual: Float32Array, weight: Float32Array, numTokens: number, eps: number): void;
   /** in place; x: [numTokens, numHeads, headDim]; positions: [numTokens] */
   rope(x: Float32Array, numTokens: number, numHeads: number, headDim: number, positions: Int32Array, params: RopeParams): void;
   /** writes k, v ([numTokens, kvDim] f32) into the cache slots given by slotIds ([numTokens]) */

@@ -82,6 +82,7 @@ function preparing(backend: NativeBackend): KernelBackend {
     matmulSwiglu: (out, w, gate, up, numTokens) => backend.matmulSwiglu(out, prepare(w), gate, up, numTokens),
     embedding: (out, table, ids) => backend.embedding(out, prepare(table), ids),
     rmsNorm: (...args) => backend.rmsNorm(...args),
+    addRmsNorm: (...args) => backend.addRmsNorm(...args),
     rope: (...args) => backend.rope(...args),
     storeKv: (...args) => backend.storeKv(...args),
     attention: (...args) => backend.attention(...args),
@@ -292,6 +293,30 @@ for (const dim of [4096, 77]) {
         isExactOn: everywhere,
       });
     }
+  }
+}
+
+// addRmsNorm: the updated residual stream and the norm, one after the other in the output
+for (const dim of [4096, 77]) {
+  for (const numTokens of [1, 3, 17]) {
+    const x = gaussian(numTokens * dim, 3);
+    const residual = gaussian(numTokens * dim, 2);
+    const w = gaussian(dim);
+    cases.push({
+      op: 'addRmsNorm',
+      name: `dim ${dim} × ${numTokens} tokens`,
+      run(b) {
+        const xs = x.slice();
+        const out = new Float32Array(xs.length).fill(NaN);
+        b.addRmsNorm(out, xs, residual.slice(), w, numTokens, 1e-5);
+        const both = new Float32Array(2 * xs.length);
+        both.set(xs);
+        both.set(out, xs.length);
+        return both;
+      },
+      tolerance: relative(1e-6, 1e-30),
+      isExactOn: everywhere,
+    });
   }
 }
 

@@ -221,7 +221,7 @@ export class LlamaModel {
     b.embedding(x, this.tokenEmbedding, batch.tokenIds);
     for (let li = 0; li < c.numLayers; li++) {
       const L = this.layers[li]!;
-      b.rmsNorm(xn, x, L.attnNorm, n, c.rmsEps);
+      if (li === 0) b.rmsNorm(xn, x, L.attnNorm, n, c.rmsEps); // (later layers': the previous layer's last step)
       if (L.qkv.length === 1) {
         const width = qDim + 2 * kvDim;
         const qkv = ws.get('qkv', n * width); // [n, qDim + 2 kvDim]
@@ -249,12 +249,13 @@ export class LlamaModel {
         else b.attention(attnRows, qRows, { ...layer, blockTable: r.blockTable }, positions, r.numTokens, this.attentionShape);
       }
       b.matmul(proj, L.wo, attn, n);
-      b.add(x, x, proj, n * c.dim);
-      b.rmsNorm(xn, x, L.ffnNorm, n, c.rmsEps);
+      b.addRmsNorm(xn, x, proj, L.ffnNorm, n, c.rmsEps);
       b.matmul(gate, L.wGate, xn, n);
       b.matmul(up, L.wUp, xn, n);
       b.matmulSwiglu(proj, L.wDown, gate, up, n);
-      b.add(x, x, proj, n * c.dim);
+      const next = this.layers[li + 1];
+      if (next) b.addRmsNorm(xn, x, proj, next.attnNorm, n, c.rmsEps);
+      else b.add(x, x, proj, n * c.dim);
     }
 
     // only the rows whose logits are wanted go through the output head

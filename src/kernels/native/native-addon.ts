@@ -39,7 +39,8 @@ export interface NativeAddon {
   embedding(h: NativeHandle, out: Float32Array, table: Uint8Array, type: number, numRows: number, numCols: number, ids: Int32Array): number;
   /** embedding rows of a table from packWeights */
   embeddingPacked(h: NativeHandle, out: Float32Array, packed: Uint8Array, type: number, numRows: number, numCols: number, ids: Int32Array): number;
-  rmsNorm(h: NativeHandle, out: Float32Array, x: Float32Array, weight: Float32Array, numTokens: number, eps: number): number;
+  /** with `residual`, x += residual first (x is written) */
+  rmsNorm(h: NativeHandle, out: Float32Array, x: Float32Array, weight: Float32Array, numTokens: number, eps: number, residual?: Float32Array | null): number;
   rope(
     h: NativeHandle,
     x: Float32Array,

@@ -176,6 +176,10 @@ export class NativeBackend implements KernelBackend, Disposable {
     this.check('rmsNorm', this.addon.rmsNorm(this.handle, out, x, weight, numTokens, eps));
   }
 
+  addRmsNorm(out: Float32Array, x: Float32Array, residual: Float32Array, weight: Float32Array, numTokens: number, eps: number): void {
+    this.check('addRmsNorm', this.addon.rmsNorm(this.handle, out, x, weight, numTokens, eps, residual));
+  }
+
   rope(x: Float32Array, numTokens: number, numHeads: number, headDim: number, positions: Int32Array, p: RopeParams): void {
     const status = this.addon.rope(
       this.handle,

@@ -120,6 +120,11 @@ export class ReferenceBackend implements KernelBackend {
     }
   }
 
+  addRmsNorm(out: Float32Array, x: Float32Array, residual: Float32Array, weight: Float32Array, numTokens: number, eps: number): void {
+    this.add(x, x, residual, numTokens * weight.length);
+    this.rmsNorm(out, x, weight, numTokens, eps);
+  }
+
   rmsNorm(out: Float32Array, x: Float32Array, weight: Float32Array, numTokens: number, eps: number): void {
     // as ggml: f32 squares summed in double, then f32 mean, sqrtf, 1.0f/
     const dim = weight.length;
