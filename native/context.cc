@@ -89,18 +89,19 @@ Status Context::matmul(const MatmulArgs& in) {
   const int64_t work = a.numRows * a.numCols * a.numTokens;
   const int32_t threads = work < kMinParallelWork ? 1 : pool_->numThreads();
 
-  // with `up`, each row of swiglu(x, up) goes through a thread's row buffer straight into the
+  // isSwiglu: each row of swiglu(gate, up) goes through a thread's row buffer straight into the
   // activations (as llama.cpp's ggml_vec_swiglu_f32 per row: ggml's vectorized silu on whole
   // 16-element chunks, libm's on the rest), never to memory as a whole
   float* swigluRows = nullptr;
-  if (a.up) {
+  if (a.isSwiglu) {
     swigluRows = reinterpret_cast<float*>(swigluRows_.reserve(static_cast<size_t>(a.numCols) * sizeof(float) * static_cast<size_t>(threads)));
     if (!swigluRows) return STATUS_OUT_OF_MEMORY;
   }
   auto prepare = [&](int64_t t, int32_t threadIndex) {
-    if (!a.up) return kernels_->prepareActivations(a, t, t + 1);
+    if (!a.isSwiglu) return kernels_->prepareActivations(a, t, t + 1);
     float* row = swigluRows + a.numCols * threadIndex;
-    kernels_->swiglu(row, a.x + t * a.numCols, a.up + t * a.numCols, a.numCols, a.numCols - a.numCols % 16);
+    const float* gate = a.x + 2 * t * a.numCols;
+    kernels_->swiglu(row, gate, gate + a.numCols, a.numCols, a.numCols - a.numCols % 16);
     MatmulArgs one = a;
     one.x = row;
     one.act = a.act + a.actStride * static_cast<size_t>(t);

@@ -64,7 +64,7 @@ struct MatmulArgs {
   int64_t numRows;
   int64_t numCols;
   const float* x;  // [numTokens, numCols] f32 (read only by prepareActivations)
-  const float* up;  // null, or [numTokens, numCols]: the activations are swiglu(x, up) (x the gate), row by row
+  bool isSwiglu;  // x is [numTokens, 2 · numCols], each row gate then up, and the activations are swiglu(gate, up)
   int64_t numTokens;
   float* out;  // [numTokens, numRows] f32
   uint8_t* act;  // [numTokens, activationBytes] the activations in the weight's dot type (ISA-private layout), 64-byte aligned

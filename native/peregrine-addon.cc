@@ -228,8 +228,7 @@ napi_value matmulImpl(napi_env env, napi_callback_info info, bool isPacked) {
   const int64_t numCols = args.integer(5, "w.numCols");
   const float* x = args.typedArray<float>(6, napi_float32_array, &xLen, "x");
   const int64_t numTokens = args.integer(7, "numTokens");
-  int64_t upLen = 0;
-  const float* up = args.optionalF32(8, &upLen, "up");
+  const bool isSwiglu = args.integer(8, "isSwiglu") != 0;
   PG_RETURN_IF_BAD();
   if (!isNativeType(type) && !isKQuantType(type)) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
   const int64_t rb = rowBytes(type, numCols);
@@ -240,8 +239,7 @@ napi_value matmulImpl(napi_env env, napi_callback_info info, bool isPacked) {
   const int64_t needed = isPacked ? static_cast<int64_t>(args.ctx()->kernels()->packedBytes(static_cast<int32_t>(type), numRows, numCols)) : numRows * rb;
   if (isPacked && needed == 0) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
   args.check(wLen >= needed, "w.data has %lld bytes, needs %lld", static_cast<long long>(wLen), static_cast<long long>(needed));
-  args.check(xLen >= numTokens * numCols, "x is shorter than numTokens * numCols");
-  args.check(!up || upLen >= numTokens * numCols, "up is shorter than numTokens * numCols");
+  args.check(xLen >= numTokens * numCols * (isSwiglu ? 2 : 1), isSwiglu ? "x is shorter than numTokens * 2 * numCols" : "x is shorter than numTokens * numCols");
   args.check(outLen >= numTokens * numRows, "out is shorter than numTokens * numRows");
   PG_RETURN_IF_BAD();
   if (numRows == 0 || numTokens == 0) return makeInt(env, STATUS_OK);
@@ -252,16 +250,16 @@ napi_value matmulImpl(napi_env env, napi_callback_info info, bool isPacked) {
   a.numRows = numRows;
   a.numCols = numCols;
   a.x = x;
-  a.up = up;
+  a.isSwiglu = isSwiglu;
   a.numTokens = numTokens;
   a.out = out;
   return makeInt(env, args.ctx()->matmul(a));
 }
 
-/** matmul(handle, out f32, w u8, type, numRows, numCols, x f32, numTokens, up f32?): with `up`, w · swiglu(x, up) */
+/** matmul(handle, out f32, w u8, type, numRows, numCols, x f32, numTokens, isSwiglu 0/1): isSwiglu: w · swiglu(gate, up), x = [gate | up] per row */
 napi_value matmul(napi_env env, napi_callback_info info) { return matmulImpl(env, info, false); }
 
-/** matmulPacked(handle, out f32, packed u8, type, numRows, numCols, x f32, numTokens, up f32?): w from packWeights */
+/** matmulPacked(handle, out f32, packed u8, type, numRows, numCols, x f32, numTokens, isSwiglu 0/1): w from packWeights */
 napi_value matmulPacked(napi_env env, napi_callback_info info) { return matmulImpl(env, info, true); }
 
 /**

@@ -69,9 +69,10 @@ export interface KernelBackend {
   matmul(out: Float32Array, w: WeightTensor, x: Float32Array, numTokens: number): void;
   /**
    * matmul of swiglu(gate, up) taken row by row (each row as `swiglu` on numCols elements), without
-   * storing it whole: the same numbers as swiglu into a buffer, then matmul. gate, up: [numTokens, numCols]
+   * storing it whole: the same numbers as swiglu into a buffer, then matmul. gateUp: [numTokens,
+   * 2 · numCols], each row the gate's numCols values, then up's (a matmul by stacked gate and up rows)
    */
-  matmulSwiglu(out: Float32Array, w: WeightTensor, gate: Float32Array, up: Float32Array, numTokens: number): void;
+  matmulSwiglu(out: Float32Array, w: WeightTensor, gateUp: Float32Array, numTokens: number): void;
   /** out[t, :] = table[ids[t], :] dequantized; out: [ids.length, numCols] */
   embedding(out: Float32Array, table: WeightTensor, ids: Int32Array): void;
   /** out[t, :] = x[t, :] / rms(x[t, :]) · weight;  x, out: [numTokens, dim] (may alias) */

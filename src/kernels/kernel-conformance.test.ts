@@ -79,7 +79,7 @@ function preparing(backend: NativeBackend): KernelBackend {
   return {
     name: `${backend.name}-prepared`,
     matmul: (out, w, x, numTokens) => backend.matmul(out, prepare(w), x, numTokens),
-    matmulSwiglu: (out, w, gate, up, numTokens) => backend.matmulSwiglu(out, prepare(w), gate, up, numTokens),
+    matmulSwiglu: (out, w, gateUp, numTokens) => backend.matmulSwiglu(out, prepare(w), gateUp, numTokens),
     embedding: (out, table, ids) => backend.embedding(out, prepare(table), ids),
     rmsNorm: (...args) => backend.rmsNorm(...args),
     addRmsNorm: (...args) => backend.addRmsNorm(...args),
@@ -171,14 +171,14 @@ const MATMUL_RTOL: ReadonlyMap<GgmlType, number> = new Map([
   [GgmlType.Q4_0, 2e-6],
 ]);
 
-/** a matmul case; with `up`, a matmulSwiglu case whose gate is x */
-function addMatmulCase(w: WeightTensor, numTokens: number, rtol: number, x = gaussian(numTokens * w.numCols), note = '', up?: Float32Array): void {
-  // the activations the weights multiply: x, or swiglu(x, up) row by row
+/** a matmul case; with isSwiglu, a matmulSwiglu case: x is [numTokens, 2 · numCols], gate then up per row */
+function addMatmulCase(w: WeightTensor, numTokens: number, rtol: number, x = gaussian(numTokens * w.numCols), note = '', isSwiglu = false): void {
+  // the activations the weights multiply: x, or swiglu(gate, up) row by row
   let h = x;
-  if (up) {
+  if (isSwiglu) {
     const n = w.numCols;
-    h = new Float32Array(x.length);
-    for (let t = 0; t < numTokens; t++) reference.swiglu(h.subarray(t * n, (t + 1) * n), x.subarray(t * n, (t + 1) * n), up.subarray(t * n, (t + 1) * n), n);
+    h = new Float32Array(numTokens * n);
+    for (let t = 0; t < numTokens; t++) reference.swiglu(h.subarray(t * n, (t + 1) * n), x.subarray(2 * t * n, (2 * t + 1) * n), x.subarray((2 * t + 1) * n, (2 * t + 2) * n), n);
   }
   const isQuantized = w.type === GgmlType.Q8_0 || w.type === GgmlType.Q4_0;
   const isKQuant = w.type === GgmlType.Q4_K || w.type === GgmlType.Q5_K || w.type === GgmlType.Q6_K;
@@ -193,11 +193,11 @@ function addMatmulCase(w: WeightTensor, numTokens: number, rtol: number, x = gau
     }
   }
   cases.push({
-    op: up ? 'matmulSwiglu' : 'matmul',
+    op: isSwiglu ? 'matmulSwiglu' : 'matmul',
     name: `${ggmlTypeName(w.type)} ${w.numRows}x${w.numCols} × ${numTokens} tokens${note}`,
     run(b) {
       const out = new Float32Array(numTokens * w.numRows).fill(NaN);
-      if (up) b.matmulSwiglu(out, w, x.slice(), up.slice(), numTokens);
+      if (isSwiglu) b.matmulSwiglu(out, w, x.slice(), numTokens);
       else b.matmul(out, w, x.slice(), numTokens);
       return out;
     },
@@ -243,7 +243,7 @@ for (const [numRows, numCols] of [[64, 256], [96, 1040]] as const) {
 for (const type of MATMUL_RTOL.keys()) {
   for (const [numRows, numCols] of [[67, 96], [45, type === GgmlType.Q8_0 || type === GgmlType.Q4_0 ? 160 : 77]] as const) {
     const w = weight(type, numRows, numCols);
-    for (const numTokens of [1, 3, 33]) addMatmulCase(w, numTokens, MATMUL_RTOL.get(type)!, gaussian(numTokens * numCols, 2), ' (swiglu)', gaussian(numTokens * numCols));
+    for (const numTokens of [1, 3, 33]) addMatmulCase(w, numTokens, MATMUL_RTOL.get(type)!, gaussian(2 * numTokens * numCols, 2), ' (swiglu)', true);
   }
 }
 // Q8_0 activations: amax = 127 gives id = 1, so every x.5 is a tie that must round half to even
@@ -604,7 +604,7 @@ for (const type of [GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K]) {
   addMatmulCase(weight(type, 9, 256, true), 4, K_QUANT_RTOL, undefined, ', misaligned bytes');
   // 33 tokens of 8192 columns: more than the native kernels' L2-sized block of tokens (28 here)
   addMatmulCase(weight(type, 12, 8192), 33, K_QUANT_RTOL);
-  addMatmulCase(weight(type, 37, 512), 17, K_QUANT_RTOL, gaussian(17 * 512, 2), ' (swiglu)', gaussian(17 * 512));
+  addMatmulCase(weight(type, 37, 512), 17, K_QUANT_RTOL, gaussian(2 * 17 * 512, 2), ' (swiglu)', true);
   // embedding (a packed table on the native backends that pack the type): dequantization is exact
   const table = weight(type, 37, 512);
   const ids = Int32Array.from([0, 36, 17, 16, 15, 31, 32]);

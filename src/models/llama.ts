@@ -114,8 +114,8 @@ interface LlamaLayer {
   readonly qkv: readonly [WeightTensor] | readonly [WeightTensor, WeightTensor, WeightTensor];
   readonly wo: WeightTensor;
   readonly ffnNorm: Float32Array;
-  readonly wGate: WeightTensor;
-  readonly wUp: WeightTensor;
+  /** [gate and up rows stacked] when the two have the same type (one matmul reads both), else [wGate, wUp] */
+  readonly gateUp: readonly [WeightTensor] | readonly [WeightTensor, WeightTensor];
   readonly wDown: WeightTensor;
 }
 
@@ -149,13 +149,13 @@ export class LlamaModel {
         w.matrix(`blk.${i}.attn_v.weight`, kvDim, c.dim),
       ] as const;
       const isStackable = parts.every((p) => p.type === parts[0].type);
+      const ffn = [w.matrix(`blk.${i}.ffn_gate.weight`, c.ffnDim, c.dim), w.matrix(`blk.${i}.ffn_up.weight`, c.ffnDim, c.dim)] as const;
       return {
         attnNorm: w.vector(`blk.${i}.attn_norm.weight`, c.dim),
         qkv: isStackable ? ([prepare(stackRows(`blk.${i}.attn_qkv.weight`, parts))] as const) : ([prepare(parts[0]), prepare(parts[1]), prepare(parts[2])] as const),
         wo: matrix(`blk.${i}.attn_output.weight`, c.dim, qDim),
         ffnNorm: w.vector(`blk.${i}.ffn_norm.weight`, c.dim),
-        wGate: matrix(`blk.${i}.ffn_gate.weight`, c.ffnDim, c.dim),
-        wUp: matrix(`blk.${i}.ffn_up.weight`, c.ffnDim, c.dim),
+        gateUp: ffn[0].type === ffn[1].type ? ([prepare(stackRows(`blk.${i}.ffn_gate_up.weight`, ffn))] as const) : ([prepare(ffn[0]), prepare(ffn[1])] as const),
         wDown: matrix(`blk.${i}.ffn_down.weight`, c.dim, c.ffnDim),
       };
     });
@@ -185,7 +185,7 @@ export class LlamaModel {
   /** All weights, for reporting and for backends that prepare them. */
   get weights(): WeightTensor[] {
     const list = [this.tokenEmbedding];
-    for (const l of this.layers) list.push(...l.qkv, l.wo, l.wGate, l.wUp, l.wDown);
+    for (const l of this.layers) list.push(...l.qkv, l.wo, ...l.gateUp, l.wDown);
     if (this.output !== this.tokenEmbedding) list.push(this.output);
     return list;
   }
@@ -209,8 +209,7 @@ export class LlamaModel {
     const v = ws.get('v', n * kvDim); //         [n, numKvHeads, headDim]
     const attn = ws.get('attn', n * qDim); //    [n, numHeads, headDim]
     const proj = ws.get('proj', n * c.dim); //   [n, dim]
-    const gate = ws.get('gate', n * c.ffnDim); // [n, ffnDim]
-    const up = ws.get('up', n * c.ffnDim); //    [n, ffnDim]
+    const gateUp = ws.get('gateUp', n * 2 * c.ffnDim); // [n, 2 ffnDim] each row gate, then up
     const slotIds = ws.getInt('slots', n); //    [n]
 
     for (const s of batch.sequences) {
@@ -250,9 +249,19 @@ export class LlamaModel {
       }
       b.matmul(proj, L.wo, attn, n);
       b.addRmsNorm(xn, x, proj, L.ffnNorm, n, c.rmsEps);
-      b.matmul(gate, L.wGate, xn, n);
-      b.matmul(up, L.wUp, xn, n);
-      b.matmulSwiglu(proj, L.wDown, gate, up, n);
+      if (L.gateUp.length === 1) {
+        b.matmul(gateUp, L.gateUp[0], xn, n);
+      } else {
+        const gate = ws.get('gate', n * c.ffnDim); // [n, ffnDim]
+        const up = ws.get('up', n * c.ffnDim); //    [n, ffnDim]
+        b.matmul(gate, L.gateUp[0], xn, n);
+        b.matmul(up, L.gateUp[1], xn, n);
+        for (let t = 0; t < n; t++) {
+          gateUp.set(gate.subarray(t * c.ffnDim, (t + 1) * c.ffnDim), 2 * t * c.ffnDim);
+          gateUp.set(up.subarray(t * c.ffnDim, (t + 1) * c.ffnDim), (2 * t + 1) * c.ffnDim);
+        }
+      }
+      b.matmulSwiglu(proj, L.wDown, gateUp, n);
       const next = this.layers[li + 1];
       if (next) b.addRmsNorm(xn, x, proj, next.attnNorm, n, c.rmsEps);
       else b.add(x, x, proj, n * c.dim);

@@ -20,8 +20,8 @@ export interface NativeAddon {
   contextThreads(handle: NativeHandle): number;
   /** what the last failed argument check on this handle complained about */
   lastError(handle: NativeHandle): string;
-  /** with `up`, the activations are swiglu(x, up) row by row (x the gate) */
-  matmul(h: NativeHandle, out: Float32Array, w: Uint8Array, type: number, numRows: number, numCols: number, x: Float32Array, numTokens: number, up?: Float32Array | null): number;
+  /** isSwiglu 1: x is [numTokens, 2 · numCols] (gate, then up, per row) and the activations are swiglu(gate, up) */
+  matmul(h: NativeHandle, out: Float32Array, w: Uint8Array, type: number, numRows: number, numCols: number, x: Float32Array, numTokens: number, isSwiglu: number): number;
   /** matmul on weights laid out by packWeights */
   matmulPacked(
     h: NativeHandle,
@@ -32,7 +32,7 @@ export interface NativeAddon {
     numCols: number,
     x: Float32Array,
     numTokens: number,
-    up?: Float32Array | null,
+    isSwiglu: number,
   ): number;
   /** the weights in the packed layout (huge-page memory), or a status (UNSUPPORTED_TYPE: this ISA does not pack the type) */
   packWeights(h: NativeHandle, w: Uint8Array, type: number, numRows: number, numCols: number): ArrayBuffer | number;

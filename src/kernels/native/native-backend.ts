@@ -146,21 +146,21 @@ export class NativeBackend implements KernelBackend, Disposable {
 
   matmul(out: Float32Array, w: WeightTensor, x: Float32Array, numTokens: number): void {
     if (!NATIVE_MATMUL_TYPES.has(w.type)) return this.fallback.matmul(out, w, x, numTokens);
-    this.callMatmul('matmul', out, w, x, null, numTokens);
+    this.callMatmul('matmul', out, w, x, false, numTokens);
   }
 
-  matmulSwiglu(out: Float32Array, w: WeightTensor, gate: Float32Array, up: Float32Array, numTokens: number): void {
-    if (!NATIVE_MATMUL_TYPES.has(w.type)) return this.fallback.matmulSwiglu(out, w, gate, up, numTokens);
-    this.callMatmul('matmulSwiglu', out, w, gate, up, numTokens);
+  matmulSwiglu(out: Float32Array, w: WeightTensor, gateUp: Float32Array, numTokens: number): void {
+    if (!NATIVE_MATMUL_TYPES.has(w.type)) return this.fallback.matmulSwiglu(out, w, gateUp, numTokens);
+    this.callMatmul('matmulSwiglu', out, w, gateUp, true, numTokens);
   }
 
-  private callMatmul(op: string, out: Float32Array, w: WeightTensor, x: Float32Array, up: Float32Array | null, numTokens: number): void {
+  private callMatmul(op: string, out: Float32Array, w: WeightTensor, x: Float32Array, isSwiglu: boolean, numTokens: number): void {
     const packed = this.preparedPacked.has(w) ? w.data : this.isPacking && PACKABLE_TYPES.has(w.type) ? this.packedOf(w) : null;
     if (packed) {
-      this.check(op, this.addon.matmulPacked(this.handle, out, packed, w.type, w.numRows, w.numCols, x, numTokens, up));
+      this.check(op, this.addon.matmulPacked(this.handle, out, packed, w.type, w.numRows, w.numCols, x, numTokens, isSwiglu ? 1 : 0));
       return;
     }
-    this.check(op, this.addon.matmul(this.handle, out, w.data, w.type, w.numRows, w.numCols, x, numTokens, up));
+    this.check(op, this.addon.matmul(this.handle, out, w.data, w.type, w.numRows, w.numCols, x, numTokens, isSwiglu ? 1 : 0));
   }
 
   embedding(out: Float32Array, table: WeightTensor, ids: Int32Array): void {

@@ -241,10 +241,12 @@ export class ReferenceBackend implements KernelBackend {
     }
   }
 
-  matmulSwiglu(out: Float32Array, w: WeightTensor, gate: Float32Array, up: Float32Array, numTokens: number): void {
+  matmulSwiglu(out: Float32Array, w: WeightTensor, gateUp: Float32Array, numTokens: number): void {
     const n = w.numCols;
     const h = new Float32Array(numTokens * n);
-    for (let t = 0; t < numTokens; t++) this.swiglu(h.subarray(t * n, (t + 1) * n), gate.subarray(t * n, (t + 1) * n), up.subarray(t * n, (t + 1) * n), n);
+    for (let t = 0; t < numTokens; t++) {
+      this.swiglu(h.subarray(t * n, (t + 1) * n), gateUp.subarray(2 * t * n, (2 * t + 1) * n), gateUp.subarray((2 * t + 1) * n, (2 * t + 2) * n), n);
+    }
     this.matmul(out, w, h, numTokens);
   }
 
