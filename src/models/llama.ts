@@ -141,21 +141,23 @@ export class LlamaModel {
     const kvDim = c.numKvHeads * c.headDim;
     const prepare = (t: WeightTensor): WeightTensor => backend.prepareWeight?.(t) ?? t;
     const matrix = (name: string, numRows: number, numCols: number): WeightTensor => prepare(w.matrix(name, numRows, numCols));
+    // matrices that read the same activations: one stacked matrix (one matmul) when their types match
+    const stacked = <T extends readonly WeightTensor[]>(name: string, parts: T): readonly [WeightTensor] | T =>
+      parts.every((p) => p.type === parts[0]!.type) ? [prepare(stackRows(name, parts))] : (parts.map(prepare) as unknown as T);
     this.tokenEmbedding = w.matrix('token_embd.weight', c.vocabSize, c.dim);
     this.layers = Array.from({ length: c.numLayers }, (_, i) => {
-      const parts = [
+      const qkv = [
         w.matrix(`blk.${i}.attn_q.weight`, qDim, c.dim),
         w.matrix(`blk.${i}.attn_k.weight`, kvDim, c.dim),
         w.matrix(`blk.${i}.attn_v.weight`, kvDim, c.dim),
       ] as const;
-      const isStackable = parts.every((p) => p.type === parts[0].type);
-      const ffn = [w.matrix(`blk.${i}.ffn_gate.weight`, c.ffnDim, c.dim), w.matrix(`blk.${i}.ffn_up.weight`, c.ffnDim, c.dim)] as const;
+      const gateUp = [w.matrix(`blk.${i}.ffn_gate.weight`, c.ffnDim, c.dim), w.matrix(`blk.${i}.ffn_up.weight`, c.ffnDim, c.dim)] as const;
       return {
         attnNorm: w.vector(`blk.${i}.attn_norm.weight`, c.dim),
-        qkv: isStackable ? ([prepare(stackRows(`blk.${i}.attn_qkv.weight`, parts))] as const) : ([prepare(parts[0]), prepare(parts[1]), prepare(parts[2])] as const),
+        qkv: stacked(`blk.${i}.attn_qkv.weight`, qkv),
         wo: matrix(`blk.${i}.attn_output.weight`, c.dim, qDim),
         ffnNorm: w.vector(`blk.${i}.ffn_norm.weight`, c.dim),
-        gateUp: ffn[0].type === ffn[1].type ? ([prepare(stackRows(`blk.${i}.ffn_gate_up.weight`, ffn))] as const) : ([prepare(ffn[0]), prepare(ffn[1])] as const),
+        gateUp: stacked(`blk.${i}.ffn_gate_up.weight`, gateUp),
         wDown: matrix(`blk.${i}.ffn_down.weight`, c.dim, c.ffnDim),
       };
     });
