@@ -223,6 +223,9 @@ for (const type of [GgmlType.Q8_0, GgmlType.Q4_0]) {
   addMatmulCase(weight(type, 32, 64), 16, MATMUL_RTOL.get(type)!);
   // one token over 65 row groups: packed GEMV tasks of 17 groups read as 4 streams of 4 plus one
   addMatmulCase(weight(type, 1037, 64), 1, MATMUL_RTOL.get(type)!);
+  // one token over 305 row groups: tasks of 26 (3 threads) or 77 (1 thread) groups, read in
+  // pieces of 16 groups (4 streams at most 4 groups apart), then the rest, then a partial group
+  addMatmulCase(weight(type, 4871, 64), 1, MATMUL_RTOL.get(type)!);
 }
 // more tokens than the native float kernels' L2-sized block of tokens (32 of 8192 f32 columns; 256 of a 1024-column chunk)
 addMatmulCase(weight(GgmlType.F16, 32, 8192), 40, MATMUL_RTOL.get(GgmlType.F16)!);
