@@ -87,13 +87,14 @@ struct Shape {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: harness q4_0|q8_0 model|head|big [rounds]\n");
+  const bool isShape = argc >= 3 && (strcmp(argv[2], "model") == 0 || strcmp(argv[2], "head") == 0 || strcmp(argv[2], "big") == 0);
+  const int rounds = argc > 3 ? atoi(argv[3]) : 6;
+  if (!isShape || (strcmp(argv[1], "q4_0") != 0 && strcmp(argv[1], "q8_0") != 0) || rounds < 1) {
+    fprintf(stderr, "usage: harness q4_0|q8_0 model|head|big [rounds >= 1]\n");
     return 2;
   }
   const int32_t type = strcmp(argv[1], "q8_0") == 0 ? TYPE_Q8_0 : TYPE_Q4_0;
   const int64_t blockBytes = type == TYPE_Q4_0 ? 18 : 34;
-  const int rounds = argc > 3 ? atoi(argv[3]) : 6;
   std::vector<Shape> shapes;
   if (strcmp(argv[2], "big") == 0) {
     shapes.push_back({(700l << 20) / (2048 / 32 * blockBytes) / 16 * 16, 2048});
