@@ -93,6 +93,10 @@ int main(int argc, char** argv) {
     fprintf(stderr, "usage: harness q4_0|q8_0 model|head|big [rounds >= 1]\n");
     return 2;
   }
+  if (!__builtin_cpu_supports("avx512vnni") || !__builtin_cpu_supports("avx512bw")) {
+    fprintf(stderr, "harness: the kernels are built for AVX-512 (VNNI, BW), which this CPU lacks\n");
+    return 1;
+  }
   const int32_t type = strcmp(argv[1], "q8_0") == 0 ? TYPE_Q8_0 : TYPE_Q4_0;
   const int64_t blockBytes = type == TYPE_Q4_0 ? 18 : 34;
   std::vector<Shape> shapes;
@@ -122,7 +126,10 @@ int main(int argc, char** argv) {
   for (int v = 0; v < numVariants; v++) {
     const size_t huge = size_t{2} << 20;
     char* p = static_cast<char*>(mmap(nullptr, total + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-    if (p == MAP_FAILED) return 1;
+    if (p == MAP_FAILED) {
+      fprintf(stderr, "harness: cannot map %zu MB of weights for variant %s\n", (total + huge) >> 20, kVariants[v].name);
+      return 1;
+    }
     weights[v] = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + huge - 1) & ~(huge - 1));
     madvise(weights[v], total, MADV_HUGEPAGE);
     for (size_t i = 0; i < shapes.size(); i++) {
