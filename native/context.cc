@@ -74,6 +74,34 @@ Context* Context::create(const KernelTable* kernels, int32_t numThreads) {
 
 Context::~Context() { delete pool_; }
 
+int32_t Context::matmulThreads(int64_t numRows, int64_t numCols, int64_t numTokens) const {
+  return numRows * numCols * numTokens < kMinParallelWork ? 1 : pool_->numThreads();
+}
+
+int64_t Context::matmulRowsPerTask(const MatmulArgs& a, int32_t threads) const {
+  // Rows are dealt out in tasks of whole row tiles, about four tasks per thread so that a thread
+  // slowed down by something else on the machine does not hold up the others; a few tokens' task
+  // has at least kMinTaskTiles row tiles, which the GEMV kernels read as that many streams at once
+  // (measured: 256x2048 Q4_0 GEMV 17.6 -> 12.2 us cold).
+  constexpr int64_t kMinTaskTiles = 4;
+  const int64_t rowTile = kernels_->rowTile(a.type, a.numCols, a.isPacked);
+  const int64_t rowsPerTask = ceilDiv(ceilDiv(a.numRows, static_cast<int64_t>(threads) * 4), rowTile) * rowTile;
+  return a.numTokens <= 8 && rowsPerTask < kMinTaskTiles * rowTile ? kMinTaskTiles * rowTile : rowsPerTask;
+}
+
+void Context::readAheadMatmul(const MatmulArgs& a, int64_t weightBytes) {
+  // The worker that reads ahead takes the second task when the matmul starts (the caller takes the
+  // first at once): read from that task's first row on, which lands in the worker's own caches.
+  // Rows lie in order in every layout (row-major or packed in row tiles), so the byte offset of a
+  // row is about its share of the bytes.
+  const int32_t threads = matmulThreads(a.numRows, a.numCols, a.numTokens);
+  if (threads < 2) return;
+  const int64_t rowsPerTask = matmulRowsPerTask(a, threads);
+  if (rowsPerTask >= a.numRows) return;
+  const int64_t start = static_cast<int64_t>(static_cast<double>(weightBytes) * rowsPerTask / a.numRows) & ~int64_t{63};
+  pool_->readAhead(a.w, weightBytes, start);
+}
+
 Status Context::matmul(const MatmulArgs& in) {
   MatmulArgs a = in;
   a.isF16Lanes = a.type == TYPE_F16 && a.numRows % 32 == 0 && a.numCols % 16 == 0;
@@ -86,8 +114,7 @@ Status Context::matmul(const MatmulArgs& in) {
   if (!a.act) return STATUS_OUT_OF_MEMORY;
   std::memset(a.act + a.actStride * static_cast<size_t>(a.numTokens), 0, a.actStride * static_cast<size_t>(numPadded - a.numTokens));
 
-  const int64_t work = a.numRows * a.numCols * a.numTokens;
-  const int32_t threads = work < kMinParallelWork ? 1 : pool_->numThreads();
+  const int32_t threads = matmulThreads(a.numRows, a.numCols, a.numTokens);
 
   // isSwiglu: each row of swiglu(gate, up) goes through a thread's row buffer straight into the
   // activations (as llama.cpp's ggml_vec_swiglu_f32 per row: ggml's vectorized silu on whole
@@ -113,15 +140,7 @@ Status Context::matmul(const MatmulArgs& in) {
     for (int64_t t = 0; t < a.numTokens; t++) prepare(t, 0);
   }
 
-  // Rows are dealt out in tasks of whole row tiles, about four tasks per thread so that a thread
-  // slowed down by something else on the machine does not hold up the others; a few tokens' task
-  // has at least kMinTaskTiles row tiles, which the GEMV kernels read as that many streams at once
-  // (measured: 256x2048 Q4_0 GEMV 17.6 -> 12.2 us cold).
-  constexpr int64_t kMinTaskTiles = 4;
-  int64_t rowsPerTask = ceilDiv(a.numRows, static_cast<int64_t>(threads) * 4);
-  const int64_t rowTile = kernels_->rowTile(a.type, a.numCols, a.isPacked);
-  rowsPerTask = ceilDiv(rowsPerTask, rowTile) * rowTile;
-  if (a.numTokens <= 8 && rowsPerTask < kMinTaskTiles * rowTile) rowsPerTask = kMinTaskTiles * rowTile;
+  const int64_t rowsPerTask = matmulRowsPerTask(a, threads);
   const int64_t numTasks = ceilDiv(a.numRows, rowsPerTask);
   uint8_t* scratch = nullptr;
   if (scratchBytes > 0) {

@@ -87,10 +87,18 @@ class Context {
   Status argmaxRows(int32_t* out, const float* x, int64_t numRows, int64_t rowLength);
   /** reads one word of every 64-byte line of data on every thread (a memory bandwidth probe); their sum */
   uint64_t touchLines(const uint8_t* data, int64_t bytes);
+  /**
+   * Starts reading the weights of a coming matmul (`args` as it will be called; only its shape,
+   * type, layout and weights are used) into the caches on a worker while the caller goes on
+   * (ThreadPool::readAhead), from the rows that worker will take first.
+   */
+  void readAheadMatmul(const MatmulArgs& args, int64_t weightBytes);
 
  private:
   Context(const KernelTable* kernels, ThreadPool* pool) : kernels_(kernels), pool_(pool) {}
   Status tiledAttention(const AttentionArgs& args);
+  int32_t matmulThreads(int64_t numRows, int64_t numCols, int64_t numTokens) const;
+  int64_t matmulRowsPerTask(const MatmulArgs& args, int32_t threads) const;
 
   const KernelTable* const kernels_;
   ThreadPool* const pool_;

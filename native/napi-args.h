@@ -18,6 +18,7 @@ namespace peregrine {
 struct Handle {
   Context* ctx = nullptr;
   napi_env env = nullptr;
+  napi_ref readAhead = nullptr;  // the weights a worker may be reading ahead: kept alive until the next read ahead or the pool stops
   bool hasCleanupHook = false;
   char lastError[256] = {};
 };
@@ -41,6 +42,7 @@ class Args {
   }
 
   Handle* handle() const { return handle_; }
+  napi_value value(size_t i) const { return i < argc_ ? argv_[i] : nullptr; }
   Context* ctx() const { return handle_ ? handle_->ctx : nullptr; }
 
   /** A status to return before any argument is read: no handle, or a disposed one. */

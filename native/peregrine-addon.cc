@@ -20,7 +20,7 @@ namespace peregrine {
 namespace {
 
 /** Bumped when the exported functions or their arguments change; checked by native-backend.ts. */
-constexpr int32_t kAbiVersion = 6;
+constexpr int32_t kAbiVersion = 7;
 
 void cleanupHook(void* arg) {
   Handle* h = static_cast<Handle*>(arg);
@@ -29,10 +29,17 @@ void cleanupHook(void* arg) {
   h->ctx = nullptr;
 }
 
-void finalizeHandle(napi_env, void* data, void*) {
+/** drops the reference to the weights read ahead; only once nothing reads them (the pool stopped, or a newer job began) */
+void releaseReadAhead(napi_env env, Handle* h) {
+  if (h->readAhead) napi_delete_reference(env, h->readAhead);
+  h->readAhead = nullptr;
+}
+
+void finalizeHandle(napi_env env, void* data, void*) {
   Handle* h = static_cast<Handle*>(data);
   delete h->ctx;
   h->ctx = nullptr;
+  releaseReadAhead(env, h);
   if (h->hasCleanupHook) napi_remove_env_cleanup_hook(h->env, cleanupHook, h);
   delete h;
 }
@@ -99,6 +106,7 @@ napi_value disposeContext(napi_env env, napi_callback_info info) {
   if (!h) return makeInt(env, STATUS_BAD_ARGUMENT);
   delete h->ctx;
   h->ctx = nullptr;
+  releaseReadAhead(env, h);
   if (h->hasCleanupHook) {
     napi_remove_env_cleanup_hook(env, cleanupHook, h);
     h->hasCleanupHook = false;
@@ -502,6 +510,41 @@ napi_value touchLines(napi_env env, napi_callback_info info) {
   return makeInt(env, STATUS_OK);
 }
 
+/**
+ * readAheadMatmul(handle, w u8, type, numRows, numCols, numTokens, isPacked 0/1): a worker starts
+ * reading the weights of the matmul that comes next (as it will be called) into the caches, until
+ * the next call that uses the threads
+ */
+napi_value readAheadMatmul(napi_env env, napi_callback_info info) {
+  PG_BEGIN();
+  int64_t wLen;
+  const uint8_t* w = args.typedArray<uint8_t>(1, napi_uint8_array, &wLen, "w.data");
+  const int64_t type = args.integer(2, "w.type");
+  const int64_t numRows = args.integer(3, "w.numRows");
+  const int64_t numCols = args.integer(4, "w.numCols");
+  const int64_t numTokens = args.integer(5, "numTokens");
+  const bool isPacked = args.integer(6, "isPacked") != 0;
+  PG_RETURN_IF_BAD();
+  if (!isNativeType(type) && !isKQuantType(type)) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
+  args.check(numRows > 0 && numCols > 0 && numTokens > 0 && numRows < kMaxDim && numCols < kMaxDim && numTokens < kMaxDim && rowBytes(type, numCols) > 0, "bad shape");
+  PG_RETURN_IF_BAD();
+  MatmulArgs a{};
+  a.type = static_cast<int32_t>(type);
+  a.isPacked = isPacked;
+  a.w = w;
+  a.numRows = numRows;
+  a.numCols = numCols;
+  a.numTokens = numTokens;
+  // the worker reads the weights after this call returns: hold them until it cannot any more
+  napi_value wArg = args.value(1);
+  napi_ref ref = nullptr;
+  if (napi_create_reference(env, wArg, 1, &ref) != napi_ok) return makeInt(env, STATUS_OUT_OF_MEMORY);
+  args.ctx()->readAheadMatmul(a, wLen);  // (stops the previous job first)
+  releaseReadAhead(env, args.handle());
+  args.handle()->readAhead = ref;
+  return makeInt(env, STATUS_OK);
+}
+
 /** add(handle, out f32, a f32, b f32, n) */
 napi_value add(napi_env env, napi_callback_info info) {
   PG_BEGIN();
@@ -543,6 +586,7 @@ NAPI_MODULE_INIT() {
       {"swiglu", nullptr, swiglu, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"add", nullptr, add, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"touchLines", nullptr, touchLines, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"readAheadMatmul", nullptr, readAheadMatmul, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return nullptr;
   napi_value abi;

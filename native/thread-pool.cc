@@ -53,6 +53,7 @@ ThreadPool* ThreadPool::create(int32_t numThreads) {
 
 ThreadPool::~ThreadPool() {
   if (numStarted_ > 0) {
+    isReadAheadStopped_.store(true);
     isStopping_.store(true);
     const uint64_t seq = (generation_.load() >> kSequenceShift) + 1;
     publish(seq << kSequenceShift);
@@ -121,6 +122,47 @@ void ThreadPool::drain(int32_t threadIndex) {
   }
 }
 
+void ThreadPool::beginJob() {
+  isReadAheadStopped_.store(true, std::memory_order_relaxed);
+  generation_.store((generation_.load(std::memory_order_relaxed) & ~uint64_t{0xff}) | kWriting);  // seq_cst
+  // a worker that woke up late for the previous job, or that reads ahead, may still be in drain()
+  for (int i = 0; numDraining_.load() != 0; i++) {
+    if (i < kSpinsBeforeYield) cpuRelax();
+    else sched_yield();
+  }
+}
+
+void ThreadPool::readAheadTask(void* ctx, int64_t, int32_t) {
+  const ThreadPool* pool = static_cast<const ThreadPool*>(ctx);
+  const uint8_t* data = pool->readAheadData_;
+  // one load per cache line, a look at the stop flag every 4 KiB
+  const auto read = [pool, data](int64_t begin, int64_t end) {
+    for (int64_t page = begin; page < end; page += 4096) {
+      if (pool->isReadAheadStopped_.load(std::memory_order_relaxed)) return false;
+      const int64_t pageEnd = page + 4096 < end ? page + 4096 : end;
+      for (int64_t i = page; i < pageEnd; i += 64) (void)*reinterpret_cast<const volatile uint8_t*>(data + i);
+    }
+    return true;
+  };
+  if (read(pool->readAheadStart_, pool->readAheadBytes_)) read(0, pool->readAheadStart_);
+}
+
+void ThreadPool::readAhead(const void* data, int64_t bytes, int64_t start) {
+  if (numWorkers_ == 0 || bytes <= 0) return;
+  const uint64_t seq = (generation_.load(std::memory_order_relaxed) >> kSequenceShift) + 1;
+  beginJob();
+  isReadAheadStopped_.store(false, std::memory_order_relaxed);
+  readAheadData_ = static_cast<const uint8_t*>(data);
+  readAheadBytes_ = bytes;
+  readAheadStart_ = start > 0 && start < bytes ? start : 0;
+  fn_ = readAheadTask;
+  ctx_ = this;
+  numTasks_ = 1;
+  nextTask_.store(0, std::memory_order_relaxed);
+  numTasksDone_.store(0, std::memory_order_relaxed);
+  publish((seq << kSequenceShift) | 1);
+}
+
 void ThreadPool::run(int64_t numTasks, TaskFn fn, void* ctx, int32_t maxThreads) {
   int64_t numHelpers = numWorkers_;
   if (maxThreads - 1 < numHelpers) numHelpers = maxThreads - 1;
@@ -130,12 +172,7 @@ void ThreadPool::run(int64_t numTasks, TaskFn fn, void* ctx, int32_t maxThreads)
     return;
   }
   const uint64_t seq = (generation_.load(std::memory_order_relaxed) >> kSequenceShift) + 1;
-  generation_.store((generation_.load(std::memory_order_relaxed) & ~uint64_t{0xff}) | kWriting);  // seq_cst
-  // a worker that woke up late for the previous job may still be leaving drain()
-  for (int i = 0; numDraining_.load() != 0; i++) {
-    if (i < kSpinsBeforeYield) cpuRelax();
-    else sched_yield();
-  }
+  beginJob();
   fn_ = fn;
   ctx_ = ctx;
   numTasks_ = numTasks;

@@ -31,12 +31,21 @@ class ThreadPool {
   /** Runs fn(ctx, task, threadIndex) for every task; uses at most maxThreads threads. */
   void run(int64_t numTasks, TaskFn fn, void* ctx, int32_t maxThreads);
 
+  /**
+   * Has one worker read [data + start, data + bytes), then [data, data + start), into the caches
+   * while the caller goes on (with no workers: nothing). The next run() or readAhead() stops it
+   * where it is; the memory must stay mapped until then.
+   */
+  void readAhead(const void* data, int64_t bytes, int64_t start);
+
  private:
   explicit ThreadPool(int32_t numWorkers);
   static void* workerMain(void* arg);
   void workerLoop(int32_t index);
   void drain(int32_t threadIndex);
   void publish(uint64_t word);
+  void beginJob();
+  static void readAheadTask(void* ctx, int64_t task, int32_t threadIndex);
 
   struct WorkerStart {
     ThreadPool* pool;
@@ -67,6 +76,11 @@ class ThreadPool {
   alignas(64) std::atomic<int32_t> numDraining_{0};
   alignas(64) std::atomic<int32_t> numSleeping_{0};
   std::atomic<bool> isStopping_{false};
+  // readAhead's job: its range, and the flag that stops it early
+  const uint8_t* readAheadData_ = nullptr;
+  int64_t readAheadBytes_ = 0;
+  int64_t readAheadStart_ = 0;
+  alignas(64) std::atomic<bool> isReadAheadStopped_{false};
 
   pthread_mutex_t mutex_;
   pthread_cond_t wake_;

@@ -65,6 +65,11 @@ export interface KernelBackend {
    * Prepared weights go to matmul only, never to embedding.
    */
   prepareWeight?(w: WeightTensor): WeightTensor;
+  /**
+   * A hint, no effect on any result: `w` is the next weight a matmul will read, so the backend may
+   * start reading it into the caches while the small ops before that matmul run.
+   */
+  readAhead?(w: WeightTensor, numTokens: number): void;
   /** out[t, r] = Σ_c w[r, c] · x[t, c];  x: [numTokens, numCols], out: [numTokens, numRows] */
   matmul(out: Float32Array, w: WeightTensor, x: Float32Array, numTokens: number): void;
   /**

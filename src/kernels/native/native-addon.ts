@@ -79,6 +79,8 @@ export interface NativeAddon {
   add(h: NativeHandle, out: Float32Array, a: Float32Array, b: Float32Array, n: number): number;
   /** reads every 64-byte line of data on all the context's threads (a memory bandwidth probe) */
   touchLines(h: NativeHandle, data: Uint8Array): number;
+  /** a worker starts reading the weights of the next matmul into the caches, until the next call that uses the threads */
+  readAheadMatmul(h: NativeHandle, w: Uint8Array, type: number, numRows: number, numCols: number, numTokens: number, isPacked: number): number;
 }
 
 /** An opaque napi_external that owns a native context (thread pool and scratch buffers). */
@@ -99,7 +101,7 @@ export const NATIVE_ISAS = ['scalar', 'avx2', 'avx512', 'avx512-bf16', 'amx'] as
 export type NativeIsa = (typeof NATIVE_ISAS)[number];
 
 /** Must equal kAbiVersion in native/peregrine-addon.cc. */
-export const NATIVE_ABI_VERSION = 6;
+export const NATIVE_ABI_VERSION = 7;
 
 /** Where `npm install` (node-gyp rebuild) puts the addon, from src/ and from dist/ alike. */
 export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../../build/Release/peregrine.node', import.meta.url));

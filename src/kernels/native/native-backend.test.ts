@@ -121,6 +121,43 @@ describe.skipIf(!probe.ok)('native backend', () => {
     three.dispose();
   });
 
+  it('reads the next weights ahead without changing a result, on packed and plain weights', () => {
+    // a read ahead runs on a worker until the next call that uses the threads: every kind of call
+    // after it (a matmul, a one-thread op, another read ahead) must find the pool in order
+    const numCols = 2048;
+    const make = (numRows: number): WeightTensor => {
+      const data = new Uint8Array(numRows * (numCols / 32) * 18);
+      for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
+      for (let b = 0; b < data.length; b += 18) data.set([0, 0x1c], b);
+      return { name: 'w', type: GgmlType.Q4_0, numRows, numCols, data };
+    };
+    const three = loadNativeBackend({ threads: 3 })!;
+    const one = loadNativeBackend({ threads: 1 })!;
+    const plain = [make(16), make(300), make(4096)];
+    const prepared = plain.map((w) => three.prepareWeight(w));
+    const x = Float32Array.from({ length: 2 * numCols }, (_, i) => Math.cos(i * 0.37));
+    const sum = new Float32Array(8);
+    for (let call = 0; call < 300; call++) {
+      const k = call % 3;
+      const numTokens = 1 + (call % 2);
+      const w = call % 4 < 2 ? prepared[k]! : plain[k]!;
+      three.readAhead(w, numTokens);
+      if (call % 5 === 0) three.add(sum, sum, sum, 8); // one thread: the read ahead goes on beside it
+      if (call % 7 === 0) three.readAhead(prepared[(k + 1) % 3]!, 1); // replaces the one before
+      const expected = new Float32Array(numTokens * w.numRows);
+      const actual = new Float32Array(numTokens * w.numRows);
+      one.matmul(expected, plain[k]!, x, numTokens);
+      three.matmul(actual, w, x, numTokens);
+      if (actual.some((v, i) => !Object.is(v, expected[i]))) throw new Error(`call ${call}: results differ`);
+    }
+    one.readAhead(plain[2]!, 1); // no workers: nothing to do
+    const bad: WeightTensor = { ...plain[0]!, numCols: 33 };
+    expect(() => three.readAhead(bad, 1)).toThrow(/bad shape/);
+    three.readAhead(prepared[2]!, 1);
+    three.dispose(); // stops the read ahead before the weights can go
+    one.dispose();
+  });
+
   it('fails with DISPOSED after dispose()', () => {
     const b = loadNativeBackend({ threads: 2 })!;
     b.dispose();

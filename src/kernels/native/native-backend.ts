@@ -154,13 +154,25 @@ export class NativeBackend implements KernelBackend, Disposable {
     this.callMatmul('matmulSwiglu', out, w, gateUp, true, numTokens);
   }
 
+  /** the packed bytes a matmul by `w` reads (prepared, or packed on first use), or null: w.data as it is */
+  private packedBytesOf(w: WeightTensor): Uint8Array | null {
+    return this.preparedPacked.has(w) ? w.data : this.isPacking && PACKABLE_TYPES.has(w.type) ? this.packedOf(w) : null;
+  }
+
   private callMatmul(op: string, out: Float32Array, w: WeightTensor, x: Float32Array, isSwiglu: boolean, numTokens: number): void {
-    const packed = this.preparedPacked.has(w) ? w.data : this.isPacking && PACKABLE_TYPES.has(w.type) ? this.packedOf(w) : null;
+    const packed = this.packedBytesOf(w);
     if (packed) {
       this.check(op, this.addon.matmulPacked(this.handle, out, packed, w.type, w.numRows, w.numCols, x, numTokens, isSwiglu ? 1 : 0));
       return;
     }
     this.check(op, this.addon.matmul(this.handle, out, w.data, w.type, w.numRows, w.numCols, x, numTokens, isSwiglu ? 1 : 0));
+  }
+
+  /** a worker reads `w` into the caches until the next call that uses the threads (the addon holds `w` until then) */
+  readAhead(w: WeightTensor, numTokens: number): void {
+    if (!NATIVE_MATMUL_TYPES.has(w.type)) return;
+    const packed = this.packedBytesOf(w);
+    this.check('readAhead', this.addon.readAheadMatmul(this.handle, packed ?? w.data, w.type, w.numRows, w.numCols, numTokens, packed ? 1 : 0));
   }
 
   embedding(out: Float32Array, table: WeightTensor, ids: Int32Array): void {
