@@ -72,7 +72,10 @@ Context* Context::create(const KernelTable* kernels, int32_t numThreads) {
   return ctx;
 }
 
-Context::~Context() { delete pool_; }
+Context::~Context() {
+  delete pool_;
+  std::free(readAheadPlan_);
+}
 
 int32_t Context::matmulThreads(int64_t numRows, int64_t numCols, int64_t numTokens) const {
   return numRows * numCols * numTokens < kMinParallelWork ? 1 : pool_->numThreads();
@@ -89,17 +92,48 @@ int64_t Context::matmulRowsPerTask(const MatmulArgs& a, int32_t threads) const {
   return a.numTokens <= 8 && rowsPerTask < kMinTaskTiles * rowTile ? kMinTaskTiles * rowTile : rowsPerTask;
 }
 
-void Context::readAheadMatmul(const MatmulArgs& a, int64_t weightBytes) {
+bool Context::setReadAheadPlan(const PlannedWeight* plan, int64_t count) {
+  pool_->stopReadAhead();  // nothing reads the old plan's weights after this
+  std::free(readAheadPlan_);
+  readAheadPlan_ = nullptr;
+  readAheadCount_ = 0;
+  readAheadNext_ = 0;
+  if (count <= 0) return true;
+  readAheadPlan_ = static_cast<PlannedWeight*>(std::malloc(static_cast<size_t>(count) * sizeof(PlannedWeight)));
+  if (!readAheadPlan_) return false;
+  std::memcpy(readAheadPlan_, plan, static_cast<size_t>(count) * sizeof(PlannedWeight));
+  readAheadCount_ = static_cast<size_t>(count);
+  return true;
+}
+
+void Context::readAheadAfter(const MatmulArgs& a) {
+  // a decode step reads each weight once, from memory, with small ops between the matmuls that
+  // leave the memory idle: meanwhile a worker reads the next weight into its caches
+  constexpr int64_t kMaxReadAheadTokens = 8;
+  const size_t n = readAheadCount_;
+  if (n == 0 || a.numTokens > kMaxReadAheadTokens) return;
+  size_t i = readAheadNext_ < n && readAheadPlan_[readAheadNext_].w == a.w ? readAheadNext_ : n;
+  for (size_t k = 0; i == n && k < n; k++) {
+    if (readAheadPlan_[k].w == a.w) i = k;
+  }
+  if (i == n) return;  // not in the plan
+  const PlannedWeight& next = readAheadPlan_[(i + 1) % n];
+  readAheadNext_ = (i + 1) % n;
+  MatmulArgs b{};
+  b.type = next.type;
+  b.isPacked = next.isPacked;
+  b.numRows = next.numRows;
+  b.numCols = next.numCols;
+  b.numTokens = a.numTokens;
+  const int32_t threads = matmulThreads(b.numRows, b.numCols, b.numTokens);
+  if (threads < 2) return;
   // The worker that reads ahead takes the second task when the matmul starts (the caller takes the
   // first at once): read from that task's first row on, which lands in the worker's own caches.
   // Rows lie in order in every layout (row-major or packed in row tiles), so the byte offset of a
   // row is about its share of the bytes.
-  const int32_t threads = matmulThreads(a.numRows, a.numCols, a.numTokens);
-  if (threads < 2) return;
-  const int64_t rowsPerTask = matmulRowsPerTask(a, threads);
-  if (rowsPerTask >= a.numRows) return;
-  const int64_t start = static_cast<int64_t>(static_cast<double>(weightBytes) * rowsPerTask / a.numRows) & ~int64_t{63};
-  pool_->readAhead(a.w, weightBytes, start);
+  const int64_t rowsPerTask = matmulRowsPerTask(b, threads);
+  const int64_t start = rowsPerTask < b.numRows ? static_cast<int64_t>(static_cast<double>(next.bytes) * rowsPerTask / b.numRows) & ~int64_t{63} : 0;
+  pool_->readAhead(next.w, next.bytes, start);
 }
 
 Status Context::matmul(const MatmulArgs& in) {
@@ -153,6 +187,7 @@ Status Context::matmul(const MatmulArgs& in) {
     kernels_->matmulRows(a, r0, r1, scratch ? scratch + scratchBytes * static_cast<size_t>(threadIndex) : nullptr);
   };
   parallelFor(pool_, numTasks, threads, rows);
+  readAheadAfter(a);
   return STATUS_OK;
 }
 

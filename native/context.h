@@ -63,6 +63,15 @@ struct StoreKvArgs {
   int64_t kvDim;
 };
 
+/** a matmul weight as Context::setReadAheadPlan takes it */
+struct PlannedWeight {
+  const uint8_t* w;
+  int64_t bytes;
+  int32_t type;
+  bool isPacked;
+  int64_t numRows, numCols;
+};
+
 class Context {
  public:
   /** nullptr if the pool cannot start; `kernels` must be one the CPU supports */
@@ -88,20 +97,26 @@ class Context {
   /** reads one word of every 64-byte line of data on every thread (a memory bandwidth probe); their sum */
   uint64_t touchLines(const uint8_t* data, int64_t bytes);
   /**
-   * Starts reading the weights of a coming matmul (`args` as it will be called; only its shape,
-   * type, layout and weights are used) into the caches on a worker while the caller goes on
-   * (ThreadPool::readAhead), from the rows that worker will take first.
+   * The weights of a forward pass in the order it calls matmul (the last one followed by the
+   * first). From now on, a matmul of a few tokens by plan[i] ends by having a worker read plan[i + 1]
+   * into the caches (ThreadPool::readAhead, from the rows that worker will take first) while the
+   * caller runs the small ops before that matmul. The weights must stay mapped while planned.
+   * An empty plan turns this off. False if out of memory (the plan is then empty).
    */
-  void readAheadMatmul(const MatmulArgs& args, int64_t weightBytes);
+  bool setReadAheadPlan(const PlannedWeight* plan, int64_t count);
 
  private:
   Context(const KernelTable* kernels, ThreadPool* pool) : kernels_(kernels), pool_(pool) {}
   Status tiledAttention(const AttentionArgs& args);
   int32_t matmulThreads(int64_t numRows, int64_t numCols, int64_t numTokens) const;
   int64_t matmulRowsPerTask(const MatmulArgs& args, int32_t threads) const;
+  void readAheadAfter(const MatmulArgs& args);
 
   const KernelTable* const kernels_;
   ThreadPool* const pool_;
+  PlannedWeight* readAheadPlan_ = nullptr;  // [readAheadCount_], malloc'd
+  size_t readAheadCount_ = 0;
+  size_t readAheadNext_ = 0;  // where the plan expects the next matmul
   Scratch activations_;  // [numTokens, activationBytes] matmul activations in the weight's dot type
   Scratch matmul_;  // [numThreads, matmulScratchBytes] per-thread matmul staging (AMX)
   Scratch swigluRows_;  // [numThreads, numCols] f32: a row of swiglu(gate, up) on its way into the activations

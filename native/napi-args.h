@@ -18,7 +18,7 @@ namespace peregrine {
 struct Handle {
   Context* ctx = nullptr;
   napi_env env = nullptr;
-  napi_ref readAhead = nullptr;  // the weights a worker may be reading ahead: kept alive until the next read ahead or the pool stops
+  napi_ref readAhead = nullptr;  // the weights of the read ahead plan (Context::setReadAheadPlan): kept alive while planned
   bool hasCleanupHook = false;
   char lastError[256] = {};
 };

@@ -511,37 +511,57 @@ napi_value touchLines(napi_env env, napi_callback_info info) {
 }
 
 /**
- * readAheadMatmul(handle, w u8, type, numRows, numCols, numTokens, isPacked 0/1): a worker starts
- * reading the weights of the matmul that comes next (as it will be called) into the caches, until
- * the next call that uses the threads
+ * setReadAheadPlan(handle, weights: Uint8Array[], shapes i32 [weights.length, 4]: type, numRows,
+ * numCols, isPacked 0/1): the matmul weights of a forward pass in call order (Context::setReadAheadPlan);
+ * an empty list turns read ahead off. The addon holds `weights` until the next plan or dispose.
  */
-napi_value readAheadMatmul(napi_env env, napi_callback_info info) {
+napi_value setReadAheadPlan(napi_env env, napi_callback_info info) {
   PG_BEGIN();
-  int64_t wLen;
-  const uint8_t* w = args.typedArray<uint8_t>(1, napi_uint8_array, &wLen, "w.data");
-  const int64_t type = args.integer(2, "w.type");
-  const int64_t numRows = args.integer(3, "w.numRows");
-  const int64_t numCols = args.integer(4, "w.numCols");
-  const int64_t numTokens = args.integer(5, "numTokens");
-  const bool isPacked = args.integer(6, "isPacked") != 0;
+  napi_value list = args.value(1);
+  int64_t shapesLen;
+  const int32_t* shapes = args.typedArray<int32_t>(2, napi_int32_array, &shapesLen, "shapes");
   PG_RETURN_IF_BAD();
-  if (!isNativeType(type) && !isKQuantType(type)) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
-  args.check(numRows > 0 && numCols > 0 && numTokens > 0 && numRows < kMaxDim && numCols < kMaxDim && numTokens < kMaxDim && rowBytes(type, numCols) > 0, "bad shape");
+  bool isArray = false;
+  uint32_t count = 0;
+  args.check(list && napi_is_array(env, list, &isArray) == napi_ok && isArray && napi_get_array_length(env, list, &count) == napi_ok, "weights must be an array");
   PG_RETURN_IF_BAD();
-  MatmulArgs a{};
-  a.type = static_cast<int32_t>(type);
-  a.isPacked = isPacked;
-  a.w = w;
-  a.numRows = numRows;
-  a.numCols = numCols;
-  a.numTokens = numTokens;
-  // the worker reads the weights after this call returns: hold them until it cannot any more
-  napi_value wArg = args.value(1);
+  args.check(shapesLen == 4 * static_cast<int64_t>(count), "shapes has %lld values, needs 4 per weight (%u weights)", static_cast<long long>(shapesLen), count);
+  PG_RETURN_IF_BAD();
+  PlannedWeight* plan = static_cast<PlannedWeight*>(std::calloc(count > 0 ? count : 1, sizeof(PlannedWeight)));
+  if (!plan) return makeInt(env, STATUS_OUT_OF_MEMORY);
+  for (uint32_t i = 0; i < count && args.isOk(); i++) {
+    napi_value item;
+    bool isTyped = false;
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    if (napi_get_element(env, list, i, &item) != napi_ok || napi_is_typedarray(env, item, &isTyped) != napi_ok || !isTyped ||
+        napi_get_typedarray_info(env, item, &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_uint8_array) {
+      args.fail("weights[%u] must be a Uint8Array", i);
+      break;
+    }
+    const int32_t* shape = shapes + 4 * i;
+    const bool isKnown = isNativeType(shape[0]) || isKQuantType(shape[0]);
+    args.check(isKnown && shape[1] > 0 && shape[2] > 0 && rowBytes(shape[0], shape[2]) > 0, "weights[%u]: bad type or shape", i);
+    plan[i] = {static_cast<const uint8_t*>(data), static_cast<int64_t>(length), shape[0], shape[3] != 0, shape[1], shape[2]};
+  }
   napi_ref ref = nullptr;
-  if (napi_create_reference(env, wArg, 1, &ref) != napi_ok) return makeInt(env, STATUS_OUT_OF_MEMORY);
-  args.ctx()->readAheadMatmul(a, wLen);  // (stops the previous job first)
+  if (args.isOk() && count > 0 && napi_create_reference(env, list, 1, &ref) != napi_ok) {
+    std::free(plan);
+    return makeInt(env, STATUS_OUT_OF_MEMORY);
+  }
+  if (!args.isOk()) {
+    std::free(plan);
+    return makeInt(env, STATUS_BAD_ARGUMENT);
+  }
+  const bool isSet = args.ctx()->setReadAheadPlan(plan, count);  // (stops reading the old plan's weights first)
+  std::free(plan);
   releaseReadAhead(env, args.handle());
-  args.handle()->readAhead = ref;
+  args.handle()->readAhead = isSet ? ref : nullptr;
+  if (!isSet) {
+    if (ref) napi_delete_reference(env, ref);
+    return makeInt(env, STATUS_OUT_OF_MEMORY);
+  }
   return makeInt(env, STATUS_OK);
 }
 
@@ -586,7 +606,7 @@ NAPI_MODULE_INIT() {
       {"swiglu", nullptr, swiglu, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"add", nullptr, add, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"touchLines", nullptr, touchLines, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"readAheadMatmul", nullptr, readAheadMatmul, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"setReadAheadPlan", nullptr, setReadAheadPlan, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return nullptr;
   napi_value abi;

@@ -163,6 +163,14 @@ void ThreadPool::readAhead(const void* data, int64_t bytes, int64_t start) {
   publish((seq << kSequenceShift) | 1);
 }
 
+void ThreadPool::stopReadAhead() {
+  isReadAheadStopped_.store(true);  // seq_cst: a worker that enters drain() later sees it
+  for (int i = 0; numDraining_.load() != 0; i++) {
+    if (i < kSpinsBeforeYield) cpuRelax();
+    else sched_yield();
+  }
+}
+
 void ThreadPool::run(int64_t numTasks, TaskFn fn, void* ctx, int32_t maxThreads) {
   int64_t numHelpers = numWorkers_;
   if (maxThreads - 1 < numHelpers) numHelpers = maxThreads - 1;

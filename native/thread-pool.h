@@ -37,6 +37,8 @@ class ThreadPool {
    * where it is; the memory must stay mapped until then.
    */
   void readAhead(const void* data, int64_t bytes, int64_t start);
+  /** Stops a readAhead and returns once nothing reads its memory any more. */
+  void stopReadAhead();
 
  private:
   explicit ThreadPool(int32_t numWorkers);

@@ -66,10 +66,12 @@ export interface KernelBackend {
    */
   prepareWeight?(w: WeightTensor): WeightTensor;
   /**
-   * A hint, no effect on any result: `w` is the next weight a matmul will read, so the backend may
-   * start reading it into the caches while the small ops before that matmul run.
+   * A hint, no effect on any result: the weights a forward pass multiplies by, in the order it
+   * calls matmul (the last followed by the first). A decode step reads each weight once, from
+   * memory; the backend may read the next one into the caches while the small ops before its
+   * matmul run. Weights passed here stay referenced until the next call (an empty list: none).
    */
-  readAhead?(w: WeightTensor, numTokens: number): void;
+  planReadAhead?(weights: readonly WeightTensor[]): void;
   /** out[t, r] = Σ_c w[r, c] · x[t, c];  x: [numTokens, numCols], out: [numTokens, numRows] */
   matmul(out: Float32Array, w: WeightTensor, x: Float32Array, numTokens: number): void;
   /**

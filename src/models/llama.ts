@@ -172,6 +172,7 @@ export class LlamaModel {
       headDim: c.headDim,
       scale: 1 / Math.sqrt(c.headDim),
     };
+    backend.planReadAhead?.([...this.layers.flatMap((l) => [...l.qkv, l.wo, ...l.gateUp, l.wDown]), this.output]);
   }
 
   argmaxRows(logits: Float32Array, numRows: number): Int32Array {
@@ -218,9 +219,6 @@ export class LlamaModel {
       for (let t = s.start; t < s.start + s.numTokens; t++) slotIds[t] = kv.slotOf(s.blockTable, batch.positions[t]!);
     }
     const runs = attentionRuns(batch, ws);
-    // a decode step reads each weight once, from memory: a worker reads the next one into the
-    // caches while the small ops before its matmul run (after the output head: the next step's first)
-    const isReadingAhead = n <= 8 && b.readAhead !== undefined;
 
     b.embedding(x, this.tokenEmbedding, batch.tokenIds);
     for (let li = 0; li < c.numLayers; li++) {
@@ -241,7 +239,6 @@ export class LlamaModel {
         b.matmul(k, L.qkv[1], xn, n);
         b.matmul(v, L.qkv[2], xn, n);
       }
-      if (isReadingAhead) b.readAhead!(L.wo, n);
       b.rope(q, n, c.numHeads, c.headDim, batch.positions, this.rope);
       b.rope(k, n, c.numKvHeads, c.headDim, batch.positions, this.rope);
       const layer = kv.layer(li);
@@ -254,7 +251,6 @@ export class LlamaModel {
         else b.attention(attnRows, qRows, { ...layer, blockTable: r.blockTable }, positions, r.numTokens, this.attentionShape);
       }
       b.matmul(proj, L.wo, attn, n);
-      if (isReadingAhead) b.readAhead!(L.gateUp[0]!, n);
       b.addRmsNorm(xn, x, proj, L.ffnNorm, n, c.rmsEps);
       if (L.gateUp.length === 1) {
         b.matmul(gateUp, L.gateUp[0], xn, n);
@@ -270,7 +266,6 @@ export class LlamaModel {
       }
       b.matmulSwiglu(proj, L.wDown, gateUp, n);
       const next = this.layers[li + 1];
-      if (isReadingAhead) b.readAhead!(next ? next.qkv[0]! : this.output, next ? n : batch.logitRows.length);
       if (next) b.addRmsNorm(xn, x, proj, next.attnNorm, n, c.rmsEps);
       else b.add(x, x, proj, n * c.dim);
     }
@@ -285,7 +280,6 @@ export class LlamaModel {
     b.rmsNorm(last, last, this.outputNorm, numOut, c.rmsEps);
     const logits = ws.get('logits', numOut * c.vocabSize); // [numOut, vocabSize]
     b.matmul(logits, this.output, last, numOut);
-    if (isReadingAhead) b.readAhead!(this.layers[0]!.qkv[0]!, n);
     return logits;
   }
 }

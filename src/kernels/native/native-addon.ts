@@ -79,8 +79,11 @@ export interface NativeAddon {
   add(h: NativeHandle, out: Float32Array, a: Float32Array, b: Float32Array, n: number): number;
   /** reads every 64-byte line of data on all the context's threads (a memory bandwidth probe) */
   touchLines(h: NativeHandle, data: Uint8Array): number;
-  /** a worker starts reading the weights of the next matmul into the caches, until the next call that uses the threads */
-  readAheadMatmul(h: NativeHandle, w: Uint8Array, type: number, numRows: number, numCols: number, numTokens: number, isPacked: number): number;
+  /**
+   * the matmul weights of a forward pass in call order (shapes: [type, numRows, numCols, isPacked 0/1]
+   * per weight): a matmul of a few tokens then has a worker read the next one into the caches
+   */
+  setReadAheadPlan(h: NativeHandle, weights: Uint8Array[], shapes: Int32Array): number;
 }
 
 /** An opaque napi_external that owns a native context (thread pool and scratch buffers). */

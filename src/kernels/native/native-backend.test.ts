@@ -121,9 +121,10 @@ describe.skipIf(!probe.ok)('native backend', () => {
     three.dispose();
   });
 
-  it('reads the next weights ahead without changing a result, on packed and plain weights', () => {
-    // a read ahead runs on a worker until the next call that uses the threads: every kind of call
-    // after it (a matmul, a one-thread op, another read ahead) must find the pool in order
+  it('reads the planned next weight ahead without changing a result, on packed and plain weights', () => {
+    // after a matmul by a planned weight a worker reads the next one until the next call that uses
+    // the threads: every kind of call after it (a matmul in or out of the plan's order, a
+    // one-thread op, a new plan) must find the pool in order
     const numCols = 2048;
     const make = (numRows: number): WeightTensor => {
       const data = new Uint8Array(numRows * (numCols / 32) * 18);
@@ -135,26 +136,27 @@ describe.skipIf(!probe.ok)('native backend', () => {
     const one = loadNativeBackend({ threads: 1 })!;
     const plain = [make(16), make(300), make(4096)];
     const prepared = plain.map((w) => three.prepareWeight(w));
+    three.planReadAhead([prepared[0]!, plain[1]!, prepared[2]!, plain[2]!]);
+    one.planReadAhead(plain); // no workers: nothing to do
     const x = Float32Array.from({ length: 2 * numCols }, (_, i) => Math.cos(i * 0.37));
     const sum = new Float32Array(8);
     for (let call = 0; call < 300; call++) {
-      const k = call % 3;
+      const k = call < 150 ? call % 3 : (call * 7) % 3;
       const numTokens = 1 + (call % 2);
       const w = call % 4 < 2 ? prepared[k]! : plain[k]!;
-      three.readAhead(w, numTokens);
-      if (call % 5 === 0) three.add(sum, sum, sum, 8); // one thread: the read ahead goes on beside it
-      if (call % 7 === 0) three.readAhead(prepared[(k + 1) % 3]!, 1); // replaces the one before
+      if (call % 5 === 0) three.add(sum, sum, sum, 8); // one thread: a read ahead goes on beside it
+      if (call === 200) three.planReadAhead(prepared);
       const expected = new Float32Array(numTokens * w.numRows);
       const actual = new Float32Array(numTokens * w.numRows);
       one.matmul(expected, plain[k]!, x, numTokens);
       three.matmul(actual, w, x, numTokens);
       if (actual.some((v, i) => !Object.is(v, expected[i]))) throw new Error(`call ${call}: results differ`);
     }
-    one.readAhead(plain[2]!, 1); // no workers: nothing to do
-    const bad: WeightTensor = { ...plain[0]!, numCols: 33 };
-    expect(() => three.readAhead(bad, 1)).toThrow(/bad shape/);
-    three.readAhead(prepared[2]!, 1);
-    three.dispose(); // stops the read ahead before the weights can go
+    expect(() => three.planReadAhead([{ ...plain[0]!, numCols: 33 }])).toThrow(/weights\[0\]: bad type or shape/);
+    three.planReadAhead([]);
+    three.planReadAhead(prepared);
+    three.matmul(new Float32Array(4096), prepared[1]!, x, 1); // reads prepared[2] ahead...
+    three.dispose(); // ...which dispose stops before the plan's weights are let go
     one.dispose();
   });
 

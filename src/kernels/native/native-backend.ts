@@ -168,11 +168,15 @@ export class NativeBackend implements KernelBackend, Disposable {
     this.check(op, this.addon.matmul(this.handle, out, w.data, w.type, w.numRows, w.numCols, x, numTokens, isSwiglu ? 1 : 0));
   }
 
-  /** a worker reads `w` into the caches until the next call that uses the threads (the addon holds `w` until then) */
-  readAhead(w: WeightTensor, numTokens: number): void {
-    if (!NATIVE_MATMUL_TYPES.has(w.type)) return;
-    const packed = this.packedBytesOf(w);
-    this.check('readAhead', this.addon.readAheadMatmul(this.handle, packed ?? w.data, w.type, w.numRows, w.numCols, numTokens, packed ? 1 : 0));
+  planReadAhead(weights: readonly WeightTensor[]): void {
+    const planned = weights.filter((w) => NATIVE_MATMUL_TYPES.has(w.type));
+    const shapes = new Int32Array(4 * planned.length);
+    const data = planned.map((w, i) => {
+      const packed = this.packedBytesOf(w);
+      shapes.set([w.type, w.numRows, w.numCols, packed ? 1 : 0], 4 * i);
+      return packed ?? w.data;
+    });
+    this.check('planReadAhead', this.addon.setReadAheadPlan(this.handle, data, shapes));
   }
 
   embedding(out: Float32Array, table: WeightTensor, ids: Int32Array): void {
