@@ -29,7 +29,7 @@ void cleanupHook(void* arg) {
   h->ctx = nullptr;
 }
 
-/** drops the reference to the weights read ahead; only once nothing reads them (the pool stopped, or a newer job began) */
+/** drops the reference to the read ahead plan's weights: only once nothing reads them (the pool stopped, or the plan was replaced) */
 void releaseReadAhead(napi_env env, Handle* h) {
   if (h->readAhead) napi_delete_reference(env, h->readAhead);
   h->readAhead = nullptr;

@@ -172,6 +172,8 @@ export class LlamaModel {
       headDim: c.headDim,
       scale: 1 / Math.sqrt(c.headDim),
     };
+    // forward's matmuls in call order: a decode step reads each weight once, and the backend can
+    // read the next one while the small ops before its matmul run
     backend.planReadAhead?.([...this.layers.flatMap((l) => [...l.qkv, l.wo, ...l.gateUp, l.wDown]), this.output]);
   }
 
