@@ -122,14 +122,29 @@ void ThreadPool::drain(int32_t threadIndex) {
   }
 }
 
-void ThreadPool::beginJob() {
-  isReadAheadStopped_.store(true, std::memory_order_relaxed);
-  generation_.store((generation_.load(std::memory_order_relaxed) & ~uint64_t{0xff}) | kWriting);  // seq_cst
-  // a worker that woke up late for the previous job, or that reads ahead, may still be in drain()
+void ThreadPool::waitForDrainers() const {
   for (int i = 0; numDraining_.load() != 0; i++) {
     if (i < kSpinsBeforeYield) cpuRelax();
     else sched_yield();
   }
+}
+
+uint64_t ThreadPool::beginJob() {
+  const uint64_t seq = (generation_.load(std::memory_order_relaxed) >> kSequenceShift) + 1;
+  isReadAheadStopped_.store(true, std::memory_order_relaxed);
+  generation_.store((generation_.load(std::memory_order_relaxed) & ~uint64_t{0xff}) | kWriting);  // seq_cst
+  // a worker that woke up late for the previous job, or that reads ahead, may still be in drain()
+  waitForDrainers();
+  return seq;
+}
+
+void ThreadPool::publishJob(uint64_t seq, TaskFn fn, void* ctx, int64_t numTasks, int64_t numHelpers) {
+  fn_ = fn;
+  ctx_ = ctx;
+  numTasks_ = numTasks;
+  nextTask_.store(0, std::memory_order_relaxed);
+  numTasksDone_.store(0, std::memory_order_relaxed);
+  publish((seq << kSequenceShift) | static_cast<uint64_t>(numHelpers));
 }
 
 void ThreadPool::readAheadTask(void* ctx, int64_t, int32_t) {
@@ -149,26 +164,17 @@ void ThreadPool::readAheadTask(void* ctx, int64_t, int32_t) {
 
 void ThreadPool::readAhead(const void* data, int64_t bytes, int64_t start) {
   if (numWorkers_ == 0 || bytes <= 0) return;
-  const uint64_t seq = (generation_.load(std::memory_order_relaxed) >> kSequenceShift) + 1;
-  beginJob();
+  const uint64_t seq = beginJob();
   isReadAheadStopped_.store(false, std::memory_order_relaxed);
   readAheadData_ = static_cast<const uint8_t*>(data);
   readAheadBytes_ = bytes;
   readAheadStart_ = start > 0 && start < bytes ? start : 0;
-  fn_ = readAheadTask;
-  ctx_ = this;
-  numTasks_ = 1;
-  nextTask_.store(0, std::memory_order_relaxed);
-  numTasksDone_.store(0, std::memory_order_relaxed);
-  publish((seq << kSequenceShift) | 1);
+  publishJob(seq, readAheadTask, this, 1, 1);
 }
 
 void ThreadPool::stopReadAhead() {
   isReadAheadStopped_.store(true);  // seq_cst: a worker that enters drain() later sees it
-  for (int i = 0; numDraining_.load() != 0; i++) {
-    if (i < kSpinsBeforeYield) cpuRelax();
-    else sched_yield();
-  }
+  waitForDrainers();
 }
 
 void ThreadPool::run(int64_t numTasks, TaskFn fn, void* ctx, int32_t maxThreads) {
@@ -179,14 +185,7 @@ void ThreadPool::run(int64_t numTasks, TaskFn fn, void* ctx, int32_t maxThreads)
     for (int64_t t = 0; t < numTasks; t++) fn(ctx, t, 0);
     return;
   }
-  const uint64_t seq = (generation_.load(std::memory_order_relaxed) >> kSequenceShift) + 1;
-  beginJob();
-  fn_ = fn;
-  ctx_ = ctx;
-  numTasks_ = numTasks;
-  nextTask_.store(0, std::memory_order_relaxed);
-  numTasksDone_.store(0, std::memory_order_relaxed);
-  publish((seq << kSequenceShift) | static_cast<uint64_t>(numHelpers));
+  publishJob(beginJob(), fn, ctx, numTasks, numHelpers);
   drain(0);
   for (int i = 0; numTasksDone_.load(std::memory_order_acquire) < numTasks; i++) {
     if (i < kSpinsBeforeYield) cpuRelax();

@@ -46,7 +46,11 @@ class ThreadPool {
   void workerLoop(int32_t index);
   void drain(int32_t threadIndex);
   void publish(uint64_t word);
-  void beginJob();
+  /** Stops a read ahead, marks the job being written and waits until no worker is in drain(); returns the next job's sequence. */
+  uint64_t beginJob();
+  /** Publishes the job (after beginJob()) to numHelpers workers. */
+  void publishJob(uint64_t seq, TaskFn fn, void* ctx, int64_t numTasks, int64_t numHelpers);
+  void waitForDrainers() const;
   static void readAheadTask(void* ctx, int64_t task, int32_t threadIndex);
 
   struct WorkerStart {
