@@ -174,7 +174,7 @@ export class LlamaModel {
     };
     // forward's matmuls in call order: a decode step reads each weight once, and the backend can
     // read the next one while the small ops before its matmul run
-    backend.planReadAhead?.([...this.layers.flatMap((l) => [...l.qkv, l.wo, ...l.gateUp, l.wDown]), this.output]);
+    backend.planReadAhead?.(this.matmulWeights);
   }
 
   argmaxRows(logits: Float32Array, numRows: number): Int32Array {
@@ -189,10 +189,13 @@ export class LlamaModel {
 
   /** All weights, for reporting and for backends that prepare them. */
   get weights(): WeightTensor[] {
-    const list = [this.tokenEmbedding];
-    for (const l of this.layers) list.push(...l.qkv, l.wo, ...l.gateUp, l.wDown);
-    if (this.output !== this.tokenEmbedding) list.push(this.output);
-    return list;
+    const matmuls = this.matmulWeights;
+    return [this.tokenEmbedding, ...(this.output === this.tokenEmbedding ? matmuls.slice(0, -1) : matmuls)];
+  }
+
+  /** the weights forward multiplies by, in call order (the output head last) */
+  private get matmulWeights(): WeightTensor[] {
+    return [...this.layers.flatMap((l) => [...l.qkv, l.wo, ...l.gateUp, l.wDown]), this.output];
   }
 
   /**
