@@ -84,8 +84,8 @@ int32_t Context::matmulThreads(int64_t numRows, int64_t numCols, int64_t numToke
 int64_t Context::matmulRowsPerTask(const MatmulArgs& a, int32_t threads) const {
   // Rows are dealt out in tasks of whole row tiles, about four tasks per thread so that a thread
   // slowed down by something else on the machine does not hold up the others; a few tokens' task
-  // has at least kMinTaskTiles row tiles, which the GEMV kernels read as that many streams at once
-  // (measured: 256x2048 Q4_0 GEMV 17.6 -> 12.2 us cold).
+  // has at least kMinTaskTiles row tiles, for the GEMV kernels' streams read in lockstep (2 or 4)
+  // (measured with 4 streams: 256x2048 Q4_0 GEMV 17.6 -> 12.2 us cold).
   constexpr int64_t kMinTaskTiles = 4;
   const int64_t rowTile = kernels_->rowTile(a.type, a.numCols, a.isPacked);
   const int64_t rowsPerTask = ceilDiv(ceilDiv(a.numRows, static_cast<int64_t>(threads) * 4), rowTile) * rowTile;

@@ -3,12 +3,14 @@
 // so that the drift of a shared machine (10-20% within minutes) hits every variant alike.
 // Built and run by run.sh; see there.
 //
-//   harness TYPE SHAPE [ROUNDS]   TYPE: q4_0 | q8_0; SHAPE: model | head | big
+//   harness TYPE SHAPE [ROUNDS]   TYPE: q4_0 | q8_0; SHAPE: model | head | big | hot
 //
 // model: the matmuls of one decode step of the Llama-3.2-1B shape (16 x [qkv 3072x2048, o 2048x2048,
 // gate|up 16384x2048, down 2048x8192], head 128256x2048); head: 4 head-shaped matrices; big: one
-// 700 MB matrix. One token, 2 threads pinned to cpus 0 and 1 (the caller computes too, as in the
-// pool), 4 tasks per thread taken from one counter, as native/context.cc deals them.
+// 700 MB matrix; hot: one 512x2048 matrix 256 times, from the caches (the kernels' arithmetic
+// rate, to hold against the DRAM-bound shapes). One token, 2 threads pinned to cpus 0 and 1 (the
+// caller computes too, as in the pool), 4 tasks per thread taken from one counter, as
+// native/context.cc deals them.
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -87,10 +89,10 @@ struct Shape {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool isShape = argc >= 3 && (strcmp(argv[2], "model") == 0 || strcmp(argv[2], "head") == 0 || strcmp(argv[2], "big") == 0);
+  const bool isShape = argc >= 3 && (strcmp(argv[2], "model") == 0 || strcmp(argv[2], "head") == 0 || strcmp(argv[2], "big") == 0 || strcmp(argv[2], "hot") == 0);
   const int rounds = argc > 3 ? atoi(argv[3]) : 6;
   if (!isShape || (strcmp(argv[1], "q4_0") != 0 && strcmp(argv[1], "q8_0") != 0) || rounds < 1) {
-    fprintf(stderr, "usage: harness q4_0|q8_0 model|head|big [rounds >= 1]\n");
+    fprintf(stderr, "usage: harness q4_0|q8_0 model|head|big|hot [rounds >= 1]\n");
     return 2;
   }
   if (!__builtin_cpu_supports("avx512vnni") || !__builtin_cpu_supports("avx512bw")) {
@@ -100,7 +102,10 @@ int main(int argc, char** argv) {
   const int32_t type = strcmp(argv[1], "q8_0") == 0 ? TYPE_Q8_0 : TYPE_Q4_0;
   const int64_t blockBytes = type == TYPE_Q4_0 ? 18 : 34;
   std::vector<Shape> shapes;
-  if (strcmp(argv[2], "big") == 0) {
+  const bool isHot = strcmp(argv[2], "hot") == 0;
+  if (isHot) {
+    shapes.push_back({512, 2048});
+  } else if (strcmp(argv[2], "big") == 0) {
     shapes.push_back({(700l << 20) / (2048 / 32 * blockBytes) / 16 * 16, 2048});
   } else if (strcmp(argv[2], "head") == 0) {
     for (int i = 0; i < 4; i++) shapes.push_back({128256, 2048});
@@ -113,6 +118,7 @@ int main(int argc, char** argv) {
     }
     shapes.push_back({128256, 2048});
   }
+  const size_t repeats = isHot ? 256 : 1;  // hot: the same 0.6 MB (Q4_0) or 1.1 MB (Q8_0) each time
   const int numVariants = sizeof kVariants / sizeof kVariants[0];
 
   // every variant packs the same random weights into its own huge-page buffer
@@ -158,7 +164,8 @@ int main(int argc, char** argv) {
       double seconds = 0;
       for (int pass = 0; pass < 4; pass++) {  // (the first pass warms up)
         const double t0 = now();
-        for (size_t i = 0; i < shapes.size(); i++) {
+        for (size_t k = 0; k < shapes.size() * repeats; k++) {
+          const size_t i = k % shapes.size();
           MatmulArgs& a = job.args;
           memset(&a, 0, sizeof a);
           a.type = type, a.isPacked = true, a.w = weights[v] + offsets[i];
@@ -172,7 +179,7 @@ int main(int argc, char** argv) {
         }
         if (pass > 0) seconds += now() - t0;
       }
-      gbs[v].push_back(total / (seconds / 3) / 1e9);
+      gbs[v].push_back(static_cast<double>(total) * repeats / (seconds / 3) / 1e9);
     }
   }
   isQuitting = true;

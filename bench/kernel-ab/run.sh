@@ -1,7 +1,7 @@
 #!/bin/bash
 # A/B of the native GEMV kernels across git revisions, alternated in one process (see harness.cc).
 #
-#   bench/kernel-ab/run.sh REV... [-- q4_0|q8_0 model|head|big [rounds]]
+#   bench/kernel-ab/run.sh REV... [-- q4_0|q8_0 model|head|big|hot [rounds]]
 #
 # e.g. bench/kernel-ab/run.sh HEAD~1 HEAD -- q8_0 head; WORKTREE names the uncommitted native/.
 # Needs g++ with AVX-512 (the avx512 build of the kernels; AMX paths are not used for one token).
@@ -12,7 +12,7 @@ trap 'rm -rf "$work"' EXIT
 revs=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do revs+=("$1"); shift; done
 [ $# -gt 0 ] && shift
-[ ${#revs[@]} -gt 0 ] || { echo "usage: $0 REV... [-- q4_0|q8_0 model|head|big [rounds]]" >&2; exit 2; }
+[ ${#revs[@]} -gt 0 ] || { echo "usage: $0 REV... [-- q4_0|q8_0 model|head|big|hot [rounds]]" >&2; exit 2; }
 flags="-O3 -fno-math-errno -std=c++17 -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni"
 table=""; decls=""; objs=""; i=0
 for rev in "${revs[@]}"; do
