@@ -109,7 +109,10 @@ class Context {
   Context(const KernelTable* kernels, ThreadPool* pool) : kernels_(kernels), pool_(pool) {}
   Status tiledAttention(const AttentionArgs& args);
   int32_t matmulThreads(int64_t numRows, int64_t numCols, int64_t numTokens) const;
-  int64_t matmulRowsPerTask(const MatmulArgs& args, int32_t threads) const;
+  /** A matmul's tasks: rows [bounds[t], bounds[t + 1]) for t < the count returned (at most kMaxMatmulTasks). */
+  int64_t matmulTaskBounds(const MatmulArgs& args, int32_t threads, int64_t* bounds) const;
+  static constexpr int64_t kMaxMatmulTasks = 4 * ThreadPool::kMaxThreads;
+  static constexpr int64_t kMaxGuidedTokens = 8;
   void readAheadAfter(const MatmulArgs& args);
 
   const KernelTable* const kernels_;
