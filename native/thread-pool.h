@@ -3,8 +3,9 @@
 // `run` deals task indices [0, numTasks) out to the calling thread and the workers through one
 // atomic counter and returns as soon as every task is done, so a worker that the OS has not
 // scheduled yet never holds the caller up (the caller simply takes more tasks). Between jobs,
-// workers spin briefly (the back-to-back kernels of a forward pass do not pay a wake-up) and then
-// sleep on a condition variable. Nothing is allocated per job.
+// workers spin briefly (the back-to-back kernels of a forward pass do not pay a wake-up; after a
+// read ahead, through the gap between two decode steps) and then sleep on a condition variable.
+// Nothing is allocated per job.
 #pragma once
 
 #include <pthread.h>
