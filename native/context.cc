@@ -485,8 +485,33 @@ Status Context::swiglu(float* out, const float* gate, const float* up, int64_t n
 }
 
 Status Context::argmaxRows(int32_t* out, const float* x, int64_t numRows, int64_t rowLength) {
+  const int32_t threads = pool_->numThreads();
+  if (numRows == 1 && threads > 1 && rowLength >= 2 * kMinParallelElements) {
+    // one long row (a decode step's logits): each thread takes chunks of it, then the first chunk
+    // with the largest value wins, which keeps "the first index of the largest" (NaN never wins)
+    constexpr int64_t kMaxChunks = 4 * ThreadPool::kMaxThreads;
+    int64_t best[kMaxChunks];
+    const int64_t numChunks = 2 * static_cast<int64_t>(threads);
+    const int64_t chunk = ceilDiv(rowLength, numChunks);
+    auto find = [&](int64_t c, int32_t) {
+      const int64_t begin = c * chunk;
+      const int64_t end = begin + chunk < rowLength ? begin + chunk : rowLength;
+      best[c] = begin < end ? begin + kernels_->argmax(x + begin, end - begin) : 0;
+    };
+    parallelFor(pool_, numChunks, threads, find);
+    int64_t index = 0;
+    float value = -INFINITY;
+    for (int64_t c = 0; c < numChunks; c++) {
+      if (x[best[c]] > value) {
+        value = x[best[c]];
+        index = best[c];
+      }
+    }
+    out[0] = static_cast<int32_t>(index);
+    return STATUS_OK;
+  }
   auto row = [&](int64_t r, int32_t) { out[r] = static_cast<int32_t>(kernels_->argmax(x + r * rowLength, rowLength)); };
-  parallelFor(pool_, numRows, numRows * rowLength >= kMinParallelElements ? pool_->numThreads() : 1, row);
+  parallelFor(pool_, numRows, numRows * rowLength >= kMinParallelElements ? threads : 1, row);
   return STATUS_OK;
 }
 

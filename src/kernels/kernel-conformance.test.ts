@@ -540,6 +540,27 @@ for (const dtype of ['f16', 'f32'] as const) {
       isExactOn: everywhere,
     });
   }
+  // one row of a vocabulary's length at a time (a decode step's logits: split across the threads)
+  const vocab = 128256;
+  const long = gaussian(vocab);
+  const longRows: Float32Array[] = [
+    long,
+    long.map((v, i) => (i === 20000 || i === 90000 ? 99 : v)), // tie across chunks: the first wins
+    long.map((v, i) => (i === vocab - 1 ? 99 : i < 70000 ? NaN : v)), // NaN in the first chunks, the largest last
+    long.map(() => -Infinity),
+    long.map((_, i) => (i % 2 ? NaN : -Infinity)),
+  ];
+  cases.push({
+    op: 'argmaxRows',
+    name: `5 single rows of ${vocab}`,
+    run(b) {
+      const out = new Int32Array(longRows.length).fill(-1);
+      longRows.forEach((x, r) => b.argmaxRows(out.subarray(r, r + 1), x, 1, vocab));
+      return Float32Array.from(out);
+    },
+    tolerance: exact,
+    isExactOn: everywhere,
+  });
   cases.push({
     op: 'argmaxRows',
     name: '3 rows of 5',
