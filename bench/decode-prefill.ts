@@ -6,11 +6,12 @@
  * fraction of the memory-bandwidth roofline (weight bytes read per token / bandwidth). The bandwidth
  * is measured in the same run, before each model (NativeBackend.measureReadBandwidth: every cache
  * line of 512 MiB read on the same threads), unless --bandwidth-gbs gives one. Each number is the
- * median of --repeats rounds (default 3) that alternate the two engines, each round loading the
- * model afresh: on a shared, noisy machine one run of each can be off by 10% either way.
+ * median of --repeats rounds (default 5) that alternate the two engines (which one goes first
+ * alternates too), each round loading the model afresh: on a shared, noisy machine one run of
+ * each can be off by 10% either way.
  *
  *   npm run bench -- [--types=Q4_0,Q8_0,F16,Q4_K] [--threads=2] [--decode=128] [--prefill=512]
- *                    [--repeats=3] [--bandwidth-gbs=N] [--shape=llama-3.2-1b] [--update-readme]
+ *                    [--repeats=5] [--bandwidth-gbs=N] [--shape=llama-3.2-1b] [--update-readme]
  *
  * Models are written once by our GGUF writer (seeded weights) into ~/.cache/peregrine/models, shared with `peregrine bench`.
  */
@@ -29,7 +30,7 @@ const types = (args.get('types') ?? 'Q4_0,Q8_0,F16,Q4_K').split(',') as Syntheti
 const threads = Number(args.get('threads') ?? 2);
 const numDecode = Number(args.get('decode') ?? 128);
 const numPrefill = Number(args.get('prefill') ?? 512);
-const repeats = Number(args.get('repeats') ?? 3);
+const repeats = Number(args.get('repeats') ?? 5);
 if (!Number.isInteger(repeats) || repeats < 1) throw new Error(`--repeats must be a positive integer, got ${args.get('repeats')}`);
 const givenBandwidthGbs = args.has('bandwidth-gbs') ? Number(args.get('bandwidth-gbs')) : undefined;
 const shapeName = (args.get('shape') ?? 'llama-3.2-1b') as ModelShapeName;
@@ -204,11 +205,18 @@ for (const type of types) {
   const bandwidthGbs = givenBandwidthGbs ?? measureBandwidth();
   const rounds: Row['rounds'] = [];
   for (let round = 1; round <= repeats; round++) {
-    log(`${type} (round ${round}/${repeats}): memory read bandwidth ${bandwidthGbs.toFixed(1)} GB/s; Peregrine ...`);
+    // the engines take turns going first, so that neither always runs on the machine the other left
+    const isLlamaCppFirst = round % 2 === 0;
+    log(`${type} (round ${round}/${repeats}): memory read bandwidth ${bandwidthGbs.toFixed(1)} GB/s`);
+    const runLlamaCpp = async (): Promise<Measurement> => {
+      log(`${type} (round ${round}/${repeats}): llama.cpp ...`);
+      return measureLlamaCpp(path, prompt);
+    };
+    const earlyLlamaCpp = isLlamaCppFirst ? await runLlamaCpp() : undefined;
+    log(`${type} (round ${round}/${repeats}): Peregrine ...`);
     const peregrine = await measurePeregrine(path, prompt);
     const bf16PrefillTokensPerSecond = type === 'Q4_0' || type === 'Q8_0' || type === 'Q4_K' ? await measureBf16Prefill(path, prompt) : undefined;
-    log(`${type} (round ${round}/${repeats}): llama.cpp ...`);
-    const llamaCpp = await measureLlamaCpp(path, prompt);
+    const llamaCpp = earlyLlamaCpp ?? (await runLlamaCpp());
     rounds.push({ peregrine, llamaCpp, bf16PrefillTokensPerSecond });
   }
   const bf16 = rounds.map((r) => r.bf16PrefillTokensPerSecond).filter((v): v is number => v !== undefined);
