@@ -489,8 +489,7 @@ Status Context::argmaxRows(int32_t* out, const float* x, int64_t numRows, int64_
   if (numRows == 1 && threads > 1 && rowLength >= 2 * kMinParallelElements) {
     // one long row (a decode step's logits): each thread takes chunks of it, then the first chunk
     // with the largest value wins, which keeps "the first index of the largest" (NaN never wins)
-    constexpr int64_t kMaxChunks = 4 * ThreadPool::kMaxThreads;
-    int64_t best[kMaxChunks];
+    int64_t best[2 * ThreadPool::kMaxThreads];
     const int64_t numChunks = 2 * static_cast<int64_t>(threads);
     const int64_t chunk = ceilDiv(rowLength, numChunks);
     auto find = [&](int64_t c, int32_t) {
