@@ -111,8 +111,10 @@ void ThreadPool::workerLoop(int32_t index) {
     if (isStopping_.load()) return;
     if (index >= static_cast<int32_t>(g & 0xff)) continue;  // not needed for this job
     numDraining_.fetch_add(1);
-    if (generation_.load() == g) drain(index + 1);  // else: a newer job is being written; start over
-    spinLimit = fn_ == readAheadTask ? kSpinAfterReadAhead : kSpinBeforeSleep;  // (the job cannot change before the next line)
+    if (generation_.load() == g) {  // else: a newer job is being written; start over
+      drain(index + 1);
+      spinLimit = fn_ == readAheadTask ? kSpinAfterReadAhead : kSpinBeforeSleep;  // (the job stays until the line below)
+    }
     numDraining_.fetch_sub(1, std::memory_order_release);
   }
 }
