@@ -85,7 +85,7 @@ int32_t Context::matmulThreads(int64_t numRows, int64_t numCols, int64_t numToke
 int64_t Context::matmulTaskBounds(const MatmulArgs& a, int32_t threads, int64_t* bounds) const {
   const int64_t rowTile = kernels_->rowTile(a.type, a.numCols, a.isPacked);
   bounds[0] = 0;
-  if (a.numTokens > kMaxGuidedTokens || threads < 2) {
+  if (a.numTokens > kMaxDecodeTokens || threads < 2) {
     // many tokens: about four tasks per thread of whole row tiles, so that a thread slowed down by
     // something else on the machine does not hold up the others
     const int64_t rowsPerTask = ceilDiv(ceilDiv(a.numRows, static_cast<int64_t>(threads) * 4), rowTile) * rowTile;
@@ -128,9 +128,8 @@ bool Context::setReadAheadPlan(const PlannedWeight* plan, int64_t count) {
 void Context::readAheadAfter(const MatmulArgs& a) {
   // a decode step reads each weight once, from memory, with small ops between the matmuls that
   // leave the memory idle: meanwhile a worker reads the next weight into its caches
-  constexpr int64_t kMaxReadAheadTokens = 8;
   const size_t n = readAheadCount_;
-  if (n == 0 || a.numTokens > kMaxReadAheadTokens) return;
+  if (n == 0 || a.numTokens > kMaxDecodeTokens) return;
   size_t i = readAheadNext_ < n && readAheadPlan_[readAheadNext_].w == a.w ? readAheadNext_ : n;
   for (size_t k = 0; i == n && k < n; k++) {
     if (readAheadPlan_[k].w == a.w) i = k;

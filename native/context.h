@@ -112,7 +112,8 @@ class Context {
   /** A matmul's tasks: rows [bounds[t], bounds[t + 1]) for t < the count returned (at most kMaxMatmulTasks). */
   int64_t matmulTaskBounds(const MatmulArgs& args, int32_t threads, int64_t* bounds) const;
   static constexpr int64_t kMaxMatmulTasks = 4 * ThreadPool::kMaxThreads;
-  static constexpr int64_t kMaxGuidedTokens = 8;
+  /** a matmul of at most this many tokens is a decode step's: guided tasks, and the next weight read ahead */
+  static constexpr int64_t kMaxDecodeTokens = 8;
   void readAheadAfter(const MatmulArgs& args);
 
   const KernelTable* const kernels_;
