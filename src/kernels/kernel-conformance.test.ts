@@ -221,10 +221,12 @@ for (const type of [GgmlType.Q8_0, GgmlType.Q4_0]) {
   const w = weight(type, 83, 160);
   for (const numTokens of [7, 13, 33, 48]) addMatmulCase(w, numTokens, MATMUL_RTOL.get(type)!);
   addMatmulCase(weight(type, 32, 64), 16, MATMUL_RTOL.get(type)!);
-  // one token over 65 row groups: packed GEMV tasks of 17 groups read as 4 streams of 4 plus one
+  // one token over 65 row groups: one task on 3 threads (guided tasks have at least 2^17 weights),
+  // four of 17 groups on 1 thread, each read as 2 streams plus one
   addMatmulCase(weight(type, 1037, 64), 1, MATMUL_RTOL.get(type)!);
-  // one token over 305 row groups: tasks of 26 (3 threads) or 77 (1 thread) groups, read in
-  // pieces of 16 groups (4 streams at most 4 groups apart), then the rest, then a partial group
+  // one token over 305 row groups: guided tasks of 128, 128 and 48 groups and a partial one (3
+  // threads), or four of 77 (1 thread), read in pieces of 8 groups (2 streams at most 4 groups
+  // apart), then the rest, then a partial group
   addMatmulCase(weight(type, 4871, 64), 1, MATMUL_RTOL.get(type)!);
 }
 // more tokens than the native float kernels' L2-sized block of tokens (32 of 8192 f32 columns; 256 of a 1024-column chunk)
