@@ -5,10 +5,11 @@
  * precision bf16, as `peregrine serve` runs it), their ratios, and decode's
  * fraction of the memory-bandwidth roofline (weight bytes read per token / bandwidth). The bandwidth
  * is measured in the same run, before each model (NativeBackend.measureReadBandwidth: every cache
- * line of 512 MiB read on the same threads), unless --bandwidth-gbs gives one. Each number is the
+ * line of 512 MiB read on the same threads), unless --bandwidth-gbs gives one. Each tokens/s is the
  * median of --repeats rounds (default 5) that alternate the two engines (which one goes first
  * alternates too), each round loading the model afresh: on a shared, noisy machine one run of
- * each can be off by 10% either way.
+ * each can be off by 10% either way. Each ratio is the median of the rounds' own ratios (the two
+ * engines of a round ran back to back, on about the same machine).
  *
  *   npm run bench -- [--types=Q4_0,Q8_0,F16,Q4_K] [--threads=2] [--decode=128] [--prefill=512]
  *                    [--repeats=5] [--bandwidth-gbs=N] [--shape=llama-3.2-1b] [--update-readme]
@@ -50,6 +51,12 @@ interface Row {
   readonly llamaCpp: Measurement;
   /** Peregrine's prefill with matmul precision bf16 (what `serve` runs), where it differs from exact */
   readonly bf16PrefillTokensPerSecond: number | undefined;
+  /**
+   * Peregrine ÷ llama.cpp: the median of the rounds' ratios. A round runs both engines back to
+   * back, so its ratio is a paired measurement; the ratio of the medians would pair one round's
+   * Peregrine with another's llama.cpp while the machine drifts.
+   */
+  readonly ratios: { readonly decode: number; readonly prefill: number; readonly bf16Prefill: number | undefined };
   /** every round's numbers, in order */
   readonly rounds: { readonly peregrine: Measurement; readonly llamaCpp: Measurement; readonly bf16PrefillTokensPerSecond: number | undefined }[];
   /** memory read bandwidth (measured just before this row, or --bandwidth-gbs) and the decode rate it allows */
@@ -183,12 +190,12 @@ function formatTable(rows: readonly Row[]): string {
         r.type,
         `${r.fileMB.toFixed(0)} MB`,
         `${f(r.peregrine.decodeTokensPerSecond)} / ${f(r.llamaCpp.decodeTokensPerSecond)}`,
-        `${(r.peregrine.decodeTokensPerSecond / r.llamaCpp.decodeTokensPerSecond).toFixed(2)}x`,
+        `${r.ratios.decode.toFixed(2)}x`,
         `${((100 * r.peregrine.decodeTokensPerSecond) / r.rooflineTokensPerSecond).toFixed(0)}% of ${r.bandwidthGbs.toFixed(1)} GB/s`,
         `${f(r.peregrine.prefillTokensPerSecond)} / ${f(r.llamaCpp.prefillTokensPerSecond)}`,
-        `${(r.peregrine.prefillTokensPerSecond / r.llamaCpp.prefillTokensPerSecond).toFixed(2)}x`,
+        `${r.ratios.prefill.toFixed(2)}x`,
         r.bf16PrefillTokensPerSecond === undefined ? '—' : f(r.bf16PrefillTokensPerSecond),
-        r.bf16PrefillTokensPerSecond === undefined ? '—' : `${(r.bf16PrefillTokensPerSecond / r.llamaCpp.prefillTokensPerSecond).toFixed(2)}x`,
+        r.ratios.bf16Prefill === undefined ? '—' : `${r.ratios.bf16Prefill.toFixed(2)}x`,
       ].join(' | ').replace(/^/, '| ').replace(/$/, ' |'),
     ),
   ];
@@ -220,12 +227,18 @@ for (const type of types) {
     rounds.push({ peregrine, llamaCpp, bf16PrefillTokensPerSecond });
   }
   const bf16 = rounds.map((r) => r.bf16PrefillTokensPerSecond).filter((v): v is number => v !== undefined);
+  const bf16Ratios = rounds.flatMap((r) => (r.bf16PrefillTokensPerSecond === undefined ? [] : [r.bf16PrefillTokensPerSecond / r.llamaCpp.prefillTokensPerSecond]));
   const row: Row = {
     type,
     fileMB: file.fileSize / 1e6,
     peregrine: medianMeasurement(rounds.map((r) => r.peregrine)),
     llamaCpp: medianMeasurement(rounds.map((r) => r.llamaCpp)),
     bf16PrefillTokensPerSecond: bf16.length > 0 ? median(bf16) : undefined,
+    ratios: {
+      decode: median(rounds.map((r) => r.peregrine.decodeTokensPerSecond / r.llamaCpp.decodeTokensPerSecond)),
+      prefill: median(rounds.map((r) => r.peregrine.prefillTokensPerSecond / r.llamaCpp.prefillTokensPerSecond)),
+      bf16Prefill: bf16Ratios.length > 0 ? median(bf16Ratios) : undefined,
+    },
     rounds,
     bandwidthGbs,
     rooflineTokensPerSecond: (bandwidthGbs * 1e9) / bytes,
@@ -236,7 +249,7 @@ for (const type of types) {
 
 const table = formatTable(rows);
 const bandwidthNote = givenBandwidthGbs === undefined ? 'roofline at the read bandwidth measured before each model' : `roofline at ${givenBandwidthGbs} GB/s`;
-const header = `${shapeName} shape, ${threads} threads, decode ${numDecode} tokens, prefill ${numPrefill} tokens, median of ${repeats} alternating round${repeats === 1 ? '' : 's'}, ${bandwidthNote}`;
+const header = `${shapeName} shape, ${threads} threads, decode ${numDecode} tokens, prefill ${numPrefill} tokens, tok/s: medians of ${repeats} alternating round${repeats === 1 ? '' : 's'}, ratios: medians of the rounds' ratios (each round runs both engines back to back), ${bandwidthNote}`;
 console.log(`${header}\n\n${table}`);
 mkdirSync(join(root, 'bench/results'), { recursive: true });
 writeFileSync(
