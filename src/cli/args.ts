@@ -1,17 +1,106 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-
-type Parsed<T extends OptionSpec> = ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: boolean; strict: true }>>;
 import { InvalidRequestError } from '../errors/engine-error.js';
 
-export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+/**
+ * One flag of a command: what parseArgs needs (type, multiple) and what `--help` shows (arg, help,
+ * default). A command's flags are declared once, so its parser and its help cannot disagree.
+ */
+export type Flag =
+  | {
+      readonly type: 'string';
+      /** the value's placeholder in --help: N, PATH, TEXT */
+      readonly arg: string;
+      /** may be given more than once; the values arrive as an array */
+      readonly multiple?: boolean;
+      /** one line for --help */
+      readonly help: string;
+      /** what applies when the flag is absent, as --help says it (the code applies it; this only shows it) */
+      readonly default?: string;
+    }
+  | { readonly type: 'boolean'; readonly help: string };
+
+export type Flags = { readonly [name: string]: Flag };
+
+export interface Command<F extends Flags = Flags> {
+  readonly name: string;
+  /** what follows `peregrine <name>` on the usage line */
+  readonly synopsis: string;
+  /** what the command does: one paragraph, wrapped by formatHelp */
+  readonly summary: string;
+  readonly flags: F;
+  /** whether the command takes positional arguments (info's PATH) */
+  readonly positionals?: boolean;
+}
+
+/** Declares a command; `const` keeps the flags' literal types, so parseCommandArgs can type their values. */
+export function defineCommand<const F extends Flags>(command: Command<F>): Command<F> {
+  return command;
+}
+
+type ParseOptions<F extends Flags> = {
+  [K in keyof F]: { type: F[K]['type']; multiple: F[K] extends { multiple: true } ? true : false };
+};
+type Parsed<F extends Flags> = ReturnType<typeof parseArgs<{ args: string[]; options: ParseOptions<F>; allowPositionals: boolean; strict: true }>>;
+
+const HELP_FLAG = { help: { type: 'boolean', short: 'h' } } as const;
+
+function parseOptions(flags: Flags): NonNullable<ParseArgsConfig['options']> {
+  return Object.fromEntries(Object.entries(flags).map(([name, f]) => [name, { type: f.type, multiple: f.type === 'string' && f.multiple === true }]));
+}
+
+/** argv's options, read leniently: a flag's value is never taken for an option, unknown flags are kept. */
+function scanOptions(argv: string[], command: Command): { name: string; rawName: string }[] {
+  const { tokens } = parseArgs({ args: argv, options: { ...parseOptions(command.flags), ...HELP_FLAG }, allowPositionals: true, strict: false, tokens: true });
+  return tokens.flatMap((t) => (t.kind === 'option' ? [{ name: t.name, rawName: t.rawName }] : []));
+}
+
+/** Whether argv asks for the command's help: --help or -h as an option (not as --prompt's value, not after --). */
+export function isHelpRequested(argv: string[], command: Command): boolean {
+  return scanOptions(argv, command).some((o) => o.name === 'help');
+}
 
 /** Parses argv for one command; unknown flags and bad values become InvalidRequestError (exit 2). */
-export function parseCommandArgs<T extends OptionSpec>(argv: string[], options: T, allowPositionals = false): Parsed<T> {
+export function parseCommandArgs<F extends Flags>(argv: string[], command: Command<F>): Parsed<F> {
+  const unknown = scanOptions(argv, command).find((o) => !Object.hasOwn(command.flags, o.name));
+  if (unknown) {
+    const valid = [...Object.keys(command.flags), 'help'].map((name) => `--${name}`).join(', ');
+    throw new InvalidRequestError('INVALID_ARGUMENT', `unknown option '${unknown.rawName}' for '${command.name}'; valid options: ${valid}`);
+  }
   try {
-    return parseArgs({ args: argv, options, allowPositionals, strict: true as const });
+    const options = parseOptions(command.flags);
+    return parseArgs({ args: argv, options, allowPositionals: command.positionals ?? false, strict: true }) as Parsed<F>;
   } catch (err) {
     throw new InvalidRequestError('INVALID_ARGUMENT', (err as Error).message);
   }
+}
+
+/** `peregrine <command> --help`: the usage line, the summary and one line per flag, all from the command's declaration. */
+export function formatHelp(command: Command): string {
+  const rows: [string, string][] = Object.entries(command.flags).map(([name, f]) => [
+    f.type === 'string' ? `--${name} ${f.arg}` : `--${name}`,
+    f.help + (f.type === 'string' && f.multiple ? ' (repeatable)' : '') + (f.type === 'string' && f.default ? ` (default: ${f.default})` : ''),
+  ]);
+  rows.push(['-h, --help', 'print this help']);
+  const column = Math.max(...rows.map(([label]) => label.length)) + 4;
+  return [
+    `Usage: peregrine ${command.name} ${command.synopsis}`,
+    '',
+    wrap(command.summary, 0),
+    '',
+    'Options:',
+    ...rows.map(([label, text]) => `  ${label.padEnd(column - 2)}${wrap(text, column)}`),
+  ].join('\n');
+}
+
+/** `text` in lines of at most `width` columns, each after the first indented by `indent` spaces. */
+export function wrap(text: string, indent: number, width = 100): string {
+  const lines = [''];
+  for (const word of text.split(/\s+/)) {
+    const line = lines[lines.length - 1]!;
+    if (line && indent + line.length + 1 + word.length > width) lines.push(word);
+    else lines[lines.length - 1] = line ? `${line} ${word}` : word;
+  }
+  return lines.join('\n' + ' '.repeat(indent));
 }
 
 export function numberFlag(value: unknown, flag: string, { integer = false } = {}): number | undefined {

@@ -1,51 +1,56 @@
 #!/usr/bin/env node
 import { createRequire } from 'node:module';
 import { EngineError, InvalidRequestError } from '../errors/engine-error.js';
-import { BENCH_USAGE, runBench } from './commands/bench.js';
-import { GENERATE_USAGE, runGenerate } from './commands/generate.js';
-import { INFO_USAGE, runInfo } from './commands/info.js';
-import { SERVE_USAGE, runServe } from './commands/serve.js';
-import { TOKENIZE_USAGE, runTokenize } from './commands/tokenize.js';
+import { formatHelp, isHelpRequested, wrap } from './args.js';
+import { COMMANDS } from './commands/index.js';
 
 const USAGE = `Usage: peregrine <command> [options]
 
 Commands:
-${[GENERATE_USAGE, SERVE_USAGE, BENCH_USAGE, TOKENIZE_USAGE, INFO_USAGE].map((u) => '  ' + u.replace(/\n/g, '\n  ')).join('\n\n')}
+${COMMANDS.map(({ spec }) => `  peregrine ${spec.name} ${spec.synopsis}\n    ${wrap(spec.summary, 4)}`).join('\n\n')}
 
-With no --model, commands use the bundled stories260K model.`;
+'peregrine <command> --help' (or 'peregrine help <command>') lists a command's options;
+'peregrine --version' prints the version. With no --model, commands use the bundled stories260K
+model.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  const found = COMMANDS.find((c) => c.spec.name === command);
+  if (found) {
+    if (isHelpRequested(rest, found.spec)) {
+      process.stdout.write(formatHelp(found.spec) + '\n');
+    } else {
+      await found.run(rest);
+    }
+    return 0;
+  }
   switch (command) {
-    case 'generate':
-      await runGenerate(rest, process.stdout, process.stderr);
-      return 0;
-    case 'serve':
-      await runServe(rest, process.stderr);
-      return 0;
-    case 'bench':
-      await runBench(rest, process.stdout, process.stderr);
-      return 0;
-    case 'tokenize':
-      runTokenize(rest, process.stdout);
-      return 0;
-    case 'info':
-      runInfo(rest, process.stdout);
-      return 0;
     case '--version':
     case '-v':
       process.stdout.write(createRequire(import.meta.url)('../../package.json').version + '\n');
       return 0;
+    case 'help': {
+      const [topic] = rest;
+      if (topic === undefined || topic === '--help' || topic === '-h') break;
+      const about = COMMANDS.find((c) => c.spec.name === topic);
+      if (!about) return unknownCommand(topic);
+      process.stdout.write(formatHelp(about.spec) + '\n');
+      return 0;
+    }
     case undefined:
-    case 'help':
     case '--help':
     case '-h':
-      process.stdout.write(USAGE + '\n');
-      return command === undefined ? 2 : 0;
+      break;
     default:
-      process.stderr.write(`peregrine: unknown command '${command}'\n\n${USAGE}\n`);
-      return 2;
+      return unknownCommand(command);
   }
+  process.stdout.write(USAGE + '\n');
+  return command === undefined ? 2 : 0;
+}
+
+function unknownCommand(command: string): number {
+  process.stderr.write(`peregrine: unknown command '${command}'\n\n${USAGE}\n`);
+  return 2;
 }
 
 main(process.argv.slice(2)).then(

@@ -64,7 +64,7 @@ describe('peregrine CLI', () => {
     const cases: [string[], RegExp][] = [
       [['generate', '--max-tokens', 'many'], /--max-tokens must be an integer/],
       [['generate', '--temperature', '-3'], /temperature/],
-      [['generate', '--bogus'], /Unknown option '--bogus'/],
+      [['generate', '--bogus'], /unknown option '--bogus' for 'generate'; valid options: --model, --prompt, /],
       [['generate', '--prompt', 'Once upon a time '.repeat(300), '--context-size', '64'], /PROMPT_TOO_LONG/],
       [['frobnicate'], /unknown command 'frobnicate'/],
       [['generate', '--backend', 'gpu'], /--backend must be one of auto, native, reference/],

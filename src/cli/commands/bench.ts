@@ -2,52 +2,47 @@ import { availableParallelism } from 'node:os';
 import { runBenchmark } from '../../benchmark/run-benchmark.js';
 import { DEFAULT_CONSTRAINTS } from '../../benchmark/scenario.js';
 import { InvalidRequestError } from '../../errors/engine-error.js';
+import { MODEL_SHAPE_NAMES } from '../../models/model-shapes.js';
 import type { SyntheticWeightType } from '../../models/synthetic-model.js';
-import { matmulPrecisionFlag, numberFlag, parseCommandArgs } from '../args.js';
-
-export const BENCH_USAGE = `peregrine bench [--model PATH|SHAPE] [options]
-  MLPerf-style SingleStream, Offline and Server (highest Poisson rate meeting TTFT p99 and
-  time-per-token p99) on Peregrine and, when node-llama-cpp is installed, llama.cpp on the same file.
-  --model PATH|SHAPE      a GGUF, or a shape written with seeded weights: llama-3.2-1b (default),
-                          llama-3.1-8b, llama-110m, tiny
-  --type T                weights for a shape: Q4_0 (default), Q8_0, F16, BF16, Q4_K, Q6_K, Q4_K_M
-  --threads N             kernel threads (default: all cores)
-  --matmul-precision P    Peregrine's Q8_0/Q4_0/Q4_K batch arithmetic, as serve: bf16 (default) or exact
-  --max-num-seqs N        sequences batched at once (default 8)
-  --requests N            Offline requests (default 16); SingleStream uses N/4, Server at least N
-  --server-requests N     each Server trial issues at least N requests (default: --requests when
-                          given, else 8)
-  --server-seconds S      each Server trial's arrivals span at least S seconds (default 10)
-  --server-trials N       Server rates tried per engine, starting at its Offline req/s (default 4)
-  --no-early-stop         run every Server trial to the end, even once its TTFT p99 is out of reach
-  --input-median N        input length median (default 64); --output-median N (default 32)
-  --ttft-p99-ms N         Server constraint (default 2000); --tpot-p99-ms N (default 200)
-  --no-peer               skip llama.cpp
-  --out DIR               results folder (default bench-results); --history FILE (default BENCHMARKS.md)`;
+import { defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs } from '../args.js';
 
 const WEIGHT_TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K', 'Q4_K_M', 'Q5_K_M'];
 
+export const BENCH_COMMAND = defineCommand({
+  name: 'bench',
+  synopsis: '[--model PATH|SHAPE] [options]',
+  summary:
+    'MLPerf-style SingleStream, Offline and Server (highest Poisson rate meeting TTFT p99 and time-per-token p99) ' +
+    'on Peregrine and, when node-llama-cpp is installed, llama.cpp on the same file.',
+  flags: {
+    model: {
+      type: 'string',
+      arg: 'PATH|SHAPE',
+      help: `a GGUF, or a shape written once with seeded weights: ${MODEL_SHAPE_NAMES.join(', ')}`,
+      default: 'llama-3.2-1b',
+    },
+    type: { type: 'string', arg: 'T', help: `weights for a shape: ${WEIGHT_TYPES.join(', ')}`, default: 'Q4_0' },
+    threads: { type: 'string', arg: 'N', help: 'kernel threads', default: 'all cores' },
+    'matmul-precision': { type: 'string', arg: 'P', help: "Peregrine's Q8_0/Q4_0/Q4_K batch arithmetic, as serve: bf16 or exact", default: 'bf16' },
+    'max-num-seqs': { type: 'string', arg: 'N', help: 'sequences batched at once', default: '8' },
+    requests: { type: 'string', arg: 'N', help: 'Offline requests; SingleStream uses N/4, Server at least N', default: '16' },
+    'input-median': { type: 'string', arg: 'N', help: 'input length median, in tokens', default: '64' },
+    'output-median': { type: 'string', arg: 'N', help: 'output length median, in tokens', default: '32' },
+    'ttft-p99-ms': { type: 'string', arg: 'N', help: 'Server constraint: time to first token, p99', default: String(DEFAULT_CONSTRAINTS.ttftP99Ms) },
+    'tpot-p99-ms': { type: 'string', arg: 'N', help: 'Server constraint: time per output token, p99', default: String(DEFAULT_CONSTRAINTS.tpotP99Ms) },
+    seed: { type: 'string', arg: 'S', help: "seed of the requests' prompts and lengths", default: '1' },
+    'server-seconds': { type: 'string', arg: 'S', help: "each Server trial's arrivals span at least S seconds", default: '10' },
+    'server-trials': { type: 'string', arg: 'N', help: 'Server rates tried per engine, starting at its Offline req/s', default: '4' },
+    'server-requests': { type: 'string', arg: 'N', help: 'each Server trial issues at least N requests', default: '--requests when given, else 8' },
+    'no-early-stop': { type: 'boolean', help: 'run every Server trial to the end, even once its TTFT p99 is out of reach' },
+    'no-peer': { type: 'boolean', help: 'skip llama.cpp' },
+    out: { type: 'string', arg: 'DIR', help: 'results folder', default: 'bench-results' },
+    history: { type: 'string', arg: 'FILE', help: 'performance history to append to', default: 'BENCHMARKS.md' },
+  },
+});
+
 export async function runBench(argv: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
-  const { values } = parseCommandArgs(argv, {
-    model: { type: 'string' },
-    type: { type: 'string' },
-    threads: { type: 'string' },
-    'matmul-precision': { type: 'string' },
-    'max-num-seqs': { type: 'string' },
-    requests: { type: 'string' },
-    'input-median': { type: 'string' },
-    'output-median': { type: 'string' },
-    'ttft-p99-ms': { type: 'string' },
-    'tpot-p99-ms': { type: 'string' },
-    seed: { type: 'string' },
-    'server-seconds': { type: 'string' },
-    'server-trials': { type: 'string' },
-    'server-requests': { type: 'string' },
-    'no-early-stop': { type: 'boolean' },
-    'no-peer': { type: 'boolean' },
-    out: { type: 'string' },
-    history: { type: 'string' },
-  });
+  const { values } = parseCommandArgs(argv, BENCH_COMMAND);
   const weightType = values.type ?? 'Q4_0';
   if (!WEIGHT_TYPES.includes(weightType)) {
     throw new InvalidRequestError('INVALID_ARGUMENT', `--type must be one of ${WEIGHT_TYPES.join(', ')} (got '${weightType}')`);

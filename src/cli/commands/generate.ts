@@ -1,42 +1,39 @@
 import { loadModel } from '../../engine/model.js';
-import { backendFlag, matmulPrecisionFlag, numberFlag, parseCommandArgs } from '../args.js';
+import { backendFlag, defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs } from '../args.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
 
-export const GENERATE_USAGE = `peregrine generate [--model PATH] [--prompt TEXT] [options]
-  Streams the generated text to stdout (diagnostics go to stderr).
-  --max-tokens N          tokens to generate (default 256)
-  --temperature T         0 = greedy (default 1)
-  --seed S                same seed, same text
-  --top-k K  --top-p P  --min-p P
-  --repeat-penalty R  --presence-penalty P  --frequency-penalty F
-  --stop TEXT             stop before TEXT (repeatable)
-  --context-size N        context length in tokens
-  --ignore-eos            keep going past end-of-generation tokens
-  --threads N             kernel threads (default: all cores)
-  --backend B             auto (default: native kernels when built), native or reference
-  --matmul-precision P    exact (default: llama.cpp's Q8_0 arithmetic, bit for bit) or bf16
-                          (AMX CPUs: batches of 12+ tokens on bf16 tiles; faster, not the same bits)`;
+export const GENERATE_COMMAND = defineCommand({
+  name: 'generate',
+  synopsis: '[--model PATH] [--prompt TEXT] [options]',
+  summary: 'Streams the generated text to stdout (diagnostics go to stderr).',
+  flags: {
+    model: { type: 'string', arg: 'PATH', help: 'a GGUF model', default: 'the bundled stories260K' },
+    prompt: { type: 'string', arg: 'TEXT', help: 'the text to continue', default: 'empty' },
+    'max-tokens': { type: 'string', arg: 'N', help: 'tokens to generate', default: '256' },
+    temperature: { type: 'string', arg: 'T', help: '0 = greedy', default: '1' },
+    seed: { type: 'string', arg: 'S', help: 'same seed, same text', default: 'random' },
+    'top-k': { type: 'string', arg: 'K', help: 'sample among the K most likely tokens; 0 = off', default: '0' },
+    'top-p': { type: 'string', arg: 'P', help: 'sample among the most likely tokens whose probabilities sum to P; 1 = off', default: '1' },
+    'min-p': { type: 'string', arg: 'P', help: "drop tokens less likely than P × the most likely one's probability", default: '0' },
+    'repeat-penalty': { type: 'string', arg: 'R', help: 'repetition penalty on the last 64 tokens, llama.cpp style; 1 = off', default: '1' },
+    'presence-penalty': { type: 'string', arg: 'P', help: 'OpenAI presence penalty, -2 to 2', default: '0' },
+    'frequency-penalty': { type: 'string', arg: 'F', help: 'OpenAI frequency penalty, -2 to 2', default: '0' },
+    stop: { type: 'string', arg: 'TEXT', multiple: true, help: 'stop before TEXT' },
+    'context-size': { type: 'string', arg: 'N', help: 'context length in tokens', default: "the model's, at most 4096" },
+    'ignore-eos': { type: 'boolean', help: 'keep going past end-of-generation tokens' },
+    threads: { type: 'string', arg: 'N', help: 'kernel threads', default: 'all cores' },
+    backend: { type: 'string', arg: 'B', help: 'auto (native kernels when built), native or reference', default: 'auto' },
+    'matmul-precision': {
+      type: 'string',
+      arg: 'P',
+      help: "exact (llama.cpp's Q8_0 arithmetic, bit for bit) or bf16 (AMX CPUs: batches of 12+ tokens on bf16 tiles; faster, not the same bits)",
+      default: 'exact',
+    },
+  },
+});
 
 export async function runGenerate(argv: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
-  const { values } = parseCommandArgs(argv, {
-    model: { type: 'string' },
-    prompt: { type: 'string' },
-    'max-tokens': { type: 'string' },
-    temperature: { type: 'string' },
-    seed: { type: 'string' },
-    'top-k': { type: 'string' },
-    'top-p': { type: 'string' },
-    'min-p': { type: 'string' },
-    'repeat-penalty': { type: 'string' },
-    'presence-penalty': { type: 'string' },
-    'frequency-penalty': { type: 'string' },
-    stop: { type: 'string', multiple: true },
-    'context-size': { type: 'string' },
-    'ignore-eos': { type: 'boolean' },
-    threads: { type: 'string' },
-    backend: { type: 'string' },
-    'matmul-precision': { type: 'string' },
-  });
+  const { values } = parseCommandArgs(argv, GENERATE_COMMAND);
   const path = values.model ?? DEFAULT_MODEL_PATH;
   const loadStart = performance.now();
   const model = await loadModel(path, {

@@ -1,13 +1,21 @@
 import { readGguf } from '../../formats/gguf/index.js';
 import { describeModel } from '../../models/model-info.js';
-import { parseCommandArgs } from '../args.js';
+import { defineCommand, parseCommandArgs } from '../args.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
 
-export const INFO_USAGE = `peregrine info [PATH] [--model PATH] [--json]
-  Prints architecture, shapes, tensor types, parameter count and size of a GGUF model.`;
+export const INFO_COMMAND = defineCommand({
+  name: 'info',
+  synopsis: '[PATH] [--model PATH] [--json]',
+  summary: 'Prints architecture, shapes, tensor types, parameter count and size of a GGUF model (PATH, else --model, else the bundled stories260K).',
+  flags: {
+    model: { type: 'string', arg: 'PATH', help: 'the GGUF model, when PATH is not given', default: 'the bundled stories260K' },
+    json: { type: 'boolean', help: 'print the description as JSON' },
+  },
+  positionals: true,
+});
 
 export function runInfo(argv: string[], out: NodeJS.WritableStream): void {
-  const { values, positionals } = parseCommandArgs(argv, { model: { type: 'string' }, json: { type: 'boolean' } }, true);
+  const { values, positionals } = parseCommandArgs(argv, INFO_COMMAND);
   const path = positionals[0] ?? values.model ?? DEFAULT_MODEL_PATH;
   const info = describeModel(readGguf(path));
   if (values.json) {

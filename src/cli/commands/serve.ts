@@ -3,36 +3,35 @@ import { createServingEngine } from '../../engine/async-engine.js';
 import { loadModel } from '../../engine/model.js';
 import { createServer } from '../../server/server.js';
 import { shutdownGracefully } from '../../server/graceful-shutdown.js';
-import { matmulPrecisionFlag, numberFlag, parseCommandArgs } from '../args.js';
+import { defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs } from '../args.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
 
-export const SERVE_USAGE = `peregrine serve [--model PATH] [--host HOST] [--port PORT] [options]
-  Serves an OpenAI-compatible API (/v1/completions, /v1/chat/completions, /v1/models, /health, /metrics).
-  --host HOST             interface to listen on (default 127.0.0.1)
-  --port PORT             TCP port (default 8080; 0 = any free port)
-  --api-key KEY           require "Authorization: Bearer KEY" on /v1/*
-  --model-name NAME       the model id clients use (default: the file name without .gguf)
-  --max-num-seqs N        most requests generating at once (default 16)
-  --max-queue N           most requests waiting before 429 (default 256)
-  --context-size N        context length in tokens
-  --threads N             threads for the native kernels (default: all cores)
-  --matmul-precision P    bf16 (default; AMX CPUs: Q8_0/Q4_0/Q4_K batches of 12+ tokens on bf16 tiles:
-                          faster, closer to the f32 product) or exact (llama.cpp's arithmetic)`;
+export const SERVE_COMMAND = defineCommand({
+  name: 'serve',
+  synopsis: '[--model PATH] [--host HOST] [--port PORT] [options]',
+  summary: 'Serves an OpenAI-compatible API (/v1/completions, /v1/chat/completions, /v1/models, /health, /metrics) until SIGTERM or SIGINT, then finishes in-flight requests and exits.',
+  flags: {
+    model: { type: 'string', arg: 'PATH', help: 'a GGUF model', default: 'the bundled stories260K' },
+    host: { type: 'string', arg: 'HOST', help: 'interface to listen on', default: '127.0.0.1' },
+    port: { type: 'string', arg: 'PORT', help: 'TCP port; 0 = any free port', default: '8080' },
+    'api-key': { type: 'string', arg: 'KEY', help: 'require "Authorization: Bearer KEY" on /v1/*' },
+    'model-name': { type: 'string', arg: 'NAME', help: 'the model id clients use', default: 'the file name without .gguf' },
+    'max-num-seqs': { type: 'string', arg: 'N', help: 'most requests generating at once', default: '16' },
+    'max-queue': { type: 'string', arg: 'N', help: 'most requests waiting before 429', default: '256' },
+    'context-size': { type: 'string', arg: 'N', help: 'context length in tokens', default: "the model's, at most 4096" },
+    threads: { type: 'string', arg: 'N', help: 'threads for the native kernels', default: 'all cores' },
+    'matmul-precision': {
+      type: 'string',
+      arg: 'P',
+      help: "bf16 (AMX CPUs: Q8_0/Q4_0/Q4_K batches of 12+ tokens on bf16 tiles: faster, closer to the f32 product) or exact (llama.cpp's arithmetic)",
+      default: 'bf16',
+    },
+  },
+});
 
 /** Runs until SIGTERM/SIGINT, then stops accepting, finishes in-flight requests and resolves. */
 export async function runServe(argv: string[], err: NodeJS.WritableStream): Promise<void> {
-  const { values } = parseCommandArgs(argv, {
-    model: { type: 'string' },
-    host: { type: 'string' },
-    port: { type: 'string' },
-    'api-key': { type: 'string' },
-    'model-name': { type: 'string' },
-    'max-num-seqs': { type: 'string' },
-    'max-queue': { type: 'string' },
-    'context-size': { type: 'string' },
-    threads: { type: 'string' },
-    'matmul-precision': { type: 'string' },
-  });
+  const { values } = parseCommandArgs(argv, SERVE_COMMAND);
   const path = values.model ?? DEFAULT_MODEL_PATH;
   const host = values.host ?? '127.0.0.1';
   const port = numberFlag(values.port, '--port', { integer: true }) ?? 8080;

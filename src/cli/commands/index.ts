@@ -1,0 +1,20 @@
+import type { Command } from '../args.js';
+import { BENCH_COMMAND, runBench } from './bench.js';
+import { GENERATE_COMMAND, runGenerate } from './generate.js';
+import { INFO_COMMAND, runInfo } from './info.js';
+import { SERVE_COMMAND, runServe } from './serve.js';
+import { TOKENIZE_COMMAND, runTokenize } from './tokenize.js';
+
+export interface CliCommand {
+  readonly spec: Command;
+  readonly run: (argv: string[]) => Promise<void> | void;
+}
+
+/** Every `peregrine <command>`, in the order `peregrine --help` lists them. */
+export const COMMANDS: readonly CliCommand[] = [
+  { spec: GENERATE_COMMAND, run: (argv) => runGenerate(argv, process.stdout, process.stderr) },
+  { spec: SERVE_COMMAND, run: (argv) => runServe(argv, process.stderr) },
+  { spec: BENCH_COMMAND, run: (argv) => runBench(argv, process.stdout, process.stderr) },
+  { spec: TOKENIZE_COMMAND, run: (argv) => runTokenize(argv, process.stdout) },
+  { spec: INFO_COMMAND, run: (argv) => runInfo(argv, process.stdout) },
+];
