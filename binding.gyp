@@ -17,6 +17,11 @@
       ['OS=="mac"', {
         'xcode_settings': {'OTHER_CPLUSPLUSFLAGS': ['<@(pg_cflags)'], 'MACOSX_DEPLOYMENT_TARGET': '11.0'},
       }],
+      ['target_arch!="x64"', {
+        # arm64 compilers fuse a * b + c by default; the scalar kernels must round as the x86 ones do
+        'cflags_cc': ['-ffp-contract=off'],
+        'xcode_settings': {'OTHER_CPLUSPLUSFLAGS': ['-ffp-contract=off']},
+      }],
     ],
   },
   'targets': [

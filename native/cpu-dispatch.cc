@@ -9,6 +9,7 @@
 
 namespace peregrine {
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 namespace {
 
 /**
@@ -26,6 +27,7 @@ bool requestAmxPermission() {
 }
 
 }  // namespace
+#endif
 
 Isa bestSupportedIsa() {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))

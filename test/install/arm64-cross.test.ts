@@ -1,0 +1,120 @@
+import {spawnSync} from "node:child_process";
+import {accessSync, constants, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync} from "node:fs";
+import {availableParallelism, homedir, tmpdir} from "node:os";
+import {delimiter, dirname, join, resolve} from "node:path";
+import {fileURLToPath} from "node:url";
+import {afterAll, beforeAll, describe, expect, it} from "vitest";
+
+// On arm64 (Linux, macOS) `npm install` must build the addon from its scalar kernels, with no x86
+// flags. Checked here on any Linux host: node-gyp configures binding.gyp for --arch=arm64 in a temp
+// copy (so the targets, sources and flags are gyp's own evaluation of binding.gyp and cannot drift
+// from it), then its Makefile runs with Debian's cross compiler (apt-get install g++-aarch64-linux-gnu).
+// Needs the tools `npm install` already needed (node-gyp, make, python, node headers); skips without them.
+
+const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const CROSS = "aarch64-linux-gnu-";
+const EM_AARCH64 = 183;
+const ET_DYN = 3;
+
+function onPath(name: string): string | null {
+    for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+        const file = join(dir, name);
+        try {
+            accessSync(file, constants.X_OK);
+            return file;
+        } catch {
+            // not in this directory
+        }
+    }
+    return null;
+}
+
+/** node-gyp as npm runs it: npm sets npm_config_node_gyp for scripts and npx; otherwise npm's bundled copy. */
+function findNodeGyp(): string | null {
+    const candidates = [
+        process.env.npm_config_node_gyp,
+        join(dirname(process.execPath), "../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js"),
+    ];
+    return candidates.find((file): file is string => !!file && existsSync(file)) ?? null;
+}
+
+/** Node's headers, where `npm install` found them: npm's nodedir, this checkout's own build, node's prefix, node-gyp's cache. */
+function findNodeDir(): string | null {
+    const configGypi = join(projectRoot, "build/config.gypi");
+    const builtWith = existsSync(configGypi) ? /"nodedir":\s*"([^"]+)"/.exec(readFileSync(configGypi, "utf8"))?.[1] : undefined;
+    const gypCache = process.env.npm_config_devdir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "node-gyp");
+    const candidates = [process.env.npm_config_nodedir, builtWith, resolve(dirname(process.execPath), ".."), join(gypCache, process.versions.node)];
+    return candidates.find((dir): dir is string => !!dir && existsSync(join(dir, "include/node/node_api.h"))) ?? null;
+}
+
+const crossCxx = onPath(`${CROSS}g++`);
+const nodeGyp = findNodeGyp();
+const nodeDir = findNodeDir();
+const skipReason =
+    process.platform !== "linux" ? `the cross check runs on Linux hosts (this is ${process.platform})`
+    : !crossCxx ? `${CROSS}g++ is not on PATH (Debian/Ubuntu: apt-get install g++-aarch64-linux-gnu)`
+    : !onPath(`${CROSS}ar`) || !onPath(`${CROSS}nm`) ? `${CROSS}ar or ${CROSS}nm is missing (package binutils-aarch64-linux-gnu)`
+    : !onPath("make") ? "make is not on PATH"
+    : !nodeGyp ? "node-gyp not found (neither npm_config_node_gyp nor npm's bundled copy)"
+    : !nodeDir ? "node headers (include/node/node_api.h) not found: set npm_config_nodedir or run npm install once"
+    : null;
+if (skipReason) console.warn(`[arm64 cross build] skipping: ${skipReason}`);
+
+function run(command: string, args: string[], cwd: string): string {
+    const result = spawnSync(command, args, {cwd, encoding: "utf8", maxBuffer: 64 << 20});
+    const output = `${result.stdout ?? ""}${result.stderr ?? ""}`;
+    if (result.status !== 0) throw new Error(`${command} ${args.join(" ")} failed (${result.error?.message ?? `exit ${result.status}`}):\n${output.slice(-8000)}`);
+    return output;
+}
+
+describe.skipIf(skipReason !== null)("addon cross-compiled for arm64 (Linux) from binding.gyp", () => {
+    let workDir: string;
+    let buildDir: string;
+    let makeLog: string;
+
+    beforeAll(() => {
+        workDir = mkdtempSync(join(tmpdir(), "peregrine-arm64-"));
+        buildDir = join(workDir, "build");
+        cpSync(join(projectRoot, "binding.gyp"), join(workDir, "binding.gyp"));
+        cpSync(join(projectRoot, "native"), join(workDir, "native"), {recursive: true});
+        run(process.execPath, [nodeGyp!, "configure", "--arch=arm64", `--nodedir=${nodeDir}`], workDir);
+        makeLog = run("make", ["-C", buildDir, `-j${Math.min(2, availableParallelism())}`, "V=1", "BUILDTYPE=Release",
+            `CC=${CROSS}gcc`, `CXX=${CROSS}g++`, `AR=${CROSS}ar`], workDir);
+        const warnings = makeLog.split("\n").filter((line) => /\bwarning:/.test(line));
+        if (warnings.length > 0) console.warn(`[arm64 cross build] ${warnings.length} compiler warning(s):\n${warnings.join("\n")}`);
+    }, 120_000);
+
+    afterAll(() => {
+        if (workDir) rmSync(workDir, {recursive: true, force: true});
+    });
+
+    it("gyp generates only the addon and the scalar kernel library", () => {
+        expect(readFileSync(join(buildDir, "config.gypi"), "utf8")).toMatch(/"target_arch":\s*"arm64"/);
+        const targets = readdirSync(buildDir).filter((name) => name.endsWith(".target.mk")).map((name) => name.replace(/\.target\.mk$/, ""));
+        expect(targets.sort()).toEqual(["peregrine", "peregrine_kernels_scalar"]);
+    });
+
+    it("compiles the scalar kernels and passes no -m flag to the compiler", () => {
+        const compiles = makeLog.split("\n").filter((line) => line.trim().startsWith(`${CROSS}g++ `) && / -c\s*$/.test(line));
+        const sources = compiles.map((line) => /\s(\.\.\/native\/\S+\.cc)\s/.exec(line)?.[1]).sort();
+        expect(sources).toContain("../native/kernels-scalar.cc");
+        expect(sources.filter((source) => !source || /kernels-(avx|amx)/.test(source))).toEqual([]);
+        const machineFlags = compiles.flatMap((line) => line.split(/\s+/).filter((flag) => /^-m[a-z0-9]/.test(flag)));
+        expect(machineFlags).toEqual([]);
+    });
+
+    it("links an AArch64 ELF shared object that exports the N-API module init", () => {
+        const addon = join(buildDir, "Release/peregrine.node");
+        const elf = readFileSync(addon);
+        expect(elf.subarray(0, 4).toString("latin1")).toBe("\x7fELF");
+        expect(elf[4]).toBe(2); // ELFCLASS64
+        expect(elf[5]).toBe(1); // little-endian
+        expect(elf.readUInt16LE(16)).toBe(ET_DYN);
+        expect(elf.readUInt16LE(18)).toBe(EM_AARCH64);
+        const defined = run(`${CROSS}nm`, ["-D", "--defined-only", addon], workDir);
+        expect(defined).toMatch(/ T napi_register_module_v1$/m);
+        // nothing of ours left for the loader: every kernel table the dispatcher names is linked in
+        const undefinedOurs = run(`${CROSS}nm`, ["-D", "--undefined-only", addon], workDir).split("\n").filter((line) => line.includes("9peregrine"));
+        expect(undefinedOurs).toEqual([]);
+    });
+});
