@@ -1,6 +1,6 @@
 import { ModelLoadError } from '../errors/engine-error.js';
 import type { KernelBackend } from './kernel-backend.js';
-import { probeNativeBackend, type MatmulPrecision } from './native/native-backend.js';
+import { isaCapFromEnv, probeNativeBackend, type MatmulPrecision } from './native/native-backend.js';
 import { ReferenceBackend } from './reference/reference-backend.js';
 
 /** 'auto': the native kernels when they built, else the TypeScript reference backend (said once on stderr). */
@@ -17,6 +17,7 @@ let hasWarned = false;
 /** Creates the kernel backend for a choice. The caller owns it (native backends hold threads: dispose them). */
 export function selectBackend(choice: BackendChoice = 'auto', options: BackendSelection = {}): KernelBackend {
   if (choice === 'reference') return new ReferenceBackend();
+  isaCapFromEnv(); // an unknown PEREGRINE_ISA is an error, not a silent fall back to the TypeScript backend
   const probe = probeNativeBackend({ threads: options.threads, matmulPrecision: options.matmulPrecision });
   if (probe.ok) return probe.backend;
   if (choice === 'native') {

@@ -24,6 +24,31 @@ export function relativeError(a: Float32Array, b: Float32Array): number {
   return maxDiff / maxRef;
 }
 
+/** KL(softmax(ref) ‖ softmax(got)) in nats, over the finite entries of ref */
+export function klDivergence(ref: Float32Array, got: Float32Array): number {
+  const p = logSoftmax(ref);
+  const q = logSoftmax(got);
+  let sum = 0;
+  for (let i = 0; i < p.length; i++) if (Number.isFinite(p[i]!)) sum += Math.exp(p[i]!) * (p[i]! - q[i]!);
+  return sum;
+}
+
+function logSoftmax(logits: Float32Array): Float64Array {
+  let max = -Infinity;
+  for (const v of logits) if (v > max) max = v;
+  let sum = 0;
+  for (const v of logits) if (Number.isFinite(v)) sum += Math.exp(v - max);
+  const logSum = Math.log(sum) + max;
+  return Float64Array.from(logits, (v) => v - logSum);
+}
+
+/** index of the largest entry (the first on a tie) */
+export function argmax(x: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
+  return best;
+}
+
 /** index of the first difference, or -1 */
 export function firstDifference(a: readonly number[], b: readonly number[]): number {
   for (let i = 0; i < Math.max(a.length, b.length); i++) if (a[i] !== b[i]) return i;
@@ -33,13 +58,24 @@ export function firstDifference(a: readonly number[], b: readonly number[]): num
 /** llama.cpp settings for its all-f32 CPU path: f32 KV cache, no flash attention. */
 export const LLAMA_CPP_F32 = { flashAttention: false, kvCacheKeyType: 'F32', kvCacheValueType: 'F32' } as const;
 
-/** Kernel backends to run the parity tests on: the reference always, the native one when it built. */
-export const BACKENDS: readonly ('reference' | 'native')[] = (() => {
+/** The native backend's instruction set (PEREGRINE_ISA caps it), or undefined when the addon did not build. */
+export const NATIVE_ISA = (() => {
   const probe = probeNativeBackend({ threads: 1 });
   if (!probe.ok) {
     console.warn(`[parity] native backend unavailable (${probe.reason}): testing the reference backend only`);
-    return ['reference'];
+    return undefined;
   }
   probe.backend[Symbol.dispose]();
-  return ['reference', 'native'];
+  return probe.backend.isa;
+})();
+
+/**
+ * Kernel backends to run the parity tests on: the reference always, the native one when it built.
+ * PEREGRINE_PARITY_BACKENDS=native (as .ci/run sets it for the lower ISA levels, where only the
+ * native kernels change) leaves the reference backend out.
+ */
+export const BACKENDS: readonly ('reference' | 'native')[] = (() => {
+  const all: ('reference' | 'native')[] = NATIVE_ISA === undefined ? ['reference'] : ['reference', 'native'];
+  const only = process.env.PEREGRINE_PARITY_BACKENDS?.split(',').map((s) => s.trim());
+  return only ? all.filter((b) => only.includes(b)) : all;
 })();

@@ -4,72 +4,86 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../../src/api/index.js';
 import { writeSyntheticModel, type SyntheticModelOptions } from '../../src/models/synthetic-model.js';
 import { openLlamaCpp } from '../reference/llama-cpp.js';
-import { BACKENDS, LLAMA_CPP_F32, firstDifference, relativeError, tempDir } from './helpers.js';
+import { BACKENDS, LLAMA_CPP_F32, NATIVE_ISA, argmax, firstDifference, klDivergence, relativeError, tempDir } from './helpers.js';
 
 /**
  * Synthetic models written by our GGUF writer, run by Peregrine and by llama.cpp from the same
- * file: greedy tokens must be equal, logits close within the tolerance of each weight type.
+ * file. The correctness contract (README, "Correctness"), on every CPU and instruction set:
+ * - F32 models give llama.cpp's greedy tokens exactly, logits within 1e-4 relative;
+ * - F16, BF16 and quantized models stay within the bounds below of llama.cpp on the same file,
+ *   whatever kernels llama.cpp picks on that CPU (it computes F16 and the quant types differently
+ *   on AMX, AVX-512, AVX2: activations rounded to f16 or to 8 bits per block, other summation
+ *   orders), teacher-forced over llama.cpp's own 128 greedy tokens.
+ * Where our arithmetic mirrors llama.cpp's bit for bit (its AMX CPU build, our reference backend or
+ * AMX kernels), free-running greedy must also equal llama.cpp's: that claim is for AMX CPUs only.
  */
+interface Bounds {
+  /** max relative error of the prompt logits (max |Δ| / max |logit|, per position) */
+  readonly promptLogitError: number;
+  /** least fraction of teacher-forced positions whose argmax is llama.cpp's */
+  readonly top1Agreement: number;
+  /** largest mean (over those positions) KL(llama.cpp ‖ Peregrine), nats */
+  readonly meanKl: number;
+}
+
+/**
+ * Measured on an AMD EPYC with AVX2 only (llama.cpp's AVX2 kernels; ours at avx2 and scalar, and
+ * the reference backend): prompt error up to 5.7e-3, top-1 at least 125/128, mean KL up to 3.5e-4;
+ * Q4_K_M (Q8_K activations: a 1-ulp change can flip a rounding) 2.5e-2, 126/128, 1.3e-3. A broken
+ * kernel misses these by orders of magnitude (top-1 falls to chance on a 32k vocabulary).
+ */
+const F32_BOUNDS: Bounds = { promptLogitError: 1e-4, top1Agreement: 1, meanKl: 1e-6 };
+const BOUNDS: Bounds = { promptLogitError: 2e-2, top1Agreement: 0.9, meanKl: 2e-3 };
+const K_QUANT_BOUNDS: Bounds = { promptLogitError: 6e-2, top1Agreement: 0.9, meanKl: 1e-2 };
+
 interface Case {
   readonly label: string;
   readonly options: SyntheticModelOptions;
-  /** max relative logit error (max |Δ| / max |logit|) */
-  readonly tolerance: number;
-  /** the prompt logits' bound, where it differs from `tolerance` */
-  readonly promptTolerance?: number;
+  readonly bounds: Bounds;
   /**
-   * Free-running greedy must equal llama.cpp token for token. Off for BF16: its bf16-rounded
-   * activations turn 1-ulp differences in attention into ~3e-3 logit differences, so near-ties
-   * may flip; it is checked teacher-forced instead (same argmax wherever the top two differ by
-   * more than the tolerance allows).
+   * Bit-identical to llama.cpp's AMX build (so free-running greedy equals it there). Not BF16: its
+   * bf16-rounded activations turn 1-ulp differences in attention into ~3e-3 logit differences; not
+   * Q4_K_M: a 1-ulp difference can flip an activation's Q8_K rounding.
    */
-  readonly isGreedyExact: boolean;
+  readonly isExactOnAmx: boolean;
 }
 
 const CASES: Case[] = [
-  { label: 'tiny F32 (SPM, GQA 2:1, untied)', options: { shape: 'tiny', weightType: 'F32' }, tolerance: 1e-4, isGreedyExact: true },
-  { label: 'tiny F16', options: { shape: 'tiny', weightType: 'F16' }, tolerance: 1e-4, isGreedyExact: true },
-  { label: 'tiny BF16', options: { shape: 'tiny', weightType: 'BF16' }, tolerance: 5e-3, isGreedyExact: false },
-  { label: 'tiny Q8_0', options: { shape: 'tiny', weightType: 'Q8_0' }, tolerance: 1e-4, isGreedyExact: true },
-  { label: 'tiny Q4_0', options: { shape: 'tiny', weightType: 'Q4_0' }, tolerance: 1e-4, isGreedyExact: true },
-  // Q4_K / Q6_K / Q8_0 mix × Q8_K activations: a 1-ulp difference (f32 summation order) can flip an
-  // activation's Q8_K rounding, and later logits move by up to 3e-2 (as with BF16). Teacher-forced,
-  // the argmax agrees wherever the top two differ by more than 2e-2 (109 of 128 positions). On the
-  // prompt, the native backend's tiled prefill attention (4e-7 from the reference's) flips one at
-  // position 21: 2.5e-2 (the reference backend: 5e-7).
-  { label: 'tiny Q4_K_M', options: { shape: 'tiny', weightType: 'Q4_K_M' }, tolerance: 1e-2, promptTolerance: 4e-2, isGreedyExact: false },
-  { label: 'tiny-llama3 F16 (BPE, GQA 4:1, llama3 rope, tied)', options: { shape: 'tiny-llama3', weightType: 'F16' }, tolerance: 1e-4, isGreedyExact: true },
-  { label: 'tiny-llama3 Q8_0', options: { shape: 'tiny-llama3', weightType: 'Q8_0' }, tolerance: 1e-4, isGreedyExact: true },
-  { label: 'tiny-llama3 Q4_0', options: { shape: 'tiny-llama3', weightType: 'Q4_0' }, tolerance: 1e-4, isGreedyExact: true },
+  { label: 'tiny F32 (SPM, GQA 2:1, untied)', options: { shape: 'tiny', weightType: 'F32' }, bounds: F32_BOUNDS, isExactOnAmx: true },
+  { label: 'tiny F16', options: { shape: 'tiny', weightType: 'F16' }, bounds: BOUNDS, isExactOnAmx: true },
+  { label: 'tiny BF16', options: { shape: 'tiny', weightType: 'BF16' }, bounds: BOUNDS, isExactOnAmx: false },
+  { label: 'tiny Q8_0', options: { shape: 'tiny', weightType: 'Q8_0' }, bounds: BOUNDS, isExactOnAmx: true },
+  { label: 'tiny Q4_0', options: { shape: 'tiny', weightType: 'Q4_0' }, bounds: BOUNDS, isExactOnAmx: true },
+  { label: 'tiny Q4_K_M', options: { shape: 'tiny', weightType: 'Q4_K_M' }, bounds: K_QUANT_BOUNDS, isExactOnAmx: false },
+  { label: 'tiny-llama3 F16 (BPE, GQA 4:1, llama3 rope, tied)', options: { shape: 'tiny-llama3', weightType: 'F16' }, bounds: BOUNDS, isExactOnAmx: true },
+  { label: 'tiny-llama3 Q8_0', options: { shape: 'tiny-llama3', weightType: 'Q8_0' }, bounds: BOUNDS, isExactOnAmx: true },
+  { label: 'tiny-llama3 Q4_0', options: { shape: 'tiny-llama3', weightType: 'Q4_0' }, bounds: BOUNDS, isExactOnAmx: true },
 ];
 
 const NUM_GREEDY = 128;
+/** the tolerance of the prompt logits where a path is bit-faithful (f32 rounding of the summation order only) */
+const EXACT_PATH_TOLERANCE = 1e-4;
 const PROMPT = 'The quick brown fox jumps over the lazy dog';
 const dir = tempDir('parity');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe.each(CASES)('$label: parity with llama.cpp', ({ label, options, tolerance, promptTolerance, isGreedyExact }) => {
+describe.each(CASES)('$label: parity with llama.cpp', ({ label, options, bounds, isExactOnAmx }) => {
   const path = join(dir, `${label.split(' ').slice(0, 2).join('-')}.gguf`);
-  /** our backends mirror llama.cpp's x86 AMX kernels; elsewhere only F32 is bit-faithful */
-  let isExact = false;
-  let logitTolerance = tolerance;
+  const isF32 = options.weightType === 'F32';
+  let isLlamaCppAmx = false;
   // llama.cpp's results, computed once per model
   let promptIds: number[];
   let refPromptIds: number[];
   let refGreedy: number[];
-  let refPromptLogits: Float32Array[];
   let refForcedLogits: Float32Array[];
   beforeAll(async () => {
     writeSyntheticModel(path, { seed: 7, contextLength: 512, ...options });
     const ref = await openLlamaCpp(path, { contextSize: 512, threads: 1, ...LLAMA_CPP_F32 });
     try {
-      const isAmx = ref.llama.systemInfo.includes('AMX_INT8 = 1');
-      isExact = isGreedyExact && (isAmx || options.weightType === 'F32');
-      if (!isAmx && options.weightType !== 'F32') logitTolerance = Math.max(tolerance, 1e-2);
+      isLlamaCppAmx = ref.llama.systemInfo.includes('AMX_INT8 = 1');
       refPromptIds = ref.tokenize(PROMPT, { addSpecial: true });
       refGreedy = await ref.greedy(refPromptIds, NUM_GREEDY);
-      refPromptLogits = await ref.logits(refPromptIds);
-      refForcedLogits = isExact ? [] : await ref.logits([...refPromptIds, ...refGreedy]);
+      refForcedLogits = await ref.logits([...refPromptIds, ...refGreedy]);
     } finally {
       await ref.dispose();
     }
@@ -77,9 +91,13 @@ describe.each(CASES)('$label: parity with llama.cpp', ({ label, options, toleran
 
   describe.each(BACKENDS)('%s backend', (backend) => {
     let ours: Model;
+    let forcedLogits: Float32Array[];
+    /** our arithmetic is llama.cpp's on this CPU: its AMX build against our reference backend or AMX kernels */
+    const isExactPath = () => isF32 || (isExactOnAmx && isLlamaCppAmx && (backend === 'reference' || NATIVE_ISA === 'amx'));
     beforeAll(async () => {
       ours = await loadModel(path, { contextSize: 512, kvCacheType: 'f32', backend, threads: 1 });
       promptIds = ours.tokenize(PROMPT);
+      forcedLogits = ours.evaluate([...promptIds, ...refGreedy]);
     });
     afterAll(() => ours?.dispose());
 
@@ -87,43 +105,30 @@ describe.each(CASES)('$label: parity with llama.cpp', ({ label, options, toleran
       expect(promptIds).toEqual(refPromptIds);
     });
 
-    it(`greedy continuation equals llama.cpp for ${NUM_GREEDY} tokens`, async (ctx) => {
-      if (!isExact) return ctx.skip();
-      const got = (await ours.complete(promptIds, { temperature: 0, maxTokens: NUM_GREEDY, ignoreEos: true })).tokenIds;
-      expect(new Set(refGreedy).size).toBeGreaterThan(8); // the model is not degenerate
-      expect(firstDifference(got, refGreedy)).toBe(-1);
+    it(`prompt logits within ${bounds.promptLogitError} relative (${EXACT_PATH_TOLERANCE} where the arithmetic is llama.cpp's)`, () => {
+      const worst = Math.max(...promptIds.map((_, i) => relativeError(forcedLogits[i]!, refForcedLogits[i]!)));
+      expect(worst).toBeLessThan(isExactPath() ? Math.min(bounds.promptLogitError, EXACT_PATH_TOLERANCE) : bounds.promptLogitError);
     });
 
-    it('teacher-forced greedy agrees with llama.cpp wherever the choice is clear', async (ctx) => {
-      if (isExact) return ctx.skip(); // the free-running check above is stricter
-      const got = ours.evaluate([...promptIds, ...refGreedy]);
-      let numClear = 0;
-      for (let i = promptIds.length - 1; i < got.length - 1; i++) {
-        const expected = refForcedLogits[i]!;
-        const [first, second] = topTwo(expected);
-        const maxAbs = Math.max(...expected.map(Math.abs));
-        if (expected[first]! - expected[second]! <= 2 * logitTolerance * maxAbs) continue;
-        numClear++;
-        expect(topTwo(got[i]!)[0], `position ${i}`).toBe(first);
+    it(`teacher-forced: top-1 agreement >= ${bounds.top1Agreement}, mean KL <= ${bounds.meanKl}`, () => {
+      let numAgree = 0;
+      let sumKl = 0;
+      const first = promptIds.length - 1;
+      const numPositions = forcedLogits.length - 1 - first;
+      for (let i = first; i < first + numPositions; i++) {
+        if (argmax(forcedLogits[i]!) === argmax(refForcedLogits[i]!)) numAgree++;
+        sumKl += klDivergence(refForcedLogits[i]!, forcedLogits[i]!);
       }
-      expect(numClear).toBeGreaterThan(NUM_GREEDY * 0.8);
+      expect(numPositions).toBe(NUM_GREEDY);
+      expect(new Set(refGreedy).size).toBeGreaterThan(8); // the model is not degenerate
+      expect(numAgree / numPositions).toBeGreaterThanOrEqual(bounds.top1Agreement);
+      expect(sumKl / numPositions).toBeLessThanOrEqual(bounds.meanKl);
     });
 
-    it(`logits agree within ${promptTolerance ?? tolerance} relative (1e-2 without AMX)`, () => {
-      const got = ours.evaluate(promptIds);
-      const worst = Math.max(...got.map((row, i) => relativeError(row, refPromptLogits[i]!)));
-      expect(worst).toBeLessThan(Math.max(logitTolerance, promptTolerance ?? 0));
+    it(`free-running greedy equals llama.cpp for ${NUM_GREEDY} tokens (F32 everywhere; the others on AMX)`, async (ctx) => {
+      if (!isExactPath()) return ctx.skip();
+      const got = (await ours.complete(promptIds, { temperature: 0, maxTokens: NUM_GREEDY, ignoreEos: true })).tokenIds;
+      expect(firstDifference(got, refGreedy)).toBe(-1);
     });
   });
 });
-
-function topTwo(logits: Float32Array): [number, number] {
-  let first = 0;
-  let second = 1;
-  if (logits[second]! > logits[first]!) [first, second] = [second, first];
-  for (let i = 2; i < logits.length; i++) {
-    if (logits[i]! > logits[first]!) [first, second] = [i, first];
-    else if (logits[i]! > logits[second]!) second = i;
-  }
-  return [first, second];
-}

@@ -16,7 +16,10 @@ import {
 export interface NativeBackendOptions {
   /** threads for the kernels, the calling thread included; default: os.availableParallelism() */
   readonly threads?: number;
-  /** the highest instruction set to use; default and upper bound: the best this CPU supports */
+  /**
+   * the highest instruction set to use; default: PEREGRINE_ISA when set, else the best this CPU
+   * supports, which is always the upper bound
+   */
   readonly isa?: NativeIsa;
   /** the addon file; default build/Release/peregrine.node */
   readonly addonPath?: string;
@@ -81,6 +84,8 @@ export class NativeBackend implements KernelBackend, Disposable {
   readonly numThreads: number;
   /** whether Q4_0 / Q8_0 / Q4_K weights are repacked on first use (packWeights on an AVX-512 CPU) */
   readonly isPacking: boolean;
+  /** whether matmul precision bf16 is in effect (asked for, and this CPU's kernels have bf16 batches) */
+  readonly hasBf16Batches: boolean;
   /** for weight types without native kernels (k-quant embeddings, other quant types): TypeScript, correct but slow */
   private readonly fallback = new ReferenceBackend();
   /** packed copies of weights (packWeights); null when this CPU's kernels do not pack the type */
@@ -98,8 +103,8 @@ export class NativeBackend implements KernelBackend, Disposable {
     this.isa = NATIVE_ISAS[addon.contextIsa(handle)] ?? 'scalar';
     this.isPacking = packWeights && (this.isa === 'avx512' || this.isa === 'avx512-bf16' || this.isa === 'amx');
     this.numThreads = addon.contextThreads(handle);
-    const isBf16 = matmulPrecision === 'bf16' && this.isa === 'amx';
-    this.name = `native-${this.isa}${this.isPacking ? '-packed' : ''}${isBf16 ? '-bf16' : ''}`;
+    this.hasBf16Batches = matmulPrecision === 'bf16' && this.isa === 'amx';
+    this.name = `native-${this.isa}${this.isPacking ? '-packed' : ''}${this.hasBf16Batches ? '-bf16' : ''}`;
   }
 
   /** Loads the addon and starts the thread pool; the failure reason is a value, never thrown. */
@@ -110,7 +115,13 @@ export class NativeBackend implements KernelBackend, Disposable {
     const threads = options.threads ?? availableParallelism();
     if (!Number.isInteger(threads) || threads < 1 || threads > 256) return { ok: false, reason: `threads must be an integer in [1, 256], got ${threads}` };
     const best = addon.bestIsa();
-    const wanted = options.isa === undefined ? best : NATIVE_ISAS.indexOf(options.isa);
+    let cap: NativeIsa | undefined;
+    try {
+      cap = options.isa ?? isaCapFromEnv();
+    } catch (err) {
+      return { ok: false, reason: (err as Error).message };
+    }
+    const wanted = cap === undefined ? best : NATIVE_ISAS.indexOf(cap);
     if (wanted < 0) return { ok: false, reason: `unknown isa ${options.isa}` };
     const handle = addon.createContext(threads, Math.min(wanted, best));
     if (typeof handle === 'number') return { ok: false, reason: `native context failed to start: ${nativeStatusName(handle)}` };
@@ -319,6 +330,20 @@ export class NativeBackend implements KernelBackend, Disposable {
     const detail = status === NativeStatus.BAD_ARGUMENT ? this.addon.lastError(this.handle) : '';
     throw new NativeKernelError(op, status, detail);
   }
+}
+
+/**
+ * The instruction-set cap PEREGRINE_ISA sets (`amx`, `avx512-bf16`, `avx512`, `avx2`, `scalar`), so one
+ * machine can run every kernel path its CPU allows; undefined when unset or empty. A level above the
+ * CPU's best runs the best. An unknown value throws: a typo must not silently run other kernels.
+ */
+export function isaCapFromEnv(env: NodeJS.ProcessEnv = process.env): NativeIsa | undefined {
+  const value = env.PEREGRINE_ISA?.trim();
+  if (!value) return undefined;
+  if (!(NATIVE_ISAS as readonly string[]).includes(value)) {
+    throw new InvalidRequestError('INVALID_ARGUMENT', `PEREGRINE_ISA must be one of ${[...NATIVE_ISAS].reverse().join(', ')} (got '${value.slice(0, 40)}')`);
+  }
+  return value as NativeIsa;
 }
 
 /** The native backend, or undefined when the addon is missing or cannot start (see probeNativeBackend for why). */
