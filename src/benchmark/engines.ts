@@ -1,5 +1,86 @@
+/**
+ * The engines `peregrine bench` compares, each as a `BenchTarget`: one loaded model, opened per
+ * scenario in the configuration that suits that scenario best (as MLPerf submitters tune each
+ * scenario): SingleStream, one request at a time, in a context with one sequence sized for one
+ * request; Offline and Server with `maxNumSeqs` parallel sequences. llama.cpp decodes much more
+ * slowly inside a multi-sequence context than in a one-sequence one, so reusing the Offline
+ * context for SingleStream would understate it. Every opened engine starts cold (an empty KV
+ * cache, so no prefix reused from an earlier run) and is closed before the next one opens.
+ */
+import type { LlamaContextSequence, Token } from 'node-llama-cpp';
+import { AsyncEngine } from '../engine/async-engine.js';
+import type { Model } from '../engine/model.js';
 import type { ServingEngine } from '../engine/serving-engine.js';
+import type { MatmulPrecision } from '../kernels/native/native-backend.js';
+import { numSequencesFor, type BenchScenario, type BenchTarget, type EngineConfig } from './bench-target.js';
 import type { BenchEngine } from './scenario.js';
+
+export interface TargetOptions {
+  readonly threads: number;
+  /** sequences for Offline and Server */
+  readonly maxNumSeqs: number;
+  /** tokens of context per sequence: the longest request */
+  readonly contextSize: number;
+}
+
+export interface PeregrineTargetOptions extends TargetOptions {
+  /** what was asked for; it takes effect only where the backend runs bf16 batches (AMX) */
+  readonly matmulPrecision: MatmulPrecision;
+  readonly maxQueueLength: number;
+}
+
+/** Peregrine's step budget (AsyncEngine's default) */
+const PEREGRINE_STEP_TOKENS = 512;
+const LLAMA_CPP_BATCH_SIZE = 512;
+
+export function peregrineScenarioConfig(scenario: BenchScenario, o: PeregrineTargetOptions, backendName: string): EngineConfig {
+  const numSequences = numSequencesFor(scenario, o.maxNumSeqs);
+  const isBf16 = backendName.endsWith('-bf16');
+  return {
+    numSequences,
+    contextSize: o.contextSize,
+    numKvTokens: numSequences * o.contextSize,
+    matmulPrecision: isBf16 ? 'bf16' : o.matmulPrecision === 'bf16' ? 'exact (bf16 needs AMX)' : 'exact',
+    threads: o.threads,
+    details: `${backendName}, paged KV, step budget ${PEREGRINE_STEP_TOKENS} tokens`,
+  };
+}
+
+/**
+ * Peregrine's serving engine on `model`, one per scenario run with that scenario's sequences and a
+ * KV cache of exactly as many full contexts (the same capacity llama.cpp gets). Owns `model`.
+ */
+export function peregrineTarget(model: Model, options: PeregrineTargetOptions): BenchTarget {
+  return {
+    name: `Peregrine (${model.backendName})`,
+    async open(scenario) {
+      const config = peregrineScenarioConfig(scenario, options, model.backendName);
+      const serving = new AsyncEngine(model, {
+        maxNumSeqs: config.numSequences,
+        numKvTokens: config.numKvTokens,
+        maxNumBatchedTokens: PEREGRINE_STEP_TOKENS,
+        maxQueueLength: options.maxQueueLength,
+      });
+      return {
+        engine: peregrineBenchEngine(serving),
+        config,
+        // not AsyncEngine.shutdown(): it disposes the model the next scenario needs. Every request
+        // of a finished run has ended or been aborted, so the scheduler is empty (waiting a moment
+        // if not, so no leftover step runs into the next scenario) and dropping the engine frees
+        // its KV cache.
+        close: async () => {
+          const isBusy = (): boolean => serving.stats().numRunning + serving.stats().numWaiting > 0;
+          for (const deadline = performance.now() + 5000; isBusy() && performance.now() < deadline; ) {
+            await new Promise((resolve) => setTimeout(resolve, 10));
+          }
+        },
+      };
+    },
+    async dispose() {
+      model.dispose();
+    },
+  };
+}
 
 /** Peregrine's serving engine as a benchmark target: greedy, EOS ignored, exactly maxTokens tokens (fewer when aborted). */
 export function peregrineBenchEngine(engine: ServingEngine): BenchEngine {
@@ -12,26 +93,30 @@ export function peregrineBenchEngine(engine: ServingEngine): BenchEngine {
   };
 }
 
-export interface PeerEngine {
-  readonly name: string;
-  readonly engine: BenchEngine;
-  dispose(): Promise<void>;
+/** libuv's threadpool size in this process (set before Node starts; llama.cpp is fastest with 1) */
+function uvThreadpoolSize(): string {
+  return process.env.UV_THREADPOOL_SIZE ?? '4 (default)';
 }
 
-export interface PeerOptions {
-  readonly threads: number;
-  /** parallel sequences (llama.cpp's counterpart of maxNumSeqs) */
-  readonly numSequences: number;
-  /** tokens of context per sequence */
-  readonly contextSize: number;
+export function llamaCppScenarioConfig(scenario: BenchScenario, o: TargetOptions): EngineConfig {
+  const numSequences = numSequencesFor(scenario, o.maxNumSeqs);
+  return {
+    numSequences,
+    contextSize: o.contextSize,
+    numKvTokens: numSequences * o.contextSize,
+    matmulPrecision: 'exact',
+    threads: o.threads,
+    details: `flash attention auto, batch ${LLAMA_CPP_BATCH_SIZE}, UV_THREADPOOL_SIZE=${uvThreadpoolSize()}`,
+  };
 }
 
 /**
  * llama.cpp through node-llama-cpp (a devDependency: absent from a user's install, then this
- * returns the reason instead). Requests beyond `numSequences` wait for a free sequence; an abort
+ * returns the reason instead). Each scenario run gets its own context with that scenario's
+ * sequences, disposed when it closes. Requests beyond the sequences wait for a free one; an abort
  * drops a waiting request and stops a running one at its next token.
  */
-export async function openLlamaCppPeer(modelPath: string, options: PeerOptions): Promise<PeerEngine | string> {
+export async function openLlamaCppPeer(modelPath: string, options: TargetOptions): Promise<BenchTarget | string> {
   let lib: typeof import('node-llama-cpp');
   try {
     lib = await import('node-llama-cpp');
@@ -40,27 +125,42 @@ export async function openLlamaCppPeer(modelPath: string, options: PeerOptions):
   }
   const llama = await lib.getLlama({ gpu: false, build: 'never', logLevel: lib.LlamaLogLevel.error, maxThreads: 0, progressLogs: false, skipDownload: true });
   const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
-  const context = await model.createContext({
-    contextSize: options.numSequences * options.contextSize,
-    sequences: options.numSequences,
-    batchSize: 512,
-    threads: options.threads,
-    flashAttention: 'auto',
-  });
-  const free = Array.from({ length: options.numSequences }, () => context.getSequence());
-  const waiters: ((s: (typeof free)[number]) => void)[] = [];
-  type Sequence = (typeof free)[number];
+  return {
+    name: 'llama.cpp (node-llama-cpp)',
+    async open(scenario) {
+      const config = llamaCppScenarioConfig(scenario, options);
+      const context = await model.createContext({
+        // with several sequences, node-llama-cpp's contextSize is their total
+        contextSize: config.numKvTokens,
+        sequences: config.numSequences,
+        batchSize: LLAMA_CPP_BATCH_SIZE,
+        threads: config.threads,
+        flashAttention: 'auto',
+      });
+      return { engine: sequencePoolEngine(Array.from({ length: config.numSequences }, () => context.getSequence())), config, close: () => context.dispose() };
+    },
+    async dispose() {
+      await model.dispose();
+      await llama.dispose();
+    },
+  };
+}
+
+/** a `BenchEngine` over a fixed set of sequences: a request takes a free one or waits (FIFO) */
+function sequencePoolEngine(sequences: LlamaContextSequence[]): BenchEngine {
+  const free = [...sequences];
+  const waiters: ((s: LlamaContextSequence) => void)[] = [];
   /** a free sequence, or undefined once `signal` aborts while waiting */
-  const acquire = async (signal: AbortSignal | undefined): Promise<Sequence | undefined> => {
+  const acquire = async (signal: AbortSignal | undefined): Promise<LlamaContextSequence | undefined> => {
     if (signal?.aborted) return undefined;
     const sequence = free.pop();
     if (sequence) return sequence;
-    return new Promise<Sequence | undefined>((resolve) => {
+    return new Promise<LlamaContextSequence | undefined>((resolve) => {
       const onAbort = (): void => {
         waiters.splice(waiters.indexOf(waiter), 1);
         resolve(undefined);
       };
-      const waiter = (s: Sequence): void => {
+      const waiter = (s: LlamaContextSequence): void => {
         signal?.removeEventListener('abort', onAbort);
         resolve(s);
       };
@@ -68,34 +168,26 @@ export async function openLlamaCppPeer(modelPath: string, options: PeerOptions):
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   };
-  const release = (s: Sequence): void => {
+  const release = (s: LlamaContextSequence): void => {
     const w = waiters.shift();
     if (w) w(s);
     else free.push(s);
   };
   return {
-    name: 'llama.cpp (node-llama-cpp)',
-    engine: {
-      async *generate(promptIds, maxTokens, signal) {
-        const sequence = await acquire(signal);
-        if (!sequence) return;
-        try {
-          await sequence.clearHistory();
-          let n = 0;
-          for await (const _token of sequence.evaluate(promptIds as never, { temperature: 0, yieldEogToken: true })) {
-            if (signal?.aborted) break;
-            yield { numTokens: 1 };
-            if (++n >= maxTokens) break;
-          }
-        } finally {
-          release(sequence);
+    async *generate(promptIds, maxTokens, signal) {
+      const sequence = await acquire(signal);
+      if (!sequence) return;
+      try {
+        await sequence.clearHistory();
+        let n = 0;
+        for await (const _token of sequence.evaluate(promptIds as Token[], { temperature: 0, yieldEogToken: true })) {
+          if (signal?.aborted) break;
+          yield { numTokens: 1 };
+          if (++n >= maxTokens) break;
         }
-      },
-    },
-    async dispose() {
-      await context.dispose();
-      await model.dispose();
-      await llama.dispose();
+      } finally {
+        release(sequence);
+      }
     },
   };
 }

@@ -5,7 +5,10 @@
  * - `FifoEngine`: one request at a time in arrival order, same per-request timing, so latency
  *   grows with load (a single-server queue).
  * Both stop at their next step once the signal aborts; a queued FIFO request then never starts.
+ * - `FakeBenchTarget`: a `BenchTarget` opening `FixedDelayEngine`s that decode more slowly the
+ *   more sequences they were opened with, as llama.cpp does in a multi-sequence context.
  */
+import { numSequencesFor, type BenchScenario, type BenchTarget, type EngineConfig, type ScenarioEngine } from './bench-target.js';
 import type { BenchClock } from './clock.js';
 import type { BenchEngine } from './scenario.js';
 
@@ -52,4 +55,61 @@ export class FifoEngine implements BenchEngine {
       release();
     }
   }
+}
+
+export interface FakeTargetOptions {
+  /** the timing with one sequence */
+  readonly timing: FakeTiming;
+  /** added to perTokenMs for each sequence beyond the first */
+  readonly perExtraSequenceMs: number;
+  readonly maxNumSeqs: number;
+  readonly contextSize: number;
+  readonly threads: number;
+}
+
+/**
+ * Opens one engine at a time (opening a second while one is open throws, as holding two contexts
+ * of a model would be a waste of memory) and records every open: its scenario and configuration.
+ */
+export class FakeBenchTarget implements BenchTarget {
+  /** every open, in order */
+  readonly opens: { readonly scenario: BenchScenario; readonly config: EngineConfig }[] = [];
+  private isOpen = false;
+
+  constructor(
+    readonly name: string,
+    private readonly clock: BenchClock,
+    private readonly options: FakeTargetOptions,
+  ) {}
+
+  /** the per-token time of an engine opened with `numSequences` */
+  perTokenMs(numSequences: number): number {
+    return this.options.timing.perTokenMs + this.options.perExtraSequenceMs * (numSequences - 1);
+  }
+
+  async open(scenario: BenchScenario): Promise<ScenarioEngine> {
+    if (this.isOpen) throw new Error(`${this.name}: ${scenario} opened while another engine is open`);
+    this.isOpen = true;
+    const o = this.options;
+    const numSequences = numSequencesFor(scenario, o.maxNumSeqs);
+    const config: EngineConfig = {
+      numSequences,
+      contextSize: o.contextSize,
+      numKvTokens: numSequences * o.contextSize,
+      matmulPrecision: 'exact',
+      threads: o.threads,
+      details: 'fake',
+    };
+    this.opens.push({ scenario, config });
+    const engine = new FixedDelayEngine(this.clock, { prefillMs: o.timing.prefillMs, perTokenMs: this.perTokenMs(numSequences) });
+    return {
+      engine,
+      config,
+      close: async () => {
+        this.isOpen = false;
+      },
+    };
+  }
+
+  async dispose(): Promise<void> {}
 }

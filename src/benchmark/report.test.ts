@@ -9,13 +9,17 @@ import {
   appendHistory,
   compareEngines,
   comparisonFigures,
+  configurationSummary,
   createReport,
   formatHistoryEntry,
   HISTORY_HEADER,
   toComparisonTable,
+  toConfigurationTable,
   toMarkdownTable,
+  type EngineConfigs,
   type EngineRunFigures,
 } from './report.js';
+import type { EngineConfig } from './bench-target.js';
 import { runOffline, runServer, runSingleStream, type ScenarioResult } from './scenario.js';
 
 async function results(): Promise<ScenarioResult[]> {
@@ -132,6 +136,51 @@ describe('compareEngines and toComparisonTable', () => {
   });
 });
 
+describe('toConfigurationTable and configurationSummary', () => {
+  const config = (numSequences: number, matmulPrecision: string, details: string): EngineConfig => ({
+    numSequences,
+    contextSize: 392,
+    numKvTokens: numSequences * 392,
+    matmulPrecision,
+    threads: 2,
+    details,
+  });
+  const ours: EngineConfigs = {
+    name: 'Peregrine (native-amx-bf16)',
+    configs: { 'single-stream': config(1, 'bf16', 'paged KV'), offline: config(8, 'bf16', 'paged KV'), server: config(8, 'bf16', 'paged KV') },
+  };
+  const llamaCpp = (singleStream: number): EngineConfigs => ({
+    name: 'llama.cpp (node-llama-cpp)',
+    configs: { 'single-stream': config(singleStream, 'exact', 'flash attention auto'), offline: config(8, 'exact', 'flash attention auto'), server: config(8, 'exact', 'flash attention auto') },
+  });
+
+  it('prints each engine\'s sequences, context, KV cache, matmul precision and threads per scenario', () => {
+    const lines = toConfigurationTable([ours, llamaCpp(1)]).split('\n');
+    expect(lines[0]).toBe('| Engine | Scenario | Sequences | Context per sequence | KV cache (tokens) | Matmul precision | Threads | Other settings |');
+    expect(lines[2]).toBe('| Peregrine (native-amx-bf16) | SingleStream | 1 | 392 | 392 | bf16 | 2 | paged KV |');
+    expect(lines[3]).toBe('| Peregrine (native-amx-bf16) | Offline | 8 | 392 | 3136 | bf16 | 2 | paged KV |');
+    expect(lines[5]).toBe('| llama.cpp (node-llama-cpp) | SingleStream | 1 | 392 | 392 | exact | 2 | flash attention auto |');
+    expect(lines[6]).toBe('| llama.cpp (node-llama-cpp) | Offline | 8 | 392 | 3136 | exact | 2 | flash attention auto |');
+    expect(lines[7]).toBe('| llama.cpp (node-llama-cpp) | Server | 8 | 392 | 3136 | exact | 2 | flash attention auto |');
+    expect(lines[9]).toMatch(/^Each engine runs each scenario in its own best configuration, as MLPerf submitters do: SingleStream .* one sequence/);
+    // a SingleStream run in the 8-sequence context would show up
+    expect(toConfigurationTable([ours, llamaCpp(8)])).toContain('| llama.cpp (node-llama-cpp) | SingleStream | 8 | 392 | 3136 |');
+  });
+
+  it('marks a scenario that did not run', () => {
+    const { server: _, ...rest } = ours.configs;
+    expect(toConfigurationTable([{ name: ours.name, configs: rest }])).toContain('| Peregrine (native-amx-bf16) | Server | — | — | — | — | — | not run |');
+  });
+
+  it('sums the sequences per scenario up for the history, per engine where they differ', () => {
+    expect(configurationSummary([ours, llamaCpp(1)])).toBe("sequences per scenario, each engine's best: SingleStream 1, Offline 8, Server 8");
+    expect(configurationSummary([ours])).toBe("sequences per scenario, each engine's best: SingleStream 1, Offline 8, Server 8");
+    expect(configurationSummary([ours, llamaCpp(8)])).toBe(
+      "sequences per scenario, each engine's best: Peregrine SingleStream 1, Offline 8, Server 8; llama.cpp SingleStream 8, Offline 8, Server 8",
+    );
+  });
+});
+
 describe('createReport', () => {
   it('drops per-request rows by default and serializes to JSON', async () => {
     const rs = await results();
@@ -143,6 +192,16 @@ describe('createReport', () => {
     expect(parsed.results[0]!.ttftMs.p99).toBe(50);
     const full = createReport({ date: new Date(), commit: 'x', engine: 'e', model: 'm', results: rs, hasRequests: true });
     expect(full.results[0]!.requests).toHaveLength(4);
+    expect(report).not.toHaveProperty('configurations');
+  });
+
+  it('states the configuration of each scenario', async () => {
+    const single = { numSequences: 1, contextSize: 392, numKvTokens: 392, matmulPrecision: 'exact', threads: 2, details: 'flash attention auto' };
+    const configurations = { 'single-stream': single, offline: { ...single, numSequences: 8, numKvTokens: 3136 } };
+    const report = createReport({ date: new Date(), commit: 'x', engine: 'llama.cpp', model: 'm', results: await results(), configurations });
+    const parsed = JSON.parse(JSON.stringify(report)) as typeof report;
+    expect(parsed.configurations).toEqual(configurations);
+    expect(parsed.configurations!['single-stream']!.numSequences).toBe(1);
   });
 });
 

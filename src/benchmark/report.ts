@@ -1,10 +1,11 @@
 /**
- * Benchmark output: Markdown tables (per engine, and one comparing Peregrine with its peer), the
- * JSON result document, and `appendHistory`, which adds a dated section (commit, headline figures)
- * to a BENCHMARKS.md-style log, creating it when missing.
+ * Benchmark output: Markdown tables (per engine, one comparing Peregrine with its peer, and each
+ * engine's configuration per scenario), the JSON result document, and `appendHistory`, which adds
+ * a dated section (commit, headline figures) to a BENCHMARKS.md-style log, creating it when missing.
  */
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { BENCH_SCENARIOS, type BenchScenario, type EngineConfig } from './bench-target.js';
 import type { RateSearchResult } from './rate-search.js';
 import type { ScenarioResult } from './scenario.js';
 
@@ -23,6 +24,8 @@ export interface BenchmarkReport {
   readonly settings: Readonly<Record<string, unknown>>;
   readonly results: readonly ScenarioResult[];
   readonly rateSearch?: RateSearchResult;
+  /** the configuration the engine ran each scenario in (sequences, context, matmul precision, threads) */
+  readonly configurations?: Readonly<Partial<Record<BenchScenario, EngineConfig>>>;
 }
 
 export interface ReportInput {
@@ -33,6 +36,7 @@ export interface ReportInput {
   readonly settings?: Readonly<Record<string, unknown>>;
   readonly results: readonly ScenarioResult[];
   readonly rateSearch?: RateSearchResult;
+  readonly configurations?: Readonly<Partial<Record<BenchScenario, EngineConfig>>>;
   /** keep each request's measurements (default false: summaries only) */
   readonly hasRequests?: boolean;
 }
@@ -48,7 +52,43 @@ export function createReport(input: ReportInput): BenchmarkReport {
     settings: input.settings ?? {},
     results,
     ...(input.rateSearch ? { rateSearch: input.rateSearch } : {}),
+    ...(input.configurations ? { configurations: input.configurations } : {}),
   };
+}
+
+/** an engine's name and the configuration it ran each scenario in */
+export interface EngineConfigs {
+  readonly name: string;
+  readonly configs: Readonly<Partial<Record<BenchScenario, EngineConfig>>>;
+}
+
+const SCENARIO_TITLES: Readonly<Record<BenchScenario, string>> = { 'single-stream': 'SingleStream', offline: 'Offline', server: 'Server' };
+
+/** one row per engine and scenario: sequences, context, KV cache, matmul precision, threads, the rest; then a note on what the columns mean */
+export function toConfigurationTable(runs: readonly EngineConfigs[]): string {
+  const header = ['Engine', 'Scenario', 'Sequences', 'Context per sequence', 'KV cache (tokens)', 'Matmul precision', 'Threads', 'Other settings'];
+  const rows = runs.flatMap((run) =>
+    BENCH_SCENARIOS.map((scenario) => {
+      const c = run.configs[scenario];
+      if (!c) return [run.name, SCENARIO_TITLES[scenario], '—', '—', '—', '—', '—', 'not run'];
+      return [run.name, SCENARIO_TITLES[scenario], String(c.numSequences), String(c.contextSize), String(c.numKvTokens), c.matmulPrecision, String(c.threads), c.details];
+    }),
+  );
+  const note =
+    'Each engine runs each scenario in its own best configuration, as MLPerf submitters do: SingleStream (one request at a time) ' +
+    'in a context with one sequence, Offline and Server with parallel sequences; every run (each Server trial too) opens a fresh one ' +
+    'with an empty KV cache. Matmul precision exact: llama.cpp\'s arithmetic (activations quantized to 8 bits per block for Q8_0/Q4_0/Q4_K weights); ' +
+    'bf16: Peregrine\'s AMX bf16 tiles for batches of 12+ tokens (prefill, busy steps; one sequence\'s decode is exact either way).';
+  return [header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.map(escapeCell).join(' | ')} |`).join('\n') + `\n\n${note}\n`;
+}
+
+/** sequences per scenario for a history entry: "SingleStream 1, Offline 8, Server 8", per engine when they differ */
+export function configurationSummary(runs: readonly EngineConfigs[]): string {
+  const of = (run: EngineConfigs): string =>
+    BENCH_SCENARIOS.map((s) => `${SCENARIO_TITLES[s]} ${run.configs[s]?.numSequences ?? '—'}`).join(', ');
+  const summaries = runs.map(of);
+  if (summaries.every((x) => x === summaries[0])) return `sequences per scenario, each engine's best: ${summaries[0] ?? '—'}`;
+  return `sequences per scenario, each engine's best: ${runs.map((r, i) => `${shortName(r.name)} ${summaries[i]}`).join('; ')}`;
 }
 
 const TABLE_HEADER = [

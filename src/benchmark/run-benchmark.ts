@@ -2,18 +2,28 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { AsyncEngine } from '../engine/async-engine.js';
 import { loadModel } from '../engine/model.js';
 import type { MatmulPrecision } from '../kernels/native/native-backend.js';
 import { MODEL_SHAPE_NAMES, type ModelShapeName } from '../models/model-shapes.js';
 import { writeSyntheticModel, type SyntheticWeightType } from '../models/synthetic-model.js';
 import { InvalidRequestError } from '../errors/engine-error.js';
-import { openLlamaCppPeer, peregrineBenchEngine } from './engines.js';
-import { searchMaxRate, type RateSearchResult } from './rate-search.js';
-import { appendHistory, compareEngines, comparisonFigures, createReport, shortName, toComparisonTable, toMarkdownTable } from './report.js';
-import { runOffline, runServer, runSingleStream, type BenchEngine, type LatencyConstraints, type ScenarioResult } from './scenario.js';
+import { openLlamaCppPeer, peregrineTarget } from './engines.js';
+import type { RateSearchResult } from './rate-search.js';
+import {
+  appendHistory,
+  compareEngines,
+  comparisonFigures,
+  configurationSummary,
+  createReport,
+  shortName,
+  toComparisonTable,
+  toConfigurationTable,
+  toMarkdownTable,
+} from './report.js';
+import { runScenarios, type EngineRun, type ProgressBar } from './run-scenarios.js';
+import type { LatencyConstraints } from './scenario.js';
 import { renderDistributionChart, renderLineChart } from './svg-plot.js';
-import { createWorkload, type LengthDistribution } from './workload.js';
+import type { LengthDistribution } from './workload.js';
 
 export interface BenchmarkOptions {
   /** a GGUF path, or a named shape written with seeded weights (cached) */
@@ -23,6 +33,7 @@ export interface BenchmarkOptions {
   readonly threads: number;
   /** Peregrine's Q8_0 / Q4_0 / Q4_K batch arithmetic (LoadModelOptions.matmulPrecision) */
   readonly matmulPrecision: MatmulPrecision;
+  /** sequences for Offline and Server (SingleStream runs each engine with one) */
   readonly maxNumSeqs: number;
   readonly numSingleStream: number;
   readonly numOffline: number;
@@ -46,13 +57,6 @@ export interface BenchmarkOptions {
   readonly log: (line: string) => void;
 }
 
-interface EngineRun {
-  readonly name: string;
-  readonly results: ScenarioResult[];
-  readonly rateSearch: RateSearchResult;
-  readonly serverTrials: ScenarioResult[];
-}
-
 /** A named shape becomes a cached synthetic GGUF; anything else is a path. */
 export function resolveBenchModel(model: string, weightType: SyntheticWeightType, log: (line: string) => void): string {
   if (!(MODEL_SHAPE_NAMES as readonly string[]).includes(model)) {
@@ -71,12 +75,6 @@ export function resolveBenchModel(model: string, weightType: SyntheticWeightType
   return path;
 }
 
-interface ProgressBar {
-  readonly onProgress: (done: number, total: number) => void;
-  /** ends a bar left short (a Server trial that stopped early) with `note` */
-  end(note: string): void;
-}
-
 function progress(label: string): ProgressBar {
   let isLineOpen = false;
   return {
@@ -93,53 +91,6 @@ function progress(label: string): ProgressBar {
       isLineOpen = false;
     },
   };
-}
-
-/** 2 significant digits, so a start rate reads like 2.0 or 0.75 rather than 2.0408 */
-function roundRate(ratePerSecond: number): number {
-  return Number(ratePerSecond.toPrecision(2));
-}
-
-async function runEngine(name: string, engine: BenchEngine, o: BenchmarkOptions, vocabSize: number): Promise<EngineRun> {
-  const workload = (numRequests: number, seed: number) =>
-    createWorkload({ numRequests, vocabSize, seed, inputLength: o.inputLength, outputLength: o.outputLength });
-  o.log(`${name}:`);
-  // warm-up: first touch of the weights
-  for await (const _ of engine.generate(workload(1, o.seed + 99)[0]!.promptIds as number[], 2));
-  const single = await runSingleStream(engine, workload(o.numSingleStream, o.seed), { onProgress: progress('SingleStream').onProgress });
-  const offline = await runOffline(engine, workload(o.numOffline, o.seed + 1), { onProgress: progress('Offline').onProgress });
-  const serverTrials: ScenarioResult[] = [];
-  // enough requests for the arrivals to span minServerSeconds, so a burst shorter than the
-  // engine's queueing time cannot pass for a sustainable rate
-  const serverRequests = (rate: number) => workload(Math.max(o.numServer, Math.ceil(rate * o.minServerSeconds)), o.seed + 2);
-  // Offline throughput is where the sustainable rate usually lies within a factor of 2 (above it for
-  // a batching engine whose queue stays short, below it when TTFT suffers), so start there. An
-  // engine that cannot serve a quarter of that within the limits has no rate worth finding, and
-  // trials at lower rates would take longest (numServer / rate seconds).
-  const offlineRate = roundRate(offline.requestsPerSecond);
-  const startRate = o.startRatePerSecond ?? (offlineRate > 0 ? offlineRate : 1);
-  const rateSearch = await searchMaxRate({
-    startRatePerSecond: startRate,
-    minRatePerSecond: startRate / 4,
-    maxTrials: o.maxServerTrials,
-    relativePrecision: 0.1,
-    runTrial: async (rate) => {
-      const bar = progress(`Server ${rate.toFixed(2)} req/s`);
-      const r = await runServer(engine, serverRequests(rate), {
-        ratePerSecond: rate,
-        seed: o.seed,
-        constraints: o.constraints,
-        canStopEarly: o.canStopEarly,
-        onProgress: bar.onProgress,
-      });
-      const stop = r.stoppedEarly;
-      if (stop) bar.end(`stopped at ${(stop.atMs / 1000).toFixed(1)} s: ${stop.numOverTtftLimit} over TTFT ${o.constraints.ttftP99Ms} ms`);
-      serverTrials.push(r);
-      return r;
-    },
-  });
-  const best = serverTrials.filter((t) => t.isValid).sort((a, b) => b.ratePerSecond! - a.ratePerSecond!)[0];
-  return { name, results: [single, offline, ...(best ? [best] : [])], rateSearch, serverTrials };
 }
 
 /** the bracket the search left: " (3.00 failed; 4 trials, 2 stopped early)" */
@@ -163,20 +114,22 @@ export async function runBenchmark(o: BenchmarkOptions): Promise<string> {
   const maxLen = (d: LengthDistribution): number => (d.kind === 'fixed' ? d.value : d.max);
   const contextSize = maxLen(o.inputLength) + maxLen(o.outputLength) + 8;
   const model = await loadModel(modelPath, { contextSize, backend: 'auto', threads: o.threads, matmulPrecision: o.matmulPrecision });
-  const vocabSize = model.network.config.vocabSize;
-  const serving = new AsyncEngine(model, { maxNumSeqs: o.maxNumSeqs, maxQueueLength: Math.max(256, o.numServer, o.numOffline) });
+  const plan = { ...o, vocabSize: model.network.config.vocabSize, progress };
+  const targetOptions = { threads: o.threads, maxNumSeqs: o.maxNumSeqs, contextSize };
   const runs: EngineRun[] = [];
+  const ourTarget = peregrineTarget(model, { ...targetOptions, matmulPrecision: o.matmulPrecision, maxQueueLength: Math.max(256, o.numServer, o.numOffline) });
   try {
-    runs.push(await runEngine(`Peregrine (${model.backendName})`, peregrineBenchEngine(serving), o, vocabSize));
+    runs.push(await runScenarios(ourTarget, plan));
   } finally {
-    await serving.shutdown();
+    await ourTarget.dispose();
   }
   if (o.hasPeer) {
-    const peer = await openLlamaCppPeer(modelPath, { threads: o.threads, numSequences: o.maxNumSeqs, contextSize });
+    if (process.env.UV_THREADPOOL_SIZE !== '1') o.log('llama.cpp runs best with UV_THREADPOOL_SIZE=1 set before Node starts (the report records the value)');
+    const peer = await openLlamaCppPeer(modelPath, targetOptions);
     if (typeof peer === 'string') o.log(`peer skipped: ${peer}`);
     else {
       try {
-        runs.push(await runEngine(peer.name, peer.engine, o, vocabSize));
+        runs.push(await runScenarios(peer, plan));
       } finally {
         await peer.dispose();
       }
@@ -192,13 +145,14 @@ export async function runBenchmark(o: BenchmarkOptions): Promise<string> {
   const modelName = `${o.model}${o.model === modelPath ? '' : ` ${o.weightType}`}`;
   writeFileSync(
     join(dir, 'report.json'),
-    JSON.stringify(runs.map((r) => createReport({ date, commit, engine: r.name, model: modelName, settings, results: r.results, rateSearch: r.rateSearch })), null, 2) + '\n',
+    JSON.stringify(runs.map((r) => createReport({ date, commit, engine: r.name, model: modelName, settings, results: r.results, rateSearch: r.rateSearch, configurations: r.configs })), null, 2) + '\n',
   );
   const [ours, peer] = runs as [EngineRun, EngineRun | undefined];
   const comparison = compareEngines(ours, peer);
   const comparisonTable = toComparisonTable(comparison, { ours: ours.name, peer: peer?.name ?? 'llama.cpp' });
   const tables = runs.map((r) => `### ${r.name}\n\n${toMarkdownTable(r.results)}\n\nServer: highest rate meeting TTFT p99 ≤ ${o.constraints.ttftP99Ms} ms and TPOT p99 ≤ ${o.constraints.tpotP99Ms} ms: ${r.rateSearch.bestRatePerSecond?.toFixed(2) ?? 'none'} req/s${searchNote(r.rateSearch)}`);
-  const markdown = `## ${modelName}, ${o.threads} threads (${date.toISOString().slice(0, 10)}, ${commit})\n\n### ${shortName(ours.name)} vs ${peer ? shortName(peer.name) : 'llama.cpp (skipped)'}\n\n${comparisonTable}\n${tables.join('\n\n')}\n`;
+  const configurationTable = `### Configurations\n\n${toConfigurationTable(runs)}`;
+  const markdown = `## ${modelName}, ${o.threads} threads (${date.toISOString().slice(0, 10)}, ${commit})\n\n### ${shortName(ours.name)} vs ${peer ? shortName(peer.name) : 'llama.cpp (skipped)'}\n\n${comparisonTable}\n${configurationTable}\n${tables.join('\n\n')}\n`;
   writeFileSync(join(dir, 'report.md'), markdown);
   writeFileSync(
     join(dir, 'throughput-latency.svg'),
@@ -233,6 +187,7 @@ export async function runBenchmark(o: BenchmarkOptions): Promise<string> {
     const figures: Record<string, string> = {
       engines: peer ? `${ours.name} vs ${peer.name} (ratio > 1 = ${shortName(ours.name)} better)` : `${ours.name} (peer skipped)`,
       ...comparisonFigures(comparison, peer !== undefined),
+      configuration: configurationSummary(runs),
       details: dir,
     };
     await appendHistory(o.historyPath, { date, commit, title: `${modelName}, ${o.threads} threads`, figures });

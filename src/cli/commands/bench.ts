@@ -24,7 +24,7 @@ export const BENCH_COMMAND = defineCommand({
     type: { type: 'string', arg: 'T', help: `weights for a shape: ${WEIGHT_TYPES.join(', ')}`, default: 'Q4_0' },
     threads: { type: 'string', arg: 'N', help: 'kernel threads', default: 'all cores' },
     'matmul-precision': { type: 'string', arg: 'P', help: "Peregrine's Q8_0/Q4_0/Q4_K batch arithmetic, as serve: bf16 or exact", default: 'bf16' },
-    'max-num-seqs': { type: 'string', arg: 'N', help: 'sequences batched at once', default: '8' },
+    'max-num-seqs': { type: 'string', arg: 'N', help: 'sequences batched at once in Offline and Server (SingleStream runs one)', default: '8' },
     requests: { type: 'string', arg: 'N', help: 'Offline requests; SingleStream uses N/4, Server at least N', default: '16' },
     'input-median': { type: 'string', arg: 'N', help: 'input length median, in tokens', default: '64' },
     'output-median': { type: 'string', arg: 'N', help: 'output length median, in tokens', default: '32' },
