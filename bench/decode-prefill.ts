@@ -24,6 +24,7 @@ import { readGguf } from '../src/formats/gguf/index.js';
 import type { SyntheticWeightType } from '../src/models/synthetic-model.js';
 import { resolveBenchModel } from '../src/benchmark/run-benchmark.js';
 import { probeNativeBackend } from '../src/kernels/native/native-backend.js';
+import { benchCpu, describeCpu, updateReadmeBlock } from './readme-tables.js';
 import type { ModelShapeName } from '../src/models/model-shapes.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
@@ -249,16 +250,14 @@ for (const type of types) {
 
 const table = formatTable(rows);
 const bandwidthNote = givenBandwidthGbs === undefined ? 'roofline at the read bandwidth measured before each model' : `roofline at ${givenBandwidthGbs} GB/s`;
-const header = `${shapeName} shape, ${threads} threads, decode ${numDecode} tokens, prefill ${numPrefill} tokens, tok/s: medians of ${repeats} alternating round${repeats === 1 ? '' : 's'}, ratios: medians of the rounds' ratios (each round runs both engines back to back), ${bandwidthNote}`;
+const cpu = benchCpu();
+const header = `${describeCpu(cpu)}: ${shapeName} shape, ${threads} threads, decode ${numDecode} tokens, prefill ${numPrefill} tokens, tok/s: medians of ${repeats} alternating round${repeats === 1 ? '' : 's'}, ratios: medians of the rounds' ratios (each round runs both engines back to back), ${bandwidthNote}`;
 console.log(`${header}\n\n${table}`);
 mkdirSync(join(root, 'bench/results'), { recursive: true });
 writeFileSync(
-  join(root, 'bench/results/decode-prefill.json'),
-  JSON.stringify({ date: new Date().toISOString(), shape: shapeName, threads, numDecode, numPrefill, repeats, rows }, null, 2) + '\n',
+  join(root, `bench/results/decode-prefill-${cpu.kind}.json`),
+  JSON.stringify({ date: new Date().toISOString(), cpu, shape: shapeName, threads, numDecode, numPrefill, repeats, rows }, null, 2) + '\n',
 );
 if (args.has('update-readme')) {
-  const readmePath = join(root, 'README.md');
-  const readme = readFileSync(readmePath, 'utf8');
-  const block = `<!-- bench:start -->\n${header} (\`npm run bench -- --update-readme\`, ${new Date().toISOString().slice(0, 10)}):\n\n${table}\n<!-- bench:end -->`;
-  writeFileSync(readmePath, readme.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, block));
+  updateReadmeBlock(join(root, 'README.md'), 'bench', cpu.kind, `${header} (\`npm run bench -- --update-readme\`, ${new Date().toISOString().slice(0, 10)}):\n\n${table}`);
 }

@@ -17,6 +17,7 @@ import { AsyncEngine } from '../src/engine/async-engine.js';
 import type { MatmulPrecision } from '../src/kernels/native/native-backend.js';
 import type { SyntheticWeightType } from '../src/models/synthetic-model.js';
 import { resolveBenchModel } from '../src/benchmark/run-benchmark.js';
+import { benchCpu, describeCpu, updateReadmeBlock } from './readme-tables.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const streamCounts = (args.get('streams') ?? '1,4,8,16,32').split(',').map(Number);
@@ -143,12 +144,11 @@ for (const n of streamCounts) {
   lines.push(line);
   process.stderr.write(line + '\n');
 }
-const header = `llama-3.2-1b ${type}, ${threads} threads, prompt ${numPrompt} tokens, output ${numOutput} tokens per stream, Peregrine matmul precision ${matmulPrecision}`;
+const cpu = benchCpu();
+const header = `${describeCpu(cpu)}: llama-3.2-1b ${type}, ${threads} threads, prompt ${numPrompt} tokens, output ${numOutput} tokens per stream, Peregrine matmul precision ${matmulPrecision}`;
 console.log(`${header}\n\n${lines.join('\n')}`);
 if (args.has('update-readme')) {
-  const readmePath = join(root, 'README.md');
-  const block = `<!-- serving:start -->\n${header} (\`npm run bench:serving -- --update-readme\`, ${new Date().toISOString().slice(0, 10)}):\n\n${lines.join('\n')}\n<!-- serving:end -->`;
-  writeFileSync(readmePath, readFileSync(readmePath, 'utf8').replace(/<!-- serving:start -->[\s\S]*<!-- serving:end -->/, block));
+  updateReadmeBlock(join(root, 'README.md'), 'serving', cpu.kind, `${header} (\`npm run bench:serving -- --update-readme\`, ${new Date().toISOString().slice(0, 10)}):\n\n${lines.join('\n')}`);
 }
 mkdirSync(join(root, 'bench/results'), { recursive: true });
-writeFileSync(join(root, 'bench/results/serving.json'), JSON.stringify({ date: new Date().toISOString(), type, threads, matmulPrecision, numPrompt, numOutput, rows }, null, 2) + '\n');
+writeFileSync(join(root, `bench/results/serving-${cpu.kind}.json`), JSON.stringify({ date: new Date().toISOString(), cpu, type, threads, matmulPrecision, numPrompt, numOutput, rows }, null, 2) + '\n');
