@@ -125,6 +125,18 @@ bool Context::setReadAheadPlan(const PlannedWeight* plan, int64_t count) {
   return true;
 }
 
+void Context::forgetMemory(const void* begin, size_t bytes) {
+  const uint8_t* lo = static_cast<const uint8_t*>(begin);
+  const uint8_t* hi = lo + bytes;
+  for (size_t i = 0; i < readAheadCount_; i++) {
+    const PlannedWeight& w = readAheadPlan_[i];
+    if (w.w < hi && lo < w.w + w.bytes) {
+      setReadAheadPlan(nullptr, 0);
+      return;
+    }
+  }
+}
+
 void Context::readAheadAfter(const MatmulArgs& a) {
   // a decode step reads each weight once, from memory, with small ops between the matmuls that
   // leave the memory idle: meanwhile a worker reads the next weight into its caches

@@ -104,6 +104,11 @@ class Context {
    * An empty plan turns this off. False if out of memory (the plan is then empty).
    */
   bool setReadAheadPlan(const PlannedWeight* plan, int64_t count);
+  /**
+   * Memory [begin, begin + bytes) is about to be freed: if the read ahead plan names any of it, the
+   * read ahead stops (returning once no worker reads it) and the plan is dropped.
+   */
+  void forgetMemory(const void* begin, size_t bytes);
 
  private:
   Context(const KernelTable* kernels, ThreadPool* pool) : kernels_(kernels), pool_(pool) {}

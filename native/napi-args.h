@@ -21,6 +21,8 @@ struct Handle {
   napi_ref readAhead = nullptr;  // the weights of the read ahead plan (Context::setReadAheadPlan): kept alive while planned
   bool hasCleanupHook = false;
   char lastError[256] = {};
+  Handle* prevLive = nullptr;  // the list of live handles (peregrine-addon.cc)
+  Handle* nextLive = nullptr;
 };
 
 inline napi_value makeInt(napi_env env, int32_t v) {

@@ -6,6 +6,7 @@
 // indices, shapes) so that the kernels in context.cc never read or write out of bounds.
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 
 #if defined(__linux__)
@@ -22,6 +23,36 @@ namespace {
 /** Bumped when the exported functions or their arguments change; checked by native-backend.ts. */
 constexpr int32_t kAbiVersion = 7;
 
+// Every handle not yet finalized, so that memory about to be freed can be taken out of the contexts'
+// read ahead first. Node frees an external ArrayBuffer at exit from its own environment cleanup hook,
+// and those run newest first: weights allocated after a context was created are unmapped before the
+// context's hook stops its pool (a worker reading ahead then faulted).
+std::mutex liveMutex;
+Handle* liveHandles = nullptr;
+
+void addLiveHandle(Handle* h) {
+  std::lock_guard<std::mutex> lock(liveMutex);
+  h->nextLive = liveHandles;
+  if (liveHandles) liveHandles->prevLive = h;
+  liveHandles = h;
+}
+
+void removeLiveHandle(Handle* h) {
+  std::lock_guard<std::mutex> lock(liveMutex);
+  if (h->prevLive) h->prevLive->nextLive = h->nextLive;
+  else if (liveHandles == h) liveHandles = h->nextLive;
+  if (h->nextLive) h->nextLive->prevLive = h->prevLive;
+  h->prevLive = h->nextLive = nullptr;
+}
+
+/** [mem, mem + bytes) is about to be freed (on env's thread): no context of env reads it from now on */
+void forgetMemory(napi_env env, const void* mem, size_t bytes) {
+  std::lock_guard<std::mutex> lock(liveMutex);
+  for (Handle* h = liveHandles; h; h = h->nextLive) {
+    if (h->env == env && h->ctx) h->ctx->forgetMemory(mem, bytes);  // (other envs' contexts belong to other threads and never plan this memory)
+  }
+}
+
 void cleanupHook(void* arg) {
   Handle* h = static_cast<Handle*>(arg);
   h->hasCleanupHook = false;  // the hook is being consumed; do not remove it again
@@ -37,6 +68,7 @@ void releaseReadAhead(napi_env env, Handle* h) {
 
 void finalizeHandle(napi_env env, void* data, void*) {
   Handle* h = static_cast<Handle*>(data);
+  removeLiveHandle(h);
   delete h->ctx;
   h->ctx = nullptr;
   releaseReadAhead(env, h);
@@ -96,6 +128,7 @@ napi_value createContext(napi_env env, napi_callback_info info) {
     return makeInt(env, STATUS_OUT_OF_MEMORY);
   }
   if (napi_add_env_cleanup_hook(env, cleanupHook, h) == napi_ok) h->hasCleanupHook = true;
+  addLiveHandle(h);
   return external;
 }
 
@@ -151,8 +184,8 @@ napi_value lastError(napi_env env, napi_callback_info info) {
  * it is a fresh anonymous mapping, marked before any page is touched: C heap memory may already be
  * faulted in as 4 KiB pages, which the mark does not turn into huge pages (measured: 170 of 1313 MB
  * of a Q8_0 model's weights on small pages, their GEMV ~15% slower); below 2 MiB, ordinary
- * page-aligned pages. Freed when the ArrayBuffer is collected. Returns nullptr (and sets *status)
- * on failure.
+ * page-aligned pages. Freed when the ArrayBuffer is collected (or at exit), once no context of this
+ * env reads it ahead. Returns nullptr (and sets *status) on failure.
  */
 napi_value hugePageBuffer(napi_env env, size_t byteLength, uint8_t** data, Status* status) {
   constexpr size_t kHugePage = size_t{2} << 20;
@@ -186,7 +219,10 @@ napi_value hugePageBuffer(napi_env env, size_t byteLength, uint8_t** data, Statu
   if (end > aligned + size) munmap(reinterpret_cast<void*>(aligned + size), end - (aligned + size));
   void* p = reinterpret_cast<void*>(aligned);
   if (isHuge) madvise(p, size, MADV_HUGEPAGE);  // (anonymous pages start zeroed)
-  const auto release = [](napi_env, void* mem, void* hint) { munmap(mem, reinterpret_cast<size_t>(hint)); };
+  const auto release = [](napi_env env, void* mem, void* hint) {
+    forgetMemory(env, mem, reinterpret_cast<size_t>(hint));
+    munmap(mem, reinterpret_cast<size_t>(hint));
+  };
 #else
   const size_t size = (byteLength + kHugePage - 1) / kHugePage * kHugePage;
   void* p = nullptr;
@@ -195,7 +231,10 @@ napi_value hugePageBuffer(napi_env env, size_t byteLength, uint8_t** data, Statu
     return nullptr;
   }
   std::memset(p, 0, size);
-  const auto release = [](napi_env, void* mem, void*) { std::free(mem); };
+  const auto release = [](napi_env env, void* mem, void* hint) {
+    forgetMemory(env, mem, reinterpret_cast<size_t>(hint));
+    std::free(mem);
+  };
 #endif
   napi_value buffer;
   if (napi_create_external_arraybuffer(env, p, byteLength, release, reinterpret_cast<void*>(size), &buffer) != napi_ok) {
