@@ -203,6 +203,7 @@ function formatTable(rows: readonly Row[]): string {
   return lines.join('\n');
 }
 
+const cpu = benchCpu();
 const rows: Row[] = [];
 for (const type of types) {
   const path = resolveBenchModel(shapeName, type, log);
@@ -223,7 +224,9 @@ for (const type of types) {
     const earlyLlamaCpp = isLlamaCppFirst ? await runLlamaCpp() : undefined;
     log(`${type} (round ${round}/${repeats}): Peregrine ...`);
     const peregrine = await measurePeregrine(path, prompt);
-    const bf16PrefillTokensPerSecond = type === 'Q4_0' || type === 'Q8_0' || type === 'Q4_K' ? await measureBf16Prefill(path, prompt) : undefined;
+    // (matmul precision bf16 changes nothing without bf16 batches: AMX only)
+    const hasBf16Prefill = cpu.isa === 'amx' && (type === 'Q4_0' || type === 'Q8_0' || type === 'Q4_K');
+    const bf16PrefillTokensPerSecond = hasBf16Prefill ? await measureBf16Prefill(path, prompt) : undefined;
     const llamaCpp = earlyLlamaCpp ?? (await runLlamaCpp());
     rounds.push({ peregrine, llamaCpp, bf16PrefillTokensPerSecond });
   }
@@ -250,7 +253,6 @@ for (const type of types) {
 
 const table = formatTable(rows);
 const bandwidthNote = givenBandwidthGbs === undefined ? 'roofline at the read bandwidth measured before each model' : `roofline at ${givenBandwidthGbs} GB/s`;
-const cpu = benchCpu();
 const header = `${describeCpu(cpu)}: ${shapeName} shape, ${threads} threads, decode ${numDecode} tokens, prefill ${numPrefill} tokens, tok/s: medians of ${repeats} alternating round${repeats === 1 ? '' : 's'}, ratios: medians of the rounds' ratios (each round runs both engines back to back), ${bandwidthNote}`;
 console.log(`${header}\n\n${table}`);
 mkdirSync(join(root, 'bench/results'), { recursive: true });

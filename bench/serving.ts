@@ -145,7 +145,7 @@ for (const n of streamCounts) {
   process.stderr.write(line + '\n');
 }
 const cpu = benchCpu();
-const header = `${describeCpu(cpu)}: llama-3.2-1b ${type}, ${threads} threads, prompt ${numPrompt} tokens, output ${numOutput} tokens per stream, Peregrine matmul precision ${matmulPrecision}`;
+const header = `${describeCpu(cpu)}: llama-3.2-1b ${type}, ${threads} threads, prompt ${numPrompt} tokens, output ${numOutput} tokens per stream, Peregrine matmul precision ${matmulPrecision}${matmulPrecision === 'bf16' && cpu.isa !== 'amx' ? ' (exact in effect: no bf16 batches without AMX)' : ''}`;
 console.log(`${header}\n\n${lines.join('\n')}`);
 if (args.has('update-readme')) {
   updateReadmeBlock(join(root, 'README.md'), 'serving', cpu.kind, `${header} (\`npm run bench:serving -- --update-readme\`, ${new Date().toISOString().slice(0, 10)}):\n\n${lines.join('\n')}`);
