@@ -1,9 +1,16 @@
+import { boundedMessage } from './untrusted-text.js';
+
 /**
  * Typed errors. Subclasses group errors by who must act:
  * - InvalidRequestError: the caller (bad prompt, bad parameter) → HTTP 400
  * - CapacityError: retry later (queue full, context full) → HTTP 429/503
  * - ModelLoadError: the operator (bad file, unsupported model) → at startup
+ * - RequestFailedError: one request could not go on; the engine serves the others → HTTP 500
  * - EngineDeadError: restart the process
+ *
+ * Messages are for people: a message built from file or request content quotes that content
+ * through `untrustedText` / `untrustedPath`, and every message is passed through
+ * `boundedMessage` here, so none carries a raw control character or runs past 1 KB.
  */
 export type ErrorCode =
   // model files
@@ -28,13 +35,14 @@ export type ErrorCode =
   | 'CONTEXT_FULL'
   | 'QUEUE_FULL'
   // engine
+  | 'NON_FINITE_LOGITS'
   | 'ENGINE_DEAD'
   | 'NATIVE_BACKEND_FAILED';
 
 export class EngineError extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(boundedMessage(message), options);
     this.code = code;
     this.name = new.target.name;
   }
@@ -43,6 +51,8 @@ export class EngineError extends Error {
 export class InvalidRequestError extends EngineError {}
 export class CapacityError extends EngineError {}
 export class ModelLoadError extends EngineError {}
+/** One request failed (e.g. its logits were not finite); the engine goes on serving the others. */
+export class RequestFailedError extends EngineError {}
 export class EngineDeadError extends EngineError {}
 
 /** For programmer bugs only; never for input validation. */

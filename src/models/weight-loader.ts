@@ -1,4 +1,5 @@
 import { ModelLoadError } from '../errors/engine-error.js';
+import { untrustedPath, untrustedText } from '../errors/untrusted-text.js';
 import { ggmlTypeName } from '../formats/ggml-type.js';
 import { readTensorData, type GgufFile, type GgufTensorInfo } from '../formats/gguf/index.js';
 import type { WeightTensor } from '../kernels/kernel-backend.js';
@@ -19,21 +20,26 @@ export class WeightLoader {
     return this.infos.has(name);
   }
 
+  /** `path: tensor 'name'` for a message, both escaped and bounded */
+  private where(name: string): string {
+    return `${untrustedPath(this.file.path)}: tensor '${untrustedText(name)}'`;
+  }
+
   private info(name: string, shape: readonly number[]): GgufTensorInfo {
     const info = this.infos.get(name);
-    if (!info) throw new ModelLoadError('MISSING_TENSOR', `${this.file.path}: tensor '${name}' is missing`);
+    if (!info) throw new ModelLoadError('MISSING_TENSOR', `${this.where(name)} is missing`);
     const actual = info.shape.slice();
     while (actual.length > shape.length && actual[actual.length - 1] === 1) actual.pop();
     if (actual.length !== shape.length || actual.some((d, i) => d !== shape[i])) {
       throw new ModelLoadError(
         'BAD_TENSOR_SHAPE',
-        `${this.file.path}: tensor '${name}' has shape [${info.shape}], expected [${shape}]`,
+        `${this.where(name)} has shape [${info.shape}], expected [${shape}]`,
       );
     }
     if (!codecFor(info.type)) {
       throw new ModelLoadError(
         'UNSUPPORTED_TENSOR_TYPE',
-        `${this.file.path}: tensor '${name}' has type ${ggmlTypeName(info.type)}, which Peregrine does not support yet`,
+        `${this.where(name)} has type ${ggmlTypeName(info.type)}, which Peregrine does not support yet`,
       );
     }
     return info;

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -86,6 +86,29 @@ describe('loadModel: bad files give typed errors that name the problem', () => {
     ));
   it('unsupported tokenizer', () =>
     expectLoadError(variant('tok.gguf', { metadata: { 'tokenizer.ggml.model': gguf.str('rwkv') } }), 'UNSUPPORTED_TOKENIZER', /rwkv/));
+  it('model path is a directory: one typed error, before any read', () => {
+    const p = join(dir, 'models-dir');
+    mkdirSync(p);
+    return expectLoadError(p, 'FILE_READ_FAILED', /models-dir is a directory, not a model file/);
+  });
+  it('duplicate tensor name (the second would silently shadow the first)', () =>
+    expectLoadError(
+      variant('dup.gguf', { tensors: (ts) => [...ts, { ...ts.find((t) => t.name === 'blk.2.attn_v.weight')! }] }),
+      'GGUF_CORRUPT',
+      /duplicate tensor name 'blk\.2\.attn_v\.weight'/,
+    ));
+  it('two tensors sharing bytes', () => {
+    const p = join(dir, 'overlap.gguf');
+    const b = readFileSync(variant('overlap-src.gguf', {}));
+    // point blk.0.attn_k.weight's data at blk.0.attn_q.weight's (same shape and type)
+    const offsetAt = (name: string): number => {
+      const at = b.indexOf(Buffer.from(name));
+      return at + name.length + 4 + 8 * b.readUInt32LE(at + name.length) + 4; // numDims, dims, type
+    };
+    b.writeBigUInt64LE(b.readBigUInt64LE(offsetAt('blk.0.attn_q.weight')), offsetAt('blk.0.attn_k.weight'));
+    writeFileSync(p, b);
+    return expectLoadError(p, 'GGUF_CORRUPT', /tensors '(blk\.0\.attn_q\.weight|blk\.0\.attn_k\.weight)' .* and '(?!\1)(blk\.0\.attn_q\.weight|blk\.0\.attn_k\.weight)' .* overlap/);
+  });
   it('inconsistent head counts', () =>
     expectLoadError(variant('heads.gguf', { metadata: { 'llama.attention.head_count_kv': gguf.u32(3) } }), 'BAD_TENSOR_SHAPE', /head_count_kv 3/));
 });

@@ -1,3 +1,4 @@
+import { stringifyForTerminal, untrustedPath, untrustedText } from '../../errors/untrusted-text.js';
 import { readGguf } from '../../formats/gguf/index.js';
 import { describeModel } from '../../models/model-info.js';
 import { defineCommand, parseCommandArgs } from '../args.js';
@@ -19,23 +20,28 @@ export function runInfo(argv: string[], out: NodeJS.WritableStream): void {
   const path = positionals[0] ?? values.model ?? DEFAULT_MODEL_PATH;
   const info = describeModel(readGguf(path));
   if (values.json) {
-    out.write(JSON.stringify(info, null, 2) + '\n');
+    out.write(stringifyForTerminal(info, 2) + '\n');
     return;
   }
+  // every name and value below comes from the file: shown escaped and bounded (see untrustedText)
+  const text = (s: string): string => untrustedText(s, SHOWN_VALUE_MAX_CHARS);
   const h = info.hyperparameters;
   const lines = [
-    `path:          ${info.path}`,
-    `architecture:  ${info.architecture}${info.name ? ` (${info.name})` : ''}`,
+    `path:          ${untrustedPath(info.path)}`,
+    `architecture:  ${text(info.architecture)}${info.name ? ` (${text(info.name)})` : ''}`,
     `gguf version:  ${info.ggufVersion}`,
     `parameters:    ${formatCount(info.numParameters)} (${info.numParameters})`,
     `file size:     ${formatBytes(info.fileBytes)}`,
     `tensor types:  ${Object.entries(info.tensorTypes).map(([t, n]) => `${t} ×${n}`).join(', ')}`,
-    `tokenizer:     ${info.tokenizer.model ?? 'none'}${info.tokenizer.pre ? ` (pre: ${info.tokenizer.pre})` : ''}, ${info.tokenizer.vocabSize} tokens`,
+    `tokenizer:     ${text(info.tokenizer.model ?? 'none')}${info.tokenizer.pre ? ` (pre: ${text(info.tokenizer.pre)})` : ''}, ${info.tokenizer.vocabSize} tokens`,
     'shape:',
-    ...Object.entries(h).map(([k, v]) => `  ${k}: ${v}`),
+    ...Object.entries(h).map(([k, v]) => `  ${text(k)}: ${text(String(v))}`),
   ];
   out.write(lines.join('\n') + '\n');
 }
+
+/** Longest a name or metadata value is shown, in characters (longer ones end with `…` and their length). */
+const SHOWN_VALUE_MAX_CHARS = 120;
 
 function formatCount(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)}B`;

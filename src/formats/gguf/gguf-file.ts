@@ -1,4 +1,5 @@
 import { ModelLoadError } from '../../errors/engine-error.js';
+import { untrustedPath, untrustedText } from '../../errors/untrusted-text.js';
 import type { GgmlType } from '../ggml-type.js';
 import { GgufValueType, type GgufMetadata, type GgufScalar, type GgufValue } from './gguf-value.js';
 
@@ -45,7 +46,7 @@ export class MetadataReader {
     const v = this.metadata.get(key);
     throw new ModelLoadError(
       'MISSING_METADATA',
-      `${this.source}: metadata key '${key}' must be ${want} (found ${describe(v)})`,
+      `${untrustedPath(this.source)}: metadata key '${untrustedText(key)}' must be ${want} (found ${describe(v)})`,
     );
   }
 

@@ -1,6 +1,8 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { ModelLoadError } from '../../errors/engine-error.js';
+import { untrustedText } from '../../errors/untrusted-text.js';
 import { ggmlTypeName, ggmlTypeTraits, type GgmlType } from '../ggml-type.js';
+import { openModelFile, readFully } from '../model-file.js';
 import type { GgufFile, GgufTensorInfo } from './gguf-file.js';
 import { GgufValueType, type GgufScalar, type GgufScalarType, type GgufValue } from './gguf-value.js';
 
@@ -13,6 +15,11 @@ const MAX_COUNT = 2 ** 24;
 const MAX_STRING_BYTES = 2 ** 30;
 const MAX_ARRAY_ITEMS = 2 ** 31;
 
+/** `'name'` for a message: a name, key or value from the file, escaped and bounded. */
+function quote(text: string): string {
+  return `'${untrustedText(text)}'`;
+}
+
 /** Sequential little-endian reader over a file descriptor, buffered in 1 MiB chunks. */
 class HeaderCursor {
   private buf = Buffer.alloc(0);
@@ -22,6 +29,7 @@ class HeaderCursor {
   constructor(
     private readonly fd: number,
     readonly fileSize: number,
+    /** the path as messages show it (see `untrustedPath`) */
     private readonly path: string,
   ) {}
 
@@ -35,12 +43,7 @@ class HeaderCursor {
     if (this.pos >= this.bufStart && this.pos + n <= this.bufStart + this.buf.length) return;
     const size = Math.min(Math.max(n, CHUNK_BYTES), this.fileSize - this.pos);
     this.buf = Buffer.alloc(size);
-    let done = 0;
-    while (done < size) {
-      const got = readSync(this.fd, this.buf, done, size - done, this.pos + done);
-      if (got === 0) break;
-      done += got;
-    }
+    const done = readFully(this.fd, this.buf, size, this.pos, this.path);
     if (done < n) throw new ModelLoadError('GGUF_TRUNCATED', `${this.path}: unexpected end of file`);
     this.bufStart = this.pos;
   }
@@ -66,18 +69,20 @@ class HeaderCursor {
 
   /**
    * A u64 count: beyond `limit` the header is corrupt; beyond what the remaining bytes could
-   * hold (each counted item takes at least `minItemBytes`) the file is truncated.
+   * hold (each counted item takes at least `minItemBytes`) the file is truncated. `what` names
+   * the count for a message (a function: it may quote a name, which costs only on failure).
    */
-  count(what: string, limit: number, minItemBytes: number): number {
+  count(what: string | (() => string), limit: number, minItemBytes: number): number {
     const v = this.u64();
+    const name = (): string => (typeof what === 'string' ? what : what());
     if (v > BigInt(limit)) {
-      throw new ModelLoadError('GGUF_CORRUPT', `${this.path}: ${what} ${v} is implausible (at byte ${this.pos - 8})`);
+      throw new ModelLoadError('GGUF_CORRUPT', `${this.path}: ${name()} ${v} is implausible (at byte ${this.pos - 8})`);
     }
     const n = Number(v);
     if (n * minItemBytes > this.fileSize - this.pos) {
       throw new ModelLoadError(
         'GGUF_TRUNCATED',
-        `${this.path}: file is truncated (${what} ${n} needs more than the ${this.fileSize - this.pos} bytes left)`,
+        `${this.path}: file is truncated (${name()} ${n} needs more than the ${this.fileSize - this.pos} bytes left)`,
       );
     }
     return n;
@@ -111,7 +116,7 @@ function readScalar(c: HeaderCursor, type: GgufScalarType): GgufScalar {
 function readValueType(c: HeaderCursor, path: string, key: string): GgufValueType {
   const t = c.u32();
   if (!(t in GgufValueType)) {
-    throw new ModelLoadError('GGUF_CORRUPT', `${path}: metadata '${key}' has unknown value type ${t}`);
+    throw new ModelLoadError('GGUF_CORRUPT', `${path}: metadata ${quote(key)} has unknown value type ${t}`);
   }
   return t as GgufValueType;
 }
@@ -121,36 +126,105 @@ function readValue(c: HeaderCursor, path: string, key: string): GgufValue {
   if (type !== GgufValueType.ARRAY) return { type, value: readScalar(c, type) };
   const itemType = readValueType(c, path, key);
   if (itemType === GgufValueType.ARRAY) {
-    throw new ModelLoadError('GGUF_CORRUPT', `${path}: metadata '${key}' is a nested array, which is not supported`);
+    throw new ModelLoadError('GGUF_CORRUPT', `${path}: metadata ${quote(key)} is a nested array, which is not supported`);
   }
-  const n = c.count(`array length of '${key}'`, MAX_ARRAY_ITEMS, 1);
+  const n = c.count(() => `array length of ${quote(key)}`, MAX_ARRAY_ITEMS, 1);
   const items: GgufScalar[] = new Array(n);
   for (let i = 0; i < n; i++) items[i] = readScalar(c, itemType);
   return { type, itemType, value: items };
 }
 
-/** Parses a GGUF (v2 or v3) header. Tensor data is not read; see `readTensorData`. */
-export function readGguf(path: string): GgufFile {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+/** A tensor info as stored: `offset` is relative to the data section. */
+interface RawTensorInfo {
+  readonly name: string;
+  readonly shape: number[];
+  readonly type: GgmlType;
+  readonly offset: number;
+}
+
+function readTensorInfos(c: HeaderCursor, path: string, numTensors: number): RawTensorInfo[] {
+  const raw: RawTensorInfo[] = [];
+  const names = new Set<string>();
+  for (let i = 0; i < numTensors; i++) {
+    const name = c.string();
+    if (names.has(name)) {
+      // as llama.cpp's gguf.cpp: a second tensor of the same name would shadow the first
+      throw new ModelLoadError('GGUF_CORRUPT', `${path}: duplicate tensor name ${quote(name)} (tensor ${i})`);
+    }
+    names.add(name);
+    const numDims = c.u32();
+    if (numDims < 1 || numDims > MAX_DIMS) {
+      throw new ModelLoadError('GGUF_CORRUPT', `${path}: tensor ${quote(name)} has ${numDims} dimensions (1..${MAX_DIMS})`);
+    }
+    const shape: number[] = [];
+    for (let d = 0; d < numDims; d++) shape.push(c.count(() => `dimension of tensor ${quote(name)}`, Number.MAX_SAFE_INTEGER, 0));
+    const type = c.u32() as GgmlType;
+    const offset = c.count(() => `offset of tensor ${quote(name)}`, Number.MAX_SAFE_INTEGER, 0);
+    raw.push({ name, shape, type, offset });
+  }
+  return raw;
+}
+
+function toTensorInfo(raw: RawTensorInfo, path: string, alignment: number, dataOffset: number, fileSize: number): GgufTensorInfo {
+  const { name, shape, type, offset } = raw;
+  const traits = ggmlTypeTraits(type);
+  if (!traits) {
+    throw new ModelLoadError('UNKNOWN_TENSOR_TYPE', `${path}: tensor ${quote(name)} has unknown ggml type ${type}`);
+  }
+  const numElements = shape.reduce((a, b) => a * b, 1);
+  if (!Number.isSafeInteger(numElements) || shape[0]! % traits.blockSize !== 0) {
     throw new ModelLoadError(
-      code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_READ_FAILED',
-      code === 'ENOENT' ? `model file not found: ${path}` : `cannot open model file ${path}: ${(err as Error).message}`,
-      { cause: err },
+      'BAD_TENSOR_SHAPE',
+      `${path}: tensor ${quote(name)} shape [${shape}] does not fit ${ggmlTypeName(type)} blocks of ${traits.blockSize}`,
     );
   }
+  if (offset % alignment !== 0) {
+    throw new ModelLoadError('GGUF_CORRUPT', `${path}: tensor ${quote(name)} offset ${offset} is not aligned to ${alignment}`);
+  }
+  const byteSize = (numElements / traits.blockSize) * traits.typeSize;
+  const fileOffset = dataOffset + offset;
+  if (fileOffset + byteSize > fileSize) {
+    throw new ModelLoadError(
+      'GGUF_TRUNCATED',
+      `${path}: file is truncated: tensor ${quote(name)} needs bytes up to ${fileOffset + byteSize}, file has ${fileSize}`,
+    );
+  }
+  return { name, shape, type, fileOffset, byteSize, numElements };
+}
+
+/**
+ * Tensors must not share bytes: writing one would change another, and a file where they do is
+ * damaged or forged. Their order in the data section need not follow the tensor infos' order
+ * (llama.cpp's writer keeps them in order; other layouts are harmless when disjoint).
+ */
+function checkNoOverlap(tensors: readonly GgufTensorInfo[], path: string): void {
+  const byStart = tensors.filter((t) => t.byteSize > 0).sort((a, b) => a.fileOffset - b.fileOffset);
+  // sorted by start, an overlap always shows between neighbours
+  for (let i = 1; i < byStart.length; i++) {
+    const prev = byStart[i - 1]!;
+    const cur = byStart[i]!;
+    const prevEnd = prev.fileOffset + prev.byteSize;
+    if (cur.fileOffset < prevEnd) {
+      throw new ModelLoadError(
+        'GGUF_CORRUPT',
+        `${path}: tensors ${quote(prev.name)} (bytes ${prev.fileOffset}..${prevEnd}) and ` +
+          `${quote(cur.name)} (bytes ${cur.fileOffset}..${cur.fileOffset + cur.byteSize}) overlap`,
+      );
+    }
+  }
+}
+
+/** Parses a GGUF (v2 or v3) header. Tensor data is not read; see `readTensorData`. */
+export function readGguf(path: string): GgufFile {
+  const { fd, fileSize, shownPath } = openModelFile(path);
   try {
-    const fileSize = fstatSync(fd).size;
-    const c = new HeaderCursor(fd, fileSize, path);
+    const c = new HeaderCursor(fd, fileSize, shownPath);
     if (fileSize < 4 || c.u32() !== GGUF_MAGIC) {
-      throw new ModelLoadError('GGUF_BAD_MAGIC', `${path}: not a GGUF file (bad magic)`);
+      throw new ModelLoadError('GGUF_BAD_MAGIC', `${shownPath}: not a GGUF file (bad magic)`);
     }
     const version = c.u32();
     if (version !== 2 && version !== 3) {
-      throw new ModelLoadError('GGUF_UNSUPPORTED_VERSION', `${path}: unsupported GGUF version ${version} (need 2 or 3)`);
+      throw new ModelLoadError('GGUF_UNSUPPORTED_VERSION', `${shownPath}: unsupported GGUF version ${version} (need 2 or 3)`);
     }
     const numTensors = c.count('tensor count', MAX_COUNT, 8);
     const numKv = c.count('metadata count', MAX_COUNT, 8);
@@ -158,7 +232,11 @@ export function readGguf(path: string): GgufFile {
     const metadata = new Map<string, GgufValue>();
     for (let i = 0; i < numKv; i++) {
       const key = c.string();
-      metadata.set(key, readValue(c, path, key));
+      if (metadata.has(key)) {
+        // as llama.cpp's gguf.cpp: which of the two values would count is anyone's guess
+        throw new ModelLoadError('GGUF_CORRUPT', `${shownPath}: duplicate metadata key ${quote(key)} (entry ${i})`);
+      }
+      metadata.set(key, readValue(c, shownPath, key));
     }
 
     const alignValue = metadata.get('general.alignment');
@@ -166,50 +244,14 @@ export function readGguf(path: string): GgufFile {
     if (alignValue !== undefined) {
       alignment = alignValue.type === GgufValueType.ARRAY ? 0 : Number(alignValue.value);
       if (!Number.isInteger(alignment) || alignment <= 0 || (alignment & (alignment - 1)) !== 0) {
-        throw new ModelLoadError('GGUF_CORRUPT', `${path}: general.alignment must be a power of two`);
+        throw new ModelLoadError('GGUF_CORRUPT', `${shownPath}: general.alignment must be a power of two`);
       }
     }
 
-    const raw: { name: string; shape: number[]; type: GgmlType; offset: number }[] = [];
-    for (let i = 0; i < numTensors; i++) {
-      const name = c.string();
-      const numDims = c.u32();
-      if (numDims < 1 || numDims > MAX_DIMS) {
-        throw new ModelLoadError('GGUF_CORRUPT', `${path}: tensor '${name}' has ${numDims} dimensions (1..${MAX_DIMS})`);
-      }
-      const shape: number[] = [];
-      for (let d = 0; d < numDims; d++) shape.push(c.count(`dimension of tensor '${name}'`, Number.MAX_SAFE_INTEGER, 0));
-      const type = c.u32() as GgmlType;
-      const offset = c.count(`offset of tensor '${name}'`, Number.MAX_SAFE_INTEGER, 0);
-      raw.push({ name, shape, type, offset });
-    }
+    const raw = readTensorInfos(c, shownPath, numTensors);
     const dataOffset = Math.ceil(c.pos / alignment) * alignment;
-
-    const tensors: GgufTensorInfo[] = raw.map(({ name, shape, type, offset }) => {
-      const traits = ggmlTypeTraits(type);
-      if (!traits) {
-        throw new ModelLoadError('UNKNOWN_TENSOR_TYPE', `${path}: tensor '${name}' has unknown ggml type ${type}`);
-      }
-      const numElements = shape.reduce((a, b) => a * b, 1);
-      if (!Number.isSafeInteger(numElements) || shape[0]! % traits.blockSize !== 0) {
-        throw new ModelLoadError(
-          'BAD_TENSOR_SHAPE',
-          `${path}: tensor '${name}' shape [${shape}] does not fit ${ggmlTypeName(type)} blocks of ${traits.blockSize}`,
-        );
-      }
-      if (offset % alignment !== 0) {
-        throw new ModelLoadError('GGUF_CORRUPT', `${path}: tensor '${name}' offset ${offset} is not aligned to ${alignment}`);
-      }
-      const byteSize = (numElements / traits.blockSize) * traits.typeSize;
-      const fileOffset = dataOffset + offset;
-      if (fileOffset + byteSize > fileSize) {
-        throw new ModelLoadError(
-          'GGUF_TRUNCATED',
-          `${path}: file is truncated: tensor '${name}' needs bytes up to ${fileOffset + byteSize}, file has ${fileSize}`,
-        );
-      }
-      return { name, shape, type, fileOffset, byteSize, numElements };
-    });
+    const tensors = raw.map((t) => toTensorInfo(t, shownPath, alignment, dataOffset, fileSize));
+    checkNoOverlap(tensors, shownPath);
     return { path, version, metadata, tensors, alignment, dataOffset, fileSize };
   } finally {
     closeSync(fd);
@@ -222,23 +264,12 @@ export function readGguf(path: string): GgufFile {
  */
 export function readTensorData(file: GgufFile, infos: readonly GgufTensorInfo[]): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();
-  let fd: number;
-  try {
-    fd = openSync(file.path, 'r');
-  } catch (err) {
-    throw new ModelLoadError('FILE_READ_FAILED', `cannot open model file ${file.path}`, { cause: err });
-  }
+  const { fd, shownPath } = openModelFile(file.path);
   try {
     for (const info of infos) {
       const bytes = new Uint8Array(new ArrayBuffer(info.byteSize));
-      let done = 0;
-      while (done < info.byteSize) {
-        const n = Math.min(info.byteSize - done, 1 << 30);
-        const got = readSync(fd, bytes, done, n, info.fileOffset + done);
-        if (got === 0) {
-          throw new ModelLoadError('GGUF_TRUNCATED', `${file.path}: unexpected end of file in tensor '${info.name}'`);
-        }
-        done += got;
+      if (readFully(fd, bytes, info.byteSize, info.fileOffset, shownPath) < info.byteSize) {
+        throw new ModelLoadError('GGUF_TRUNCATED', `${shownPath}: unexpected end of file in tensor ${quote(info.name)}`);
       }
       out.set(info.name, bytes);
     }

@@ -1,4 +1,6 @@
-import { mkdtempSync, openSync, closeSync, writeSync, truncateSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, writeSync, truncateSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -159,5 +161,191 @@ describe('GGUF reader and writer', () => {
       expect(file.tensors.length).toBe(2);
       expectLoadError(() => readGguf(p), 'UNKNOWN_TENSOR_TYPE', /tensor 'b' has unknown ggml type 77/);
     });
+  });
+});
+
+// what a terminal may act on; no message from the reader may carry one raw
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+const FORGED = '\u001b[2K\rperegrine: everything is fine\n';
+
+function loadError(fn: () => unknown): ModelLoadError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ModelLoadError);
+    return err as ModelLoadError;
+  }
+  throw new Error('expected a ModelLoadError');
+}
+
+/** Byte offset of the tensor info record of `name` (its u64 name length) in a GGUF file. */
+function tensorInfoAt(b: Buffer, name: string): { at: number; offsetAt: number } {
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(Buffer.byteLength(name)));
+  const at = b.indexOf(Buffer.concat([len, Buffer.from(name)]));
+  expect(at).toBeGreaterThan(0);
+  const numDims = b.readUInt32LE(at + 8 + Buffer.byteLength(name));
+  // layout: name length (8), name, numDims (4), dims (8 each), type (4), offset (8)
+  return { at, offsetAt: at + 8 + Buffer.byteLength(name) + 4 + 8 * numDims + 4 };
+}
+
+describe('GGUF reader: corrupt layouts are rejected at load (as llama.cpp does)', () => {
+  const base = join(dir, 'layout.gguf');
+  const f32 = (n: number, from: number) => new Uint8Array(new Float32Array(n).map((_, i) => from + i).buffer);
+  writeGguf(base, {
+    metadata: { 'test.key.one': gguf.u32(1), 'test.key.two': gguf.u32(2) },
+    tensors: [
+      { name: 'tensor.first', shape: [16], type: GgmlType.F32, data: f32(16, 0) }, // data bytes 0..64
+      { name: 'tensor.other', shape: [8], type: GgmlType.F32, data: f32(8, 100) }, // data bytes 64..96
+      { name: 'tensor.empty', shape: [0], type: GgmlType.F32, data: new Uint8Array(0) }, // at 96, no bytes
+    ],
+  });
+  const bytes = readFileSync(base);
+  const variant = (name: string, mutate: (b: Buffer) => void): string => {
+    const b = Buffer.from(bytes);
+    mutate(b);
+    const p = join(dir, name);
+    writeFileSync(p, b);
+    return p;
+  };
+  const setOffset = (b: Buffer, name: string, offset: number) => b.writeBigUInt64LE(BigInt(offset), tensorInfoAt(b, name).offsetAt);
+
+  it('the unmodified file loads (control)', () => {
+    expect(readGguf(base).tensors.map((t) => t.name)).toEqual(['tensor.first', 'tensor.other', 'tensor.empty']);
+  });
+
+  it('duplicate metadata keys', () => {
+    const p = variant('dupkey.gguf', (b) => b.write('test.key.one', b.indexOf('test.key.two')));
+    const err = loadError(() => readGguf(p));
+    expect(err.code).toBe('GGUF_CORRUPT');
+    expect(err.message).toMatch(/duplicate metadata key 'test\.key\.one'/);
+  });
+
+  it('duplicate tensor names', () => {
+    const p = variant('dupname.gguf', (b) => b.write('tensor.first', b.indexOf('tensor.other')));
+    const err = loadError(() => readGguf(p));
+    expect(err.code).toBe('GGUF_CORRUPT');
+    expect(err.message).toMatch(/duplicate tensor name 'tensor\.first'/);
+  });
+
+  it('tensors sharing bytes: the same offset, or one starting inside another', () => {
+    for (const [name, offset] of [['same', 0], ['inside', 32]] as const) {
+      const p = variant(`overlap-${name}.gguf`, (b) => setOffset(b, 'tensor.other', offset));
+      const err = loadError(() => readGguf(p));
+      expect(err.code).toBe('GGUF_CORRUPT');
+      expect(err.message).toMatch(/tensors 'tensor\.first' \(bytes \d+\.\.\d+\) and 'tensor\.other' \(bytes \d+\.\.\d+\) overlap/);
+    }
+  });
+
+  it('tensors stored out of order but disjoint load, and so does a zero-size tensor anywhere', () => {
+    const p = variant('swapped.gguf', (b) => {
+      setOffset(b, 'tensor.first', 32); // bytes 32..96
+      setOffset(b, 'tensor.other', 0); // bytes 0..32
+      setOffset(b, 'tensor.empty', 0);
+    });
+    const file = readGguf(p);
+    const [first, other] = file.tensors;
+    expect(first!.fileOffset).toBe(file.dataOffset + 32);
+    expect(other!.fileOffset).toBe(file.dataOffset);
+    const data = readTensorData(file, [other!]);
+    expect([...new Float32Array(data.get('tensor.other')!.slice().buffer)]).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+  });
+});
+
+describe('GGUF reader: names and keys from the file never reach a message raw', () => {
+  it('a tensor name with ANSI escapes, a newline and a megabyte of text: escaped and bounded', () => {
+    const p = join(dir, 'hostile-name.gguf');
+    const name = FORGED + 'x'.repeat(1 << 20);
+    // no dimensions: the reader rejects the tensor and names it
+    writeGguf(p, { metadata: {}, tensors: [{ name, shape: [], type: GgmlType.F32, data: new Uint8Array(4) }] });
+    const err = loadError(() => readGguf(p));
+    expect(err.code).toBe('GGUF_CORRUPT');
+    expect(err.message).toMatch(/tensor '\\u001b\[2K\\u000dperegrine: everything is fine\\u000ax+… \(\d+ chars\)' has 0 dimensions/);
+    expect(err.message).toContain(`(${name.length} chars)`);
+    expect(err.message).not.toMatch(UNSAFE);
+    expect(err.message.length).toBeLessThan(1024);
+  });
+
+  it('a duplicate hostile tensor name', () => {
+    const p = join(dir, 'hostile-dup.gguf');
+    const t = { shape: [8], type: GgmlType.F32, data: new Uint8Array(32) };
+    writeGguf(p, { metadata: {}, tensors: [{ name: `${FORGED}A`, ...t }, { name: `${FORGED}B`, ...t }] });
+    const b = readFileSync(p);
+    b.write(`${FORGED}A`, b.indexOf(`${FORGED}B`));
+    writeFileSync(p, b);
+    const err = loadError(() => readGguf(p));
+    expect(err.message).toMatch(/duplicate tensor name '\\u001b\[2K\\u000dperegrine: everything is fine\\u000aA'/);
+    expect(err.message).not.toMatch(UNSAFE);
+  });
+
+  it('a hostile metadata key with an unknown value type', () => {
+    const p = join(dir, 'hostile-key.gguf');
+    const key = `k${FORGED}\u202e${'k'.repeat(5000)}`;
+    writeGguf(p, { metadata: { [key]: gguf.u32(1) }, tensors: [] });
+    const b = readFileSync(p);
+    b.writeUInt32LE(99, b.indexOf(key) + Buffer.byteLength(key));
+    writeFileSync(p, b);
+    const err = loadError(() => readGguf(p));
+    expect(err.code).toBe('GGUF_CORRUPT');
+    expect(err.message).toMatch(/metadata 'k\\u001b\[2K.*\\u202ek+… \(\d+ chars\)' has unknown value type 99/);
+    expect(err.message).not.toMatch(UNSAFE);
+    expect(err.message.length).toBeLessThan(1024);
+  });
+
+  it('a path with control characters is escaped too', () => {
+    const err = loadError(() => readGguf(join(dir, `${FORGED}.gguf`)));
+    expect(err.code).toBe('FILE_NOT_FOUND');
+    expect(err.message).toMatch(/\\u001b\[2K\\u000dperegrine: everything is fine\\u000a\.gguf$/);
+    expect(err.message).not.toMatch(UNSAFE);
+  });
+});
+
+describe('GGUF reader: a model path that is not a regular file', () => {
+  it('a directory: FILE_READ_FAILED before reading, for the header and for tensor data', () => {
+    const sub = join(dir, 'a-directory.gguf');
+    mkdirSync(sub);
+    const err = loadError(() => readGguf(sub));
+    expect(err.code).toBe('FILE_READ_FAILED');
+    expect(err.message).toMatch(/a-directory\.gguf is a directory, not a model file/);
+    const good = join(dir, 'for-data.gguf');
+    writeGguf(good, { metadata, tensors: sampleTensors() });
+    const file = readGguf(good);
+    expect(loadError(() => readTensorData({ ...file, path: sub }, file.tensors)).code).toBe('FILE_READ_FAILED');
+  });
+
+  it.runIf(existsSync('/dev/null'))('a device', () => {
+    const err = loadError(() => readGguf('/dev/null'));
+    expect(err.code).toBe('FILE_READ_FAILED');
+    expect(err.message).toMatch(/\/dev\/null is a device/);
+  });
+
+  it.runIf(process.platform !== 'win32')('a socket', async () => {
+    const path = join(dir, 'a-socket.gguf');
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    try {
+      const err = loadError(() => readGguf(path));
+      expect(err.code).toBe('FILE_READ_FAILED');
+      expect(err.message).toMatch(/is a socket/);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it.runIf(process.platform !== 'win32' && spawnSync('sh', ['-c', 'command -v mkfifo']).status === 0)('a FIFO: an error at once, never a hang', () => {
+    const fifo = join(dir, 'a-fifo.gguf');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    // a reader that blocked in open() would wait for a writer forever; this one comes after 3 s
+    // (opened read-write, so it never blocks itself) so that a regression fails instead of hanging
+    const unblocker = spawn('sh', ['-c', 'sleep 3; exec 3<>"$0"', fifo], { stdio: 'ignore' });
+    try {
+      const start = Date.now();
+      const err = loadError(() => readGguf(fifo));
+      expect(err.code).toBe('FILE_READ_FAILED');
+      expect(err.message).toMatch(/is a FIFO/);
+      expect(Date.now() - start).toBeLessThan(2000);
+    } finally {
+      unblocker.kill();
+    }
   });
 });
