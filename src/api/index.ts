@@ -17,5 +17,5 @@ export {
 } from '../errors/engine-error.js';
 export { readGguf, writeGguf, gguf, GgufValueType } from '../formats/gguf/index.js';
 export { GgmlType } from '../formats/ggml-type.js';
-export { createServer, type ServerOptions } from '../server/server.js';
-export { shutdownGracefully } from '../server/graceful-shutdown.js';
+export { createServer, type PeregrineServer, type ServerOptions } from '../server/server.js';
+export { shutdownGracefully, type ShutdownOptions, type ShutdownResult } from '../server/graceful-shutdown.js';

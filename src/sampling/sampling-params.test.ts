@@ -33,13 +33,14 @@ describe('resolveSamplingParams', () => {
       topK: 40,
       topP: 1,
       minP: 1,
-      repetitionPenalty: 1e-3,
+      repetitionPenalty: 0.01,
       presencePenalty: -2,
       frequencyPenalty: 2,
       penaltyLastN: -1,
       seed: 0xffffffff,
     };
     expect(resolveSamplingParams(input)).toEqual(input);
+    expect(resolveSamplingParams({ repetitionPenalty: 2 }).repetitionPenalty).toBe(2);
     expect(resolveSamplingParams({ minP: 0, topP: 1e-9, seed: 0, penaltyLastN: 0 })).toMatchObject({
       minP: 0,
       topP: 1e-9,
@@ -68,6 +69,8 @@ describe('resolveSamplingParams', () => {
     ['minP', 1.5, '1.5'],
     ['repetitionPenalty', 0, '0'],
     ['repetitionPenalty', -1.1, '-1.1'],
+    ['repetitionPenalty', 1e-300, '1e-300'],
+    ['repetitionPenalty', 2.5, '2.5'],
     ['repetitionPenalty', Number.POSITIVE_INFINITY, 'Infinity'],
     ['presencePenalty', 2.01, '2.01'],
     ['presencePenalty', -2.5, '-2.5'],

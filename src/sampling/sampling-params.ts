@@ -48,12 +48,22 @@ interface FieldRule {
   readonly expected: string;
 }
 
+/**
+ * repetitionPenalty's range: at most 2, as SGLang and earlier vLLM checked it ((0, 2]; 1 = off,
+ * 2 all but bans a repeat; vLLM now checks only > 0 and finite); at least 0.01, because a positive
+ * logit is divided by it and a tiny penalty (1e-300) overflows that to Infinity (NaN probabilities).
+ */
+export const REPETITION_PENALTY_RANGE = { min: 0.01, max: 2 } as const;
+
 const FIELD_RULES: { readonly [K in keyof SamplingParams]: FieldRule } = {
   temperature: { isValid: (v) => v >= 0, expected: 'a finite number ≥ 0' },
   topK: { isValid: (v) => Number.isSafeInteger(v) && v >= 0, expected: 'an integer ≥ 0' },
   topP: { isValid: (v) => v > 0 && v <= 1, expected: 'a number in (0, 1]' },
   minP: { isValid: (v) => v >= 0 && v <= 1, expected: 'a number in [0, 1]' },
-  repetitionPenalty: { isValid: (v) => v > 0, expected: 'a finite number > 0' },
+  repetitionPenalty: {
+    isValid: (v) => v >= REPETITION_PENALTY_RANGE.min && v <= REPETITION_PENALTY_RANGE.max,
+    expected: `a number in [${REPETITION_PENALTY_RANGE.min}, ${REPETITION_PENALTY_RANGE.max}]`,
+  },
   presencePenalty: { isValid: (v) => v >= -2 && v <= 2, expected: 'a number in [-2, 2]' },
   frequencyPenalty: { isValid: (v) => v >= -2 && v <= 2, expected: 'a number in [-2, 2]' },
   penaltyLastN: { isValid: (v) => Number.isSafeInteger(v) && v >= -1, expected: 'an integer ≥ -1' },

@@ -23,7 +23,7 @@ export class ChoiceStreams {
   private constructor(
     private readonly ctx: RequestContext,
     private readonly choices: readonly PrimedChoice[],
-    private readonly controller: AbortController,
+    private readonly abortAll: () => void,
   ) {}
 
   static async start(
@@ -32,31 +32,37 @@ export class ChoiceStreams {
     options: GenerationOptions,
     numChoices: number,
   ): Promise<ChoiceStreams> {
-    const controller = new AbortController();
-    const onAbort = (): void => controller.abort();
-    if (ctx.signal.aborted) controller.abort();
-    else ctx.signal.addEventListener('abort', onAbort, { once: true });
+    // one controller per choice, so each signal has one listener (the engine's) whatever n is,
+    // and one listener on the request's signal fans out to them
+    const controllers = Array.from({ length: numChoices }, () => new AbortController());
+    const abortAll = (): void => controllers.forEach((c) => c.abort());
+    if (ctx.signal.aborted) abortAll();
+    else ctx.signal.addEventListener('abort', abortAll, { once: true });
     const generators: AsyncGenerator<GenerationChunk>[] = [];
     try {
       for (let index = 0; index < numChoices; index++) {
         // n > 1 with a seed: different but reproducible choices
         const seed = options.seed === undefined || index === 0 ? options.seed : (options.seed + index) % 2 ** 32;
-        generators.push(ctx.engine.generate(prompt, { ...options, seed, signal: controller.signal }));
+        generators.push(ctx.engine.generate(prompt, { ...options, seed, signal: controllers[index]!.signal }));
       }
       const firsts = await Promise.all(generators.map((g) => g.next()));
       return new ChoiceStreams(
         ctx,
         generators.map((generator, index) => ({ index, generator, first: firsts[index]! })),
-        controller,
+        abortAll,
       );
     } catch (err) {
-      controller.abort();
+      abortAll();
       await Promise.allSettled(generators.map((g) => g.return(undefined)));
       throw err;
     }
   }
 
-  /** Streams every choice to onChunk; resolves with the summed usage once all have finished. */
+  /**
+   * Streams every choice to onChunk; resolves with the summed usage once all have finished. When
+   * the request is aborted it rejects with the abort's reason (the server's HttpError when it is
+   * shutting down) instead of passing on the engine's 'abort' finish.
+   */
   async run(onChunk: (index: number, chunk: GenerationChunk) => void): Promise<ChoicesUsage> {
     let promptTokens = 0;
     let completionTokens = 0;
@@ -78,13 +84,15 @@ export class ChoiceStreams {
               const decodeSeconds = firstTokenAtMs ? (performance.now() - firstTokenAtMs) / 1000 : 0;
               this.ctx.metrics.observeFinished(reason, chunk.usage.promptTokens, chunk.usage.completionTokens, decodeSeconds);
             }
+            // aborted (the engine's last chunk says 'abort'): the reason goes to the handler, not the chunk
+            this.ctx.signal.throwIfAborted();
             onChunk(choice.index, chunk);
             result = await choice.generator.next();
           }
         }),
       );
     } catch (err) {
-      this.controller.abort();
+      this.abortAll();
       await Promise.allSettled(this.choices.map((c) => c.generator.return(undefined)));
       throw err;
     }

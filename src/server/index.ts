@@ -1,3 +1,3 @@
 export { createServer, type PeregrineServer, type ServerOptions } from './server.js';
-export { shutdownGracefully } from './graceful-shutdown.js';
+export { shutdownGracefully, type ShutdownOptions, type ShutdownResult } from './graceful-shutdown.js';
 export { ChatTemplate, FALLBACK_CHAT_TEMPLATE } from './chat-completions/chat-template.js';

@@ -6,9 +6,13 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-/** Server-sent events in OpenAI's shape: `data: {...}\n\n` per event, `data: [DONE]` at the end. */
+/**
+ * Server-sent events in OpenAI's shape: `data: {...}\n\n` per event, `data: [DONE]` at the end.
+ * No `connection` header: node answers keep-alive or close as the client asked (a `connection:
+ * keep-alive` set here would override a client's `Connection: close`).
+ */
 export function startEventStream(res: ServerResponse): void {
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
   res.flushHeaders();
 }
 

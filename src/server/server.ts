@@ -4,12 +4,13 @@ import type { ServingEngine } from '../engine/serving-engine.js';
 import { ChatTemplate } from './chat-completions/chat-template.js';
 import { chatCompletionsRoute } from './chat-completions/route.js';
 import { completionsRoute } from './completions/route.js';
+import { ConnectionTracker } from './connection-tracker.js';
 import { healthRoute } from './health/route.js';
 import { HttpError, toHttpError } from './http-error.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
 import { metricsRoute } from './metrics/route.js';
 import { modelsRoute } from './models/route.js';
-import { readJsonBody } from './read-json-body.js';
+import { checkJsonContentType, readJsonBody } from './read-json-body.js';
 import type { RequestContext, Route } from './route.js';
 import { sendJson } from './send.js';
 
@@ -20,29 +21,51 @@ export interface ServerOptions {
   readonly apiKey?: string;
   /** default: the model's own (GGUF tokenizer.chat_template) or the built-in fallback */
   readonly chatTemplate?: ChatTemplate;
+  /** a client must send a request's headers within this; then 408 and the connection closes (default 10 s) */
+  readonly headersTimeoutMs?: number;
+  /** a client must send a whole request, body included, within this; then 408 and the connection closes (default 60 s) */
+  readonly requestTimeoutMs?: number;
 }
+
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
 export interface PeregrineServer extends Server {
   readonly metrics: ServerMetrics;
+  /** open connections and the requests in flight on them (for shutdownGracefully) */
+  readonly connectionTracker: ConnectionTracker;
 }
 
 const ROUTES: readonly Route[] = [completionsRoute, chatCompletionsRoute, modelsRoute, healthRoute, metricsRoute];
 
 /**
  * An OpenAI-compatible HTTP server over a ServingEngine (node:http, not yet listening). Errors become
- * OpenAI error JSON; unexpected ones a generic 500 logged with the request id. The caller owns the
- * engine: close the server, then `engine.shutdown()` (see shutdownGracefully).
+ * OpenAI error JSON; unexpected ones a generic 500 logged with the request id. Slow clients are cut
+ * off (headersTimeoutMs, requestTimeoutMs). The caller owns the engine: stop with shutdownGracefully,
+ * which closes the server, then calls `engine.shutdown()`.
  */
 export function createServer(engine: ServingEngine, options: ServerOptions): PeregrineServer {
   const metrics = new ServerMetrics(engine, options.modelName);
   const chatTemplate = options.chatTemplate ?? ChatTemplate.forModel(engine.model);
   const startedAtSec = Math.floor(Date.now() / 1000);
   const apiKeyHash = options.apiKey === undefined ? undefined : sha256(options.apiKey);
+  const headersTimeoutMs = Math.ceil(options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS);
+  const requestTimeoutMs = Math.max(Math.ceil(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS), headersTimeoutMs);
 
-  const server = createHttpServer((req, res) => {
-    void handleRequest(req, res);
-  }) as PeregrineServer;
+  const server = createHttpServer(
+    {
+      headersTimeout: headersTimeoutMs,
+      requestTimeout: requestTimeoutMs,
+      // how often node looks for expired requests (its default, 30 s, would stretch a 10 s timeout to 40 s)
+      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headersTimeoutMs / 4))),
+    },
+    (req, res) => {
+      void handleRequest(req, res);
+    },
+  ) as PeregrineServer;
+  const connections = new ConnectionTracker(server);
   Object.defineProperty(server, 'metrics', { value: metrics });
+  Object.defineProperty(server, 'connectionTracker', { value: connections });
   return server;
 
   async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -53,11 +76,18 @@ export function createServer(engine: ServingEngine, options: ServerOptions): Per
     res.on('close', () => {
       if (!res.writableFinished) controller.abort();
     });
+    const tracked = connections.track(req, res, controller);
     res.setHeader('x-request-id', requestId);
     try {
+      if (connections.drainReason) throw connections.drainReason;
       const route = findRoute(req);
       if (route.isAuthRequired && apiKeyHash) checkBearer(req, apiKeyHash);
-      const body = route.method === 'POST' ? await readJsonBody(req) : undefined;
+      let body: unknown;
+      if (route.method === 'POST') {
+        checkJsonContentType(req);
+        body = await readJsonBody(req, controller.signal);
+      }
+      tracked.isReceiving = false;
       if (route.method === 'POST' && engine.isQueueFull()) {
         throw new HttpError(429, 'the server is at capacity; retry later', 'rate_limit_error', null, 'queue_full', { 'retry-after': '1' });
       }
@@ -76,6 +106,8 @@ export function createServer(engine: ServingEngine, options: ServerOptions): Per
       };
       await route.handle(ctx);
     } catch (err) {
+      // the client went away (the server aborts with an HttpError): no one to answer, nothing to log
+      if (controller.signal.aborted && !(controller.signal.reason instanceof HttpError)) return;
       const { httpError, isInternal } = toHttpError(err, requestId);
       if (isInternal) console.error(`peregrine: request ${requestId} failed:`, err);
       if (res.headersSent) {

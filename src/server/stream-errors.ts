@@ -1,17 +1,19 @@
-import { toHttpError } from './http-error.js';
+import { HttpError, toHttpError } from './http-error.js';
 import type { RequestContext } from './route.js';
 import { sendEvent } from './send.js';
 
 /**
  * Runs the body of an SSE response. A failure after the headers went out becomes one
- * `data: {"error": ...}` event, then the stream closes; an abort by the client is silent.
+ * `data: {"error": ...}` event, then the stream closes; so does an abort by the server (shutting
+ * down: its HttpError is the abort's reason). An abort by the client is silent.
  */
 export async function streamWithErrorEvent(ctx: RequestContext, body: () => Promise<void>): Promise<void> {
   try {
     await body();
   } catch (err) {
-    if (ctx.signal.aborted) return;
-    const { httpError, isInternal } = toHttpError(err, ctx.requestId);
+    const isClientGone = ctx.signal.aborted && !(ctx.signal.reason instanceof HttpError);
+    if (isClientGone) return;
+    const { httpError, isInternal } = toHttpError(ctx.signal.aborted ? ctx.signal.reason : err, ctx.requestId);
     if (isInternal) console.error(`peregrine: request ${ctx.requestId} failed mid-stream:`, err);
     sendEvent(ctx.res, httpError.toBody());
   } finally {

@@ -1,5 +1,6 @@
 import type { GenerationOptions } from '../engine/generation-options.js';
 import { HttpError, invalidParam } from './http-error.js';
+import { REPETITION_PENALTY_RANGE } from '../sampling/sampling-params.js';
 
 /**
  * Small hand-written schema readers for OpenAI request bodies. Each reads one field, checks its
@@ -118,7 +119,7 @@ export function readSamplingFields(body: JsonObject, maxTokensKey: 'max_tokens' 
     seed: optionalNumber(body, 'seed', { min: 0, max: 2 ** 32 - 1, isInteger: true }),
     presencePenalty: optionalNumber(body, 'presence_penalty', { min: -2, max: 2 }),
     frequencyPenalty: optionalNumber(body, 'frequency_penalty', { min: -2, max: 2 }),
-    repetitionPenalty: optionalNumber(body, 'repetition_penalty', { above: 0 }),
+    repetitionPenalty: optionalNumber(body, 'repetition_penalty', REPETITION_PENALTY_RANGE),
     stop: optionalStop(body),
     ignoreEos: optionalBoolean(body, 'ignore_eos'),
     numChoices: optionalNumber(body, 'n', { min: 1, max: MAX_NUM_CHOICES, isInteger: true }) ?? 1,

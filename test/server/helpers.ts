@@ -4,7 +4,7 @@ import { DEFAULT_MODEL_PATH } from '../../src/cli/default-model.js';
 import { createServingEngine } from '../../src/engine/async-engine.js';
 import { loadModel } from '../../src/engine/model.js';
 import type { ServingEngine } from '../../src/engine/serving-engine.js';
-import { createServer, type PeregrineServer } from '../../src/server/server.js';
+import { createServer, type PeregrineServer, type ServerOptions } from '../../src/server/server.js';
 
 export const MODEL_NAME = 'stories260K';
 
@@ -22,8 +22,12 @@ export async function loadTestEngine(): Promise<ServingEngine> {
 }
 
 /** A server on an ephemeral port of 127.0.0.1. `close` leaves the engine to the caller. */
-export async function startTestServer(engine: ServingEngine, apiKey?: string): Promise<TestServer> {
-  const server = createServer(engine, { modelName: MODEL_NAME, apiKey });
+export async function startTestServer(
+  engine: ServingEngine,
+  apiKey?: string,
+  options: Omit<ServerOptions, 'modelName' | 'apiKey'> = {},
+): Promise<TestServer> {
+  const server = createServer(engine, { ...options, modelName: MODEL_NAME, apiKey });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

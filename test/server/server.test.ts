@@ -359,6 +359,7 @@ describe('engine failures', () => {
 
       const res = await fetch(`${broken.baseUrl}/v1/chat/completions`, {
         method: 'POST',
+        headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], stream: true }),
       });
       expect(res.status).toBe(200);
@@ -385,6 +386,7 @@ describe('shutdownGracefully', () => {
     };
     const res = await fetch(`${s.baseUrl}/v1/completions`, {
       method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ prompt: PROMPT, max_tokens: 60, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } }),
     });
     const done = shutdownGracefully(s.server, own);

@@ -1,15 +1,18 @@
 import { basename } from 'node:path';
 import { createServingEngine } from '../../engine/async-engine.js';
 import { loadModel } from '../../engine/model.js';
-import { createServer } from '../../server/server.js';
+import { InvalidRequestError } from '../../errors/engine-error.js';
+import { createServer, type PeregrineServer } from '../../server/server.js';
 import { shutdownGracefully } from '../../server/graceful-shutdown.js';
+import type { ServingEngine } from '../../engine/serving-engine.js';
 import { defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs } from '../args.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
 
 export const SERVE_COMMAND = defineCommand({
   name: 'serve',
   synopsis: '[--model PATH] [--host HOST] [--port PORT] [options]',
-  summary: 'Serves an OpenAI-compatible API (/v1/completions, /v1/chat/completions, /v1/models, /health, /metrics) until SIGTERM or SIGINT, then finishes in-flight requests and exits.',
+  summary:
+    'Serves an OpenAI-compatible API (/v1/completions, /v1/chat/completions, /v1/models, /health, /metrics) until SIGTERM or SIGINT, then finishes in-flight requests (at most --drain-timeout seconds) and exits; a second signal aborts them at once, each stream ending with an error event.',
   flags: {
     model: { type: 'string', arg: 'PATH', help: 'a GGUF model', default: 'the bundled stories260K' },
     host: { type: 'string', arg: 'HOST', help: 'interface to listen on', default: '127.0.0.1' },
@@ -26,15 +29,25 @@ export const SERVE_COMMAND = defineCommand({
       help: "bf16 (AMX CPUs: Q8_0/Q4_0/Q4_K batches of 12+ tokens on bf16 tiles: faster, closer to the f32 product) or exact (llama.cpp's arithmetic)",
       default: 'bf16',
     },
+    'drain-timeout': {
+      type: 'string',
+      arg: 'SECONDS',
+      help: 'after SIGTERM/SIGINT, how long in-flight requests get to finish; then they are aborted (each stream gets an error event) and the server exits',
+      default: '30',
+    },
   },
 });
 
-/** Runs until SIGTERM/SIGINT, then stops accepting, finishes in-flight requests and resolves. */
+/** Runs until SIGTERM/SIGINT, then stops accepting, finishes (or at the drain deadline aborts) in-flight requests and resolves. */
 export async function runServe(argv: string[], err: NodeJS.WritableStream): Promise<void> {
   const { values } = parseCommandArgs(argv, SERVE_COMMAND);
   const path = values.model ?? DEFAULT_MODEL_PATH;
   const host = values.host ?? '127.0.0.1';
   const port = numberFlag(values.port, '--port', { integer: true }) ?? 8080;
+  const drainTimeoutSec = numberFlag(values['drain-timeout'], '--drain-timeout') ?? 30;
+  if (drainTimeoutSec < 0) {
+    throw new InvalidRequestError('INVALID_ARGUMENT', `--drain-timeout must be at least 0 seconds (got '${String(values['drain-timeout'])}')`);
+  }
   const model = await loadModel(path, {
     contextSize: numberFlag(values['context-size'], '--context-size', { integer: true }),
     threads: numberFlag(values.threads, '--threads', { integer: true }),
@@ -58,22 +71,45 @@ export async function runServe(argv: string[], err: NodeJS.WritableStream): Prom
   const url = typeof address === 'object' && address ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : String(address);
   err.write(`peregrine: serving ${modelName} (${model.info.architecture}, ${model.backendName}) on ${url}/v1\n`);
 
-  await new Promise<void>((resolve) => {
-    let isStopping = false;
-    const stop = (signal: NodeJS.Signals): void => {
-      if (isStopping) return;
-      isStopping = true;
-      err.write(`peregrine: ${signal}: finishing in-flight requests\n`);
-      shutdownGracefully(server, engine).then(
-        () => resolve(),
-        (e: unknown) => {
-          err.write(`peregrine: shutdown failed: ${(e as Error).message}\n`);
-          resolve();
-        },
-      );
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
-  err.write('peregrine: stopped\n');
+  await serveUntilSignalled(server, engine, drainTimeoutSec, err);
+}
+
+/**
+ * Waits for SIGTERM or SIGINT, then shuts down gracefully: in-flight requests get drainTimeoutSec to
+ * finish. A second signal aborts them at once (each stream ends with an error event), a third exits
+ * on the spot. One handler stays installed throughout, so no signal finds node's default (kill).
+ */
+async function serveUntilSignalled(server: PeregrineServer, engine: ServingEngine, drainTimeoutSec: number, err: NodeJS.WritableStream): Promise<void> {
+  let numSignals = 0;
+  let onFirstSignal: (signal: NodeJS.Signals) => void = () => {};
+  const firstSignal = new Promise<NodeJS.Signals>((resolve) => (onFirstSignal = resolve));
+  const stopNow = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    numSignals++;
+    if (numSignals === 1) {
+      onFirstSignal(signal);
+    } else if (numSignals === 2) {
+      err.write(`peregrine: ${signal} again: aborting in-flight requests\n`);
+      stopNow.abort();
+    } else {
+      err.write(`peregrine: ${signal} a third time: exiting now\n`);
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    const signal = await firstSignal;
+    err.write(`peregrine: ${signal}: finishing in-flight requests (at most ${drainTimeoutSec} s; ${signal} again stops them now)\n`);
+    try {
+      const { drainEnd, numAborted } = await shutdownGracefully(server, engine, { drainTimeoutMs: drainTimeoutSec * 1000, signal: stopNow.signal });
+      if (drainEnd === 'deadline') err.write(`peregrine: drain deadline of ${drainTimeoutSec} s passed\n`);
+      err.write(numAborted > 0 ? `peregrine: stopped; aborted ${numAborted} in-flight request${numAborted === 1 ? '' : 's'}\n` : 'peregrine: stopped\n');
+    } catch (e) {
+      err.write(`peregrine: shutdown failed: ${(e as Error).message}\n`);
+    }
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
 }
