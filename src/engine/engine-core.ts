@@ -1,4 +1,5 @@
 import { KvCacheManager } from '../cache/kv-cache-manager.js';
+import { RequestFailedError } from '../errors/engine-error.js';
 import { KvStorage } from '../kernels/kv-storage.js';
 import { ModelRunner } from '../runner/model-runner.js';
 import { computeLogprobs } from '../sampling/compute-logprobs.js';
@@ -94,7 +95,15 @@ export class EngineCore {
       const request = this.scheduler.getRequest(requestId)!;
       const state = request.params;
       const rowLogits = logits.subarray(row * vocabSize, (row + 1) * vocabSize);
-      const tokenId = argmax && state.sampler.isGreedy ? argmax[row]! : state.sampler.sample(rowLogits, request.allTokenIds);
+      const tokenId = this.sampleRow(state, rowLogits, argmax?.[row], request.allTokenIds);
+      if (tokenId === undefined) {
+        // NaN or infinite logits (a model whose arithmetic overflows): this request ends with an
+        // error and frees its KV blocks; the others in the batch go on
+        this.scheduler.abort(requestId);
+        this.open.delete(requestId);
+        state.fail(new RequestFailedError('NON_FINITE_LOGITS', 'the model produced non-finite logits for this request'));
+        return;
+      }
       sampled.set(requestId, tokenId);
       const logprobs = state.numLogprobs !== undefined ? [computeLogprobs(rowLogits, tokenId, state.numLogprobs)] : undefined;
       if (!state.ignoreEos && this.model.tokenizer.isEndOfGeneration(tokenId)) {
@@ -109,6 +118,19 @@ export class EngineCore {
     });
 
     for (const f of this.scheduler.updateFromOutput(output, sampled, finishReasons)) this.close(f.requestId, f.reason);
+  }
+
+  /** The next token from one row of logits, or undefined when the chosen token's logit is not finite. */
+  private sampleRow(state: RequestState, rowLogits: Float32Array, argmax: number | undefined, allTokenIds: readonly number[]): number | undefined {
+    let tokenId: number;
+    try {
+      tokenId = argmax !== undefined && state.sampler.isGreedy ? argmax : state.sampler.sample(rowLogits, allTokenIds);
+    } catch (err) {
+      if (!rowLogits.some(Number.isFinite)) return undefined; // the sampler found no finite logit
+      throw err;
+    }
+    // NaN propagates through a forward pass, so a row with any NaN is NaN nearly everywhere
+    return Number.isFinite(rowLogits[tokenId]) ? tokenId : undefined;
   }
 
   /** Ends every open request's stream with `error` (the engine cannot go on). */

@@ -59,6 +59,11 @@ export function parseLlamaConfig(file: GgufFile, arch: string): LlamaConfig {
     if (!Number.isInteger(v) || v <= 0) bad(`${name} = ${v}`);
   }
   if (numHeads % numKvHeads !== 0) bad(`head_count ${numHeads} is not a multiple of head_count_kv ${numKvHeads}`);
+  // values that cannot give finite activations: a NaN, infinite or non-positive epsilon or rope
+  // base makes every logit NaN (llama.cpp's files have eps 1e-6..1e-5, bases 1e4..1e6)
+  if (!(config.rmsEps > 0 && config.rmsEps <= 1)) bad(`attention.layer_norm_rms_epsilon = ${config.rmsEps} (must be in (0, 1])`);
+  if (!(config.rope.freqBase > 0 && Number.isFinite(config.rope.freqBase))) bad(`rope.freq_base = ${config.rope.freqBase} (must be finite and > 0)`);
+  if (!(scalingFactor > 0 && Number.isFinite(scalingFactor))) bad(`rope.scaling.factor = ${scalingFactor} (must be finite and > 0)`);
   if (config.rope.numRotaryDims > headDim || config.rope.numRotaryDims % 2 !== 0) bad(`rope.dimension_count ${config.rope.numRotaryDims}`);
   if (scalingType !== 'none' && scalingType !== 'linear' && !(scalingType === 'yarn' && scalingFactor === 1)) {
     throw new ModelLoadError('UNSUPPORTED_ARCHITECTURE', `${file.path}: rope scaling '${scalingType}' is not supported yet`);
