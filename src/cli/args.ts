@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { InvalidRequestError } from '../errors/engine-error.js';
 
@@ -109,6 +110,15 @@ export function numberFlag(value: unknown, flag: string, { integer = false } = {
   if (typeof value !== 'string' || value.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
     throw new InvalidRequestError('INVALID_ARGUMENT', `${flag} must be ${integer ? 'an integer' : 'a number'} (got '${String(value)}')`);
   }
+  return n;
+}
+
+/** --threads: an integer from 1 to the cores this process may use (0 fell back to the slow TypeScript backend, 100000 was accepted) */
+export function threadsFlag(value: unknown): number | undefined {
+  const n = numberFlag(value, '--threads', { integer: true });
+  if (n === undefined) return undefined;
+  const numCores = availableParallelism();
+  if (n < 1 || n > numCores) throw new InvalidRequestError('INVALID_ARGUMENT', `--threads must be from 1 to ${numCores} (the cores available; got ${n})`);
   return n;
 }
 

@@ -65,6 +65,10 @@ export class AsyncEngine implements ServingEngine {
     return this.core.scheduler.isQueueFull();
   }
 
+  get deadReason(): string | undefined {
+    return this.deadError?.message;
+  }
+
   stats(): ServingStats {
     return this.core.scheduler.stats;
   }

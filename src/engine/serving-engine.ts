@@ -25,6 +25,8 @@ export interface ServingEngine {
   readonly contextSize: number;
   generate(prompt: string | readonly number[], options?: GenerationOptions): AsyncGenerator<GenerationChunk>;
   isQueueFull(): boolean;
+  /** why the engine can serve no request any more (a step failed), or undefined while it can */
+  readonly deadReason: string | undefined;
   stats(): ServingStats;
   /** stops accepting requests, lets running ones finish, then releases native resources */
   shutdown(): Promise<void>;

@@ -69,6 +69,9 @@ describe('peregrine CLI', () => {
       [['frobnicate'], /unknown command 'frobnicate'/],
       [['generate', '--backend', 'gpu'], /--backend must be one of auto, native, reference/],
       [['generate', '--threads', '1.5'], /--threads must be an integer/],
+      [['generate', '--threads', '0'], /--threads must be from 1 to \d+ \(the cores available; got 0\)/],
+      [['serve', '--threads', '100000'], /--threads must be from 1 to \d+ .*got 100000/],
+      [['bench', '--threads', '0', '--no-peer'], /--threads must be from 1 to/],
       [['generate', '--matmul-precision', 'fp8'], /--matmul-precision must be one of exact, bf16/],
       [['serve', '--matmul-precision', 'int4'], /--matmul-precision must be one of exact, bf16/],
     ];

@@ -124,6 +124,7 @@ function slowEngine(): ServingEngine & { readonly signals: AbortSignal[]; isShut
     signals,
     isShutDown: false,
     isQueueFull: () => false,
+    deadReason: undefined,
     stats: () => engine.stats(),
     generate(_prompt: string | readonly number[], options?: GenerationOptions): AsyncGenerator<GenerationChunk> {
       const signal = options?.signal;
@@ -154,6 +155,9 @@ function sharedEngine(): ServingEngine {
     contextSize: engine.contextSize,
     generate: (prompt, options) => engine.generate(prompt, options),
     isQueueFull: () => engine.isQueueFull(),
+    get deadReason() {
+      return engine.deadReason;
+    },
     stats: () => engine.stats(),
     shutdown: async () => {},
   };

@@ -311,19 +311,43 @@ describe('API key', () => {
 });
 
 /** The real engine with generate() replaced, to reach the failure paths. */
-function engineWith(generate: (prompt: string | readonly number[], options?: GenerationOptions) => AsyncGenerator<GenerationChunk>, isQueueFull = false): ServingEngine {
+function engineWith(
+  generate: (prompt: string | readonly number[], options?: GenerationOptions) => AsyncGenerator<GenerationChunk>,
+  isQueueFull = false,
+  deadReason: string | undefined = undefined,
+): ServingEngine {
   return {
     model: engine.model,
     tokenizer: engine.tokenizer,
     contextSize: engine.contextSize,
     generate,
     isQueueFull: () => isQueueFull,
+    deadReason,
     stats: () => engine.stats(),
     shutdown: async () => {},
   };
 }
 
 describe('engine failures', () => {
+  it('/health answers 503 once the engine is dead (issue 23, finding 4: it said ok)', async () => {
+    const dead = await startTestServer(
+      engineWith(
+        () => {
+          throw new Error('unused');
+        },
+        false,
+        'engine step failed: out of memory',
+      ),
+    );
+    try {
+      const r = await fetchJson(`${dead.baseUrl}/health`);
+      expect(r.status).toBe(503);
+      expect(r.body).toMatchObject({ status: 'dead', error: { type: 'engine_dead', message: 'engine step failed: out of memory' } });
+    } finally {
+      await dead.close();
+    }
+  });
+
   it('queue full → 429', async () => {
     for (const isQueueFull of [true, false]) {
       const full = await startTestServer(

@@ -4,7 +4,7 @@ import { DEFAULT_CONSTRAINTS } from '../../benchmark/scenario.js';
 import { InvalidRequestError } from '../../errors/engine-error.js';
 import { MODEL_SHAPE_NAMES } from '../../models/model-shapes.js';
 import type { SyntheticWeightType } from '../../models/synthetic-model.js';
-import { defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs } from '../args.js';
+import { defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs, threadsFlag } from '../args.js';
 
 const WEIGHT_TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K', 'Q4_K_M', 'Q5_K_M'];
 
@@ -58,7 +58,7 @@ export async function runBench(argv: string[], out: NodeJS.WritableStream, err: 
   const markdown = await runBenchmark({
     model: values.model ?? 'llama-3.2-1b',
     weightType: weightType as SyntheticWeightType,
-    threads: positive(values.threads, '--threads', availableParallelism()),
+    threads: threadsFlag(values.threads) ?? availableParallelism(),
     matmulPrecision: matmulPrecisionFlag(values['matmul-precision']) ?? 'bf16',
     maxNumSeqs: positive(values['max-num-seqs'], '--max-num-seqs', 8),
     numSingleStream: Math.max(2, Math.round(numRequests / 4)),

@@ -1,5 +1,5 @@
 import { loadModel } from '../../engine/model.js';
-import { backendFlag, defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs } from '../args.js';
+import { backendFlag, defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs, threadsFlag } from '../args.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
 
 export const GENERATE_COMMAND = defineCommand({
@@ -38,7 +38,7 @@ export async function runGenerate(argv: string[], out: NodeJS.WritableStream, er
   const loadStart = performance.now();
   const model = await loadModel(path, {
     contextSize: numberFlag(values['context-size'], '--context-size', { integer: true }),
-    threads: numberFlag(values.threads, '--threads', { integer: true }),
+    threads: threadsFlag(values.threads),
     backend: backendFlag(values.backend),
     matmulPrecision: matmulPrecisionFlag(values['matmul-precision']),
   });

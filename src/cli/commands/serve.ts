@@ -5,7 +5,7 @@ import { InvalidRequestError } from '../../errors/engine-error.js';
 import { createServer, type PeregrineServer } from '../../server/server.js';
 import { shutdownGracefully } from '../../server/graceful-shutdown.js';
 import type { ServingEngine } from '../../engine/serving-engine.js';
-import { defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs } from '../args.js';
+import { defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs, threadsFlag } from '../args.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
 
 export const SERVE_COMMAND = defineCommand({
@@ -50,7 +50,7 @@ export async function runServe(argv: string[], err: NodeJS.WritableStream): Prom
   }
   const model = await loadModel(path, {
     contextSize: numberFlag(values['context-size'], '--context-size', { integer: true }),
-    threads: numberFlag(values.threads, '--threads', { integer: true }),
+    threads: threadsFlag(values.threads),
     matmulPrecision: matmulPrecisionFlag(values['matmul-precision']) ?? 'bf16',
   });
   const engine = createServingEngine(model, {
