@@ -20,12 +20,12 @@ import {
   toConfigurationTable,
   toMarkdownTable,
 } from './report.js';
-import { runScenarios, type EngineRun, type ProgressBar } from './run-scenarios.js';
-import type { LatencyConstraints } from './scenario.js';
+import { runScenarios, type EngineRun, type ProgressBar, type ScenarioPlan } from './run-scenarios.js';
 import { renderDistributionChart, renderLineChart } from './svg-plot.js';
 import type { LengthDistribution } from './workload.js';
 
-export interface BenchmarkOptions {
+/** The scenarios' plan (less the vocabulary, read from the model) and what to run them on. */
+export interface BenchmarkOptions extends Omit<ScenarioPlan, 'vocabSize'> {
   /** a GGUF path, or a named shape written with seeded weights (cached) */
   readonly model: string;
   /** weight type for a named shape */
@@ -35,26 +35,10 @@ export interface BenchmarkOptions {
   readonly matmulPrecision: MatmulPrecision;
   /** sequences for Offline and Server (SingleStream runs each engine with one) */
   readonly maxNumSeqs: number;
-  readonly numSingleStream: number;
-  readonly numOffline: number;
-  /** each Server trial issues at least this many requests */
-  readonly numServer: number;
-  readonly maxServerTrials: number;
-  /** the rate search's first rate; undefined: the engine's own Offline requests/s (2 significant digits) */
-  readonly startRatePerSecond: number | undefined;
-  /** stop a Server trial (invalid) once its TTFT p99 is out of reach */
-  readonly canStopEarly: boolean;
-  /** each Server trial's arrivals span at least this long */
-  readonly minServerSeconds: number;
-  readonly inputLength: LengthDistribution;
-  readonly outputLength: LengthDistribution;
-  readonly constraints: LatencyConstraints;
-  readonly seed: number;
   readonly hasPeer: boolean;
   readonly outDir: string;
   /** BENCHMARKS.md to append to, or undefined */
   readonly historyPath: string | undefined;
-  readonly log: (line: string) => void;
 }
 
 /** A named shape becomes a cached synthetic GGUF; anything else is a path. */
