@@ -1,5 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -72,6 +74,9 @@ describe('peregrine CLI', () => {
       [['generate', '--threads', '0'], /--threads must be from 1 to \d+ \(the cores available; got 0\)/],
       [['serve', '--threads', '100000'], /--threads must be from 1 to \d+ .*got 100000/],
       [['bench', '--threads', '0', '--no-peer'], /--threads must be from 1 to/],
+      [['serve', '--port', '70000'], /--port must be from 0 to 65535 \(got 70000\)/],
+      [['serve', '--port=-1'], /--port must be from 0 to 65535 \(got -1\)/],
+      [['serve', '--host', '203.0.113.7', '--port', '0'], /203\.0\.113\.7:0 is not an address of this machine/],
       [['generate', '--matmul-precision', 'fp8'], /--matmul-precision must be one of exact, bf16/],
       [['serve', '--matmul-precision', 'int4'], /--matmul-precision must be one of exact, bf16/],
     ];
@@ -80,6 +85,22 @@ describe('peregrine CLI', () => {
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(message);
       expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('a busy port is said before the model loads, in one line (it was an internal error after loading)', async () => {
+    const busy = createNetServer().listen(0, '127.0.0.1');
+    await once(busy, 'listening');
+    try {
+      const port = (busy.address() as AddressInfo).port;
+      const child = spawn(process.execPath, [CLI, 'serve', '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      const [code] = (await once(child, 'close')) as [number];
+      expect(code).toBe(2);
+      expect(stderr).toBe(`peregrine: error [INVALID_ARGUMENT]: 127.0.0.1:${port} is already in use\n`);
+    } finally {
+      busy.close();
     }
   });
 

@@ -1,7 +1,9 @@
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { basename } from 'node:path';
 import { createServingEngine } from '../../engine/async-engine.js';
 import { loadModel } from '../../engine/model.js';
 import { InvalidRequestError } from '../../errors/engine-error.js';
+import { untrustedText } from '../../errors/untrusted-text.js';
 import { createServer, type PeregrineServer } from '../../server/server.js';
 import { shutdownGracefully } from '../../server/graceful-shutdown.js';
 import type { ServingEngine } from '../../engine/serving-engine.js';
@@ -44,10 +46,12 @@ export async function runServe(argv: string[], err: NodeJS.WritableStream): Prom
   const path = values.model ?? DEFAULT_MODEL_PATH;
   const host = values.host ?? '127.0.0.1';
   const port = numberFlag(values.port, '--port', { integer: true }) ?? 8080;
+  if (port < 0 || port > 65535) throw new InvalidRequestError('INVALID_ARGUMENT', `--port must be from 0 to 65535 (got ${port})`);
   const drainTimeoutSec = numberFlag(values['drain-timeout'], '--drain-timeout') ?? 30;
   if (drainTimeoutSec < 0) {
     throw new InvalidRequestError('INVALID_ARGUMENT', `--drain-timeout must be at least 0 seconds (got '${String(values['drain-timeout'])}')`);
   }
+  await checkCanListen(port, host); // before the model loads: a busy port or a bad host is said at once
   const model = await loadModel(path, {
     contextSize: numberFlag(values['context-size'], '--context-size', { integer: true }),
     threads: threadsFlag(values.threads),
@@ -60,18 +64,42 @@ export async function runServe(argv: string[], err: NodeJS.WritableStream): Prom
   const modelName = values['model-name'] ?? basename(path).replace(/\.gguf$/i, '');
   const server = createServer(engine, { modelName, apiKey: values['api-key'] });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, port, host);
   const address = server.address();
   const url = typeof address === 'object' && address ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : String(address);
   err.write(`peregrine: serving ${modelName} (${model.info.architecture}, ${model.backendName}) on ${url}/v1\n`);
 
   await serveUntilSignalled(server, engine, drainTimeoutSec, err);
+}
+
+/** Listens on host:port; a busy port, a forbidden one or a host that does not resolve is an InvalidRequestError. */
+async function listen(server: NetServer, port: number, host: string): Promise<void> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const where = `${untrustedText(host)}:${port}`;
+    const why =
+      code === 'EADDRINUSE' ? 'is already in use' :
+      code === 'EACCES' ? 'needs privileges this process lacks' :
+      code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'does not resolve (--host)' :
+      code === 'EADDRNOTAVAIL' ? 'is not an address of this machine (--host)' :
+      `cannot be listened on (${code ?? (e as Error).message})`;
+    throw new InvalidRequestError('INVALID_ARGUMENT', `${where} ${why}`);
+  }
+}
+
+/** Binds host:port once and lets it go, so that the model is not loaded for a server that cannot listen. */
+async function checkCanListen(port: number, host: string): Promise<void> {
+  const probe = createNetServer();
+  await listen(probe, port, host);
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
 }
 
 /**
