@@ -121,3 +121,23 @@ describe.each(BACKENDS)('AsyncEngine (in-flight batching) on the %s backend', (b
     await engine.shutdown();
   });
 });
+
+describe('a prompt far longer than the context (issue 23, finding 2)', () => {
+  it('is refused on its byte length, without tokenizing it; prompts that may fit are still tokenized', async () => {
+    using model = await loadModel(DEFAULT_MODEL_PATH, { contextSize: 256, backend: 'reference', threads: 1 });
+    const engine = new AsyncEngine(model);
+    let numEncoded = 0;
+    const encode = model.tokenizer.encode.bind(model.tokenizer);
+    model.tokenizer.encode = (text, options) => (numEncoded++, encode(text, options));
+    try {
+      const huge = 'Once upon a time '.repeat(250_000); // 4.25 MB
+      expect(() => engine.generate(huge, { maxTokens: 1 })).toThrow(/PROMPT_TOO_LONG|at least \d+ tokens, the context holds 256/);
+      expect(numEncoded).toBe(0);
+      // 2000 bytes may or may not fit: tokenized, then refused on the real count
+      expect(() => engine.generate('Once upon a time '.repeat(120), { maxTokens: 1 })).toThrow(InvalidRequestError);
+      expect(numEncoded).toBe(1);
+    } finally {
+      await engine.shutdown();
+    }
+  });
+});
