@@ -20,7 +20,7 @@ async function main(argv: string[]): Promise<number> {
     if (isHelpRequested(rest, found.spec)) {
       process.stdout.write(formatHelp(found.spec) + '\n');
     } else {
-      await found.run(rest);
+      return (await found.run(rest)) ?? 0;
     }
     return 0;
   }

@@ -158,6 +158,18 @@ describe('peregrine bench', () => {
     }
   });
 
+  it("runs itself again with UV_THREADPOOL_SIZE=1 (llama.cpp's best setting) when it is not set, passing on the exit status", () => {
+    const env = { ...process.env };
+    delete env.UV_THREADPOOL_SIZE;
+    const args = [CLI, 'bench', '--model', join(dir, 'nothing.gguf')];
+    const rerun = spawnSync(process.execPath, args, { encoding: 'utf8', env });
+    expect(rerun.status).toBe(2);
+    expect(rerun.stderr).toMatch(/^peregrine bench: running again with UV_THREADPOOL_SIZE=1 .*\nperegrine: error \[INVALID_ARGUMENT\]: --model: no file/);
+    const direct = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...env, UV_THREADPOOL_SIZE: '1' } });
+    expect(direct.status).toBe(2);
+    expect(direct.stderr).not.toMatch(/running again/);
+  });
+
   it('runs SingleStream, Offline and the Server rate search, writing JSON, Markdown, SVG and history', () => {
     const out = join(dir, 'bench');
     const history = join(dir, 'BENCH.md');

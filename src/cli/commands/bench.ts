@@ -1,4 +1,6 @@
-import { availableParallelism } from 'node:os';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { availableParallelism, constants as osConstants } from 'node:os';
 import { runBenchmark } from '../../benchmark/run-benchmark.js';
 import { DEFAULT_CONSTRAINTS } from '../../benchmark/scenario.js';
 import { InvalidRequestError } from '../../errors/engine-error.js';
@@ -41,7 +43,30 @@ export const BENCH_COMMAND = defineCommand({
   },
 });
 
-export async function runBench(argv: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
+/**
+ * llama.cpp (node-llama-cpp) runs best with a libuv thread pool of one thread, which only takes
+ * effect when set before Node starts: without it, the benchmark runs itself again in a child
+ * process with UV_THREADPOOL_SIZE=1 (signals passed on) and returns that process's exit status.
+ */
+async function rerunWithThreadpoolOfOne(err: NodeJS.WritableStream): Promise<number> {
+  err.write('peregrine bench: running again with UV_THREADPOOL_SIZE=1 (llama.cpp\'s best setting; set it yourself to skip this)\n');
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, UV_THREADPOOL_SIZE: '1' },
+  });
+  const forward = (signal: NodeJS.Signals): void => void child.kill(signal);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  try {
+    const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+    return code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 1);
+  } finally {
+    process.off('SIGINT', forward);
+    process.off('SIGTERM', forward);
+  }
+}
+
+export async function runBench(argv: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number | void> {
   const { values } = parseCommandArgs(argv, BENCH_COMMAND);
   const weightType = values.type ?? 'Q4_0';
   if (!WEIGHT_TYPES.includes(weightType)) {
@@ -55,6 +80,7 @@ export async function runBench(argv: string[], out: NodeJS.WritableStream, err: 
   const numRequests = positive(values.requests, '--requests', 16);
   const inputMedian = positive(values['input-median'], '--input-median', 64);
   const outputMedian = positive(values['output-median'], '--output-median', 32);
+  if (!values['no-peer'] && process.env.UV_THREADPOOL_SIZE !== '1') return rerunWithThreadpoolOfOne(err);
   const markdown = await runBenchmark({
     model: values.model ?? 'llama-3.2-1b',
     weightType: weightType as SyntheticWeightType,

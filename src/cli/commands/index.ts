@@ -7,7 +7,8 @@ import { TOKENIZE_COMMAND, runTokenize } from './tokenize.js';
 
 export interface CliCommand {
   readonly spec: Command;
-  readonly run: (argv: string[]) => Promise<void> | void;
+  /** resolves to the exit status when it is not 0 (a command that re-ran itself in a child process) */
+  readonly run: (argv: string[]) => Promise<number | void> | void;
 }
 
 /** Every `peregrine <command>`, in the order `peregrine --help` lists them. */
