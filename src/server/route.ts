@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServingEngine } from '../engine/serving-engine.js';
 import type { ChatTemplate } from './chat-completions/chat-template.js';
+import type { HttpError } from './http-error.js';
 import type { ServerMetrics } from './metrics/server-metrics.js';
 
 /** Everything a handler gets for one request. */
@@ -10,8 +11,12 @@ export interface RequestContext {
   readonly requestId: string;
   /** performance.now() when the request arrived */
   readonly arrivedAtMs: number;
-  /** aborted when the client goes away before the response is finished */
+  /** aborted when the client goes away before the response is finished, or by `abort` */
   readonly signal: AbortSignal;
+  /** aborts the request (its generations stop, their KV blocks are freed); a stream ends with `reason` as its error event */
+  abort(reason: HttpError): void;
+  /** a stream whose client leaves more than this many bytes unread is aborted (see sendStreamEvent) */
+  readonly maxUnreadBytes: number;
   /** the parsed JSON body (POST routes only) */
   readonly body: unknown;
   readonly engine: ServingEngine;

@@ -25,10 +25,16 @@ export interface ServerOptions {
   readonly headersTimeoutMs?: number;
   /** a client must send a whole request, body included, within this; then 408 and the connection closes (default 60 s) */
   readonly requestTimeoutMs?: number;
+  /**
+   * a stream whose client leaves more than this many bytes unread (buffered in node and the socket)
+   * is aborted: its generations stop and free their KV blocks (default 4 MiB)
+   */
+  readonly maxUnreadBytes?: number;
 }
 
 export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+export const DEFAULT_MAX_UNREAD_BYTES = 4 * 1024 * 1024;
 
 export interface PeregrineServer extends Server {
   readonly metrics: ServerMetrics;
@@ -50,6 +56,7 @@ export function createServer(engine: ServingEngine, options: ServerOptions): Per
   const startedAtSec = Math.floor(Date.now() / 1000);
   const apiKeyHash = options.apiKey === undefined ? undefined : sha256(options.apiKey);
   const headersTimeoutMs = Math.ceil(options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS);
+  const maxUnreadBytes = options.maxUnreadBytes ?? DEFAULT_MAX_UNREAD_BYTES;
   const requestTimeoutMs = Math.max(Math.ceil(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS), headersTimeoutMs);
 
   const server = createHttpServer(
@@ -97,6 +104,8 @@ export function createServer(engine: ServingEngine, options: ServerOptions): Per
         requestId,
         arrivedAtMs,
         signal: controller.signal,
+        abort: (reason) => controller.abort(reason),
+        maxUnreadBytes,
         body,
         engine,
         metrics,

@@ -3,7 +3,7 @@ import type { TokenLogprobs } from '../../sampling/compute-logprobs.js';
 import type { Tokenizer } from '../../tokenizer/tokenizer.js';
 import { ChoiceStreams, toWireFinishReason, toWireUsage } from '../choice-streams.js';
 import type { RequestContext } from '../route.js';
-import { endEventStream, sendEvent, sendJson, startEventStream } from '../send.js';
+import { endEventStream, sendJson, sendStreamEvent, startEventStream } from '../send.js';
 import { streamWithErrorEvent } from '../stream-errors.js';
 import { tokenPiece } from '../token-text.js';
 import { checkServedModel, toGenerationOptions } from '../validation.js';
@@ -62,7 +62,7 @@ export async function handleChatCompletion(ctx: RequestContext): Promise<void> {
   const header = { id, object: 'chat.completion.chunk' as const, created, model: ctx.modelName };
   const usageField = request.isUsageIncluded ? { usage: null } : {};
   const sendDelta = (index: number, delta: object, logprobs: WireTokenLogprob[] | null, finishReason: string | null): void =>
-    sendEvent(ctx.res, {
+    sendStreamEvent(ctx, {
       ...header,
       choices: [{ index, delta, logprobs: logprobs && { content: logprobs }, finish_reason: finishReason }],
       ...usageField,
@@ -77,7 +77,7 @@ export async function handleChatCompletion(ctx: RequestContext): Promise<void> {
       }
       if (chunk.finishReason) sendDelta(index, {}, null, toWireFinishReason(chunk.finishReason));
     });
-    if (request.isUsageIncluded) sendEvent(ctx.res, { ...header, choices: [], usage: toWireUsage(usage) });
+    if (request.isUsageIncluded) sendStreamEvent(ctx, { ...header, choices: [], usage: toWireUsage(usage) });
     endEventStream(ctx.res);
   });
 }

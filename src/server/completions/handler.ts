@@ -4,7 +4,7 @@ import type { TokenLogprobs } from '../../sampling/compute-logprobs.js';
 import type { Tokenizer } from '../../tokenizer/tokenizer.js';
 import { ChoiceStreams, toWireFinishReason, toWireUsage } from '../choice-streams.js';
 import type { RequestContext } from '../route.js';
-import { endEventStream, sendEvent, sendJson, startEventStream } from '../send.js';
+import { endEventStream, sendJson, sendStreamEvent, startEventStream } from '../send.js';
 import { streamWithErrorEvent } from '../stream-errors.js';
 import { tokenPiece } from '../token-text.js';
 import { checkServedModel, toGenerationOptions } from '../validation.js';
@@ -66,7 +66,7 @@ export async function handleCompletion(ctx: RequestContext): Promise<void> {
         appendLogprobs(logprobs, chunk, tokenizer, textLengths[index]!);
       }
       textLengths[index]! += chunk.text.length;
-      sendEvent(ctx.res, {
+      sendStreamEvent(ctx, {
         ...header,
         choices: [
           {
@@ -79,7 +79,7 @@ export async function handleCompletion(ctx: RequestContext): Promise<void> {
         ...(request.isUsageIncluded ? { usage: null } : {}),
       });
     });
-    if (request.isUsageIncluded) sendEvent(ctx.res, { ...header, choices: [], usage: toWireUsage(usage) });
+    if (request.isUsageIncluded) sendStreamEvent(ctx, { ...header, choices: [], usage: toWireUsage(usage) });
     endEventStream(ctx.res);
   });
 }
