@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EngineError, ModelLoadError } from './engine-error.js';
-import { boundedMessage, escapeControlChars, MAX_MESSAGE_CHARS, stringifyForTerminal, untrustedPath, untrustedText } from './untrusted-text.js';
+import { boundedMessage, escapeControlChars, MAX_MESSAGE_BYTES, stringifyForTerminal, untrustedPath, untrustedText } from './untrusted-text.js';
 
 // every character a terminal may act on: C0, DEL, C1, ALM, LRM/RLM, LS/PS, bidi embeddings/overrides/isolates
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
@@ -80,7 +80,7 @@ describe('boundedMessage and EngineError', () => {
 
   it('bounds every EngineError message to 1 KB, whatever a caller passed', () => {
     const err = new ModelLoadError('GGUF_CORRUPT', `architecture '${FORGED.repeat(50_000)}' is not supported`);
-    expect(err.message.length).toBeLessThanOrEqual(MAX_MESSAGE_CHARS);
+    expect(Buffer.byteLength(err.message)).toBeLessThanOrEqual(MAX_MESSAGE_BYTES);
     expect(err.message).not.toMatch(UNSAFE);
     expect(err.message).toMatch(/^architecture '\\u001b\[2K/);
     expect(err.message).toMatch(/cut\)$/);

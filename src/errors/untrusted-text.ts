@@ -85,18 +85,23 @@ export function untrustedPath(path: string, maxChars: number = UNTRUSTED_PATH_MA
 }
 
 /** The longest message an EngineError carries, in characters. */
-export const MAX_MESSAGE_CHARS = 1024;
+/** the most a message may take, in UTF-8 bytes (so in characters too) */
+export const MAX_MESSAGE_BYTES = 1024;
 
 /**
  * The last line of defence for every EngineError message: unsafe characters escaped (idempotent,
- * so parts already rendered with `untrustedText` are unchanged) and the length bounded.
+ * so parts already rendered with `untrustedText` are unchanged) and the length bounded in bytes.
  */
 export function boundedMessage(message: string): string {
-  // escaping never shortens text: the first MAX_MESSAGE_CHARS characters are all that can be kept
-  const escaped = escapeControlChars(message.length > MAX_MESSAGE_CHARS ? message.slice(0, MAX_MESSAGE_CHARS) : message);
-  if (message.length <= MAX_MESSAGE_CHARS && escaped.length <= MAX_MESSAGE_CHARS) return escaped;
+  // escaping never shortens text: the first MAX_MESSAGE_BYTES characters are all that can be kept
+  const escaped = escapeControlChars(message.length > MAX_MESSAGE_BYTES ? message.slice(0, MAX_MESSAGE_BYTES) : message);
+  if (message.length <= MAX_MESSAGE_BYTES && Buffer.byteLength(escaped) <= MAX_MESSAGE_BYTES) return escaped;
   const suffix = `… (message of ${message.length} chars cut)`;
-  let head = escaped.slice(0, MAX_MESSAGE_CHARS - suffix.length);
+  const budget = MAX_MESSAGE_BYTES - Buffer.byteLength(suffix);
+  let head = escaped.slice(0, budget);
+  for (let excess = Buffer.byteLength(head) - budget; excess > 0; excess = Buffer.byteLength(head) - budget) {
+    head = head.slice(0, head.length - Math.ceil(excess / 4)); // a character is at most 4 bytes
+  }
   // do not leave half a surrogate pair
   if (/[\ud800-\udbff]$/.test(head)) head = head.slice(0, -1);
   return head + suffix;

@@ -55,8 +55,13 @@ export function parseLlamaConfig(file: GgufFile, arch: string): LlamaConfig {
   const bad = (what: string): never => {
     throw new ModelLoadError('BAD_TENSOR_SHAPE', `${file.path}: invalid ${arch} hyperparameters: ${what}`);
   };
-  for (const [name, v] of Object.entries({ dim, numHeads, numKvHeads, headDim, vocabSize, ffnDim: config.ffnDim, numLayers: config.numLayers, contextLength: config.contextLength })) {
-    if (!Number.isInteger(v) || v <= 0) bad(`${name} = ${v}`);
+  // upper bounds far above any real model (Llama 3.1 405B: dim 16384, 126 layers, ffn 53248;
+  // vocabularies up to ~262k; contexts up to ~10M), so that a corrupt count fails here and not as
+  // an allocation of 2^62 layers
+  const limits = { dim: 2 ** 17, numHeads: 2 ** 12, numKvHeads: 2 ** 12, headDim: 2 ** 12, vocabSize: 2 ** 23, ffnDim: 2 ** 20, numLayers: 2 ** 12, contextLength: 2 ** 27 };
+  const values = { dim, numHeads, numKvHeads, headDim, vocabSize, ffnDim: config.ffnDim, numLayers: config.numLayers, contextLength: config.contextLength };
+  for (const [name, v] of Object.entries(values)) {
+    if (!Number.isInteger(v) || v <= 0 || v > limits[name as keyof typeof limits]) bad(`${name} = ${v} (must be an integer from 1 to ${limits[name as keyof typeof limits]})`);
   }
   if (numHeads % numKvHeads !== 0) bad(`head_count ${numHeads} is not a multiple of head_count_kv ${numKvHeads}`);
   // values that cannot give finite activations: a NaN, infinite or non-positive epsilon or rope

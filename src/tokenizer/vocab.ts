@@ -1,3 +1,4 @@
+import { untrustedText } from '../errors/untrusted-text.js';
 import { ModelLoadError } from '../errors/engine-error.js';
 import type { MetadataReader } from '../formats/gguf/index.js';
 import { resolvePreTokenizer, type PreTokenizer } from './pre-tokenizer.js';
@@ -71,7 +72,7 @@ export function loadVocab(md: MetadataReader): Vocab {
   if (modelName !== 'llama' && modelName !== 'gpt2' && modelName !== 'gemma4') {
     throw new ModelLoadError(
       'UNSUPPORTED_TOKENIZER',
-      `tokenizer model '${modelName}' is not supported (supported: llama (SentencePiece), gpt2 and gemma4 (BPE))`,
+      `tokenizer model '${untrustedText(modelName)}' is not supported (supported: llama (SentencePiece), gpt2 and gemma4 (BPE))`,
     );
   }
   const model: TokenizerModel = modelName;
@@ -80,7 +81,7 @@ export function loadVocab(md: MetadataReader): Vocab {
   let pre: PreTokenizer | undefined;
   if (!isSpm) {
     pre = resolvePreTokenizer(preName);
-    if (!pre) throw new ModelLoadError('UNSUPPORTED_TOKENIZER', `BPE pre-tokenizer '${preName}' is not supported`);
+    if (!pre) throw new ModelLoadError('UNSUPPORTED_TOKENIZER', `BPE pre-tokenizer '${untrustedText(preName)}' is not supported`);
   }
 
   const { texts, scores, attrs, idByText } = readTokens(md);
