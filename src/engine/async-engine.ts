@@ -40,8 +40,6 @@ export class AsyncEngine implements ServingEngine {
   private isShuttingDown = false;
   private deadError: EngineDeadError | undefined;
   private drained: (() => void) | undefined;
-  /** bytes of the longest vocabulary entry as stored: no token stands for more bytes of text */
-  private readonly maxTokenBytes: number;
 
   constructor(
     readonly model: Model,
@@ -49,11 +47,6 @@ export class AsyncEngine implements ServingEngine {
   ) {
     this.tokenizer = model.tokenizer;
     this.contextSize = model.contextSize;
-    let maxTokenBytes = 8;
-    for (let id = 0; id < this.tokenizer.vocabSize; id++) {
-      maxTokenBytes = Math.max(maxTokenBytes, Buffer.byteLength(this.tokenizer.tokenText(id)), this.tokenizer.tokenBytes(id, true).length);
-    }
-    this.maxTokenBytes = maxTokenBytes;
     const c = model.network.config;
     const maxNumSeqs = options.maxNumSeqs ?? 16;
     const bytesPerToken = c.numLayers * 2 * c.numKvHeads * c.headDim * (model.kvCacheType === 'f16' ? 2 : 4);
@@ -87,7 +80,7 @@ export class AsyncEngine implements ServingEngine {
     if (typeof prompt === 'string') {
       // a prompt that cannot fit is refused on its byte length, before tokenizing it (a 4 MB prompt
       // held the event loop ~5.7 s in the tokenizer, only to be refused)
-      const minNumTokens = Math.ceil(Buffer.byteLength(prompt) / this.maxTokenBytes);
+      const minNumTokens = Math.ceil(Buffer.byteLength(prompt) / this.tokenizer.maxTokenBytes);
       if (minNumTokens > this.contextSize) {
         throw new InvalidRequestError('PROMPT_TOO_LONG', `prompt is at least ${minNumTokens} tokens, the context holds ${this.contextSize}`);
       }

@@ -33,6 +33,7 @@ export class GgufTokenizer implements Tokenizer {
   private readonly encoder: SpmEncoder | BpeEncoder;
   // [vocabSize] bytes of each token's piece as rendered with special=true, filled on demand
   private readonly pieces: (Uint8Array | undefined)[];
+  private maxTokenBytesCache: number | undefined;
 
   constructor(private readonly vocab: Vocab) {
     this.model = vocab.model;
@@ -116,6 +117,16 @@ export class GgufTokenizer implements Tokenizer {
 
   tokenId(text: string): number | undefined {
     return this.vocab.idByText.get(text);
+  }
+
+  /** computed once, on first use (a pass over the vocabulary) */
+  get maxTokenBytes(): number {
+    if (this.maxTokenBytesCache === undefined) {
+      let max = 8; // an unknown token may stand for a character of up to 4 bytes: keep a margin
+      for (let id = 0; id < this.vocabSize; id++) max = Math.max(max, Buffer.byteLength(this.vocab.texts[id]!), this.piece(id, true).length);
+      this.maxTokenBytesCache = max;
+    }
+    return this.maxTokenBytesCache;
   }
 
   private checkId(id: number): void {

@@ -138,6 +138,13 @@ describe('SentencePiece tokenizer', () => {
     expect(tok.encode('<s>ab', { addSpecial: false, parseSpecial: true })).toEqual([1, 265]);
   });
 
+  it('knows the most bytes of text one token stands for, a lower bound on any text\'s token count', () => {
+    expect(tok.maxTokenBytes).toBe(10); // '<|im_end|>', the longest entry
+    for (const text of ['ab ab abc', '<|im_end|><|im_end|>', 'zzzz ü 🐦']) {
+      expect(tok.encode(text, { addSpecial: false, parseSpecial: true }).length).toBeGreaterThanOrEqual(Buffer.byteLength(text) / tok.maxTokenBytes);
+    }
+  });
+
   it('gives each token its bytes', () => {
     expect(tok.tokenBytes(BYTE(0x0a))).toEqual(Uint8Array.of(0x0a));
     expect(tok.tokenBytes(263)).toEqual(utf8(' a'));

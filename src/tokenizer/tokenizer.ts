@@ -54,6 +54,11 @@ export interface Tokenizer {
   tokenText(id: number): string;
   /** the id of a vocabulary entry with exactly this text */
   tokenId(text: string): number | undefined;
+  /**
+   * At least the bytes of text any one token stands for (its vocabulary entry or its piece, and
+   * never below 8), so a text of B bytes encodes to at least B / maxTokenBytes tokens.
+   */
+  readonly maxTokenBytes: number;
 }
 
 /**

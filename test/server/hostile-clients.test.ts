@@ -76,6 +76,21 @@ async function trickleBody(baseUrl: string): Promise<RawConnection & { stop(): v
   return { ...c, stop: () => clearInterval(timer) };
 }
 
+/**
+ * The connections that must not hold up a shutdown: an idle keep-alive one (after a /health), one
+ * still sending its headers, and a POST whose body trickles in (given 150 ms to reach the handler).
+ */
+async function stalledConnections(baseUrl: string): Promise<{ idle: RawConnection; halfHeaders: RawConnection; trickled: RawConnection & { stop(): void } }> {
+  const idle = await rawConnect(baseUrl);
+  idle.socket.write(rawRequest('GET', '/health', {}));
+  await until(() => idle.received().includes('"status":"ok"'));
+  const halfHeaders = await rawConnect(baseUrl);
+  halfHeaders.socket.write('POST /v1/completions HTTP/1.1\r\nHost: x\r\n');
+  const trickled = await trickleBody(baseUrl);
+  await sleep(150);
+  return { idle, halfHeaders, trickled };
+}
+
 function rawRequest(method: string, path: string, headers: Record<string, string>, body = ''): string {
   const lines = [`${method} ${path} HTTP/1.1`, 'Host: x', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
   if (body) lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
@@ -198,13 +213,7 @@ describe('shutdownGracefully', () => {
   it('does not wait for connections with no request running: idle keep-alive, half-sent headers, a trickled body (503)', async () => {
     const own = sharedEngine();
     const s = await startTestServer(own); // the default timeouts: 10 s for headers, 60 s for a request
-    const idle = await rawConnect(s.baseUrl);
-    idle.socket.write(rawRequest('GET', '/health', {}));
-    await until(() => idle.received().includes('"status":"ok"'));
-    const halfHeaders = await rawConnect(s.baseUrl);
-    halfHeaders.socket.write('POST /v1/completions HTTP/1.1\r\nHost: x\r\n');
-    const trickled = await trickleBody(s.baseUrl);
-    await sleep(150); // the trickled request has reached the handler
+    const { idle, halfHeaders, trickled } = await stalledConnections(s.baseUrl);
     try {
       const startedAt = performance.now();
       const result = await within(shutdownGracefully(s.server, own, { drainTimeoutMs: 60_000 }), 3000);
@@ -414,13 +423,7 @@ describe('peregrine serve: signals and --drain-timeout', () => {
 
   it('SIGTERM exits at once when the only connections are idle, half-sent or trickling', async () => {
     const p = await startServe();
-    const idle = await rawConnect(p.url);
-    idle.socket.write(rawRequest('GET', '/health', {}));
-    await until(() => idle.received().includes('"status":"ok"'));
-    const halfHeaders = await rawConnect(p.url);
-    halfHeaders.socket.write('POST /v1/completions HTTP/1.1\r\nHost: x\r\n');
-    const trickled = await trickleBody(p.url);
-    await sleep(150);
+    const { trickled } = await stalledConnections(p.url);
     try {
       p.child.kill('SIGTERM');
       expect(await within(p.exited, 5000)).toBe(0);
