@@ -22,7 +22,10 @@ const { values } = parseArgs({
 });
 const int = (s: string, name: string): number => {
   const n = Number(s);
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer (got ${s})`);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    process.stderr.write(`fuzz: --${name} must be a non-negative integer (got '${s}')\n`);
+    process.exit(2);
+  }
   return n;
 };
 const timeoutMs = int(values['timeout-ms'], 'timeout-ms');

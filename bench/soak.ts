@@ -10,7 +10,7 @@
  * - event-loop delay p99 under --max-loop-p99-ms (perf_hooks.monitorEventLoopDelay).
  * Prints a summary; exits 1 on a failure.
  *
- *   npm run soak -- [--seconds=60] [--clients=8] [--max-unread-bytes=1048576] [--max-rss-growth-mb=32] [--max-loop-p99-ms=200] [--seed=1]
+ *   npm run soak -- [--seconds 60] [--clients 8] [--max-unread-bytes 1048576] [--max-rss-growth-mb 32] [--max-loop-p99-ms 200] [--seed 1]
  */
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
@@ -18,19 +18,38 @@ import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
+import { parseArgs } from 'node:util';
 import { runInNewContext } from 'node:vm';
 import { DEFAULT_MODEL_PATH } from '../src/cli/default-model.js';
 import { createServingEngine } from '../src/engine/async-engine.js';
 import { loadModel } from '../src/engine/model.js';
 import { createServer } from '../src/server/server.js';
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
-const seconds = Number(args.get('seconds') ?? 60);
-const numClients = Number(args.get('clients') ?? 8);
-const maxUnreadBytes = Number(args.get('max-unread-bytes') ?? 1024 * 1024);
-const maxRssGrowthMb = Number(args.get('max-rss-growth-mb') ?? 32);
-const maxLoopP99Ms = Number(args.get('max-loop-p99-ms') ?? 200);
-let seed = Number(args.get('seed') ?? 1);
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '60' },
+    clients: { type: 'string', default: '8' },
+    'max-unread-bytes': { type: 'string', default: String(1024 * 1024) },
+    'max-rss-growth-mb': { type: 'string', default: '32' },
+    'max-loop-p99-ms': { type: 'string', default: '200' },
+    seed: { type: 'string', default: '1' },
+  },
+});
+/** a flag's value, a finite number above `min` (or equal to it when `isMinAllowed`), an integer where asked; anything else ends the run with a one-line error */
+function numberFlag(name: keyof typeof values, { isInteger = false, min = 0, isMinAllowed = false } = {}): number {
+  const n = Number(values[name]);
+  if (!Number.isFinite(n) || n < min || (n === min && !isMinAllowed) || (isInteger && !Number.isSafeInteger(n))) {
+    process.stderr.write(`soak: --${name} must be ${isInteger ? 'an integer' : 'a number'} ${isMinAllowed ? '>=' : '>'} ${min} (got '${values[name]}')\n`);
+    process.exit(2);
+  }
+  return n;
+}
+const seconds = numberFlag('seconds');
+const numClients = numberFlag('clients', { isInteger: true });
+const maxUnreadBytes = numberFlag('max-unread-bytes', { isInteger: true });
+const maxRssGrowthMb = numberFlag('max-rss-growth-mb');
+const maxLoopP99Ms = numberFlag('max-loop-p99-ms');
+let seed = numberFlag('seed', { isInteger: true, isMinAllowed: true });
 const MODEL_NAME = 'stories260K';
 /** when the clients stop starting requests (set once the warm-up is done) */
 let deadline = Infinity;
