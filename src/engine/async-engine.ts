@@ -12,6 +12,7 @@ import { KV_BLOCK_SIZE } from '../kernels/kv-storage.js';
 import type { Model } from './model.js';
 import type { ServingEngine, ServingStats } from './serving-engine.js';
 import { StopMatcher } from './stop-matcher.js';
+import { kvBytesPerToken } from './context-size.js';
 
 export interface ServingEngineOptions {
   /** most requests running at once (default 16) */
@@ -49,7 +50,7 @@ export class AsyncEngine implements ServingEngine {
     this.contextSize = model.contextSize;
     const c = model.network.config;
     const maxNumSeqs = options.maxNumSeqs ?? 16;
-    const bytesPerToken = c.numLayers * 2 * c.numKvHeads * c.headDim * (model.kvCacheType === 'f16' ? 2 : 4);
+    const bytesPerToken = kvBytesPerToken(c, model.kvCacheType);
     const numKvTokens =
       options.numKvTokens ?? Math.max(model.contextSize, Math.min(maxNumSeqs * model.contextSize, Math.floor(KV_BYTES_CAP / bytesPerToken)));
     this.core = new EngineCore(model, {

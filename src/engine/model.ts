@@ -9,6 +9,7 @@ import { createModel, type CausalLM } from '../models/registry.js';
 import { describeModel, type ModelInfo } from '../models/model-info.js';
 import { createTokenizer, type Tokenizer } from '../tokenizer/tokenizer.js';
 import { AsyncEngine } from './async-engine.js';
+import { checkContextSize } from './context-size.js';
 import type { GenerationChunk, GenerationOptions, FinishReason } from './generation-options.js';
 
 export interface LoadModelOptions {
@@ -88,12 +89,15 @@ export class Model {
     }
     const max = network.config.contextLength;
     const contextSize = options.contextSize ?? Math.min(max, DEFAULT_MAX_CONTEXT);
-    if (!Number.isInteger(contextSize) || contextSize < 1) {
-      throw new InvalidRequestError('INVALID_ARGUMENT', `contextSize must be a positive integer (got ${contextSize})`);
-    }
     const kvCacheType = options.kvCacheType ?? 'f16';
     if (kvCacheType !== 'f16' && kvCacheType !== 'f32') {
       throw new InvalidRequestError('INVALID_ARGUMENT', `kvCacheType must be 'f16' or 'f32' (got ${String(kvCacheType)})`);
+    }
+    try {
+      checkContextSize(contextSize, network.config, kvCacheType);
+    } catch (err) {
+      if (isOwnBackend) disposeBackend(backend);
+      throw err;
     }
     return new Model(path, info, tokenizer, network, contextSize, kvCacheType, isOwnBackend ? backend : undefined);
   }

@@ -19,7 +19,7 @@ export const GENERATE_COMMAND = defineCommand({
     'presence-penalty': { type: 'string', arg: 'P', help: 'OpenAI presence penalty, -2 to 2', default: '0' },
     'frequency-penalty': { type: 'string', arg: 'F', help: 'OpenAI frequency penalty, -2 to 2', default: '0' },
     stop: { type: 'string', arg: 'TEXT', multiple: true, help: 'stop before TEXT' },
-    'context-size': { type: 'string', arg: 'N', help: 'context length in tokens', default: "the model's, at most 4096" },
+    'context-size': { type: 'string', arg: 'N', help: "context length in tokens, at most the model's trained context", default: "the model's, at most 4096" },
     'ignore-eos': { type: 'boolean', help: 'keep going past end-of-generation tokens' },
     threads: { type: 'string', arg: 'N', help: 'kernel threads', default: 'all cores' },
     backend: { type: 'string', arg: 'B', help: 'auto (native kernels when built), native or reference', default: 'auto' },

@@ -4,7 +4,7 @@ import { createServingEngine } from '../../engine/async-engine.js';
 import { loadModel } from '../../engine/model.js';
 import { InvalidRequestError } from '../../errors/engine-error.js';
 import { untrustedText } from '../../errors/untrusted-text.js';
-import { createServer, type PeregrineServer } from '../../server/server.js';
+import { createServer, DEFAULT_MAX_UNREAD_BYTES, type PeregrineServer } from '../../server/server.js';
 import { shutdownGracefully } from '../../server/graceful-shutdown.js';
 import type { ServingEngine } from '../../engine/serving-engine.js';
 import { defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs, threadsFlag } from '../args.js';
@@ -23,13 +23,19 @@ export const SERVE_COMMAND = defineCommand({
     'model-name': { type: 'string', arg: 'NAME', help: 'the model id clients use', default: 'the file name without .gguf' },
     'max-num-seqs': { type: 'string', arg: 'N', help: 'most requests generating at once', default: '16' },
     'max-queue': { type: 'string', arg: 'N', help: 'most requests waiting before 429', default: '256' },
-    'context-size': { type: 'string', arg: 'N', help: 'context length in tokens', default: "the model's, at most 4096" },
+    'context-size': { type: 'string', arg: 'N', help: "context length in tokens, at most the model's trained context", default: "the model's, at most 4096" },
     threads: { type: 'string', arg: 'N', help: 'threads for the native kernels', default: 'all cores' },
     'matmul-precision': {
       type: 'string',
       arg: 'P',
       help: "bf16 (AMX CPUs: Q8_0/Q4_0/Q4_K batches of 12+ tokens on bf16 tiles: faster, closer to the f32 product) or exact (llama.cpp's arithmetic)",
       default: 'bf16',
+    },
+    'max-unread-bytes': {
+      type: 'string',
+      arg: 'BYTES',
+      help: 'a stream whose client leaves more than this unread is aborted (its generations cancelled, an error event sent)',
+      default: String(DEFAULT_MAX_UNREAD_BYTES),
     },
     'drain-timeout': {
       type: 'string',
@@ -51,6 +57,10 @@ export async function runServe(argv: string[], err: NodeJS.WritableStream): Prom
   if (drainTimeoutSec < 0) {
     throw new InvalidRequestError('INVALID_ARGUMENT', `--drain-timeout must be at least 0 seconds (got '${String(values['drain-timeout'])}')`);
   }
+  const maxUnreadBytes = numberFlag(values['max-unread-bytes'], '--max-unread-bytes', { integer: true }) ?? DEFAULT_MAX_UNREAD_BYTES;
+  if (maxUnreadBytes < 1) {
+    throw new InvalidRequestError('INVALID_ARGUMENT', `--max-unread-bytes must be at least 1 (got ${maxUnreadBytes})`);
+  }
   await checkCanListen(port, host); // before the model loads: a busy port or a bad host is said at once
   const model = await loadModel(path, {
     contextSize: numberFlag(values['context-size'], '--context-size', { integer: true }),
@@ -62,7 +72,7 @@ export async function runServe(argv: string[], err: NodeJS.WritableStream): Prom
     maxQueueLength: numberFlag(values['max-queue'], '--max-queue', { integer: true }),
   });
   const modelName = values['model-name'] ?? basename(path).replace(/\.gguf$/i, '');
-  const server = createServer(engine, { modelName, apiKey: values['api-key'] });
+  const server = createServer(engine, { modelName, apiKey: values['api-key'], maxUnreadBytes });
 
   await listen(server, port, host);
   const address = server.address();
