@@ -13,6 +13,7 @@ import type { Model } from './model.js';
 import type { ServingEngine, ServingStats } from './serving-engine.js';
 import { StopMatcher } from './stop-matcher.js';
 import { kvBytesPerToken } from './context-size.js';
+import { checkPromptBytes } from './prompt-length.js';
 
 export interface ServingEngineOptions {
   /** most requests running at once (default 16) */
@@ -78,14 +79,7 @@ export class AsyncEngine implements ServingEngine {
     if (this.deadError) throw this.deadError;
     if (this.isShuttingDown) throw new CapacityError('QUEUE_FULL', 'the server is shutting down');
     validateGenerationOptions(options);
-    if (typeof prompt === 'string') {
-      // a prompt that cannot fit is refused on its byte length, before tokenizing it (a 4 MB prompt
-      // held the event loop ~5.7 s in the tokenizer, only to be refused)
-      const minNumTokens = Math.ceil(Buffer.byteLength(prompt) / this.tokenizer.maxTokenBytes);
-      if (minNumTokens > this.contextSize) {
-        throw new InvalidRequestError('PROMPT_TOO_LONG', `prompt is at least ${minNumTokens} tokens, the context holds ${this.contextSize}`);
-      }
-    }
+    if (typeof prompt === 'string') checkPromptBytes(prompt, this.tokenizer, this.contextSize);
     const promptIds =
       typeof prompt === 'string'
         ? this.tokenizer.encode(prompt, { addSpecial: options.addSpecial ?? true, parseSpecial: options.parseSpecial ?? false })

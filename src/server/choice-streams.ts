@@ -40,10 +40,15 @@ export class ChoiceStreams {
     else ctx.signal.addEventListener('abort', abortAll, { once: true });
     const generators: AsyncGenerator<GenerationChunk>[] = [];
     try {
+      // tokenized once for all n, off the event loop
+      const promptIds =
+        typeof prompt === 'string'
+          ? await ctx.prompts.encodeText(prompt, { addSpecial: options.addSpecial ?? true, parseSpecial: options.parseSpecial ?? false })
+          : prompt;
       for (let index = 0; index < numChoices; index++) {
         // n > 1 with a seed: different but reproducible choices
         const seed = options.seed === undefined || index === 0 ? options.seed : (options.seed + index) % 2 ** 32;
-        generators.push(ctx.engine.generate(prompt, { ...options, seed, signal: controllers[index]!.signal }));
+        generators.push(ctx.engine.generate(promptIds, { ...options, seed, signal: controllers[index]!.signal }));
       }
       const firsts = await Promise.all(generators.map((g) => g.next()));
       return new ChoiceStreams(

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServingEngine } from '../engine/serving-engine.js';
-import type { ChatTemplate } from './chat-completions/chat-template.js';
 import type { HttpError } from './http-error.js';
 import type { ServerMetrics } from './metrics/server-metrics.js';
+import type { PromptEncoder } from './prompt-encoder.js';
 
 /** Everything a handler gets for one request. */
 export interface RequestContext {
@@ -21,7 +21,8 @@ export interface RequestContext {
   readonly body: unknown;
   readonly engine: ServingEngine;
   readonly metrics: ServerMetrics;
-  readonly chatTemplate: ChatTemplate;
+  /** prompts to token ids, off the event loop */
+  readonly prompts: PromptEncoder;
   readonly modelName: string;
   /** unix seconds when the server was created */
   readonly startedAtSec: number;

@@ -2,6 +2,7 @@ import { randomUUID, timingSafeEqual, createHash } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ServingEngine } from '../engine/serving-engine.js';
 import { ChatTemplate } from './chat-completions/chat-template.js';
+import { PromptEncoder } from './prompt-encoder.js';
 import { chatCompletionsRoute } from './chat-completions/route.js';
 import { completionsRoute } from './completions/route.js';
 import { ConnectionTracker } from './connection-tracker.js';
@@ -53,6 +54,7 @@ const ROUTES: readonly Route[] = [completionsRoute, chatCompletionsRoute, models
 export function createServer(engine: ServingEngine, options: ServerOptions): PeregrineServer {
   const metrics = new ServerMetrics(engine, options.modelName);
   const chatTemplate = options.chatTemplate ?? ChatTemplate.forModel(engine.model);
+  const prompts = PromptEncoder.start(engine, chatTemplate);
   const startedAtSec = Math.floor(Date.now() / 1000);
   const apiKeyHash = options.apiKey === undefined ? undefined : sha256(options.apiKey);
   const headersTimeoutMs = Math.ceil(options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS);
@@ -70,6 +72,7 @@ export function createServer(engine: ServingEngine, options: ServerOptions): Per
       void handleRequest(req, res);
     },
   ) as PeregrineServer;
+  server.once('close', () => prompts.close());
   const connections = new ConnectionTracker(server);
   Object.defineProperty(server, 'metrics', { value: metrics });
   Object.defineProperty(server, 'connectionTracker', { value: connections });
@@ -109,7 +112,7 @@ export function createServer(engine: ServingEngine, options: ServerOptions): Per
         body,
         engine,
         metrics,
-        chatTemplate,
+        prompts,
         modelName: options.modelName,
         startedAtSec,
       };

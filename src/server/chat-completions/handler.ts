@@ -22,10 +22,10 @@ interface WireTokenLogprob extends WireTopLogprob {
 export async function handleChatCompletion(ctx: RequestContext): Promise<void> {
   const request = parseChatCompletionRequest(ctx.body);
   checkServedModel(request.model, ctx.modelName);
-  const prompt = ctx.chatTemplate.render(request.messages);
+  const promptIds = await ctx.prompts.encodeChat(request.messages);
   const choices = await ChoiceStreams.start(
     ctx,
-    prompt,
+    promptIds,
     { ...toGenerationOptions(request), logprobs: request.numLogprobs, parseSpecial: true },
     request.numChoices,
   );

@@ -1,0 +1,55 @@
+import { checkPromptBytes } from '../engine/prompt-length.js';
+import { InvalidRequestError, type ErrorCode } from '../errors/engine-error.js';
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import type { ChatMessage, ChatTemplate } from './chat-completions/chat-template.js';
+import { HttpError, type OpenAiErrorType } from './http-error.js';
+
+/** what the prompt thread is started with */
+export interface PromptWorkerData {
+  readonly modelPath: string;
+  readonly chatTemplateSource: string;
+  readonly contextSize: number;
+}
+
+/** a prompt to tokenize: text, or chat messages to render with the chat template first */
+export type PromptJob =
+  | { readonly id: number; readonly kind: 'text'; readonly text: string; readonly addSpecial: boolean; readonly parseSpecial: boolean }
+  | { readonly id: number; readonly kind: 'chat'; readonly messages: readonly ChatMessage[] };
+
+export type PromptReply =
+  | { readonly id: number; readonly ids: Int32Array }
+  | { readonly id: number; readonly error: SerializedError }
+  | { readonly id: -1; readonly ready: true };
+
+/** an error as it crosses the thread boundary: the request errors keep their class and fields */
+export type SerializedError =
+  | { readonly kind: 'http'; readonly status: number; readonly message: string; readonly type: OpenAiErrorType; readonly param: string | null; readonly code: string | null }
+  | { readonly kind: 'invalid'; readonly code: ErrorCode; readonly message: string }
+  | { readonly kind: 'other'; readonly message: string };
+
+/**
+ * The token ids of one prompt. A chat is rendered, then tokenized with special-token text parsed
+ * (the template writes them) and BOS as the model's metadata says. A text that cannot fit is
+ * refused on its byte length before tokenizing.
+ */
+export function encodePrompt(job: PromptJob, tokenizer: Tokenizer, chatTemplate: ChatTemplate, contextSize: number): number[] {
+  const text = job.kind === 'chat' ? chatTemplate.render(job.messages) : job.text;
+  checkPromptBytes(text, tokenizer, contextSize);
+  return job.kind === 'chat'
+    ? tokenizer.encode(text, { addSpecial: true, parseSpecial: true })
+    : tokenizer.encode(text, { addSpecial: job.addSpecial, parseSpecial: job.parseSpecial });
+}
+
+export function serializeError(err: unknown): SerializedError {
+  if (err instanceof HttpError) {
+    return { kind: 'http', status: err.status, message: err.message, type: err.type, param: err.param, code: err.code };
+  }
+  if (err instanceof InvalidRequestError) return { kind: 'invalid', code: err.code, message: err.message };
+  return { kind: 'other', message: err instanceof Error ? err.message : String(err) };
+}
+
+export function deserializeError(e: SerializedError): Error {
+  if (e.kind === 'http') return new HttpError(e.status, e.message, e.type, e.param, e.code);
+  if (e.kind === 'invalid') return new InvalidRequestError(e.code, e.message);
+  return new Error(`the prompt thread failed: ${e.message}`);
+}
