@@ -19,8 +19,8 @@ import { probeNativeBackend, type NativeBackend } from '../src/kernels/native/na
 import { ReferenceBackend } from '../src/kernels/reference/reference-backend.js';
 import type { ForwardBatch } from '../src/models/forward-batch.js';
 import { LlamaModel, parseLlamaConfig } from '../src/models/llama.js';
-import type { ModelShape } from '../src/models/model-shapes.js';
-import { writeSyntheticModel, type SyntheticWeightType } from '../src/models/synthetic-model.js';
+import type { ModelShape } from '../src/testing/model-shapes.js';
+import { writeSyntheticModel, type SyntheticWeightType } from '../src/testing/synthetic-model.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const weightType = (args.get('type') ?? 'Q4_0') as SyntheticWeightType;

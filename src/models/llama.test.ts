@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Model } from '../engine/model.js';
 import type { WeightTensor } from '../kernels/kernel-backend.js';
-import { writeSyntheticModel } from './synthetic-model.js';
+import { writeSyntheticModel } from '../testing/synthetic-model.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'peregrine-llama-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

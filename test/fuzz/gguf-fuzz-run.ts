@@ -15,7 +15,7 @@ import { DEFAULT_MODEL_PATH } from '../../src/cli/default-model.js';
 import { loadModel } from '../../src/engine/model.js';
 import { EngineError } from '../../src/errors/engine-error.js';
 import { readGguf } from '../../src/formats/gguf/index.js';
-import { writeSyntheticModel } from '../../src/models/synthetic-model.js';
+import { writeSyntheticModel } from '../../src/testing/synthetic-model.js';
 import { mutateGguf, parseLayout, type GgufLayout, type Mutation } from './gguf-mutator.js';
 
 export type Outcome = 'clean' | 'bad-message' | 'crash' | 'hang' | 'accepted';
