@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { loadModel } from '../engine/model.js';
+import { loadModel } from '../engine/loaded-model.js';
 import type { MatmulPrecision } from '../kernels/native/native-backend.js';
 import { MODEL_SHAPE_NAMES, type ModelShapeName } from '../testing/model-shapes.js';
 import { writeSyntheticModel, type SyntheticWeightType } from '../testing/synthetic-model.js';

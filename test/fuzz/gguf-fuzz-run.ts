@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULT_MODEL_PATH } from '../../src/cli/default-model.js';
-import { loadModel } from '../../src/engine/model.js';
+import { loadModel } from '../../src/engine/loaded-model.js';
 import { EngineError } from '../../src/errors/engine-error.js';
 import { readGguf } from '../../src/formats/gguf/index.js';
 import { writeSyntheticModel } from '../../src/testing/synthetic-model.js';
