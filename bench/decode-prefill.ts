@@ -21,11 +21,11 @@ import { join, resolve } from 'node:path';
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
 import { loadModel } from '../src/api/index.js';
 import { readGguf } from '../src/formats/gguf/index.js';
-import type { SyntheticWeightType } from '../src/models/synthetic-model.js';
+import type { SyntheticWeightType } from '../src/testing/synthetic-model.js';
 import { resolveBenchModel } from '../src/benchmark/run-benchmark.js';
 import { probeNativeBackend } from '../src/kernels/native/native-backend.js';
 import { benchCpu, describeCpu, updateReadmeBlock } from './readme-tables.js';
-import type { ModelShapeName } from '../src/models/model-shapes.js';
+import type { ModelShapeName } from '../src/testing/model-shapes.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const types = (args.get('types') ?? 'Q4_0,Q8_0,F16,Q4_K').split(',') as SyntheticWeightType[];

@@ -18,9 +18,11 @@ import { KvStorage } from '../src/kernels/kv-storage.js';
 import { probeNativeBackend, type NativeBackend } from '../src/kernels/native/native-backend.js';
 import { ReferenceBackend } from '../src/kernels/reference/reference-backend.js';
 import type { ForwardBatch } from '../src/models/forward-batch.js';
+import { Workspace } from '../src/models/workspace.js';
 import { LlamaModel, parseLlamaConfig } from '../src/models/llama.js';
-import type { ModelShape } from '../src/models/model-shapes.js';
-import { writeSyntheticModel, type SyntheticWeightType } from '../src/models/synthetic-model.js';
+import { buildForwardBatch } from '../src/runner/build-forward-batch.js';
+import type { ModelShape } from '../src/testing/model-shapes.js';
+import { writeSyntheticModel, type SyntheticWeightType } from '../src/testing/synthetic-model.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const weightType = (args.get('type') ?? 'Q4_0') as SyntheticWeightType;
@@ -42,16 +44,11 @@ if (!existsSync(path)) {
   console.log(`wrote ${path}: ${(info.numParams / 1e6).toFixed(0)}M params, ${(info.fileBytes / 1e6).toFixed(0)} MB in ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
 }
 const file = readGguf(path);
-const config = parseLlamaConfig(file, 'llama');
+const config = parseLlamaConfig(file);
 const prompt = Int32Array.from({ length: numPrefill }, (_, i) => 300 + ((i * 7919) % 30000));
 
-function batchOf(tokenIds: Int32Array, start: number, blockTable: Int32Array): ForwardBatch {
-  return {
-    tokenIds,
-    positions: Int32Array.from({ length: tokenIds.length }, (_, i) => start + i),
-    sequences: [{ start: 0, numTokens: tokenIds.length, blockTable }],
-    logitRows: Int32Array.from([tokenIds.length - 1]),
-  };
+function batchOf(tokenIds: Int32Array, start: number, blockTable: Int32Array, kv: KvStorage): ForwardBatch {
+  return buildForwardBatch([{ tokenIds: [...tokenIds], startPosition: start, blockTable, logitRows: [tokenIds.length - 1] }], kv, new Workspace());
 }
 
 interface Run {
@@ -71,7 +68,7 @@ function run(model: LlamaModel, decodeSteps: number, promptTokens = prompt): Run
   const blockTable = Int32Array.from({ length: numBlocks }, (_, i) => numBlocks - 1 - i); // not the identity
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
-  let logits = model.forward(batchOf(promptTokens, 0, blockTable), kv);
+  let logits = model.forward(batchOf(promptTokens, 0, blockTable, kv), kv);
   const prefillSeconds = (performance.now() - t0) / 1e3;
   const prefillCpuSeconds = cpuSeconds(cpu0);
   const cpu1 = process.cpuUsage();
@@ -81,7 +78,7 @@ function run(model: LlamaModel, decodeSteps: number, promptTokens = prompt): Run
     let next = 0;
     for (let v = 1; v < logits.length; v++) if (logits[v]! > logits[next]!) next = v;
     const t = performance.now();
-    logits = model.forward(batchOf(Int32Array.from([next]), promptTokens.length + i, blockTable), kv);
+    logits = model.forward(batchOf(Int32Array.from([next]), promptTokens.length + i, blockTable, kv), kv);
     decodeSeconds.push((performance.now() - t) / 1e3);
   }
   const decodeCpuSeconds = decodeSteps > 0 ? cpuSeconds(cpu1) / decodeSteps : 0;

@@ -15,7 +15,7 @@ import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
 import { loadModel } from '../src/api/index.js';
 import { AsyncEngine } from '../src/engine/async-engine.js';
 import type { MatmulPrecision } from '../src/kernels/native/native-backend.js';
-import type { SyntheticWeightType } from '../src/models/synthetic-model.js';
+import type { SyntheticWeightType } from '../src/testing/synthetic-model.js';
 import { resolveBenchModel } from '../src/benchmark/run-benchmark.js';
 import { benchCpu, describeCpu, updateReadmeBlock } from './readme-tables.js';
 

@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { runInNewContext } from 'node:vm';
 import { DEFAULT_MODEL_PATH } from '../src/cli/default-model.js';
 import { createServingEngine } from '../src/engine/async-engine.js';
-import { loadModel } from '../src/engine/model.js';
+import { loadModel } from '../src/engine/loaded-model.js';
 import { createServer } from '../src/server/server.js';
 
 const { values } = parseArgs({

@@ -1,5 +1,6 @@
 /** Peregrine's public API. Everything a user imports comes from here. */
-export { loadModel, Model, type LoadModelOptions, type CompletionResult } from '../engine/model.js';
+export { loadModel, LoadedModel, LoadedModel as Model, type CompletionResult } from '../engine/loaded-model.js';
+export type { LoadModelOptions } from '../engine/model.js';
 export { createServingEngine, AsyncEngine, type ServingEngineOptions } from '../engine/async-engine.js';
 export type { ServingEngine, ServingStats } from '../engine/serving-engine.js';
 export type { BackendChoice } from '../kernels/select-backend.js';

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadModel } from '../engine/model.js';
+import { loadModel } from '../engine/loaded-model.js';
 import { BENCH_SCENARIOS, type BenchTarget } from './bench-target.js';
 import { llamaCppScenarioConfig, openLlamaCppPeer, peregrineScenarioConfig, peregrineTarget } from './engines.js';
 import type { BenchEngine } from './scenario.js';

@@ -8,7 +8,8 @@ import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { ChunkQueue } from './chunk-queue.js';
 import { EngineCore, type RequestState } from './engine-core.js';
 import { validateGenerationOptions, type GenerationChunk, type GenerationOptions } from './generation-options.js';
-import { KV_BLOCK_SIZE } from '../kernels/kv-storage.js';
+import { KV_BLOCK_SIZE, KvStorage } from '../kernels/kv-storage.js';
+import { ModelRunner } from '../runner/model-runner.js';
 import type { Model } from './model.js';
 import type { ServingEngine, ServingStats } from './serving-engine.js';
 import { StopMatcher } from './stop-matcher.js';
@@ -54,11 +55,14 @@ export class AsyncEngine implements ServingEngine {
     const bytesPerToken = kvBytesPerToken(c, model.kvCacheType);
     const numKvTokens =
       options.numKvTokens ?? Math.max(model.contextSize, Math.min(maxNumSeqs * model.contextSize, Math.floor(KV_BYTES_CAP / bytesPerToken)));
-    this.core = new EngineCore(model, {
+    const numKvBlocks = Math.ceil(numKvTokens / KV_BLOCK_SIZE);
+    const kv = new KvStorage(c.numLayers, c.numKvHeads * c.headDim, numKvBlocks, KV_BLOCK_SIZE, model.kvCacheType);
+    this.core = new EngineCore(new ModelRunner(model.network, kv), model.tokenizer, {
       maxNumSeqs,
       maxNumBatchedTokens: Math.max(options.maxNumBatchedTokens ?? 512, maxNumSeqs),
       maxQueueLength: options.maxQueueLength ?? 256,
-      numKvTokens,
+      maxModelLen: model.contextSize,
+      numKvBlocks,
       blockSize: KV_BLOCK_SIZE,
     });
   }

@@ -1,14 +1,13 @@
 import { KvCacheManager } from '../cache/kv-cache-manager.js';
 import { RequestFailedError } from '../errors/engine-error.js';
-import { KvStorage } from '../kernels/kv-storage.js';
-import { ModelRunner } from '../runner/model-runner.js';
+import type { Runner } from '../runner/model-runner.js';
 import { computeLogprobs } from '../sampling/compute-logprobs.js';
 import type { Sampler } from '../sampling/sampler.js';
 import { Request, type FinishReason } from '../scheduler/request.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import type { StreamingDetokenizer } from '../tokenizer/streaming-detokenizer.js';
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { GenerationChunk } from './generation-options.js';
-import type { Model } from './model.js';
 import type { StopMatcher } from './stop-matcher.js';
 
 /** Everything the engine keeps per request besides what the scheduler keeps. */
@@ -30,8 +29,11 @@ export interface EngineCoreConfig {
   readonly maxNumSeqs: number;
   readonly maxNumBatchedTokens: number;
   readonly maxQueueLength: number;
-  /** KV cache capacity in tokens, over all requests */
-  readonly numKvTokens: number;
+  /** most tokens (prompt plus output) in one request */
+  readonly maxModelLen: number;
+  /** KV blocks over all requests: the runner's KV storage has this many */
+  readonly numKvBlocks: number;
+  /** token slots per KV block */
   readonly blockSize: number;
 }
 
@@ -41,27 +43,24 @@ export interface EngineCoreConfig {
  */
 export class EngineCore {
   readonly scheduler: Scheduler<RequestState>;
-  private readonly runner: ModelRunner;
   /** requests whose stream is still open (the scheduler forgets requests once finished) */
   private readonly open = new Map<string, Request<RequestState>>();
 
+  /** `tokenizer` says which tokens end a generation; `runner` runs each step's batch */
   constructor(
-    private readonly model: Model,
+    private readonly runner: Runner,
+    private readonly tokenizer: Tokenizer,
     config: EngineCoreConfig,
   ) {
-    const c = model.network.config;
-    const numBlocks = Math.ceil(config.numKvTokens / config.blockSize);
-    const kv = new KvStorage(c.numLayers, c.numKvHeads * c.headDim, numBlocks, config.blockSize, model.kvCacheType);
     this.scheduler = new Scheduler<RequestState>(
       {
         maxNumSeqs: config.maxNumSeqs,
         maxNumBatchedTokens: config.maxNumBatchedTokens,
-        maxModelLen: model.contextSize,
+        maxModelLen: config.maxModelLen,
         maxQueueLength: config.maxQueueLength,
       },
-      new KvCacheManager({ numBlocks, blockSize: config.blockSize }),
+      new KvCacheManager({ numBlocks: config.numKvBlocks, blockSize: config.blockSize }),
     );
-    this.runner = new ModelRunner(model.network, kv);
   }
 
   get hasWork(): boolean {
@@ -87,7 +86,7 @@ export class EngineCore {
     const { requestIds, logits, vocabSize } = this.runner.execute(output);
     // greedy requests take their token from the kernels' argmax (vectorized, all rows at once)
     const isGreedy = (requestId: string): boolean => this.scheduler.getRequest(requestId)!.params.sampler.isGreedy;
-    const argmax = requestIds.some(isGreedy) ? this.model.network.argmaxRows(logits, requestIds.length) : undefined;
+    const argmax = requestIds.some(isGreedy) ? this.runner.argmaxRows(logits, requestIds.length) : undefined;
 
     const sampled = new Map<string, number>();
     const finishReasons = new Map<string, FinishReason>();
@@ -106,7 +105,7 @@ export class EngineCore {
       }
       sampled.set(requestId, tokenId);
       const logprobs = state.numLogprobs !== undefined ? [computeLogprobs(rowLogits, tokenId, state.numLogprobs)] : undefined;
-      if (!state.ignoreEos && this.model.tokenizer.isEndOfGeneration(tokenId)) {
+      if (!state.ignoreEos && this.tokenizer.isEndOfGeneration(tokenId)) {
         finishReasons.set(requestId, 'stop');
         state.emit({ text: '', tokenIds: [tokenId], logprobs });
         return;

@@ -15,7 +15,7 @@ export interface ServingStats {
 
 /**
  * What the HTTP server needs from the engine: many concurrent generations, each an async stream
- * of chunks (the same chunks as Model.generate). Aborting a request (its AbortSignal) frees its KV
+ * of chunks (the same chunks as LoadedModel.generate). Aborting a request (its AbortSignal) frees its KV
  * blocks. Errors are typed: InvalidRequestError (400), CapacityError 'QUEUE_FULL' (429).
  */
 export interface ServingEngine {

@@ -75,7 +75,7 @@ export interface KernelBackend {
   /** out[t, r] = Σ_c w[r, c] · x[t, c];  x: [numTokens, numCols], out: [numTokens, numRows] */
   matmul(out: Float32Array, w: WeightTensor, x: Float32Array, numTokens: number): void;
   /**
-   * matmul of swiglu(gate, up) taken row by row (each row as `swiglu` on numCols elements), without
+   * matmul of swiglu(gate, up) = silu(gate) · up taken row by row (numCols elements each), without
    * storing it whole: the same numbers as swiglu into a buffer, then matmul. gateUp: [numTokens,
    * 2 · numCols], each row the gate's numCols values, then up's (a matmul by stacked gate and up rows)
    */
@@ -110,8 +110,6 @@ export interface KernelBackend {
     numTokens: number,
     shape: AttentionShape,
   ): void;
-  /** out[i] = silu(gate[i]) · up[i] for n elements (out may alias gate) */
-  swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
   /** out[i] = a[i] + b[i] (out may alias a) */
   add(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void;
   /** out[r] = the first index of the largest value of row r of x ([numRows, rowLength]); NaN never wins, 0 if nothing beats -Infinity */

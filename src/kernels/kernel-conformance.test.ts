@@ -87,7 +87,6 @@ function preparing(backend: NativeBackend): KernelBackend {
     storeKv: (...args) => backend.storeKv(...args),
     attention: (...args) => backend.attention(...args),
     attentionBatch: (...args) => backend.attentionBatch(...args),
-    swiglu: (...args) => backend.swiglu(...args),
     add: (...args) => backend.add(...args),
     argmaxRows: (...args) => backend.argmaxRows(...args),
   };
@@ -577,23 +576,11 @@ for (const dtype of ['f16', 'f32'] as const) {
   });
 }
 
-// swiglu and add, in place and not; 100000 elements run on several threads
+// add, in place and not; 100000 elements run on several threads (swiglu is checked inside matmulSwiglu)
 for (const n of [77, 100_000]) {
   const gate = gaussian(n, 3);
   const up = gaussian(n);
   for (const isInPlace of [false, true]) {
-    cases.push({
-      op: 'swiglu',
-      name: `${n} elements${isInPlace ? ', in place' : ''}`,
-      run(b) {
-        const g = gate.slice();
-        const out = isInPlace ? g : new Float32Array(n).fill(NaN);
-        b.swiglu(out, g, up, n);
-        return out;
-      },
-      tolerance: relative(1e-6, 1e-30),
-      isExactOn: everywhere,
-    });
     cases.push({
       op: 'add',
       name: `${n} elements${isInPlace ? ', in place' : ''}`,

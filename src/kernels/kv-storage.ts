@@ -1,4 +1,4 @@
-import type { KvCacheType, KvLayer, KvView } from './kernel-backend.js';
+import type { KvCacheType, KvLayer } from './kernel-backend.js';
 
 /** token slots per KV block */
 export const KV_BLOCK_SIZE = 16;
@@ -35,10 +35,6 @@ export class KvStorage {
 
   layer(layer: number): KvLayer {
     return { dtype: this.dtype, k: this.k[layer]!, v: this.v[layer]!, blockSize: this.blockSize } as KvLayer;
-  }
-
-  view(layer: number, blockTable: Int32Array): KvView {
-    return { ...this.layer(layer), blockTable };
   }
 
   /** slot of logical position `pos` for a sequence with this block table */

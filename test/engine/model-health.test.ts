@@ -5,8 +5,8 @@ import { GgmlType, loadModel, readGguf, writeGguf } from '../../src/api/index.js
 import { createServingEngine } from '../../src/engine/async-engine.js';
 import { ModelLoadError, RequestFailedError } from '../../src/errors/engine-error.js';
 import { GgufValueType, readTensorData } from '../../src/formats/gguf/index.js';
-import { resolveModelShape } from '../../src/models/model-shapes.js';
-import { writeSyntheticModel } from '../../src/models/synthetic-model.js';
+import { resolveModelShape } from '../../src/testing/model-shapes.js';
+import { writeSyntheticModel } from '../../src/testing/synthetic-model.js';
 import { tempDir } from '../parity/helpers.js';
 
 /** Issue 23, finding 4: a model that cannot produce finite values is refused at load; one request's NaN fails that request only. */

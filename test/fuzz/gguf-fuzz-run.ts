@@ -12,10 +12,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULT_MODEL_PATH } from '../../src/cli/default-model.js';
-import { loadModel } from '../../src/engine/model.js';
+import { loadModel } from '../../src/engine/loaded-model.js';
 import { EngineError } from '../../src/errors/engine-error.js';
 import { readGguf } from '../../src/formats/gguf/index.js';
-import { writeSyntheticModel } from '../../src/models/synthetic-model.js';
+import { writeSyntheticModel } from '../../src/testing/synthetic-model.js';
 import { mutateGguf, parseLayout, type GgufLayout, type Mutation } from './gguf-mutator.js';
 
 export type Outcome = 'clean' | 'bad-message' | 'crash' | 'hang' | 'accepted';

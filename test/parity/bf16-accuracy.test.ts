@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GgmlType, loadModel, readGguf, writeGguf, type Model } from '../../src/api/index.js';
 import { readTensorData } from '../../src/formats/gguf/index.js';
 import { probeNativeBackend } from '../../src/kernels/native/native-backend.js';
-import { writeSyntheticModel } from '../../src/models/synthetic-model.js';
+import { writeSyntheticModel } from '../../src/testing/synthetic-model.js';
 import { dequantize } from '../../src/quant/index.js';
 import { tempDir } from './helpers.js';
 

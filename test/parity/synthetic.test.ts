@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../../src/api/index.js';
-import { writeSyntheticModel, type SyntheticModelOptions } from '../../src/models/synthetic-model.js';
+import { writeSyntheticModel, type SyntheticModelOptions } from '../../src/testing/synthetic-model.js';
 import { openLlamaCpp } from '../reference/llama-cpp.js';
 import { BACKENDS, LLAMA_CPP_F32, NATIVE_ISA, argmax, firstDifference, klDivergence, relativeError, tempDir } from './helpers.js';
 

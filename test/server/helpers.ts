@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { DEFAULT_MODEL_PATH } from '../../src/cli/default-model.js';
 import { createServingEngine } from '../../src/engine/async-engine.js';
-import { loadModel } from '../../src/engine/model.js';
+import { loadModel } from '../../src/engine/loaded-model.js';
 import type { ServingEngine } from '../../src/engine/serving-engine.js';
 import { createServer, type PeregrineServer, type ServerOptions } from '../../src/server/server.js';
 

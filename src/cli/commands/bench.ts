@@ -4,8 +4,8 @@ import { availableParallelism, constants as osConstants } from 'node:os';
 import { runBenchmark } from '../../benchmark/run-benchmark.js';
 import { DEFAULT_CONSTRAINTS } from '../../benchmark/scenario.js';
 import { InvalidRequestError } from '../../errors/engine-error.js';
-import { MODEL_SHAPE_NAMES } from '../../models/model-shapes.js';
-import type { SyntheticWeightType } from '../../models/synthetic-model.js';
+import { MODEL_SHAPE_NAMES } from '../../testing/model-shapes.js';
+import type { SyntheticWeightType } from '../../testing/synthetic-model.js';
 import { defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs, threadsFlag } from '../args.js';
 
 const WEIGHT_TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K', 'Q4_K_M', 'Q5_K_M'];

@@ -1,4 +1,4 @@
-import { loadModel } from '../../engine/model.js';
+import { loadModel } from '../../engine/loaded-model.js';
 import { backendFlag, defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs, threadsFlag } from '../args.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
 

@@ -1,7 +1,7 @@
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { basename } from 'node:path';
 import { createServingEngine } from '../../engine/async-engine.js';
-import { loadModel } from '../../engine/model.js';
+import { loadModel } from '../../engine/loaded-model.js';
 import { InvalidRequestError } from '../../errors/engine-error.js';
 import { untrustedText } from '../../errors/untrusted-text.js';
 import { createServer, DEFAULT_MAX_UNREAD_BYTES, type PeregrineServer } from '../../server/server.js';

@@ -250,6 +250,7 @@ export class ReferenceBackend implements KernelBackend {
     this.matmul(out, w, h, numTokens);
   }
 
+  /** out[i] = silu(gate[i]) · up[i] for n elements (out may alias gate): matmulSwiglu's activations */
   swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void {
     // ggml's vectorized silu on full 16-wide chunks, the scalar one on the tail
     const vectorEnd = n - (n % GGML_VEC_WIDTH);

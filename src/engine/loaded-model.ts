@@ -1,0 +1,54 @@
+import { evaluateLogits } from '../runner/evaluate-logits.js';
+import { AsyncEngine } from './async-engine.js';
+import type { FinishReason, GenerationChunk, GenerationOptions } from './generation-options.js';
+import { Model, type LoadModelOptions } from './model.js';
+
+export interface CompletionResult {
+  readonly text: string;
+  readonly tokenIds: number[];
+  readonly finishReason: FinishReason;
+  readonly usage: { readonly promptTokens: number; readonly completionTokens: number };
+}
+
+/**
+ * What `loadModel` returns: a Model plus one-call generation. generate() and complete() run on an
+ * AsyncEngine of this object's own, made on first use (up to 8 concurrent calls batched
+ * together); for more control make one with createServingEngine(model, options).
+ */
+export class LoadedModel extends Model {
+  private engine: AsyncEngine | undefined;
+
+  static override load(path: string, options: LoadModelOptions = {}): LoadedModel {
+    return new LoadedModel(Model.read(path, options));
+  }
+
+  /** Streams generated text. `prompt` is text, or token ids used as they are. */
+  async *generate(prompt: string | readonly number[], options: GenerationOptions = {}): AsyncGenerator<GenerationChunk> {
+    this.engine ??= new AsyncEngine(this, { maxNumSeqs: 8 });
+    yield* this.engine.generate(prompt, options);
+  }
+
+  async complete(prompt: string | readonly number[], options: GenerationOptions = {}): Promise<CompletionResult> {
+    let text = '';
+    const tokenIds: number[] = [];
+    let finishReason: FinishReason = 'length';
+    let usage = { promptTokens: 0, completionTokens: 0 };
+    for await (const chunk of this.generate(prompt, options)) {
+      text += chunk.text;
+      tokenIds.push(...chunk.tokenIds);
+      if (chunk.finishReason) finishReason = chunk.finishReason;
+      if (chunk.usage) usage = chunk.usage;
+    }
+    return { text, tokenIds, finishReason, usage };
+  }
+
+  /** Logits after every token of `tokenIds` ([tokenIds.length][vocabSize]), in one fresh context. */
+  evaluate(tokenIds: readonly number[]): Float32Array[] {
+    this.checkTokens(tokenIds);
+    return evaluateLogits(this.network, tokenIds, this.kvCacheType);
+  }
+}
+
+export async function loadModel(path: string, options?: LoadModelOptions): Promise<LoadedModel> {
+  return LoadedModel.load(path, options);
+}

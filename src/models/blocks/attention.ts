@@ -1,0 +1,80 @@
+import type { AttentionShape, KernelBackend, KvLayer, RopeParams, WeightTensor } from '../../kernels/kernel-backend.js';
+import type { ForwardBatch } from '../forward-batch.js';
+import type { ModelConfig } from '../model-config.js';
+import type { WeightLoader } from '../weight-loader.js';
+import type { Workspace } from '../workspace.js';
+import { FusedLinear } from './fused-linear.js';
+
+/** GGUF names of one layer's attention weights */
+export interface AttentionWeightNames {
+  readonly q: string;
+  readonly k: string;
+  readonly v: string;
+  /** the stacked q, k and v */
+  readonly qkv: string;
+  readonly output: string;
+}
+
+/**
+ * Causal self-attention over the paged KV cache: q/k/v projections, rope, K/V stored, attention
+ * (grouped-query when numKvHeads < numHeads), output projection. Options that ModelConfig can
+ * name but this block does not run (bias, q/k norm, soft-cap, window) are refused by
+ * validateModelConfig before a block is built.
+ */
+export class AttentionBlock {
+  private readonly shape: AttentionShape;
+
+  constructor(
+    private readonly backend: KernelBackend,
+    private readonly ws: Workspace,
+    private readonly config: ModelConfig,
+    /** q, k and v rows: [numHeads · headDim, numKvHeads · headDim, numKvHeads · headDim] × hiddenSize */
+    private readonly qkv: FusedLinear,
+    /** [hiddenSize, numHeads · headDim] */
+    private readonly output: WeightTensor,
+    private readonly rope: RopeParams,
+  ) {
+    this.shape = { numHeads: config.numHeads, numKvHeads: config.numKvHeads, headDim: config.headDim, scale: 1 / Math.sqrt(config.headDim) };
+  }
+
+  static load(w: WeightLoader, backend: KernelBackend, ws: Workspace, c: ModelConfig, names: AttentionWeightNames, rope: RopeParams): AttentionBlock {
+    const qDim = c.numHeads * c.headDim;
+    const kvDim = c.numKvHeads * c.headDim;
+    const qkv = FusedLinear.load(w, backend, ws, names.qkv, [[names.q, qDim], [names.k, kvDim], [names.v, kvDim]], c.hiddenSize);
+    const output = w.matrix(names.output, c.hiddenSize, qDim);
+    return new AttentionBlock(backend, ws, c, qkv, backend.prepareWeight?.(output) ?? output, rope);
+  }
+
+  /** the weights forward multiplies by, in call order */
+  get matmulWeights(): WeightTensor[] {
+    return [...this.qkv.weights, this.output];
+  }
+
+  /**
+   * out: [numTokens, hiddenSize] the attention output, projected; xn: [numTokens, hiddenSize] the
+   * normed input. Writes the batch's K and V into `kv` (this layer's cache) first.
+   */
+  forward(out: Float32Array, xn: Float32Array, batch: ForwardBatch, kv: KvLayer): void {
+    const b = this.backend;
+    const c = this.config;
+    const n = batch.tokenIds.length;
+    const qDim = c.numHeads * c.headDim;
+    const kvDim = c.numKvHeads * c.headDim;
+    const q = this.ws.get('q', n * qDim); //       [n, numHeads, headDim]
+    const k = this.ws.get('k', n * kvDim); //      [n, numKvHeads, headDim]
+    const v = this.ws.get('v', n * kvDim); //      [n, numKvHeads, headDim]
+    const attn = this.ws.get('attn', n * qDim); // [n, numHeads, headDim]
+    this.qkv.forwardSplit([q, k, v], xn, n);
+    b.rope(q, n, c.numHeads, c.headDim, batch.positions, this.rope);
+    b.rope(k, n, c.numKvHeads, c.headDim, batch.positions, this.rope);
+    b.storeKv(kv, k, v, batch.slotIds, n);
+    for (const r of batch.attentionRuns) {
+      const attnRows = attn.subarray(r.start * qDim, (r.start + r.numTokens) * qDim);
+      const qRows = q.subarray(r.start * qDim, (r.start + r.numTokens) * qDim);
+      const positions = batch.positions.subarray(r.start, r.start + r.numTokens);
+      if (r.blockTables) b.attentionBatch(attnRows, qRows, kv, r.blockTables, r.blockTableStride, positions, r.numTokens, this.shape);
+      else b.attention(attnRows, qRows, { ...kv, blockTable: r.blockTable }, positions, r.numTokens, this.shape);
+    }
+    b.matmul(out, this.output, attn, n);
+  }
+}

@@ -1,0 +1,83 @@
+import type { KernelBackend, WeightTensor } from '../../kernels/kernel-backend.js';
+import type { Workspace } from '../workspace.js';
+import type { WeightLoader } from '../weight-loader.js';
+
+/** The matrices' rows one under the other, as one matrix (same type and width; row-major ggml blocks). */
+function stackRows(name: string, parts: readonly WeightTensor[]): WeightTensor {
+  const data = new Uint8Array(parts.reduce((sum, p) => sum + p.data.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    data.set(p.data, offset);
+    offset += p.data.length;
+  }
+  return { name, type: parts[0]!.type, numRows: parts.reduce((sum, p) => sum + p.numRows, 0), numCols: parts[0]!.numCols, data };
+}
+
+/**
+ * Matrices that multiply the same activations (q, k and v; gate and up): stacked into one matrix,
+ * so one matmul reads them all, when their types match, else one matmul each. Either way the
+ * results are the same numbers; this class hides which.
+ */
+export class FusedLinear {
+  /** rows of each part */
+  readonly numRows: readonly number[];
+  readonly numCols: number;
+  /** [the stacked matrix] or the parts, prepared for the backend's matmul */
+  readonly weights: readonly WeightTensor[];
+
+  /** `parts` as loaded (not yet prepared); `stackedName` names the stacked matrix */
+  constructor(
+    private readonly backend: KernelBackend,
+    private readonly ws: Workspace,
+    stackedName: string,
+    parts: readonly WeightTensor[],
+  ) {
+    const prepare = (t: WeightTensor): WeightTensor => backend.prepareWeight?.(t) ?? t;
+    this.numRows = parts.map((p) => p.numRows);
+    this.numCols = parts[0]!.numCols;
+    this.weights = parts.every((p) => p.type === parts[0]!.type) ? [prepare(stackRows(stackedName, parts))] : parts.map(prepare);
+  }
+
+  static load(w: WeightLoader, backend: KernelBackend, ws: Workspace, stackedName: string, parts: readonly (readonly [name: string, numRows: number])[], numCols: number): FusedLinear {
+    return new FusedLinear(backend, ws, stackedName, parts.map(([name, numRows]) => w.matrix(name, numRows, numCols)));
+  }
+
+  get isStacked(): boolean {
+    return this.weights.length === 1;
+  }
+
+  /** out: [numTokens, Σ numRows], each row the parts' outputs side by side (as the stacked matmul gives them) */
+  forwardConcat(out: Float32Array, x: Float32Array, numTokens: number): void {
+    if (this.isStacked) {
+      this.backend.matmul(out, this.weights[0]!, x, numTokens);
+      return;
+    }
+    const width = this.numRows.reduce((a, b) => a + b, 0);
+    let col = 0;
+    this.weights.forEach((weight, i) => {
+      const numRows = this.numRows[i]!;
+      const part = this.ws.get(`fusedPart${i}`, numTokens * numRows); // [numTokens, numRows]
+      this.backend.matmul(part, weight, x, numTokens);
+      for (let t = 0; t < numTokens; t++) out.set(part.subarray(t * numRows, (t + 1) * numRows), t * width + col);
+      col += numRows;
+    });
+  }
+
+  /** outs[i]: [numTokens, numRows[i]], part i's output */
+  forwardSplit(outs: readonly Float32Array[], x: Float32Array, numTokens: number): void {
+    if (!this.isStacked) {
+      this.weights.forEach((weight, i) => this.backend.matmul(outs[i]!, weight, x, numTokens));
+      return;
+    }
+    const width = this.numRows.reduce((a, b) => a + b, 0);
+    const all = this.ws.get('fusedAll', numTokens * width); // [numTokens, Σ numRows]
+    this.backend.matmul(all, this.weights[0]!, x, numTokens);
+    for (let t = 0; t < numTokens; t++) {
+      let col = t * width;
+      this.numRows.forEach((numRows, i) => {
+        outs[i]!.set(all.subarray(col, col + numRows), t * numRows);
+        col += numRows;
+      });
+    }
+  }
+}

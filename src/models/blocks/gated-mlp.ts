@@ -1,0 +1,48 @@
+import { invariant } from '../../errors/engine-error.js';
+import type { KernelBackend, WeightTensor } from '../../kernels/kernel-backend.js';
+import type { ModelConfig } from '../model-config.js';
+import type { WeightLoader } from '../weight-loader.js';
+import type { Workspace } from '../workspace.js';
+import { FusedLinear } from './fused-linear.js';
+
+/** GGUF names of one layer's MLP weights */
+export interface GatedMlpWeightNames {
+  readonly gate: string;
+  readonly up: string;
+  /** the stacked gate and up */
+  readonly gateUp: string;
+  readonly down: string;
+}
+
+/** The gated MLP: down · (act(gate · x) ⊙ (up · x)). The kernels have SiLU (SwiGLU) only so far. */
+export class GatedMlp {
+  constructor(
+    private readonly backend: KernelBackend,
+    private readonly ws: Workspace,
+    private readonly ffnSize: number,
+    /** gate and up rows: [ffnSize, ffnSize] × hiddenSize */
+    private readonly gateUp: FusedLinear,
+    /** [hiddenSize, ffnSize] */
+    private readonly down: WeightTensor,
+  ) {}
+
+  static load(w: WeightLoader, backend: KernelBackend, ws: Workspace, c: ModelConfig, names: GatedMlpWeightNames): GatedMlp {
+    // validateModelConfig refuses other activations before any block is built
+    invariant((c.activation ?? 'silu') === 'silu', `GatedMlp: activation ${c.activation}`);
+    const gateUp = FusedLinear.load(w, backend, ws, names.gateUp, [[names.gate, c.ffnSize], [names.up, c.ffnSize]], c.hiddenSize);
+    const down = w.matrix(names.down, c.hiddenSize, c.ffnSize);
+    return new GatedMlp(backend, ws, c.ffnSize, gateUp, backend.prepareWeight?.(down) ?? down);
+  }
+
+  /** the weights forward multiplies by, in call order */
+  get matmulWeights(): WeightTensor[] {
+    return [...this.gateUp.weights, this.down];
+  }
+
+  /** out: [numTokens, hiddenSize]; xn: [numTokens, hiddenSize] the normed input */
+  forward(out: Float32Array, xn: Float32Array, numTokens: number): void {
+    const gateUp = this.ws.get('gateUp', numTokens * 2 * this.ffnSize); // [n, 2 ffnSize] each row gate, then up
+    this.gateUp.forwardConcat(gateUp, xn, numTokens);
+    this.backend.matmulSwiglu(out, this.down, gateUp, numTokens);
+  }
+}

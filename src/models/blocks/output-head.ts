@@ -1,0 +1,46 @@
+import type { KernelBackend, WeightTensor } from '../../kernels/kernel-backend.js';
+import type { WeightLoader } from '../weight-loader.js';
+import type { Workspace } from '../workspace.js';
+import type { RmsNorm } from './rms-norm.js';
+
+/** The last norm and the output projection, run on the rows whose logits are wanted only. */
+export class OutputHead {
+  constructor(
+    private readonly backend: KernelBackend,
+    private readonly ws: Workspace,
+    private readonly norm: RmsNorm,
+    /** [vocabSize, hiddenSize] */
+    readonly output: WeightTensor,
+  ) {}
+
+  /**
+   * `outputName`'s matrix, or the token embedding's when the file has none (tied embeddings); a
+   * tied head gets its own prepared copy, since the embedding lookup needs the plain rows.
+   */
+  static load(w: WeightLoader, backend: KernelBackend, ws: Workspace, norm: RmsNorm, outputName: string, tokenEmbedding: WeightTensor): OutputHead {
+    const output = w.has(outputName) ? w.matrix(outputName, tokenEmbedding.numRows, tokenEmbedding.numCols) : tokenEmbedding;
+    return new OutputHead(backend, ws, norm, backend.prepareWeight?.(output) ?? output);
+  }
+
+  get vocabSize(): number {
+    return this.output.numRows;
+  }
+
+  /**
+   * [logitRows.length, vocabSize] logits of rows `logitRows` of x ([numTokens, hiddenSize], the
+   * residual stream after the last layer), in a buffer reused by the next call
+   */
+  forward(x: Float32Array, logitRows: Int32Array): Float32Array {
+    const hiddenSize = this.output.numCols;
+    const numOut = logitRows.length;
+    const last = this.ws.get('last', numOut * hiddenSize); // [numOut, hiddenSize]
+    for (let i = 0; i < numOut; i++) {
+      const r = logitRows[i]!;
+      last.set(x.subarray(r * hiddenSize, (r + 1) * hiddenSize), i * hiddenSize);
+    }
+    this.norm.forward(last, last, numOut);
+    const logits = this.ws.get('logits', numOut * this.vocabSize); // [numOut, vocabSize]
+    this.backend.matmul(logits, this.output, last, numOut);
+    return logits;
+  }
+}

@@ -1,0 +1,69 @@
+import type { KvStorage } from '../kernels/kv-storage.js';
+import type { AttentionRun, ForwardBatch } from '../models/forward-batch.js';
+import type { Workspace } from '../models/workspace.js';
+
+/** One sequence's share of a forward pass. */
+export interface BatchSequence {
+  /** [numTokens] */
+  readonly tokenIds: readonly number[];
+  /** position of tokenIds[0] in the sequence */
+  readonly startPosition: number;
+  /** logical block → physical block in the KV storage, covering every position computed */
+  readonly blockTable: Int32Array;
+  /** logits wanted for these rows of the sequence (0-based within it), ascending */
+  readonly logitRows: readonly number[];
+}
+
+/**
+ * Lays the sequences' tokens end to end and does the batch's bookkeeping once for every layer:
+ * each token's KV slot, the attention calls, the rows whose logits are wanted. Block tables of
+ * batched decode runs go into `ws` (reused: no allocation per step once it has grown).
+ */
+export function buildForwardBatch(sequences: readonly BatchSequence[], kv: KvStorage, ws: Workspace): ForwardBatch {
+  const n = sequences.reduce((sum, s) => sum + s.tokenIds.length, 0);
+  const tokenIds = new Int32Array(n); //  [n]
+  const positions = new Int32Array(n); // [n]
+  const slotIds = new Int32Array(n); //   [n]
+  const logitRows: number[] = [];
+  let start = 0;
+  for (const s of sequences) {
+    tokenIds.set(s.tokenIds, start);
+    for (let i = 0; i < s.tokenIds.length; i++) {
+      positions[start + i] = s.startPosition + i;
+      slotIds[start + i] = kv.slotOf(s.blockTable, s.startPosition + i);
+    }
+    for (const r of s.logitRows) logitRows.push(start + r);
+    start += s.tokenIds.length;
+  }
+  return { tokenIds, positions, slotIds, attentionRuns: attentionRuns(sequences, ws), logitRows: Int32Array.from(logitRows) };
+}
+
+/**
+ * The sequences as attention calls: each run of two or more consecutive one-token sequences
+ * (decode) as one call with their block tables side by side, every other sequence on its own.
+ */
+export function attentionRuns(sequences: readonly BatchSequence[], ws: Workspace): AttentionRun[] {
+  const runs: AttentionRun[] = [];
+  const starts: number[] = [];
+  let row = 0;
+  for (const s of sequences) {
+    starts.push(row);
+    row += s.tokenIds.length;
+  }
+  for (let i = 0; i < sequences.length; ) {
+    let end = i;
+    while (end < sequences.length && sequences[end]!.tokenIds.length === 1) end++;
+    if (end - i < 2) {
+      runs.push({ start: starts[i]!, numTokens: sequences[i]!.tokenIds.length, blockTable: sequences[i]!.blockTable });
+      i++;
+      continue;
+    }
+    let stride = 1;
+    for (let j = i; j < end; j++) stride = Math.max(stride, sequences[j]!.blockTable.length);
+    const tables = ws.getInt(`blockTables${runs.length}`, (end - i) * stride).fill(0); // [end - i, stride]
+    for (let j = i; j < end; j++) tables.set(sequences[j]!.blockTable, (j - i) * stride);
+    runs.push({ start: starts[i]!, numTokens: end - i, blockTables: tables, blockTableStride: stride });
+    i = end;
+  }
+  return runs;
+}
