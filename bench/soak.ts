@@ -1,8 +1,9 @@
 /**
- * `npm run soak`: the server in-process on the bundled stories260K model, under a bounded number of
- * concurrent loopback clients for --seconds: streams read to the end, non-streaming chat, streams
- * aborted mid-way, and clients that never read their stream (n=16, logprobs=20) until the server
- * cuts them off. At the end it checks that nothing leaked or piled up:
+ * `npm run soak`: the server in-process on the bundled stories260K model (or --model), under a bounded
+ * number of concurrent loopback clients for --seconds: streams read to the end, non-streaming chat,
+ * streams aborted mid-way, clients that never read their stream (n=16, logprobs=20) until the server
+ * cuts them off, 4 MB prompts and chats of 20,000 messages (answered 200, or 400 when they cannot
+ * fit). At the end it checks that nothing leaked or piled up:
  * - 0 requests running or waiting, KV usage 0;
  * - no response held more than --max-unread-bytes (+ 64 KiB) that its client had not read;
  * - RSS growth after a GC under --max-rss-growth-mb, from a quarter of the way in (the load has
@@ -11,6 +12,7 @@
  * Prints a summary; exits 1 on a failure.
  *
  *   npm run soak -- [--seconds 60] [--clients 8] [--max-unread-bytes 1048576] [--max-rss-growth-mb 32] [--max-loop-p99-ms 200] [--seed 1]
+ *                   [--model PATH] [--context-size 512]
  */
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
@@ -33,6 +35,8 @@ const { values } = parseArgs({
     'max-rss-growth-mb': { type: 'string', default: '32' },
     'max-loop-p99-ms': { type: 'string', default: '200' },
     seed: { type: 'string', default: '1' },
+    model: { type: 'string', default: DEFAULT_MODEL_PATH },
+    'context-size': { type: 'string', default: '512' },
   },
 });
 /** a flag's value, a finite number above `min` (or equal to it when `isMinAllowed`), an integer where asked; anything else ends the run with a one-line error */
@@ -50,7 +54,8 @@ const maxUnreadBytes = numberFlag('max-unread-bytes', { isInteger: true });
 const maxRssGrowthMb = numberFlag('max-rss-growth-mb');
 const maxLoopP99Ms = numberFlag('max-loop-p99-ms');
 let seed = numberFlag('seed', { isInteger: true, isMinAllowed: true });
-const MODEL_NAME = 'stories260K';
+const contextSize = numberFlag('context-size', { isInteger: true });
+const MODEL_NAME = 'soak';
 /** when the clients stop starting requests (set once the warm-up is done) */
 let deadline = Infinity;
 const PROMPTS = ['Once upon a time', 'The little dog', 'Lily and Tom went to the park', 'One day, a bird'];
@@ -77,7 +82,7 @@ function collectGarbage(): boolean {
   }
 }
 
-const model = await loadModel(DEFAULT_MODEL_PATH, { contextSize: 512, threads: 1 });
+const model = await loadModel(values.model!, { contextSize, threads: 1 });
 const engine = createServingEngine(model, { maxNumSeqs: 16, maxQueueLength: 64 });
 const numServerCuts = { value: 0 };
 const warn = console.warn;
@@ -106,8 +111,10 @@ const unreadSampler = setInterval(() => {
 }, 20);
 const baseUrl = `http://127.0.0.1:${port}`;
 
-type Kind = 'stream' | 'chat' | 'abort' | 'non-reader';
-const counts: Record<Kind | 'failed' | 'rejected', number> = { stream: 0, chat: 0, abort: 0, 'non-reader': 0, failed: 0, rejected: 0 };
+type Kind = 'stream' | 'chat' | 'abort' | 'non-reader' | 'big-prompt' | 'big-chat';
+const counts: Record<Kind | 'failed' | 'rejected' | 'too-long', number> = {
+  stream: 0, chat: 0, abort: 0, 'non-reader': 0, 'big-prompt': 0, 'big-chat': 0, failed: 0, rejected: 0, 'too-long': 0,
+};
 const failures: string[] = [];
 
 function fail(kind: Kind, why: string): void {
@@ -179,6 +186,39 @@ async function nonReadingClient(): Promise<void> {
   counts['non-reader']++;
 }
 
+/** a request that may not fit: 200, or 400 prompt_too_long, nothing else */
+async function expectFitOrTooLong(kind: Kind, path: string, body: unknown): Promise<void> {
+  const res = await fetch(`${baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const text = await res.text();
+  if (res.status === 429) counts.rejected++;
+  else if (res.status === 400 && text.includes('prompt_too_long')) counts['too-long']++;
+  else if (res.status !== 200) fail(kind, `status ${res.status}: ${text.slice(0, 200)}`);
+  else counts[kind]++;
+}
+
+/** words of real text, about `numBytes` of them */
+function words(numBytes: number): string {
+  const parts: string[] = [];
+  for (let n = 0; n < numBytes; ) {
+    const piece = `${pick(PROMPTS)}, `;
+    parts.push(piece);
+    n += piece.length;
+  }
+  return parts.join('');
+}
+
+/** 4 MB of prompt, or as much as the context could hold, tokenized on the prompt thread */
+async function bigPromptClient(): Promise<void> {
+  const numBytes = random() < 0.5 ? 4_000_000 : Math.min(4_000_000, contextSize * model.tokenizer.maxTokenBytes);
+  await expectFitOrTooLong('big-prompt', '/v1/completions', { model: MODEL_NAME, prompt: words(numBytes), max_tokens: 1 });
+}
+
+/** 20,000 short messages: refused unless the context could hold them, then rendered on the prompt thread */
+async function bigChatClient(): Promise<void> {
+  const messages = Array.from({ length: 20_000 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: pick(PROMPTS) }));
+  await expectFitOrTooLong('big-chat', '/v1/chat/completions', { model: MODEL_NAME, messages, max_tokens: 1 });
+}
+
 const CLIENTS: readonly [Kind, () => Promise<void>][] = [
   ['stream', streamClient],
   ['stream', streamClient],
@@ -186,6 +226,8 @@ const CLIENTS: readonly [Kind, () => Promise<void>][] = [
   ['abort', abortingClient],
   ['abort', abortingClient],
   ['non-reader', nonReadingClient],
+  ['big-prompt', bigPromptClient],
+  ['big-chat', bigChatClient],
 ];
 
 async function clientLoop(deadline: number): Promise<void> {
@@ -250,10 +292,11 @@ if (maxUnreadPerResponse > maxUnreadBytes + 64 * 1024) {
 }
 if (loopP99Ms > maxLoopP99Ms) problems.push(`event-loop delay p99 ${loopP99Ms.toFixed(1)} ms (limit ${maxLoopP99Ms} ms)`);
 
-console.log(`soak: ${elapsedSec.toFixed(1)} s, ${numClients} clients, max unread bytes ${maxUnreadBytes}`);
+console.log(`soak: ${elapsedSec.toFixed(1)} s, ${numClients} clients, max unread bytes ${maxUnreadBytes}, ${values.model} (context ${contextSize})`);
 console.log(
   `  requests: ${counts.stream} streams read, ${counts.chat} chat, ${counts.abort} aborted by the client, ` +
-    `${counts['non-reader']} non-reading (${numServerCuts.value} cut by the server), ${counts.rejected} rejected 429, ${counts.failed} failed`,
+    `${counts['non-reader']} non-reading (${numServerCuts.value} cut by the server), ${counts['big-prompt']} big prompts and ` +
+    `${counts['big-chat']} big chats served, ${counts['too-long']} refused as too long, ${counts.rejected} rejected 429, ${counts.failed} failed`,
 );
 console.log(`  unread output held by the server: at most ${maxUnreadPerResponse} bytes for one response, ${maxUnreadTotal} in all`);
 console.log(`  engine at the end: ${stats.numRunning} running, ${stats.numWaiting} waiting, KV usage ${stats.kvCacheUsage}`);

@@ -229,6 +229,17 @@ describe('errors', () => {
     expect(r.body.error).toMatchObject({ type: 'invalid_request_error', param });
   });
 
+  it('a prompt or a chat that cannot fit is refused before it is rendered or tokenized: 400 prompt_too_long', async () => {
+    const bigPrompt = await postJson(`${t.baseUrl}/v1/completions`, { prompt: 'Once upon a time '.repeat(200_000), max_tokens: 1 });
+    expect(bigPrompt.status).toBe(400);
+    expect(bigPrompt.body.error).toMatchObject({ code: 'prompt_too_long' });
+    const messages = Array.from({ length: 513 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: '' }));
+    const manyMessages = await postJson(`${t.baseUrl}/v1/chat/completions`, { messages, max_tokens: 1 });
+    expect(manyMessages.status).toBe(400);
+    expect(manyMessages.body.error).toMatchObject({ code: 'prompt_too_long' });
+    expect(manyMessages.body.error.message).toMatch(/513 messages cannot fit in a context of 512 tokens/);
+  });
+
   it('invalid JSON and an empty body → 400', async () => {
     for (const text of ['{"prompt": ', '']) {
       const r = await postJson(`${t.baseUrl}/v1/completions`, text);

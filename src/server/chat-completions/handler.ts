@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { InvalidRequestError } from '../../errors/engine-error.js';
 import type { TokenLogprobs } from '../../sampling/compute-logprobs.js';
 import type { Tokenizer } from '../../tokenizer/tokenizer.js';
 import { ChoiceStreams, toWireFinishReason, toWireUsage } from '../choice-streams.js';
@@ -22,6 +23,11 @@ interface WireTokenLogprob extends WireTopLogprob {
 export async function handleChatCompletion(ctx: RequestContext): Promise<void> {
   const request = parseChatCompletionRequest(ctx.body);
   checkServedModel(request.model, ctx.modelName);
+  // every message renders to at least one token (a role header at the least): more than the context
+  // holds is refused before a template renders them (100k messages took ~5 s to render)
+  if (request.messages.length > ctx.engine.contextSize) {
+    throw new InvalidRequestError('PROMPT_TOO_LONG', `${request.messages.length} messages cannot fit in a context of ${ctx.engine.contextSize} tokens`);
+  }
   const promptIds = await ctx.prompts.encodeChat(request.messages);
   const choices = await ChoiceStreams.start(
     ctx,
