@@ -558,4 +558,14 @@ Status Context::add(float* out, const float* a, const float* b, int64_t n) {
   return STATUS_OK;
 }
 
+Status Context::addBias(float* x, const float* bias, int64_t numTokens, int64_t dim) {
+  if (dim == 0) return STATUS_OK;
+  // whole rows per chunk: each row is the element-wise add of the bias
+  const int64_t minRows = (kMinParallelElements + dim - 1) / dim;
+  parallelChunks(pool_, numTokens, minRows, [&](int64_t s, int64_t e) {
+    for (int64_t t = s; t < e; t++) kernels_->add(x + t * dim, x + t * dim, bias, dim);
+  });
+  return STATUS_OK;
+}
+
 }  // namespace peregrine

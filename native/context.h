@@ -92,6 +92,8 @@ class Context {
   Status storeKv(const StoreKvArgs& args);
   Status swiglu(float* out, const float* gate, const float* up, int64_t n);
   Status add(float* out, const float* a, const float* b, int64_t n);
+  /** in place, x[t, i] += bias[i];  x: [numTokens, dim] */
+  Status addBias(float* x, const float* bias, int64_t numTokens, int64_t dim);
   /** out[r] = argmax of row r of x ([numRows, rowLength]) */
   Status argmaxRows(int32_t* out, const float* x, int64_t numRows, int64_t rowLength);
   /** reads one word of every 64-byte line of data on every thread (a memory bandwidth probe); their sum */

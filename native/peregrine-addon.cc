@@ -21,7 +21,7 @@ namespace peregrine {
 namespace {
 
 /** Bumped when the exported functions or their arguments change; checked by native-backend.ts. */
-constexpr int32_t kAbiVersion = 7;
+constexpr int32_t kAbiVersion = 8;
 
 // Every handle not yet finalized, so that memory about to be freed can be taken out of the contexts'
 // read ahead first. Node frees an external ArrayBuffer at exit from its own environment cleanup hook,
@@ -618,6 +618,19 @@ napi_value add(napi_env env, napi_callback_info info) {
   return makeInt(env, args.ctx()->add(out, a, b, n));
 }
 
+/** addBias(handle, x f32, bias f32, numTokens): in place, x[t, i] += bias[i] */
+napi_value addBias(napi_env env, napi_callback_info info) {
+  PG_BEGIN();
+  int64_t xLen, dim;
+  float* x = args.typedArray<float>(1, napi_float32_array, &xLen, "x");
+  const float* bias = args.typedArray<float>(2, napi_float32_array, &dim, "bias");
+  const int64_t numTokens = args.integer(3, "numTokens");
+  PG_RETURN_IF_BAD();
+  args.check(numTokens >= 0 && (numTokens == 0 || dim <= xLen / numTokens), "x is shorter than numTokens × bias length");
+  PG_RETURN_IF_BAD();
+  return makeInt(env, args.ctx()->addBias(x, bias, numTokens, dim));
+}
+
 }  // namespace
 }  // namespace peregrine
 
@@ -644,6 +657,7 @@ NAPI_MODULE_INIT() {
       {"argmaxRows", nullptr, argmaxRows, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"swiglu", nullptr, swiglu, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"add", nullptr, add, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"addBias", nullptr, addBias, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"touchLines", nullptr, touchLines, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setReadAheadPlan", nullptr, setReadAheadPlan, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };

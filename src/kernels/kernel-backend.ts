@@ -112,6 +112,8 @@ export interface KernelBackend {
   ): void;
   /** out[i] = a[i] + b[i] (out may alias a) */
   add(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void;
+  /** in place, x[t, i] += bias[i] (f32, as ggml_add broadcasts a bias);  x: [numTokens, bias.length] */
+  addBias(x: Float32Array, bias: Float32Array, numTokens: number): void;
   /** out[r] = the first index of the largest value of row r of x ([numRows, rowLength]); NaN never wins, 0 if nothing beats -Infinity */
   argmaxRows(out: Int32Array, x: Float32Array, numRows: number, rowLength: number): void;
 }

@@ -88,6 +88,7 @@ function preparing(backend: NativeBackend): KernelBackend {
     attention: (...args) => backend.attention(...args),
     attentionBatch: (...args) => backend.attentionBatch(...args),
     add: (...args) => backend.add(...args),
+    addBias: (...args) => backend.addBias(...args),
     argmaxRows: (...args) => backend.argmaxRows(...args),
   };
 }
@@ -298,6 +299,23 @@ for (const dim of [4096, 77]) {
       });
     }
   }
+}
+
+// rmsNorm per head (q/k norm, Qwen3): rows of headDim values, numTokens · numHeads of them
+for (const [headDim, numRows] of [[128, 17 * 16], [64, 3 * 2]] as const) {
+  const x = gaussian(numRows * headDim, 3);
+  const w = gaussian(headDim);
+  cases.push({
+    op: 'rmsNorm',
+    name: `per head: dim ${headDim} × ${numRows} rows, in place`,
+    run(b) {
+      const xs = x.slice();
+      b.rmsNorm(xs, xs, w, numRows, 1e-6);
+      return xs;
+    },
+    tolerance: relative(1e-6, 1e-30),
+    isExactOn: everywhere,
+  });
 }
 
 // addRmsNorm: the updated residual stream and the norm, one after the other in the output
@@ -593,6 +611,23 @@ for (const n of [77, 100_000]) {
       tolerance: exact,
     });
   }
+}
+
+// addBias (q/k/v biases, Qwen2): f32 adds, exact; 600 tokens of 896 run on several threads
+for (const [numTokens, dim] of [[1, 77], [3, 128], [600, 896]] as const) {
+  const x = gaussian(numTokens * dim, 3);
+  const bias = gaussian(dim);
+  cases.push({
+    op: 'addBias',
+    name: `${numTokens} × ${dim}`,
+    run(b) {
+      const xs = x.slice();
+      b.addBias(xs, bias, numTokens);
+      return xs;
+    },
+    tolerance: exact,
+    isExactOn: everywhere,
+  });
 }
 
 // k-quant weights × Q8_K activations (when the k-quant codecs load): row counts that are not a

@@ -27,7 +27,9 @@ interface LlamaLayer {
 /**
  * Llama decoder (Llama 2/3, Mistral, and GGUFs converted with arch 'llama'): pre-norm layers of
  * attention and a SwiGLU MLP, each added to the residual stream, then a last norm and the output
- * head. Weight names are llama.cpp's.
+ * head. Weight names are llama.cpp's. Qwen2 and Qwen3 have these layers too (qwen2.ts, qwen3.ts):
+ * their q/k/v biases and q/k norms are options of the attention block, read when the config has
+ * them.
  */
 export class LlamaModel implements CausalLM {
   private readonly tokenEmbedding: WeightTensor;
@@ -55,6 +57,11 @@ export class LlamaModel implements CausalLM {
           v: `${blk}.attn_v.weight`,
           qkv: `${blk}.attn_qkv.weight`,
           output: `${blk}.attn_output.weight`,
+          qBias: `${blk}.attn_q.bias`,
+          kBias: `${blk}.attn_k.bias`,
+          vBias: `${blk}.attn_v.bias`,
+          qNorm: `${blk}.attn_q_norm.weight`,
+          kNorm: `${blk}.attn_k_norm.weight`,
         }, rope),
         ffnNorm: RmsNorm.load(w, backend, `${blk}.ffn_norm.weight`, c.hiddenSize, c.normEps),
         mlp: GatedMlp.load(w, backend, ws, c, {

@@ -23,11 +23,14 @@ describe('validateModelConfig', () => {
     expect(validateModelConfig(explicit, 'm.gguf')).toBe(explicit);
   });
 
+  it('accepts the features the blocks run: q/k/v bias (Qwen2), q/k norm (Qwen3), NEOX rope', () => {
+    const qwen = { ...llamaLike, hasAttentionBias: true, hasQkNorm: true, rope: { ...llamaLike.rope, mode: 'neox' } } as const;
+    expect(validateModelConfig(qwen, 'm.gguf')).toBe(qwen);
+  });
+
   it('refuses every feature the kernels cannot run yet, naming each, instead of ignoring it', () => {
     const cases: [Partial<ModelConfig>, RegExp][] = [
       [{ activation: 'gelu' }, /activation gelu/],
-      [{ hasAttentionBias: true }, /attention bias/],
-      [{ hasQkNorm: true }, /q\/k norm/],
       [{ normWeightOffset: 1 }, /norm weight offset 1/],
       [{ attentionSoftcap: 50 }, /attention logit soft-capping/],
       [{ finalLogitSoftcap: 30 }, /final logit soft-capping/],

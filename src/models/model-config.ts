@@ -31,7 +31,7 @@ export interface ModelConfig {
   readonly rope: RopeParams;
   /** default 'silu' */
   readonly activation?: Activation;
-  /** q, k, v (and output) projections have bias vectors (Qwen2); default false */
+  /** the q, k and v projections have bias vectors (Qwen2); default false */
   readonly hasAttentionBias?: boolean;
   /** q and k are RMS-normed per head before rope (Qwen3, Gemma 3); default false */
   readonly hasQkNorm?: boolean;
@@ -52,8 +52,6 @@ export interface ModelConfig {
 export function validateModelConfig(config: ModelConfig, path: string): ModelConfig {
   const unsupported: string[] = [];
   if ((config.activation ?? 'silu') !== 'silu') unsupported.push(`activation ${config.activation}`);
-  if (config.hasAttentionBias) unsupported.push('attention bias');
-  if (config.hasQkNorm) unsupported.push('q/k norm');
   if ((config.normWeightOffset ?? 0) !== 0) unsupported.push(`norm weight offset ${config.normWeightOffset}`);
   if (config.attentionSoftcap !== undefined) unsupported.push('attention logit soft-capping');
   if (config.finalLogitSoftcap !== undefined) unsupported.push('final logit soft-capping');

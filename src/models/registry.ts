@@ -3,6 +3,8 @@ import { MetadataReader, type GgufFile } from '../formats/gguf/index.js';
 import type { KernelBackend } from '../kernels/kernel-backend.js';
 import type { CausalLM } from './causal-lm.js';
 import { LlamaModel, parseLlamaConfig } from './llama.js';
+import { createQwen2Model } from './qwen2.js';
+import { createQwen3Model } from './qwen3.js';
 
 type ModelFactory = (file: GgufFile, backend: KernelBackend) => CausalLM;
 
@@ -12,6 +14,8 @@ type ModelFactory = (file: GgufFile, backend: KernelBackend) => CausalLM;
  */
 const ARCHITECTURES = new Map<string, ModelFactory>([
   ['llama', (file, backend) => new LlamaModel(parseLlamaConfig(file), file, backend)],
+  ['qwen2', createQwen2Model],
+  ['qwen3', createQwen3Model],
 ]);
 
 export const SUPPORTED_ARCHITECTURES: readonly string[] = [...ARCHITECTURES.keys()];

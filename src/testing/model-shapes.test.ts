@@ -8,6 +8,10 @@ describe('model shapes', () => {
     expect(countModelParams(resolveModelShape('llama-3.1-8b'))).toBe(8_030_261_248);
     // stories110M: 109.5M with the 32000 × 768 embedding tied
     expect(countModelParams(resolveModelShape('llama-110m'))).toBe(109_529_856);
+    // Qwen2.5-0.5B (tied, q/k/v biases): 494,032,768
+    expect(countModelParams(resolveModelShape('qwen2.5-0.5b'))).toBe(494_032_768);
+    // Qwen3-0.6B: 0.44B without the (tied) 151936 × 1024 embedding, as its model card says
+    expect(countModelParams(resolveModelShape('qwen3-0.6b')) - 151936 * 1024).toBe(440_467_456);
   });
 
   it('carry Llama 3 rope scaling and vocab facts', () => {
@@ -22,7 +26,7 @@ describe('model shapes', () => {
 
   it('are all valid, with k-quant friendly rows for the tiny test shapes', () => {
     for (const name of MODEL_SHAPE_NAMES) validateModelShape(resolveModelShape(name));
-    for (const name of ['tiny', 'tiny-llama3'] as const) {
+    for (const name of ['tiny', 'tiny-llama3', 'tiny-qwen2', 'tiny-qwen3'] as const) {
       const s = resolveModelShape(name);
       for (const rowLength of [s.dim, s.numHeads * s.headDim, s.ffnDim]) expect(rowLength % 256).toBe(0);
     }

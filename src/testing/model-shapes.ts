@@ -14,17 +14,28 @@ export interface Llama3RopeScaling {
   readonly originalContextLength: number;
 }
 
-/** Tokenizer family of a shape's real checkpoint: SentencePiece (Llama 2) or byte-level BPE (Llama 3). */
-export type VocabKind = 'spm' | 'bpe';
+/**
+ * Tokenizer family of a shape's real checkpoint: SentencePiece (Llama 2), byte-level BPE (Llama 3),
+ * or byte-level BPE with Qwen2's pre-tokenizer and special tokens (Qwen2, Qwen3).
+ */
+export type VocabKind = 'spm' | 'bpe' | 'qwen2';
+
+/**
+ * GGUF `general.architecture` of a shape's file, by llama.cpp's names: 'llama'; 'qwen2' (biases
+ * on q, k and v; NEOX rope); 'qwen3' (q and k RMS-normed per head, NEOX rope, no biases).
+ */
+export type SyntheticArchitecture = 'llama' | 'qwen2' | 'qwen3';
 
 export interface ModelShape {
   readonly name: string;
+  /** default 'llama' */
+  readonly architecture?: SyntheticArchitecture;
   /** embedding width */
   readonly dim: number;
   readonly numLayers: number;
   readonly numHeads: number;
   readonly numKvHeads: number;
-  /** per-head width; also the rotary dimension */
+  /** per-head width (Qwen3's need not be dim / numHeads); also the rotary dimension */
   readonly headDim: number;
   /** FFN hidden width */
   readonly ffnDim: number;
@@ -40,6 +51,8 @@ export interface ModelShape {
 }
 
 const LLAMA3_VOCAB = 128256;
+/** Qwen2 / Qwen2.5 / Qwen3 embedding rows (151,665 tokens padded) */
+const QWEN2_VOCAB = 151936;
 
 const SHAPES = {
   'llama-3.2-1b': {
@@ -63,6 +76,18 @@ const SHAPES = {
     vocabSize: 32000, contextLength: 1024, ropeTheta: 10000,
     rmsNormEps: 1e-5, hasTiedEmbeddings: true, vocabKind: 'spm',
   },
+  'qwen2.5-0.5b': {
+    name: 'qwen2.5-0.5b', architecture: 'qwen2',
+    dim: 896, numLayers: 24, numHeads: 14, numKvHeads: 2, headDim: 64, ffnDim: 4864,
+    vocabSize: QWEN2_VOCAB, contextLength: 32768, ropeTheta: 1000000,
+    rmsNormEps: 1e-6, hasTiedEmbeddings: true, vocabKind: 'qwen2',
+  },
+  'qwen3-0.6b': {
+    name: 'qwen3-0.6b', architecture: 'qwen3',
+    dim: 1024, numLayers: 28, numHeads: 16, numKvHeads: 8, headDim: 128, ffnDim: 3072,
+    vocabSize: QWEN2_VOCAB, contextLength: 40960, ropeTheta: 1000000,
+    rmsNormEps: 1e-6, hasTiedEmbeddings: true, vocabKind: 'qwen2',
+  },
   /** Smallest shape whose every matrix row (256) fits k-quant super-blocks; Llama 2 style. */
   tiny: {
     name: 'tiny',
@@ -77,6 +102,23 @@ const SHAPES = {
     vocabSize: 1024, contextLength: 1024, ropeTheta: 500000,
     ropeScaling: { type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalContextLength: 8192 },
     rmsNormEps: 1e-5, hasTiedEmbeddings: true, vocabKind: 'bpe',
+  },
+  /** Tiny Qwen2.5 style: q/k/v biases, NEOX rope, base 1e6, eps 1e-6, GQA 2:1, tied, Qwen2 BPE vocab. */
+  'tiny-qwen2': {
+    name: 'tiny-qwen2', architecture: 'qwen2',
+    dim: 256, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 64, ffnDim: 768,
+    vocabSize: 1024, contextLength: 1024, ropeTheta: 1000000,
+    rmsNormEps: 1e-6, hasTiedEmbeddings: true, vocabKind: 'qwen2',
+  },
+  /**
+   * Tiny Qwen3 style: q/k norms, heads wider than dim / numHeads (4 × 128 over dim 256, as Qwen3-0.6B
+   * has 16 × 128 over 1024), NEOX rope, GQA 2:1, untied, Qwen2 BPE vocab.
+   */
+  'tiny-qwen3': {
+    name: 'tiny-qwen3', architecture: 'qwen3',
+    dim: 256, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 128, ffnDim: 768,
+    vocabSize: 1024, contextLength: 1024, ropeTheta: 1000000,
+    rmsNormEps: 1e-6, hasTiedEmbeddings: false, vocabKind: 'qwen2',
   },
   /** Very small, below k-quant block size (k-quant weights fall back to Q8_0 / F16). */
   'tiny-64': {
@@ -122,7 +164,10 @@ export function validateModelShape(shape: ModelShape): void {
 export function countModelParams(shape: ModelShape): number {
   const qDim = shape.numHeads * shape.headDim;
   const kvDim = shape.numKvHeads * shape.headDim;
-  const perLayer = 2 * shape.dim + shape.dim * (2 * qDim + 2 * kvDim) + 3 * shape.dim * shape.ffnDim;
+  const arch = shape.architecture ?? 'llama';
+  const perLayer = 2 * shape.dim + shape.dim * (2 * qDim + 2 * kvDim) + 3 * shape.dim * shape.ffnDim +
+    (arch === 'qwen2' ? qDim + 2 * kvDim : 0) + // q/k/v biases
+    (arch === 'qwen3' ? 2 * shape.headDim : 0); // q/k norms
   const embeddings = shape.vocabSize * shape.dim * (shape.hasTiedEmbeddings ? 1 : 2);
   return embeddings + shape.numLayers * perLayer + shape.dim;
 }

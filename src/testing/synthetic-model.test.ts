@@ -9,6 +9,7 @@ import { GgmlType } from '../formats/ggml-type.js';
 import { MetadataReader, readGguf, readTensorData, type GgufFile } from '../formats/gguf/index.js';
 import { dequantize } from '../quant/index.js';
 import { writeSyntheticModel, type SyntheticModelOptions, type SyntheticWeightType } from './synthetic-model.js';
+import { countModelParams, resolveModelShape } from './model-shapes.js';
 import type { SyntheticVocabSpec } from './synthetic-vocab.js';
 
 const VOCAB_DIR = fileURLToPath(new URL('../../../shared/models/vocab/', import.meta.url));
@@ -95,6 +96,35 @@ describe('writeSyntheticModel', () => {
     const types = tensorTypes(file);
     expect(types['blk.0.attn_norm.weight']).toBe('F32');
     expect(types['blk.0.attn_q.weight']).toBe('F16');
+  });
+
+  it.each(['qwen2', 'qwen3'] as const)('writes the metadata and tensors of a converted %s file', (arch) => {
+    const { file, meta } = write({ shape: `tiny-${arch}`, weightType: 'F32', seed: 1 });
+    const qDim = arch === 'qwen3' ? 512 : 256;
+    expect(meta.string('general.architecture')).toBe(arch);
+    expect(meta.number(`${arch}.embedding_length`)).toBe(256);
+    expect(meta.number(`${arch}.attention.key_length`)).toBe(qDim / 4);
+    expect(meta.number(`${arch}.rope.freq_base`)).toBe(1e6);
+    expect(file.metadata.has('llama.embedding_length')).toBe(false);
+    expect(meta.string('tokenizer.ggml.pre')).toBe('qwen2');
+    expect(meta.bool('tokenizer.ggml.add_bos_token', true)).toBe(false);
+    const tokens = meta.stringArray('tokenizer.ggml.tokens');
+    expect(tokens[meta.number('tokenizer.ggml.eos_token_id')]).toBe('<|im_end|>');
+    const shapes = Object.fromEntries(file.tensors.map((t) => [t.name, t.shape]));
+    expect(shapes['blk.1.attn_q.weight']).toEqual([256, qDim]);
+    expect(shapes['blk.1.attn_output.weight']).toEqual([qDim, 256]);
+    if (arch === 'qwen2') {
+      expect([shapes['blk.1.attn_q.bias'], shapes['blk.1.attn_k.bias'], shapes['blk.1.attn_v.bias']]).toEqual([[256], [128], [128]]);
+      expect(shapes['blk.1.attn_q_norm.weight']).toBeUndefined();
+      expect(shapes['output.weight']).toBeUndefined(); // tied
+    } else {
+      expect([shapes['blk.1.attn_q_norm.weight'], shapes['blk.1.attn_k_norm.weight']]).toEqual([[128], [128]]);
+      expect(shapes['blk.1.attn_q.bias']).toBeUndefined();
+      expect(shapes['output.weight']).toEqual([256, 1024]);
+    }
+    expect(tensorTypes(file)['blk.0.attn_k.bias' in shapes ? 'blk.0.attn_k.bias' : 'blk.0.attn_k_norm.weight']).toBe('F32');
+    const numElements = file.tensors.reduce((sum, t) => sum + t.numElements, 0);
+    expect(countModelParams(resolveModelShape(`tiny-${arch}`))).toBe(numElements);
   });
 
   it.each([...VOCABS, ...COPIED_VOCABS])('writes a %s vocab sized to the model', (_, vocab) => {

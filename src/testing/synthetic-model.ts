@@ -1,7 +1,8 @@
 /**
- * Writes seeded random Llama models as GGUF files that llama.cpp loads as arch `llama`: the
- * metadata and tensor names of a converted checkpoint, in any supported weight type. Used for
- * tests and for benchmarks at real model sizes without downloading weights.
+ * Writes seeded random Llama-family models as GGUF files that llama.cpp loads (arch `llama`, or
+ * `qwen2` / `qwen3` by the shape's architecture): the metadata and tensor names of a converted
+ * checkpoint, in any supported weight type. Used for tests and for benchmarks at real model sizes
+ * without downloading weights.
  *
  * Weights are N(0, σ²) with σ chosen so activations stay O(1) through depth and logits have a
  * spread of a few units, so greedy decoding is varied rather than one token forever:
@@ -9,7 +10,10 @@
  *   attn_output, ffn_down:   σ = 6/√(fanIn · 2·numLayers)   (residual stream rms ≈ 3 at any depth)
  *   token_embd, output:      σ = 1/√dim, each row rescaled to exactly that rms;
  *                            rows of special tokens × 0.25 (they rarely win argmax)
- *   attn_norm, ffn_norm:     1 + 0.05·N(0, 1)
+ *   attn_{q,k,v}.bias:       0.1·N(0, 1), f32 (qwen2; a v bias adds the same vector to every
+ *                            attention output, so a larger one makes greedy loop on one token)
+ *   attn_norm, ffn_norm,
+ *   attn_{q,k}_norm:         1 + 0.05·N(0, 1) (the last two qwen3, [headDim])
  *   output_norm:             4 · (1 + 0.05·N(0, 1))           (logit std ≈ 4)
  * Why: with tied embeddings a token's own embedding in the residual stream biases the logits
  * towards itself (by ≈ 4/rms(residual) here), so the embeddings are kept small against the
@@ -40,7 +44,7 @@ export interface SyntheticModelOptions {
   /** type of output.weight when untied (default: from weightType) */
   readonly outputType?: GgmlType;
   readonly seed?: number;
-  /** llama.context_length, in tokens (default: the shape's) */
+  /** `<arch>.context_length`, in tokens (default: the shape's) */
   readonly contextLength?: number;
   /** default: the shape's */
   readonly hasTiedEmbeddings?: boolean;
@@ -94,6 +98,7 @@ const K_QUANTS = new Set([GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K]);
 const LOGIT_STD = 4;
 const RESIDUAL_GAIN = 6;
 const NORM_NOISE = 0.05;
+const BIAS_STD = 0.1;
 const SPECIAL_ROW_SCALE = 0.25;
 /** elements generated and encoded at a time */
 const CHUNK_ELEMENTS = 1 << 20;
@@ -117,7 +122,7 @@ interface TensorPlan extends SyntheticTensorInfo {
   readonly init: TensorInit;
 }
 
-/** Writes a synthetic Llama GGUF to `path` (synchronously; tensors are generated one at a time). */
+/** Writes a synthetic GGUF to `path` (synchronously; tensors are generated one at a time). */
 export function writeSyntheticModel(path: string, options: SyntheticModelOptions): SyntheticModelInfo {
   const baseShape = resolveModelShape(options.shape);
   const seed = options.seed ?? 0;
@@ -137,24 +142,25 @@ export function writeSyntheticModel(path: string, options: SyntheticModelOptions
   const tensors = planTensors(shape, plan, options, vocab.specialTokenIds);
   const effort = options.quantEffort ?? 'fast';
 
+  const arch = shape.architecture ?? 'llama';
   const metadata: Record<string, GgufValue> = {
-    'general.architecture': gguf.str('llama'),
+    'general.architecture': gguf.str(arch),
     'general.type': gguf.str('model'),
     'general.name': gguf.str(options.name ?? `synthetic-${shape.name}`),
     'general.quantization_version': gguf.u32(2),
     'general.file_type': gguf.u32(plan.fileType),
-    'llama.context_length': gguf.u32(shape.contextLength),
-    'llama.embedding_length': gguf.u32(shape.dim),
-    'llama.block_count': gguf.u32(shape.numLayers),
-    'llama.feed_forward_length': gguf.u32(shape.ffnDim),
-    'llama.attention.head_count': gguf.u32(shape.numHeads),
-    'llama.attention.head_count_kv': gguf.u32(shape.numKvHeads),
-    'llama.rope.freq_base': gguf.f32(shape.ropeTheta),
-    'llama.attention.layer_norm_rms_epsilon': gguf.f32(shape.rmsNormEps),
-    'llama.attention.key_length': gguf.u32(shape.headDim),
-    'llama.attention.value_length': gguf.u32(shape.headDim),
-    'llama.rope.dimension_count': gguf.u32(shape.headDim),
-    'llama.vocab_size': gguf.u32(shape.vocabSize),
+    [`${arch}.context_length`]: gguf.u32(shape.contextLength),
+    [`${arch}.embedding_length`]: gguf.u32(shape.dim),
+    [`${arch}.block_count`]: gguf.u32(shape.numLayers),
+    [`${arch}.feed_forward_length`]: gguf.u32(shape.ffnDim),
+    [`${arch}.attention.head_count`]: gguf.u32(shape.numHeads),
+    [`${arch}.attention.head_count_kv`]: gguf.u32(shape.numKvHeads),
+    [`${arch}.rope.freq_base`]: gguf.f32(shape.ropeTheta),
+    [`${arch}.attention.layer_norm_rms_epsilon`]: gguf.f32(shape.rmsNormEps),
+    [`${arch}.attention.key_length`]: gguf.u32(shape.headDim),
+    [`${arch}.attention.value_length`]: gguf.u32(shape.headDim),
+    [`${arch}.rope.dimension_count`]: gguf.u32(shape.headDim),
+    [`${arch}.vocab_size`]: gguf.u32(shape.vocabSize),
     ...vocab.metadata,
   };
 
@@ -175,7 +181,7 @@ export function writeSyntheticModel(path: string, options: SyntheticModelOptions
   };
 }
 
-/** Tensor names, shapes, types and initializers, in the order a converted Llama file has them. */
+/** Tensor names, shapes, types and initializers, in the order a converted file has them. */
 function planTensors(shape: ModelShape, plan: WeightTypePlan, options: SyntheticModelOptions, specialTokenIds: readonly number[]): TensorPlan[] {
   const { dim, numLayers, ffnDim } = shape;
   const qDim = shape.numHeads * shape.headDim;
@@ -188,9 +194,13 @@ function planTensors(shape: ModelShape, plan: WeightTypePlan, options: Synthetic
   const matrix = (name: string, cols: number, rows: number, role: TensorRole, std: number, layer?: number): void => {
     tensors.push({ name, shape: [cols, rows], type: typeFor(role, cols, layer), init: { kind: 'gaussian', std } });
   };
-  const norm = (name: string, scale = 1): void => {
-    tensors.push({ name, shape: [dim], type: GgmlType.F32, init: { kind: 'norm', scale } });
+  const norm = (name: string, scale = 1, length = dim): void => {
+    tensors.push({ name, shape: [length], type: GgmlType.F32, init: { kind: 'norm', scale } });
   };
+  const bias = (name: string, length: number): void => {
+    tensors.push({ name, shape: [length], type: GgmlType.F32, init: { kind: 'gaussian', std: BIAS_STD } });
+  };
+  const arch = shape.architecture ?? 'llama';
 
   if (shape.ropeScaling) {
     const values = llama3RopeFactors(shape.ropeTheta, shape.headDim, shape.ropeScaling);
@@ -209,6 +219,15 @@ function planTensors(shape: ModelShape, plan: WeightTypePlan, options: Synthetic
     matrix(`${blk}.attn_q.weight`, dim, qDim, 'matrix', 1 / Math.sqrt(dim));
     matrix(`${blk}.attn_k.weight`, dim, kvDim, 'matrix', 1 / Math.sqrt(dim));
     matrix(`${blk}.attn_v.weight`, dim, kvDim, 'attn_v', 1 / Math.sqrt(dim), i);
+    if (arch === 'qwen2') {
+      bias(`${blk}.attn_q.bias`, qDim);
+      bias(`${blk}.attn_k.bias`, kvDim);
+      bias(`${blk}.attn_v.bias`, kvDim);
+    }
+    if (arch === 'qwen3') {
+      norm(`${blk}.attn_q_norm.weight`, 1, shape.headDim);
+      norm(`${blk}.attn_k_norm.weight`, 1, shape.headDim);
+    }
     matrix(`${blk}.attn_output.weight`, qDim, dim, 'matrix', residualStd(qDim));
     norm(`${blk}.ffn_norm.weight`);
     matrix(`${blk}.ffn_gate.weight`, dim, ffnDim, 'matrix', 1 / Math.sqrt(dim));

@@ -66,6 +66,17 @@ describe('synthetic vocabs', () => {
     expect([BYTE_TO_UNICODE[32], BYTE_TO_UNICODE[10]]).toEqual(['Ġ', 'Ċ']);
   });
 
+  it('qwen2: byte-level BPE with the qwen2 pre-tokenizer and Qwen specials, BOS not added', () => {
+    const v = buildSyntheticVocab('qwen2', 1024, 3);
+    const tokens = v.metadata['tokenizer.ggml.tokens']!.value as string[];
+    expect(v.metadata['tokenizer.ggml.pre']!.value).toBe('qwen2');
+    expect(v.metadata['tokenizer.ggml.add_bos_token']!.value).toBe(false);
+    expect(tokens.slice(1008, 1011)).toEqual(['<|endoftext|>', '<|im_start|>', '<|im_end|>']);
+    expect(tokens[1023]).toBe('<|extra_12|>');
+    expect(v.metadata['tokenizer.ggml.eos_token_id']!.value).toBe(1010);
+    expect(v.specialTokenIds).toHaveLength(16);
+  });
+
   it('depends only on the seed', () => {
     const a = buildSyntheticVocab('spm', 600, 1).metadata['tokenizer.ggml.tokens'];
     expect(buildSyntheticVocab('spm', 600, 1).metadata['tokenizer.ggml.tokens']).toEqual(a);

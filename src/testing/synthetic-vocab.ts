@@ -2,6 +2,8 @@
  * Synthetic tokenizer vocabularies, as GGUF `tokenizer.*` metadata that llama.cpp accepts:
  * - 'spm': a Llama 2 style SentencePiece vocab (<unk>, <s>, </s>, 256 byte tokens, scored pieces);
  * - 'bpe': a Llama 3 style GPT-2 byte-level BPE vocab (256 byte tokens, merges, <|...|> specials);
+ * - 'qwen2': the same byte-level BPE with Qwen2's pre-tokenizer and specials (<|endoftext|>,
+ *   <|im_start|>, <|im_end|>; no BOS added; ChatML template), as Qwen2 and Qwen3 files have;
  * - { copyFrom }: every tokenizer.* key of an existing GGUF.
  * Generated pieces are English-like letter strings grown by concatenating earlier pieces, so every
  * piece is reachable by the tokenizer's merges and ordinary text splits into multi-letter tokens.
@@ -10,11 +12,12 @@ import { InvalidRequestError, ModelLoadError } from '../errors/engine-error.js';
 import { gguf, GgufValueType, readGguf, type GgufValue } from '../formats/gguf/index.js';
 import { Rng } from '../util/rng.js';
 
-export type BpePreTokenizer = 'llama-bpe' | 'gpt-2';
+export type BpePreTokenizer = 'llama-bpe' | 'gpt-2' | 'qwen2';
 
 export type SyntheticVocabSpec =
   | 'spm'
   | 'bpe'
+  | 'qwen2'
   | { readonly kind: 'spm' }
   | { readonly kind: 'bpe'; readonly pre?: BpePreTokenizer }
   | { readonly copyFrom: string };
@@ -40,6 +43,7 @@ export const TokenType = {
 /** Builds the vocab described by `spec`; generated vocabs have exactly `vocabSize` tokens. */
 export function buildSyntheticVocab(spec: SyntheticVocabSpec, vocabSize: number, seed: number): SyntheticVocab {
   if (typeof spec === 'object' && 'copyFrom' in spec) return copyVocab(spec.copyFrom);
+  if (spec === 'qwen2') return buildBpeVocab(vocabSize, 'qwen2', seed);
   const kind = typeof spec === 'string' ? spec : spec.kind;
   if (kind === 'spm') return buildSpmVocab(vocabSize, seed);
   const pre = typeof spec === 'object' && 'pre' in spec && spec.pre ? spec.pre : 'llama-bpe';
@@ -201,10 +205,32 @@ const LLAMA3_SPECIALS = [
 const LLAMA3_CHAT_TEMPLATE =
   "{{- bos_token }}{%- for message in messages %}{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}";
 
+/** Qwen2's first special tokens (ids 151643.. in the real vocab); `<|extra_N|>` ones follow. */
+const QWEN2_SPECIALS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
+
+const CHATML_TEMPLATE =
+  "{%- for message in messages %}{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
+
+/** The special-token half of a byte-level BPE vocab: Llama 3's, or Qwen2's with pre 'qwen2'. */
+function bpeSpecials(pre: BpePreTokenizer): { names: readonly string[]; extra: (i: number) => string; bos: string; eos: string; addBos: boolean; chatTemplate: string } {
+  if (pre === 'qwen2') {
+    return { names: QWEN2_SPECIALS, extra: (i) => `<|extra_${i - QWEN2_SPECIALS.length}|>`, bos: '<|endoftext|>', eos: '<|im_end|>', addBos: false, chatTemplate: CHATML_TEMPLATE };
+  }
+  return {
+    names: LLAMA3_SPECIALS,
+    extra: (i) => `<|reserved_special_token_${i - LLAMA3_SPECIALS.length + 3}|>`,
+    bos: '<|begin_of_text|>',
+    eos: '<|eot_id|>',
+    addBos: true,
+    chatTemplate: LLAMA3_CHAT_TEMPLATE,
+  };
+}
+
 /**
  * Llama 3 style byte-level BPE vocab: 256 byte tokens, merged tokens, then special tokens at the
  * end (256 of them, as in Llama 3, when vocabSize ≥ 128256; otherwise 16). BOS is
- * <|begin_of_text|>, EOS <|eot_id|>; the chat template is Llama 3's.
+ * <|begin_of_text|>, EOS <|eot_id|>; the chat template is Llama 3's. With pre 'qwen2' the specials
+ * are Qwen2's: <|endoftext|> (BOS, not added), <|im_start|>, <|im_end|> (EOS), ChatML template.
  */
 export function buildBpeVocab(vocabSize: number, pre: BpePreTokenizer, seed: number): SyntheticVocab {
   const numSpecial = vocabSize >= 128256 ? 256 : 16;
@@ -231,9 +257,10 @@ export function buildBpeVocab(vocabSize: number, pre: BpePreTokenizer, seed: num
   growPieces(new Rng(seed ^ 0xb9e), space, numRegular - tokens.length, (p) => seen.has(p), addMerge);
   const types: number[] = tokens.map(() => TokenType.NORMAL);
   const specialTokenIds: number[] = [];
+  const specials = bpeSpecials(pre);
   for (let i = 0; i < numSpecial; i++) {
     specialTokenIds.push(tokens.length);
-    tokens.push(LLAMA3_SPECIALS[i] ?? `<|reserved_special_token_${i - LLAMA3_SPECIALS.length + 3}|>`);
+    tokens.push(specials.names[i] ?? specials.extra(i));
     types.push(TokenType.CONTROL);
   }
   const idOf = (text: string): number => tokens.indexOf(text, numRegular);
@@ -246,11 +273,11 @@ export function buildBpeVocab(vocabSize: number, pre: BpePreTokenizer, seed: num
       'tokenizer.ggml.tokens': gguf.arr(GgufValueType.STRING, tokens),
       'tokenizer.ggml.token_type': gguf.arr(GgufValueType.INT32, types),
       'tokenizer.ggml.merges': gguf.arr(GgufValueType.STRING, merges),
-      'tokenizer.ggml.bos_token_id': gguf.u32(idOf('<|begin_of_text|>')),
-      'tokenizer.ggml.eos_token_id': gguf.u32(idOf('<|eot_id|>')),
-      'tokenizer.ggml.add_bos_token': gguf.bool(true),
+      'tokenizer.ggml.bos_token_id': gguf.u32(idOf(specials.bos)),
+      'tokenizer.ggml.eos_token_id': gguf.u32(idOf(specials.eos)),
+      'tokenizer.ggml.add_bos_token': gguf.bool(specials.addBos),
       'tokenizer.ggml.add_eos_token': gguf.bool(false),
-      'tokenizer.chat_template': gguf.str(LLAMA3_CHAT_TEMPLATE),
+      'tokenizer.chat_template': gguf.str(specials.chatTemplate),
     },
   };
 }

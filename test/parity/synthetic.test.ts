@@ -58,6 +58,10 @@ const CASES: Case[] = [
   { label: 'tiny-llama3 F16 (BPE, GQA 4:1, llama3 rope, tied)', options: { shape: 'tiny-llama3', weightType: 'F16' }, bounds: BOUNDS, isExactOnAmx: true },
   { label: 'tiny-llama3 Q8_0', options: { shape: 'tiny-llama3', weightType: 'Q8_0' }, bounds: BOUNDS, isExactOnAmx: true },
   { label: 'tiny-llama3 Q4_0', options: { shape: 'tiny-llama3', weightType: 'Q4_0' }, bounds: BOUNDS, isExactOnAmx: true },
+  { label: 'tiny-qwen2 F32 (q/k/v bias, NEOX rope, Qwen2 BPE, tied)', options: { shape: 'tiny-qwen2', weightType: 'F32' }, bounds: F32_BOUNDS, isExactOnAmx: true },
+  { label: 'tiny-qwen2 Q8_0', options: { shape: 'tiny-qwen2', weightType: 'Q8_0' }, bounds: BOUNDS, isExactOnAmx: true },
+  { label: 'tiny-qwen3 F32 (q/k norm, 4 heads × 128 over dim 256, NEOX rope, untied)', options: { shape: 'tiny-qwen3', weightType: 'F32' }, bounds: F32_BOUNDS, isExactOnAmx: true },
+  { label: 'tiny-qwen3 Q8_0', options: { shape: 'tiny-qwen3', weightType: 'Q8_0' }, bounds: BOUNDS, isExactOnAmx: true },
 ];
 
 const NUM_GREEDY = 128;

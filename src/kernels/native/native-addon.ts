@@ -77,6 +77,8 @@ export interface NativeAddon {
   ): number;
   swiglu(h: NativeHandle, out: Float32Array, gate: Float32Array, up: Float32Array, n: number): number;
   add(h: NativeHandle, out: Float32Array, a: Float32Array, b: Float32Array, n: number): number;
+  /** in place, x[t, i] += bias[i];  x: [numTokens, bias.length] */
+  addBias(h: NativeHandle, x: Float32Array, bias: Float32Array, numTokens: number): number;
   /** reads every 64-byte line of data on all the context's threads (a memory bandwidth probe) */
   touchLines(h: NativeHandle, data: Uint8Array): number;
   /**
@@ -104,7 +106,7 @@ export const NATIVE_ISAS = ['scalar', 'avx2', 'avx512', 'avx512-bf16', 'amx'] as
 export type NativeIsa = (typeof NATIVE_ISAS)[number];
 
 /** Must equal kAbiVersion in native/peregrine-addon.cc. */
-export const NATIVE_ABI_VERSION = 7;
+export const NATIVE_ABI_VERSION = 8;
 
 /** Where `npm install` (node-gyp rebuild) puts the addon, from src/ and from dist/ alike. */
 export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../../build/Release/peregrine.node', import.meta.url));

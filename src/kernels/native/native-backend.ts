@@ -257,6 +257,10 @@ export class NativeBackend implements KernelBackend, Disposable {
     this.check('add', this.addon.add(this.handle, out, a, b, n));
   }
 
+  addBias(x: Float32Array, bias: Float32Array, numTokens: number): void {
+    this.check('addBias', this.addon.addBias(this.handle, x, bias, numTokens));
+  }
+
   /**
    * Zeroed memory for weight bytes, 2 MiB aligned and (on Linux) backed by transparent huge pages
    * (below 2 MiB, on Linux: page-aligned ordinary pages):

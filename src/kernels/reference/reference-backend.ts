@@ -267,6 +267,13 @@ export class ReferenceBackend implements KernelBackend {
   add(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void {
     for (let i = 0; i < n; i++) out[i] = a[i]! + b[i]!;
   }
+
+  addBias(x: Float32Array, bias: Float32Array, numTokens: number): void {
+    const dim = bias.length;
+    for (let t = 0; t < numTokens; t++) {
+      for (let i = 0; i < dim; i++) x[t * dim + i] = x[t * dim + i]! + bias[i]!;
+    }
+  }
 }
 
 function f32View(data: Uint8Array, n: number): Float32Array {

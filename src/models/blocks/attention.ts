@@ -4,6 +4,7 @@ import type { ModelConfig } from '../model-config.js';
 import type { WeightLoader } from '../weight-loader.js';
 import type { Workspace } from '../workspace.js';
 import { FusedLinear } from './fused-linear.js';
+import { RmsNorm } from './rms-norm.js';
 
 /** GGUF names of one layer's attention weights */
 export interface AttentionWeightNames {
@@ -13,13 +14,33 @@ export interface AttentionWeightNames {
   /** the stacked q, k and v */
   readonly qkv: string;
   readonly output: string;
+  /** biases of q, k and v (read when ModelConfig.hasAttentionBias) */
+  readonly qBias: string;
+  readonly kBias: string;
+  readonly vBias: string;
+  /** per-head RMS norm weights of q and k, [headDim] (read when ModelConfig.hasQkNorm) */
+  readonly qNorm: string;
+  readonly kNorm: string;
+}
+
+/** q, k and v biases: [numHeads · headDim], [numKvHeads · headDim], [numKvHeads · headDim] f32 */
+export interface QkvBias {
+  readonly q: Float32Array;
+  readonly k: Float32Array;
+  readonly v: Float32Array;
+}
+
+/** the RMS norms applied to each head of q and of k before rope (weights [headDim]) */
+export interface QkNorm {
+  readonly q: RmsNorm;
+  readonly k: RmsNorm;
 }
 
 /**
- * Causal self-attention over the paged KV cache: q/k/v projections, rope, K/V stored, attention
- * (grouped-query when numKvHeads < numHeads), output projection. Options that ModelConfig can
- * name but this block does not run (bias, q/k norm, soft-cap, window) are refused by
- * validateModelConfig before a block is built.
+ * Causal self-attention over the paged KV cache: q/k/v projections (plus their biases, Qwen2),
+ * per-head RMS norm of q and k (Qwen3), rope, K/V stored, attention (grouped-query when
+ * numKvHeads < numHeads), output projection. Options that ModelConfig can name but this block
+ * does not run (soft-cap, window) are refused by validateModelConfig before a block is built.
  */
 export class AttentionBlock {
   private readonly shape: AttentionShape;
@@ -33,6 +54,8 @@ export class AttentionBlock {
     /** [hiddenSize, numHeads · headDim] */
     private readonly output: WeightTensor,
     private readonly rope: RopeParams,
+    private readonly bias?: QkvBias,
+    private readonly qkNorm?: QkNorm,
   ) {
     this.shape = { numHeads: config.numHeads, numKvHeads: config.numKvHeads, headDim: config.headDim, scale: 1 / Math.sqrt(config.headDim) };
   }
@@ -42,7 +65,11 @@ export class AttentionBlock {
     const kvDim = c.numKvHeads * c.headDim;
     const qkv = FusedLinear.load(w, backend, ws, names.qkv, [[names.q, qDim], [names.k, kvDim], [names.v, kvDim]], c.hiddenSize);
     const output = w.matrix(names.output, c.hiddenSize, qDim);
-    return new AttentionBlock(backend, ws, c, qkv, backend.prepareWeight?.(output) ?? output, rope);
+    const bias = c.hasAttentionBias ? { q: w.vector(names.qBias, qDim), k: w.vector(names.kBias, kvDim), v: w.vector(names.vBias, kvDim) } : undefined;
+    const qkNorm = c.hasQkNorm
+      ? { q: RmsNorm.load(w, backend, names.qNorm, c.headDim, c.normEps), k: RmsNorm.load(w, backend, names.kNorm, c.headDim, c.normEps) }
+      : undefined;
+    return new AttentionBlock(backend, ws, c, qkv, backend.prepareWeight?.(output) ?? output, rope, bias, qkNorm);
   }
 
   /** the weights forward multiplies by, in call order */
@@ -65,6 +92,15 @@ export class AttentionBlock {
     const v = this.ws.get('v', n * kvDim); //      [n, numKvHeads, headDim]
     const attn = this.ws.get('attn', n * qDim); // [n, numHeads, headDim]
     this.qkv.forwardSplit([q, k, v], xn, n);
+    if (this.bias) {
+      b.addBias(q, this.bias.q, n);
+      b.addBias(k, this.bias.k, n);
+      b.addBias(v, this.bias.v, n);
+    }
+    if (this.qkNorm) {
+      this.qkNorm.q.forward(q, q, n * c.numHeads); // each head's headDim values a row
+      this.qkNorm.k.forward(k, k, n * c.numKvHeads);
+    }
     b.rope(q, n, c.numHeads, c.headDim, batch.positions, this.rope);
     b.rope(k, n, c.numKvHeads, c.headDim, batch.positions, this.rope);
     b.storeKv(kv, k, v, batch.slotIds, n);
