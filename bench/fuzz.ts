@@ -8,7 +8,7 @@
 import { rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
-  describeMutations, loadBaseFiles, makeFuzzDir, runCase, MAX_MESSAGE_BYTES, type CaseResult, type Outcome,
+  describeMutations, loadBaseFiles, makeFuzzDir, runCase, MAX_MESSAGE_BYTES, type CaseResult, type Outcome, justifyAccepted,
 } from '../test/fuzz/gguf-fuzz-run.js';
 
 const { values } = parseArgs({
@@ -54,6 +54,7 @@ const problems: CaseResult[] = [];
 const acceptedByKind = new Map<string, { count: number; example: CaseResult }>();
 const codes = new Map<string, number>();
 let acceptedDataOnly = 0;
+const justifiedByReason = new Map<string, number>();
 let worst: CaseResult | undefined;
 const start = performance.now();
 
@@ -63,7 +64,9 @@ function record(r: CaseResult): void {
   if (!worst || r.messageLength > worst.messageLength) worst = r;
   if (r.outcome === 'crash' || r.outcome === 'hang' || r.outcome === 'bad-message') problems.push(r);
   if (r.outcome === 'accepted') {
+    const reason = r.isDataOnly ? undefined : justifyAccepted(r.mutations);
     if (r.isDataOnly) acceptedDataOnly++;
+    else if (reason !== undefined) justifiedByReason.set(reason, (justifiedByReason.get(reason) ?? 0) + 1);
     else {
       const kind = [...new Set(r.mutations.map((m) => m.kind))].sort().join('+');
       const e = acceptedByKind.get(kind);
@@ -86,7 +89,11 @@ console.log(`fuzz: ${numCases} cases from seed ${baseSeed} (${runs} runs, CLI ev
 console.log(`  clean ${counts.clean}, accepted ${counts.accepted}, crash ${counts.crash}, hang ${counts.hang}, bad message ${counts['bad-message']}`);
 console.log(`  worst message: ${worst?.messageLength ?? 0} bytes (limit ${MAX_MESSAGE_BYTES})${worst?.messageLength ? ` at seed ${worst.seed}` : ''}`);
 console.log(`  error codes: ${[...codes].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${n}`).join(', ')}`);
-console.log(`  accepted: ${acceptedDataOnly} data-only (justified), ${counts.accepted - acceptedDataOnly} to review:`);
+const numJustified = [...justifiedByReason.values()].reduce((a, b) => a + b, 0);
+const numToReview = counts.accepted - acceptedDataOnly - numJustified;
+console.log(`  accepted: ${acceptedDataOnly} data-only, ${numJustified} justified otherwise (see justifyAccepted), ${numToReview} to review`);
+for (const [reason, count] of [...justifiedByReason].sort((a, b) => b[1] - a[1])) console.log(`    justified: ${reason}: ${count}`);
+if (numToReview > 0) console.log('  to review:');
 for (const [kind, { count, example }] of [...acceptedByKind].sort((a, b) => b[1].count - a[1].count)) {
   console.log(`    ${kind}: ${count}, e.g. seed ${example.seed}: ${describeMutations(example.mutations)}`);
 }
@@ -94,4 +101,4 @@ if (problems.length) {
   console.log(`  first crashes / hangs / bad messages (replay with --replay SEED):`);
   for (const r of problems.slice(0, 10)) console.log(line(r));
 }
-process.exitCode = counts.crash + counts.hang + counts['bad-message'] > 0 ? 1 : 0;
+process.exitCode = counts.crash + counts.hang + counts['bad-message'] + numToReview > 0 ? 1 : 0;

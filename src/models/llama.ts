@@ -74,6 +74,7 @@ export class LlamaModel implements CausalLM {
     });
     const outputNorm = RmsNorm.load(w, backend, 'output_norm.weight', c.hiddenSize, c.normEps);
     this.head = OutputHead.load(w, backend, ws, outputNorm, 'output.weight', this.tokenEmbedding);
+    w.checkAllUsed(c.architecture);
     // forward's matmuls in call order: a decode step reads each weight once, and the backend can
     // read the next one while the small ops before its matmul run
     backend.planReadAhead?.([...this.layers.flatMap((l) => [...l.attention.matmulWeights, ...l.mlp.matmulWeights]), this.head.output]);

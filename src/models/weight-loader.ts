@@ -11,6 +11,8 @@ import { codecFor } from '../quant/index.js';
  */
 export class WeightLoader {
   private readonly infos: Map<string, GgufTensorInfo>;
+  /** tensors read so far, for checkAllUsed */
+  private readonly used = new Set<string>();
 
   constructor(private readonly file: GgufFile) {
     this.infos = new Map(file.tensors.map((t) => [t.name, t]));
@@ -28,6 +30,7 @@ export class WeightLoader {
   private info(name: string, shape: readonly number[]): GgufTensorInfo {
     const info = this.infos.get(name);
     if (!info) throw new ModelLoadError('MISSING_TENSOR', `${this.where(name)} is missing`);
+    this.used.add(name);
     const actual = info.shape.slice();
     while (actual.length > shape.length && actual[actual.length - 1] === 1) actual.pop();
     if (actual.length !== shape.length || actual.some((d, i) => d !== shape[i])) {
@@ -65,5 +68,17 @@ export class WeightLoader {
 
   optionalVector(name: string, length: number): Float32Array | undefined {
     return this.has(name) ? this.vector(name, length) : undefined;
+  }
+
+  /**
+   * Every tensor in the file was read: one the architecture does not use (a renamed tensor, a bias
+   * this architecture ignores) would otherwise be dropped without a word. llama.cpp refuses such
+   * files too ("wrong number of tensors").
+   */
+  checkAllUsed(architecture: string): void {
+    const unused = [...this.infos.keys()].filter((name) => !this.used.has(name));
+    if (unused.length === 0) return;
+    const more = unused.length > 1 ? ` (and ${unused.length - 1} more)` : '';
+    throw new ModelLoadError('GGUF_CORRUPT', `${this.where(unused[0]!)} is not used by the ${untrustedText(architecture)} architecture${more}`);
   }
 }

@@ -14,6 +14,9 @@ export const TokenAttr = {
 } as const;
 
 /** GGUF `tokenizer.ggml.token_type` value → attribute bits. */
+/** the largest llama_token_type (LLAMA_TOKEN_TYPE_BYTE) */
+export const MAX_TOKEN_TYPE = 6;
+
 export function attrFromTokenType(tokenType: number): number {
   switch (tokenType) {
     case 1:

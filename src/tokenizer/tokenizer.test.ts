@@ -251,6 +251,22 @@ describe('createTokenizer errors', () => {
     );
   });
 
+  it('refuses token scores and types llama.cpp would read as garbage: non-finite scores, types out of range, other item types', () => {
+    const numTokens = 3 + 256 + SPM_PIECES.length;
+    const scores = Array.from({ length: numTokens }, () => 0);
+    const types = Array.from({ length: numTokens }, () => TYPE.NORMAL);
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY]) {
+      const withBad = scores.map((s, i) => (i === 260 ? bad : s));
+      expectError(() => spmTokenizer({ 'tokenizer.ggml.scores': gguf.arr(GgufValueType.FLOAT32, withBad) }), ModelLoadError, 'GGUF_CORRUPT', /tokenizer\.ggml\.scores\[260\] is (NaN|Infinity); token scores must be finite/);
+    }
+    for (const bad of [-2, 7]) {
+      const withBad = types.map((t, i) => (i === 261 ? bad : t));
+      expectError(() => spmTokenizer({ 'tokenizer.ggml.token_type': gguf.arr(GgufValueType.INT32, withBad) }), ModelLoadError, 'GGUF_CORRUPT', new RegExp(`token_type\\[261\\] is ${bad}; token types are 0 to 6`));
+    }
+    expectError(() => spmTokenizer({ 'tokenizer.ggml.scores': gguf.arr(GgufValueType.UINT32, scores) }), ModelLoadError, 'MISSING_METADATA', /'tokenizer\.ggml\.scores' must be an array of float32/);
+    expectError(() => spmTokenizer({ 'tokenizer.ggml.token_type': gguf.arr(GgufValueType.FLOAT32, types) }), ModelLoadError, 'MISSING_METADATA', /'tokenizer\.ggml\.token_type' must be an array of int32/);
+  });
+
   it('reports missing metadata', () => {
     expectError(() => createTokenizer(metadata({})), ModelLoadError, 'MISSING_METADATA', /tokenizer\.ggml\.model/);
     expectError(

@@ -1,8 +1,8 @@
 import { untrustedText } from '../errors/untrusted-text.js';
 import { ModelLoadError } from '../errors/engine-error.js';
-import type { MetadataReader } from '../formats/gguf/index.js';
+import { GgufValueType, type MetadataReader } from '../formats/gguf/index.js';
 import { resolvePreTokenizer, type PreTokenizer } from './pre-tokenizer.js';
-import { attrFromTokenType, TokenAttr } from './token-attr.js';
+import { attrFromTokenType, MAX_TOKEN_TYPE, TokenAttr } from './token-attr.js';
 
 /** Values of `tokenizer.ggml.model` this package can tokenize. */
 export type TokenizerModel = 'llama' | 'gpt2' | 'gemma4';
@@ -160,20 +160,31 @@ function readTokens(md: MetadataReader): Pick<Vocab, 'texts' | 'scores' | 'attrs
   const numTokens = rawTexts.length;
   const texts = rawTexts.map((t, i) => (t === '' ? `[EMPTY_${i}]` : t));
   const scores = new Float32Array(numTokens);
-  const rawScores = md.numberArray(`${KEY}scores`);
+  // llama.cpp reads both arrays' raw bytes as float32 and int32: any other item type is garbage there
+  const rawScores = md.typedArray(`${KEY}scores`, GgufValueType.FLOAT32, 'an array of float32');
   if (rawScores) {
     if (rawScores.length < numTokens) {
       throw new ModelLoadError('MISSING_METADATA', `${KEY}scores has ${rawScores.length} entries for ${numTokens} tokens`);
     }
-    for (let i = 0; i < numTokens; i++) scores[i] = rawScores[i]!;
+    for (let i = 0; i < numTokens; i++) {
+      const score = rawScores[i]!;
+      if (!Number.isFinite(score)) throw new ModelLoadError('GGUF_CORRUPT', `${KEY}scores[${i}] is ${score}; token scores must be finite`);
+      scores[i] = score;
+    }
   }
   const attrs = new Uint16Array(numTokens).fill(TokenAttr.NORMAL);
-  const tokenTypes = md.numberArray(`${KEY}token_type`);
+  const tokenTypes = md.typedArray(`${KEY}token_type`, GgufValueType.INT32, 'an array of int32');
   if (tokenTypes) {
     if (tokenTypes.length < numTokens) {
       throw new ModelLoadError('MISSING_METADATA', `${KEY}token_type has ${tokenTypes.length} entries for ${numTokens} tokens`);
     }
-    for (let i = 0; i < numTokens; i++) attrs[i] = attrFromTokenType(tokenTypes[i]!);
+    for (let i = 0; i < numTokens; i++) {
+      const type = tokenTypes[i]!;
+      if (type < 0 || type > MAX_TOKEN_TYPE) {
+        throw new ModelLoadError('GGUF_CORRUPT', `${KEY}token_type[${i}] is ${type}; token types are 0 to ${MAX_TOKEN_TYPE} (undefined, normal, unknown, control, user-defined, unused, byte)`);
+      }
+      attrs[i] = attrFromTokenType(type);
+    }
   }
   const idByText = new Map<string, number>();
   for (let i = 0; i < numTokens; i++) idByText.set(texts[i]!, i);

@@ -136,3 +136,62 @@ export function makeFuzzDir(): string {
 export function describeMutations(mutations: readonly Mutation[]): string {
   return mutations.map((m) => `${m.kind}: ${m.detail}`).join('; ');
 }
+
+/**
+ * Why a file that loaded after `mutations` is fine to have loaded, or undefined when a person must
+ * look at it. Each mutation must be one of: a change in tensor data; a metadata key dropped or
+ * renamed (the file still loaded, so the key was optional and its default applies, or it became an
+ * unknown key and is ignored, as llama.cpp does); a metadata value changed to another value the
+ * loader checks and accepts (a token score, an in-range token type or special id, a name); GGUF
+ * version 2 for 3 (the same layout); a shape
+ * that gained trailing 1-dims (the same ggml tensor); a tensor retyped to a type of the same byte
+ * size (its bytes read as other values); or no change at all.
+ */
+export function justifyAccepted(mutations: readonly Mutation[]): string | undefined {
+  const reasons = new Set<string>();
+  for (const m of mutations) {
+    const reason = justifyOne(m);
+    if (reason === undefined) return undefined;
+    reasons.add(reason);
+  }
+  return [...reasons].sort().join(' + ');
+}
+
+function justifyOne(m: Mutation): string | undefined {
+  if (m.detail.endsWith('(no change)')) return 'no change';
+  switch (m.kind) {
+    case 'header.version':
+      // v2 and v3 share the little-endian layout
+      return /version = [23]$/.test(m.detail) ? 'GGUF version 2 or 3' : undefined;
+    case 'data.bytes':
+    case 'data.fill':
+      return 'tensor data';
+    case 'bytes.flip':
+      if (m.detail.includes('(tensor data)')) return 'tensor data';
+      if (m.detail.includes('(value of ')) return 'metadata value';
+      if (m.detail.includes('(key of ')) return 'metadata key dropped or renamed';
+      return undefined;
+    case 'kv.keyBytes':
+    case 'kv.renameKey':
+    case 'kv.drop':
+      return 'metadata key dropped or renamed';
+    case 'kv.value':
+    case 'kv.arrayItem':
+    case 'kv.replaceValue':
+    case 'kv.type':
+    case 'kv.arrayItemType':
+      return 'metadata value';
+    case 'tensor.reshape': {
+      const shapes = /shape \[([\d,]*)\] -> \[([\d,]*)\]/.exec(m.detail);
+      if (!shapes) return undefined;
+      const [before, after] = [shapes[1]!.split(','), shapes[2]!.split(',')];
+      const isTrailingOnes = after.length > before.length && before.every((d, i) => d === after[i]) && after.slice(before.length).every((d) => d === '1');
+      return isTrailingOnes ? 'trailing 1-dims' : undefined;
+    }
+    case 'tensor.type':
+      // it loaded, so the contiguity check found the same byte size: the bytes are read as other values
+      return 'retyped, same size';
+    default:
+      return undefined;
+  }
+}

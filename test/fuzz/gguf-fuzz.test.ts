@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { describeMutations, isCleanMessage, loadBaseFiles, makeFuzzDir, runCase, type CaseResult } from './gguf-fuzz-run.js';
+import { describeMutations, isCleanMessage, justifyAccepted, loadBaseFiles, makeFuzzDir, runCase, type CaseResult } from './gguf-fuzz-run.js';
 import { mutateGguf } from './gguf-mutator.js';
 
 // A fixed slice of the long run (`npm run fuzz -- --cases 10000`): the same seeds every time.
@@ -34,6 +34,9 @@ describe('GGUF fuzzing: mutated files end in a clean error or a justified load',
     for (let seed = 1; seed <= IN_PROCESS_CASES; seed++) results.push(await runCase(bases, seed, dir, { via: 'in-process', timeoutMs: 10_000 }));
     expect(problems(results)).toEqual([]);
     for (const r of results) if (r.message !== undefined) expect(isCleanMessage(r.message)).toBe(true);
+    // every file that loaded was changed only in ways a loader cannot or need not refuse
+    const unjustified = results.filter((r) => r.outcome === 'accepted' && !r.isDataOnly && justifyAccepted(r.mutations) === undefined);
+    expect(unjustified.map((r) => `seed ${r.seed}: ${describeMutations(r.mutations)}`)).toEqual([]);
     // most mutations must be caught: a loader that accepted everything would pass the rest
     expect(results.filter((r) => r.outcome === 'clean').length).toBeGreaterThan(IN_PROCESS_CASES / 2);
   }, 60_000);

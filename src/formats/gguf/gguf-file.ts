@@ -1,7 +1,7 @@
 import { ModelLoadError } from '../../errors/engine-error.js';
 import { untrustedPath, untrustedText } from '../../errors/untrusted-text.js';
 import type { GgmlType } from '../ggml-type.js';
-import { GgufValueType, type GgufMetadata, type GgufScalar, type GgufValue } from './gguf-value.js';
+import { GgufValueType, type GgufMetadata, type GgufScalar, type GgufScalarType, type GgufValue } from './gguf-value.js';
 
 export interface GgufTensorInfo {
   readonly name: string;
@@ -90,6 +90,14 @@ export class MetadataReader {
     const v = this.metadata.get(key);
     if (v?.type === GgufValueType.ARRAY && v.itemType === GgufValueType.STRING) return v.value as string[];
     return this.fail(key, 'an array of strings');
+  }
+
+  /** An array whose items are exactly `itemType` (e.g. FLOAT32 scores, INT32 token types), or undefined when absent. */
+  typedArray(key: string, itemType: GgufScalarType, want: string): number[] | undefined {
+    const v = this.metadata.get(key);
+    if (v === undefined) return undefined;
+    if (v.type === GgufValueType.ARRAY && v.itemType === itemType) return v.value.map(Number);
+    return this.fail(key, want);
   }
 
   numberArray(key: string): number[] | undefined {

@@ -193,24 +193,23 @@ function toTensorInfo(raw: RawTensorInfo, path: string, alignment: number, dataO
 }
 
 /**
- * Tensors must not share bytes: writing one would change another, and a file where they do is
- * damaged or forged. Their order in the data section need not follow the tensor infos' order
- * (llama.cpp's writer keeps them in order; other layouts are harmless when disjoint).
+ * Tensor data lies in the tensor infos' order, each tensor at the end of the previous one padded to
+ * the alignment, as llama.cpp's gguf reader requires ("tensor 'x' has offset N, expected M") and
+ * every GGUF writer does. So no two tensors share bytes, and a tensor whose type or shape was
+ * changed, or whose offset was swapped with another's, is refused rather than read as garbage.
  */
-function checkNoOverlap(tensors: readonly GgufTensorInfo[], path: string): void {
-  const byStart = tensors.filter((t) => t.byteSize > 0).sort((a, b) => a.fileOffset - b.fileOffset);
-  // sorted by start, an overlap always shows between neighbours
-  for (let i = 1; i < byStart.length; i++) {
-    const prev = byStart[i - 1]!;
-    const cur = byStart[i]!;
-    const prevEnd = prev.fileOffset + prev.byteSize;
-    if (cur.fileOffset < prevEnd) {
+function checkContiguous(tensors: readonly GgufTensorInfo[], alignment: number, dataOffset: number, path: string): void {
+  let expected = 0;
+  for (const t of tensors) {
+    const offset = t.fileOffset - dataOffset;
+    if (offset !== expected) {
       throw new ModelLoadError(
         'GGUF_CORRUPT',
-        `${path}: tensors ${quote(prev.name)} (bytes ${prev.fileOffset}..${prevEnd}) and ` +
-          `${quote(cur.name)} (bytes ${cur.fileOffset}..${cur.fileOffset + cur.byteSize}) overlap`,
+        `${path}: tensor ${quote(t.name)} has data offset ${offset}, expected ${expected} (tensor data must follow the tensor infos in order, ` +
+          `each at the aligned end of the one before; a tensor's type or shape does not match its data)`,
       );
     }
+    expected += Math.ceil(t.byteSize / alignment) * alignment;
   }
 }
 
@@ -251,7 +250,7 @@ export function readGguf(path: string): GgufFile {
     const raw = readTensorInfos(c, shownPath, numTensors);
     const dataOffset = Math.ceil(c.pos / alignment) * alignment;
     const tensors = raw.map((t) => toTensorInfo(t, shownPath, alignment, dataOffset, fileSize));
-    checkNoOverlap(tensors, shownPath);
+    checkContiguous(tensors, alignment, dataOffset, shownPath);
     return { path, version, metadata, tensors, alignment, dataOffset, fileSize };
   } finally {
     closeSync(fd);

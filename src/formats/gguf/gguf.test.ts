@@ -233,22 +233,21 @@ describe('GGUF reader: corrupt layouts are rejected at load (as llama.cpp does)'
       const p = variant(`overlap-${name}.gguf`, (b) => setOffset(b, 'tensor.other', offset));
       const err = loadError(() => readGguf(p));
       expect(err.code).toBe('GGUF_CORRUPT');
-      expect(err.message).toMatch(/tensors 'tensor\.first' \(bytes \d+\.\.\d+\) and 'tensor\.other' \(bytes \d+\.\.\d+\) overlap/);
+      expect(err.message).toMatch(new RegExp(`tensor 'tensor\\.other' has data offset ${offset}, expected 64 \\(tensor data must follow the tensor infos in order`));
     }
   });
 
-  it('tensors stored out of order but disjoint load, and so does a zero-size tensor anywhere', () => {
-    const p = variant('swapped.gguf', (b) => {
-      setOffset(b, 'tensor.first', 32); // bytes 32..96
-      setOffset(b, 'tensor.other', 0); // bytes 0..32
-      setOffset(b, 'tensor.empty', 0);
+  it("tensors stored out of the infos' order, a zero-size one elsewhere, or one retyped so the data no longer fits are refused (llama.cpp refuses them too)", () => {
+    const swapped = variant('swapped.gguf', (b) => {
+      setOffset(b, 'tensor.first', 32);
+      setOffset(b, 'tensor.other', 0);
     });
-    const file = readGguf(p);
-    const [first, other] = file.tensors;
-    expect(first!.fileOffset).toBe(file.dataOffset + 32);
-    expect(other!.fileOffset).toBe(file.dataOffset);
-    const data = readTensorData(file, [other!]);
-    expect([...new Float32Array(data.get('tensor.other')!.slice().buffer)]).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(loadError(() => readGguf(swapped)).message).toMatch(/tensor 'tensor\.first' has data offset 32, expected 0/);
+    const empty = variant('empty-elsewhere.gguf', (b) => setOffset(b, 'tensor.empty', 0));
+    expect(loadError(() => readGguf(empty)).message).toMatch(/tensor 'tensor\.empty' has data offset 0, expected 96/);
+    // F32 -> F16: 16 values now take 32 bytes, so tensor.other should start at 32
+    const retyped = variant('retyped.gguf', (b) => b.writeUInt32LE(GgmlType.F16, tensorInfoAt(b, 'tensor.first').offsetAt - 4));
+    expect(loadError(() => readGguf(retyped)).message).toMatch(/tensor 'tensor\.other' has data offset 64, expected 32/);
   });
 });
 
