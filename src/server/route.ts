@@ -17,6 +17,8 @@ export interface RequestContext {
   abort(reason: HttpError): void;
   /** a stream whose client leaves more than this many bytes unread is aborted (see sendStreamEvent) */
   readonly maxUnreadBytes: number;
+  /** a non-streaming response not taken by its client this long after it was written is cut off (see sendResult) */
+  readonly unreadResponseTimeoutMs: number;
   /** the parsed JSON body (POST routes only) */
   readonly body: unknown;
   readonly engine: ServingEngine;

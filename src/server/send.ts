@@ -9,6 +9,27 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 }
 
 /**
+ * A request's non-streaming 200 response. Its size is bounded by the request (n, max_tokens,
+ * logprobs) and written at once; what the socket does not take waits in node's buffer. A client
+ * that leaves it there `ctx.unreadResponseTimeoutMs` after the write has its connection closed,
+ * so a non-reader holds the memory for a bounded time, with one log line.
+ */
+export function sendResult(ctx: RequestContext, body: unknown): void {
+  const { res } = ctx;
+  sendJson(res, 200, body);
+  if (res.writableFinished) return;
+  const timer = setTimeout(() => {
+    if (res.writableFinished || res.destroyed) return;
+    console.warn(
+      `peregrine: request ${ctx.requestId}: its client left ${res.writableLength} bytes of the response unread ` +
+        `for ${ctx.unreadResponseTimeoutMs} ms; connection closed`,
+    );
+    res.destroy();
+  }, ctx.unreadResponseTimeoutMs).unref();
+  res.once('close', () => clearTimeout(timer));
+}
+
+/**
  * Server-sent events in OpenAI's shape: `data: {...}\n\n` per event, `data: [DONE]` at the end.
  * No `connection` header: node answers keep-alive or close as the client asked (a `connection:
  * keep-alive` set here would override a client's `Connection: close`).

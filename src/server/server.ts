@@ -31,11 +31,14 @@ export interface ServerOptions {
    * is aborted: its generations stop and free their KV blocks (default 4 MiB)
    */
   readonly maxUnreadBytes?: number;
+  /** a non-streaming response its client has not taken this long after it was written is cut off, freeing it (default 30 s) */
+  readonly unreadResponseTimeoutMs?: number;
 }
 
 export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 export const DEFAULT_MAX_UNREAD_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_UNREAD_RESPONSE_TIMEOUT_MS = 30_000;
 
 export interface PeregrineServer extends Server {
   readonly metrics: ServerMetrics;
@@ -109,6 +112,7 @@ export function createServer(engine: ServingEngine, options: ServerOptions): Per
         signal: controller.signal,
         abort: (reason) => controller.abort(reason),
         maxUnreadBytes,
+        unreadResponseTimeoutMs: options.unreadResponseTimeoutMs ?? DEFAULT_UNREAD_RESPONSE_TIMEOUT_MS,
         body,
         engine,
         metrics,

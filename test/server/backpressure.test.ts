@@ -13,6 +13,7 @@ import { loadTestEngine, MODEL_NAME, startTestServer, type TestServer } from './
  */
 
 const MAX_UNREAD_BYTES = 64 * 1024;
+const UNREAD_RESPONSE_TIMEOUT_MS = 1000;
 
 let engine: ServingEngine;
 let t: TestServer;
@@ -21,7 +22,7 @@ const observed: { maxUnread: number; maxWrite: number }[] = [];
 
 beforeAll(async () => {
   engine = await loadTestEngine();
-  t = await startTestServer(engine, undefined, { maxUnreadBytes: MAX_UNREAD_BYTES });
+  t = await startTestServer(engine, undefined, { maxUnreadBytes: MAX_UNREAD_BYTES, unreadResponseTimeoutMs: UNREAD_RESPONSE_TIMEOUT_MS });
   // watches every response's buffer from outside the server: after each write, what the client has not read
   t.server.prependListener('request', (_req, res: ServerResponse) => {
     const seen = { maxUnread: 0, maxWrite: 0 };
@@ -116,4 +117,39 @@ describe('backpressure: a client that does not read its stream', () => {
     expect(text).not.toContain('client_not_reading');
     await until(isIdle, 5000);
   });
+});
+
+describe('backpressure: a client that does not read its non-streaming response', () => {
+  it('is cut off unreadResponseTimeoutMs after the response was written, with one log line; the engine is idle', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      // 16 choices x 450 tokens x 20 alternatives with their bytes: megabytes, more than the loopback socket holds
+      const body = { model: MODEL_NAME, messages: [{ role: 'user', content: 'Once upon a time' }], logprobs: true, top_logprobs: 20, n: 16, max_tokens: 450, ignore_eos: true };
+      const client = await nonReadingClient('/v1/chat/completions', body);
+      await until(() => warn.mock.calls.some((c) => String(c[0]).includes('of the response unread')), 60_000);
+      // reading now, the client finds the connection closed before the end of the body
+      let text = '';
+      client.socket.setEncoding('utf8');
+      client.socket.on('data', (d: string) => (text += d));
+      const closed = once(client.socket, 'close');
+      client.socket.resume();
+      await closed;
+      expect(text).toMatch(/^HTTP\/1\.1 200 /);
+      expect(text).not.toContain('"usage"');
+      expect(warn.mock.calls.filter((c) => String(c[0]).includes('of the response unread'))).toHaveLength(1);
+      await until(isIdle, 5000);
+    } finally {
+      warn.mockRestore();
+    }
+  }, 90_000);
+
+  it('a client that reads its response within the timeout gets all of it', async () => {
+    const body = { model: MODEL_NAME, messages: [{ role: 'user', content: 'Once upon a time' }], logprobs: true, top_logprobs: 20, n: 4, max_tokens: 200, ignore_eos: true };
+    const client = await nonReadingClient('/v1/chat/completions', body);
+    await sleep(UNREAD_RESPONSE_TIMEOUT_MS / 2);
+    const text = await client.readAll('"usage"');
+    expect(text).toMatch(/^HTTP\/1\.1 200 /);
+    expect(text).toContain('"usage"');
+    client.socket.destroy();
+  }, 60_000);
 });

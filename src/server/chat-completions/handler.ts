@@ -4,7 +4,7 @@ import type { TokenLogprobs } from '../../sampling/compute-logprobs.js';
 import type { Tokenizer } from '../../tokenizer/tokenizer.js';
 import { ChoiceStreams, toWireFinishReason, toWireUsage } from '../choice-streams.js';
 import type { RequestContext } from '../route.js';
-import { endEventStream, sendJson, sendStreamEvent, startEventStream } from '../send.js';
+import { endEventStream, sendResult, sendStreamEvent, startEventStream } from '../send.js';
 import { streamWithErrorEvent } from '../stream-errors.js';
 import { tokenPiece } from '../token-text.js';
 import { checkServedModel, toGenerationOptions } from '../validation.js';
@@ -49,7 +49,7 @@ export async function handleChatCompletion(ctx: RequestContext): Promise<void> {
       if (isLogprobs) logprobs[index]!.push(...toWireLogprobs(chunk.logprobs ?? [], tokenizer));
       if (chunk.finishReason) reasons[index] = toWireFinishReason(chunk.finishReason);
     });
-    sendJson(ctx.res, 200, {
+    sendResult(ctx, {
       id,
       object: 'chat.completion',
       created,

@@ -4,7 +4,7 @@ import type { TokenLogprobs } from '../../sampling/compute-logprobs.js';
 import type { Tokenizer } from '../../tokenizer/tokenizer.js';
 import { ChoiceStreams, toWireFinishReason, toWireUsage } from '../choice-streams.js';
 import type { RequestContext } from '../route.js';
-import { endEventStream, sendJson, sendStreamEvent, startEventStream } from '../send.js';
+import { endEventStream, sendResult, sendStreamEvent, startEventStream } from '../send.js';
 import { streamWithErrorEvent } from '../stream-errors.js';
 import { tokenPiece } from '../token-text.js';
 import { checkServedModel, toGenerationOptions } from '../validation.js';
@@ -41,7 +41,7 @@ export async function handleCompletion(ctx: RequestContext): Promise<void> {
       texts[index] += chunk.text;
       if (chunk.finishReason) reasons[index] = toWireFinishReason(chunk.finishReason);
     });
-    sendJson(ctx.res, 200, {
+    sendResult(ctx, {
       ...header,
       choices: texts.map((text, index) => ({
         index,
