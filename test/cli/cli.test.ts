@@ -173,6 +173,17 @@ describe('peregrine bench', () => {
     expect(direct.stderr).not.toMatch(/running again/);
   });
 
+  it('runs on the bundled stories260K, whose vocabulary has only 512 tokens (it failed: vocabSize must exceed 2304)', () => {
+    const model = resolve(import.meta.dirname, '../../models/stories260K/stories260K.gguf');
+    const r = spawnSync(
+      process.execPath,
+      [CLI, 'bench', '--model', model, '--no-peer', '--requests', '4', '--server-seconds', '1', '--server-trials', '1', '--threads', '1', '--out', join(dir, 'bench-small'), '--history', join(dir, 'BENCH-small.md')],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\| offline \| all at once \| 4 \|/);
+  });
+
   it('runs SingleStream, Offline and the Server rate search, writing JSON, Markdown, SVG and history', () => {
     const out = join(dir, 'bench');
     const history = join(dir, 'BENCH.md');
