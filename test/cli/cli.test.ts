@@ -25,6 +25,14 @@ describe('peregrine CLI', () => {
     expect(r.stderr).toMatch(/20 generated/);
   });
 
+  it('generate --max-tokens 0 prints nothing on stdout and no nonsense timing (it printed "in -254 ms")', () => {
+    const r = peregrine('generate', '--prompt', 'Once upon a time', '--max-tokens', '0');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/peregrine: 5 prompt tokens, none generated \(--max-tokens 0 runs no model step\)\n$/);
+    expect(r.stderr).not.toMatch(/-\d+ ms/);
+  });
+
   it('generate gives the same greedy text on the native and the reference backend', () => {
     const args = ['generate', '--prompt', 'Once upon a time', '--max-tokens', '40', '--temperature', '0', '--threads', '1'];
     const reference = peregrine(...args, '--backend', 'reference');
