@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../util/rng.js';
-import { createWorkload, NUM_HIGH_IDS_AVOIDED, NUM_LOW_IDS_AVOIDED, sampleLength } from './workload.js';
+import { createWorkload, NUM_HIGH_IDS_AVOIDED, NUM_LOW_IDS_AVOIDED, promptIdRange, sampleLength } from './workload.js';
 import { percentile } from './percentiles.js';
 
 describe('createWorkload', () => {
@@ -50,8 +50,18 @@ describe('createWorkload', () => {
     expect(requests.map((r) => [r.promptIds.length, r.maxTokens])).toEqual([[64, 32], [64, 32], [64, 32]]);
   });
 
-  it('rejects a vocabulary too small to avoid the reserved ids, and bad distributions', () => {
-    expect(() => createWorkload({ numRequests: 1, vocabSize: 2304 })).toThrow(/vocabSize/);
+  it('draws from the middle half of a small vocabulary (stories260K has 512 tokens)', () => {
+    expect(promptIdRange(32_000)).toEqual({ minId: NUM_LOW_IDS_AVOIDED, endId: 32_000 - NUM_HIGH_IDS_AVOIDED });
+    expect(promptIdRange(512)).toEqual({ minId: 128, endId: 384 });
+    const ids = createWorkload({ numRequests: 50, vocabSize: 512, seed: 2 }).flatMap((r) => r.promptIds);
+    expect(Math.min(...ids)).toBe(128);
+    expect(Math.max(...ids)).toBe(383);
+    expect(createWorkload({ numRequests: 1, vocabSize: 1 })[0]!.promptIds.every((id) => id === 0)).toBe(true);
+  });
+
+  it('rejects a vocabulary that is not a positive integer, and bad distributions', () => {
+    expect(() => createWorkload({ numRequests: 1, vocabSize: 0 })).toThrow(/vocabSize/);
+    expect(() => createWorkload({ numRequests: 1, vocabSize: 2.5 })).toThrow(/vocabSize/);
     expect(() => createWorkload({ numRequests: 1, vocabSize, inputLength: { kind: 'uniform', min: 10, max: 5 } })).toThrow(/inputLength/);
     expect(() => createWorkload({ numRequests: -1, vocabSize })).toThrow(/numRequests/);
   });

@@ -17,9 +17,18 @@ export type LengthDistribution =
 export const DEFAULT_INPUT_LENGTH: LengthDistribution = { kind: 'lognormal', median: 128, sigma: 0.8, min: 16, max: 1024 };
 export const DEFAULT_OUTPUT_LENGTH: LengthDistribution = { kind: 'lognormal', median: 128, sigma: 0.6, min: 16, max: 512 };
 
-/** prompt ids avoid the first ids (special/byte tokens) and the last ones (added/reserved tokens) */
+/**
+ * prompt ids avoid the first ids (special/byte tokens) and the last ones (added/reserved tokens):
+ * this many of each, or a quarter of the vocabulary each where that is fewer (stories260K has 512)
+ */
 export const NUM_LOW_IDS_AVOIDED = 256;
 export const NUM_HIGH_IDS_AVOIDED = 2048;
+
+/** the ids prompts are drawn from, [minId, endId), for a vocabulary of vocabSize tokens */
+export function promptIdRange(vocabSize: number): { readonly minId: number; readonly endId: number } {
+  const quarter = Math.floor(vocabSize / 4);
+  return { minId: Math.min(NUM_LOW_IDS_AVOIDED, quarter), endId: vocabSize - Math.min(NUM_HIGH_IDS_AVOIDED, quarter) };
+}
 
 export interface BenchRequest {
   readonly requestId: number;
@@ -41,13 +50,11 @@ export function createWorkload(options: WorkloadOptions): BenchRequest[] {
   if (!Number.isInteger(numRequests) || numRequests < 0) {
     throw new InvalidRequestError('INVALID_ARGUMENT', `numRequests must be a non-negative integer, got ${numRequests}`);
   }
-  const numIds = vocabSize - NUM_LOW_IDS_AVOIDED - NUM_HIGH_IDS_AVOIDED;
-  if (!Number.isInteger(vocabSize) || numIds < 1) {
-    throw new InvalidRequestError(
-      'INVALID_ARGUMENT',
-      `vocabSize must exceed ${NUM_LOW_IDS_AVOIDED + NUM_HIGH_IDS_AVOIDED}, got ${vocabSize}`,
-    );
+  if (!Number.isInteger(vocabSize) || vocabSize < 1) {
+    throw new InvalidRequestError('INVALID_ARGUMENT', `vocabSize must be a positive integer, got ${vocabSize}`);
   }
+  const { minId, endId } = promptIdRange(vocabSize);
+  const numIds = endId - minId;
   const inputLength = options.inputLength ?? DEFAULT_INPUT_LENGTH;
   const outputLength = options.outputLength ?? DEFAULT_OUTPUT_LENGTH;
   validateDistribution(inputLength, 'inputLength');
@@ -58,7 +65,7 @@ export function createWorkload(options: WorkloadOptions): BenchRequest[] {
     const numInputTokens = sampleLength(inputLength, rng);
     const maxTokens = sampleLength(outputLength, rng);
     const promptIds = new Array<number>(numInputTokens);
-    for (let i = 0; i < numInputTokens; i++) promptIds[i] = NUM_LOW_IDS_AVOIDED + Math.floor(rng.next() * numIds);
+    for (let i = 0; i < numInputTokens; i++) promptIds[i] = minId + Math.floor(rng.next() * numIds);
     requests.push({ requestId, promptIds, maxTokens });
   }
   return requests;

@@ -14,7 +14,7 @@ export interface ChoicesUsage {
 }
 
 /**
- * The n generations ("choices") of one completion request. `start` launches them all and waits for
+ * The n generations ("choices") of one completion request, from its tokenized prompt. `start` launches them all and waits for
  * each one's first chunk, so that errors the engine reports for the request (PROMPT_TOO_LONG,
  * QUEUE_FULL) reach the client as a plain HTTP error before any response is sent. `run` then streams
  * every choice's chunks to `onChunk` concurrently, recording metrics as they finish.
@@ -28,7 +28,7 @@ export class ChoiceStreams {
 
   static async start(
     ctx: RequestContext,
-    prompt: string | readonly number[],
+    promptIds: readonly number[],
     options: GenerationOptions,
     numChoices: number,
   ): Promise<ChoiceStreams> {
@@ -40,11 +40,6 @@ export class ChoiceStreams {
     else ctx.signal.addEventListener('abort', abortAll, { once: true });
     const generators: AsyncGenerator<GenerationChunk>[] = [];
     try {
-      // tokenized once for all n, off the event loop
-      const promptIds =
-        typeof prompt === 'string'
-          ? await ctx.prompts.encodeText(prompt, { addSpecial: options.addSpecial ?? true, parseSpecial: options.parseSpecial ?? false })
-          : prompt;
       for (let index = 0; index < numChoices; index++) {
         // n > 1 with a seed: different but reproducible choices
         const seed = options.seed === undefined || index === 0 ? options.seed : (options.seed + index) % 2 ** 32;

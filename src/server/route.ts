@@ -25,13 +25,19 @@ export interface RequestContext {
   readonly metrics: ServerMetrics;
   /** prompts to token ids, off the event loop */
   readonly prompts: PromptEncoder;
+  /** the served model's id: the one /v1/models lists first and responses name */
   readonly modelName: string;
+  /** every id a request may name the model by: modelName, then its aliases */
+  readonly servedModelNames: readonly string[];
+  /** the route path's `{name}` parameter, when it has one (see find-route.ts) */
+  readonly pathParams: Readonly<Record<string, string>>;
   /** unix seconds when the server was created */
   readonly startedAtSec: number;
 }
 
 export interface Route {
   readonly method: 'GET' | 'POST';
+  /** exact, or ending in a `{name}` segment that takes the rest of the path (find-route.ts) */
   readonly path: string;
   /** whether the bearer token is checked when the server has an API key */
   readonly isAuthRequired: boolean;

@@ -1,4 +1,4 @@
-import { randomUUID, timingSafeEqual, createHash } from 'node:crypto';
+import { timingSafeEqual, createHash } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ServingEngine } from '../engine/serving-engine.js';
 import { ChatTemplate } from './chat-completions/chat-template.js';
@@ -6,18 +6,26 @@ import { PromptEncoder } from './prompt-encoder.js';
 import { chatCompletionsRoute } from './chat-completions/route.js';
 import { completionsRoute } from './completions/route.js';
 import { ConnectionTracker } from './connection-tracker.js';
+import { CorsPolicy } from './cors.js';
+import { findRoute, routeMethods } from './find-route.js';
 import { healthRoute } from './health/route.js';
 import { HttpError, toHttpError } from './http-error.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
 import { metricsRoute } from './metrics/route.js';
-import { modelsRoute } from './models/route.js';
+import { modelRoute, modelsRoute } from './models/route.js';
 import { checkJsonContentType, readJsonBody } from './read-json-body.js';
+import { requestIdOf } from './request-id.js';
 import type { RequestContext, Route } from './route.js';
 import { sendJson } from './send.js';
+import { detokenizeRoute, tokenizeRoute } from './tokenize/route.js';
 
 export interface ServerOptions {
   /** the id clients send as `model` and /v1/models lists */
   readonly modelName: string;
+  /** more ids clients may send as `model` (vLLM's extra --served-model-name); responses name modelName */
+  readonly modelAliases?: readonly string[];
+  /** browser origins allowed to call the server (CORS): `*` for any, or exact origins; default none (CORS off) */
+  readonly corsOrigins?: readonly string[];
   /** when set, /v1/* requires `Authorization: Bearer <apiKey>` */
   readonly apiKey?: string;
   /** default: the model's own (GGUF tokenizer.chat_template) or the built-in fallback */
@@ -46,7 +54,16 @@ export interface PeregrineServer extends Server {
   readonly connectionTracker: ConnectionTracker;
 }
 
-const ROUTES: readonly Route[] = [completionsRoute, chatCompletionsRoute, modelsRoute, healthRoute, metricsRoute];
+const ROUTES: readonly Route[] = [
+  completionsRoute,
+  chatCompletionsRoute,
+  modelsRoute,
+  modelRoute,
+  tokenizeRoute,
+  detokenizeRoute,
+  healthRoute,
+  metricsRoute,
+];
 
 /**
  * An OpenAI-compatible HTTP server over a ServingEngine (node:http, not yet listening). Errors become
@@ -55,11 +72,13 @@ const ROUTES: readonly Route[] = [completionsRoute, chatCompletionsRoute, models
  * which closes the server, then calls `engine.shutdown()`.
  */
 export function createServer(engine: ServingEngine, options: ServerOptions): PeregrineServer {
+  const cors = CorsPolicy.fromOrigins(options.corsOrigins); // throws on a bad origin, before anything starts
   const metrics = new ServerMetrics(engine, options.modelName);
   const chatTemplate = options.chatTemplate ?? ChatTemplate.forModel(engine.model);
   const prompts = PromptEncoder.start(engine, chatTemplate);
   const startedAtSec = Math.floor(Date.now() / 1000);
   const apiKeyHash = options.apiKey === undefined ? undefined : sha256(options.apiKey);
+  const servedModelNames = [...new Set([options.modelName, ...(options.modelAliases ?? [])])];
   const headersTimeoutMs = Math.ceil(options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS);
   const maxUnreadBytes = options.maxUnreadBytes ?? DEFAULT_MAX_UNREAD_BYTES;
   const requestTimeoutMs = Math.max(Math.ceil(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS), headersTimeoutMs);
@@ -82,7 +101,7 @@ export function createServer(engine: ServingEngine, options: ServerOptions): Per
   return server;
 
   async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const requestId = randomUUID();
+    const requestId = requestIdOf(req);
     const arrivedAtMs = performance.now();
     const controller = new AbortController();
     // 'close' before the response finished = the client went away: abort its generations
@@ -91,9 +110,14 @@ export function createServer(engine: ServingEngine, options: ServerOptions): Per
     });
     const tracked = connections.track(req, res, controller);
     res.setHeader('x-request-id', requestId);
+    cors?.applyTo(req, res);
     try {
+      if (cors && CorsPolicy.isPreflight(req)) {
+        cors.answerPreflight(req, res, routeMethods(ROUTES, req));
+        return;
+      }
       if (connections.drainReason) throw connections.drainReason;
-      const route = findRoute(req);
+      const { route, pathParams } = findRoute(ROUTES, req);
       if (route.isAuthRequired && apiKeyHash) checkBearer(req, apiKeyHash);
       let body: unknown;
       if (route.method === 'POST') {
@@ -118,6 +142,8 @@ export function createServer(engine: ServingEngine, options: ServerOptions): Per
         metrics,
         prompts,
         modelName: options.modelName,
+        servedModelNames,
+        pathParams,
         startedAtSec,
       };
       await route.handle(ctx);
@@ -133,20 +159,6 @@ export function createServer(engine: ServingEngine, options: ServerOptions): Per
       }
     }
   }
-}
-
-function findRoute(req: IncomingMessage): Route {
-  const path = new URL(req.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '') || '/';
-  const matches = ROUTES.filter((r) => r.path === path);
-  if (matches.length === 0) throw new HttpError(404, `no route ${req.method} ${path}`, 'invalid_request_error', null, 'not_found');
-  const route = matches.find((r) => r.method === req.method);
-  if (!route) {
-    const allowed = matches.map((r) => r.method).join(', ');
-    throw new HttpError(405, `method ${req.method} is not allowed on ${path} (allowed: ${allowed})`, 'invalid_request_error', null, 'method_not_allowed', {
-      allow: allowed,
-    });
-  }
-  return route;
 }
 
 function checkBearer(req: IncomingMessage, apiKeyHash: Buffer): void {

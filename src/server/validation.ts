@@ -88,6 +88,8 @@ export function optionalStreamOptions(body: JsonObject, isStream: boolean): { is
 /** The sampling fields both completion endpoints share, in engine names. */
 export interface SamplingFields {
   readonly maxTokens: number | undefined;
+  /** the field maxTokens came from (chat takes max_completion_tokens, or the older max_tokens) */
+  readonly maxTokensParam: 'max_tokens' | 'max_completion_tokens';
   readonly temperature: number | undefined;
   readonly topP: number | undefined;
   readonly topK: number | undefined;
@@ -107,11 +109,12 @@ export const MAX_NUM_CHOICES = 16;
 
 export function readSamplingFields(body: JsonObject, maxTokensKey: 'max_tokens' | 'max_completion_tokens' = 'max_tokens'): SamplingFields {
   const isStream = optionalBoolean(body, 'stream') ?? false;
-  const maxTokens =
-    optionalNumber(body, maxTokensKey, { min: 1, isInteger: true }) ??
-    (maxTokensKey === 'max_completion_tokens' ? optionalNumber(body, 'max_tokens', { min: 1, isInteger: true }) : undefined);
+  const given = optionalNumber(body, maxTokensKey, { min: 1, isInteger: true });
+  const maxTokensParam = given === undefined && maxTokensKey === 'max_completion_tokens' ? 'max_tokens' : maxTokensKey;
+  const maxTokens = given ?? (maxTokensParam === maxTokensKey ? undefined : optionalNumber(body, 'max_tokens', { min: 1, isInteger: true }));
   return {
     maxTokens,
+    maxTokensParam,
     temperature: optionalNumber(body, 'temperature', { min: 0, max: 2 }),
     topP: optionalNumber(body, 'top_p', { above: 0, max: 1 }),
     topK: optionalNumber(body, 'top_k', { min: -1, isInteger: true }),
@@ -128,13 +131,33 @@ export function readSamplingFields(body: JsonObject, maxTokensKey: 'max_tokens' 
   };
 }
 
-/** `model`, when given, must name the served model (the OpenAI clients always send one). */
-export function checkServedModel(value: unknown, modelName: string): void {
+/** `model`, when given, must name the served model by its name or an alias (the OpenAI clients always send one). */
+export function checkServedModel(value: unknown, servedModelNames: readonly string[]): void {
   if (value === undefined || value === null) return;
   if (typeof value !== 'string') throw invalidParam('model', `'model' must be a string`, 'invalid_type');
-  if (value !== modelName) {
-    throw new HttpError(404, `The model '${value}' does not exist; this server serves '${modelName}'`, 'invalid_request_error', 'model', 'model_not_found');
+  if (!servedModelNames.includes(value)) {
+    const names = servedModelNames.map((name) => `'${name}'`);
+    const served = names.length === 1 ? names[0] : `${names[0]} (also named ${names.slice(1).join(', ')})`;
+    throw new HttpError(404, `The model '${value}' does not exist; this server serves ${served}`, 'invalid_request_error', 'model', 'model_not_found');
   }
+}
+
+/**
+ * 400 when the prompt and max_tokens together exceed the context, as vLLM answers (the engine
+ * would cut the output short at the context's end). Call it once the prompt is tokenized; a prompt
+ * that does not fit by itself is left to the engine's PROMPT_TOO_LONG.
+ */
+export function checkMaxTokensFit(numPromptTokens: number, fields: SamplingFields, contextSize: number): void {
+  const { maxTokens, maxTokensParam } = fields;
+  if (maxTokens === undefined || numPromptTokens > contextSize || numPromptTokens + maxTokens <= contextSize) return;
+  throw new HttpError(
+    400,
+    `'${maxTokensParam}' is too large: ${maxTokens}. This model's maximum context length is ${contextSize} tokens and your request has ` +
+      `${numPromptTokens} input tokens (${maxTokens} > ${contextSize} - ${numPromptTokens})`,
+    'invalid_request_error',
+    maxTokensParam,
+    'context_length_exceeded',
+  );
 }
 
 /** The engine's options for the shared sampling fields (vLLM's top_k -1 = off is the engine's 0). */

@@ -25,6 +25,14 @@ describe('peregrine CLI', () => {
     expect(r.stderr).toMatch(/20 generated/);
   });
 
+  it('generate --max-tokens 0 prints nothing on stdout and no nonsense timing (it printed "in -254 ms")', () => {
+    const r = peregrine('generate', '--prompt', 'Once upon a time', '--max-tokens', '0');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/peregrine: 5 prompt tokens, none generated \(--max-tokens 0 runs no model step\)\n$/);
+    expect(r.stderr).not.toMatch(/-\d+ ms/);
+  });
+
   it('generate gives the same greedy text on the native and the reference backend', () => {
     const args = ['generate', '--prompt', 'Once upon a time', '--max-tokens', '40', '--temperature', '0', '--threads', '1'];
     const reference = peregrine(...args, '--backend', 'reference');
@@ -82,6 +90,7 @@ describe('peregrine CLI', () => {
       [['serve', '--host', '203.0.113.7', '--port', '0'], /203\.0\.113\.7:0 is not an address of this machine/],
       [['generate', '--matmul-precision', 'fp8'], /--matmul-precision must be one of exact, bf16/],
       [['serve', '--matmul-precision', 'int4'], /--matmul-precision must be one of exact, bf16/],
+      [['serve', '--cors-origin', 'app.example.com'], /CORS origin 'app\.example\.com' must be \* or scheme:\/\/host\[:port\]/],
     ];
     for (const [args, message] of cases) {
       const r = peregrine(...args);
@@ -117,19 +126,26 @@ describe('peregrine CLI', () => {
   });
 });
 
+/** `peregrine serve --port 0 ...args`, once it listens: its URL, its stderr so far, the process */
+async function startServe(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  const served = { child, url: '', stderr: '' };
+  child.stderr.setEncoding('utf8');
+  served.url = await new Promise<string>((resolve, reject) => {
+    child.stderr.on('data', (d: string) => {
+      served.stderr += d;
+      const m = /on (http:\/\/\S+)\/v1/.exec(served.stderr);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', () => reject(new Error(`serve exited: ${served.stderr}`)));
+  });
+  return served;
+}
+
 describe('peregrine serve', () => {
   it('serves the bundled model, answers a completion, and drains on SIGTERM', async () => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8');
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stderr.on('data', (d: string) => {
-        stderr += d;
-        const m = /on (http:\/\/\S+)\/v1/.exec(stderr);
-        if (m) resolve(m[1]!);
-      });
-      child.once('exit', () => reject(new Error(`serve exited: ${stderr}`)));
-    });
+    const served = await startServe([]);
+    const { child, url } = served;
     const res = await fetch(`${url}/v1/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -141,7 +157,26 @@ describe('peregrine serve', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    expect(stderr).toMatch(/SIGTERM: finishing in-flight requests[\s\S]*stopped/);
+    expect(served.stderr).toMatch(/SIGTERM: finishing in-flight requests[\s\S]*stopped/);
+  });
+
+  it('takes the API key from PEREGRINE_API_KEY (not only a flag ps shows), model aliases and CORS origins', async () => {
+    const { child, url } = await startServe(
+      ['--model-alias', 'gpt-3.5-turbo', '--model-alias', 'tiny', '--cors-origin', 'https://app.example.com'],
+      { ...process.env, PEREGRINE_API_KEY: 'sk-from-env' },
+    );
+    try {
+      expect((await fetch(`${url}/v1/models`)).status).toBe(401);
+      const res = await fetch(`${url}/v1/models`, { headers: { authorization: 'Bearer sk-from-env', origin: 'https://app.example.com' } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+      const body = (await res.json()) as { data: { id: string }[] };
+      expect(body.data.map((m) => m.id)).toEqual(['stories260K', 'gpt-3.5-turbo', 'tiny']);
+    } finally {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    }
   });
 });
 
@@ -171,6 +206,17 @@ describe('peregrine bench', () => {
     const direct = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...env, UV_THREADPOOL_SIZE: '1' } });
     expect(direct.status).toBe(2);
     expect(direct.stderr).not.toMatch(/running again/);
+  });
+
+  it('runs on the bundled stories260K, whose vocabulary has only 512 tokens (it failed: vocabSize must exceed 2304)', () => {
+    const model = resolve(import.meta.dirname, '../../models/stories260K/stories260K.gguf');
+    const r = spawnSync(
+      process.execPath,
+      [CLI, 'bench', '--model', model, '--no-peer', '--requests', '4', '--server-seconds', '1', '--server-trials', '1', '--threads', '1', '--out', join(dir, 'bench-small'), '--history', join(dir, 'BENCH-small.md')],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\| offline \| all at once \| 4 \|/);
   });
 
   it('runs SingleStream, Offline and the Server rate search, writing JSON, Markdown, SVG and history', () => {

@@ -66,14 +66,21 @@ export async function runGenerate(argv: string[], out: NodeJS.WritableStream, er
     if (chunk.text) out.write(chunk.text);
     if (chunk.usage) usage = chunk.usage;
   }
-  out.write('\n');
+  if (firstTokenAt) out.write('\n'); // nothing at all on stdout when nothing was generated
   model.dispose();
   const end = performance.now();
-  const decodeTokens = Math.max(usage.completionTokens - 1, 0);
-  err.write(
-    `peregrine: ${usage.promptTokens} prompt tokens in ${(firstTokenAt - start).toFixed(0)} ms, ` +
-      `${usage.completionTokens} generated` +
-      (decodeTokens ? `, ${((decodeTokens * 1000) / (end - firstTokenAt)).toFixed(1)} tokens/s` : '') +
-      '\n',
+  err.write(`peregrine: ${formatStats(usage, start, firstTokenAt, end)}\n`);
+}
+
+/**
+ * "5 prompt tokens in 26 ms, 20 generated, 310.2 tokens/s". With no token generated (--max-tokens 0)
+ * the prompt never ran, so there is no time to give (it printed "in -254 ms").
+ */
+function formatStats(usage: { promptTokens: number; completionTokens: number }, startMs: number, firstTokenAtMs: number, endMs: number): string {
+  if (!firstTokenAtMs) return `${usage.promptTokens} prompt tokens, none generated (--max-tokens 0 runs no model step)`;
+  const numDecodeTokens = Math.max(usage.completionTokens - 1, 0);
+  return (
+    `${usage.promptTokens} prompt tokens in ${(firstTokenAtMs - startMs).toFixed(0)} ms, ${usage.completionTokens} generated` +
+    (numDecodeTokens ? `, ${((numDecodeTokens * 1000) / (endMs - firstTokenAtMs)).toFixed(1)} tokens/s` : '')
   );
 }

@@ -4,6 +4,7 @@ import { createServingEngine } from '../../engine/async-engine.js';
 import { loadModel } from '../../engine/loaded-model.js';
 import { InvalidRequestError } from '../../errors/engine-error.js';
 import { untrustedText } from '../../errors/untrusted-text.js';
+import { CorsPolicy } from '../../server/cors.js';
 import { createServer, DEFAULT_MAX_UNREAD_BYTES, type PeregrineServer } from '../../server/server.js';
 import { shutdownGracefully } from '../../server/graceful-shutdown.js';
 import type { ServingEngine } from '../../engine/serving-engine.js';
@@ -14,13 +15,26 @@ export const SERVE_COMMAND = defineCommand({
   name: 'serve',
   synopsis: '[--model PATH] [--host HOST] [--port PORT] [options]',
   summary:
-    'Serves an OpenAI-compatible API (/v1/completions, /v1/chat/completions, /v1/models, /health, /metrics) until SIGTERM or SIGINT, then finishes in-flight requests (at most --drain-timeout seconds) and exits; a second signal aborts them at once, each stream ending with an error event.',
+    'Serves an OpenAI-compatible API (/v1/completions, /v1/chat/completions, /v1/models, /v1/models/{id}, llama-server\'s /tokenize and /detokenize, /health, /metrics) until SIGTERM or SIGINT, then finishes in-flight requests (at most --drain-timeout seconds) and exits; a second signal aborts them at once, each stream ending with an error event. The API key may come from the PEREGRINE_API_KEY environment variable instead of --api-key (which `ps` shows).',
   flags: {
     model: { type: 'string', arg: 'PATH', help: 'a GGUF model', default: 'the bundled stories260K' },
     host: { type: 'string', arg: 'HOST', help: 'interface to listen on', default: '127.0.0.1' },
     port: { type: 'string', arg: 'PORT', help: 'TCP port; 0 = any free port', default: '8080' },
-    'api-key': { type: 'string', arg: 'KEY', help: 'require "Authorization: Bearer KEY" on /v1/*' },
-    'model-name': { type: 'string', arg: 'NAME', help: 'the model id clients use', default: 'the file name without .gguf' },
+    'api-key': {
+      type: 'string',
+      arg: 'KEY',
+      help: 'require "Authorization: Bearer KEY" on /v1/*, /tokenize and /detokenize',
+      default: 'the PEREGRINE_API_KEY environment variable, else no key',
+    },
+    'model-name': { type: 'string', arg: 'NAME', help: 'the model id clients use, and responses and /v1/models name', default: 'the file name without .gguf' },
+    'model-alias': { type: 'string', arg: 'NAME', multiple: true, help: 'another model id requests may name (listed in /v1/models after --model-name)' },
+    'cors-origin': {
+      type: 'string',
+      arg: 'ORIGIN',
+      multiple: true,
+      help: 'let browser pages from ORIGIN (https://host[:port], or * for any) call the server (CORS)',
+      default: 'none',
+    },
     'max-num-seqs': { type: 'string', arg: 'N', help: 'most requests generating at once', default: '16' },
     'max-queue': { type: 'string', arg: 'N', help: 'most requests waiting before 429', default: '256' },
     'context-size': { type: 'string', arg: 'N', help: "context length in tokens, at most the model's trained context", default: "the model's, at most 4096" },
@@ -61,6 +75,9 @@ export async function runServe(argv: string[], err: NodeJS.WritableStream): Prom
   if (maxUnreadBytes < 1) {
     throw new InvalidRequestError('INVALID_ARGUMENT', `--max-unread-bytes must be at least 1 (got ${maxUnreadBytes})`);
   }
+  const corsOrigins = values['cors-origin'];
+  CorsPolicy.fromOrigins(corsOrigins); // a bad origin is said before the model loads
+  const apiKey = values['api-key'] ?? (process.env.PEREGRINE_API_KEY || undefined);
   await checkCanListen(port, host); // before the model loads: a busy port or a bad host is said at once
   const model = await loadModel(path, {
     contextSize: numberFlag(values['context-size'], '--context-size', { integer: true }),
@@ -72,7 +89,7 @@ export async function runServe(argv: string[], err: NodeJS.WritableStream): Prom
     maxQueueLength: numberFlag(values['max-queue'], '--max-queue', { integer: true }),
   });
   const modelName = values['model-name'] ?? basename(path).replace(/\.gguf$/i, '');
-  const server = createServer(engine, { modelName, apiKey: values['api-key'], maxUnreadBytes });
+  const server = createServer(engine, { modelName, modelAliases: values['model-alias'], corsOrigins, apiKey, maxUnreadBytes });
 
   await listen(server, port, host);
   const address = server.address();

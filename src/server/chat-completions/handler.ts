@@ -7,7 +7,7 @@ import type { RequestContext } from '../route.js';
 import { endEventStream, sendResult, sendStreamEvent, startEventStream } from '../send.js';
 import { streamWithErrorEvent } from '../stream-errors.js';
 import { tokenPiece } from '../token-text.js';
-import { checkServedModel, toGenerationOptions } from '../validation.js';
+import { checkMaxTokensFit, checkServedModel, toGenerationOptions } from '../validation.js';
 import { parseChatCompletionRequest } from './schema.js';
 
 interface WireTopLogprob {
@@ -22,13 +22,14 @@ interface WireTokenLogprob extends WireTopLogprob {
 
 export async function handleChatCompletion(ctx: RequestContext): Promise<void> {
   const request = parseChatCompletionRequest(ctx.body);
-  checkServedModel(request.model, ctx.modelName);
+  checkServedModel(request.model, ctx.servedModelNames);
   // every message renders to at least one token (a role header at the least): more than the context
   // holds is refused before a template renders them (100k messages took ~5 s to render)
   if (request.messages.length > ctx.engine.contextSize) {
     throw new InvalidRequestError('PROMPT_TOO_LONG', `${request.messages.length} messages cannot fit in a context of ${ctx.engine.contextSize} tokens`);
   }
   const promptIds = await ctx.prompts.encodeChat(request.messages);
+  checkMaxTokensFit(promptIds.length, request, ctx.engine.contextSize);
   const choices = await ChoiceStreams.start(
     ctx,
     promptIds,

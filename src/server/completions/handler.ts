@@ -7,7 +7,7 @@ import type { RequestContext } from '../route.js';
 import { endEventStream, sendResult, sendStreamEvent, startEventStream } from '../send.js';
 import { streamWithErrorEvent } from '../stream-errors.js';
 import { tokenPiece } from '../token-text.js';
-import { checkServedModel, toGenerationOptions } from '../validation.js';
+import { checkMaxTokensFit, checkServedModel, toGenerationOptions } from '../validation.js';
 import { parseCompletionRequest, type CompletionRequest } from './schema.js';
 
 /** OpenAI's legacy completions logprobs: parallel arrays over the generated tokens. */
@@ -20,10 +20,16 @@ interface WireCompletionLogprobs {
 
 export async function handleCompletion(ctx: RequestContext): Promise<void> {
   const request = parseCompletionRequest(ctx.body);
-  checkServedModel(request.model, ctx.modelName);
+  checkServedModel(request.model, ctx.servedModelNames);
+  // tokenized once for all n, off the event loop
+  const promptIds =
+    typeof request.prompt === 'string'
+      ? await ctx.prompts.encodeText(request.prompt, { addSpecial: true, parseSpecial: false })
+      : request.prompt;
+  checkMaxTokensFit(promptIds.length, request, ctx.engine.contextSize);
   const choices = await ChoiceStreams.start(
     ctx,
-    request.prompt,
+    promptIds,
     { ...toGenerationOptions(request), logprobs: request.numLogprobs },
     request.numChoices,
   );
