@@ -45,9 +45,10 @@ enum Isa : int32_t {
 constexpr int64_t kMatmulRowTile = 4;
 
 /**
- * Packed Q4_0 / Q8_0 weights (AVX-512 tables only): rows in groups of kPackRows, and per group and
+ * Packed Q4_0 / Q8_0 weights on the AVX-512 tables: rows in groups of kPackRows, and per group and
  * block the 16 row scales (f16) followed by the quants interleaved so that one 64-byte vector holds
- * the same 4 elements of all 16 rows; see packWeights in kernels-isa.inc.
+ * the same 4 elements of all 16 rows; see packWeights in kernels-isa.inc. The AVX2 table packs
+ * Q4_0 / Q8_0 the same way in groups of 8 rows (isa/matmul-packed8.inc): rowTile says which.
  */
 constexpr int64_t kPackRows = 16;
 
@@ -59,7 +60,7 @@ constexpr int64_t kAttentionQueryTile = 16;
 
 struct MatmulArgs {
   int32_t type;
-  bool isPacked;  // w is in the packed layout (numRows rounded up to kPackRows)
+  bool isPacked;  // w is in the packed layout (numRows rounded up to the table's rowTile)
   const uint8_t* w;  // [numRows, numCols] in `type` blocks, row-major, any alignment (or packed)
   int64_t numRows;
   int64_t numCols;
@@ -107,7 +108,7 @@ struct KernelTable {
   size_t (*activationBytes)(int32_t type, int64_t numCols, bool isPacked);
   /** converts tokens [t0, t1) of args.x into args.act */
   void (*prepareActivations)(const MatmulArgs& args, int64_t t0, int64_t t1);
-  /** rows per matmul task unit for these weights: kMatmulRowTile, or kPackRows for the 16-row kernels */
+  /** rows per matmul task unit for these weights: kMatmulRowTile, kPackRows for the 16-row kernels, 8 for AVX2's packed ones */
   int64_t (*rowTile)(int32_t type, int64_t numCols, bool isPacked);
   /** bytes of per-thread scratch matmulRows needs for this matmul (0: none) */
   size_t (*matmulScratchBytes)(int32_t type, int64_t numCols, int64_t numTokens);

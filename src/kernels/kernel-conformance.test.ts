@@ -34,10 +34,14 @@ interface BackendUnderTest {
   readonly backend: KernelBackend;
 }
 
-/** Backends whose Q8_0 / Q4_0 matmul accumulates like llama.cpp (one f32 fma per block, in order). */
-const isBlockExact = (backend: KernelBackend): boolean => backend.name === 'reference' || backend.name.startsWith('native-avx512') || backend.name.startsWith('native-amx');
-/** Backends whose k-quant matmul sums in the reference's order (one row, one super-block at a time). */
-const isKQuantExact = (backend: KernelBackend): boolean => ['reference', 'native-scalar', 'native-avx2'].includes(backend.name);
+/**
+ * Backends whose Q8_0 / Q4_0 matmul accumulates like llama.cpp (one f32 fma per block, in order):
+ * AVX-512, and AVX2 on packed weights (8 rows in the lanes); not AVX2's row-major kernels.
+ */
+const isBlockExact = (backend: KernelBackend): boolean =>
+  backend.name === 'reference' || /^native-(avx512|amx)/.test(backend.name) || /^native-avx2-(packed|prepared)/.test(backend.name);
+/** Backends whose k-quant matmul sums in the reference's order (one row, one super-block at a time; AVX2 packs no k-quants). */
+const isKQuantExact = (backend: KernelBackend): boolean => backend.name === 'reference' || /^native-(scalar|avx2)(-packed)?(-prepared)?$/.test(backend.name);
 /** Backends that run Q4_K on packed weights (AVX-512): 16 rows in lanes, each in the reference's order */
 const isPackedQ4KExact = (backend: KernelBackend): boolean => isKQuantExact(backend) || /^native-(avx512|amx).*-(packed|prepared)/.test(backend.name);
 
@@ -56,7 +60,7 @@ if (nativeProbe.ok) {
     const probe = probeNativeBackend({ threads });
     if (probe.ok) backends.push({ label: `${probe.backend.name} ×${threads}`, backend: probe.backend });
   }
-  // packed Q4_0 / Q8_0 weights (AVX-512; elsewhere packing is a no-op and this repeats the plain kernels)
+  // packed Q4_0 / Q8_0 weights (AVX-512 and AVX2; on scalar packing is a no-op and this repeats the plain kernels)
   for (const threads of [1, 3]) {
     const probe = probeNativeBackend({ threads, packWeights: true });
     if (probe.ok) backends.push({ label: `${probe.backend.name} ×${threads}`, backend: probe.backend });
@@ -228,6 +232,40 @@ for (const type of [GgmlType.Q8_0, GgmlType.Q4_0]) {
   // threads), or four of 77 (1 thread), read in pieces of 8 groups (2 streams at most 4 groups
   // apart), then the rest, then a partial group
   addMatmulCase(weight(type, 4871, 64), 1, MATMUL_RTOL.get(type)!);
+}
+// AVX2's packed kernels: groups of 8 rows (one short of a group, one past, a partial third), 4 tokens
+// at a time (1; 8 and 32 as a decode step of many sequences; 6 for a partial tile), widths that are
+// not a multiple of 256 (9 and 65 blocks)
+for (const type of [GgmlType.Q8_0, GgmlType.Q4_0]) {
+  for (const [numRows, numCols] of [[7, 288], [9, 2080], [23, 32]] as const) {
+    const w = weight(type, numRows, numCols);
+    for (const numTokens of [1, 6, 8, 32]) addMatmulCase(w, numTokens, MATMUL_RTOL.get(type)!);
+  }
+}
+// the largest integer products: Q8_0 quants -128 and 127, Q4_0 nibbles 15 and 0, × activations ±127
+// (x = ±1 gives q = ±127), so that an int16 lane that saturated would show
+{
+  const numRows = 11;
+  const numCols = 96;
+  const x = new Float32Array(3 * numCols);
+  for (let c = 0; c < numCols; c++) {
+    x[c] = 1;
+    x[numCols + c] = -1;
+    x[2 * numCols + c] = c % 2 === 0 ? 1 : -1;
+  }
+  for (const type of [GgmlType.Q8_0, GgmlType.Q4_0]) {
+    const blockBytes = type === GgmlType.Q8_0 ? 34 : 18;
+    const data = new Uint8Array((numRows * numCols * blockBytes) / 32);
+    for (let block = 0; block < data.length / blockBytes; block++) {
+      const o = block * blockBytes;
+      const isEvenRow = Math.floor(block / (numCols / 32)) % 2 === 0;
+      const d = f32ToF16(0.01 * (1 + (block % 5)));
+      data[o] = d & 0xff;
+      data[o + 1] = d >> 8;
+      data.fill(type === GgmlType.Q8_0 ? (isEvenRow ? 0x80 : 0x7f) : isEvenRow ? 0xff : 0x00, o + 2, o + blockBytes);
+    }
+    addMatmulCase({ name: `w-${ggmlTypeName(type)}`, type, numRows, numCols, data }, 3, 2e-6, x, ', extreme quants');
+  }
 }
 // more tokens than the native float kernels' L2-sized block of tokens (32 of 8192 f32 columns; 256 of a 1024-column chunk)
 addMatmulCase(weight(GgmlType.F16, 32, 8192), 40, MATMUL_RTOL.get(GgmlType.F16)!);

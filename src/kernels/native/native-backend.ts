@@ -25,8 +25,9 @@ export interface NativeBackendOptions {
   readonly addonPath?: string;
   /**
    * Repack Q4_0 / Q8_0 / Q4_K weights, on their first matmul, into a layout that interleaves 16 rows
-   * (AVX-512 only; about 2x faster GEMM and faster GEMV). The packed copy is kept next to the
-   * original bytes for as long as the WeightTensor lives, so weight memory doubles. Default false.
+   * (AVX-512; about 2x faster GEMM and faster GEMV), or Q4_0 / Q8_0 into one of 8 rows (AVX2). The
+   * packed copy is kept next to the original bytes for as long as the WeightTensor lives, so weight
+   * memory doubles. Default false.
    */
   readonly packWeights?: boolean;
   /**
@@ -59,7 +60,7 @@ export class NativeKernelError extends EngineDeadError {
 const NATIVE_TYPES: ReadonlySet<GgmlType> = new Set([GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0]);
 /** Weight types the native matmul handles: NATIVE_TYPES and the k-quants (× Q8_K activations; embedding falls back). */
 const NATIVE_MATMUL_TYPES: ReadonlySet<GgmlType> = new Set([...NATIVE_TYPES, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K]);
-/** Weight types with a packed layout (16 rows interleaved) on AVX-512 */
+/** Weight types with a packed layout: 16 rows interleaved on AVX-512; Q8_0 / Q4_0 with 8 rows on AVX2 (packWeights says which) */
 const PACKABLE_TYPES: ReadonlySet<GgmlType> = new Set([GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K]);
 
 /**
@@ -68,7 +69,7 @@ const PACKABLE_TYPES: ReadonlySet<GgmlType> = new Set([GgmlType.Q8_0, GgmlType.Q
  * Q4_0 weights natively, matmul also Q4_K, Q5_K and Q6_K (× Q8_K activations, as llama.cpp); other
  * types go through the reference backend. f16 and f32 KV caches.
  *
- * On AVX-512 the results are the reference backend's bits for Q8_0/Q4_0, packed (prepared) Q4_K
+ * On AVX-512 the results are the reference backend's bits for Q8_0/Q4_0 (on AVX2 for packed or prepared Q8_0/Q4_0), packed (prepared) Q4_K
  * and AMX-shaped F16 matmuls, rmsNorm, swiglu, rope, embedding, storeKv and add (so llama.cpp's, see
  * reference-backend.ts); attention and the other matmuls differ from it by f32 rounding only.
  * Fastest with weights passed through prepareWeight() once, at load.
@@ -82,7 +83,7 @@ export class NativeBackend implements KernelBackend, Disposable {
   readonly isa: NativeIsa;
   /** threads the kernels use, the calling thread included */
   readonly numThreads: number;
-  /** whether Q4_0 / Q8_0 / Q4_K weights are repacked on first use (packWeights on an AVX-512 CPU) */
+  /** whether Q4_0 / Q8_0 (and on AVX-512 Q4_K) weights are repacked on first use (packWeights on an AVX2 or AVX-512 CPU) */
   readonly isPacking: boolean;
   /** whether matmul precision bf16 is in effect (asked for, and this CPU's kernels have bf16 batches) */
   readonly hasBf16Batches: boolean;
@@ -101,7 +102,7 @@ export class NativeBackend implements KernelBackend, Disposable {
     readonly matmulPrecision: MatmulPrecision,
   ) {
     this.isa = NATIVE_ISAS[addon.contextIsa(handle)] ?? 'scalar';
-    this.isPacking = packWeights && (this.isa === 'avx512' || this.isa === 'avx512-bf16' || this.isa === 'amx');
+    this.isPacking = packWeights && this.isa !== 'scalar';
     this.numThreads = addon.contextThreads(handle);
     this.hasBf16Batches = matmulPrecision === 'bf16' && this.isa === 'amx';
     this.name = `native-${this.isa}${this.isPacking ? '-packed' : ''}${this.hasBf16Batches ? '-bf16' : ''}`;
@@ -135,7 +136,8 @@ export class NativeBackend implements KernelBackend, Disposable {
   /**
    * `w` in this backend's preferred layout, for a model to keep in place of `w` (this copies; drop
    * the original bytes afterwards). Q8_0 / Q4_0 / Q4_K on AVX-512 come back packed (16 rows interleaved:
-   * the fastest matmuls, still bit-exact); every other native type comes back as the same bytes
+   * the fastest matmuls, still bit-exact), Q8_0 / Q4_0 on AVX2 too (8 rows interleaved; bit-exact
+   * where the row-major AVX2 kernels are not); every other native type comes back as the same bytes
    * in huge-page memory (fewer TLB misses while streaming). The result is only for this backend:
    * packed bytes are not GGUF blocks any more.
    */
