@@ -114,7 +114,7 @@ const TABLE = {
   IQ1_M:   { blockSize: 256, typeSize: 56 },
   TQ1_0:   { blockSize: 256, typeSize: 54 },
   TQ2_0:   { blockSize: 256, typeSize: 66 },
-  MXFP4:   { blockSize: 32,  typeSize: 17 },
+  MXFP4:   { blockSize: 32,  typeSize: 17,  hasCodec: true }, // no native kernel yet: the reference backend runs it
 } as const satisfies Record<GgmlTypeName, TraitsRow>;
 
 /** Type names with a codec and a llama_ftype: the types a whole model can be written in. */
