@@ -261,13 +261,13 @@ napi_value typeTraitsList(napi_env env, napi_callback_info) {
   if (napi_create_array_with_length(env, kNumTypeTraits, &list) != napi_ok) return makeInt(env, STATUS_OUT_OF_MEMORY);
   for (int32_t i = 0; i < kNumTypeTraits; i++) {
     const TypeTraits& t = kTypeTraits[i];
-    napi_value row, name, hasMatmul, hasEmbedding;
+    napi_value row, name, matmulFlag, embeddingFlag;
     bool isOk = napi_create_object(env, &row) == napi_ok && napi_create_string_utf8(env, t.name, NAPI_AUTO_LENGTH, &name) == napi_ok &&
-                napi_get_boolean(env, t.hasMatmul, &hasMatmul) == napi_ok && napi_get_boolean(env, t.hasEmbedding, &hasEmbedding) == napi_ok &&
+                napi_get_boolean(env, t.hasMatmul, &matmulFlag) == napi_ok && napi_get_boolean(env, t.hasEmbedding, &embeddingFlag) == napi_ok &&
                 napi_set_named_property(env, row, "type", makeInt(env, t.type)) == napi_ok && napi_set_named_property(env, row, "name", name) == napi_ok &&
                 napi_set_named_property(env, row, "blockSize", makeInt(env, t.blockSize)) == napi_ok &&
                 napi_set_named_property(env, row, "blockBytes", makeInt(env, t.blockBytes)) == napi_ok &&
-                napi_set_named_property(env, row, "hasMatmul", hasMatmul) == napi_ok && napi_set_named_property(env, row, "hasEmbedding", hasEmbedding) == napi_ok &&
+                napi_set_named_property(env, row, "hasMatmul", matmulFlag) == napi_ok && napi_set_named_property(env, row, "hasEmbedding", embeddingFlag) == napi_ok &&
                 napi_set_element(env, list, static_cast<uint32_t>(i), row) == napi_ok;
     if (!isOk) return makeInt(env, STATUS_OUT_OF_MEMORY);
   }
