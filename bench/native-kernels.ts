@@ -12,7 +12,7 @@
  * "cold" (--cold) cycles through copies totalling ~600 MB, so weights come from DRAM each call.
  */
 import { randomFillSync } from 'node:crypto';
-import { GgmlType, ggmlByteSize, ggmlTypeName } from '../src/formats/ggml-type.js';
+import { GgmlType, ggmlByteSize, ggmlTypeName, ggmlTypeTraits } from '../src/formats/ggml-type.js';
 import type { WeightTensor } from '../src/kernels/kernel-backend.js';
 import type { NativeIsa } from '../src/kernels/native/native-addon.js';
 import { probeNativeBackend } from '../src/kernels/native/native-backend.js';
@@ -34,8 +34,7 @@ function randomWeight(type: GgmlType): WeightTensor {
     data[offset + 1] = bits >> 8;
   };
   if (type === GgmlType.Q4_0 || type === GgmlType.Q8_0) {
-    const blockBytes = type === GgmlType.Q4_0 ? 18 : 34;
-    for (let o = 0; o < data.length; o += blockBytes) setHalf(o, 0x1c00);
+    for (let o = 0; o < data.length; o += ggmlTypeTraits(type)!.typeSize) setHalf(o, 0x1c00);
   } else if (type === GgmlType.F32) {
     const f = new Float32Array(data.buffer);
     for (let i = 0; i < f.length; i++) f[i] = (data[4 * i]! - 127.5) / 4096; // no NaN / denormals
@@ -70,7 +69,7 @@ for (const [threads, packWeights] of threadCounts.flatMap((t) => (isPacking ? [[
   if (!probe.ok) throw new Error(probe.reason);
   const backend = probe.backend;
   for (const type of types) {
-    if (packWeights && type !== GgmlType.Q4_0 && type !== GgmlType.Q8_0 && type !== GgmlType.Q4_K) continue;
+    if (packWeights && ggmlTypeTraits(type)?.native?.packedFrom === undefined) continue;
     const w = randomWeight(type);
     const copies = isCold ? Math.ceil(600e6 / w.data.length) : 1;
     const ws = [w, ...Array.from({ length: copies - 1 }, () => ({ ...w, data: w.data.slice() }))];

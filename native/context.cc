@@ -7,6 +7,7 @@
 #include <new>
 
 #include "scalar-math.h"
+#include "type-traits.h"
 
 namespace peregrine {
 
@@ -428,24 +429,21 @@ Status Context::embedding(const EmbeddingArgs& a) {
       kernels_->dequantizePackedRow(a.type, a.table, n, row, out);
       continue;
     }
+    const uint8_t* src = a.table + row * typeRowBytes(a.type, n);
     switch (a.type) {
       case TYPE_F32: {
-        const uint8_t* src = a.table + row * n * 4;
         for (int64_t c = 0; c < n; c++) out[c] = loadF32(src + c * 4);
         break;
       }
       case TYPE_F16: {
-        const uint8_t* src = a.table + row * n * 2;
         for (int64_t c = 0; c < n; c++) out[c] = f16ToF32(loadU16(src + c * 2));
         break;
       }
       case TYPE_BF16: {
-        const uint8_t* src = a.table + row * n * 2;
         for (int64_t c = 0; c < n; c++) out[c] = bf16ToF32(loadU16(src + c * 2));
         break;
       }
       case TYPE_Q8_0: {
-        const uint8_t* src = a.table + row * (n / 32) * 34;
         for (int64_t b = 0; b < n / 32; b++) {
           const float d = f16ToF32(loadU16(src + b * 34));
           for (int j = 0; j < 32; j++) out[b * 32 + j] = d * static_cast<float>(static_cast<int8_t>(src[b * 34 + 2 + j]));
@@ -453,7 +451,6 @@ Status Context::embedding(const EmbeddingArgs& a) {
         break;
       }
       case TYPE_Q4_0: {
-        const uint8_t* src = a.table + row * (n / 32) * 18;
         for (int64_t b = 0; b < n / 32; b++) {
           const float d = f16ToF32(loadU16(src + b * 18));
           for (int j = 0; j < 16; j++) {

@@ -16,12 +16,13 @@
 #include "context.h"
 #include "kernels.h"
 #include "napi-args.h"
+#include "type-traits.h"
 
 namespace peregrine {
 namespace {
 
 /** Bumped when the exported functions or their arguments change; checked by native-backend.ts. */
-constexpr int32_t kAbiVersion = 8;
+constexpr int32_t kAbiVersion = 9;
 
 // Every handle not yet finalized, so that memory about to be freed can be taken out of the contexts'
 // read ahead first. Node frees an external ArrayBuffer at exit from its own environment cleanup hook,
@@ -76,26 +77,16 @@ void finalizeHandle(napi_env env, void* data, void*) {
   delete h;
 }
 
-bool isNativeType(int64_t type) {
-  return type == TYPE_F32 || type == TYPE_F16 || type == TYPE_BF16 || type == TYPE_Q8_0 || type == TYPE_Q4_0;
+/** matmul takes row-major weights of `type` */
+bool hasMatmul(int64_t type) {
+  const TypeTraits* t = typeTraits(type);
+  return t && t->hasMatmul;
 }
 
-/** types matmul takes beyond isNativeType: the k-quants (native embedding only from a packed table) */
-bool isKQuantType(int64_t type) { return type == TYPE_Q4_K || type == TYPE_Q5_K || type == TYPE_Q6_K; }
-
-/** bytes of one row of numCols elements, or -1 if numCols does not fit the type's blocks */
-int64_t rowBytes(int64_t type, int64_t numCols) {
-  switch (type) {
-    case TYPE_F32: return numCols * 4;
-    case TYPE_F16:
-    case TYPE_BF16: return numCols * 2;
-    case TYPE_Q8_0: return numCols % 32 == 0 ? numCols / 32 * 34 : -1;
-    case TYPE_Q4_0: return numCols % 32 == 0 ? numCols / 32 * 18 : -1;
-    case TYPE_Q4_K: return numCols % 256 == 0 ? numCols / 256 * 144 : -1;
-    case TYPE_Q5_K: return numCols % 256 == 0 ? numCols / 256 * 176 : -1;
-    case TYPE_Q6_K: return numCols % 256 == 0 ? numCols / 256 * 210 : -1;
-    default: return -1;
-  }
+/** embedding takes a row-major table of `type` (isPacked: a packed one, if this ISA packs the type) */
+bool hasEmbedding(int64_t type, bool isPacked) {
+  const TypeTraits* t = typeTraits(type);
+  return t && (t->hasEmbedding || (isPacked && t->hasMatmul));
 }
 
 /** Largest row / column / token count accepted, so that products of two stay far from overflow. */
@@ -261,6 +252,28 @@ napi_value allocateWeightBuffer(napi_env env, napi_callback_info info) {
   return buffer ? buffer : makeInt(env, status);
 }
 
+/**
+ * typeTraits() → [{type, name, blockSize, blockBytes, hasMatmul, hasEmbedding}] | status: the weight
+ * types these kernels know (kTypeTraits in type-traits.h), for a test to check against the TypeScript table
+ */
+napi_value typeTraitsList(napi_env env, napi_callback_info) {
+  napi_value list;
+  if (napi_create_array_with_length(env, kNumTypeTraits, &list) != napi_ok) return makeInt(env, STATUS_OUT_OF_MEMORY);
+  for (int32_t i = 0; i < kNumTypeTraits; i++) {
+    const TypeTraits& t = kTypeTraits[i];
+    napi_value row, name, matmulFlag, embeddingFlag;
+    bool isOk = napi_create_object(env, &row) == napi_ok && napi_create_string_utf8(env, t.name, NAPI_AUTO_LENGTH, &name) == napi_ok &&
+                napi_get_boolean(env, t.hasMatmul, &matmulFlag) == napi_ok && napi_get_boolean(env, t.hasEmbedding, &embeddingFlag) == napi_ok &&
+                napi_set_named_property(env, row, "type", makeInt(env, t.type)) == napi_ok && napi_set_named_property(env, row, "name", name) == napi_ok &&
+                napi_set_named_property(env, row, "blockSize", makeInt(env, t.blockSize)) == napi_ok &&
+                napi_set_named_property(env, row, "blockBytes", makeInt(env, t.blockBytes)) == napi_ok &&
+                napi_set_named_property(env, row, "hasMatmul", matmulFlag) == napi_ok && napi_set_named_property(env, row, "hasEmbedding", embeddingFlag) == napi_ok &&
+                napi_set_element(env, list, static_cast<uint32_t>(i), row) == napi_ok;
+    if (!isOk) return makeInt(env, STATUS_OUT_OF_MEMORY);
+  }
+  return list;
+}
+
 /** bestIsa() → the best isa id this CPU supports */
 napi_value bestIsa(napi_env env, napi_callback_info) { return makeInt(env, bestSupportedIsa()); }
 
@@ -277,8 +290,8 @@ napi_value matmulImpl(napi_env env, napi_callback_info info, bool isPacked) {
   const int64_t numTokens = args.integer(7, "numTokens");
   const bool isSwiglu = args.integer(8, "isSwiglu") != 0;
   PG_RETURN_IF_BAD();
-  if (!isNativeType(type) && !isKQuantType(type)) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
-  const int64_t rb = rowBytes(type, numCols);
+  if (!hasMatmul(type)) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
+  const int64_t rb = checkedRowBytes(type, numCols);
   args.check(numRows >= 0 && numCols > 0 && numTokens >= 0 && numRows < kMaxDim && numCols < kMaxDim && numTokens < kMaxDim, "bad shape numRows=%lld numCols=%lld numTokens=%lld",
              static_cast<long long>(numRows), static_cast<long long>(numCols), static_cast<long long>(numTokens));
   args.check(rb > 0, "numCols %lld is not a multiple of the block size", static_cast<long long>(numCols));
@@ -322,8 +335,8 @@ napi_value packWeights(napi_env env, napi_callback_info info) {
   const int64_t numRows = args.integer(3, "w.numRows");
   const int64_t numCols = args.integer(4, "w.numCols");
   PG_RETURN_IF_BAD();
-  if (!isNativeType(type) && !isKQuantType(type)) return makeInt(env, STATUS_UNSUPPORTED_TYPE);  // (packedBytes says which pack)
-  const int64_t rb = rowBytes(type, numCols);
+  if (!hasMatmul(type)) return makeInt(env, STATUS_UNSUPPORTED_TYPE);  // (packedBytes says which pack)
+  const int64_t rb = checkedRowBytes(type, numCols);
   args.check(numRows > 0 && numRows < kMaxDim && numCols > 0 && numCols < kMaxDim && rb > 0, "bad shape");
   args.check(wLen >= numRows * rb, "w.data is shorter than numRows rows");
   PG_RETURN_IF_BAD();
@@ -349,8 +362,8 @@ napi_value embeddingImpl(napi_env env, napi_callback_info info, bool isPacked) {
   const int64_t numCols = args.integer(5, "table.numCols");
   const int32_t* ids = args.typedArray<int32_t>(6, napi_int32_array, &numIds, "ids");
   PG_RETURN_IF_BAD();
-  if (!isNativeType(type) && !(isPacked && isKQuantType(type))) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
-  const int64_t rb = rowBytes(type, numCols);
+  if (!hasEmbedding(type, isPacked)) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
+  const int64_t rb = checkedRowBytes(type, numCols);
   args.check(numRows >= 0 && numRows < kMaxDim && numCols > 0 && numCols < kMaxDim && rb > 0, "bad table shape");
   PG_RETURN_IF_BAD();
   const int64_t needed = isPacked ? static_cast<int64_t>(args.ctx()->kernels()->packedBytes(static_cast<int32_t>(type), numRows, numCols)) : numRows * rb;
@@ -580,8 +593,7 @@ napi_value setReadAheadPlan(napi_env env, napi_callback_info info) {
       break;
     }
     const int32_t* shape = shapes + 4 * i;
-    const bool isKnown = isNativeType(shape[0]) || isKQuantType(shape[0]);
-    args.check(isKnown && shape[1] > 0 && shape[2] > 0 && rowBytes(shape[0], shape[2]) > 0, "weights[%u]: bad type or shape", i);
+    args.check(hasMatmul(shape[0]) && shape[1] > 0 && shape[2] > 0 && checkedRowBytes(shape[0], shape[2]) > 0, "weights[%u]: bad type or shape", i);
     plan[i] = {static_cast<const uint8_t*>(data), static_cast<int64_t>(length), shape[0], shape[3] != 0, shape[1], shape[2]};
   }
   napi_ref ref = nullptr;
@@ -644,6 +656,7 @@ NAPI_MODULE_INIT() {
       {"setBf16Batches", nullptr, setBf16Batches, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"lastError", nullptr, lastError, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"bestIsa", nullptr, bestIsa, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"typeTraits", nullptr, typeTraitsList, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"allocateWeightBuffer", nullptr, allocateWeightBuffer, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"matmul", nullptr, matmul, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"matmulPacked", nullptr, matmulPacked, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

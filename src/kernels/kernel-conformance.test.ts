@@ -14,7 +14,7 @@
  * shuffled block tables, f16 and f32 KV caches.
  */
 import { describe, expect, it } from 'vitest';
-import { GgmlType, ggmlTypeName } from '../formats/ggml-type.js';
+import { GGML_TYPE_TRAITS, GgmlType, ggmlTypeName } from '../formats/ggml-type.js';
 import { codecFor, quantize } from '../quant/codec.js';
 import { f32ToF16 } from '../quant/float16.js';
 import { Rng } from '../util/rng.js';
@@ -708,11 +708,21 @@ for (const type of [GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K]) {
   addMatmulCase(weight(type, 637, 256), 1, K_QUANT_RTOL);
 }
 
-// a type without native kernels (Q8_K, when the k-quant codecs load) goes through the fallback
-const fallbackType = codecFor(GgmlType.Q8_K) ? GgmlType.Q8_K : undefined;
-if (fallbackType !== undefined) {
-  const w = weight(fallbackType, 12, 256);
+// every type with a codec but no native kernels (the type table's rows: Q8_K, MXFP4) goes through the fallback
+for (const { type } of GGML_TYPE_TRAITS.filter((t) => t.hasCodec && !t.native && codecFor(t.type))) {
+  const w = weight(type, 12, 256);
   addMatmulCase(w, 3, 1e-12, undefined, ' (no native kernel: falls back)');
+  const ids = Int32Array.from([11, 0, 5]);
+  cases.push({
+    op: 'embedding',
+    name: `${ggmlTypeName(type)} 12x256, ${ids.length} ids (no native kernel: falls back)`,
+    run(b) {
+      const out = new Float32Array(ids.length * 256).fill(NaN);
+      b.embedding(out, w, ids);
+      return out;
+    },
+    tolerance: exact,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ import { f16ToF32, f32ToBf16, f32ToF16, bf16ToF32 } from './float16.js';
 export interface QuantCodec {
   readonly type: GgmlType;
   quantize(src: Float32Array): Uint8Array;
+  /** a cheaper, somewhat less accurate quantize for bulk synthetic weights (the k-quants' 'fast' KQuantEffort); absent: quantize is cheap */
+  quantizeFast?(src: Float32Array): Uint8Array;
   dequantize(src: Uint8Array, start: number, n: number, dst: Float32Array, dstOffset?: number): void;
 }
 

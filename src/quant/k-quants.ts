@@ -286,6 +286,7 @@ function quantizeQ4K(src: Float32Array, effort: KQuantEffort): Uint8Array {
 export const q4KCodec: QuantCodec = {
   type: GgmlType.Q4_K,
   quantize: (src) => quantizeQ4K(src, 'reference'),
+  quantizeFast: (src) => quantizeQ4K(src, 'fast'),
   dequantize(src, start, n, dst, dstOffset = 0) {
     for (let b = start / QK_K, y = dstOffset; y < dstOffset + n; b++) {
       const o = b * 144;
@@ -339,6 +340,7 @@ function quantizeQ5K(src: Float32Array, effort: KQuantEffort): Uint8Array {
 export const q5KCodec: QuantCodec = {
   type: GgmlType.Q5_K,
   quantize: (src) => quantizeQ5K(src, 'reference'),
+  quantizeFast: (src) => quantizeQ5K(src, 'fast'),
   dequantize(src, start, n, dst, dstOffset = 0) {
     for (let b = start / QK_K, y = dstOffset; y < dstOffset + n; b++) {
       const o = b * 176;
@@ -410,6 +412,7 @@ function quantizeQ6K(src: Float32Array, effort: KQuantEffort): Uint8Array {
 export const q6KCodec: QuantCodec = {
   type: GgmlType.Q6_K,
   quantize: (src) => quantizeQ6K(src, 'reference'),
+  quantizeFast: (src) => quantizeQ6K(src, 'fast'),
   dequantize(src, start, n, dst, dstOffset = 0) {
     const v = view(src);
     for (let b = start / QK_K, y = dstOffset; y < dstOffset + n; b++) {

@@ -25,15 +25,17 @@
  */
 import { statSync } from 'node:fs';
 import { InvalidRequestError } from '../errors/engine-error.js';
-import { GgmlType, ggmlByteSize, ggmlTypeName, ggmlTypeTraits } from '../formats/ggml-type.js';
+import { GGML_TYPE_TRAITS, GgmlType, ggmlByteSize, ggmlTypeName, ggmlTypeTraits, type GgmlModelTypeName } from '../formats/ggml-type.js';
 import { gguf, writeGguf, type GgufTensorSpec, type GgufValue } from '../formats/gguf/index.js';
-import { codecFor, quantizeKQuant, type KQuantEffort } from '../quant/index.js';
+import { codecFor, type KQuantEffort } from '../quant/index.js';
 import { Rng } from '../util/rng.js';
 import { countModelParams, resolveModelShape, type Llama3RopeScaling, type ModelShape, type ModelShapeName } from './model-shapes.js';
 import { buildSyntheticVocab, type SyntheticVocabSpec } from './synthetic-vocab.js';
 
-/** A single tensor type for all matrices, or one of llama-quantize's "mostly" mixes. */
-export type SyntheticWeightType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_K' | 'Q5_K' | 'Q6_K' | 'Q4_K_M' | 'Q5_K_M';
+/** A single tensor type for all matrices (any type with a codec and a llama_ftype), or one of llama-quantize's "mostly" mixes. */
+export type SyntheticWeightType = GgmlModelTypeName | MixName;
+
+type MixName = 'Q4_K_M' | 'Q5_K_M';
 
 export interface SyntheticModelOptions {
   readonly shape: ModelShapeName | ModelShape;
@@ -81,20 +83,25 @@ interface WeightTypePlan {
   readonly isMix: boolean;
 }
 
-const WEIGHT_TYPES: Record<SyntheticWeightType, WeightTypePlan> = {
-  F32: { base: GgmlType.F32, fileType: 0, isMix: false },
-  F16: { base: GgmlType.F16, fileType: 1, isMix: false },
-  BF16: { base: GgmlType.BF16, fileType: 32, isMix: false },
-  Q8_0: { base: GgmlType.Q8_0, fileType: 7, isMix: false },
-  Q4_0: { base: GgmlType.Q4_0, fileType: 2, isMix: false },
-  Q4_K: { base: GgmlType.Q4_K, fileType: 14, isMix: false }, // reported as Q4_K_S
-  Q5_K: { base: GgmlType.Q5_K, fileType: 16, isMix: false }, // reported as Q5_K_S
-  Q6_K: { base: GgmlType.Q6_K, fileType: 18, isMix: false },
+/** llama-quantize's mixes: Q6_K for the output and, in some layers, attn_v and ffn_down */
+const MIXES: Record<MixName, WeightTypePlan> = {
   Q4_K_M: { base: GgmlType.Q4_K, fileType: 15, isMix: true },
   Q5_K_M: { base: GgmlType.Q5_K, fileType: 17, isMix: true },
 };
 
-const K_QUANTS = new Set([GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K]);
+/** Every weightType, in GgmlType order then the mixes (the type table's rows with a codec and a llama_ftype). */
+export const SYNTHETIC_WEIGHT_TYPES: readonly SyntheticWeightType[] = [
+  ...GGML_TYPE_TRAITS.filter((t) => t.hasCodec && t.fileType !== undefined).map((t) => t.name as GgmlModelTypeName),
+  ...(Object.keys(MIXES) as MixName[]),
+];
+
+function weightTypePlan(name: string): WeightTypePlan | undefined {
+  if (Object.hasOwn(MIXES, name)) return MIXES[name as MixName];
+  const traits = GGML_TYPE_TRAITS.find((t) => t.name === name);
+  if (!traits?.hasCodec || traits.fileType === undefined) return undefined;
+  return { base: traits.type, fileType: traits.fileType, isMix: false };
+}
+
 const LOGIT_STD = 4;
 const RESIDUAL_GAIN = 6;
 const NORM_NOISE = 0.05;
@@ -137,7 +144,7 @@ export function writeSyntheticModel(path: string, options: SyntheticModelOptions
     contextLength,
     hasTiedEmbeddings: options.hasTiedEmbeddings ?? baseShape.hasTiedEmbeddings,
   };
-  const plan = WEIGHT_TYPES[options.weightType ?? 'F16'];
+  const plan = weightTypePlan(options.weightType ?? 'F16');
   if (!plan) throw new InvalidRequestError('INVALID_ARGUMENT', `unknown weightType '${options.weightType}'`);
   const tensors = planTensors(shape, plan, options, vocab.specialTokenIds);
   const effort = options.quantEffort ?? 'fast';
@@ -265,8 +272,9 @@ function chooseType(role: TensorRole, rowLength: number, layer: number, shape: M
 
 /** A type whose block fits `rowLength` (llama-quantize falls back similarly; it uses Q5_0/Q5_1 for Q4_K/Q5_K). */
 function fallbackType(type: GgmlType, rowLength: number): GgmlType {
-  if (rowLength % ggmlTypeTraits(type)!.blockSize === 0) return type;
-  if (K_QUANTS.has(type) && rowLength % 32 === 0) return GgmlType.Q8_0;
+  const { blockSize } = ggmlTypeTraits(type)!;
+  if (rowLength % blockSize === 0) return type;
+  if (blockSize > 32 && rowLength % 32 === 0) return GgmlType.Q8_0;
   return GgmlType.F16;
 }
 
@@ -339,8 +347,8 @@ function fillChunk(init: TensorInit, stream: GaussianStream, chunk: Float32Array
 }
 
 function encode(type: GgmlType, values: Float32Array, effort: KQuantEffort): Uint8Array {
-  if (K_QUANTS.has(type)) return quantizeKQuant(type, values, effort);
-  return codecFor(type)!.quantize(values);
+  const codec = codecFor(type)!;
+  return effort === 'fast' && codec.quantizeFast ? codec.quantizeFast(values) : codec.quantize(values);
 }
 
 /** FNV-1a of the tensor name, mixed with the model seed. */

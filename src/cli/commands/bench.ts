@@ -5,10 +5,10 @@ import { runBenchmark } from '../../benchmark/run-benchmark.js';
 import { DEFAULT_CONSTRAINTS } from '../../benchmark/scenario.js';
 import { InvalidRequestError } from '../../errors/engine-error.js';
 import { MODEL_SHAPE_NAMES } from '../../testing/model-shapes.js';
-import type { SyntheticWeightType } from '../../testing/synthetic-model.js';
+import { SYNTHETIC_WEIGHT_TYPES, type SyntheticWeightType } from '../../testing/synthetic-model.js';
 import { defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs, threadsFlag } from '../args.js';
 
-const WEIGHT_TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K', 'Q4_K_M', 'Q5_K_M'];
+const WEIGHT_TYPES: readonly string[] = SYNTHETIC_WEIGHT_TYPES;
 
 export const BENCH_COMMAND = defineCommand({
   name: 'bench',

@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 export interface NativeAddon {
   readonly abiVersion: number;
   bestIsa(): number;
+  /** the weight types the kernels know (native/type-traits.h), or a status number */
+  typeTraits(): NativeTypeTraits[] | number;
   /** zeroed, 2 MiB aligned memory marked for transparent huge pages; a status number on failure */
   allocateWeightBuffer(byteLength: number): ArrayBuffer | number;
   /** a context handle, or a status number when it cannot be created */
@@ -88,6 +90,21 @@ export interface NativeAddon {
   setReadAheadPlan(h: NativeHandle, weights: Uint8Array[], shapes: Int32Array): number;
 }
 
+/** One row of native/type-traits.h. */
+export interface NativeTypeTraits {
+  /** ggml type id */
+  readonly type: number;
+  readonly name: string;
+  /** elements per block */
+  readonly blockSize: number;
+  /** bytes per block */
+  readonly blockBytes: number;
+  /** matmul on row-major (GGUF) weights */
+  readonly hasMatmul: boolean;
+  /** embedding from row-major rows (without it, only from a packed table) */
+  readonly hasEmbedding: boolean;
+}
+
 /** An opaque napi_external that owns a native context (thread pool and scratch buffers). */
 export type NativeHandle = { readonly __nativeHandle: unique symbol };
 
@@ -106,7 +123,7 @@ export const NATIVE_ISAS = ['scalar', 'avx2', 'avx512', 'avx512-bf16', 'amx'] as
 export type NativeIsa = (typeof NATIVE_ISAS)[number];
 
 /** Must equal kAbiVersion in native/peregrine-addon.cc. */
-export const NATIVE_ABI_VERSION = 8;
+export const NATIVE_ABI_VERSION = 9;
 
 /** Where `npm install` (node-gyp rebuild) puts the addon, from src/ and from dist/ alike. */
 export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../../build/Release/peregrine.node', import.meta.url));

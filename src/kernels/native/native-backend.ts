@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { EngineDeadError, InvalidRequestError } from '../../errors/engine-error.js';
-import { GgmlType } from '../../formats/ggml-type.js';
+import { ggmlTypesWhere } from '../../formats/ggml-type.js';
 import type { AttentionShape, KernelBackend, KvLayer, KvView, RopeParams, WeightTensor } from '../kernel-backend.js';
 import { ReferenceBackend } from '../reference/reference-backend.js';
 import {
@@ -56,18 +56,19 @@ export class NativeKernelError extends EngineDeadError {
   }
 }
 
-/** Weight types the native matmul and embedding handle; any other type goes to the reference backend. */
-const NATIVE_TYPES: ReadonlySet<GgmlType> = new Set([GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0]);
-/** Weight types the native matmul handles: NATIVE_TYPES and the k-quants (× Q8_K activations; embedding falls back). */
-const NATIVE_MATMUL_TYPES: ReadonlySet<GgmlType> = new Set([...NATIVE_TYPES, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K]);
+/** Weight types the native embedding reads from GGUF bytes; any other type goes to the reference backend. */
+const NATIVE_EMBEDDING_TYPES = ggmlTypesWhere((t) => t.native?.hasEmbedding === true);
+/** Weight types the native matmul handles (the k-quants × Q8_K activations, as llama.cpp). */
+const NATIVE_MATMUL_TYPES = ggmlTypesWhere((t) => t.native?.hasMatmul === true);
 /** Weight types with a packed layout: 16 rows interleaved on AVX-512; Q8_0 / Q4_0 with 8 rows on AVX2 (packWeights says which) */
-const PACKABLE_TYPES: ReadonlySet<GgmlType> = new Set([GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K]);
+const PACKABLE_TYPES = ggmlTypesWhere((t) => t.native?.packedFrom !== undefined);
 
 /**
  * KernelBackend on the C++ kernels in native/ (AVX-512 VNNI/BF16, AVX2 or scalar, picked at
- * runtime), with one persistent thread pool. Matmul and embedding cover F32, F16, BF16, Q8_0 and
- * Q4_0 weights natively, matmul also Q4_K, Q5_K and Q6_K (× Q8_K activations, as llama.cpp); other
- * types go through the reference backend. f16 and f32 KV caches.
+ * runtime), with one persistent thread pool. Which weight types matmul and embedding run natively
+ * is the `native` column of the type table (src/formats/ggml-type.ts; today matmul and embedding
+ * of F32, F16, BF16, Q8_0 and Q4_0, matmul of Q4_K, Q5_K and Q6_K × Q8_K activations, as
+ * llama.cpp); other types go through the reference backend. f16 and f32 KV caches.
  *
  * On AVX-512 the results are the reference backend's bits for Q8_0/Q4_0 (on AVX2 for packed or prepared Q8_0/Q4_0), packed (prepared) Q4_K
  * and AMX-shaped F16 matmuls, rmsNorm, swiglu, rope, embedding, storeKv and add (so llama.cpp's, see
@@ -197,7 +198,7 @@ export class NativeBackend implements KernelBackend, Disposable {
       this.check('embedding', this.addon.embeddingPacked(this.handle, out, table.data, table.type, table.numRows, table.numCols, ids));
       return;
     }
-    if (!NATIVE_TYPES.has(table.type)) return this.fallback.embedding(out, table, ids);
+    if (!NATIVE_EMBEDDING_TYPES.has(table.type)) return this.fallback.embedding(out, table, ids);
     this.check('embedding', this.addon.embedding(this.handle, out, table.data, table.type, table.numRows, table.numCols, ids));
   }
 
