@@ -482,16 +482,6 @@ Status Context::storeKv(const StoreKvArgs& a) {
   return STATUS_OK;
 }
 
-Status Context::swiglu(float* out, const float* gate, const float* up, int64_t n) {
-  // llama.cpp runs ggml's vectorized silu on whole 16-element chunks and libm's on the rest
-  const int64_t vectorEnd = n - n % 16;
-  parallelChunks(pool_, n, kMinParallelElements, [&](int64_t b, int64_t e) {
-    const int64_t numVectorized = vectorEnd <= b ? 0 : (vectorEnd < e ? vectorEnd : e) - b;
-    kernels_->swiglu(out + b, gate + b, up + b, e - b, numVectorized);
-  });
-  return STATUS_OK;
-}
-
 Status Context::argmaxRows(int32_t* out, const float* x, int64_t numRows, int64_t rowLength) {
   const int32_t threads = pool_->numThreads();
   if (numRows == 1 && threads > 1 && rowLength >= 2 * kMinParallelElements) {

@@ -90,7 +90,6 @@ class Context {
   Status rope(const RopeArgs& args);
   Status embedding(const EmbeddingArgs& args);
   Status storeKv(const StoreKvArgs& args);
-  Status swiglu(float* out, const float* gate, const float* up, int64_t n);
   Status add(float* out, const float* a, const float* b, int64_t n);
   /** in place, x[t, i] += bias[i];  x: [numTokens, dim] */
   Status addBias(float* x, const float* bias, int64_t numTokens, int64_t dim);

@@ -22,7 +22,7 @@ namespace peregrine {
 namespace {
 
 /** Bumped when the exported functions or their arguments change; checked by native-backend.ts. */
-constexpr int32_t kAbiVersion = 9;
+constexpr int32_t kAbiVersion = 10;
 
 // Every handle not yet finalized, so that memory about to be freed can be taken out of the contexts'
 // read ahead first. Node frees an external ArrayBuffer at exit from its own environment cleanup hook,
@@ -523,20 +523,6 @@ napi_value attention(napi_env env, napi_callback_info info) {
   return makeInt(env, args.ctx()->attention(a));
 }
 
-/** swiglu(handle, out f32, gate f32, up f32, n) */
-napi_value swiglu(napi_env env, napi_callback_info info) {
-  PG_BEGIN();
-  int64_t outLen, gateLen, upLen;
-  float* out = args.typedArray<float>(1, napi_float32_array, &outLen, "out");
-  const float* gate = args.typedArray<float>(2, napi_float32_array, &gateLen, "gate");
-  const float* up = args.typedArray<float>(3, napi_float32_array, &upLen, "up");
-  const int64_t n = args.integer(4, "n");
-  PG_RETURN_IF_BAD();
-  args.check(n >= 0 && outLen >= n && gateLen >= n && upLen >= n, "an array is shorter than n");
-  PG_RETURN_IF_BAD();
-  return makeInt(env, args.ctx()->swiglu(out, gate, up, n));
-}
-
 /** argmaxRows(handle, out i32, x f32, numRows, rowLength): out[r] = the first index of row r's largest value */
 napi_value argmaxRows(napi_env env, napi_callback_info info) {
   PG_BEGIN();
@@ -668,7 +654,6 @@ NAPI_MODULE_INIT() {
       {"storeKv", nullptr, storeKv, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"attention", nullptr, attention, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"argmaxRows", nullptr, argmaxRows, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"swiglu", nullptr, swiglu, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"add", nullptr, add, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"addBias", nullptr, addBias, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"touchLines", nullptr, touchLines, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

@@ -77,7 +77,6 @@ export interface NativeAddon {
     /** 0: one block table for every token; n: token t's is blockTable[t * n, (t + 1) * n) */
     blockTableStride: number,
   ): number;
-  swiglu(h: NativeHandle, out: Float32Array, gate: Float32Array, up: Float32Array, n: number): number;
   add(h: NativeHandle, out: Float32Array, a: Float32Array, b: Float32Array, n: number): number;
   /** in place, x[t, i] += bias[i];  x: [numTokens, bias.length] */
   addBias(h: NativeHandle, x: Float32Array, bias: Float32Array, numTokens: number): number;
@@ -123,7 +122,7 @@ export const NATIVE_ISAS = ['scalar', 'avx2', 'avx512', 'avx512-bf16', 'amx'] as
 export type NativeIsa = (typeof NATIVE_ISAS)[number];
 
 /** Must equal kAbiVersion in native/peregrine-addon.cc. */
-export const NATIVE_ABI_VERSION = 9;
+export const NATIVE_ABI_VERSION = 10;
 
 /** Where `npm install` (node-gyp rebuild) puts the addon, from src/ and from dist/ alike. */
 export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../../build/Release/peregrine.node', import.meta.url));

@@ -248,10 +248,6 @@ export class NativeBackend implements KernelBackend, Disposable {
     this.check('attentionBatch', this.callAttention(out, q, kv, blockTables, blockTableStride, positions, numTokens, s));
   }
 
-  swiglu(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void {
-    this.check('swiglu', this.addon.swiglu(this.handle, out, gate, up, n));
-  }
-
   argmaxRows(out: Int32Array, x: Float32Array, numRows: number, rowLength: number): void {
     this.check('argmaxRows', this.addon.argmaxRows(this.handle, out, x, numRows, rowLength));
   }
