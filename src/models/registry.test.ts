@@ -1,0 +1,39 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readGguf } from '../formats/gguf/index.js';
+import { ReferenceBackend } from '../kernels/reference/reference-backend.js';
+import { evaluateLogits } from '../runner/evaluate-logits.js';
+import type { ModelShapeName } from '../testing/model-shapes.js';
+import { writeSyntheticModel } from '../testing/synthetic-model.js';
+import { createModel, SUPPORTED_ARCHITECTURES } from './registry.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'peregrine-registry-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** each architecture's tiny fixture */
+const FIXTURES: readonly [string, ModelShapeName][] = [
+  ['llama', 'tiny-64'],
+  ['qwen2', 'tiny-qwen2'],
+  ['qwen3', 'tiny-qwen3'],
+];
+
+describe('architecture registry', () => {
+  it('lists exactly the architectures with a fixture here', () => {
+    expect([...SUPPORTED_ARCHITECTURES].sort()).toEqual(FIXTURES.map(([arch]) => arch).sort());
+  });
+
+  it.each(FIXTURES)('%s is built by the registry and gives one finite row of logits per token', (arch, shape) => {
+    const path = join(dir, `${arch}.gguf`);
+    writeSyntheticModel(path, { shape, weightType: 'Q8_0', seed: 5 });
+    const model = createModel(readGguf(path), new ReferenceBackend());
+    expect(model.config.architecture).toBe(arch);
+    const logits = evaluateLogits(model, [1, 7, 30, 2, 11], 'f32');
+    expect(logits).toHaveLength(5);
+    for (const row of logits) {
+      expect(row).toHaveLength(model.config.vocabSize);
+      expect(row.every(Number.isFinite)).toBe(true);
+    }
+  });
+});
