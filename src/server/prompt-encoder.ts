@@ -5,7 +5,9 @@ import type { ServingEngine } from '../engine/serving-engine.js';
 import type { ChatMessage, ChatTemplate } from './chat-completions/chat-template.js';
 import { deserializeError, encodePrompt, type PromptJob, type PromptReply, type PromptWorkerData } from './prompt-jobs.js';
 
-type JobInput = PromptJob extends infer J ? (J extends PromptJob ? Omit<J, 'id'> : never) : never;
+/** a job before it is numbered: `id` left out of each member of the union */
+type Unnumbered<J> = J extends unknown ? Omit<J, 'id'> : never;
+type JobInput = Unnumbered<PromptJob>;
 
 interface Pending {
   readonly job: PromptJob;
@@ -84,7 +86,6 @@ export class PromptEncoder {
   }
 
   private onReply(reply: PromptReply): void {
-    if ('ready' in reply) return;
     if (reply.id === -1) {
       if ('error' in reply) this.onWorkerGone(`could not start: ${reply.error.message}`);
       return;

@@ -18,8 +18,8 @@ export type PromptJob =
 
 export type PromptReply =
   | { readonly id: number; readonly ids: Int32Array }
-  | { readonly id: number; readonly error: SerializedError }
-  | { readonly id: -1; readonly ready: true };
+  /** id -1: the thread could not start */
+  | { readonly id: number; readonly error: SerializedError };
 
 /** an error as it crosses the thread boundary: the request errors keep their class and fields */
 export type SerializedError =

@@ -26,7 +26,6 @@ try {
       port.postMessage(reply);
     }
   });
-  port.postMessage({ id: -1, ready: true });
 } catch (err) {
   port.postMessage({ id: -1, error: serializeError(err) });
 }

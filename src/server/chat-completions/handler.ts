@@ -33,7 +33,7 @@ export async function handleChatCompletion(ctx: RequestContext): Promise<void> {
   const choices = await ChoiceStreams.start(
     ctx,
     promptIds,
-    { ...toGenerationOptions(request), logprobs: request.numLogprobs, parseSpecial: true },
+    { ...toGenerationOptions(request), logprobs: request.numLogprobs },
     request.numChoices,
   );
   const id = `chatcmpl-${randomUUID()}`;
