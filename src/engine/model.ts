@@ -81,26 +81,19 @@ export class Model {
       options.backend === undefined || typeof options.backend === 'string'
         ? selectBackend(options.backend, { threads: options.threads, matmulPrecision: options.matmulPrecision })
         : options.backend;
-    let network: CausalLM;
     try {
-      network = createModel(file, backend);
-    } catch (err) {
-      if (isOwnBackend) disposeBackend(backend);
-      throw err;
-    }
-    const max = network.config.contextLength;
-    const contextSize = options.contextSize ?? Math.min(max, DEFAULT_MAX_CONTEXT);
-    const kvCacheType = options.kvCacheType ?? 'f16';
-    try {
+      const network = createModel(file, backend);
+      const contextSize = options.contextSize ?? Math.min(network.config.contextLength, DEFAULT_MAX_CONTEXT);
+      const kvCacheType = options.kvCacheType ?? 'f16';
       if (kvCacheType !== 'f16' && kvCacheType !== 'f32') {
         throw new InvalidRequestError('INVALID_ARGUMENT', `kvCacheType must be 'f16' or 'f32' (got ${String(kvCacheType)})`);
       }
       checkContextSize(contextSize, network.config, kvCacheType);
+      return { path, info, tokenizer, network, contextSize, kvCacheType, ownedBackend: isOwnBackend ? backend : undefined };
     } catch (err) {
       if (isOwnBackend) disposeBackend(backend);
       throw err;
     }
-    return { path, info, tokenizer, network, contextSize, kvCacheType, ownedBackend: isOwnBackend ? backend : undefined };
   }
 
   /** name of the kernel backend in use, e.g. 'native-avx512' or 'reference' */
