@@ -14,7 +14,7 @@ export interface TokenConstraint {
    * when `canEnd`; other control tokens never.
    */
   fillAllowedMask(mask: Uint32Array): void;
-  /** Advances over a sampled token. Throws InvalidRequestError-free EngineError (invariant) if the token was not allowed. */
+  /** Advances over a sampled token. Throws (an invariant failure) if the token was not allowed. */
   acceptToken(tokenId: number): void;
   /** the output so far is a complete match: an end-of-generation token may be sampled */
   readonly canEnd: boolean;
@@ -30,3 +30,18 @@ export type ConstraintSpec =
   | { readonly type: 'json_schema'; readonly schema: unknown }
   | { readonly type: 'gbnf'; readonly grammar: string }
   | { readonly type: 'regex'; readonly pattern: string };
+
+/** A spec compiled against one vocabulary; shared by every request with the same spec. */
+export interface CompiledConstraint {
+  /** a fresh matcher at the start of the output */
+  create(): TokenConstraint;
+}
+
+/**
+ * Compiles specs against the loaded model's vocabulary, caching per spec. `compile` throws
+ * InvalidRequestError('INVALID_ARGUMENT', ...) naming the problem for an unsupported schema feature, a
+ * schema too large or deep, or an invalid grammar; its work is bounded (never a hang).
+ */
+export interface ConstraintCompiler {
+  compile(spec: ConstraintSpec): CompiledConstraint;
+}
