@@ -6,7 +6,9 @@ import { Request } from '../scheduler/request.js';
 import { StreamingDetokenizer } from '../tokenizer/streaming-detokenizer.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { ChunkQueue } from './chunk-queue.js';
-import { EngineCore, type RequestState } from './engine-core.js';
+import { EngineCore, type PoolingState, type RequestState } from './engine-core.js';
+import { validateEmbeddingOptions, type EmbeddingOptions, type EmbeddingResult } from './embedding-options.js';
+import { Pooler } from './pooler.js';
 import { validateGenerationOptions, type GenerationChunk, type GenerationOptions } from './generation-options.js';
 import { KV_BLOCK_SIZE, KvStorage } from '../kernels/kv-storage.js';
 import { ModelRunner } from '../runner/model-runner.js';
@@ -39,6 +41,7 @@ export class AsyncEngine implements ServingEngine {
   readonly tokenizer: Tokenizer;
   readonly contextSize: number;
   private readonly core: EngineCore;
+  private readonly maxNumSeqs: number;
   private isLoopRunning = false;
   private isShuttingDown = false;
   private deadError: EngineDeadError | undefined;
@@ -52,6 +55,7 @@ export class AsyncEngine implements ServingEngine {
     this.contextSize = model.contextSize;
     const c = model.network.config;
     const maxNumSeqs = options.maxNumSeqs ?? 16;
+    this.maxNumSeqs = maxNumSeqs;
     const bytesPerToken = kvBytesPerToken(c, model.kvCacheType);
     const numKvTokens =
       options.numKvTokens ?? Math.max(model.contextSize, Math.min(maxNumSeqs * model.contextSize, Math.floor(KV_BYTES_CAP / bytesPerToken)));
@@ -128,6 +132,62 @@ export class AsyncEngine implements ServingEngine {
         core.abort(requestId); // no-op when finished; frees the blocks of a consumer that stopped early
       }
     })();
+  }
+
+  /**
+   * One vector per input (text, or token ids used as they are): the pooled final hidden states of
+   * the model. Each input is a pooling request through the same scheduler and steps as
+   * generations (batched with them, prefilled in chunks, in KV blocks freed when it is done); at
+   * most maxNumSeqs of one call's inputs are in the engine at a time. Every input is checked before
+   * any runs: InvalidRequestError PROMPT_TOO_LONG / INVALID_TOKEN / INVALID_ARGUMENT.
+   */
+  async embed(inputs: readonly (string | readonly number[])[], options: EmbeddingOptions = {}): Promise<EmbeddingResult[]> {
+    if (this.deadError) throw this.deadError;
+    if (this.isShuttingDown) throw new CapacityError('QUEUE_FULL', 'the server is shutting down');
+    validateEmbeddingOptions(options);
+    const inputIds = inputs.map((input) => {
+      if (typeof input === 'string') checkPromptBytes(input, this.tokenizer, this.contextSize);
+      const ids = typeof input === 'string' ? this.tokenizer.encode(input, { addSpecial: options.addSpecial ?? true, parseSpecial: false }) : [...input];
+      if (ids.length === 0) throw new InvalidRequestError('INVALID_ARGUMENT', 'an input is empty');
+      this.model.checkTokens(ids); // PROMPT_TOO_LONG beyond the context, INVALID_TOKEN
+      return ids;
+    });
+    const results: EmbeddingResult[] = new Array<EmbeddingResult>(inputIds.length);
+    let next = 0;
+    const feed = async (): Promise<void> => {
+      while (next < inputIds.length) {
+        const i = next++;
+        results[i] = { embedding: await this.embedOne(inputIds[i]!, options), numTokens: inputIds[i]!.length };
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(inputIds.length, this.maxNumSeqs) }, feed));
+    return results;
+  }
+
+  private embedOne(promptIds: readonly number[], options: EmbeddingOptions): Promise<Float32Array> {
+    if (this.deadError) return Promise.reject(this.deadError);
+    options.signal?.throwIfAborted();
+    return new Promise<Float32Array>((resolve, reject) => {
+      const requestId = randomUUID();
+      const onAbort = (): void => this.core.abort(requestId);
+      const settle = (): void => options.signal?.removeEventListener('abort', onAbort);
+      const state: PoolingState = {
+        pooler: new Pooler(options.pooling ?? 'mean', this.model.network.config.hiddenSize),
+        normalize: options.normalize ?? true,
+        resolve: (embedding) => {
+          settle();
+          resolve(embedding);
+        },
+        fail: (error) => {
+          settle();
+          reject(error);
+        },
+      };
+      const pooling = state.pooler.pooling;
+      this.core.addRequest(new Request<PoolingState>({ requestId, promptTokenIds: promptIds, params: state, signal: options.signal, pooling }));
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      this.runLoop();
+    });
   }
 
   /** Stops taking requests and resolves when the open ones have finished. */

@@ -1,6 +1,6 @@
 import { KvCacheManager } from '../cache/kv-cache-manager.js';
 import { RequestFailedError } from '../errors/engine-error.js';
-import type { Runner } from '../runner/model-runner.js';
+import type { PooledRows, Runner } from '../runner/model-runner.js';
 import { computeLogprobs } from '../sampling/compute-logprobs.js';
 import type { Sampler } from '../sampling/sampler.js';
 import { Request, type FinishReason } from '../scheduler/request.js';
@@ -8,6 +8,7 @@ import { Scheduler } from '../scheduler/scheduler.js';
 import type { StreamingDetokenizer } from '../tokenizer/streaming-detokenizer.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { GenerationChunk } from './generation-options.js';
+import type { Pooler } from './pooler.js';
 import type { StopMatcher } from './stop-matcher.js';
 
 /** Everything the engine keeps per request besides what the scheduler keeps. */
@@ -24,6 +25,19 @@ export interface RequestState {
   readonly end: () => void;
   readonly fail: (error: unknown) => void;
 }
+
+/** What the engine keeps per pooling (embedding) request: the vector being pooled, and where it goes. */
+export interface PoolingState {
+  readonly pooler: Pooler;
+  readonly normalize: boolean;
+  /** called once, with the vector, when the prompt is computed */
+  readonly resolve: (embedding: Float32Array) => void;
+  /** called once instead of resolve: aborted, or the engine failed */
+  readonly fail: (error: unknown) => void;
+}
+
+/** Per-request state of either kind; a pooling request is told apart by `Request.pooling`. */
+export type EngineRequestState = RequestState | PoolingState;
 
 export interface EngineCoreConfig {
   readonly maxNumSeqs: number;
@@ -42,9 +56,9 @@ export interface EngineCoreConfig {
  * covers every scheduled token of every request (decode tokens and prefill chunks alike).
  */
 export class EngineCore {
-  readonly scheduler: Scheduler<RequestState>;
+  readonly scheduler: Scheduler<EngineRequestState>;
   /** requests whose stream is still open (the scheduler forgets requests once finished) */
-  private readonly open = new Map<string, Request<RequestState>>();
+  private readonly open = new Map<string, Request<EngineRequestState>>();
 
   /** `tokenizer` says which tokens end a generation; `runner` runs each step's batch */
   constructor(
@@ -52,7 +66,7 @@ export class EngineCore {
     private readonly tokenizer: Tokenizer,
     config: EngineCoreConfig,
   ) {
-    this.scheduler = new Scheduler<RequestState>(
+    this.scheduler = new Scheduler<EngineRequestState>(
       {
         maxNumSeqs: config.maxNumSeqs,
         maxNumBatchedTokens: config.maxNumBatchedTokens,
@@ -68,7 +82,7 @@ export class EngineCore {
   }
 
   /** Queues a request; throws InvalidRequestError or CapacityError (nothing is queued then). */
-  addRequest(request: Request<RequestState>): void {
+  addRequest(request: Request<RequestState> | Request<PoolingState>): void {
     this.scheduler.addRequest(request);
     this.open.set(request.requestId, request);
   }
@@ -83,15 +97,16 @@ export class EngineCore {
     for (const f of output.finished) this.close(f.requestId, f.reason);
     if (output.scheduled.length === 0) return;
 
-    const { requestIds, logits, vocabSize } = this.runner.execute(output);
+    const { requestIds, logits, vocabSize, pooled } = this.runner.execute(output);
+    this.pool(output.preempted, pooled ?? []);
     // greedy requests take their token from the kernels' argmax (vectorized, all rows at once)
-    const isGreedy = (requestId: string): boolean => this.scheduler.getRequest(requestId)!.params.sampler.isGreedy;
+    const isGreedy = (requestId: string): boolean => this.generation(requestId).params.sampler.isGreedy;
     const argmax = requestIds.some(isGreedy) ? this.runner.argmaxRows(logits, requestIds.length) : undefined;
 
     const sampled = new Map<string, number>();
     const finishReasons = new Map<string, FinishReason>();
     requestIds.forEach((requestId, row) => {
-      const request = this.scheduler.getRequest(requestId)!;
+      const request = this.generation(requestId);
       const state = request.params;
       const rowLogits = logits.subarray(row * vocabSize, (row + 1) * vocabSize);
       const tokenId = this.sampleRow(state, rowLogits, argmax?.[row], request.allTokenIds);
@@ -117,6 +132,22 @@ export class EngineCore {
     });
 
     for (const f of this.scheduler.updateFromOutput(output, sampled, finishReasons)) this.close(f.requestId, f.reason);
+  }
+
+  /** A request the runner returned logits for: a generation, never a pooling request. */
+  private generation(requestId: string): Request<RequestState> {
+    const request = this.scheduler.getRequest(requestId);
+    if (request === undefined || request.pooling !== undefined) throw new Error(`${requestId}: logits for no generation request`);
+    return request as Request<RequestState>;
+  }
+
+  /** Adds this step's hidden rows to their requests' poolers; a preempted request starts over. */
+  private pool(preempted: readonly string[], pooled: readonly PooledRows[]): void {
+    for (const requestId of preempted) {
+      const request = this.scheduler.getRequest(requestId);
+      if (request?.pooling !== undefined) (request.params as PoolingState).pooler.reset();
+    }
+    for (const p of pooled) (this.scheduler.getRequest(p.requestId)!.params as PoolingState).pooler.add(p.rows, p.numRows);
   }
 
   /** The next token from one row of logits, or undefined when the chosen token's logit is not finite. */
@@ -146,7 +177,13 @@ export class EngineCore {
     const request = this.open.get(requestId);
     if (!request) return;
     this.open.delete(requestId);
-    const state = request.params;
+    if (request.pooling !== undefined) {
+      const pooling = request.params as PoolingState;
+      if (reason === 'stop') pooling.resolve(pooling.pooler.finish(pooling.normalize));
+      else pooling.fail(request.signal?.reason ?? new DOMException(`the embedding request ended (${reason})`, 'AbortError'));
+      return;
+    }
+    const state = request.params as RequestState;
     let text = '';
     let finishReason = reason;
     if (reason !== 'stop') {

@@ -1,5 +1,7 @@
 import { evaluateLogits } from '../runner/evaluate-logits.js';
 import { AsyncEngine } from './async-engine.js';
+import { ChatSession, type ChatSessionOptions } from './chat-session.js';
+import type { EmbeddingOptions } from './embedding-options.js';
 import type { FinishReason, GenerationChunk, GenerationOptions } from './generation-options.js';
 import { Model, type LoadModelOptions } from './model.js';
 
@@ -40,6 +42,24 @@ export class LoadedModel extends Model {
       if (chunk.usage) usage = chunk.usage;
     }
     return { text, tokenIds, finishReason, usage };
+  }
+
+  /**
+   * The pooled final hidden state of `text` (mean of its tokens unless options.pooling says
+   * otherwise, L2-normalized unless options.normalize is false); for an array, one vector per text,
+   * the texts batched together through the engine.
+   */
+  async embed(text: string, options?: EmbeddingOptions): Promise<Float32Array>;
+  async embed(texts: readonly string[], options?: EmbeddingOptions): Promise<Float32Array[]>;
+  async embed(input: string | readonly string[], options: EmbeddingOptions = {}): Promise<Float32Array | Float32Array[]> {
+    this.engine ??= new AsyncEngine(this, { maxNumSeqs: 8 });
+    const results = await this.engine.embed(typeof input === 'string' ? [input] : input, options);
+    return typeof input === 'string' ? results[0]!.embedding : results.map((r) => r.embedding);
+  }
+
+  /** A conversation with the model through its chat template: `await model.chat().prompt('Hi')`. */
+  chat(options?: ChatSessionOptions): ChatSession {
+    return new ChatSession(this, options);
   }
 
   /** Logits after every token of `tokenIds` ([tokenIds.length][vocabSize]), in one fresh context. */

@@ -1,4 +1,5 @@
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import type { EmbeddingOptions, EmbeddingResult } from './embedding-options.js';
 import type { GenerationChunk, GenerationOptions } from './generation-options.js';
 import type { Model } from './model.js';
 
@@ -24,6 +25,8 @@ export interface ServingEngine {
   /** tokens of context per request */
   readonly contextSize: number;
   generate(prompt: string | readonly number[], options?: GenerationOptions): AsyncGenerator<GenerationChunk>;
+  /** one pooled, by default L2-normalized, vector per input (see AsyncEngine.embed) */
+  embed(inputs: readonly (string | readonly number[])[], options?: EmbeddingOptions): Promise<EmbeddingResult[]>;
   isQueueFull(): boolean;
   /** why the engine can serve no request any more (a step failed), or undefined while it can */
   readonly deadReason: string | undefined;

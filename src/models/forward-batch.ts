@@ -15,6 +15,11 @@ export interface ForwardBatch {
   readonly attentionRuns: readonly AttentionRun[];
   /** rows whose logits are wanted, ascending; logits come back in this order */
   readonly logitRows: Int32Array;
+  /**
+   * rows whose final hidden state (after the output norm, before the LM head) is wanted, for
+   * pooling requests, ascending; they come back from CausalLM.hiddenRows() in this order
+   */
+  readonly hiddenRows: Int32Array;
 }
 
 /**

@@ -84,6 +84,10 @@ export class LlamaModel implements CausalLM {
     return this.backend.name;
   }
 
+  hiddenRows(): Float32Array {
+    return this.head.hidden;
+  }
+
   argmaxRows(logits: Float32Array, numRows: number): Int32Array {
     const out = this.ws.getInt('argmax', numRows);
     this.backend.argmaxRows(out, logits, numRows, this.config.vocabSize);
@@ -112,6 +116,6 @@ export class LlamaModel implements CausalLM {
       if (next) next.attnNorm.addForward(xn, x, proj, n);
       else this.backend.add(x, x, proj, n * h);
     });
-    return this.head.forward(x, batch.logitRows);
+    return this.head.forward(x, batch.logitRows, batch.hiddenRows);
   }
 }

@@ -12,6 +12,8 @@ export interface BatchSequence {
   readonly blockTable: Int32Array;
   /** logits wanted for these rows of the sequence (0-based within it), ascending */
   readonly logitRows: readonly number[];
+  /** final hidden states wanted for these rows (pooling), ascending; default none */
+  readonly hiddenRows?: readonly number[];
 }
 
 /**
@@ -25,6 +27,7 @@ export function buildForwardBatch(sequences: readonly BatchSequence[], kv: KvSto
   const positions = new Int32Array(n); // [n]
   const slotIds = new Int32Array(n); //   [n]
   const logitRows: number[] = [];
+  const hiddenRows: number[] = [];
   let start = 0;
   for (const s of sequences) {
     tokenIds.set(s.tokenIds, start);
@@ -33,9 +36,10 @@ export function buildForwardBatch(sequences: readonly BatchSequence[], kv: KvSto
       slotIds[start + i] = kv.slotOf(s.blockTable, s.startPosition + i);
     }
     for (const r of s.logitRows) logitRows.push(start + r);
+    for (const r of s.hiddenRows ?? []) hiddenRows.push(start + r);
     start += s.tokenIds.length;
   }
-  return { tokenIds, positions, slotIds, attentionRuns: attentionRuns(sequences, ws), logitRows: Int32Array.from(logitRows) };
+  return { tokenIds, positions, slotIds, attentionRuns: attentionRuns(sequences, ws), logitRows: Int32Array.from(logitRows), hiddenRows: Int32Array.from(hiddenRows) };
 }
 
 /**

@@ -3,6 +3,15 @@ import type { CausalLM } from '../models/causal-lm.js';
 import { Workspace } from '../models/workspace.js';
 import type { SchedulerOutput } from '../scheduler/scheduler-output.js';
 import { buildForwardBatch } from './build-forward-batch.js';
+import { poolingRows } from './pooling-rows.js';
+
+/** Hidden states a pooling request needs from one step (see poolingRows). */
+export interface PooledRows {
+  readonly requestId: string;
+  /** [numRows, hiddenSize] final hidden states (after the output norm), valid until the next execute */
+  readonly rows: Float32Array;
+  readonly numRows: number;
+}
 
 /** Logits of the requests that sample this step: row i of `logits` belongs to requestIds[i]. */
 export interface RunnerOutput {
@@ -10,6 +19,8 @@ export interface RunnerOutput {
   /** [requestIds.length, vocabSize] */
   readonly logits: Float32Array;
   readonly vocabSize: number;
+  /** the hidden rows of each pooling request scheduled this step (absent when there is none) */
+  readonly pooled?: readonly PooledRows[];
 }
 
 /** What EngineCore needs to execute a step; a test can pass a fake that runs no kernels. */
@@ -30,20 +41,35 @@ export class ModelRunner implements Runner {
   ) {}
 
   execute(output: SchedulerOutput): RunnerOutput {
+    const hiddenRows = output.scheduled.map((s) => (s.pooling === undefined ? [] : poolingRows(s.pooling, s)));
     const batch = buildForwardBatch(
-      output.scheduled.map((s) => ({
+      output.scheduled.map((s, i) => ({
         tokenIds: s.tokenIds,
         startPosition: s.startPosition,
         blockTable: s.blockTable,
-        // a request whose prompt is all computed samples from its last row's logits
-        logitRows: s.isPrefillComplete ? [s.numTokens - 1] : [],
+        // a request whose prompt is all computed samples from its last row's logits; a pooling
+        // request gets hidden rows instead, and never logits
+        logitRows: s.isPrefillComplete && s.pooling === undefined ? [s.numTokens - 1] : [],
+        hiddenRows: hiddenRows[i],
       })),
       this.kv,
       this.ws,
     );
-    const requestIds = output.scheduled.filter((s) => s.isPrefillComplete).map((s) => s.requestId);
+    const requestIds = output.scheduled.filter((s) => s.isPrefillComplete && s.pooling === undefined).map((s) => s.requestId);
     const logits = this.network.forward(batch, this.kv);
-    return { requestIds, logits, vocabSize: this.network.config.vocabSize };
+    if (batch.hiddenRows.length === 0) return { requestIds, logits, vocabSize: this.network.config.vocabSize };
+
+    const hiddenSize = this.network.config.hiddenSize;
+    const hidden = this.network.hiddenRows(); // [batch.hiddenRows.length, hiddenSize]
+    const pooled: PooledRows[] = [];
+    let row = 0;
+    output.scheduled.forEach((s, i) => {
+      if (s.pooling === undefined) return;
+      const numRows = hiddenRows[i]!.length;
+      pooled.push({ requestId: s.requestId, rows: hidden.subarray(row * hiddenSize, (row + numRows) * hiddenSize), numRows });
+      row += numRows;
+    });
+    return { requestIds, logits, vocabSize: this.network.config.vocabSize, pooled };
   }
 
   argmaxRows(logits: Float32Array, numRows: number): Int32Array {

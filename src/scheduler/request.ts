@@ -10,6 +10,12 @@ export type RequestStatus = 'waiting' | 'running' | 'preempted' | 'finished';
 /** same words as the engine's and OpenAI's `finish_reason` */
 export type FinishReason = 'stop' | 'length' | 'abort';
 
+/**
+ * How a pooling (embedding) request makes one vector of its prompt's final hidden states: their
+ * mean, the last token's, or the first token's (`cls`).
+ */
+export type PoolingType = 'mean' | 'last' | 'cls';
+
 export interface RequestInit<P> {
   readonly requestId: string;
   readonly promptTokenIds: readonly number[];
@@ -19,6 +25,11 @@ export interface RequestInit<P> {
   readonly arrivalTimeMs?: number;
   /** aborting it finishes the request with 'abort' at the next `schedule()` */
   readonly signal?: AbortSignal;
+  /**
+   * set for a pooling (embedding) request: its prompt is computed like any other, but nothing is
+   * sampled; it finishes ('stop') in the step that completes its prompt
+   */
+  readonly pooling?: PoolingType;
 }
 
 /**
@@ -31,6 +42,8 @@ export class Request<P = unknown> {
   readonly params: P;
   readonly arrivalTimeMs: number;
   readonly signal: AbortSignal | undefined;
+  /** a pooling request's pooling; undefined for a generation */
+  readonly pooling: PoolingType | undefined;
   status: RequestStatus = 'waiting';
   /** leading tokens of `allTokenIds` whose K/V are in the cache */
   numComputedTokens = 0;
@@ -48,6 +61,7 @@ export class Request<P = unknown> {
     this.params = init.params;
     this.arrivalTimeMs = init.arrivalTimeMs ?? Date.now();
     this.signal = init.signal;
+    this.pooling = init.pooling;
     this.tokens = [...init.promptTokenIds];
   }
 

@@ -1,4 +1,4 @@
-import type { FinishReason } from './request.js';
+import type { FinishReason, PoolingType } from './request.js';
 
 /**
  * One request's share of a step: compute `numTokens` tokens starting at `startPosition`. Prefill,
@@ -18,6 +18,8 @@ export interface ScheduledRequest {
    * from the last row's logits. Always true for decode; false for all but the last prefill chunk.
    */
   readonly isPrefillComplete: boolean;
+  /** a pooling request's pooling: the runner returns the hidden rows it needs, and no logits */
+  readonly pooling: PoolingType | undefined;
 }
 
 export interface SchedulerOutput {

@@ -1,5 +1,5 @@
 import { CapacityError, invariant, InvalidRequestError } from '../errors/engine-error.js';
-import type { KvCacheManager } from '../cache/kv-cache-manager.js';
+import { NO_CACHED_PREFIX, type KvCacheManager } from '../cache/kv-cache-manager.js';
 import type { FinishReason, Request } from './request.js';
 import type { FinishedRequest, ScheduledRequest, SchedulerOutput, SchedulerStats } from './scheduler-output.js';
 
@@ -116,7 +116,10 @@ export class Scheduler<P = unknown> {
     }
     if (this.requests.has(requestId)) throw new InvalidRequestError('INVALID_ARGUMENT', `request id ${requestId} is in use`);
     if (request.numPromptTokens === 0) throw new InvalidRequestError('INVALID_ARGUMENT', `request ${requestId}: prompt is empty`);
-    if (request.numPromptTokens >= this.config.maxModelLen) {
+    if (request.pooling !== undefined && request.numPromptTokens > this.config.maxModelLen) {
+      throw new InvalidRequestError('PROMPT_TOO_LONG', `input is ${request.numPromptTokens} tokens, the context holds ${this.config.maxModelLen}`);
+    }
+    if (request.pooling === undefined && request.numPromptTokens >= this.config.maxModelLen) {
       throw new InvalidRequestError(
         'PROMPT_TOO_LONG',
         `prompt is ${request.numPromptTokens} tokens, which leaves no room to generate in a context of ${this.config.maxModelLen}`,
@@ -174,7 +177,9 @@ export class Scheduler<P = unknown> {
     // waiting requests, first come first served; none in a step that had to preempt
     while (preempted.length === 0 && budget > 0 && this.waiting.length > 0 && this.running.length < this.config.maxNumSeqs) {
       const request = this.waiting[0]!;
-      const prefix = kv.findCachedPrefix(request.allTokenIds);
+      // a pooling request computes every row itself (mean pooling needs them all), so it takes no
+      // cached prefix; the blocks it computes are cached for later requests all the same
+      const prefix = request.pooling === undefined ? kv.findCachedPrefix(request.allTokenIds) : NO_CACHED_PREFIX;
       const numNewTokens = this.numTokensToSchedule(request, prefix.numCachedTokens, budget);
       if (kv.allocateSlots(request.requestId, request.allTokenIds, numNewTokens, prefix) === null) break;
       this.waiting.shift();
@@ -213,6 +218,10 @@ export class Scheduler<P = unknown> {
       request.numComputedTokens += item.numTokens;
       this.kvCacheManager.cacheComputedBlocks(request.requestId, request.allTokenIds, request.numComputedTokens);
       if (!item.isPrefillComplete) continue;
+      if (request.pooling !== undefined) {
+        finished.push(this.finish(request, 'stop')); // pooled: nothing to sample
+        continue;
+      }
       const tokenId = sampledTokenIds.get(item.requestId);
       invariant(tokenId !== undefined, `${item.requestId}: no token sampled after a complete prefill`);
       request.appendOutputToken(tokenId);
@@ -244,7 +253,8 @@ export class Scheduler<P = unknown> {
           `${requestId}: ${kv.numSlotTokens(requestId)} slots for ${request.numComputedTokens} computed + ${numScheduledTokens} scheduled tokens`,
         );
       }
-      if (request.numComputedTokens >= request.numTokens || request.numTokens >= this.config.maxModelLen) {
+      const maxNumTokens = request.pooling === undefined ? this.config.maxModelLen - 1 : this.config.maxModelLen;
+      if (request.numComputedTokens >= request.numTokens || request.numTokens > maxNumTokens) {
         violations.push(`${requestId}: ${request.numComputedTokens} computed of ${request.numTokens} tokens`);
       }
     }
@@ -276,6 +286,7 @@ export class Scheduler<P = unknown> {
       tokenIds: request.allTokenIds.slice(startPosition, endPosition),
       blockTable: this.kvCacheManager.blockTable(request.requestId),
       isPrefillComplete: endPosition === request.numTokens,
+      pooling: request.pooling,
     };
   }
 

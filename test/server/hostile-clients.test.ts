@@ -141,6 +141,7 @@ function slowEngine(): ServingEngine & { readonly signals: AbortSignal[]; isShut
     isQueueFull: () => false,
     deadReason: undefined,
     stats: () => engine.stats(),
+    embed: (inputs: readonly (string | readonly number[])[]) => engine.embed(inputs),
     generate(_prompt: string | readonly number[], options?: GenerationOptions): AsyncGenerator<GenerationChunk> {
       const signal = options?.signal;
       if (signal) signals.push(signal);
@@ -169,6 +170,7 @@ function sharedEngine(): ServingEngine {
     tokenizer: engine.tokenizer,
     contextSize: engine.contextSize,
     generate: (prompt, options) => engine.generate(prompt, options),
+    embed: (inputs, options) => engine.embed(inputs, options),
     isQueueFull: () => engine.isQueueFull(),
     get deadReason() {
       return engine.deadReason;

@@ -332,6 +332,7 @@ function engineWith(
     tokenizer: engine.tokenizer,
     contextSize: engine.contextSize,
     generate,
+    embed: (inputs, options) => engine.embed(inputs, options),
     isQueueFull: () => isQueueFull,
     deadReason,
     stats: () => engine.stats(),

@@ -3,8 +3,14 @@ import type { WeightLoader } from '../weight-loader.js';
 import type { Workspace } from '../workspace.js';
 import type { RmsNorm } from './rms-norm.js';
 
-/** The last norm and the output projection, run on the rows whose logits are wanted only. */
+/**
+ * The last norm and the output projection, run on the rows whose logits are wanted only; rows
+ * wanted for pooling get the norm and no projection.
+ */
 export class OutputHead {
+  /** [hiddenRows.length, hiddenSize] the last forward's normed hidden rows (a view of a reused buffer) */
+  hidden: Float32Array = new Float32Array(0);
+
   constructor(
     private readonly backend: KernelBackend,
     private readonly ws: Workspace,
@@ -28,17 +34,20 @@ export class OutputHead {
 
   /**
    * [logitRows.length, vocabSize] logits of rows `logitRows` of x ([numTokens, hiddenSize], the
-   * residual stream after the last layer), in a buffer reused by the next call
+   * residual stream after the last layer), in a buffer reused by the next call; the normed rows
+   * `hiddenRows` go to `hidden`
    */
-  forward(x: Float32Array, logitRows: Int32Array): Float32Array {
+  forward(x: Float32Array, logitRows: Int32Array, hiddenRows: Int32Array = new Int32Array(0)): Float32Array {
     const hiddenSize = this.output.numCols;
     const numOut = logitRows.length;
-    const last = this.ws.get('last', numOut * hiddenSize); // [numOut, hiddenSize]
-    for (let i = 0; i < numOut; i++) {
-      const r = logitRows[i]!;
+    const numRows = numOut + hiddenRows.length;
+    const last = this.ws.get('last', numRows * hiddenSize); // [numOut + hiddenRows.length, hiddenSize]
+    for (let i = 0; i < numRows; i++) {
+      const r = i < numOut ? logitRows[i]! : hiddenRows[i - numOut]!;
       last.set(x.subarray(r * hiddenSize, (r + 1) * hiddenSize), i * hiddenSize);
     }
-    this.norm.forward(last, last, numOut);
+    this.norm.forward(last, last, numRows);
+    this.hidden = last.subarray(numOut * hiddenSize);
     const logits = this.ws.get('logits', numOut * this.vocabSize); // [numOut, vocabSize]
     this.backend.matmul(logits, this.output, last, numOut);
     return logits;
