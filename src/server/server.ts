@@ -6,6 +6,7 @@ import { PromptEncoder } from './prompt-encoder.js';
 import { chatCompletionsRoute } from './chat-completions/route.js';
 import { completionsRoute } from './completions/route.js';
 import { ConnectionTracker } from './connection-tracker.js';
+import { embeddingsRoute } from './embeddings/route.js';
 import { CorsPolicy } from './cors.js';
 import { findRoute, routeMethods } from './find-route.js';
 import { healthRoute } from './health/route.js';
@@ -57,6 +58,7 @@ export interface PeregrineServer extends Server {
 const ROUTES: readonly Route[] = [
   completionsRoute,
   chatCompletionsRoute,
+  embeddingsRoute,
   modelsRoute,
   modelRoute,
   tokenizeRoute,
