@@ -45,7 +45,7 @@ export class ChatSession {
 
   /**
    * The assistant's answer to `text`. Both join the history only when the answer is complete (an
-   * error or an abort leaves the history as it was). Throws InvalidRequestError PROMPT_TOO_LONG
+   * error leaves the history as it was; an abort through options.signal rejects with its reason). Throws InvalidRequestError PROMPT_TOO_LONG
    * once the history no longer fits in the context.
    */
   prompt(text: string, options: ChatPromptOptions = {}): Promise<string> {
@@ -68,6 +68,7 @@ export class ChatSession {
     const stop = this.chatTemplate.isFallback ? [...(generation.stop ?? []), '\nUser:'] : generation.stop;
     let answer = '';
     for await (const chunk of this.model.generate(promptText, { ...generation, stop, addSpecial: true, parseSpecial: true })) {
+      if (chunk.finishReason === 'abort') throw generation.signal?.reason ?? new DOMException('the prompt was aborted', 'AbortError');
       if (chunk.text === '') continue;
       answer += chunk.text;
       onTextChunk?.(chunk.text);
