@@ -1,5 +1,7 @@
 import type { Command } from '../args.js';
 import { BENCH_COMMAND, runBench } from './bench.js';
+import { CHAT_COMMAND, runChat } from './chat.js';
+import { EMBED_COMMAND, runEmbed } from './embed.js';
 import { GENERATE_COMMAND, runGenerate } from './generate.js';
 import { INFO_COMMAND, runInfo } from './info.js';
 import { SERVE_COMMAND, runServe } from './serve.js';
@@ -14,6 +16,8 @@ export interface CliCommand {
 /** Every `peregrine <command>`, in the order `peregrine --help` lists them. */
 export const COMMANDS: readonly CliCommand[] = [
   { spec: GENERATE_COMMAND, run: (argv) => runGenerate(argv, process.stdout, process.stderr) },
+  { spec: CHAT_COMMAND, run: (argv) => runChat(argv, process.stdin, process.stdout, process.stderr) },
+  { spec: EMBED_COMMAND, run: (argv) => runEmbed(argv, process.stdout, process.stdin) },
   { spec: SERVE_COMMAND, run: (argv) => runServe(argv, process.stderr) },
   { spec: BENCH_COMMAND, run: (argv) => runBench(argv, process.stdout, process.stderr) },
   { spec: TOKENIZE_COMMAND, run: (argv) => runTokenize(argv, process.stdout) },
