@@ -7,8 +7,9 @@ import { StreamingDetokenizer } from '../tokenizer/streaming-detokenizer.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { ChunkQueue } from './chunk-queue.js';
 import { EngineCore, type PoolingState, type RequestState } from './engine-core.js';
-import { validateEmbeddingOptions, type EmbeddingOptions, type EmbeddingResult } from './embedding-options.js';
+import { defaultPooling, validateEmbeddingOptions, type EmbeddingOptions, type EmbeddingResult } from './embedding-options.js';
 import { Pooler } from './pooler.js';
+import type { PoolingType } from '../scheduler/request.js';
 import { validateGenerationOptions, type GenerationChunk, type GenerationOptions } from './generation-options.js';
 import { KV_BLOCK_SIZE, KvStorage } from '../kernels/kv-storage.js';
 import { ModelRunner } from '../runner/model-runner.js';
@@ -152,19 +153,20 @@ export class AsyncEngine implements ServingEngine {
       this.model.checkTokens(ids); // PROMPT_TOO_LONG beyond the context, INVALID_TOKEN
       return ids;
     });
+    const pooling = options.pooling ?? defaultPooling(this.model.info);
     const results: EmbeddingResult[] = new Array<EmbeddingResult>(inputIds.length);
     let next = 0;
     const feed = async (): Promise<void> => {
       while (next < inputIds.length) {
         const i = next++;
-        results[i] = { embedding: await this.embedOne(inputIds[i]!, options), numTokens: inputIds[i]!.length };
+        results[i] = { embedding: await this.embedOne(inputIds[i]!, { ...options, pooling }), numTokens: inputIds[i]!.length };
       }
     };
     await Promise.all(Array.from({ length: Math.min(inputIds.length, this.maxNumSeqs) }, feed));
     return results;
   }
 
-  private embedOne(promptIds: readonly number[], options: EmbeddingOptions): Promise<Float32Array> {
+  private embedOne(promptIds: readonly number[], options: EmbeddingOptions & { readonly pooling: PoolingType }): Promise<Float32Array> {
     if (this.deadError) return Promise.reject(this.deadError);
     options.signal?.throwIfAborted();
     return new Promise<Float32Array>((resolve, reject) => {
@@ -172,7 +174,7 @@ export class AsyncEngine implements ServingEngine {
       const onAbort = (): void => this.core.abort(requestId);
       const settle = (): void => options.signal?.removeEventListener('abort', onAbort);
       const state: PoolingState = {
-        pooler: new Pooler(options.pooling ?? 'mean', this.model.network.config.hiddenSize),
+        pooler: new Pooler(options.pooling, this.model.network.config.hiddenSize),
         normalize: options.normalize ?? true,
         resolve: (embedding) => {
           settle();

@@ -1,6 +1,10 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { getLlama, LlamaLogLevel } from 'node-llama-cpp';
-import { createServingEngine, InvalidRequestError, loadModel } from '../../src/api/index.js';
+import { createServingEngine, GgufValueType, InvalidRequestError, loadModel, readGguf, writeGguf } from '../../src/api/index.js';
+import { readTensorData } from '../../src/formats/gguf/index.js';
 import { DEFAULT_MODEL_PATH } from '../../src/cli/default-model.js';
 
 // engines here share the model and are never shut down (shutdown disposes the model)
@@ -82,6 +86,27 @@ describe('pooling', () => {
       expect(maxAbsDiff(cls!.embedding, prefixes[0]!.embedding)).toBeLessThan(1e-6);
     } finally {
       expect(engine.stats().numRunning).toBe(0);
+    }
+  });
+
+  it("defaults to the GGUF's pooling_type when it names one (3 = last), else mean", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'peregrine-embed-'));
+    try {
+      const file = readGguf(DEFAULT_MODEL_PATH);
+      const data = readTensorData(file, file.tensors);
+      const path = join(dir, 'last.gguf');
+      const metadata = new Map(file.metadata);
+      metadata.set('llama.pooling_type', { type: GgufValueType.UINT32, value: 3 });
+      writeGguf(path, { metadata, tensors: file.tensors.map((t) => ({ name: t.name, shape: t.shape, type: t.type, data: data.get(t.name)! })) });
+      const lastModel = await loadModel(path, { contextSize: 256 });
+      try {
+        expect(await lastModel.embed(TEXTS[1]!)).toEqual(await model.embed(TEXTS[1]!, { pooling: 'last' }));
+      } finally {
+        lastModel.dispose();
+      }
+      expect(await model.embed(TEXTS[1]!)).toEqual(await model.embed(TEXTS[1]!, { pooling: 'mean' }));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

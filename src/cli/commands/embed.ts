@@ -13,7 +13,7 @@ export const EMBED_COMMAND = defineCommand({
   positionals: true,
   flags: {
     model: { type: 'string', arg: 'PATH', help: 'a GGUF model', default: 'the bundled stories260K' },
-    pooling: { type: 'string', arg: 'mean|last|cls', help: "mean of the tokens, the last token's, or the first's", default: 'mean' },
+    pooling: { type: 'string', arg: 'mean|last|cls', help: "mean of the tokens, the last token's, or the first's", default: "the GGUF's pooling_type, else mean" },
     'no-normalize': { type: 'boolean', help: 'print the pooled vectors as they are, not L2-normalized' },
     format: { type: 'string', arg: 'json|text', help: 'output format', default: 'json' },
     'context-size': { type: 'string', arg: 'N', help: 'context length in tokens: the longest input', default: "the model's, at most 4096" },
@@ -27,8 +27,8 @@ const FORMATS = ['json', 'text'] as const;
 export async function runEmbed(argv: string[], out: NodeJS.WritableStream, stdin: NodeJS.ReadableStream): Promise<void> {
   const { values, positionals } = parseCommandArgs(argv, EMBED_COMMAND);
   // every flag is checked before the model loads
-  const pooling = (values.pooling ?? 'mean') as PoolingType;
-  if (!POOLING_TYPES.includes(pooling)) throw new InvalidRequestError('INVALID_ARGUMENT', `--pooling must be one of ${POOLING_TYPES.join(', ')} (got '${pooling}')`);
+  const pooling = values.pooling as PoolingType | undefined;
+  if (pooling !== undefined && !POOLING_TYPES.includes(pooling)) throw new InvalidRequestError('INVALID_ARGUMENT', `--pooling must be one of ${POOLING_TYPES.join(', ')} (got '${pooling}')`);
   const format = (values.format ?? 'json') as (typeof FORMATS)[number];
   if (!FORMATS.includes(format)) throw new InvalidRequestError('INVALID_ARGUMENT', `--format must be json or text (got '${format}')`);
   const options = {
