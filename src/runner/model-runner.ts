@@ -1,3 +1,4 @@
+import { invariant } from '../errors/engine-error.js';
 import type { KvStorage } from '../kernels/kv-storage.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import { Workspace } from '../models/workspace.js';
@@ -61,6 +62,7 @@ export class ModelRunner implements Runner {
 
     const hiddenSize = this.network.config.hiddenSize;
     const hidden = this.network.hiddenRows(); // [batch.hiddenRows.length, hiddenSize]
+    invariant(hidden.length === batch.hiddenRows.length * hiddenSize, `${this.network.config.architecture}: forward returned no hidden rows for pooling`);
     const pooled: PooledRows[] = [];
     let row = 0;
     output.scheduled.forEach((s, i) => {

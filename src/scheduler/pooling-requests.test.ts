@@ -51,14 +51,19 @@ describe('pooling requests in the scheduler', () => {
     expect(s.kvCacheManager.stats.usage).toBe(0); // blocks freed
   });
 
-  it('take no cached prefix (every row is computed) but a later generation reuses their blocks', () => {
+  it('mean and cls take no cached prefix (every row is computed); last, and a later generation, reuse their blocks', () => {
     const s = scheduler(32);
     const prompt = range(1, 12);
     s.addRequest(pooling('p1', prompt));
     drain(s);
-    s.addRequest(pooling('p2', prompt));
-    expect(s.schedule().scheduled.map((i) => [i.startPosition, i.numTokens])).toEqual([[0, 12]]);
-    s.abort('p2');
+    for (const type of ['mean', 'cls'] as const) {
+      s.addRequest(pooling(type, prompt, type));
+      expect(s.schedule().scheduled.map((i) => [i.startPosition, i.numTokens])).toEqual([[0, 12]]);
+      s.abort(type);
+    }
+    s.addRequest(pooling('last', prompt, 'last'));
+    expect(s.schedule().scheduled.map((i) => [i.startPosition, i.numTokens])).toEqual([[8, 4]]);
+    s.abort('last');
     s.addRequest(new Request({ requestId: 'g', promptTokenIds: prompt, params: undefined }));
     expect(s.schedule().scheduled.map((i) => [i.startPosition, i.numTokens])).toEqual([[8, 4]]);
   });

@@ -27,7 +27,8 @@ export interface RequestInit<P> {
   readonly signal?: AbortSignal;
   /**
    * set for a pooling (embedding) request: its prompt is computed like any other, but nothing is
-   * sampled; it finishes ('stop') in the step that completes its prompt
+   * sampled; it finishes ('stop') in the step that completes its prompt. Mean and cls pooling
+   * take no cached prefix (they need every row, or the first)
    */
   readonly pooling?: PoolingType;
 }

@@ -177,9 +177,11 @@ export class Scheduler<P = unknown> {
     // waiting requests, first come first served; none in a step that had to preempt
     while (preempted.length === 0 && budget > 0 && this.waiting.length > 0 && this.running.length < this.config.maxNumSeqs) {
       const request = this.waiting[0]!;
-      // a pooling request computes every row itself (mean pooling needs them all), so it takes no
-      // cached prefix; the blocks it computes are cached for later requests all the same
-      const prefix = request.pooling === undefined ? kv.findCachedPrefix(request.allTokenIds) : NO_CACHED_PREFIX;
+      // mean and cls pooling need the hidden states of rows a cached prefix would skip, so they
+      // take none (the blocks they compute are cached for later requests all the same); last
+      // pooling, like a generation, needs only the last row, which is always computed
+      const isPrefixUsable = request.pooling === undefined || request.pooling === 'last';
+      const prefix = isPrefixUsable ? kv.findCachedPrefix(request.allTokenIds) : NO_CACHED_PREFIX;
       const numNewTokens = this.numTokensToSchedule(request, prefix.numCachedTokens, budget);
       if (kv.allocateSlots(request.requestId, request.allTokenIds, numNewTokens, prefix) === null) break;
       this.waiting.shift();

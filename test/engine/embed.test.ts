@@ -152,6 +152,19 @@ describe('pooling', () => {
     expect(maxAbsDiff(result!.embedding, expected)).toBeLessThan(1e-5);
   });
 
+  it("'last' pooling starts after a cached prefix (it needs only the last row): the same vector", async () => {
+    const long = `${TEXTS.join(' ')} ${TEXTS.join(' ')}`; // 85 tokens: 5 full blocks of 16
+    const engine = createServingEngine(model);
+    const [first] = await engine.embed([long], { pooling: 'last' });
+    const hitsBefore = engine.stats().numPrefixCacheHitTokens;
+    const [second] = await engine.embed([long], { pooling: 'last' });
+    expect(engine.stats().numPrefixCacheHitTokens - hitsBefore).toBe(80);
+    expect(maxAbsDiff(second!.embedding, first!.embedding)).toBeLessThan(1e-6);
+    const [mean] = await engine.embed([long], { pooling: 'mean' });
+    expect(engine.stats().numPrefixCacheHitTokens - hitsBefore).toBe(80); // mean took none
+    expect(maxAbsDiff(mean!.embedding, await model.embed(long, { pooling: 'mean' }))).toBeLessThan(1e-6);
+  });
+
   it('many texts in one call (more than maxNumSeqs, repeated prefixes) each get their own vector', async () => {
     const texts = Array.from({ length: 20 }, (_, i) => `${TEXTS[i % TEXTS.length]} ${i}`);
     const batch = await model.embed(texts);
