@@ -20,9 +20,8 @@ export function sendResult(ctx: RequestContext, body: unknown): void {
   if (res.writableFinished) return;
   const timer = setTimeout(() => {
     if (res.writableFinished || res.destroyed) return;
-    console.warn(
-      `peregrine: request ${ctx.requestId}: its client left ${res.writableLength} bytes of the response unread ` +
-        `for ${ctx.unreadResponseTimeoutMs} ms; connection closed`,
+    ctx.logger.warn(
+      `its client left ${res.writableLength} bytes of the response unread for ${ctx.unreadResponseTimeoutMs} ms; connection closed`,
     );
     res.destroy();
   }, ctx.unreadResponseTimeoutMs).unref();
@@ -62,10 +61,7 @@ export function sendStreamEvent(ctx: RequestContext, data: unknown): void {
   sendEvent(res, data);
   const numUnread = res.writableLength;
   if (numUnread <= ctx.maxUnreadBytes) return;
-  console.warn(
-    `peregrine: request ${ctx.requestId} aborted: its client left ${numUnread} bytes of the stream unread ` +
-      `(limit ${ctx.maxUnreadBytes}); its generations were cancelled`,
-  );
+  ctx.logger.warn(`aborted: its client left ${numUnread} bytes of the stream unread (limit ${ctx.maxUnreadBytes}); its generations were cancelled`);
   ctx.abort(
     new HttpError(
       408,

@@ -10,6 +10,8 @@ import { CorsPolicy } from './cors.js';
 import { findRoute, routeMethods } from './find-route.js';
 import { healthRoute } from './health/route.js';
 import { HttpError, toHttpError } from './http-error.js';
+import { createLogger, type Logger } from './logging/logger.js';
+import { RequestRecord } from './logging/request-record.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
 import { metricsRoute } from './metrics/route.js';
 import { modelRoute, modelsRoute } from './models/route.js';
@@ -41,6 +43,8 @@ export interface ServerOptions {
   readonly maxUnreadBytes?: number;
   /** a non-streaming response its client has not taken this long after it was written is cut off, freeing it (default 30 s) */
   readonly unreadResponseTimeoutMs?: number;
+  /** request lines (one per request when it ends) and warnings; default: text lines of level warn and above on stderr */
+  readonly logger?: Logger;
 }
 
 export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
@@ -52,6 +56,7 @@ export interface PeregrineServer extends Server {
   readonly metrics: ServerMetrics;
   /** open connections and the requests in flight on them (for shutdownGracefully) */
   readonly connectionTracker: ConnectionTracker;
+  readonly logger: Logger;
 }
 
 const ROUTES: readonly Route[] = [
@@ -73,9 +78,10 @@ const ROUTES: readonly Route[] = [
  */
 export function createServer(engine: ServingEngine, options: ServerOptions): PeregrineServer {
   const cors = CorsPolicy.fromOrigins(options.corsOrigins); // throws on a bad origin, before anything starts
+  const logger = options.logger ?? createLogger({ level: 'warn' });
   const metrics = new ServerMetrics(engine, options.modelName);
-  const chatTemplate = options.chatTemplate ?? ChatTemplate.forModel(engine.model);
-  const prompts = PromptEncoder.start(engine, chatTemplate);
+  const chatTemplate = options.chatTemplate ?? ChatTemplate.forModel(engine.model, logger);
+  const prompts = PromptEncoder.start(engine, chatTemplate, logger);
   const startedAtSec = Math.floor(Date.now() / 1000);
   const apiKeyHash = options.apiKey === undefined ? undefined : sha256(options.apiKey);
   const servedModelNames = [...new Set([options.modelName, ...(options.modelAliases ?? [])])];
@@ -98,15 +104,20 @@ export function createServer(engine: ServingEngine, options: ServerOptions): Per
   const connections = new ConnectionTracker(server);
   Object.defineProperty(server, 'metrics', { value: metrics });
   Object.defineProperty(server, 'connectionTracker', { value: connections });
+  Object.defineProperty(server, 'logger', { value: logger });
   return server;
 
   async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const requestId = requestIdOf(req);
     const arrivedAtMs = performance.now();
     const controller = new AbortController();
+    const record = new RequestRecord(requestId, req.method ?? '', new URL(req.url ?? '/', 'http://localhost').pathname, arrivedAtMs);
+    const requestLogger = logger.child({ request_id: requestId });
     // 'close' before the response finished = the client went away: abort its generations
     res.on('close', () => {
+      const isClientAbort = !res.writableFinished && !controller.signal.aborted;
       if (!res.writableFinished) controller.abort();
+      record.log(logger, res.statusCode, performance.now(), isClientAbort);
     });
     const tracked = connections.track(req, res, controller);
     res.setHeader('x-request-id', requestId);
@@ -118,6 +129,7 @@ export function createServer(engine: ServingEngine, options: ServerOptions): Per
       }
       if (connections.drainReason) throw connections.drainReason;
       const { route, pathParams } = findRoute(ROUTES, req);
+      record.route = route.path;
       if (route.isAuthRequired && apiKeyHash) checkBearer(req, apiKeyHash);
       let body: unknown;
       if (route.method === 'POST') {
@@ -145,13 +157,16 @@ export function createServer(engine: ServingEngine, options: ServerOptions): Per
         servedModelNames,
         pathParams,
         startedAtSec,
+        logger: requestLogger,
+        record,
       };
       await route.handle(ctx);
     } catch (err) {
       // the client went away (the server aborts with an HttpError): no one to answer, nothing to log
       if (controller.signal.aborted && !(controller.signal.reason instanceof HttpError)) return;
       const { httpError, isInternal } = toHttpError(err, requestId);
-      if (isInternal) console.error(`peregrine: request ${requestId} failed:`, err);
+      record.errorCode = httpError.code ?? undefined;
+      if (isInternal) requestLogger.error({ err }, 'request failed');
       if (res.headersSent) {
         res.destroy();
       } else if (!res.destroyed) {

@@ -14,7 +14,9 @@ export async function streamWithErrorEvent(ctx: RequestContext, body: () => Prom
     const isClientGone = ctx.signal.aborted && !(ctx.signal.reason instanceof HttpError);
     if (isClientGone) return;
     const { httpError, isInternal } = toHttpError(ctx.signal.aborted ? ctx.signal.reason : err, ctx.requestId);
-    if (isInternal) console.error(`peregrine: request ${ctx.requestId} failed mid-stream:`, err);
+    ctx.record.errorCode = httpError.code ?? undefined;
+    ctx.record.streamErrorStatus = httpError.status;
+    if (isInternal) ctx.logger.error({ err }, 'request failed mid-stream');
     sendEvent(ctx.res, httpError.toBody());
   } finally {
     if (!ctx.res.writableEnded) ctx.res.end();
