@@ -17,6 +17,7 @@ import { metricsRoute } from './metrics/route.js';
 import { modelRoute, modelsRoute } from './models/route.js';
 import { checkJsonContentType, readJsonBody } from './read-json-body.js';
 import { requestIdOf } from './request-id.js';
+import { responsesRoute } from './responses/route.js';
 import type { RequestContext, Route } from './route.js';
 import { sendJson } from './send.js';
 import { detokenizeRoute, tokenizeRoute } from './tokenize/route.js';
@@ -62,6 +63,7 @@ export interface PeregrineServer extends Server {
 const ROUTES: readonly Route[] = [
   completionsRoute,
   chatCompletionsRoute,
+  responsesRoute,
   modelsRoute,
   modelRoute,
   tokenizeRoute,
