@@ -15,7 +15,13 @@ export type FlagValues = Record<string, string | string[] | boolean | undefined>
  * unparsable file are InvalidRequestErrors naming the file and the key. `excluded` flags (--config
  * itself) may not appear.
  */
-export function readConfigFile(path: string, command: Command, excluded: readonly string[] = []): FlagValues {
+export interface ConfigFile {
+  readonly values: FlagValues;
+  /** flag name → the key as the file spells it (maxNumSeqs), to name it in errors */
+  readonly keys: Readonly<Record<string, string>>;
+}
+
+export function readConfigFile(path: string, command: Command, excluded: readonly string[] = []): ConfigFile {
   const where = untrustedPath(path);
   let text: string;
   try {
@@ -29,11 +35,12 @@ export function readConfigFile(path: string, command: Command, excluded: readonl
   } catch (err) {
     throw new InvalidRequestError('INVALID_ARGUMENT', `--config: ${where} is not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`);
   }
-  if (doc === null || doc === undefined) return {};
+  if (doc === null || doc === undefined) return { values: {}, keys: {} };
   if (typeof doc !== 'object' || Array.isArray(doc)) {
     throw new InvalidRequestError('INVALID_ARGUMENT', `--config: ${where} must hold a mapping of option names to values`);
   }
   const values: FlagValues = {};
+  const keys: Record<string, string> = {};
   for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
     const name = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
     const flag = Object.hasOwn(command.flags, name) && !excluded.includes(name) ? command.flags[name]! : undefined;
@@ -43,6 +50,7 @@ export function readConfigFile(path: string, command: Command, excluded: readonl
       throw bad(`is not an option of '${command.name}'; valid keys: ${valid.join(', ')}`);
     }
     if (Object.hasOwn(values, name)) throw bad(`is given twice (as kebab-case and camelCase)`);
+    keys[name] = key;
     if (flag.type === 'boolean') {
       if (typeof value !== 'boolean') throw bad('must be true or false');
       values[name] = value;
@@ -53,7 +61,7 @@ export function readConfigFile(path: string, command: Command, excluded: readonl
       values[name] = scalarText(value, () => bad('must be a string or a number'));
     }
   }
-  return values;
+  return { values, keys };
 }
 
 /** Flag values with the command line's taking precedence over the file's (a repeatable flag's list is replaced, not merged). */

@@ -17,7 +17,7 @@ export const SERVE_COMMAND = defineCommand({
   name: 'serve',
   synopsis: '[--model PATH] [--host HOST] [--port PORT] [options]',
   summary:
-    'Serves an OpenAI-compatible API (/v1/completions, /v1/chat/completions, /v1/models, /v1/models/{id}, llama-server\'s /tokenize and /detokenize, /health, /metrics) until SIGTERM or SIGINT, then finishes in-flight requests (at most --drain-timeout seconds) and exits; a second signal aborts them at once, each stream ending with an error event. The API key may come from the PEREGRINE_API_KEY environment variable instead of --api-key (which `ps` shows).',
+    'Serves an OpenAI-compatible API (/v1/completions, /v1/chat/completions, /v1/responses, /v1/models, /v1/models/{id}, llama-server\'s /tokenize and /detokenize, /health, /metrics) until SIGTERM or SIGINT, then finishes in-flight requests (at most --drain-timeout seconds) and exits; a second signal aborts them at once, each stream ending with an error event. The API key may come from the PEREGRINE_API_KEY environment variable instead of --api-key (which `ps` shows). Logs go to stderr: startup and shutdown, and one line per request when it ends (request id, route, status, tokens, TTFT, duration). /metrics has vLLM\'s metric names (vllm:*) besides ours (peregrine:*). Every option may also come from a --config file.',
   flags: {
     model: { type: 'string', arg: 'PATH', help: 'a GGUF model', default: 'the bundled stories260K' },
     host: { type: 'string', arg: 'HOST', help: 'interface to listen on', default: '127.0.0.1' },
@@ -124,14 +124,17 @@ export async function runServe(argv: string[], err: NodeJS.WritableStream): Prom
 function readServeOptions(argv: string[]): ServeOptions {
   const { values } = parseCommandArgs(argv, SERVE_COMMAND);
   if (values.config === undefined) return toServeOptions(values);
-  const fromFile = readConfigFile(values.config, SERVE_COMMAND, ['config']) as ServeValues;
-  try {
-    toServeOptions(fromFile);
-  } catch (e) {
-    if (e instanceof InvalidRequestError) throw new InvalidRequestError('INVALID_ARGUMENT', `--config ${untrustedPath(values.config)}: ${e.message}`);
-    throw e;
+  const file = readConfigFile(values.config, SERVE_COMMAND, ['config']);
+  // each of the file's values on its own (every option is checked alone), so that an error names the key
+  for (const [name, value] of Object.entries(file.values)) {
+    try {
+      toServeOptions({ [name]: value } as ServeValues);
+    } catch (e) {
+      if (!(e instanceof InvalidRequestError)) throw e;
+      throw new InvalidRequestError('INVALID_ARGUMENT', `--config ${untrustedPath(values.config)}: '${untrustedText(file.keys[name]!)}': ${e.message}`);
+    }
   }
-  return toServeOptions(mergeFlagValues(fromFile, values));
+  return toServeOptions(mergeFlagValues(file.values as ServeValues, values));
 }
 
 function toServeOptions(values: ServeValues): ServeOptions {
