@@ -119,7 +119,8 @@ export function createServer(engine: ServingEngine, options: ServerOptions): Per
     res.on('close', () => {
       const isClientAbort = !res.writableFinished && !controller.signal.aborted;
       if (!res.writableFinished) controller.abort();
-      record.log(logger, res.statusCode, performance.now(), isClientAbort);
+      // no status when no response was started (the connection closed first, or node answered a timed-out request itself)
+      record.log(logger, res.headersSent ? res.statusCode : undefined, performance.now(), isClientAbort);
     });
     const tracked = connections.track(req, res, controller);
     res.setHeader('x-request-id', requestId);

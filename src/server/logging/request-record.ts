@@ -36,9 +36,12 @@ export class RequestRecord {
     this.firstTokenAtMs ??= atMs;
   }
 
-  /** The request's one log line. `isClientAbort`: the client closed the connection before the response ended. */
-  log(logger: Logger, status: number, endedAtMs: number, isClientAbort: boolean): void {
-    const effectiveStatus = this.streamErrorStatus ?? status;
+  /**
+   * The request's one log line. `status`: the response's, undefined when none was started;
+   * `isClientAbort`: the connection closed before the response ended.
+   */
+  log(logger: Logger, status: number | undefined, endedAtMs: number, isClientAbort: boolean): void {
+    const effectiveStatus = this.streamErrorStatus ?? status ?? 0;
     const fields = {
       request_id: this.requestId,
       method: this.method,
