@@ -1,5 +1,8 @@
 import type { Logger } from 'pino';
 
+/** an unmatched path is logged as sent, up to this many characters */
+const MAX_LOGGED_PATH_CHARS = 256;
+
 /**
  * What one request did, filled in as it runs (its route, tokens, first token, error) and logged as
  * one line when its response ends (`log`): info for a success, warn for a 4xx, error for a 5xx.
@@ -23,7 +26,7 @@ export class RequestRecord {
     /** performance.now() when the request arrived */
     readonly arrivedAtMs: number,
   ) {
-    this.route = path;
+    this.route = path.length > MAX_LOGGED_PATH_CHARS ? `${path.slice(0, MAX_LOGGED_PATH_CHARS)}…` : path;
   }
 
   /** One generation's tokens (a request with n choices counts the prompt once and sums completions). */
