@@ -113,7 +113,8 @@ export function createServer(engine: ServingEngine, options: ServerOptions): Per
     const requestId = requestIdOf(req);
     const arrivedAtMs = performance.now();
     const controller = new AbortController();
-    const record = new RequestRecord(requestId, req.method ?? '', new URL(req.url ?? '/', 'http://localhost').pathname, arrivedAtMs);
+    // the path as sent (new URL() would throw on some request targets, and this runs outside the try)
+    const record = new RequestRecord(requestId, req.method ?? '', (req.url ?? '/').split('?')[0]!, arrivedAtMs);
     const requestLogger = logger.child({ request_id: requestId });
     // 'close' before the response finished = the client went away: abort its generations
     res.on('close', () => {

@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ServingEngine } from '../../src/engine/serving-engine.js';
 import { createLogger } from '../../src/server/logging/logger.js';
@@ -83,6 +85,15 @@ describe('request log: one line per request when it ends', () => {
     const r = await fetchJson(`${t.baseUrl}/v1/nowhere`, { headers: { 'x-request-id': 'req-404' } });
     expect(r.status).toBe(404);
     expect(await requestLine('req-404')).toMatchObject({ level: 40, method: 'GET', route: '/v1/nowhere', status: 404, error_code: 'not_found' });
+  });
+
+  it('a request target new URL() cannot parse is logged as sent, and the server goes on', async () => {
+    const socket = connect(Number(new URL(t.baseUrl).port), '127.0.0.1');
+    socket.write('GET //:99999 HTTP/1.1\r\nHost: x\r\nx-request-id: req-odd-target\r\nConnection: close\r\n\r\n');
+    socket.resume();
+    await once(socket, 'close');
+    expect(await requestLine('req-odd-target')).toMatchObject({ method: 'GET', route: '//:99999' });
+    expect((await fetchJson(`${t.baseUrl}/health`)).status).toBe(200);
   });
 
   it('a route with a path parameter is logged by its pattern', async () => {
