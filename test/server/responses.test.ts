@@ -148,6 +148,53 @@ describe('POST /v1/responses with the AI SDK (createOpenAI()(id) calls /v1/respo
   });
 });
 
+describe('POST /v1/responses: a failure mid-stream', () => {
+  it("ends the stream with a numbered 'error' event: the openai SDK throws it, the AI SDK reports it", async () => {
+    // an engine that generates one token, then fails
+    const failing: ServingEngine = {
+      ...engine,
+      model: engine.model,
+      tokenizer: engine.tokenizer,
+      contextSize: engine.contextSize,
+      isQueueFull: () => false,
+      deadReason: undefined,
+      stats: () => engine.stats(),
+      shutdown: async () => {},
+      generate: async function* () {
+        yield { text: 'Once', tokenIds: [5] };
+        throw new Error('kernel exploded');
+      },
+    };
+    const broken = await startTestServer(failing);
+    try {
+      const res = await fetch(`${broken.baseUrl}/v1/responses`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ input: 'x', stream: true }),
+      });
+      const events = (await res.text()).split('\n\n').filter(Boolean);
+      const last = events.at(-1)!;
+      expect(last).toMatch(/^event: error\ndata: /);
+      const data = JSON.parse(last.split('\ndata: ')[1]!);
+      expect(data).toMatchObject({ type: 'error', sequence_number: events.length - 1, error: { type: 'server_error', code: 'internal_error' } });
+      expect(events.at(-2)).toMatch(/^event: response.output_text.delta\ndata: .*"delta":"Once"/);
+
+      const client = broken.client();
+      const stream = await client.responses.create({ model: MODEL_NAME, input: 'x', stream: true });
+      await expect(async () => {
+        for await (const _ of stream) void _;
+      }).rejects.toThrow(/internal server error/);
+
+      const result = streamText({ model: createOpenAI({ baseURL: `${broken.baseUrl}/v1`, apiKey: 'unused' })(MODEL_NAME), prompt: 'x', onError: () => {} });
+      const parts: string[] = [];
+      for await (const part of result.fullStream) parts.push(part.type);
+      expect(parts).toContain('error');
+    } finally {
+      await broken.close();
+    }
+  });
+});
+
 describe('POST /v1/responses: refused requests name the field', () => {
   const cases: [string, object, string][] = [
     ['no input', {}, 'input'],

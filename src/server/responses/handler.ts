@@ -15,6 +15,8 @@ import { parseResponsesRequest } from './schema.js';
  * response.created, response.in_progress, response.output_item.added, response.content_part.added,
  * response.output_text.delta..., response.output_text.done, response.content_part.done,
  * response.output_item.done, then response.completed (response.incomplete when cut by max_output_tokens).
+ * A failure mid-stream is an `error` event, `{ type: 'error', sequence_number, error: {message, type, param, code} }`
+ * (the openai SDK throws an APIError on it, the AI SDK reports an error part), and the stream ends.
  */
 export async function handleResponses(ctx: RequestContext): Promise<void> {
   const request = parseResponsesRequest(ctx.body);
@@ -63,7 +65,7 @@ export async function handleResponses(ctx: RequestContext): Promise<void> {
     send('response.output_item.done', { output_index: 0, item: messageItem(base.itemId, status, text) });
     send(status === 'completed' ? 'response.completed' : 'response.incomplete', { response: responseObject(request, { ...base, status, text, usage }) });
     ctx.res.end();
-  });
+  }, (error) => ({ eventName: 'error', data: { type: 'error', sequence_number: sequenceNumber++, ...error.toBody() } }));
 }
 
 /** 400 when the prompt and max_output_tokens together exceed the context (the output would be cut at the context's end). */
