@@ -25,6 +25,8 @@ import { runInNewContext } from 'node:vm';
 import { DEFAULT_MODEL_PATH } from '../src/cli/default-model.js';
 import { createServingEngine } from '../src/engine/async-engine.js';
 import { loadModel } from '../src/engine/loaded-model.js';
+import { createLogger } from '../src/server/logging/logger.js';
+import { formatLogLine } from '../src/server/logging/text-log-format.js';
 import { createServer } from '../src/server/server.js';
 
 const { values } = parseArgs({
@@ -85,12 +87,20 @@ function collectGarbage(): boolean {
 const model = await loadModel(values.model!, { contextSize, threads: 1 });
 const engine = createServingEngine(model, { maxNumSeqs: 16, maxQueueLength: 64 });
 const numServerCuts = { value: 0 };
-const warn = console.warn;
-console.warn = (...parts: unknown[]) => {
-  if (String(parts[0]).includes('unread')) numServerCuts.value++;
-  else warn(...parts);
-};
-const server = createServer(engine, { modelName: MODEL_NAME, maxUnreadBytes });
+// the server's warnings: its cuts of clients that do not read are counted, the rest printed (request lines are dropped)
+const logger = createLogger({
+  level: 'warn',
+  format: 'json',
+  destination: {
+    write(line: string) {
+      const record = JSON.parse(line) as { msg?: string };
+      if (record.msg === 'request') return;
+      if (String(record.msg).includes('unread')) numServerCuts.value++;
+      else process.stderr.write(formatLogLine(line));
+    },
+  },
+});
+const server = createServer(engine, { modelName: MODEL_NAME, maxUnreadBytes, logger });
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 const port = (server.address() as AddressInfo).port;
 // what the server holds for clients that have not read it: sampled over open responses

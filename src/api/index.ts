@@ -24,4 +24,5 @@ export {
 export { readGguf, writeGguf, gguf, GgufValueType } from '../formats/gguf/index.js';
 export { GgmlType } from '../formats/ggml-type.js';
 export { createServer, type PeregrineServer, type ServerOptions } from '../server/server.js';
+export { createLogger, type Logger, type LoggerOptions, type LogFormat, type LogLevel } from '../server/logging/logger.js';
 export { shutdownGracefully, type ShutdownOptions, type ShutdownResult } from '../server/graceful-shutdown.js';

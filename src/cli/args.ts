@@ -113,6 +113,22 @@ export function numberFlag(value: unknown, flag: string, { integer = false } = {
   return n;
 }
 
+/** An integer of at least 1, or undefined when the flag is absent. */
+export function positiveIntegerFlag(value: unknown, flag: string): number | undefined {
+  const n = numberFlag(value, flag, { integer: true });
+  if (n !== undefined && n < 1) throw new InvalidRequestError('INVALID_ARGUMENT', `${flag} must be at least 1 (got ${n})`);
+  return n;
+}
+
+/** One of `choices`, or undefined when the flag is absent. */
+export function choiceFlag<const C extends readonly string[]>(value: unknown, flag: string, choices: C): C[number] | undefined {
+  if (value === undefined) return undefined;
+  if (!choices.includes(value as string)) {
+    throw new InvalidRequestError('INVALID_ARGUMENT', `${flag} must be one of ${choices.join(', ')} (got '${String(value)}')`);
+  }
+  return value as C[number];
+}
+
 /** --threads: an integer from 1 to the cores this process may use (0 fell back to the slow TypeScript backend, 100000 was accepted) */
 export function threadsFlag(value: unknown): number | undefined {
   const n = numberFlag(value, '--threads', { integer: true });

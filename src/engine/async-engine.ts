@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { CapacityError, EngineDeadError, InvalidRequestError } from '../errors/engine-error.js';
 import { resolveSamplingParams } from '../sampling/sampling-params.js';
 import { Sampler } from '../sampling/sampler.js';
-import { Request } from '../scheduler/request.js';
+import { epochNowMs, Request } from '../scheduler/request.js';
 import { StreamingDetokenizer } from '../tokenizer/streaming-detokenizer.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { ChunkQueue } from './chunk-queue.js';
@@ -10,7 +10,7 @@ import { EngineCore, type PoolingState, type RequestState } from './engine-core.
 import { defaultPooling, validateEmbeddingOptions, type EmbeddingOptions, type EmbeddingResult } from './embedding-options.js';
 import { Pooler } from './pooler.js';
 import type { PoolingType } from '../scheduler/request.js';
-import { validateGenerationOptions, type GenerationChunk, type GenerationOptions } from './generation-options.js';
+import { validateGenerationOptions, type GenerationChunk, type GenerationOptions, type GenerationTimings } from './generation-options.js';
 import { KV_BLOCK_SIZE, KvStorage } from '../kernels/kv-storage.js';
 import { ModelRunner } from '../runner/model-runner.js';
 import type { Model } from './model.js';
@@ -97,6 +97,7 @@ export class AsyncEngine implements ServingEngine {
     this.model.checkTokens(promptIds);
 
     const queue = new ChunkQueue<GenerationChunk>();
+    let firstTokenAtMs: number | undefined;
     const state: RequestState = {
       sampler: new Sampler(resolveSamplingParams(options)),
       detokenizer: new StreamingDetokenizer(this.tokenizer, {
@@ -106,7 +107,10 @@ export class AsyncEngine implements ServingEngine {
       maxTokens: options.maxTokens ?? DEFAULT_MAX_TOKENS,
       ignoreEos: options.ignoreEos ?? false,
       numLogprobs: options.logprobs,
-      emit: (chunk) => queue.push(chunk),
+      emit: (chunk) => {
+        if (firstTokenAtMs === undefined && chunk.tokenIds.length > 0) firstTokenAtMs = epochNowMs();
+        queue.push(chunk.usage ? { ...chunk, timings: timingsOf(request, firstTokenAtMs) } : chunk);
+      },
       end: () => queue.close(),
       fail: (error) => queue.fail(error),
     };
@@ -114,7 +118,13 @@ export class AsyncEngine implements ServingEngine {
     const request = new Request<RequestState>({ requestId, promptTokenIds: promptIds, params: state, signal: options.signal });
 
     if (state.maxTokens === 0) {
-      queue.push({ text: '', tokenIds: [], finishReason: 'length', usage: { promptTokens: promptIds.length, completionTokens: 0 } });
+      queue.push({
+        text: '',
+        tokenIds: [],
+        finishReason: 'length',
+        usage: { promptTokens: promptIds.length, completionTokens: 0 },
+        timings: { queueMs: 0, prefillMs: 0, decodeMs: 0 },
+      });
       queue.close();
       return queue.drain();
     }
@@ -218,6 +228,18 @@ export class AsyncEngine implements ServingEngine {
     };
     setImmediate(tick);
   }
+}
+
+/** A finishing request's queue, prefill and decode times (the phases it never reached are 0). */
+function timingsOf(request: Request<RequestState>, firstTokenAtMs: number | undefined): GenerationTimings {
+  const nowMs = epochNowMs();
+  const scheduledAtMs = request.firstScheduledAtMs ?? nowMs;
+  const tokenAtMs = firstTokenAtMs ?? nowMs;
+  return {
+    queueMs: scheduledAtMs - request.arrivalTimeMs,
+    prefillMs: Math.max(0, tokenAtMs - scheduledAtMs),
+    decodeMs: Math.max(0, nowMs - tokenAtMs),
+  };
 }
 
 export function createServingEngine(model: Model, options?: ServingEngineOptions): ServingEngine {

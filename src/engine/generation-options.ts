@@ -30,6 +30,18 @@ export interface GenerationChunk {
   readonly usage?: { readonly promptTokens: number; readonly completionTokens: number };
   /** one entry per id in tokenIds, when options.logprobs was set */
   readonly logprobs?: readonly TokenLogprobs[];
+  /** set on the last chunk: where the request's time went, in the engine */
+  readonly timings?: GenerationTimings;
+}
+
+/** A finished request's phases in the engine, in ms (vLLM's queue, prefill and decode times). */
+export interface GenerationTimings {
+  /** from generate() to its first scheduled step (the whole life of a request aborted while waiting) */
+  readonly queueMs: number;
+  /** from its first scheduled step to its first token */
+  readonly prefillMs: number;
+  /** from its first token to its end */
+  readonly decodeMs: number;
 }
 
 export function validateGenerationOptions(o: GenerationOptions): void {

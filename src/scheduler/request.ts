@@ -21,7 +21,7 @@ export interface RequestInit<P> {
   readonly promptTokenIds: readonly number[];
   /** sampling and stop parameters; the scheduler never reads them */
   readonly params: P;
-  /** when the request arrived, in ms since the epoch (default now) */
+  /** when the request arrived, in ms since the epoch (default now, epochNowMs) */
   readonly arrivalTimeMs?: number;
   /** aborting it finishes the request with 'abort' at the next `schedule()` */
   readonly signal?: AbortSignal;
@@ -33,9 +33,14 @@ export interface RequestInit<P> {
   readonly pooling?: PoolingType;
 }
 
+/** ms since the epoch with performance.now()'s sub-millisecond resolution (Date.now() has whole ms) */
+export function epochNowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 /**
  * Per-request state for the scheduler. `status`, `numComputedTokens`, `numCachedTokens`,
- * `numPreemptions` and `finishReason` are written by the Scheduler only.
+ * `numPreemptions`, `firstScheduledAtMs` and `finishReason` are written by the Scheduler only.
  */
 export class Request<P = unknown> {
   readonly requestId: string;
@@ -51,6 +56,8 @@ export class Request<P = unknown> {
   /** prompt tokens found in the prefix cache when last admitted */
   numCachedTokens = 0;
   numPreemptions = 0;
+  /** when it was first scheduled (epochNowMs), for its queue time; undefined while it has only waited */
+  firstScheduledAtMs: number | undefined;
   finishReason: FinishReason | undefined;
   private readonly outputs: number[] = [];
   /** prompt then outputs */
@@ -60,7 +67,7 @@ export class Request<P = unknown> {
     this.requestId = init.requestId;
     this.promptTokenIds = Object.freeze([...init.promptTokenIds]);
     this.params = init.params;
-    this.arrivalTimeMs = init.arrivalTimeMs ?? Date.now();
+    this.arrivalTimeMs = init.arrivalTimeMs ?? epochNowMs();
     this.signal = init.signal;
     this.pooling = init.pooling;
     this.tokens = [...init.promptTokenIds];

@@ -1,6 +1,6 @@
 import { CapacityError, invariant, InvalidRequestError } from '../errors/engine-error.js';
 import { NO_CACHED_PREFIX, type KvCacheManager } from '../cache/kv-cache-manager.js';
-import type { FinishReason, Request } from './request.js';
+import { epochNowMs, type FinishReason, type Request } from './request.js';
 import type { FinishedRequest, ScheduledRequest, SchedulerOutput, SchedulerStats } from './scheduler-output.js';
 
 export interface SchedulerConfig {
@@ -186,6 +186,7 @@ export class Scheduler<P = unknown> {
       if (kv.allocateSlots(request.requestId, request.allTokenIds, numNewTokens, prefix) === null) break;
       this.waiting.shift();
       request.status = 'running';
+      request.firstScheduledAtMs ??= epochNowMs();
       request.numComputedTokens = prefix.numCachedTokens;
       request.numCachedTokens = prefix.numCachedTokens;
       this.running.push(request);

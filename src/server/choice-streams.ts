@@ -70,19 +70,34 @@ export class ChoiceStreams {
       await Promise.all(
         this.choices.map(async (choice) => {
           let firstTokenAtMs = 0;
+          let lastTokenAtMs = 0;
           let result = choice.first;
           while (!result.done) {
             const chunk = result.value;
-            if (!firstTokenAtMs && chunk.tokenIds.length > 0) {
-              firstTokenAtMs = performance.now();
-              this.ctx.metrics.observeFirstToken((firstTokenAtMs - this.ctx.arrivedAtMs) / 1000);
+            if (chunk.tokenIds.length > 0) {
+              const nowMs = performance.now();
+              if (!firstTokenAtMs) {
+                firstTokenAtMs = nowMs;
+                this.ctx.record.noteFirstToken(nowMs);
+                this.ctx.metrics.observeFirstToken((nowMs - this.ctx.arrivedAtMs) / 1000);
+              } else {
+                this.ctx.metrics.observeInterToken((nowMs - lastTokenAtMs) / 1000);
+              }
+              lastTokenAtMs = nowMs;
             }
             if (chunk.usage) {
               promptTokens = chunk.usage.promptTokens; // the same prompt for every choice
               completionTokens += chunk.usage.completionTokens;
-              const reason: FinishReason = chunk.finishReason ?? 'stop';
-              const decodeSeconds = firstTokenAtMs ? (performance.now() - firstTokenAtMs) / 1000 : 0;
-              this.ctx.metrics.observeFinished(reason, chunk.usage.promptTokens, chunk.usage.completionTokens, decodeSeconds);
+              this.ctx.record.addUsage(chunk.usage.promptTokens, chunk.usage.completionTokens);
+              const nowMs = performance.now();
+              this.ctx.metrics.observeFinished({
+                reason: chunk.finishReason ?? 'stop',
+                numPromptTokens: chunk.usage.promptTokens,
+                numGeneratedTokens: chunk.usage.completionTokens,
+                e2eSeconds: (nowMs - this.ctx.arrivedAtMs) / 1000,
+                decodeSeconds: firstTokenAtMs ? (nowMs - firstTokenAtMs) / 1000 : 0,
+                timings: chunk.timings,
+              });
             }
             // aborted (the engine's last chunk says 'abort'): the reason goes to the handler, not the chunk
             this.ctx.signal.throwIfAborted();

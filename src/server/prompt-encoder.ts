@@ -31,6 +31,7 @@ export class PromptEncoder {
     private readonly engine: ServingEngine,
     private readonly chatTemplate: ChatTemplate,
     workerFile: string | undefined,
+    private readonly logger: { warn(message: string): void },
   ) {
     if (workerFile === undefined) return;
     const data: PromptWorkerData = { modelPath: engine.model.path, chatTemplateSource: chatTemplate.source, contextSize: engine.contextSize };
@@ -42,8 +43,9 @@ export class PromptEncoder {
     this.worker = worker;
   }
 
-  static start(engine: ServingEngine, chatTemplate: ChatTemplate): PromptEncoder {
-    return new PromptEncoder(engine, chatTemplate, findWorkerFile());
+  /** `logger` hears when the prompt thread dies (default: stderr) */
+  static start(engine: ServingEngine, chatTemplate: ChatTemplate, logger: { warn(message: string): void } = { warn: (m) => console.warn(`peregrine: ${m}`) }): PromptEncoder {
+    return new PromptEncoder(engine, chatTemplate, findWorkerFile(), logger);
   }
 
   /** whether prompts are encoded off the event loop */
@@ -103,7 +105,7 @@ export class PromptEncoder {
     if (worker === undefined) return;
     this.worker = undefined;
     void worker.terminate();
-    console.warn(`peregrine: the prompt thread ${why}; encoding prompts on the main thread`);
+    this.logger.warn(`the prompt thread ${why}; encoding prompts on the main thread`);
     const pending = [...this.pending.values()];
     this.pending.clear();
     for (const p of pending) this.runHere(p.job).then(p.resolve, p.reject);

@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServingEngine } from '../engine/serving-engine.js';
 import type { HttpError } from './http-error.js';
+import type { Logger } from './logging/logger.js';
+import type { RequestRecord } from './logging/request-record.js';
 import type { ServerMetrics } from './metrics/server-metrics.js';
 import type { PromptEncoder } from './prompt-encoder.js';
 
@@ -33,6 +35,10 @@ export interface RequestContext {
   readonly pathParams: Readonly<Record<string, string>>;
   /** unix seconds when the server was created */
   readonly startedAtSec: number;
+  /** the server's logger, its records tagged with this request's id */
+  readonly logger: Logger;
+  /** what the request did (tokens, first token, error), logged as one line when it ends */
+  readonly record: RequestRecord;
 }
 
 export interface Route {

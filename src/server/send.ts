@@ -20,9 +20,8 @@ export function sendResult(ctx: RequestContext, body: unknown): void {
   if (res.writableFinished) return;
   const timer = setTimeout(() => {
     if (res.writableFinished || res.destroyed) return;
-    console.warn(
-      `peregrine: request ${ctx.requestId}: its client left ${res.writableLength} bytes of the response unread ` +
-        `for ${ctx.unreadResponseTimeoutMs} ms; connection closed`,
+    ctx.logger.warn(
+      `its client left ${res.writableLength} bytes of the response unread for ${ctx.unreadResponseTimeoutMs} ms; connection closed`,
     );
     res.destroy();
   }, ctx.unreadResponseTimeoutMs).unref();
@@ -39,8 +38,9 @@ export function startEventStream(res: ServerResponse): void {
   res.flushHeaders();
 }
 
-export function sendEvent(res: ServerResponse, data: unknown): void {
-  if (!res.writableEnded && !res.destroyed) res.write(`data: ${JSON.stringify(data)}\n\n`);
+/** One event; `eventName` adds an `event:` line (the Responses API names its events). */
+export function sendEvent(res: ServerResponse, data: unknown, eventName?: string): void {
+  if (!res.writableEnded && !res.destroyed) res.write(`${eventName === undefined ? '' : `event: ${eventName}\n`}data: ${JSON.stringify(data)}\n\n`);
 }
 
 /** once a stream is cut for not being read, how long its last bytes (the error event) get to reach the client before the connection is closed */
@@ -56,16 +56,13 @@ export const UNREAD_STREAM_CLOSE_MS = 10_000;
  * connection is closed if the client still has not read it UNREAD_STREAM_CLOSE_MS later. Buffered
  * output stays under the bound plus the event that passed it and the error event; later events are dropped.
  */
-export function sendStreamEvent(ctx: RequestContext, data: unknown): void {
+export function sendStreamEvent(ctx: RequestContext, data: unknown, eventName?: string): void {
   const { res } = ctx;
   if (ctx.signal.aborted) return;
-  sendEvent(res, data);
+  sendEvent(res, data, eventName);
   const numUnread = res.writableLength;
   if (numUnread <= ctx.maxUnreadBytes) return;
-  console.warn(
-    `peregrine: request ${ctx.requestId} aborted: its client left ${numUnread} bytes of the stream unread ` +
-      `(limit ${ctx.maxUnreadBytes}); its generations were cancelled`,
-  );
+  ctx.logger.warn(`aborted: its client left ${numUnread} bytes of the stream unread (limit ${ctx.maxUnreadBytes}); its generations were cancelled`);
   ctx.abort(
     new HttpError(
       408,

@@ -11,11 +11,14 @@ import { CorsPolicy } from './cors.js';
 import { findRoute, routeMethods } from './find-route.js';
 import { healthRoute } from './health/route.js';
 import { HttpError, toHttpError } from './http-error.js';
+import { createLogger, type Logger } from './logging/logger.js';
+import { RequestRecord } from './logging/request-record.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
 import { metricsRoute } from './metrics/route.js';
 import { modelRoute, modelsRoute } from './models/route.js';
 import { checkJsonContentType, readJsonBody } from './read-json-body.js';
 import { requestIdOf } from './request-id.js';
+import { responsesRoute } from './responses/route.js';
 import type { RequestContext, Route } from './route.js';
 import { sendJson } from './send.js';
 import { detokenizeRoute, tokenizeRoute } from './tokenize/route.js';
@@ -42,6 +45,8 @@ export interface ServerOptions {
   readonly maxUnreadBytes?: number;
   /** a non-streaming response its client has not taken this long after it was written is cut off, freeing it (default 30 s) */
   readonly unreadResponseTimeoutMs?: number;
+  /** request lines (one per request when it ends) and warnings; default: text lines of level warn and above on stderr */
+  readonly logger?: Logger;
 }
 
 export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
@@ -53,12 +58,14 @@ export interface PeregrineServer extends Server {
   readonly metrics: ServerMetrics;
   /** open connections and the requests in flight on them (for shutdownGracefully) */
   readonly connectionTracker: ConnectionTracker;
+  readonly logger: Logger;
 }
 
 const ROUTES: readonly Route[] = [
   completionsRoute,
   chatCompletionsRoute,
   embeddingsRoute,
+  responsesRoute,
   modelsRoute,
   modelRoute,
   tokenizeRoute,
@@ -75,9 +82,10 @@ const ROUTES: readonly Route[] = [
  */
 export function createServer(engine: ServingEngine, options: ServerOptions): PeregrineServer {
   const cors = CorsPolicy.fromOrigins(options.corsOrigins); // throws on a bad origin, before anything starts
+  const logger = options.logger ?? createLogger({ level: 'warn' });
   const metrics = new ServerMetrics(engine, options.modelName);
-  const chatTemplate = options.chatTemplate ?? ChatTemplate.forModel(engine.model);
-  const prompts = PromptEncoder.start(engine, chatTemplate);
+  const chatTemplate = options.chatTemplate ?? ChatTemplate.forModel(engine.model, logger);
+  const prompts = PromptEncoder.start(engine, chatTemplate, logger);
   const startedAtSec = Math.floor(Date.now() / 1000);
   const apiKeyHash = options.apiKey === undefined ? undefined : sha256(options.apiKey);
   const servedModelNames = [...new Set([options.modelName, ...(options.modelAliases ?? [])])];
@@ -100,15 +108,22 @@ export function createServer(engine: ServingEngine, options: ServerOptions): Per
   const connections = new ConnectionTracker(server);
   Object.defineProperty(server, 'metrics', { value: metrics });
   Object.defineProperty(server, 'connectionTracker', { value: connections });
+  Object.defineProperty(server, 'logger', { value: logger });
   return server;
 
   async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const requestId = requestIdOf(req);
     const arrivedAtMs = performance.now();
     const controller = new AbortController();
+    // the path as sent (new URL() would throw on some request targets, and this runs outside the try)
+    const record = new RequestRecord(requestId, req.method ?? '', (req.url ?? '/').split('?')[0]!, arrivedAtMs);
+    const requestLogger = logger.child({ request_id: requestId });
     // 'close' before the response finished = the client went away: abort its generations
     res.on('close', () => {
+      const isClientAbort = !res.writableFinished && !controller.signal.aborted;
       if (!res.writableFinished) controller.abort();
+      // no status when no response was started (the connection closed first, or node answered a timed-out request itself)
+      record.log(logger, res.headersSent ? res.statusCode : undefined, performance.now(), isClientAbort);
     });
     const tracked = connections.track(req, res, controller);
     res.setHeader('x-request-id', requestId);
@@ -120,6 +135,7 @@ export function createServer(engine: ServingEngine, options: ServerOptions): Per
       }
       if (connections.drainReason) throw connections.drainReason;
       const { route, pathParams } = findRoute(ROUTES, req);
+      record.route = route.path;
       if (route.isAuthRequired && apiKeyHash) checkBearer(req, apiKeyHash);
       let body: unknown;
       if (route.method === 'POST') {
@@ -147,13 +163,16 @@ export function createServer(engine: ServingEngine, options: ServerOptions): Per
         servedModelNames,
         pathParams,
         startedAtSec,
+        logger: requestLogger,
+        record,
       };
       await route.handle(ctx);
     } catch (err) {
       // the client went away (the server aborts with an HttpError): no one to answer, nothing to log
       if (controller.signal.aborted && !(controller.signal.reason instanceof HttpError)) return;
       const { httpError, isInternal } = toHttpError(err, requestId);
-      if (isInternal) console.error(`peregrine: request ${requestId} failed:`, err);
+      record.errorCode = httpError.code ?? undefined;
+      if (isInternal) requestLogger.error({ err }, 'request failed');
       if (res.headersSent) {
         res.destroy();
       } else if (!res.destroyed) {

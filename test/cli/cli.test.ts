@@ -91,6 +91,17 @@ describe('peregrine CLI', () => {
       [['generate', '--matmul-precision', 'fp8'], /--matmul-precision must be one of exact, bf16/],
       [['serve', '--matmul-precision', 'int4'], /--matmul-precision must be one of exact, bf16/],
       [['serve', '--cors-origin', 'app.example.com'], /CORS origin 'app\.example\.com' must be \* or scheme:\/\/host\[:port\]/],
+      [['serve', '--log-level', 'loud'], /--log-level must be one of trace, debug, info, warn, error, silent \(got 'loud'\)/],
+      [['serve', '--log-format', 'xml'], /--log-format must be one of text, json \(got 'xml'\)/],
+      [['serve', '--max-num-seqs', '0'], /--max-num-seqs must be at least 1 \(got 0\)/],
+      [['serve', '--max-queue', 'lots'], /--max-queue must be an integer \(got 'lots'\)/],
+      [['serve', '--context-size', '0'], /--context-size must be at least 1 \(got 0\)/],
+      // checked before the model loads: the missing model file is never reached
+      [['generate', '--model', join(dir, 'absent.gguf'), '--max-tokens', 'abc'], /--max-tokens must be an integer \(got 'abc'\)/],
+      [['generate', '--model', join(dir, 'absent.gguf'), '--temperature=-3'], /temperature must be/],
+      [['generate', '--model', join(dir, 'absent.gguf'), '--top-p', '2'], /topP must be/],
+      [['serve', '--model', join(dir, 'absent.gguf'), '--max-num-seqs=-2'], /--max-num-seqs must be at least 1/],
+      [['serve', '--model', join(dir, 'absent.gguf'), '--threads', '0'], /--threads must be from 1 to/],
     ];
     for (const [args, message] of cases) {
       const r = peregrine(...args);
@@ -113,6 +124,32 @@ describe('peregrine CLI', () => {
       expect(stderr).toBe(`peregrine: error [INVALID_ARGUMENT]: 127.0.0.1:${port} is already in use\n`);
     } finally {
       busy.close();
+    }
+  });
+
+  it('serve --config: unknown keys, bad values and unreadable files are named before the model loads (exit 2)', () => {
+    const config = (name: string, text: string) => {
+      const p = join(dir, name);
+      writeFileSync(p, text);
+      return p;
+    };
+    const absent = join(dir, 'absent.gguf');
+    const cases: [string, RegExp][] = [
+      [config('unknown.yaml', 'maxNumSeq: 4\n'), /--config \S+unknown\.yaml: 'maxNumSeq' is not an option of 'serve'; valid keys: model, host, port, /],
+      [config('bad-value.yaml', `model: ${absent}\nmaxNumSeqs: abc\n`), /--config \S+bad-value\.yaml: 'maxNumSeqs': --max-num-seqs must be an integer \(got 'abc'\)/],
+      [config('bad-level.json', `{"model": ${JSON.stringify(absent)}, "log-level": "loud"}`), /'log-level': --log-level must be one of trace, /],
+      [config('bad-shape.yaml', 'port: [1, 2]\n'), /'port' must be a string or a number/],
+      [config('twice.yaml', 'max-queue: 1\nmaxQueue: 2\n'), /'maxQueue' is given twice/],
+      [config('nested.yaml', 'config: other.yaml\n'), /'config' is not an option of 'serve'/],
+      [config('list.yaml', '- port: 1\n'), /must hold a mapping of option names to values/],
+      [config('broken.yaml', 'port: [1\n'), /is not valid YAML or JSON/],
+      [join(dir, 'no-such-config.yaml'), /--config: cannot read \S+no-such-config\.yaml \(ENOENT\)/],
+    ];
+    for (const [file, message] of cases) {
+      const r = peregrine('serve', '--config', file);
+      expect(r.code, file).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.split('\n')).toHaveLength(2); // one line
     }
   });
 
@@ -177,6 +214,71 @@ describe('peregrine serve', () => {
       child.kill('SIGTERM');
       await exited;
     }
+  });
+});
+
+describe('peregrine serve --config and logs', () => {
+  it('takes every option from a YAML file, camelCase or kebab-case; flags on the command line win; --log-format json', async () => {
+    const file = join(dir, 'peregrine.yaml');
+    writeFileSync(file, ['modelName: from-file', 'model-alias: [tiny, gpt-3.5-turbo]', 'maxNumSeqs: 2', 'logFormat: json', 'logLevel: info', 'port: 1'].join('\n'));
+    // --port 0 (startServe) overrides the file's port 1, --model-name the file's modelName
+    const served = await startServe(['--config', file, '--model-name', 'from-flag']);
+    const { child, url } = served;
+    try {
+      const body = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] };
+      expect(body.data.map((m) => m.id)).toEqual(['from-flag', 'tiny', 'gpt-3.5-turbo']);
+      const res = await fetch(`${url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': 'cli-req-1' },
+        body: JSON.stringify({ model: 'tiny', prompt: 'Once upon a time', max_tokens: 4 }),
+      });
+      expect(res.status).toBe(200);
+      await res.text();
+    } finally {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    }
+    const records = served.stderr.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(records[0]).toMatchObject({ level: 30, msg: expect.stringMatching(/^serving from-flag \(llama, .+\) on http:\/\/127\.0\.0\.1:\d+\/v1$/) });
+    expect(records.find((r) => r.request_id === 'cli-req-1')).toMatchObject({ msg: 'request', route: '/v1/completions', status: 200, completion_tokens: 4 });
+    expect(records.at(-1)).toMatchObject({ level: 30, msg: 'stopped' });
+  });
+
+  it('text logs by default: one readable line per request; --log-level warn drops them', async () => {
+    const served = await startServe([]);
+    await (await fetch(`${served.url}/v1/models`, { headers: { 'x-request-id': 'cli-text-1' } })).text();
+    await (await fetch(`${served.url}/nowhere`)).text();
+    const exited = once(served.child, 'exit');
+    served.child.kill('SIGTERM');
+    await exited;
+    expect(served.stderr).toMatch(/^\S+Z INFO  serving stories260K .* on http:\S+\/v1\n/);
+    expect(served.stderr).toMatch(/\n\S+Z INFO  request request_id=cli-text-1 method=GET route=\/v1\/models status=200 prompt_tokens=0 completion_tokens=0 duration_ms=[\d.]+\n/);
+    expect(served.stderr).toMatch(/\n\S+Z WARN  request request_id=\S+ method=GET route=\/nowhere status=404 .* error_code=not_found\n/);
+
+    // at warn the startup line (info) is not written either: find the server by its port
+    const probe = createNetServer().listen(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const quiet = spawn(process.execPath, [CLI, 'serve', '--port', String(port), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let quietStderr = '';
+    quiet.stderr.on('data', (d: Buffer) => (quietStderr += d.toString()));
+    const quietExit = once(quiet, 'exit');
+    try {
+      let status = 0;
+      for (let i = 0; i < 200 && status !== 200; i++) {
+        status = await fetch(`http://127.0.0.1:${port}/v1/models`).then((r) => r.status, () => 0);
+        if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${port}/nowhere`)).status).toBe(404);
+    } finally {
+      quiet.kill('SIGTERM');
+      await quietExit;
+    }
+    expect(quietStderr).not.toMatch(/INFO|status=200/);
+    expect(quietStderr).toMatch(/^\S+Z WARN  request .*status=404/m);
   });
 });
 

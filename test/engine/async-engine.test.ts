@@ -141,3 +141,35 @@ describe('a prompt far longer than the context (issue 23, finding 2)', () => {
     }
   });
 });
+
+describe('timings on the last chunk (vLLM queue, prefill and decode times)', () => {
+  it('a request that waits behind another (maxNumSeqs 1) has a queue time of about the first one’s whole run', async () => {
+    const model = await loadModel(DEFAULT_MODEL_PATH, { contextSize: 256, threads: 1 });
+    const engine = new AsyncEngine(model, { maxNumSeqs: 1 });
+    const lastChunk = async (stream: AsyncIterable<GenerationChunk>): Promise<GenerationChunk> => {
+      let last: GenerationChunk | undefined;
+      for await (const c of stream) last = c;
+      return last!;
+    };
+    const startedMs = performance.now();
+    const [first, second] = await Promise.all([
+      lastChunk(engine.generate('Once upon a time', { temperature: 0, maxTokens: 60, ignoreEos: true })),
+      lastChunk(engine.generate('The little dog', { temperature: 0, maxTokens: 5, ignoreEos: true })),
+    ]);
+    const wallMs = performance.now() - startedMs;
+    const a = first.timings!;
+    const b = second.timings!;
+    for (const t of [a, b]) {
+      expect(t.queueMs).toBeGreaterThanOrEqual(0);
+      expect(t.prefillMs).toBeGreaterThan(0);
+      expect(t.decodeMs).toBeGreaterThan(0);
+      expect(t.queueMs + t.prefillMs + t.decodeMs).toBeLessThanOrEqual(wallMs + 1);
+    }
+    // both arrived before the first step; the second was scheduled only once the first had finished
+    expect(b.queueMs).toBeGreaterThanOrEqual(a.prefillMs + a.decodeMs);
+    expect(a.queueMs).toBeLessThan(b.queueMs);
+    // a request with nothing to generate never ran
+    expect((await lastChunk(engine.generate('x', { maxTokens: 0 }))).timings).toEqual({ queueMs: 0, prefillMs: 0, decodeMs: 0 });
+    await engine.shutdown();
+  });
+});

@@ -1,9 +1,9 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServingEngine } from '../../src/engine/serving-engine.js';
-import { loadTestEngine, MODEL_NAME, startTestServer, type TestServer } from './helpers.js';
+import { captureLogger, loadTestEngine, MODEL_NAME, startTestServer, type TestServer } from './helpers.js';
 
 /**
  * Issue 23, finding 5: clients that never read their streams (n=16, logprobs=20) made the server
@@ -17,12 +17,19 @@ const UNREAD_RESPONSE_TIMEOUT_MS = 1000;
 
 let engine: ServingEngine;
 let t: TestServer;
+const log = captureLogger('warn');
+/** the server's warning messages logged since record `start` (one per cut-off client, besides its request line) */
+const warningsFrom = (start: number) => ({
+  get messages(): string[] {
+    return log.records.slice(start).filter((r) => r.level === 40 && r.msg !== 'request').map((r) => String(r.msg));
+  },
+});
 /** per response: the most bytes it held unread after a write, and its largest single write */
 const observed: { maxUnread: number; maxWrite: number }[] = [];
 
 beforeAll(async () => {
   engine = await loadTestEngine();
-  t = await startTestServer(engine, undefined, { maxUnreadBytes: MAX_UNREAD_BYTES, unreadResponseTimeoutMs: UNREAD_RESPONSE_TIMEOUT_MS });
+  t = await startTestServer(engine, undefined, { maxUnreadBytes: MAX_UNREAD_BYTES, unreadResponseTimeoutMs: UNREAD_RESPONSE_TIMEOUT_MS, logger: log.logger });
   // watches every response's buffer from outside the server: after each write, what the client has not read
   t.server.prependListener('request', (_req, res: ServerResponse) => {
     const seen = { maxUnread: 0, maxWrite: 0 };
@@ -82,28 +89,24 @@ describe('backpressure: a client that does not read its stream', () => {
     ['/v1/completions', { prompt: 'Once upon a time' }],
     ['/v1/chat/completions', { messages: [{ role: 'user', content: 'Once upon a time' }], logprobs: true }],
   ])('%s with n=16 and logprobs=20 is aborted once its unread output passes maxUnreadBytes; its KV blocks are freed', async (path, fields) => {
-    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
-    try {
-      const numObserved = observed.length;
-      const body = path === '/v1/completions' ? { ...fields, logprobs: 20 } : { ...fields, top_logprobs: 20 };
-      const client = await nonReadingClient(path, { model: MODEL_NAME, ...body, n: 16, max_tokens: 450, ignore_eos: true, stream: true });
-      await until(() => warn.mock.calls.some((c) => String(c[0]).includes('unread')), 30_000);
-      await until(isIdle, 5000);
-      const seen = observed[numObserved]!;
-      expect(seen.maxWrite).toBeGreaterThan(0);
-      expect(seen.maxUnread).toBeGreaterThan(MAX_UNREAD_BYTES);
-      // the bound, plus the event that passed it, the error event and chunked framing
-      expect(seen.maxUnread).toBeLessThanOrEqual(MAX_UNREAD_BYTES + seen.maxWrite + 512);
-      expect(warn.mock.calls.filter((c) => String(c[0]).includes('unread'))).toHaveLength(1);
-      // reading now, the client gets what was buffered, then the error event, and no [DONE]
-      const text = await client.readAll('client_not_reading');
-      expect(text).toMatch(/^HTTP\/1\.1 200 /);
-      expect(text).toContain('"code":"client_not_reading"');
-      expect(text).not.toContain('[DONE]');
-      client.socket.destroy();
-    } finally {
-      warn.mockRestore();
-    }
+    const warn = warningsFrom(log.records.length);
+    const numObserved = observed.length;
+    const body = path === '/v1/completions' ? { ...fields, logprobs: 20 } : { ...fields, top_logprobs: 20 };
+    const client = await nonReadingClient(path, { model: MODEL_NAME, ...body, n: 16, max_tokens: 450, ignore_eos: true, stream: true });
+    await until(() => warn.messages.some((m) => m.includes('unread')), 30_000);
+    await until(isIdle, 5000);
+    const seen = observed[numObserved]!;
+    expect(seen.maxWrite).toBeGreaterThan(0);
+    expect(seen.maxUnread).toBeGreaterThan(MAX_UNREAD_BYTES);
+    // the bound, plus the event that passed it, the error event and chunked framing
+    expect(seen.maxUnread).toBeLessThanOrEqual(MAX_UNREAD_BYTES + seen.maxWrite + 512);
+    expect(warn.messages.filter((m) => m.includes('unread'))).toHaveLength(1);
+    // reading now, the client gets what was buffered, then the error event, and no [DONE]
+    const text = await client.readAll('client_not_reading');
+    expect(text).toMatch(/^HTTP\/1\.1 200 /);
+    expect(text).toContain('"code":"client_not_reading"');
+    expect(text).not.toContain('[DONE]');
+    client.socket.destroy();
   });
 
   it('a client that reads gets the whole stream under the same bound', async () => {
@@ -121,26 +124,22 @@ describe('backpressure: a client that does not read its stream', () => {
 
 describe('backpressure: a client that does not read its non-streaming response', () => {
   it('is cut off unreadResponseTimeoutMs after the response was written, with one log line; the engine is idle', async () => {
-    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
-    try {
-      // 16 choices x 450 tokens x 20 alternatives with their bytes: megabytes, more than the loopback socket holds
-      const body = { model: MODEL_NAME, messages: [{ role: 'user', content: 'Once upon a time' }], logprobs: true, top_logprobs: 20, n: 16, max_tokens: 450, ignore_eos: true };
-      const client = await nonReadingClient('/v1/chat/completions', body);
-      await until(() => warn.mock.calls.some((c) => String(c[0]).includes('of the response unread')), 60_000);
-      // reading now, the client finds the connection closed before the end of the body
-      let text = '';
-      client.socket.setEncoding('utf8');
-      client.socket.on('data', (d: string) => (text += d));
-      const closed = once(client.socket, 'close');
-      client.socket.resume();
-      await closed;
-      expect(text).toMatch(/^HTTP\/1\.1 200 /);
-      expect(text).not.toContain('"usage"');
-      expect(warn.mock.calls.filter((c) => String(c[0]).includes('of the response unread'))).toHaveLength(1);
-      await until(isIdle, 5000);
-    } finally {
-      warn.mockRestore();
-    }
+    const warn = warningsFrom(log.records.length);
+    // 16 choices x 450 tokens x 20 alternatives with their bytes: megabytes, more than the loopback socket holds
+    const body = { model: MODEL_NAME, messages: [{ role: 'user', content: 'Once upon a time' }], logprobs: true, top_logprobs: 20, n: 16, max_tokens: 450, ignore_eos: true };
+    const client = await nonReadingClient('/v1/chat/completions', body);
+    await until(() => warn.messages.some((m) => m.includes('of the response unread')), 60_000);
+    // reading now, the client finds the connection closed before the end of the body
+    let text = '';
+    client.socket.setEncoding('utf8');
+    client.socket.on('data', (d: string) => (text += d));
+    const closed = once(client.socket, 'close');
+    client.socket.resume();
+    await closed;
+    expect(text).toMatch(/^HTTP\/1\.1 200 /);
+    expect(text).not.toContain('"usage"');
+    expect(warn.messages.filter((m) => m.includes('of the response unread'))).toHaveLength(1);
+    await until(isIdle, 5000);
   }, 90_000);
 
   it('a client that reads its response within the timeout gets all of it', async () => {

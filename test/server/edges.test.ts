@@ -2,7 +2,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ServingEngine } from '../../src/engine/serving-engine.js';
 import { createServer } from '../../src/server/server.js';
-import { fetchJson, loadTestEngine, MODEL_NAME, postJson, startTestServer, type TestServer } from './helpers.js';
+import { captureLogger, fetchJson, loadTestEngine, MODEL_NAME, postJson, startTestServer, type TestServer } from './helpers.js';
 
 // issue 22, "the first five minutes": what a first client (a browser page, a llama.cpp tool, a
 // client configured for another model name) runs into
@@ -145,6 +145,7 @@ describe('x-request-id (a client\'s was ignored)', () => {
   });
 
   it("names the client's id in the log line and the 500's message", async () => {
+    const log = captureLogger();
     const broken = await startTestServer({
       ...engine,
       model: engine.model,
@@ -157,16 +158,18 @@ describe('x-request-id (a client\'s was ignored)', () => {
       generate: () => {
         throw new Error('kernel exploded');
       },
-    });
-    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+    }, undefined, { logger: log.logger });
     try {
       const r = await postJson(`${broken.baseUrl}/v1/completions`, { prompt: 'x' }, { 'x-request-id': 'trace-500' });
       expect(r.status).toBe(500);
       expect(r.headers.get('x-request-id')).toBe('trace-500');
       expect(r.body.error.message).toContain('trace-500');
-      expect(logged).toHaveBeenCalledWith('peregrine: request trace-500 failed:', expect.any(Error));
+      await vi.waitFor(() => expect(log.records.some((rec) => rec.msg === 'request')).toBe(true));
+      const failure = log.records.find((rec) => rec.msg === 'request failed')!;
+      expect(failure).toMatchObject({ level: 50, request_id: 'trace-500', err: { message: 'kernel exploded' } });
+      expect(failure.err.stack).toMatch(/kernel exploded\n\s+at /);
+      expect(log.records.find((rec) => rec.msg === 'request')).toMatchObject({ level: 50, request_id: 'trace-500', status: 500, error_code: 'internal_error' });
     } finally {
-      logged.mockRestore();
       await broken.close();
     }
   });

@@ -4,6 +4,7 @@ import { DEFAULT_MODEL_PATH } from '../../src/cli/default-model.js';
 import { createServingEngine } from '../../src/engine/async-engine.js';
 import { loadModel } from '../../src/engine/loaded-model.js';
 import type { ServingEngine } from '../../src/engine/serving-engine.js';
+import { createLogger, silentLogger, type Logger, type LogLevel } from '../../src/server/logging/logger.js';
 import { createServer, type PeregrineServer, type ServerOptions } from '../../src/server/server.js';
 
 export const MODEL_NAME = 'stories260K';
@@ -21,13 +22,20 @@ export async function loadTestEngine(): Promise<ServingEngine> {
   return createServingEngine(model, { maxNumSeqs: 4 });
 }
 
-/** A server on an ephemeral port of 127.0.0.1. `close` leaves the engine to the caller. */
+/** A logger whose records (pino's JSON objects) the test reads back. */
+export function captureLogger(level: LogLevel = 'trace'): { logger: Logger; records: Record<string, any>[] } {
+  const records: Record<string, any>[] = [];
+  const logger = createLogger({ level, format: 'json', destination: { write: (line: string) => records.push(JSON.parse(line)) } });
+  return { logger, records };
+}
+
+/** A server on an ephemeral port of 127.0.0.1 (logging nothing unless options.logger says). `close` leaves the engine to the caller. */
 export async function startTestServer(
   engine: ServingEngine,
   apiKey?: string,
   options: Omit<ServerOptions, 'modelName' | 'apiKey'> = {},
 ): Promise<TestServer> {
-  const server = createServer(engine, { ...options, modelName: MODEL_NAME, apiKey });
+  const server = createServer(engine, { logger: silentLogger(), ...options, modelName: MODEL_NAME, apiKey });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

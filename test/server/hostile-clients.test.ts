@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { GenerationChunk, GenerationOptions } from '../../src/engine/generation-options.js';
 import type { ServingEngine } from '../../src/engine/serving-engine.js';
 import { shutdownGracefully } from '../../src/server/graceful-shutdown.js';
-import { fetchJson, loadTestEngine, postJson, startTestServer, type TestServer } from './helpers.js';
+import { captureLogger, fetchJson, loadTestEngine, postJson, startTestServer, type TestServer } from './helpers.js';
 
 /**
  * Issue 23, findings 3, 8 and 9: slow clients, shutdown (drain deadline, a second signal),
@@ -193,19 +193,16 @@ describe('slow clients', () => {
   });
 
   it('a client that trickles its body gets 408 and its connection closed (requestTimeoutMs), and nothing is logged as a failure', async () => {
-    const s = await startTestServer(engine, undefined, { headersTimeoutMs: 200, requestTimeoutMs: 400 });
-    const logged: unknown[] = [];
-    const originalError = console.error;
-    console.error = (...args: unknown[]) => logged.push(args);
+    const log = captureLogger();
+    const s = await startTestServer(engine, undefined, { headersTimeoutMs: 200, requestTimeoutMs: 400, logger: log.logger });
     try {
       const c = await trickleBody(s.baseUrl);
       const answer = await within(c.closed, 3000);
       c.stop();
       expect(answer).toMatch(/^HTTP\/1\.1 408 /);
       await sleep(50);
-      expect(logged).toEqual([]);
+      expect(log.records.filter((r) => r.level >= 50)).toEqual([]);
     } finally {
-      console.error = originalError;
       await s.close();
     }
   });
@@ -429,7 +426,7 @@ describe('peregrine serve: signals and --drain-timeout', () => {
     try {
       p.child.kill('SIGTERM');
       expect(await within(p.exited, 5000)).toBe(0);
-      expect(p.stderr()).toMatch(/SIGTERM: finishing in-flight requests \(at most 30 s[^\n]*\nperegrine: stopped\n$/);
+      expect(p.stderr()).toMatch(/ INFO  SIGTERM: finishing in-flight requests \(at most 30 s[^\n]*\n(?:.*\n)*\S+ INFO  stopped\n$/);
     } finally {
       trickled.stop();
     }
@@ -447,7 +444,7 @@ describe('peregrine serve: signals and --drain-timeout', () => {
     expect(streamEvents.at(-1).error).toMatchObject({ type: 'server_error', code: 'server_shutting_down' });
     expect(streamEvents).not.toContain('[DONE]');
     expect(await within(p.exited, 5000)).toBe(0);
-    expect(p.stderr()).toMatch(/SIGTERM again: aborting in-flight requests\nperegrine: stopped; aborted 1 in-flight request\n$/);
+    expect(p.stderr()).toMatch(/ WARN  SIGTERM again: aborting in-flight requests\n(?:.*\n)*\S+ INFO  stopped; aborted 1 in-flight request\n$/);
   });
 
   it('--drain-timeout 0: the first SIGTERM aborts running streams right away', async () => {
@@ -459,7 +456,7 @@ describe('peregrine serve: signals and --drain-timeout', () => {
     const streamEvents = events(await sse.rest());
     expect(streamEvents.at(-1).error).toMatchObject({ code: 'server_shutting_down' });
     expect(await within(p.exited, 5000)).toBe(0);
-    expect(p.stderr()).toMatch(/drain deadline of 0 s passed\nperegrine: stopped; aborted 1 in-flight request\n$/);
+    expect(p.stderr()).toMatch(/ WARN  drain deadline of 0 s passed\n(?:.*\n)*\S+ INFO  stopped; aborted 1 in-flight request\n$/);
   });
 
   it('--drain-timeout must be a number of seconds >= 0 (exit 2, before the model loads)', () => {

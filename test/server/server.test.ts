@@ -181,6 +181,61 @@ describe('GET endpoints', () => {
     expect(text).toMatch(/peregrine:request_success_total\{finished_reason="length",model_name="stories260K"\} \d+/);
     expect(await metricValue('peregrine:prefix_cache_queries_total')).toBeGreaterThan(0);
   });
+
+  it("/metrics: vLLM's names (and ours for the same series) are there and move after requests", async () => {
+    const HISTOGRAMS = [
+      'time_to_first_token_seconds', 'time_per_output_token_seconds', 'inter_token_latency_seconds', 'e2e_request_latency_seconds',
+      'request_queue_time_seconds', 'request_prefill_time_seconds', 'request_decode_time_seconds', 'request_prompt_tokens', 'request_generation_tokens',
+    ];
+    const COUNTERS = ['prompt_tokens_total', 'generation_tokens_total'];
+    const read = async () => {
+      const text = await (await fetch(`${t.baseUrl}/metrics`)).text();
+      const value = (series: string): number => {
+        const line = text.split('\n').find((l) => l.startsWith(series + ' ') || l.startsWith(series + '{'));
+        return line === undefined ? NaN : Number(line.split(' ').at(-1));
+      };
+      return { text, value };
+    };
+    const before = await read();
+    await openai.completions.create({ ...GREEDY, prompt: PROMPT, max_tokens: 8 });
+    const stream = await openai.chat.completions.create({ model: MODEL_NAME, messages: [{ role: 'user', content: PROMPT }], max_tokens: 5, stream: true, temperature: 0 });
+    for await (const _ of stream) void _;
+    const after = await read();
+    for (const prefix of ['vllm:', 'peregrine:']) {
+      for (const name of HISTOGRAMS) {
+        const count = `${prefix}${name}_count`;
+        expect(after.value(count), count).toBeGreaterThan(before.value(count));
+        expect(after.value(`${prefix}${name}_sum`), name).toBeGreaterThan(0);
+      }
+      // two generations: 8 + the chat's (at most 5) tokens, counted once in each name
+      const generated = after.value(`${prefix}generation_tokens_total`) - before.value(`${prefix}generation_tokens_total`);
+      expect(generated).toBeGreaterThanOrEqual(9);
+      expect(generated).toBeLessThanOrEqual(13);
+      for (const name of COUNTERS) expect(after.value(`${prefix}${name}`), name).toBeGreaterThan(before.value(`${prefix}${name}`));
+      expect(after.value(`${prefix}request_generation_tokens_sum`) - before.value(`${prefix}request_generation_tokens_sum`)).toBe(generated);
+    }
+    for (const name of ['vllm:num_requests_running', 'vllm:num_requests_waiting', 'vllm:kv_cache_usage_perc', 'vllm:num_preemptions_total', 'peregrine:num_preemptions_total']) {
+      expect(after.value(name), name).toBeGreaterThanOrEqual(0);
+    }
+    expect(after.text).toMatch(/^vllm:request_success_total\{finished_reason="length",model_name="stories260K"\} [1-9]/m);
+    expect(after.text).toMatch(/^vllm:time_to_first_token_seconds_bucket\{le="0.001",model_name="stories260K"\} /m);
+    expect(after.text).toMatch(/^vllm:request_prompt_tokens_bucket\{le="500",model_name="stories260K"\} /m);
+  });
+
+  it('/metrics: kv_cache_usage_perc is the fraction of KV blocks in use while a request runs (0..1)', async () => {
+    const kvUsage = async () => metricValue('vllm:kv_cache_usage_perc');
+    const res = await fetch(`${t.baseUrl}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: PROMPT, max_tokens: 400, ignore_eos: true, stream: true }),
+    });
+    const reader = res.body!.getReader();
+    await reader.read();
+    const during = await kvUsage();
+    await reader.cancel();
+    expect(during).toBeGreaterThan(0);
+    expect(during).toBeLessThanOrEqual(1);
+  });
 });
 
 describe('errors', () => {

@@ -1,4 +1,6 @@
+import { validateGenerationOptions } from '../../engine/generation-options.js';
 import { loadModel } from '../../engine/loaded-model.js';
+import { resolveSamplingParams } from '../../sampling/sampling-params.js';
 import { backendFlag, defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs, threadsFlag } from '../args.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
 
@@ -35,21 +37,14 @@ export const GENERATE_COMMAND = defineCommand({
 export async function runGenerate(argv: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<void> {
   const { values } = parseCommandArgs(argv, GENERATE_COMMAND);
   const path = values.model ?? DEFAULT_MODEL_PATH;
-  const loadStart = performance.now();
-  const model = await loadModel(path, {
+  // every flag is checked before the model loads (a bad --max-tokens was said only after loading)
+  const loadOptions = {
     contextSize: numberFlag(values['context-size'], '--context-size', { integer: true }),
     threads: threadsFlag(values.threads),
     backend: backendFlag(values.backend),
     matmulPrecision: matmulPrecisionFlag(values['matmul-precision']),
-  });
-  err.write(
-    `peregrine: loaded ${model.info.architecture} model ${path} (${model.backendName} kernels) in ${(performance.now() - loadStart).toFixed(0)} ms\n`,
-  );
-
-  const start = performance.now();
-  let firstTokenAt = 0;
-  let usage = { promptTokens: 0, completionTokens: 0 };
-  for await (const chunk of model.generate(values.prompt ?? '', {
+  };
+  const generationOptions = {
     maxTokens: numberFlag(values['max-tokens'], '--max-tokens', { integer: true }),
     temperature: numberFlag(values.temperature, '--temperature'),
     seed: numberFlag(values.seed, '--seed', { integer: true }),
@@ -61,7 +56,19 @@ export async function runGenerate(argv: string[], out: NodeJS.WritableStream, er
     frequencyPenalty: numberFlag(values['frequency-penalty'], '--frequency-penalty'),
     stop: values.stop,
     ignoreEos: values['ignore-eos'],
-  })) {
+  };
+  validateGenerationOptions(generationOptions);
+  resolveSamplingParams(generationOptions);
+  const loadStart = performance.now();
+  const model = await loadModel(path, loadOptions);
+  err.write(
+    `peregrine: loaded ${model.info.architecture} model ${path} (${model.backendName} kernels) in ${(performance.now() - loadStart).toFixed(0)} ms\n`,
+  );
+
+  const start = performance.now();
+  let firstTokenAt = 0;
+  let usage = { promptTokens: 0, completionTokens: 0 };
+  for await (const chunk of model.generate(values.prompt ?? '', generationOptions)) {
     if (!firstTokenAt && chunk.tokenIds.length) firstTokenAt = performance.now();
     if (chunk.text) out.write(chunk.text);
     if (chunk.usage) usage = chunk.usage;

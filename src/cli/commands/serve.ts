@@ -3,19 +3,21 @@ import { basename } from 'node:path';
 import { createServingEngine } from '../../engine/async-engine.js';
 import { loadModel } from '../../engine/loaded-model.js';
 import { InvalidRequestError } from '../../errors/engine-error.js';
-import { untrustedText } from '../../errors/untrusted-text.js';
+import { untrustedPath, untrustedText } from '../../errors/untrusted-text.js';
 import { CorsPolicy } from '../../server/cors.js';
 import { createServer, DEFAULT_MAX_UNREAD_BYTES, type PeregrineServer } from '../../server/server.js';
 import { shutdownGracefully } from '../../server/graceful-shutdown.js';
 import type { ServingEngine } from '../../engine/serving-engine.js';
-import { defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs, threadsFlag } from '../args.js';
+import { choiceFlag, defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs, positiveIntegerFlag, threadsFlag } from '../args.js';
+import { mergeFlagValues, readConfigFile } from '../config-file.js';
+import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type Logger } from '../../server/logging/logger.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
 
 export const SERVE_COMMAND = defineCommand({
   name: 'serve',
   synopsis: '[--model PATH] [--host HOST] [--port PORT] [options]',
   summary:
-    'Serves an OpenAI-compatible API (/v1/completions, /v1/chat/completions, /v1/models, /v1/models/{id}, llama-server\'s /tokenize and /detokenize, /health, /metrics) until SIGTERM or SIGINT, then finishes in-flight requests (at most --drain-timeout seconds) and exits; a second signal aborts them at once, each stream ending with an error event. The API key may come from the PEREGRINE_API_KEY environment variable instead of --api-key (which `ps` shows).',
+    'Serves an OpenAI-compatible API (/v1/completions, /v1/chat/completions, /v1/responses, /v1/models, /v1/models/{id}, llama-server\'s /tokenize and /detokenize, /health, /metrics) until SIGTERM or SIGINT, then finishes in-flight requests (at most --drain-timeout seconds) and exits; a second signal aborts them at once, each stream ending with an error event. The API key may come from the PEREGRINE_API_KEY environment variable instead of --api-key (which `ps` shows). Logs go to stderr: startup and shutdown, and one line per request when it ends (request id, route, status, tokens, TTFT, duration). /metrics has vLLM\'s metric names (vllm:*) besides ours (peregrine:*). Every option may also come from a --config file.',
   flags: {
     model: { type: 'string', arg: 'PATH', help: 'a GGUF model', default: 'the bundled stories260K' },
     host: { type: 'string', arg: 'HOST', help: 'interface to listen on', default: '127.0.0.1' },
@@ -51,6 +53,13 @@ export const SERVE_COMMAND = defineCommand({
       help: 'a stream whose client leaves more than this unread is aborted (its generations cancelled, an error event sent)',
       default: String(DEFAULT_MAX_UNREAD_BYTES),
     },
+    config: {
+      type: 'string',
+      arg: 'FILE',
+      help: 'read these options from a YAML or JSON file (keys: the long names, kebab-case or camelCase, e.g. maxNumSeqs: 8); flags given on the command line win',
+    },
+    'log-level': { type: 'string', arg: 'LEVEL', help: 'trace, debug, info (one line per request), warn, error or silent', default: 'info' },
+    'log-format': { type: 'string', arg: 'FORMAT', help: "text (one readable line per record) or json (pino's JSON lines)", default: 'text' },
     'drain-timeout': {
       type: 'string',
       arg: 'SECONDS',
@@ -60,11 +69,75 @@ export const SERVE_COMMAND = defineCommand({
   },
 });
 
+/** Every serve setting, validated (before the model loads). */
+interface ServeOptions {
+  readonly modelPath: string;
+  readonly host: string;
+  readonly port: number;
+  readonly drainTimeoutSec: number;
+  readonly maxUnreadBytes: number;
+  readonly corsOrigins: string[] | undefined;
+  readonly apiKey: string | undefined;
+  readonly modelName: string | undefined;
+  readonly modelAliases: string[] | undefined;
+  readonly contextSize: number | undefined;
+  readonly threads: number | undefined;
+  readonly matmulPrecision: 'exact' | 'bf16';
+  readonly maxNumSeqs: number | undefined;
+  readonly maxQueueLength: number | undefined;
+  readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+}
+
+type ServeValues = ReturnType<typeof parseCommandArgs<typeof SERVE_COMMAND.flags>>['values'];
+
 /** Runs until SIGTERM/SIGINT, then stops accepting, finishes (or at the drain deadline aborts) in-flight requests and resolves. */
 export async function runServe(argv: string[], err: NodeJS.WritableStream): Promise<void> {
+  const options = readServeOptions(argv);
+  const logger = createLogger({ level: options.logLevel, format: options.logFormat, destination: err });
+  await checkCanListen(options.port, options.host); // before the model loads: a busy port or a bad host is said at once
+  const model = await loadModel(options.modelPath, {
+    contextSize: options.contextSize,
+    threads: options.threads,
+    matmulPrecision: options.matmulPrecision,
+  });
+  const engine = createServingEngine(model, { maxNumSeqs: options.maxNumSeqs, maxQueueLength: options.maxQueueLength });
+  const modelName = options.modelName ?? basename(options.modelPath).replace(/\.gguf$/i, '');
+  const server = createServer(engine, {
+    modelName,
+    modelAliases: options.modelAliases,
+    corsOrigins: options.corsOrigins,
+    apiKey: options.apiKey,
+    maxUnreadBytes: options.maxUnreadBytes,
+    logger,
+  });
+
+  await listen(server, options.port, options.host);
+  const address = server.address();
+  const url = typeof address === 'object' && address ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : String(address);
+  logger.info(`serving ${modelName} (${model.info.architecture}, ${model.backendName}) on ${url}/v1`);
+
+  await serveUntilSignalled(server, engine, options.drainTimeoutSec, logger);
+}
+
+/** The command line over the --config file, every value checked; a bad one in the file is named with the file and its key. */
+function readServeOptions(argv: string[]): ServeOptions {
   const { values } = parseCommandArgs(argv, SERVE_COMMAND);
-  const path = values.model ?? DEFAULT_MODEL_PATH;
-  const host = values.host ?? '127.0.0.1';
+  if (values.config === undefined) return toServeOptions(values);
+  const file = readConfigFile(values.config, SERVE_COMMAND, ['config']);
+  // each of the file's values on its own (every option is checked alone), so that an error names the key
+  for (const [name, value] of Object.entries(file.values)) {
+    try {
+      toServeOptions({ [name]: value } as ServeValues);
+    } catch (e) {
+      if (!(e instanceof InvalidRequestError)) throw e;
+      throw new InvalidRequestError('INVALID_ARGUMENT', `--config ${untrustedPath(values.config)}: '${untrustedText(file.keys[name]!)}': ${e.message}`);
+    }
+  }
+  return toServeOptions(mergeFlagValues(file.values as ServeValues, values));
+}
+
+function toServeOptions(values: ServeValues): ServeOptions {
   const port = numberFlag(values.port, '--port', { integer: true }) ?? 8080;
   if (port < 0 || port > 65535) throw new InvalidRequestError('INVALID_ARGUMENT', `--port must be from 0 to 65535 (got ${port})`);
   const drainTimeoutSec = numberFlag(values['drain-timeout'], '--drain-timeout') ?? 30;
@@ -77,26 +150,24 @@ export async function runServe(argv: string[], err: NodeJS.WritableStream): Prom
   }
   const corsOrigins = values['cors-origin'];
   CorsPolicy.fromOrigins(corsOrigins); // a bad origin is said before the model loads
-  const apiKey = values['api-key'] ?? (process.env.PEREGRINE_API_KEY || undefined);
-  await checkCanListen(port, host); // before the model loads: a busy port or a bad host is said at once
-  const model = await loadModel(path, {
-    contextSize: numberFlag(values['context-size'], '--context-size', { integer: true }),
+  return {
+    modelPath: values.model ?? DEFAULT_MODEL_PATH,
+    host: values.host ?? '127.0.0.1',
+    port,
+    drainTimeoutSec,
+    maxUnreadBytes,
+    corsOrigins,
+    apiKey: values['api-key'] ?? (process.env.PEREGRINE_API_KEY || undefined),
+    modelName: values['model-name'],
+    modelAliases: values['model-alias'],
+    contextSize: positiveIntegerFlag(values['context-size'], '--context-size'),
     threads: threadsFlag(values.threads),
     matmulPrecision: matmulPrecisionFlag(values['matmul-precision']) ?? 'bf16',
-  });
-  const engine = createServingEngine(model, {
-    maxNumSeqs: numberFlag(values['max-num-seqs'], '--max-num-seqs', { integer: true }),
-    maxQueueLength: numberFlag(values['max-queue'], '--max-queue', { integer: true }),
-  });
-  const modelName = values['model-name'] ?? basename(path).replace(/\.gguf$/i, '');
-  const server = createServer(engine, { modelName, modelAliases: values['model-alias'], corsOrigins, apiKey, maxUnreadBytes });
-
-  await listen(server, port, host);
-  const address = server.address();
-  const url = typeof address === 'object' && address ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : String(address);
-  err.write(`peregrine: serving ${modelName} (${model.info.architecture}, ${model.backendName}) on ${url}/v1\n`);
-
-  await serveUntilSignalled(server, engine, drainTimeoutSec, err);
+    maxNumSeqs: positiveIntegerFlag(values['max-num-seqs'], '--max-num-seqs'),
+    maxQueueLength: positiveIntegerFlag(values['max-queue'], '--max-queue'),
+    logLevel: choiceFlag(values['log-level'], '--log-level', LOG_LEVELS) ?? 'info',
+    logFormat: choiceFlag(values['log-format'], '--log-format', LOG_FORMATS) ?? 'text',
+  };
 }
 
 /** Listens on host:port; a busy port, a forbidden one or a host that does not resolve is an InvalidRequestError. */
@@ -134,7 +205,7 @@ async function checkCanListen(port: number, host: string): Promise<void> {
  * finish. A second signal aborts them at once (each stream ends with an error event), a third exits
  * on the spot. One handler stays installed throughout, so no signal finds node's default (kill).
  */
-async function serveUntilSignalled(server: PeregrineServer, engine: ServingEngine, drainTimeoutSec: number, err: NodeJS.WritableStream): Promise<void> {
+async function serveUntilSignalled(server: PeregrineServer, engine: ServingEngine, drainTimeoutSec: number, logger: Logger): Promise<void> {
   let numSignals = 0;
   let onFirstSignal: (signal: NodeJS.Signals) => void = () => {};
   const firstSignal = new Promise<NodeJS.Signals>((resolve) => (onFirstSignal = resolve));
@@ -144,10 +215,10 @@ async function serveUntilSignalled(server: PeregrineServer, engine: ServingEngin
     if (numSignals === 1) {
       onFirstSignal(signal);
     } else if (numSignals === 2) {
-      err.write(`peregrine: ${signal} again: aborting in-flight requests\n`);
+      logger.warn(`${signal} again: aborting in-flight requests`);
       stopNow.abort();
     } else {
-      err.write(`peregrine: ${signal} a third time: exiting now\n`);
+      logger.error(`${signal} a third time: exiting now`);
       process.exit(1);
     }
   };
@@ -155,13 +226,13 @@ async function serveUntilSignalled(server: PeregrineServer, engine: ServingEngin
   process.on('SIGINT', onSignal);
   try {
     const signal = await firstSignal;
-    err.write(`peregrine: ${signal}: finishing in-flight requests (at most ${drainTimeoutSec} s; ${signal} again stops them now)\n`);
+    logger.info(`${signal}: finishing in-flight requests (at most ${drainTimeoutSec} s; ${signal} again stops them now)`);
     try {
       const { drainEnd, numAborted } = await shutdownGracefully(server, engine, { drainTimeoutMs: drainTimeoutSec * 1000, signal: stopNow.signal });
-      if (drainEnd === 'deadline') err.write(`peregrine: drain deadline of ${drainTimeoutSec} s passed\n`);
-      err.write(numAborted > 0 ? `peregrine: stopped; aborted ${numAborted} in-flight request${numAborted === 1 ? '' : 's'}\n` : 'peregrine: stopped\n');
+      if (drainEnd === 'deadline') logger.warn(`drain deadline of ${drainTimeoutSec} s passed`);
+      logger.info(numAborted > 0 ? `stopped; aborted ${numAborted} in-flight request${numAborted === 1 ? '' : 's'}` : 'stopped');
     } catch (e) {
-      err.write(`peregrine: shutdown failed: ${(e as Error).message}\n`);
+      logger.error({ err: e }, 'shutdown failed');
     }
   } finally {
     process.off('SIGTERM', onSignal);

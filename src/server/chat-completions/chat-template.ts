@@ -34,14 +34,15 @@ export class ChatTemplate {
     private readonly isBosAddedByTokenizer: boolean,
   ) {}
 
-  static forModel(model: Model): ChatTemplate {
+  /** `logger` hears when the model's template does not parse (default: stderr) */
+  static forModel(model: Model, logger: { error(message: string): void } = { error: (m) => console.error(`peregrine: ${m}`) }): ChatTemplate {
     const value = readGguf(model.path).metadata.get('tokenizer.chat_template');
     const modelSource = value?.type === GgufValueType.STRING ? (value.value as string) : undefined;
     if (modelSource !== undefined) {
       try {
         return ChatTemplate.fromSource(modelSource, model.tokenizer);
       } catch (err) {
-        console.error(`peregrine: the model's chat template does not parse (${(err as Error).message}); using the fallback`);
+        logger.error(`the model's chat template does not parse (${(err as Error).message}); using the fallback`);
       }
     }
     return ChatTemplate.fromSource(FALLBACK_CHAT_TEMPLATE, model.tokenizer);
