@@ -18,6 +18,7 @@ const FIXTURES: readonly [string, ModelShapeName][] = [
   ['qwen2', 'tiny-qwen2'],
   ['qwen3', 'tiny-qwen3'],
   ['gemma2', 'tiny-gemma2'],
+  ['gemma3', 'tiny-gemma3'],
 ];
 
 describe('architecture registry', () => {

@@ -3,6 +3,7 @@ import { MetadataReader, type GgufFile } from '../formats/gguf/index.js';
 import type { KernelBackend } from '../kernels/kernel-backend.js';
 import type { CausalLM } from './causal-lm.js';
 import { createGemma2Model } from './gemma2.js';
+import { createGemma3Model } from './gemma3.js';
 import { LlamaModel, parseLlamaConfig } from './llama.js';
 import { createQwen2Model } from './qwen2.js';
 import { createQwen3Model } from './qwen3.js';
@@ -18,6 +19,7 @@ const ARCHITECTURES = new Map<string, ModelFactory>([
   ['qwen2', createQwen2Model],
   ['qwen3', createQwen3Model],
   ['gemma2', createGemma2Model],
+  ['gemma3', createGemma3Model],
 ]);
 
 export const SUPPORTED_ARCHITECTURES: readonly string[] = [...ARCHITECTURES.keys()];

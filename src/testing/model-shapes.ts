@@ -139,6 +139,14 @@ const SHAPES = {
     rmsNormEps: 1e-6, hasTiedEmbeddings: true, vocabKind: 'spm',
     slidingWindow: 4096, attentionSoftcap: 50, finalLogitSoftcap: 30,
   },
+  /** Gemma 3 1B (text): 4 heads × 256 over dim 1152, one KV head, window 512, global rope base 1e6, no scaling. */
+  'gemma-3-1b': {
+    name: 'gemma-3-1b', architecture: 'gemma3',
+    dim: 1152, numLayers: 26, numHeads: 4, numKvHeads: 1, headDim: 256, ffnDim: 6912,
+    vocabSize: 262144, contextLength: 32768, ropeTheta: 1000000,
+    rmsNormEps: 1e-6, hasTiedEmbeddings: true, vocabKind: 'spm',
+    slidingWindow: 512,
+  },
   /**
    * Tiny Gemma 2 style: 4 layers (0 and 2 local, 1 and 3 global), a window of 32 (so prompts and
    * generations pass it), GQA 2:1, tied, SPM vocab. Its soft-caps are far smaller than the released
@@ -150,6 +158,17 @@ const SHAPES = {
     vocabSize: 512, contextLength: 512, ropeTheta: 10000,
     rmsNormEps: 1e-6, hasTiedEmbeddings: true, vocabKind: 'spm',
     slidingWindow: 32, attentionSoftcap: 3, finalLogitSoftcap: 15,
+  },
+  /**
+   * Tiny Gemma 3 style: 6 layers (0-4 local, 5 global), a window of 32, heads wider than dim /
+   * numHeads (4 × 128 over 256), GQA 2:1, global rope base 1e6 with linear scaling ×8, tied, SPM vocab.
+   */
+  'tiny-gemma3': {
+    name: 'tiny-gemma3', architecture: 'gemma3',
+    dim: 256, numLayers: 6, numHeads: 4, numKvHeads: 2, headDim: 128, ffnDim: 512,
+    vocabSize: 512, contextLength: 512, ropeTheta: 1000000,
+    rmsNormEps: 1e-6, hasTiedEmbeddings: true, vocabKind: 'spm',
+    slidingWindow: 32, ropeLinearFactor: 8,
   },
   /** Very small, below k-quant block size (k-quant weights fall back to Q8_0 / F16). */
   'tiny-64': {

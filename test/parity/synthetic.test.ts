@@ -88,6 +88,16 @@ const CASES: Case[] = [
   },
   // not claimed exact on AMX: GELU's f16 table turns f32 rounding differences into f16 steps (F32_GEGLU_BOUNDS)
   { label: 'tiny-gemma2 Q8_0', options: { shape: 'tiny-gemma2', weightType: 'Q8_0' }, bounds: BOUNDS, isExactOnAmx: false },
+  {
+    label: 'tiny-gemma3 F32 (q/k norm, 5 local : 1 global, local rope 1e4, global 1e6 linear ×8, window 32, tied)',
+    options: { shape: 'tiny-gemma3', weightType: 'F32' },
+    bounds: F32_GEGLU_BOUNDS,
+    isExactOnAmx: true, // F32: greedy is exact everywhere, the prompt bound is F32_GEGLU_BOUNDS'
+    prompt: LONG_PROMPT,
+    minPromptTokens: 32,
+  },
+  // not claimed exact on AMX: GELU's f16 table turns f32 rounding differences into f16 steps (F32_GEGLU_BOUNDS)
+  { label: 'tiny-gemma3 Q8_0', options: { shape: 'tiny-gemma3', weightType: 'Q8_0' }, bounds: BOUNDS, isExactOnAmx: false },
 ];
 
 const NUM_GREEDY = 128;
