@@ -558,16 +558,25 @@ for (const dtype of ['f16', 'f32'] as const) {
   const numTokens = positions.length;
   const tables = new Int32Array(numTokens * stride).fill(-1); // entries past a sequence's blocks are never read
   for (let t = 0; t < numTokens; t++) tables.set(shuffled(numPhysicalBlocks).slice(0, Math.floor(positions[t]! / blockSize) + 1), t * stride);
-  for (const [group, headDim, dtype] of [[4, 64, 'f16'], [1, 24, 'f32'], [8, 128, 'f16']] as const) {
+  // the last two: a decode step of Gemma's local layers (sliding window 100, soft-cap 5): positions
+  // before, inside and far past the window, split-K pieces starting inside it
+  for (const [group, headDim, dtype, window, softcap] of [
+    [4, 64, 'f16', undefined, undefined],
+    [1, 24, 'f32', undefined, undefined],
+    [8, 128, 'f16', undefined, undefined],
+    [2, 64, 'f16', 100, 5],
+    [1, 128, 'f32', 100, undefined],
+  ] as const) {
     const numKvHeads = 2;
-    const shape: AttentionShape = { numHeads: numKvHeads * group, numKvHeads, headDim, scale: 1 / Math.sqrt(headDim) };
+    const scale = softcap ? 1 : 1 / Math.sqrt(headDim);
+    const shape: AttentionShape = { numHeads: numKvHeads * group, numKvHeads, headDim, scale, window, softcap };
     const kvDim = numKvHeads * headDim;
     const qDim = shape.numHeads * headDim;
     const q = gaussian(numTokens * qDim, 1.5);
     const view = kvView(dtype, kvCache(dtype, numSlots * kvDim, 1.5), kvCache(dtype, numSlots * kvDim), new Int32Array(0), blockSize);
     cases.push({
       op: 'attentionBatch',
-      name: `${dtype} KV, group ${group}, headDim ${headDim}, ${numTokens} sequences at ${Array.from(positions).join(', ')}`,
+      name: `${window ? `window ${window}, ` : ''}${softcap ? `softcap ${softcap}, ` : ''}${dtype} KV, group ${group}, headDim ${headDim}, ${numTokens} sequences at ${Array.from(positions).join(', ')}`,
       run(b) {
         const out = new Float32Array(q.length).fill(NaN);
         b.attentionBatch(out, q, view, tables, stride, positions, numTokens, shape);
