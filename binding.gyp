@@ -30,6 +30,7 @@
       'sources': [
         'native/peregrine-addon.cc',
         'native/context.cc',
+        'native/gelu.cc',
         'native/thread-pool.cc',
         'native/cpu-dispatch.cc',
       ],

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <new>
 
+#include "gelu.h"
 #include "scalar-math.h"
 #include "type-traits.h"
 
@@ -185,16 +186,18 @@ Status Context::matmul(const MatmulArgs& in) {
   // isSwiglu: each row of swiglu(gate, up) goes through a thread's row buffer straight into the
   // activations (as llama.cpp's ggml_vec_swiglu_f32 per row: ggml's vectorized silu on whole
   // 16-element chunks, libm's on the rest), never to memory as a whole
+  const bool isGated = a.isSwiglu || a.isGeglu;
   float* swigluRows = nullptr;
-  if (a.isSwiglu) {
+  if (isGated) {
     swigluRows = reinterpret_cast<float*>(swigluRows_.reserve(static_cast<size_t>(a.numCols) * sizeof(float) * static_cast<size_t>(threads)));
     if (!swigluRows) return STATUS_OUT_OF_MEMORY;
   }
   auto prepare = [&](int64_t t, int32_t threadIndex) {
-    if (!a.isSwiglu) return kernels_->prepareActivations(a, t, t + 1);
+    if (!isGated) return kernels_->prepareActivations(a, t, t + 1);
     float* row = swigluRows + a.numCols * threadIndex;
     const float* gate = a.x + 2 * t * a.numCols;
-    kernels_->swiglu(row, gate, gate + a.numCols, a.numCols, a.numCols - a.numCols % 16);
+    if (a.isGeglu) geglu(row, gate, gate + a.numCols, a.numCols);
+    else kernels_->swiglu(row, gate, gate + a.numCols, a.numCols, a.numCols - a.numCols % 16);
     MatmulArgs one = a;
     one.x = row;
     one.act = a.act + a.actStride * static_cast<size_t>(t);
@@ -223,7 +226,9 @@ Status Context::matmul(const MatmulArgs& in) {
 
 Status Context::attention(const AttentionArgs& a) {
   const int32_t threads = pool_->numThreads();
-  if (kernels_->isTiledAttention(a)) return tiledAttention(a);
+  // the tiled kernels take every key 0..position and plain scores: a window or soft-cap (Gemma)
+  // runs per token, where the key range and the scores are the task's own
+  if (a.window <= 0 && a.softcap <= 0.0f && kernels_->isTiledAttention(a)) return tiledAttention(a);
   const size_t perThread = roundUp64(kernels_->attentionScratchFloats(a.numHeads, a.numKvHeads, a.headDim) * sizeof(float));
   uint8_t* scratch = attention_.reserve(perThread * static_cast<size_t>(threads));
   if (!scratch) return STATUS_OUT_OF_MEMORY;
@@ -235,8 +240,13 @@ Status Context::attention(const AttentionArgs& a) {
   int64_t numKeys = 0;
   int64_t numRanges = 0;  // a range of keys per whole token or piece
   int64_t numPieces = 0;  // pieces of the tokens that are split
+  // token t's keys: positions [firstKey(t), positions[t]]
+  const auto firstKey = [&](int64_t t) -> int64_t {
+    const int64_t p = a.positions[t];
+    return a.window > 0 && p >= a.window ? p - a.window + 1 : 0;
+  };
   for (int64_t t = 0; t < a.numTokens; t++) {
-    const int64_t n = static_cast<int64_t>(a.positions[t]) + 1;
+    const int64_t n = static_cast<int64_t>(a.positions[t]) + 1 - firstKey(t);
     numKeys += n;
     const int64_t pieces = piecesOf(n);
     numRanges += pieces;
@@ -257,13 +267,14 @@ Status Context::attention(const AttentionArgs& a) {
   int64_t r = 0;
   int64_t piece = 0;
   for (int64_t t = 0; t < a.numTokens; t++) {
-    const int64_t n = static_cast<int64_t>(a.positions[t]) + 1;
+    const int64_t first = firstKey(t);
+    const int64_t n = static_cast<int64_t>(a.positions[t]) + 1 - first;
     const int64_t pieces = piecesOf(n);
     const int64_t pieceKeys = ceilDiv(ceilDiv(n, pieces), 64) * 64;
     for (int64_t p = 0; p < pieces; p++, r++) {
       ranges[4 * r] = t;
-      ranges[4 * r + 1] = p * pieceKeys;
-      ranges[4 * r + 2] = (p + 1) * pieceKeys < n ? (p + 1) * pieceKeys : n;
+      ranges[4 * r + 1] = first + p * pieceKeys;
+      ranges[4 * r + 2] = first + ((p + 1) * pieceKeys < n ? (p + 1) * pieceKeys : n);
       ranges[4 * r + 3] = pieces > 1 ? piece++ : -1;
     }
   }
@@ -542,6 +553,22 @@ uint64_t Context::touchLines(const uint8_t* data, int64_t bytes) {
 
 Status Context::add(float* out, const float* a, const float* b, int64_t n) {
   parallelChunks(pool_, n, kMinParallelElements, [&](int64_t s, int64_t e) { kernels_->add(out + s, a + s, b + s, e - s); });
+  return STATUS_OK;
+}
+
+Status Context::scale(float* x, int64_t n, float s) {
+  parallelChunks(pool_, n, kMinParallelElements, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; i++) x[i] *= s;
+  });
+  return STATUS_OK;
+}
+
+Status Context::softcap(float* x, int64_t n, float cap) {
+  // as llama.cpp's ggml_scale(1/cap), ggml_tanh (tanhf), ggml_scale(cap): three f32 roundings
+  const float inv = 1.0f / cap;
+  parallelChunks(pool_, n, kMinParallelElements / 8, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; i++) x[i] = std::tanh(x[i] * inv) * cap;
+  });
   return STATUS_OK;
 }
 

@@ -91,6 +91,10 @@ class Context {
   Status embedding(const EmbeddingArgs& args);
   Status storeKv(const StoreKvArgs& args);
   Status add(float* out, const float* a, const float* b, int64_t n);
+  /** in place, x[i] *= s */
+  Status scale(float* x, int64_t n, float s);
+  /** in place, x[i] = cap · tanh(x[i] / cap) (llama.cpp's soft-capping: scale by 1/cap, tanhf, scale by cap) */
+  Status softcap(float* x, int64_t n, float cap);
   /** in place, x[t, i] += bias[i];  x: [numTokens, dim] */
   Status addBias(float* x, const float* bias, int64_t numTokens, int64_t dim);
   /** out[r] = argmax of row r of x ([numRows, rowLength]) */

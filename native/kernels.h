@@ -66,6 +66,7 @@ struct MatmulArgs {
   int64_t numCols;
   const float* x;  // [numTokens, numCols] f32 (read only by prepareActivations)
   bool isSwiglu;  // x is [numTokens, 2 · numCols], each row gate then up, and the activations are swiglu(gate, up)
+  bool isGeglu;  // as isSwiglu, the activations gelu(gate) · up (ggml's f16-table GELU, gelu.h)
   int64_t numTokens;
   float* out;  // [numTokens, numRows] f32
   uint8_t* act;  // [numTokens, activationBytes] the activations in the weight's dot type (ISA-private layout), 64-byte aligned
@@ -99,6 +100,13 @@ struct AttentionArgs {
   int32_t numKvHeads;
   int32_t headDim;
   float scale;
+  // > 0: query t attends to positions (positions[t] - window, positions[t]] only (llama.cpp's
+  // LLAMA_SWA_TYPE_STANDARD masks a key at p0 when p1 - p0 >= n_swa); Context::attention narrows
+  // each token's key range, so the kernels never see masked keys
+  int32_t window;
+  // > 0: each score is softcap · tanh(q·k / softcap) before `scale` (llama.cpp's ggml_scale, ggml_tanh,
+  // ggml_scale on KQ before soft_max_ext); only the per-token attentionTask applies it
+  float softcap;
 };
 
 struct KernelTable {

@@ -5,6 +5,7 @@
 // TypeScript wrapper that turns statuses into typed errors. Arguments are validated here (lengths,
 // indices, shapes) so that the kernels in context.cc never read or write out of bounds.
 #include <cstdlib>
+#include <cmath>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -22,7 +23,7 @@ namespace peregrine {
 namespace {
 
 /** Bumped when the exported functions or their arguments change; checked by native-backend.ts. */
-constexpr int32_t kAbiVersion = 10;
+constexpr int32_t kAbiVersion = 11;
 
 // Every handle not yet finalized, so that memory about to be freed can be taken out of the contexts'
 // read ahead first. Node frees an external ArrayBuffer at exit from its own environment cleanup hook,
@@ -288,8 +289,11 @@ napi_value matmulImpl(napi_env env, napi_callback_info info, bool isPacked) {
   const int64_t numCols = args.integer(5, "w.numCols");
   const float* x = args.typedArray<float>(6, napi_float32_array, &xLen, "x");
   const int64_t numTokens = args.integer(7, "numTokens");
-  const bool isSwiglu = args.integer(8, "isSwiglu") != 0;
+  const int64_t glu = args.integer(8, "glu");
   PG_RETURN_IF_BAD();
+  args.check(glu >= 0 && glu <= 2, "glu must be 0 (none), 1 (swiglu) or 2 (geglu)");
+  PG_RETURN_IF_BAD();
+  const bool isSwiglu = glu != 0;  // either gated activation: x holds gate and up
   if (!hasMatmul(type)) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
   const int64_t rb = checkedRowBytes(type, numCols);
   args.check(numRows >= 0 && numCols > 0 && numTokens >= 0 && numRows < kMaxDim && numCols < kMaxDim && numTokens < kMaxDim, "bad shape numRows=%lld numCols=%lld numTokens=%lld",
@@ -310,16 +314,20 @@ napi_value matmulImpl(napi_env env, napi_callback_info info, bool isPacked) {
   a.numRows = numRows;
   a.numCols = numCols;
   a.x = x;
-  a.isSwiglu = isSwiglu;
+  a.isSwiglu = glu == 1;
+  a.isGeglu = glu == 2;
   a.numTokens = numTokens;
   a.out = out;
   return makeInt(env, args.ctx()->matmul(a));
 }
 
-/** matmul(handle, out f32, w u8, type, numRows, numCols, x f32, numTokens, isSwiglu 0/1): isSwiglu: w · swiglu(gate, up), x = [gate | up] per row */
+/**
+ * matmul(handle, out f32, w u8, type, numRows, numCols, x f32, numTokens, glu 0/1/2): glu 1: w · swiglu(gate, up),
+ * 2: w · geglu(gate, up) (gelu(gate) · up), x = [gate | up] per row
+ */
 napi_value matmul(napi_env env, napi_callback_info info) { return matmulImpl(env, info, false); }
 
-/** matmulPacked(handle, out f32, packed u8, type, numRows, numCols, x f32, numTokens, isSwiglu 0/1): w from packWeights */
+/** matmulPacked(handle, out f32, packed u8, type, numRows, numCols, x f32, numTokens, glu 0/1/2): w from packWeights */
 napi_value matmulPacked(napi_env env, napi_callback_info info) { return matmulImpl(env, info, true); }
 
 /**
@@ -464,8 +472,9 @@ napi_value storeKv(napi_env env, napi_callback_info info) {
 
 /**
  * attention(handle, out f32, q f32, kCache u16|f32, vCache u16|f32, blockTable i32, blockSize, positions i32, numTokens,
- *           numHeads, numKvHeads, headDim, scale, blockTableStride): blockTableStride 0 = one block table for all
- * tokens, n > 0 = token t's table is blockTable[t * n, (t + 1) * n)
+ *           numHeads, numKvHeads, headDim, scale, blockTableStride, window, softcap): blockTableStride 0 = one block
+ * table for all tokens, n > 0 = token t's table is blockTable[t * n, (t + 1) * n); window 0 = causal over every
+ * earlier position, n > 0 = the last n positions only; softcap 0 = none (AttentionArgs)
  */
 napi_value attention(napi_env env, napi_callback_info info) {
   PG_BEGIN();
@@ -485,7 +494,12 @@ napi_value attention(napi_env env, napi_callback_info info) {
   const int64_t headDim = args.integer(11, "headDim");
   a.scale = static_cast<float>(args.number(12, "scale"));
   a.blockTableStride = args.integer(13, "blockTableStride");
+  const int64_t window = args.integer(14, "window");
+  a.softcap = static_cast<float>(args.number(15, "softcap"));
   PG_RETURN_IF_BAD();
+  args.check(window >= 0 && window < kMaxDim, "window must be in [0, 2^31)");
+  args.check(a.softcap >= 0.0f && std::isfinite(a.softcap), "softcap must be finite and >= 0");
+  a.window = static_cast<int32_t>(window);
   args.check(a.isF16 == isF16V, "kv.k and kv.v must have the same element type");
   args.check(numHeads > 0 && numKvHeads > 0 && numHeads % numKvHeads == 0 && numHeads <= (1 << 16),
              "numHeads must be a positive multiple of numKvHeads");
@@ -616,6 +630,33 @@ napi_value add(napi_env env, napi_callback_info info) {
   return makeInt(env, args.ctx()->add(out, a, b, n));
 }
 
+/** scale(handle, x f32, n, s): in place, x[i] *= s */
+napi_value scale(napi_env env, napi_callback_info info) {
+  PG_BEGIN();
+  int64_t xLen;
+  float* x = args.typedArray<float>(1, napi_float32_array, &xLen, "x");
+  const int64_t n = args.integer(2, "n");
+  const double s = args.number(3, "s");
+  PG_RETURN_IF_BAD();
+  args.check(n >= 0 && xLen >= n, "x is shorter than n");
+  PG_RETURN_IF_BAD();
+  return makeInt(env, args.ctx()->scale(x, n, static_cast<float>(s)));
+}
+
+/** softcap(handle, x f32, n, cap): in place, x[i] = cap · tanh(x[i] / cap) */
+napi_value softcap(napi_env env, napi_callback_info info) {
+  PG_BEGIN();
+  int64_t xLen;
+  float* x = args.typedArray<float>(1, napi_float32_array, &xLen, "x");
+  const int64_t n = args.integer(2, "n");
+  const double cap = args.number(3, "cap");
+  PG_RETURN_IF_BAD();
+  args.check(n >= 0 && xLen >= n, "x is shorter than n");
+  args.check(cap > 0 && std::isfinite(cap), "cap must be finite and > 0");
+  PG_RETURN_IF_BAD();
+  return makeInt(env, args.ctx()->softcap(x, n, static_cast<float>(cap)));
+}
+
 /** addBias(handle, x f32, bias f32, numTokens): in place, x[t, i] += bias[i] */
 napi_value addBias(napi_env env, napi_callback_info info) {
   PG_BEGIN();
@@ -656,6 +697,8 @@ NAPI_MODULE_INIT() {
       {"argmaxRows", nullptr, argmaxRows, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"add", nullptr, add, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"addBias", nullptr, addBias, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"scale", nullptr, scale, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"softcap", nullptr, softcap, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"touchLines", nullptr, touchLines, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setReadAheadPlan", nullptr, setReadAheadPlan, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };

@@ -44,6 +44,13 @@ export interface AttentionShape {
   readonly headDim: number;
   /** softmax scale, usually 1/sqrt(headDim) */
   readonly scale: number;
+  /**
+   * a query at position p attends to positions (p - window, p] only (Mistral, Gemma 2/3 local
+   * layers; llama.cpp's LLAMA_SWA_TYPE_STANDARD); absent: to every position up to p
+   */
+  readonly window?: number | undefined;
+  /** each score becomes softcap · tanh(q·k / softcap), then × scale (Gemma 2's attention soft-capping); absent: none */
+  readonly softcap?: number | undefined;
 }
 
 /**
@@ -80,6 +87,11 @@ export interface KernelBackend {
    * 2 · numCols], each row the gate's numCols values, then up's (a matmul by stacked gate and up rows)
    */
   matmulSwiglu(out: Float32Array, w: WeightTensor, gateUp: Float32Array, numTokens: number): void;
+  /**
+   * matmulSwiglu with gelu(gate) · up instead (GeGLU, Gemma): GELU's tanh form read, as llama.cpp's
+   * CPU backend reads it, from a table of f16 inputs (reference/gelu.ts)
+   */
+  matmulGeglu(out: Float32Array, w: WeightTensor, gateUp: Float32Array, numTokens: number): void;
   /** out[t, :] = table[ids[t], :] dequantized; out: [ids.length, numCols] */
   embedding(out: Float32Array, table: WeightTensor, ids: Int32Array): void;
   /** out[t, :] = x[t, :] / rms(x[t, :]) · weight;  x, out: [numTokens, dim] (may alias) */
@@ -91,7 +103,8 @@ export interface KernelBackend {
   /** writes k, v ([numTokens, kvDim] f32) into the cache slots given by slotIds ([numTokens]) */
   storeKv(kv: KvLayer, k: Float32Array, v: Float32Array, slotIds: Int32Array, numTokens: number): void;
   /**
-   * Causal attention for one sequence: query t attends to cache positions 0..positions[t].
+   * Causal attention for one sequence: query t attends to cache positions 0..positions[t] (the
+   * last shape.window of them with a window), scores soft-capped when shape.softcap is set.
    * q, out: [numTokens, numHeads * headDim]
    */
   attention(out: Float32Array, q: Float32Array, kv: KvView, positions: Int32Array, numTokens: number, shape: AttentionShape): void;
@@ -112,6 +125,10 @@ export interface KernelBackend {
   ): void;
   /** out[i] = a[i] + b[i] (out may alias a) */
   add(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void;
+  /** in place, x[i] *= s for i < n (f32, as ggml_scale) */
+  scale(x: Float32Array, n: number, s: number): void;
+  /** in place, x[i] = tanh(x[i] · (1/cap)) · cap for i < n (f32, as llama.cpp's soft-capping: ggml_scale, ggml_tanh, ggml_scale) */
+  softcap(x: Float32Array, n: number, cap: number): void;
   /** in place, x[t, i] += bias[i] (f32, as ggml_add broadcasts a bias);  x: [numTokens, bias.length] */
   addBias(x: Float32Array, bias: Float32Array, numTokens: number): void;
   /** out[r] = the first index of the largest value of row r of x ([numRows, rowLength]); NaN never wins, 0 if nothing beats -Infinity */

@@ -21,6 +21,7 @@ import { Rng } from '../util/rng.js';
 import type { AttentionShape, KernelBackend, KvCacheType, KvView, RopeParams, WeightTensor } from './kernel-backend.js';
 import { NATIVE_ISAS } from './native/native-addon.js';
 import { probeNativeBackend, type NativeBackend } from './native/native-backend.js';
+import { geglu } from './reference/gelu.js';
 import { ReferenceBackend } from './reference/reference-backend.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -84,6 +85,7 @@ function preparing(backend: NativeBackend): KernelBackend {
     name: `${backend.name}-prepared`,
     matmul: (out, w, x, numTokens) => backend.matmul(out, prepare(w), x, numTokens),
     matmulSwiglu: (out, w, gateUp, numTokens) => backend.matmulSwiglu(out, prepare(w), gateUp, numTokens),
+    matmulGeglu: (out, w, gateUp, numTokens) => backend.matmulGeglu(out, prepare(w), gateUp, numTokens),
     embedding: (out, table, ids) => backend.embedding(out, prepare(table), ids),
     rmsNorm: (...args) => backend.rmsNorm(...args),
     addRmsNorm: (...args) => backend.addRmsNorm(...args),
@@ -93,6 +95,8 @@ function preparing(backend: NativeBackend): KernelBackend {
     attentionBatch: (...args) => backend.attentionBatch(...args),
     add: (...args) => backend.add(...args),
     addBias: (...args) => backend.addBias(...args),
+    scale: (...args) => backend.scale(...args),
+    softcap: (...args) => backend.softcap(...args),
     argmaxRows: (...args) => backend.argmaxRows(...args),
   };
 }
@@ -175,14 +179,15 @@ const MATMUL_RTOL: ReadonlyMap<GgmlType, number> = new Map([
   [GgmlType.Q4_0, 2e-6],
 ]);
 
-/** a matmul case; with isSwiglu, a matmulSwiglu case: x is [numTokens, 2 · numCols], gate then up per row */
-function addMatmulCase(w: WeightTensor, numTokens: number, rtol: number, x = gaussian(numTokens * w.numCols), note = '', isSwiglu = false): void {
-  // the activations the weights multiply: x, or swiglu(gate, up) row by row
+/** a matmul case; with glu, a matmulSwiglu or matmulGeglu case: x is [numTokens, 2 · numCols], gate then up per row */
+function addMatmulCase(w: WeightTensor, numTokens: number, rtol: number, x = gaussian(numTokens * w.numCols), note = '', glu?: 'swiglu' | 'geglu'): void {
+  // the activations the weights multiply: x, or swiglu / geglu(gate, up) row by row
   let h = x;
-  if (isSwiglu) {
+  if (glu) {
     const n = w.numCols;
     h = new Float32Array(numTokens * n);
-    for (let t = 0; t < numTokens; t++) reference.swiglu(h.subarray(t * n, (t + 1) * n), x.subarray(2 * t * n, (2 * t + 1) * n), x.subarray((2 * t + 1) * n, (2 * t + 2) * n), n);
+    const act = glu === 'swiglu' ? reference.swiglu.bind(reference) : geglu;
+    for (let t = 0; t < numTokens; t++) act(h.subarray(t * n, (t + 1) * n), x.subarray(2 * t * n, (2 * t + 1) * n), x.subarray((2 * t + 1) * n, (2 * t + 2) * n), n);
   }
   const isQuantized = w.type === GgmlType.Q8_0 || w.type === GgmlType.Q4_0;
   const isKQuant = w.type === GgmlType.Q4_K || w.type === GgmlType.Q5_K || w.type === GgmlType.Q6_K;
@@ -197,11 +202,12 @@ function addMatmulCase(w: WeightTensor, numTokens: number, rtol: number, x = gau
     }
   }
   cases.push({
-    op: isSwiglu ? 'matmulSwiglu' : 'matmul',
+    op: glu === 'swiglu' ? 'matmulSwiglu' : glu === 'geglu' ? 'matmulGeglu' : 'matmul',
     name: `${ggmlTypeName(w.type)} ${w.numRows}x${w.numCols} × ${numTokens} tokens${note}`,
     run(b) {
       const out = new Float32Array(numTokens * w.numRows).fill(NaN);
-      if (isSwiglu) b.matmulSwiglu(out, w, x.slice(), numTokens);
+      if (glu === 'swiglu') b.matmulSwiglu(out, w, x.slice(), numTokens);
+      else if (glu === 'geglu') b.matmulGeglu(out, w, x.slice(), numTokens);
       else b.matmul(out, w, x.slice(), numTokens);
       return out;
     },
@@ -286,7 +292,18 @@ for (const [numRows, numCols] of [[64, 256], [96, 1040]] as const) {
 for (const type of MATMUL_RTOL.keys()) {
   for (const [numRows, numCols] of [[67, 96], [45, type === GgmlType.Q8_0 || type === GgmlType.Q4_0 ? 160 : 77]] as const) {
     const w = weight(type, numRows, numCols);
-    for (const numTokens of [1, 3, 33]) addMatmulCase(w, numTokens, MATMUL_RTOL.get(type)!, gaussian(2 * numTokens * numCols, 2), ' (swiglu)', true);
+    for (const numTokens of [1, 3, 33]) addMatmulCase(w, numTokens, MATMUL_RTOL.get(type)!, gaussian(2 * numTokens * numCols, 2), ' (swiglu)', 'swiglu');
+  }
+}
+// matmulGeglu (Gemma): gelu(gate) from ggml's f16 table, gates past ±10 (0 and the identity), exactly ±10
+for (const type of MATMUL_RTOL.keys()) {
+  for (const [numRows, numCols] of [[67, 96], [45, type === GgmlType.Q8_0 || type === GgmlType.Q4_0 ? 160 : 77]] as const) {
+    const w = weight(type, numRows, numCols);
+    for (const numTokens of [1, 3, 33]) {
+      const x = gaussian(2 * numTokens * numCols, 4);
+      for (const [i, value] of [[0, -10], [1, 10], [2, -12.5], [3, 11], [5, 9.999]] as const) x[i] = value;
+      addMatmulCase(w, numTokens, MATMUL_RTOL.get(type)!, x, ' (geglu)', 'geglu');
+    }
   }
 }
 // Q8_0 activations: amax = 127 gives id = 1, so every x.5 is a tie that must round half to even
@@ -541,16 +558,25 @@ for (const dtype of ['f16', 'f32'] as const) {
   const numTokens = positions.length;
   const tables = new Int32Array(numTokens * stride).fill(-1); // entries past a sequence's blocks are never read
   for (let t = 0; t < numTokens; t++) tables.set(shuffled(numPhysicalBlocks).slice(0, Math.floor(positions[t]! / blockSize) + 1), t * stride);
-  for (const [group, headDim, dtype] of [[4, 64, 'f16'], [1, 24, 'f32'], [8, 128, 'f16']] as const) {
+  // the last two: a decode step of Gemma's local layers (sliding window 100, soft-cap 5): positions
+  // before, inside and far past the window, split-K pieces starting inside it
+  for (const [group, headDim, dtype, window, softcap] of [
+    [4, 64, 'f16', undefined, undefined],
+    [1, 24, 'f32', undefined, undefined],
+    [8, 128, 'f16', undefined, undefined],
+    [2, 64, 'f16', 100, 5],
+    [1, 128, 'f32', 100, undefined],
+  ] as const) {
     const numKvHeads = 2;
-    const shape: AttentionShape = { numHeads: numKvHeads * group, numKvHeads, headDim, scale: 1 / Math.sqrt(headDim) };
+    const scale = softcap ? 1 : 1 / Math.sqrt(headDim);
+    const shape: AttentionShape = { numHeads: numKvHeads * group, numKvHeads, headDim, scale, window, softcap };
     const kvDim = numKvHeads * headDim;
     const qDim = shape.numHeads * headDim;
     const q = gaussian(numTokens * qDim, 1.5);
     const view = kvView(dtype, kvCache(dtype, numSlots * kvDim, 1.5), kvCache(dtype, numSlots * kvDim), new Int32Array(0), blockSize);
     cases.push({
       op: 'attentionBatch',
-      name: `${dtype} KV, group ${group}, headDim ${headDim}, ${numTokens} sequences at ${Array.from(positions).join(', ')}`,
+      name: `${window ? `window ${window}, ` : ''}${softcap ? `softcap ${softcap}, ` : ''}${dtype} KV, group ${group}, headDim ${headDim}, ${numTokens} sequences at ${Array.from(positions).join(', ')}`,
       run(b) {
         const out = new Float32Array(q.length).fill(NaN);
         b.attentionBatch(out, q, view, tables, stride, positions, numTokens, shape);
@@ -668,6 +694,85 @@ for (const [numTokens, dim] of [[1, 77], [3, 128], [600, 896]] as const) {
   });
 }
 
+// scale (Gemma's embeddings × √dim, q × its attention scale): one f32 product each, exact
+for (const n of [77, 100_000]) {
+  const x = gaussian(n, 3);
+  cases.push({
+    op: 'scale',
+    name: `${n} elements × √2304`,
+    run(b) {
+      const xs = x.slice();
+      b.scale(xs, n, Math.sqrt(2304.5));
+      return xs;
+    },
+    tolerance: exact,
+    isExactOn: everywhere,
+  });
+}
+
+// softcap (Gemma 2's final logits): cap · tanh(x / cap) as three f32 steps; tanhf and Math.tanh may
+// differ by an ulp; values from 0 to far past the cap, both signs
+for (const [n, cap] of [[77, 30], [100_000, 50]] as const) {
+  const x = gaussian(n, 40);
+  x[0] = 0;
+  x[1] = 1e4;
+  x[2] = -1e4;
+  cases.push({
+    op: 'softcap',
+    name: `${n} elements, cap ${cap}`,
+    run(b) {
+      const xs = x.slice();
+      b.softcap(xs, n, cap);
+      return xs;
+    },
+    tolerance: () => () => cap * 2 ** -22, // a few ulps of cap
+  });
+}
+
+// attention with a sliding window and/or soft-capped scores (Gemma 2/3 local layers, Gemma 2's
+// attention soft-cap; scale 1 with q pre-scaled, as Gemma runs it): the window narrows each token's
+// keys (position - window, position], with tokens before, inside and past the window, in the tiled
+// kernels' token counts (4+) and in split-K decode (a token at 600)
+{
+  const blockSize = 16;
+  const numPhysicalBlocks = 48;
+  const numSlots = numPhysicalBlocks * blockSize;
+  const blockTable = shuffled(numPhysicalBlocks).slice(0, 40);
+  const positionSets: ReadonlyArray<readonly [string, Int32Array]> = [
+    ['1 token at 600', Int32Array.from([600])],
+    ['35 tokens at 0..34', Int32Array.from({ length: 35 }, (_, i) => i)],
+    ['5 tokens at 599, 7, 300, 16, 15', Int32Array.from([599, 7, 300, 16, 15])],
+  ];
+  const variants: ReadonlyArray<readonly [string, number | undefined, number | undefined]> = [
+    ['window 16', 16, undefined],
+    ['window 5', 5, undefined],
+    ['softcap 50', undefined, 50],
+    ['window 16, softcap 5', 16, 5],
+  ];
+  for (const [variant, window, softcap] of variants) {
+    for (const [label, positions] of positionSets) {
+      for (const [group, headDim, dtype] of [[2, 64, 'f16'], [1, 24, 'f32'], [4, 128, 'f32']] as const) {
+        const numKvHeads = 2;
+        const shape: AttentionShape = { numHeads: numKvHeads * group, numKvHeads, headDim, scale: softcap ? 1 : 1 / Math.sqrt(headDim), window, softcap };
+        const kvDim = numKvHeads * headDim;
+        const numTokens = positions.length;
+        const q = gaussian(numTokens * shape.numHeads * headDim, softcap ? 4 / Math.sqrt(headDim) : 1.5);
+        const view = kvView(dtype, kvCache(dtype, numSlots * kvDim, 1.5), kvCache(dtype, numSlots * kvDim), blockTable, blockSize);
+        cases.push({
+          op: 'attention',
+          name: `${variant}, ${dtype} KV, group ${group}, headDim ${headDim}, ${label}`,
+          run(b) {
+            const out = new Float32Array(q.length).fill(NaN);
+            b.attention(out, q, view, positions, numTokens, shape);
+            return out;
+          },
+          tolerance: () => () => 1e-5,
+        });
+      }
+    }
+  }
+}
+
 // k-quant weights × Q8_K activations (when the k-quant codecs load): row counts that are not a
 // multiple of 16 or of the thread count, 1 / 3 / 5 / 17 / 33 tokens (token tiles of 4 plus tails),
 // 1 to 32 super-blocks per row, an all-zero activation super-block (d = 0), misaligned bytes
@@ -690,7 +795,8 @@ for (const type of [GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K]) {
   addMatmulCase(weight(type, 9, 256, true), 4, K_QUANT_RTOL, undefined, ', misaligned bytes');
   // 33 tokens of 8192 columns: more than the native kernels' L2-sized block of tokens (28 here)
   addMatmulCase(weight(type, 12, 8192), 33, K_QUANT_RTOL);
-  addMatmulCase(weight(type, 37, 512), 17, K_QUANT_RTOL, gaussian(2 * 17 * 512, 2), ' (swiglu)', true);
+  addMatmulCase(weight(type, 37, 512), 17, K_QUANT_RTOL, gaussian(2 * 17 * 512, 2), ' (swiglu)', 'swiglu');
+  addMatmulCase(weight(type, 37, 512), 17, K_QUANT_RTOL, gaussian(2 * 17 * 512, 4), ' (geglu)', 'geglu');
   // embedding (a packed table on the native backends that pack the type): dequantization is exact
   const table = weight(type, 37, 512);
   const ids = Int32Array.from([0, 36, 17, 16, 15, 31, 32]);

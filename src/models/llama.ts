@@ -62,7 +62,7 @@ export class LlamaModel implements CausalLM {
           vBias: `${blk}.attn_v.bias`,
           qNorm: `${blk}.attn_q_norm.weight`,
           kNorm: `${blk}.attn_k_norm.weight`,
-        }, rope),
+        }, rope, i),
         ffnNorm: RmsNorm.load(w, backend, `${blk}.ffn_norm.weight`, c.hiddenSize, c.normEps),
         mlp: GatedMlp.load(w, backend, ws, c, {
           gate: `${blk}.ffn_gate.weight`,

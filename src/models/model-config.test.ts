@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ModelLoadError } from '../errors/engine-error.js';
-import { validateModelConfig, type ModelConfig } from './model-config.js';
+import { isSlidingWindowLayer, validateModelConfig, type ModelConfig } from './model-config.js';
 
 const llamaLike: ModelConfig = {
   architecture: 'test',
@@ -28,28 +28,32 @@ describe('validateModelConfig', () => {
     expect(validateModelConfig(qwen, 'm.gguf')).toBe(qwen);
   });
 
-  it('refuses every feature the kernels cannot run yet, naming each, instead of ignoring it', () => {
-    const cases: [Partial<ModelConfig>, RegExp][] = [
-      [{ activation: 'gelu' }, /activation gelu/],
-      [{ normWeightOffset: 1 }, /norm weight offset 1/],
-      [{ attentionSoftcap: 50 }, /attention logit soft-capping/],
-      [{ finalLogitSoftcap: 30 }, /final logit soft-capping/],
-      [{ slidingWindow: 4096 }, /sliding-window attention/],
-    ];
-    for (const [feature, message] of cases) {
-      const err = (() => {
-        try {
-          validateModelConfig({ ...llamaLike, ...feature }, 'm.gguf');
-        } catch (e) {
-          return e;
-        }
-        return undefined;
-      })();
-      expect(err).toBeInstanceOf(ModelLoadError);
-      expect((err as ModelLoadError).code).toBe('UNSUPPORTED_ARCHITECTURE');
-      expect((err as Error).message).toMatch(message);
-      expect((err as Error).message).toMatch(/^m\.gguf: test needs .* not support yet$/);
-    }
-    expect(() => validateModelConfig({ ...llamaLike, activation: 'gelu', slidingWindow: 8 }, 'm.gguf')).toThrow(/activation gelu, sliding-window attention/);
+  it('accepts the Gemma features the kernels run: GELU, soft-caps, sliding window', () => {
+    const gemma = { ...llamaLike, activation: 'gelu', attentionSoftcap: 50, finalLogitSoftcap: 30, slidingWindow: 4096, slidingWindowPattern: 2, hasPostNorms: true } as const;
+    expect(validateModelConfig(gemma, 'm.gguf')).toBe(gemma);
+  });
+
+  it('refuses a norm weight offset (GGUF stores Gemma norms as 1 + w), naming it, instead of ignoring it', () => {
+    const err = (() => {
+      try {
+        validateModelConfig({ ...llamaLike, normWeightOffset: 1 }, 'm.gguf');
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(err).toBeInstanceOf(ModelLoadError);
+    expect((err as ModelLoadError).code).toBe('UNSUPPORTED_ARCHITECTURE');
+    expect((err as Error).message).toMatch(/^m\.gguf: test needs norm weight offset 1, which .* not support yet$/);
+  });
+});
+
+describe('isSlidingWindowLayer', () => {
+  it("follows llama.cpp's swa pattern: Gemma 2 every other layer from 0, Gemma 3 five of six, Mistral all, none without a window", () => {
+    const layers = (c: ModelConfig): boolean[] => Array.from({ length: 12 }, (_, i) => isSlidingWindowLayer(c, i));
+    expect(layers({ ...llamaLike, slidingWindow: 8, slidingWindowPattern: 2 })).toEqual([true, false, true, false, true, false, true, false, true, false, true, false]);
+    expect(layers({ ...llamaLike, slidingWindow: 8, slidingWindowPattern: 6 })).toEqual([true, true, true, true, true, false, true, true, true, true, true, false]);
+    expect(layers({ ...llamaLike, slidingWindow: 8 }).every(Boolean)).toBe(true);
+    expect(layers(llamaLike).some(Boolean)).toBe(false);
   });
 });

@@ -37,12 +37,36 @@ export interface ModelConfig {
   readonly hasQkNorm?: boolean;
   /** norms multiply by (1 + weight) instead of weight (Gemma); default 0 */
   readonly normWeightOffset?: number;
-  /** attention scores become cap · tanh(score / cap) (Gemma 2) */
+  /** attention scores become cap · tanh(score / cap) (Gemma 2; AttentionShape.softcap) */
   readonly attentionSoftcap?: number;
   /** logits become cap · tanh(logit / cap) (Gemma 2) */
   readonly finalLogitSoftcap?: number;
   /** a query attends to at most this many most recent positions (Mistral v0.1, Gemma 2/3 local layers) */
   readonly slidingWindow?: number;
+  /**
+   * which layers have the window, as llama.cpp's swa pattern n: layer i when i % n < n - 1 (Gemma 2:
+   * 2, every other layer from layer 0; Gemma 3: 6, five local layers then a global one); 0 or
+   * absent: every layer. See isSlidingWindowLayer.
+   */
+  readonly slidingWindowPattern?: number;
+  /** the rope of the sliding-window layers (Gemma 3: base 10000, no scaling); absent: `rope` */
+  readonly localRope?: RopeParams;
+  /** the token embeddings are multiplied by this (Gemma: √hiddenSize) */
+  readonly embeddingScale?: number;
+  /**
+   * q is multiplied by this after rope and attention's own scale is 1 (Gemma: llama.cpp's
+   * f_attention_scale, 1/√query_pre_attn_scalar); absent: scores × 1/√headDim
+   */
+  readonly queryScale?: number;
+  /** each attention and MLP output is RMS-normed before it joins the residual stream (Gemma 2/3) */
+  readonly hasPostNorms?: boolean;
+}
+
+/** whether layer `i` attends within config.slidingWindow (llama.cpp's hparams.is_swa) */
+export function isSlidingWindowLayer(config: ModelConfig, i: number): boolean {
+  if (config.slidingWindow === undefined) return false;
+  const n = config.slidingWindowPattern ?? 0;
+  return n === 0 || i % n < n - 1;
 }
 
 /**
@@ -51,11 +75,8 @@ export interface ModelConfig {
  */
 export function validateModelConfig(config: ModelConfig, path: string): ModelConfig {
   const unsupported: string[] = [];
-  if ((config.activation ?? 'silu') !== 'silu') unsupported.push(`activation ${config.activation}`);
+  // GGUF stores Gemma's norms as 1 + w already (llama.cpp's converter adds the 1)
   if ((config.normWeightOffset ?? 0) !== 0) unsupported.push(`norm weight offset ${config.normWeightOffset}`);
-  if (config.attentionSoftcap !== undefined) unsupported.push('attention logit soft-capping');
-  if (config.finalLogitSoftcap !== undefined) unsupported.push('final logit soft-capping');
-  if (config.slidingWindow !== undefined) unsupported.push('sliding-window attention');
   if (unsupported.length > 0) {
     throw new ModelLoadError(
       'UNSUPPORTED_ARCHITECTURE',

@@ -17,6 +17,8 @@ const FIXTURES: readonly [string, ModelShapeName][] = [
   ['llama', 'tiny-64'],
   ['qwen2', 'tiny-qwen2'],
   ['qwen3', 'tiny-qwen3'],
+  ['gemma2', 'tiny-gemma2'],
+  ['gemma3', 'tiny-gemma3'],
 ];
 
 describe('architecture registry', () => {

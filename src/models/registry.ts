@@ -2,6 +2,8 @@ import { ModelLoadError } from '../errors/engine-error.js';
 import { MetadataReader, type GgufFile } from '../formats/gguf/index.js';
 import type { KernelBackend } from '../kernels/kernel-backend.js';
 import type { CausalLM } from './causal-lm.js';
+import { createGemma2Model } from './gemma2.js';
+import { createGemma3Model } from './gemma3.js';
 import { LlamaModel, parseLlamaConfig } from './llama.js';
 import { createQwen2Model } from './qwen2.js';
 import { createQwen3Model } from './qwen3.js';
@@ -16,6 +18,8 @@ const ARCHITECTURES = new Map<string, ModelFactory>([
   ['llama', (file, backend) => new LlamaModel(parseLlamaConfig(file), file, backend)],
   ['qwen2', createQwen2Model],
   ['qwen3', createQwen3Model],
+  ['gemma2', createGemma2Model],
+  ['gemma3', createGemma3Model],
 ]);
 
 export const SUPPORTED_ARCHITECTURES: readonly string[] = [...ARCHITECTURES.keys()];

@@ -12,6 +12,9 @@ describe('model shapes', () => {
     expect(countModelParams(resolveModelShape('qwen2.5-0.5b'))).toBe(494_032_768);
     // Qwen3-0.6B: 0.44B without the (tied) 151936 × 1024 embedding, as its model card says
     expect(countModelParams(resolveModelShape('qwen3-0.6b')) - 151936 * 1024).toBe(440_467_456);
+    // gemma-2-2b and gemma-3-1b (tied, post-norms; gemma3's q/k norms)
+    expect(countModelParams(resolveModelShape('gemma-2-2b'))).toBe(2_614_341_888);
+    expect(countModelParams(resolveModelShape('gemma-3-1b'))).toBe(999_885_952);
   });
 
   it('carry Llama 3 rope scaling and vocab facts', () => {
@@ -26,7 +29,7 @@ describe('model shapes', () => {
 
   it('are all valid, with k-quant friendly rows for the tiny test shapes', () => {
     for (const name of MODEL_SHAPE_NAMES) validateModelShape(resolveModelShape(name));
-    for (const name of ['tiny', 'tiny-llama3', 'tiny-qwen2', 'tiny-qwen3'] as const) {
+    for (const name of ['tiny', 'tiny-llama3', 'tiny-qwen2', 'tiny-qwen3', 'tiny-gemma2', 'tiny-gemma3'] as const) {
       const s = resolveModelShape(name);
       for (const rowLength of [s.dim, s.numHeads * s.headDim, s.ffnDim]) expect(rowLength % 256).toBe(0);
     }

@@ -22,9 +22,12 @@ export type VocabKind = 'spm' | 'bpe' | 'qwen2';
 
 /**
  * GGUF `general.architecture` of a shape's file, by llama.cpp's names: 'llama'; 'qwen2' (biases
- * on q, k and v; NEOX rope); 'qwen3' (q and k RMS-normed per head, NEOX rope, no biases).
+ * on q, k and v; NEOX rope); 'qwen3' (q and k RMS-normed per head, NEOX rope, no biases);
+ * 'gemma2' (post-norms, GeGLU, sliding window on every other layer, soft-caps; tied); 'gemma3'
+ * (gemma2's layers with q/k norms, five local layers per global one, linear rope scaling, no
+ * soft-caps; tied).
  */
-export type SyntheticArchitecture = 'llama' | 'qwen2' | 'qwen3';
+export type SyntheticArchitecture = 'llama' | 'qwen2' | 'qwen3' | 'gemma2' | 'gemma3';
 
 export interface ModelShape {
   readonly name: string;
@@ -48,6 +51,14 @@ export interface ModelShape {
   /** output projection shares token_embd */
   readonly hasTiedEmbeddings: boolean;
   readonly vocabKind: VocabKind;
+  /** `<arch>.attention.sliding_window` (Gemma 2/3) */
+  readonly slidingWindow?: number;
+  /** `gemma2.attn_logit_softcapping` */
+  readonly attentionSoftcap?: number;
+  /** `gemma2.final_logit_softcapping` */
+  readonly finalLogitSoftcap?: number;
+  /** `<arch>.rope.scaling.type` linear with this `rope.scaling.factor` (Gemma 3 4B+) */
+  readonly ropeLinearFactor?: number;
 }
 
 const LLAMA3_VOCAB = 128256;
@@ -120,6 +131,45 @@ const SHAPES = {
     vocabSize: 1024, contextLength: 1024, ropeTheta: 1000000,
     rmsNormEps: 1e-6, hasTiedEmbeddings: false, vocabKind: 'qwen2',
   },
+  /** Gemma 2 2B: head width 256 over dim 2304 (8 heads), GQA 2:1, window 4096, soft-caps 50 / 30. */
+  'gemma-2-2b': {
+    name: 'gemma-2-2b', architecture: 'gemma2',
+    dim: 2304, numLayers: 26, numHeads: 8, numKvHeads: 4, headDim: 256, ffnDim: 9216,
+    vocabSize: 256000, contextLength: 8192, ropeTheta: 10000,
+    rmsNormEps: 1e-6, hasTiedEmbeddings: true, vocabKind: 'spm',
+    slidingWindow: 4096, attentionSoftcap: 50, finalLogitSoftcap: 30,
+  },
+  /** Gemma 3 1B (text): 4 heads × 256 over dim 1152, one KV head, window 512, global rope base 1e6, no scaling. */
+  'gemma-3-1b': {
+    name: 'gemma-3-1b', architecture: 'gemma3',
+    dim: 1152, numLayers: 26, numHeads: 4, numKvHeads: 1, headDim: 256, ffnDim: 6912,
+    vocabSize: 262144, contextLength: 32768, ropeTheta: 1000000,
+    rmsNormEps: 1e-6, hasTiedEmbeddings: true, vocabKind: 'spm',
+    slidingWindow: 512,
+  },
+  /**
+   * Tiny Gemma 2 style: 4 layers (0 and 2 local, 1 and 3 global), a window of 32 (so prompts and
+   * generations pass it), GQA 2:1, tied, SPM vocab. Its soft-caps are far smaller than the released
+   * 50 / 30 so that they change this small model's scores and logits (a test without them fails).
+   */
+  'tiny-gemma2': {
+    name: 'tiny-gemma2', architecture: 'gemma2',
+    dim: 256, numLayers: 4, numHeads: 4, numKvHeads: 2, headDim: 64, ffnDim: 512,
+    vocabSize: 512, contextLength: 512, ropeTheta: 10000,
+    rmsNormEps: 1e-6, hasTiedEmbeddings: true, vocabKind: 'spm',
+    slidingWindow: 32, attentionSoftcap: 3, finalLogitSoftcap: 15,
+  },
+  /**
+   * Tiny Gemma 3 style: 6 layers (0-4 local, 5 global), a window of 32, heads wider than dim /
+   * numHeads (4 × 128 over 256), GQA 2:1, global rope base 1e6 with linear scaling ×8, tied, SPM vocab.
+   */
+  'tiny-gemma3': {
+    name: 'tiny-gemma3', architecture: 'gemma3',
+    dim: 256, numLayers: 6, numHeads: 4, numKvHeads: 2, headDim: 128, ffnDim: 512,
+    vocabSize: 512, contextLength: 512, ropeTheta: 1000000,
+    rmsNormEps: 1e-6, hasTiedEmbeddings: true, vocabKind: 'spm',
+    slidingWindow: 32, ropeLinearFactor: 8,
+  },
   /** Very small, below k-quant block size (k-quant weights fall back to Q8_0 / F16). */
   'tiny-64': {
     name: 'tiny-64',
@@ -167,7 +217,8 @@ export function countModelParams(shape: ModelShape): number {
   const arch = shape.architecture ?? 'llama';
   const perLayer = 2 * shape.dim + shape.dim * (2 * qDim + 2 * kvDim) + 3 * shape.dim * shape.ffnDim +
     (arch === 'qwen2' ? qDim + 2 * kvDim : 0) + // q/k/v biases
-    (arch === 'qwen3' ? 2 * shape.headDim : 0); // q/k norms
+    (arch === 'qwen3' || arch === 'gemma3' ? 2 * shape.headDim : 0) + // q/k norms
+    (arch === 'gemma2' || arch === 'gemma3' ? 2 * shape.dim : 0); // post-attention and post-MLP norms
   const embeddings = shape.vocabSize * shape.dim * (shape.hasTiedEmbeddings ? 1 : 2);
   return embeddings + shape.numLayers * perLayer + shape.dim;
 }

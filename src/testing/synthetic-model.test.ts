@@ -127,6 +127,25 @@ describe('writeSyntheticModel', () => {
     expect(countModelParams(resolveModelShape(`tiny-${arch}`))).toBe(numElements);
   });
 
+  it.each(['gemma2', 'gemma3'] as const)("writes the metadata and tensors of a converted %s file, by llama.cpp's names", (arch) => {
+    const { file, meta } = write({ shape: `tiny-${arch}`, weightType: 'F32', seed: 1 });
+    expect(meta.string('general.architecture')).toBe(arch);
+    expect(meta.number(`${arch}.attention.sliding_window`)).toBe(32);
+    const shapes = Object.fromEntries(file.tensors.map((t) => [t.name, t.shape]));
+    expect([shapes['blk.1.post_attention_norm.weight'], shapes['blk.1.post_ffw_norm.weight']]).toEqual([[256], [256]]);
+    expect(shapes['output.weight']).toBeUndefined(); // tied
+    if (arch === 'gemma2') {
+      expect([meta.number('gemma2.attn_logit_softcapping'), meta.number('gemma2.final_logit_softcapping')]).toEqual([3, 15]);
+      expect(shapes['blk.1.attn_q_norm.weight']).toBeUndefined();
+    } else {
+      expect(file.metadata.has('gemma3.attn_logit_softcapping')).toBe(false);
+      expect([meta.string('gemma3.rope.scaling.type'), meta.number('gemma3.rope.scaling.factor')]).toEqual(['linear', 8]);
+      expect([shapes['blk.5.attn_q_norm.weight'], shapes['blk.5.attn_k_norm.weight'], shapes['blk.5.attn_q.weight']]).toEqual([[128], [128], [256, 512]]);
+    }
+    const numElements = file.tensors.reduce((sum, t) => sum + t.numElements, 0);
+    expect(countModelParams(resolveModelShape(`tiny-${arch}`))).toBe(numElements);
+  });
+
   it.each([...VOCABS, ...COPIED_VOCABS])('writes a %s vocab sized to the model', (_, vocab) => {
     const { file, meta } = write({ shape: 'tiny-llama3', weightType: 'Q4_0', vocab });
     const tokens = meta.stringArray('tokenizer.ggml.tokens');

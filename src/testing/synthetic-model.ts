@@ -1,6 +1,6 @@
 /**
  * Writes seeded random Llama-family models as GGUF files that llama.cpp loads (arch `llama`, or
- * `qwen2` / `qwen3` by the shape's architecture): the metadata and tensor names of a converted
+ * `qwen2` / `qwen3` / `gemma2` / `gemma3` by the shape's architecture): the metadata and tensor names of a converted
  * checkpoint, in any supported weight type. Used for tests and for benchmarks at real model sizes
  * without downloading weights.
  *
@@ -13,7 +13,9 @@
  *   attn_{q,k,v}.bias:       0.1·N(0, 1), f32 (qwen2; a v bias adds the same vector to every
  *                            attention output, so a larger one makes greedy loop on one token)
  *   attn_norm, ffn_norm,
- *   attn_{q,k}_norm:         1 + 0.05·N(0, 1) (the last two qwen3, [headDim])
+ *   attn_{q,k}_norm:         1 + 0.05·N(0, 1) (the last two qwen3 and gemma3, [headDim])
+ *   post_attention_norm,
+ *   post_ffw_norm:           √dim · (1 + 0.05·N(0, 1))        (gemma2, gemma3; see planTensors)
  *   output_norm:             4 · (1 + 0.05·N(0, 1))           (logit std ≈ 4)
  * Why: with tied embeddings a token's own embedding in the residual stream biases the logits
  * towards itself (by ≈ 4/rms(residual) here), so the embeddings are kept small against the
@@ -107,6 +109,7 @@ const RESIDUAL_GAIN = 6;
 const NORM_NOISE = 0.05;
 const BIAS_STD = 0.1;
 const SPECIAL_ROW_SCALE = 0.25;
+
 /** elements generated and encoded at a time */
 const CHUNK_ELEMENTS = 1 << 20;
 
@@ -168,6 +171,7 @@ export function writeSyntheticModel(path: string, options: SyntheticModelOptions
     [`${arch}.attention.value_length`]: gguf.u32(shape.headDim),
     [`${arch}.rope.dimension_count`]: gguf.u32(shape.headDim),
     [`${arch}.vocab_size`]: gguf.u32(shape.vocabSize),
+    ...architectureMetadata(shape),
     ...vocab.metadata,
   };
 
@@ -186,6 +190,20 @@ export function writeSyntheticModel(path: string, options: SyntheticModelOptions
     fileType: plan.fileType,
     tensors: tensors.map(({ name, shape: s, type }) => ({ name, shape: s, type })),
   };
+}
+
+/** The keys only some architectures have (Gemma's window, soft-caps, linear rope scaling). */
+function architectureMetadata(shape: ModelShape): Record<string, GgufValue> {
+  const arch = shape.architecture ?? 'llama';
+  const out: Record<string, GgufValue> = {};
+  if (shape.slidingWindow !== undefined) out[`${arch}.attention.sliding_window`] = gguf.u32(shape.slidingWindow);
+  if (shape.attentionSoftcap !== undefined) out[`${arch}.attn_logit_softcapping`] = gguf.f32(shape.attentionSoftcap);
+  if (shape.finalLogitSoftcap !== undefined) out[`${arch}.final_logit_softcapping`] = gguf.f32(shape.finalLogitSoftcap);
+  if (shape.ropeLinearFactor !== undefined) {
+    out[`${arch}.rope.scaling.type`] = gguf.str('linear');
+    out[`${arch}.rope.scaling.factor`] = gguf.f32(shape.ropeLinearFactor);
+  }
+  return out;
 }
 
 /** Tensor names, shapes, types and initializers, in the order a converted file has them. */
@@ -208,6 +226,11 @@ function planTensors(shape: ModelShape, plan: WeightTypePlan, options: Synthetic
     tensors.push({ name, shape: [length], type: GgmlType.F32, init: { kind: 'gaussian', std: BIAS_STD } });
   };
   const arch = shape.architecture ?? 'llama';
+  const isGemma = arch === 'gemma2' || arch === 'gemma3';
+  // Gemma scales the embeddings by √dim, so with tied embeddings a token's own row would dominate
+  // its logits (by ≈ 4·√dim / rms(residual)) unless the layers' outputs, whose scale the post-norms
+  // set, are larger still: post-norm weights ≈ √dim
+  const postNormScale = Math.sqrt(dim);
 
   if (shape.ropeScaling) {
     const values = llama3RopeFactors(shape.ropeTheta, shape.headDim, shape.ropeScaling);
@@ -231,15 +254,17 @@ function planTensors(shape: ModelShape, plan: WeightTypePlan, options: Synthetic
       bias(`${blk}.attn_k.bias`, kvDim);
       bias(`${blk}.attn_v.bias`, kvDim);
     }
-    if (arch === 'qwen3') {
+    if (arch === 'qwen3' || arch === 'gemma3') {
       norm(`${blk}.attn_q_norm.weight`, 1, shape.headDim);
       norm(`${blk}.attn_k_norm.weight`, 1, shape.headDim);
     }
     matrix(`${blk}.attn_output.weight`, qDim, dim, 'matrix', residualStd(qDim));
+    if (isGemma) norm(`${blk}.post_attention_norm.weight`, postNormScale);
     norm(`${blk}.ffn_norm.weight`);
     matrix(`${blk}.ffn_gate.weight`, dim, ffnDim, 'matrix', 1 / Math.sqrt(dim));
     matrix(`${blk}.ffn_up.weight`, dim, ffnDim, 'matrix', 1 / Math.sqrt(dim));
     matrix(`${blk}.ffn_down.weight`, ffnDim, dim, 'ffn_down', residualStd(ffnDim), i);
+    if (isGemma) norm(`${blk}.post_ffw_norm.weight`, postNormScale);
   }
   norm('output_norm.weight', LOGIT_STD);
   if (!shape.hasTiedEmbeddings) {

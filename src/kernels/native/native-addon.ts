@@ -6,6 +6,9 @@ import { fileURLToPath } from 'node:url';
  * The raw interface of build/Release/peregrine.node (native/peregrine-addon.cc). Every function
  * returns a status (0 = ok, see NativeStatus) and never throws; only NativeBackend calls these.
  */
+/** the matmul's gated activation of x: 0 none, 1 swiglu (silu(gate) · up), 2 geglu (gelu(gate) · up) */
+export type NativeGlu = 0 | 1 | 2;
+
 export interface NativeAddon {
   readonly abiVersion: number;
   bestIsa(): number;
@@ -22,8 +25,11 @@ export interface NativeAddon {
   contextThreads(handle: NativeHandle): number;
   /** what the last failed argument check on this handle complained about */
   lastError(handle: NativeHandle): string;
-  /** isSwiglu 1: x is [numTokens, 2 · numCols] (gate, then up, per row) and the activations are swiglu(gate, up) */
-  matmul(h: NativeHandle, out: Float32Array, w: Uint8Array, type: number, numRows: number, numCols: number, x: Float32Array, numTokens: number, isSwiglu: number): number;
+  /**
+   * glu 1 (swiglu) or 2 (geglu): x is [numTokens, 2 · numCols] (gate, then up, per row) and the
+   * activations are silu(gate) · up or gelu(gate) · up; 0: x as it is
+   */
+  matmul(h: NativeHandle, out: Float32Array, w: Uint8Array, type: number, numRows: number, numCols: number, x: Float32Array, numTokens: number, glu: NativeGlu): number;
   /** matmul on weights laid out by packWeights */
   matmulPacked(
     h: NativeHandle,
@@ -34,7 +40,7 @@ export interface NativeAddon {
     numCols: number,
     x: Float32Array,
     numTokens: number,
-    isSwiglu: number,
+    glu: NativeGlu,
   ): number;
   /** the weights in the packed layout (huge-page memory), or a status (UNSUPPORTED_TYPE: this ISA does not pack the type) */
   packWeights(h: NativeHandle, w: Uint8Array, type: number, numRows: number, numCols: number): ArrayBuffer | number;
@@ -76,10 +82,18 @@ export interface NativeAddon {
     scale: number,
     /** 0: one block table for every token; n: token t's is blockTable[t * n, (t + 1) * n) */
     blockTableStride: number,
+    /** 0: every earlier position; n: the last n positions only (sliding window) */
+    window: number,
+    /** 0: none; c: scores c · tanh(q·k / c) before `scale` */
+    softcap: number,
   ): number;
   add(h: NativeHandle, out: Float32Array, a: Float32Array, b: Float32Array, n: number): number;
   /** in place, x[t, i] += bias[i];  x: [numTokens, bias.length] */
   addBias(h: NativeHandle, x: Float32Array, bias: Float32Array, numTokens: number): number;
+  /** in place, x[i] *= s */
+  scale(h: NativeHandle, x: Float32Array, n: number, s: number): number;
+  /** in place, x[i] = cap · tanh(x[i] / cap) */
+  softcap(h: NativeHandle, x: Float32Array, n: number, cap: number): number;
   /** reads every 64-byte line of data on all the context's threads (a memory bandwidth probe) */
   touchLines(h: NativeHandle, data: Uint8Array): number;
   /**
@@ -122,7 +136,7 @@ export const NATIVE_ISAS = ['scalar', 'avx2', 'avx512', 'avx512-bf16', 'amx'] as
 export type NativeIsa = (typeof NATIVE_ISAS)[number];
 
 /** Must equal kAbiVersion in native/peregrine-addon.cc. */
-export const NATIVE_ABI_VERSION = 10;
+export const NATIVE_ABI_VERSION = 11;
 
 /** Where `npm install` (node-gyp rebuild) puts the addon, from src/ and from dist/ alike. */
 export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../../build/Release/peregrine.node', import.meta.url));

@@ -9,6 +9,7 @@ import {
   loadNativeAddon,
   nativeStatusName,
   type NativeAddon,
+  type NativeGlu,
   type NativeHandle,
   type NativeIsa,
 } from './native-addon.js';
@@ -160,12 +161,17 @@ export class NativeBackend implements KernelBackend, Disposable {
 
   matmul(out: Float32Array, w: WeightTensor, x: Float32Array, numTokens: number): void {
     if (!NATIVE_MATMUL_TYPES.has(w.type)) return this.fallback.matmul(out, w, x, numTokens);
-    this.callMatmul('matmul', out, w, x, false, numTokens);
+    this.callMatmul('matmul', out, w, x, 0, numTokens);
   }
 
   matmulSwiglu(out: Float32Array, w: WeightTensor, gateUp: Float32Array, numTokens: number): void {
     if (!NATIVE_MATMUL_TYPES.has(w.type)) return this.fallback.matmulSwiglu(out, w, gateUp, numTokens);
-    this.callMatmul('matmulSwiglu', out, w, gateUp, true, numTokens);
+    this.callMatmul('matmulSwiglu', out, w, gateUp, 1, numTokens);
+  }
+
+  matmulGeglu(out: Float32Array, w: WeightTensor, gateUp: Float32Array, numTokens: number): void {
+    if (!NATIVE_MATMUL_TYPES.has(w.type)) return this.fallback.matmulGeglu(out, w, gateUp, numTokens);
+    this.callMatmul('matmulGeglu', out, w, gateUp, 2, numTokens);
   }
 
   /** the packed bytes a matmul by `w` reads (prepared, or packed on first use), or null: w.data as it is */
@@ -173,13 +179,13 @@ export class NativeBackend implements KernelBackend, Disposable {
     return this.preparedPacked.has(w) ? w.data : this.isPacking && PACKABLE_TYPES.has(w.type) ? this.packedOf(w) : null;
   }
 
-  private callMatmul(op: string, out: Float32Array, w: WeightTensor, x: Float32Array, isSwiglu: boolean, numTokens: number): void {
+  private callMatmul(op: string, out: Float32Array, w: WeightTensor, x: Float32Array, glu: NativeGlu, numTokens: number): void {
     const packed = this.packedBytesOf(w);
     if (packed) {
-      this.check(op, this.addon.matmulPacked(this.handle, out, packed, w.type, w.numRows, w.numCols, x, numTokens, isSwiglu ? 1 : 0));
+      this.check(op, this.addon.matmulPacked(this.handle, out, packed, w.type, w.numRows, w.numCols, x, numTokens, glu));
       return;
     }
-    this.check(op, this.addon.matmul(this.handle, out, w.data, w.type, w.numRows, w.numCols, x, numTokens, isSwiglu ? 1 : 0));
+    this.check(op, this.addon.matmul(this.handle, out, w.data, w.type, w.numRows, w.numCols, x, numTokens, glu));
   }
 
   planReadAhead(weights: readonly WeightTensor[]): void {
@@ -260,6 +266,14 @@ export class NativeBackend implements KernelBackend, Disposable {
     this.check('addBias', this.addon.addBias(this.handle, x, bias, numTokens));
   }
 
+  scale(x: Float32Array, n: number, s: number): void {
+    this.check('scale', this.addon.scale(this.handle, x, n, s));
+  }
+
+  softcap(x: Float32Array, n: number, cap: number): void {
+    this.check('softcap', this.addon.softcap(this.handle, x, n, cap));
+  }
+
   /**
    * Zeroed memory for weight bytes, 2 MiB aligned and (on Linux) backed by transparent huge pages
    * (below 2 MiB, on Linux: page-aligned ordinary pages):
@@ -313,7 +327,7 @@ export class NativeBackend implements KernelBackend, Disposable {
     s: AttentionShape,
   ): number {
     const a = this.addon;
-    return a.attention(this.handle, out, q, kv.k, kv.v, blockTables, kv.blockSize, positions, numTokens, s.numHeads, s.numKvHeads, s.headDim, s.scale, blockTableStride);
+    return a.attention(this.handle, out, q, kv.k, kv.v, blockTables, kv.blockSize, positions, numTokens, s.numHeads, s.numKvHeads, s.headDim, s.scale, blockTableStride, s.window ?? 0, s.softcap ?? 0);
   }
 
   /** the packed copy of `w`, made on first use; assumes w.data does not change afterwards */

@@ -5,6 +5,7 @@ import { F16_TO_F32, roundToBf16, roundToF16, f32ToF16 } from '../../quant/float
 import type { AttentionShape, KernelBackend, KvLayer, KvView, RopeParams, WeightTensor } from '../kernel-backend.js';
 import { quantizeQ8_0, quantizeQ8K, type Q8Activations, type Q8KActivations } from './activation-quant.js';
 import { fmaf, GGML_VEC_WIDTH, ggmlSilu, scalarSilu } from './ggml-float.js';
+import { geglu } from './gelu.js';
 import { dotQ45K, dotQ6K } from './k-quant-dot.js';
 
 /**
@@ -197,6 +198,9 @@ export class ReferenceBackend implements KernelBackend {
 
   attention(out: Float32Array, q: Float32Array, kv: KvView, positions: Int32Array, numTokens: number, s: AttentionShape): void {
     const { numHeads, numKvHeads, headDim, scale } = s;
+    const window = s.window ?? 0;
+    const cap = s.softcap ?? 0;
+    const invCap = cap > 0 ? Math.fround(1 / cap) : 0;
     const kvDim = numKvHeads * headDim;
     const group = numHeads / numKvHeads;
     const qh = new Float32Array(headDim);
@@ -208,29 +212,33 @@ export class ReferenceBackend implements KernelBackend {
     let scores = new Float32Array(0);
     for (let t = 0; t < numTokens; t++) {
       const numKeys = positions[t]! + 1;
+      // a sliding window: keys before firstKey are masked (llama.cpp: p1 - p0 >= n_swa)
+      const firstKey = window > 0 ? Math.max(0, numKeys - window) : 0;
       if (scores.length < numKeys) scores = new Float32Array(numKeys);
       for (let h = 0; h < numHeads; h++) {
         const kvOff = Math.floor(h / group) * headDim;
         const qBase = (t * numHeads + h) * headDim;
         for (let d = 0; d < headDim; d++) qh[d] = isF16 ? roundToF16(q[qBase + d]!) : q[qBase + d]!;
         let max = -Infinity;
-        for (let j = 0; j < numKeys; j++) {
+        for (let j = firstKey; j < numKeys; j++) {
           const slot = kv.blockTable[Math.floor(j / kv.blockSize)]! * kv.blockSize + (j % kv.blockSize);
           const kBase = slot * kvDim + kvOff;
           let dot = 0;
           for (let d = 0; d < headDim; d++) dot += qh[d]! * load(K, kBase + d);
-          const sc = Math.fround(dot) * scale;
+          // soft-cap as llama.cpp: KQ × (1/cap), tanhf, × cap (each f32), then soft_max's scale
+          const capped = cap > 0 ? Math.fround(Math.fround(Math.tanh(Math.fround(Math.fround(dot) * invCap))) * cap) : Math.fround(dot);
+          const sc = capped * scale;
           scores[j] = sc;
           if (sc > max) max = sc;
         }
         let sum = 0;
-        for (let j = 0; j < numKeys; j++) {
+        for (let j = firstKey; j < numKeys; j++) {
           const e = Math.exp(scores[j]! - max);
           scores[j] = e;
           sum += e;
         }
         acc.fill(0);
-        for (let j = 0; j < numKeys; j++) {
+        for (let j = firstKey; j < numKeys; j++) {
           const slot = kv.blockTable[Math.floor(j / kv.blockSize)]! * kv.blockSize + (j % kv.blockSize);
           const vBase = slot * kvDim + kvOff;
           const p = scores[j]!;
@@ -246,6 +254,15 @@ export class ReferenceBackend implements KernelBackend {
     const h = new Float32Array(numTokens * n);
     for (let t = 0; t < numTokens; t++) {
       this.swiglu(h.subarray(t * n, (t + 1) * n), gateUp.subarray(2 * t * n, (2 * t + 1) * n), gateUp.subarray((2 * t + 1) * n, (2 * t + 2) * n), n);
+    }
+    this.matmul(out, w, h, numTokens);
+  }
+
+  matmulGeglu(out: Float32Array, w: WeightTensor, gateUp: Float32Array, numTokens: number): void {
+    const n = w.numCols;
+    const h = new Float32Array(numTokens * n);
+    for (let t = 0; t < numTokens; t++) {
+      geglu(h.subarray(t * n, (t + 1) * n), gateUp.subarray(2 * t * n, (2 * t + 1) * n), gateUp.subarray((2 * t + 1) * n, (2 * t + 2) * n), n);
     }
     this.matmul(out, w, h, numTokens);
   }
@@ -266,6 +283,17 @@ export class ReferenceBackend implements KernelBackend {
 
   add(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void {
     for (let i = 0; i < n; i++) out[i] = a[i]! + b[i]!;
+  }
+
+  scale(x: Float32Array, n: number, s: number): void {
+    const s32 = Math.fround(s);
+    for (let i = 0; i < n; i++) x[i] = x[i]! * s32;
+  }
+
+  softcap(x: Float32Array, n: number, cap: number): void {
+    const cap32 = Math.fround(cap);
+    const inv = Math.fround(1 / cap32);
+    for (let i = 0; i < n; i++) x[i] = Math.fround(Math.tanh(Math.fround(x[i]! * inv))) * cap32;
   }
 
   addBias(x: Float32Array, bias: Float32Array, numTokens: number): void {

@@ -1,6 +1,6 @@
 import type { AttentionShape, KernelBackend, KvLayer, RopeParams, WeightTensor } from '../../kernels/kernel-backend.js';
 import type { ForwardBatch } from '../forward-batch.js';
-import type { ModelConfig } from '../model-config.js';
+import { isSlidingWindowLayer, type ModelConfig } from '../model-config.js';
 import type { WeightLoader } from '../weight-loader.js';
 import type { Workspace } from '../workspace.js';
 import { FusedLinear } from './fused-linear.js';
@@ -38,9 +38,9 @@ export interface QkNorm {
 
 /**
  * Causal self-attention over the paged KV cache: q/k/v projections (plus their biases, Qwen2),
- * per-head RMS norm of q and k (Qwen3), rope, K/V stored, attention (grouped-query when
- * numKvHeads < numHeads), output projection. Options that ModelConfig can name but this block
- * does not run (soft-cap, window) are refused by validateModelConfig before a block is built.
+ * per-head RMS norm of q and k (Qwen3, Gemma 3), rope, q scaled (Gemma's query_pre_attn_scalar),
+ * K/V stored, attention (grouped-query when numKvHeads < numHeads; within a sliding window on the
+ * config's local layers, scores soft-capped with attentionSoftcap), output projection.
  */
 export class AttentionBlock {
   private readonly shape: AttentionShape;
@@ -56,11 +56,19 @@ export class AttentionBlock {
     private readonly rope: RopeParams,
     private readonly bias?: QkvBias,
     private readonly qkNorm?: QkNorm,
+    /** a query attends to this many most recent positions only (this layer's sliding window) */
+    window?: number,
   ) {
-    this.shape = { numHeads: config.numHeads, numKvHeads: config.numKvHeads, headDim: config.headDim, scale: 1 / Math.sqrt(config.headDim) };
+    // with a query scale (Gemma) q is scaled before attention, as llama.cpp does, and the scores are not
+    const scale = config.queryScale !== undefined ? 1 : 1 / Math.sqrt(config.headDim);
+    this.shape = { numHeads: config.numHeads, numKvHeads: config.numKvHeads, headDim: config.headDim, scale, window, softcap: config.attentionSoftcap };
   }
 
-  static load(w: WeightLoader, backend: KernelBackend, ws: Workspace, c: ModelConfig, names: AttentionWeightNames, rope: RopeParams): AttentionBlock {
+  /**
+   * Layer `layer`'s attention: within c.slidingWindow, with c.localRope, where that layer is a
+   * sliding-window one (isSlidingWindowLayer); `rope` on the others.
+   */
+  static load(w: WeightLoader, backend: KernelBackend, ws: Workspace, c: ModelConfig, names: AttentionWeightNames, rope: RopeParams, layer: number): AttentionBlock {
     const qDim = c.numHeads * c.headDim;
     const kvDim = c.numKvHeads * c.headDim;
     const qkv = FusedLinear.load(w, backend, ws, names.qkv, [[names.q, qDim], [names.k, kvDim], [names.v, kvDim]], c.hiddenSize);
@@ -69,7 +77,9 @@ export class AttentionBlock {
     const qkNorm = c.hasQkNorm
       ? { q: RmsNorm.load(w, backend, names.qNorm, c.headDim, c.normEps), k: RmsNorm.load(w, backend, names.kNorm, c.headDim, c.normEps) }
       : undefined;
-    return new AttentionBlock(backend, ws, c, qkv, backend.prepareWeight?.(output) ?? output, rope, bias, qkNorm);
+    const isLocal = isSlidingWindowLayer(c, layer);
+    const layerRope = isLocal && c.localRope ? c.localRope : rope;
+    return new AttentionBlock(backend, ws, c, qkv, backend.prepareWeight?.(output) ?? output, layerRope, bias, qkNorm, isLocal ? c.slidingWindow : undefined);
   }
 
   /** the weights forward multiplies by, in call order */
@@ -103,6 +113,7 @@ export class AttentionBlock {
     }
     b.rope(q, n, c.numHeads, c.headDim, batch.positions, this.rope);
     b.rope(k, n, c.numKvHeads, c.headDim, batch.positions, this.rope);
+    if (c.queryScale !== undefined) b.scale(q, n * qDim, c.queryScale);
     b.storeKv(kv, k, v, batch.slotIds, n);
     for (const r of batch.attentionRuns) {
       const attnRows = attn.subarray(r.start * qDim, (r.start + r.numTokens) * qDim);

@@ -1,6 +1,5 @@
-import { invariant } from '../../errors/engine-error.js';
 import type { KernelBackend, WeightTensor } from '../../kernels/kernel-backend.js';
-import type { ModelConfig } from '../model-config.js';
+import type { Activation, ModelConfig } from '../model-config.js';
 import type { WeightLoader } from '../weight-loader.js';
 import type { Workspace } from '../workspace.js';
 import { FusedLinear } from './fused-linear.js';
@@ -14,7 +13,7 @@ export interface GatedMlpWeightNames {
   readonly down: string;
 }
 
-/** The gated MLP: down · (act(gate · x) ⊙ (up · x)). The kernels have SiLU (SwiGLU) only so far. */
+/** The gated MLP: down · (act(gate · x) ⊙ (up · x)), act SiLU (SwiGLU) or GELU's tanh form (GeGLU, Gemma). */
 export class GatedMlp {
   constructor(
     private readonly backend: KernelBackend,
@@ -24,14 +23,13 @@ export class GatedMlp {
     private readonly gateUp: FusedLinear,
     /** [hiddenSize, ffnSize] */
     private readonly down: WeightTensor,
+    private readonly activation: Activation = 'silu',
   ) {}
 
   static load(w: WeightLoader, backend: KernelBackend, ws: Workspace, c: ModelConfig, names: GatedMlpWeightNames): GatedMlp {
-    // validateModelConfig refuses other activations before any block is built
-    invariant((c.activation ?? 'silu') === 'silu', `GatedMlp: activation ${c.activation}`);
     const gateUp = FusedLinear.load(w, backend, ws, names.gateUp, [[names.gate, c.ffnSize], [names.up, c.ffnSize]], c.hiddenSize);
     const down = w.matrix(names.down, c.hiddenSize, c.ffnSize);
-    return new GatedMlp(backend, ws, c.ffnSize, gateUp, backend.prepareWeight?.(down) ?? down);
+    return new GatedMlp(backend, ws, c.ffnSize, gateUp, backend.prepareWeight?.(down) ?? down, c.activation ?? 'silu');
   }
 
   /** the weights forward multiplies by, in call order */
@@ -43,6 +41,7 @@ export class GatedMlp {
   forward(out: Float32Array, xn: Float32Array, numTokens: number): void {
     const gateUp = this.ws.get('gateUp', numTokens * 2 * this.ffnSize); // [n, 2 ffnSize] each row gate, then up
     this.gateUp.forwardConcat(gateUp, xn, numTokens);
-    this.backend.matmulSwiglu(out, this.down, gateUp, numTokens);
+    if (this.activation === 'gelu') this.backend.matmulGeglu(out, this.down, gateUp, numTokens);
+    else this.backend.matmulSwiglu(out, this.down, gateUp, numTokens);
   }
 }

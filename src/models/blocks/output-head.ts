@@ -17,15 +17,17 @@ export class OutputHead {
     private readonly norm: RmsNorm,
     /** [vocabSize, hiddenSize] */
     readonly output: WeightTensor,
+    /** logits become cap · tanh(logit / cap) (Gemma 2's final_logit_softcapping) */
+    private readonly softcap?: number,
   ) {}
 
   /**
    * `outputName`'s matrix, or the token embedding's when the file has none (tied embeddings); a
    * tied head gets its own prepared copy, since the embedding lookup needs the plain rows.
    */
-  static load(w: WeightLoader, backend: KernelBackend, ws: Workspace, norm: RmsNorm, outputName: string, tokenEmbedding: WeightTensor): OutputHead {
+  static load(w: WeightLoader, backend: KernelBackend, ws: Workspace, norm: RmsNorm, outputName: string, tokenEmbedding: WeightTensor, softcap?: number): OutputHead {
     const output = w.has(outputName) ? w.matrix(outputName, tokenEmbedding.numRows, tokenEmbedding.numCols) : tokenEmbedding;
-    return new OutputHead(backend, ws, norm, backend.prepareWeight?.(output) ?? output);
+    return new OutputHead(backend, ws, norm, backend.prepareWeight?.(output) ?? output, softcap);
   }
 
   get vocabSize(): number {
@@ -50,6 +52,7 @@ export class OutputHead {
     this.hidden = last.subarray(numOut * hiddenSize);
     const logits = this.ws.get('logits', numOut * this.vocabSize); // [numOut, vocabSize]
     this.backend.matmul(logits, this.output, last, numOut);
+    if (this.softcap !== undefined) this.backend.softcap(logits, numOut * this.vocabSize, this.softcap);
     return logits;
   }
 }
