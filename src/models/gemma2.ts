@@ -140,6 +140,11 @@ export class GemmaModel implements CausalLM {
   }
 
   /** as LlamaModel.forward: [logitRows.length, vocabSize] logits in a buffer reused by the next call */
+  /** [batch.hiddenRows.length, hiddenSize] the last forward's normed hidden rows (for pooling) */
+  hiddenRows(): Float32Array {
+    return this.head.hidden;
+  }
+
   forward(batch: ForwardBatch, kv: KvStorage): Float32Array {
     const n = batch.tokenIds.length;
     const h = this.config.hiddenSize;
@@ -160,7 +165,7 @@ export class GemmaModel implements CausalLM {
       if (next) next.attnNorm.addForward(xn, x, proj, n);
       else this.backend.add(x, x, proj, n * h);
     });
-    return this.head.forward(x, batch.logitRows);
+    return this.head.forward(x, batch.logitRows, batch.hiddenRows);
   }
 }
 
