@@ -1,6 +1,7 @@
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { GenerationChunk, GenerationOptions } from './generation-options.js';
 import type { Model } from './model.js';
+import type { ConstraintCompiler } from '../grammar/token-constraint.js';
 
 /** Live counters for /metrics and /health. */
 export interface ServingStats {
@@ -23,6 +24,8 @@ export interface ServingEngine {
   readonly tokenizer: Tokenizer;
   /** tokens of context per request */
   readonly contextSize: number;
+  /** compiles response formats and grammars against the model's vocabulary (one per tokenizer, cached per spec) */
+  readonly constraints: ConstraintCompiler;
   generate(prompt: string | readonly number[], options?: GenerationOptions): AsyncGenerator<GenerationChunk>;
   isQueueFull(): boolean;
   /** why the engine can serve no request any more (a step failed), or undefined while it can */

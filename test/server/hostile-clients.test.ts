@@ -136,6 +136,7 @@ function slowEngine(): ServingEngine & { readonly signals: AbortSignal[]; isShut
     model: engine.model,
     tokenizer: engine.tokenizer,
     contextSize: engine.contextSize,
+    constraints: engine.constraints,
     signals,
     isShutDown: false,
     isQueueFull: () => false,
@@ -168,6 +169,7 @@ function sharedEngine(): ServingEngine {
     model: engine.model,
     tokenizer: engine.tokenizer,
     contextSize: engine.contextSize,
+    constraints: engine.constraints,
     generate: (prompt, options) => engine.generate(prompt, options),
     isQueueFull: () => engine.isQueueFull(),
     get deadReason() {

@@ -331,6 +331,7 @@ function engineWith(
     model: engine.model,
     tokenizer: engine.tokenizer,
     contextSize: engine.contextSize,
+    constraints: engine.constraints,
     generate,
     isQueueFull: () => isQueueFull,
     deadReason,
