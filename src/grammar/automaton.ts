@@ -1,0 +1,173 @@
+import { InvalidRequestError } from '../errors/engine-error.js';
+import { Op, type ByteProgram } from './byte-program.js';
+import { GRAMMAR_LIMITS } from './limits.js';
+
+/** transition not computed yet */
+const UNKNOWN = -2;
+/** no stack can take the byte */
+export const DEAD = -1;
+
+/**
+ * The grammar's pushdown automaton over bytes (llama.cpp's stack-set approach), determinized lazily:
+ * a state is the set of the matcher's stacks, each stack a chain of interned nodes (position,
+ * parent), its top a position that consumes a byte. States are interned, so equal stack sets are one
+ * state id, and byte transitions are computed once per (state, byte) and kept in a flat table; the
+ * token mask walks that table. Calls to rules in tail position do not push (a right-recursive loop
+ * such as a string's characters keeps one stack), and the stack depth is bounded
+ * (GRAMMAR_LIMITS.maxStackDepth: deeper nesting is not matched).
+ */
+export class Automaton {
+  private nodePos = new Int32Array(1024);
+  private nodeParent = new Int32Array(1024);
+  private nodeDepth = new Int32Array(1024);
+  private nodeCount = 0;
+  private readonly nodeIds = new Map<number, number>();
+  private readonly positions: number;
+
+  /** each state's stacks (node ids, sorted) */
+  private readonly stacks: Int32Array[] = [];
+  /** each state: the stack set includes the empty stack (the input so far is a complete match) */
+  private readonly accepting: boolean[] = [];
+  private readonly stateIds = new Map<string, number>();
+  /** transitions[state * 256 + byte]: next state, DEAD, or UNKNOWN */
+  transitions = new Int32Array(256 * 64).fill(UNKNOWN);
+  readonly initial: number;
+
+  constructor(readonly program: ByteProgram) {
+    this.positions = program.op.length + 1;
+    const alts = program.alternatives[program.root]!;
+    this.initial = this.closure(Array.from(alts, (a) => [a, -1] as const));
+  }
+
+  get stateCount(): number {
+    return this.stacks.length;
+  }
+
+  get size(): number {
+    return this.nodeCount + this.stacks.length * 64;
+  }
+
+  canEnd(state: number): boolean {
+    return this.accepting[state]!;
+  }
+
+  /** no stack can consume another byte */
+  isFinal(state: number): boolean {
+    return this.stacks[state]!.length === 0;
+  }
+
+  next(state: number, byte: number): number {
+    const t = this.transitions[state * 256 + byte]!;
+    return t === UNKNOWN ? this.computeTransition(state, byte) : t;
+  }
+
+  computeTransition(state: number, byte: number): number {
+    const { op, arg, byteSets } = this.program;
+    const seeds: (readonly [number, number])[] = [];
+    const word = byte >> 5;
+    const bit = byte & 31;
+    for (const node of this.stacks[state]!) {
+      const pos = this.nodePos[node]!;
+      if (op[pos] === Op.Byte && (byteSets[arg[pos]! * 8 + word]! >>> bit) & 1) seeds.push([pos + 1, this.nodeParent[node]!]);
+    }
+    const next = seeds.length === 0 ? DEAD : this.closure(seeds);
+    this.transitions[state * 256 + byte] = next;
+    return next;
+  }
+
+  /** the state of the stacks reached from `seeds` (position, parent node) by calls and returns, without consuming input */
+  private closure(seeds: readonly (readonly [number, number])[]): number {
+    const { op, arg, alternatives } = this.program;
+    const P = this.positions;
+    const visited = new Set<number>();
+    const tops = new Set<number>();
+    let accept = false;
+    const work: number[] = [];
+    for (const [pos, parent] of seeds) work.push(pos, parent);
+    while (work.length > 0) {
+      const parent = work.pop()!;
+      const pos = work.pop()!;
+      const key = (parent + 1) * P + pos;
+      if (visited.has(key)) continue;
+      visited.add(key);
+      const o = op[pos];
+      if (o === Op.Byte) {
+        const node = this.intern(pos, parent);
+        if (node >= 0) tops.add(node);
+      } else if (o === Op.End) {
+        if (parent < 0) accept = true;
+        else work.push(this.nodePos[parent]!, this.nodeParent[parent]!);
+      } else {
+        const ret = pos + 1;
+        let callerNode = parent;
+        if (op[ret] !== Op.End) {
+          callerNode = this.intern(ret, parent);
+          if (callerNode < 0) continue;
+        }
+        for (const start of alternatives[arg[pos]!]!) work.push(start, callerNode);
+      }
+    }
+    if (tops.size > GRAMMAR_LIMITS.maxStacksPerState) {
+      throw new InvalidRequestError('INVALID_ARGUMENT', `grammar too ambiguous: a matcher state exceeds the limit of ${GRAMMAR_LIMITS.maxStacksPerState} stacks`);
+    }
+    if (tops.size === 0 && !accept) return DEAD;
+    const sorted = Int32Array.from(tops).sort();
+    const key = (accept ? 'a' : '') + sorted.join(',');
+    let id = this.stateIds.get(key);
+    if (id === undefined) {
+      id = this.stacks.length;
+      this.stateIds.set(key, id);
+      this.stacks.push(sorted);
+      this.accepting.push(accept);
+      if ((id + 1) * 256 > this.transitions.length) {
+        const grown = new Int32Array(this.transitions.length * 2).fill(UNKNOWN);
+        grown.set(this.transitions);
+        this.transitions = grown;
+      }
+    }
+    return id;
+  }
+
+  /** the node (pos, parent), or -1 past the depth limit */
+  private intern(pos: number, parent: number): number {
+    const key = (parent + 1) * this.positions + pos;
+    const found = this.nodeIds.get(key);
+    if (found !== undefined) return found;
+    const depth = parent < 0 ? 1 : this.nodeDepth[parent]! + 1;
+    if (depth > GRAMMAR_LIMITS.maxStackDepth) return -1;
+    const id = this.nodeCount++;
+    if (id >= this.nodePos.length) {
+      const grow = (a: Int32Array): Int32Array<ArrayBuffer> => {
+        const b = new Int32Array(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.nodePos = grow(this.nodePos);
+      this.nodeParent = grow(this.nodeParent);
+      this.nodeDepth = grow(this.nodeDepth);
+    }
+    this.nodePos[id] = pos;
+    this.nodeParent[id] = parent;
+    this.nodeDepth[id] = depth;
+    this.nodeIds.set(key, id);
+    return id;
+  }
+
+  /** re-interns `state` of another automaton over the same program into this one (see CompiledGrammar) */
+  adopt(other: Automaton, state: number): number {
+    const seeds = Array.from(other.stacks[state]!, (node) => [other.nodePos[node]!, this.copyNode(other, other.nodeParent[node]!)] as const);
+    if (other.accepting[state]) return this.closureWithAccept(seeds);
+    return this.closure(seeds);
+  }
+
+  private closureWithAccept(seeds: readonly (readonly [number, number])[]): number {
+    // an accepting state: the empty stack is reached by an End with no parent; add a seed that is one
+    const endPos = this.program.op.indexOf(Op.End);
+    return this.closure([...seeds, [endPos, -1]]);
+  }
+
+  private copyNode(other: Automaton, node: number): number {
+    if (node < 0) return -1;
+    return this.intern(other.nodePos[node]!, this.copyNode(other, other.nodeParent[node]!));
+  }
+}
