@@ -32,11 +32,7 @@ export interface ServingEngineOptions {
 }
 
 const DEFAULT_MAX_TOKENS = 256;
-const NO_COMPILER: ConstraintCompiler = {
-  compile: () => {
-    throw new InvalidRequestError('INVALID_ARGUMENT', 'constrained decoding is not available');
-  },
-};
+
 const KV_BYTES_CAP = 2 ** 30;
 
 /**
@@ -60,7 +56,7 @@ export class AsyncEngine implements ServingEngine {
   ) {
     this.tokenizer = model.tokenizer;
     this.contextSize = model.contextSize;
-    this.constraints = options.constraintCompiler ?? NO_COMPILER; // TODO(merge grammar): model.constraintCompiler
+    this.constraints = options.constraintCompiler ?? model.constraintCompiler;
     const c = model.network.config;
     const maxNumSeqs = options.maxNumSeqs ?? 16;
     const bytesPerToken = kvBytesPerToken(c, model.kvCacheType);

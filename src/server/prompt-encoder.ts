@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ServingEngine } from '../engine/serving-engine.js';
 import type { ChatMessage, ChatTemplate } from './chat-completions/chat-template.js';
-import type { ToolDefinition } from './tools/tool-request.js';
+import type { ToolOffer } from './tools/tool-request.js';
 import { deserializeError, encodePrompt, type PromptJob, type PromptReply, type PromptWorkerData } from './prompt-jobs.js';
 
 /** a job before it is numbered: `id` left out of each member of the union */
@@ -61,7 +61,7 @@ export class PromptEncoder {
    * The chat rendered with the model's template (offering `tools`, then `prefix` after the
    * generation prompt), then tokenized (special-token text parsed).
    */
-  encodeChat(messages: readonly ChatMessage[], options: { tools?: readonly ToolDefinition[]; prefix?: string } = {}): Promise<number[]> {
+  encodeChat(messages: readonly ChatMessage[], options: { tools?: ToolOffer; prefix?: string } = {}): Promise<number[]> {
     return this.run({ kind: 'chat', messages, ...options });
   }
 

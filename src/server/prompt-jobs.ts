@@ -3,7 +3,7 @@ import { InvalidRequestError, type ErrorCode } from '../errors/engine-error.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { ChatMessage, ChatTemplate } from './chat-completions/chat-template.js';
 import { HttpError, type OpenAiErrorType } from './http-error.js';
-import type { ToolDefinition } from './tools/tool-request.js';
+import type { ToolOffer } from './tools/tool-request.js';
 
 /** what the prompt thread is started with */
 export interface PromptWorkerData {
@@ -20,7 +20,7 @@ export type PromptJob =
       readonly kind: 'chat';
       readonly messages: readonly ChatMessage[];
       /** offered to the model through the template */
-      readonly tools?: readonly ToolDefinition[];
+      readonly tools?: ToolOffer;
       /** text after the generation prompt that the output continues (a forced tool call's opening marker) */
       readonly prefix?: string;
     };

@@ -5,7 +5,7 @@ import type { Tokenizer } from '../../tokenizer/tokenizer.js';
 import { HttpError } from '../http-error.js';
 import { detectToolFamily, type ToolFamily } from '../tools/tool-call-format.js';
 import { toTemplateInput } from '../tools/template-messages.js';
-import type { ToolDefinition } from '../tools/tool-request.js';
+import type { ToolOffer } from '../tools/tool-request.js';
 
 /** A call an assistant turn made: `arguments` is a JSON object's text, as OpenAI sends it. */
 export interface ChatToolCall {
@@ -79,7 +79,7 @@ export class ChatTemplate {
    * `tools` (offered to the model) and the messages' tool calls and results are rendered as the
    * template's family expects (see toTemplateInput).
    */
-  render(messages: readonly ChatMessage[], isGenerationPromptAdded = true, tools?: readonly ToolDefinition[]): string {
+  render(messages: readonly ChatMessage[], isGenerationPromptAdded = true, tools?: ToolOffer): string {
     let text: string;
     try {
       text = this.template.render({

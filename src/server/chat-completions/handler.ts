@@ -42,7 +42,10 @@ export async function handleChatCompletion(ctx: RequestContext): Promise<void> {
       : undefined;
   const constraint: RequestConstraint | undefined = forced ? { spec: forced.spec, param: 'tools' } : request.constraint;
   checkConstraintCompiles(ctx.engine, constraint);
-  const promptIds = await ctx.prompts.encodeChat(request.messages, { tools: tools?.tools, prefix: forced?.prefix });
+  const promptIds = await ctx.prompts.encodeChat(request.messages, {
+    tools: tools && { tools: tools.tools, isForced: forced !== undefined },
+    prefix: forced?.prefix,
+  });
   checkMaxTokensFit(promptIds.length, request, ctx.engine.contextSize);
   const choices = await ChoiceStreams.start(
     ctx,

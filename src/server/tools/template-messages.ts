@@ -1,6 +1,6 @@
 import type { ChatMessage } from '../chat-completions/chat-template.js';
 import { genericToolsPrompt, type ToolFamily } from './tool-call-format.js';
-import type { ToolDefinition } from './tool-request.js';
+import type { ToolOffer } from './tool-request.js';
 
 /**
  * The `messages` and `tools` a chat template renders, as transformers passes them: tool calls as
@@ -13,9 +13,9 @@ import type { ToolDefinition } from './tool-request.js';
 export function toTemplateInput(
   family: ToolFamily,
   messages: readonly ChatMessage[],
-  tools: readonly ToolDefinition[] | undefined,
+  offer: ToolOffer | undefined,
 ): { messages: object[]; tools?: object[] } {
-  if (family === 'generic') return { messages: toGenericMessages(messages, tools) };
+  if (family === 'generic') return { messages: toGenericMessages(messages, offer) };
   const templateMessages = messages.map((m) => ({
     role: m.role,
     content: m.content,
@@ -25,14 +25,14 @@ export function toTemplateInput(
     ...(m.toolCallId !== undefined ? { tool_call_id: m.toolCallId } : {}),
     ...(m.name !== undefined ? { name: m.name } : {}),
   }));
-  if (tools === undefined) return { messages: templateMessages };
+  if (offer === undefined) return { messages: templateMessages };
   return {
     messages: templateMessages,
-    tools: tools.map((t) => ({ type: 'function', function: { name: t.name, ...(t.description ? { description: t.description } : {}), parameters: t.parameters } })),
+    tools: offer.tools.map((t) => ({ type: 'function', function: { name: t.name, ...(t.description ? { description: t.description } : {}), parameters: t.parameters } })),
   };
 }
 
-function toGenericMessages(messages: readonly ChatMessage[], tools: readonly ToolDefinition[] | undefined): ChatMessage[] {
+function toGenericMessages(messages: readonly ChatMessage[], offer: ToolOffer | undefined): ChatMessage[] {
   const converted = messages.map((m): ChatMessage => {
     if (m.role === 'assistant' && m.toolCalls && m.toolCalls.length > 0) {
       const calls = JSON.stringify({ tool_calls: m.toolCalls.map((c) => ({ name: c.name, arguments: parseArguments(c.arguments) })) });
@@ -41,8 +41,8 @@ function toGenericMessages(messages: readonly ChatMessage[], tools: readonly Too
     if (m.role === 'tool') return { role: 'user', content: `Tool result${m.toolCallId ? ` (${m.toolCallId})` : ''}: ${m.content}` };
     return { role: m.role, content: m.content };
   });
-  if (tools === undefined) return converted;
-  const prompt = genericToolsPrompt(tools);
+  if (offer === undefined) return converted;
+  const prompt = genericToolsPrompt(offer.tools, offer.isForced);
   const first = converted[0];
   if (first?.role === 'system') return [{ role: 'system', content: `${first.content}\n\n${prompt}` }, ...converted.slice(1)];
   return [{ role: 'system', content: prompt }, ...converted];

@@ -116,31 +116,45 @@ export function couldBeToolCall(family: ToolFamily, text: string): boolean {
  */
 export function forcedToolCall(family: ToolFamily, tools: readonly ToolDefinition[], isParallel: boolean): { prefix: string; spec: ConstraintSpec } {
   const argumentKey = family === 'llama3' ? 'parameters' : 'arguments';
-  const calls = tools.map((tool) => ({
-    type: 'object',
-    properties: { name: { const: tool.name }, [argumentKey]: tool.parameters },
-    required: ['name', argumentKey],
-    additionalProperties: false,
-  }));
-  const call = calls.length === 1 ? calls[0]! : { anyOf: calls };
+  // each tool's `$defs` move to the root, where their '#/$defs/...' refs now point
+  const defs: JsonObject = {};
+  const calls = tools.map((tool) => {
+    const { $defs, ...parameters } = tool.parameters;
+    if (typeof $defs === 'object' && $defs !== null) Object.assign(defs, $defs);
+    return {
+      type: 'object',
+      properties: { name: { const: tool.name }, [argumentKey]: parameters },
+      required: ['name', argumentKey],
+      additionalProperties: false,
+    };
+  });
+  const withDefs = (schema: JsonObject): JsonObject => (Object.keys(defs).length > 0 ? { ...schema, $defs: defs } : schema);
+  const call: JsonObject = calls.length === 1 ? calls[0]! : { anyOf: calls };
   const array = { type: 'array', items: call, minItems: 1, ...(isParallel ? {} : { maxItems: 1 }) };
   switch (family) {
     case 'llama3':
-      return { prefix: '', spec: { type: 'json_schema', schema: call } };
+      return { prefix: '', spec: { type: 'json_schema', schema: withDefs(call) } };
     case 'hermes':
-      return { prefix: `${HERMES_OPEN}\n`, spec: { type: 'json_schema', schema: call } };
+      return { prefix: `${HERMES_OPEN}\n`, spec: { type: 'json_schema', schema: withDefs(call) } };
     case 'mistral':
-      return { prefix: MISTRAL_MARKER, spec: { type: 'json_schema', schema: array } };
-    case 'generic':
-      return {
-        prefix: '',
-        spec: { type: 'json_schema', schema: { type: 'object', properties: { tool_calls: array }, required: ['tool_calls'], additionalProperties: false } },
-      };
+      return { prefix: MISTRAL_MARKER, spec: { type: 'json_schema', schema: withDefs(array) } };
+    case 'generic': {
+      const schema = { type: 'object', properties: { tool_calls: array }, required: ['tool_calls'], additionalProperties: false };
+      return { prefix: '', spec: { type: 'json_schema', schema: withDefs(schema) } };
+    }
   }
 }
 
-/** The system text that offers tools to a model whose template ignores them (the generic family). */
-export function genericToolsPrompt(tools: readonly ToolDefinition[]): string {
+/**
+ * The system text that offers tools to a model whose template ignores them (the generic family).
+ * A forced call lists only the tools' names and descriptions: the grammar spells out each call's
+ * shape token by token, and small contexts have no room for the schemas.
+ */
+export function genericToolsPrompt(tools: readonly ToolDefinition[], isForced = false): string {
+  if (isForced) {
+    const list = tools.map((t) => (t.description ? `${t.name} (${t.description})` : t.name)).join(', ');
+    return `Call one of these tools: ${list}. Answer with only a JSON object: {"tool_calls": [{"name": ..., "arguments": {...}}]}.`;
+  }
   const list = tools.map((t) => ({ name: t.name, ...(t.description ? { description: t.description } : {}), parameters: t.parameters }));
   return (
     `You can call these tools:\n${JSON.stringify(list)}\n` +

@@ -12,6 +12,12 @@ export interface ToolDefinition {
 /** OpenAI `tool_choice`: `auto` lets the model choose, `required` forces some call, `function` forces that one. */
 export type ToolChoice = { readonly type: 'auto' } | { readonly type: 'none' } | { readonly type: 'required' } | { readonly type: 'function'; readonly name: string };
 
+/** Tools as a prompt offers them: `isForced` when tool_choice forces a call (the grammar then spells out its shape). */
+export interface ToolOffer {
+  readonly tools: readonly ToolDefinition[];
+  readonly isForced: boolean;
+}
+
 /** The tool fields of a chat request; undefined when it offers no tools or `tool_choice` is `none`. */
 export interface ToolRequest {
   readonly tools: readonly ToolDefinition[];
