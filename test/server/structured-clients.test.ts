@@ -80,15 +80,24 @@ describe('structured output through unchanged clients, 50 seeds each at temperat
     for (const pet of [...generated, ...streamed]) expect(Pet.parse(pet)).toEqual(pet);
   });
 
-  it('LangChain withStructuredOutput (json schema, and function calling: a forced named tool)', async () => {
-    const chat = (seed: number, streaming: boolean) =>
-      new ChatOpenAI({ model: MODEL_NAME, apiKey: 'unused', configuration: { baseURL: `${s.baseUrl}/v1` }, temperature: 1, maxTokens: MAX_TOKENS, maxRetries: 0, streaming, modelKwargs: { seed } });
+  it('LangChain withStructuredOutput, json schema and function calling (a forced named tool), invoked and streamed', async () => {
+    const chat = (seed: number) =>
+      new ChatOpenAI({ model: MODEL_NAME, apiKey: 'unused', configuration: { baseURL: `${s.baseUrl}/v1` }, temperature: 1, maxTokens: MAX_TOKENS, maxRetries: 0, modelKwargs: { seed } });
+    // streamed through .stream() (a streaming model's invoke() estimates token counts with tiktoken, which it downloads: offline it retries for a minute)
+    const lastOf = async <T>(stream: AsyncIterable<T>): Promise<T | undefined> => {
+      let last: T | undefined;
+      for await (const chunk of stream) last = chunk;
+      return last;
+    };
     const results = await Promise.all(
-      seeds.flatMap((seed) => [
-        chat(seed, false).withStructuredOutput(Pet, { name: 'pet' }).invoke(messages[0]!.content),
-        chat(seed, true).withStructuredOutput(Pet, { name: 'pet', method: 'functionCalling' }).invoke(messages[0]!.content),
-      ]),
+      seeds.flatMap((seed) =>
+        (['jsonSchema', 'functionCalling'] as const).flatMap((method) => {
+          const structured = chat(seed).withStructuredOutput(Pet, { name: 'pet', method });
+          return [structured.invoke(messages[0]!.content), structured.stream(messages[0]!.content).then(lastOf)];
+        }),
+      ),
     );
+    expect(results).toHaveLength(4 * NUM_SEEDS);
     for (const pet of results) expect(Pet.parse(pet)).toEqual(pet);
   });
 

@@ -36,10 +36,13 @@ export async function handleChatCompletion(ctx: RequestContext): Promise<void> {
   const family = ctx.prompts.chatTemplate.toolFamily;
   const tools = request.tools;
   // tool_choice 'required' or a named function: the call is forced with a grammar in the family's syntax
+  // (a named function is called once; 'required' may call several tools when parallel_tool_calls allows)
   const forced =
-    tools && tools.choice.type !== 'auto'
-      ? forcedToolCall(family, tools.choice.type === 'function' ? tools.tools.filter((t) => t.name === (tools.choice as { name: string }).name) : tools.tools, tools.isParallel)
-      : undefined;
+    tools?.choice.type === 'function'
+      ? forcedToolCall(family, tools.tools.filter((t) => t.name === (tools.choice as { name: string }).name), false)
+      : tools?.choice.type === 'required'
+        ? forcedToolCall(family, tools.tools, tools.isParallel)
+        : undefined;
   const constraint: RequestConstraint | undefined = forced ? { spec: forced.spec, param: 'tools' } : request.constraint;
   checkConstraintCompiles(ctx.engine, constraint);
   const promptIds = await ctx.prompts.encodeChat(request.messages, {

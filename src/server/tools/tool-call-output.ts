@@ -48,7 +48,8 @@ export class ToolCallOutput {
     if (this.isContent) return { content: held, toolCalls: undefined };
     const turn = parseToolCalls(this.family, this.prefix + held, this.tools.tools);
     if (turn === undefined) return { content: held, toolCalls: undefined };
-    const calls = this.tools.isParallel ? turn.toolCalls : turn.toolCalls.slice(0, 1);
+    const isOneCall = !this.tools.isParallel || this.tools.choice.type === 'function';
+    const calls = isOneCall ? turn.toolCalls.slice(0, 1) : turn.toolCalls;
     return { content: turn.content, toolCalls: calls.map((c) => ({ id: newToolCallId(), type: 'function', function: { name: c.name, arguments: c.arguments } })) };
   }
 }
