@@ -20,3 +20,8 @@ export { readGguf, writeGguf, gguf, GgufValueType } from '../formats/gguf/index.
 export { GgmlType } from '../formats/ggml-type.js';
 export { createServer, type PeregrineServer, type ServerOptions } from '../server/server.js';
 export { shutdownGracefully, type ShutdownOptions, type ShutdownResult } from '../server/graceful-shutdown.js';
+// structured output and tool calling (issue 21)
+export { chat, type ChatOptions, type ChatResult, type ChatTool } from './chat.js';
+export type { ChatMessage, ChatToolCall } from '../server/chat-completions/chat-template.js';
+export type { ResponseFormat, ConstraintOptions } from '../engine/constraint-options.js';
+export { createConstraintCompiler, type ConstraintSpec, type ConstraintCompiler, type CompiledConstraint, type TokenConstraint } from '../grammar/index.js';

@@ -10,7 +10,7 @@ import { tokenPiece } from '../token-text.js';
 import { checkMaxTokensFit, checkServedModel, toGenerationOptions } from '../validation.js';
 import { parseChatCompletionRequest } from './schema.js';
 import { checkConstraintCompiles, readLogitBias, type RequestConstraint } from '../structured-output.js';
-import { forcedToolCall } from '../tools/tool-call-format.js';
+import { forcedToolCallFor } from '../tools/tool-call-format.js';
 import { ToolCallOutput, toolCallDeltas, type WireToolCall } from '../tools/tool-call-output.js';
 import type { JsonObject } from '../validation.js';
 
@@ -36,13 +36,7 @@ export async function handleChatCompletion(ctx: RequestContext): Promise<void> {
   const family = ctx.prompts.chatTemplate.toolFamily;
   const tools = request.tools;
   // tool_choice 'required' or a named function: the call is forced with a grammar in the family's syntax
-  // (a named function is called once; 'required' may call several tools when parallel_tool_calls allows)
-  const forced =
-    tools?.choice.type === 'function'
-      ? forcedToolCall(family, tools.tools.filter((t) => t.name === (tools.choice as { name: string }).name), false)
-      : tools?.choice.type === 'required'
-        ? forcedToolCall(family, tools.tools, tools.isParallel)
-        : undefined;
+  const forced = tools && forcedToolCallFor(family, tools);
   const constraint: RequestConstraint | undefined = forced ? { spec: forced.spec, param: 'tools' } : request.constraint;
   checkConstraintCompiles(ctx.engine, constraint);
   const promptIds = await ctx.prompts.encodeChat(request.messages, {

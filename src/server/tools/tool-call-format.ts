@@ -1,6 +1,6 @@
 import type { ConstraintSpec } from '../../grammar/token-constraint.js';
 import type { JsonObject } from '../validation.js';
-import type { ToolDefinition } from './tool-request.js';
+import type { ToolDefinition, ToolRequest } from './tool-request.js';
 
 /**
  * How a model family writes tool calls, recognised from its chat template's text:
@@ -143,6 +143,17 @@ export function forcedToolCall(family: ToolFamily, tools: readonly ToolDefinitio
       return { prefix: '', spec: { type: 'json_schema', schema: withDefs(schema) } };
     }
   }
+}
+
+/**
+ * The forced call a request's tool_choice asks for, or undefined for `auto`: a named function is
+ * called once; `required` may call several tools when parallel tool calls are allowed.
+ */
+export function forcedToolCallFor(family: ToolFamily, request: ToolRequest): { prefix: string; spec: ConstraintSpec } | undefined {
+  const choice = request.choice;
+  if (choice.type === 'function') return forcedToolCall(family, request.tools.filter((t) => t.name === choice.name), false);
+  if (choice.type === 'required') return forcedToolCall(family, request.tools, request.isParallel);
+  return undefined;
 }
 
 /**
