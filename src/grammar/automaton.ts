@@ -29,12 +29,20 @@ export class Automaton {
   /** each state: the stack set includes the empty stack (the input so far is a complete match) */
   private readonly accepting: boolean[] = [];
   private readonly stateIds = new Map<string, number>();
+  /** per state: 1 when a stack returned into the hole (see localState) */
+  holeFlags = new Uint8Array(64);
+  /** per state: its local state (see localState), UNKNOWN until asked */
+  private readonly locals: number[] = [];
+  /** the position standing for "the rest of the stack, not known here" */
+  private readonly holePos: number;
+  private holeNode = -1;
   /** transitions[state * 256 + byte]: next state, DEAD, or UNKNOWN */
   transitions = new Int32Array(256 * 64).fill(UNKNOWN);
   readonly initial: number;
 
   constructor(readonly program: ByteProgram) {
     this.positions = program.op.length + 1;
+    this.holePos = program.op.length;
     const alts = program.alternatives[program.root]!;
     this.initial = this.closure(Array.from(alts, (a) => [a, -1] as const));
   }
@@ -61,6 +69,12 @@ export class Automaton {
     return t === UNKNOWN ? this.computeTransition(state, byte) : t;
   }
 
+  /** the state after `bytes` from `state` (DEAD once a byte is refused) */
+  run(state: number, bytes: Uint8Array): number {
+    for (let i = 0; i < bytes.length && state !== DEAD; i++) state = this.next(state, bytes[i]!);
+    return state;
+  }
+
   computeTransition(state: number, byte: number): number {
     const { op, arg, byteSets } = this.program;
     const seeds: (readonly [number, number])[] = [];
@@ -82,6 +96,7 @@ export class Automaton {
     const visited = new Set<number>();
     const tops = new Set<number>();
     let accept = false;
+    let hole = false;
     const work: number[] = [];
     for (const [pos, parent] of seeds) work.push(pos, parent);
     while (work.length > 0) {
@@ -90,6 +105,10 @@ export class Automaton {
       const key = (parent + 1) * P + pos;
       if (visited.has(key)) continue;
       visited.add(key);
+      if (pos === this.holePos) {
+        hole = true;
+        continue;
+      }
       const o = op[pos];
       if (o === Op.Byte) {
         const node = this.intern(pos, parent);
@@ -110,20 +129,25 @@ export class Automaton {
     if (tops.size > GRAMMAR_LIMITS.maxStacksPerState) {
       throw new InvalidRequestError('INVALID_ARGUMENT', `grammar too ambiguous: a matcher state exceeds the limit of ${GRAMMAR_LIMITS.maxStacksPerState} stacks`);
     }
-    if (tops.size === 0 && !accept) return DEAD;
+    if (tops.size === 0 && !accept && !hole) return DEAD;
     const sorted = Int32Array.from(tops).sort();
-    const key = (accept ? 'a' : '') + sorted.join(',');
+    const key = (accept ? 'a' : '') + (hole ? 'h' : '') + sorted.join(',');
     let id = this.stateIds.get(key);
     if (id === undefined) {
       id = this.stacks.length;
       this.stateIds.set(key, id);
       this.stacks.push(sorted);
       this.accepting.push(accept);
+      this.locals.push(UNKNOWN);
       if ((id + 1) * 256 > this.transitions.length) {
         const grown = new Int32Array(this.transitions.length * 2).fill(UNKNOWN);
         grown.set(this.transitions);
         this.transitions = grown;
+        const flags = new Uint8Array(this.holeFlags.length * 2);
+        flags.set(this.holeFlags);
+        this.holeFlags = flags;
       }
+      this.holeFlags[id] = hole ? 1 : 0;
     }
     return id;
   }
@@ -151,6 +175,32 @@ export class Automaton {
     this.nodeDepth[id] = depth;
     this.nodeIds.set(key, id);
     return id;
+  }
+
+  /**
+   * The part of `state` that a token's first bytes can see: every stack cut where it reaches below
+   * the shallowest stack's top frame, the cut replaced by the hole. A walk from the local state that
+   * never returns into the hole does exactly what it does from `state` (the stacks below the cut are
+   * untouched); one that does must be redone from `state`. States that differ only below the cut,
+   * e.g. the inside of a JSON string in different properties, share one local state, so the mask of
+   * the tokens that stay inside (most of the vocabulary) is computed once (XGrammar's split of
+   * context-independent tokens). Returns `state` itself when there is nothing to cut.
+   */
+  localState(state: number): number {
+    const known = this.locals[state]!;
+    if (known !== UNKNOWN) return known;
+    const tops = this.stacks[state]!;
+    let minDepth = Infinity;
+    for (const top of tops) minDepth = Math.min(minDepth, this.nodeDepth[top]!);
+    let local = state;
+    if (minDepth > 1 && tops.length > 0) {
+      if (this.holeNode < 0) this.holeNode = this.intern(this.holePos, -1);
+      const cut = minDepth - 1;
+      const copy = (node: number): number => (this.nodeDepth[node]! <= cut ? this.holeNode : this.intern(this.nodePos[node]!, copy(this.nodeParent[node]!)));
+      local = this.closure(Array.from(tops, (top) => [this.nodePos[top]!, copy(this.nodeParent[top]!)] as const));
+    }
+    this.locals[state] = local;
+    return local;
   }
 
   /** re-interns `state` of another automaton over the same program into this one (see CompiledGrammar) */

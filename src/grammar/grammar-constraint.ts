@@ -19,6 +19,8 @@ const MAX_CACHED_MASKS = 4096;
 export class CompiledGrammar implements CompiledConstraint {
   automaton: Automaton;
   private masks = new Map<number, Uint32Array>();
+  /** per local state: its mask and the trie nodes whose walk reached the hole */
+  private locals = new Map<number, { mask: Uint32Array; dependent: number[] }>();
   private readonly words: number;
   private readonly walkStates: Int32Array;
 
@@ -35,39 +37,92 @@ export class CompiledGrammar implements CompiledConstraint {
     if (this.automaton.size > MAX_AUTOMATON_SIZE) {
       this.automaton = new Automaton(this.program);
       this.masks = new Map();
+      this.locals = new Map();
     }
     return new GrammarConstraint(this, this.automaton, this.automaton.initial);
   }
 
   /** the text-token mask of `state` (end-of-generation bits not set) */
   textMask(automaton: Automaton, state: number): Uint32Array {
-    const cached = automaton === this.automaton ? this.masks.get(state) : undefined;
+    const current = automaton === this.automaton;
+    const cached = current ? this.masks.get(state) : undefined;
     if (cached) return cached;
-    const mask = this.walk(automaton, state);
-    if (automaton === this.automaton) {
-      if (this.masks.size >= MAX_CACHED_MASKS) this.masks.clear();
+    const mask = this.computeMask(automaton, state);
+    if (current) {
+      if (this.masks.size >= MAX_CACHED_MASKS) {
+        this.masks.clear();
+        this.locals.clear();
+      }
       this.masks.set(state, mask);
     }
     return mask;
   }
 
-  private walk(automaton: Automaton, state: number): Uint32Array {
+  /**
+   * The mask of the local state (automaton.localState), shared by every state with that local
+   * state, plus the tokens under each trie node where the local walk returned into the hole,
+   * walked again from the real state.
+   */
+  private computeMask(automaton: Automaton, state: number): Uint32Array {
+    if (automaton.isFinal(state)) return new Uint32Array(this.words);
+    const local = automaton.localState(state);
+    if (local === state) return this.walk(automaton, state, 0, this.trie.nodeCount, undefined);
+    const current = automaton === this.automaton;
+    let entry = current ? this.locals.get(local) : undefined;
+    if (!entry) {
+      const dependent: number[] = [];
+      entry = { mask: this.walk(automaton, local, 0, this.trie.nodeCount, dependent), dependent };
+      if (current) this.locals.set(local, entry);
+    }
+    const mask = entry.mask.slice();
+    const { parent, byte, depth, end } = this.trie;
+    const path: number[] = [];
+    for (const root of entry.dependent) {
+      // the state after the bytes above `root`
+      path.length = 0;
+      for (let p = parent[root]!; p >= 0; p = parent[p]!) path.push(byte[p]!);
+      let s = state;
+      for (let k = path.length - 1; k >= 0 && s !== DEAD; k--) s = automaton.next(s, path[k]!);
+      if (s === DEAD) continue;
+      this.walkStates[depth[root]! - 1] = s;
+      this.walkInto(automaton, mask, root, end[root]!, undefined);
+    }
+    return mask;
+  }
+
+  private walk(automaton: Automaton, state: number, from: number, to: number, dependent: number[] | undefined): Uint32Array {
     const mask = new Uint32Array(this.words);
-    if (automaton.isFinal(state)) return mask;
-    const { byte, depth, end, tokenStart, tokens, nodeCount } = this.trie;
+    this.walkStates[0] = state;
+    this.walkInto(automaton, mask, from, to, dependent);
+    return mask;
+  }
+
+  /**
+   * Sets the bits of the tokens in trie nodes [from, to) that the automaton accepts, starting from
+   * walkStates[depth[from] - 1]. With `dependent`, a node whose state fell into the hole is
+   * recorded there and its subtree skipped.
+   */
+  private walkInto(automaton: Automaton, mask: Uint32Array, from: number, to: number, dependent: number[] | undefined): void {
+    const { byte, depth, end, tokenStart, tokens } = this.trie;
     const at = this.walkStates;
-    at[0] = state;
     let transitions = automaton.transitions;
-    let i = 0;
-    while (i < nodeCount) {
+    let holes = automaton.holeFlags;
+    let i = from;
+    while (i < to) {
       const d = depth[i]!;
-      const from = at[d - 1]!;
-      let next = transitions[from * 256 + byte[i]!]!;
+      const prev = at[d - 1]!;
+      let next = transitions[prev * 256 + byte[i]!]!;
       if (next === -2) {
-        next = automaton.computeTransition(from, byte[i]!);
+        next = automaton.computeTransition(prev, byte[i]!);
         transitions = automaton.transitions;
+        holes = automaton.holeFlags;
       }
       if (next === DEAD) {
+        i = end[i]!;
+        continue;
+      }
+      if (dependent !== undefined && holes[next] === 1) {
+        dependent.push(i);
         i = end[i]!;
         continue;
       }
@@ -78,7 +133,6 @@ export class CompiledGrammar implements CompiledConstraint {
       }
       i++;
     }
-    return mask;
   }
 }
 
