@@ -35,7 +35,8 @@ export class Automaton {
   private readonly locals: number[] = [];
   /** the position standing for "the rest of the stack, not known here" */
   private readonly holePos: number;
-  private holeNode = -1;
+  /** the hole node standing at each stack depth (a cut stack keeps its true depth, so the depth limit applies alike) */
+  private readonly holeNodes = new Map<number, number>();
   /** transitions[state * 256 + byte]: next state, DEAD, or UNKNOWN */
   transitions = new Int32Array(256 * 64).fill(UNKNOWN);
   readonly initial: number;
@@ -159,6 +160,12 @@ export class Automaton {
     if (found !== undefined) return found;
     const depth = parent < 0 ? 1 : this.nodeDepth[parent]! + 1;
     if (depth > GRAMMAR_LIMITS.maxStackDepth) return -1;
+    const id = this.allocate(pos, parent, depth);
+    this.nodeIds.set(key, id);
+    return id;
+  }
+
+  private allocate(pos: number, parent: number, depth: number): number {
     const id = this.nodeCount++;
     if (id >= this.nodePos.length) {
       const grow = (a: Int32Array): Int32Array<ArrayBuffer> => {
@@ -173,7 +180,6 @@ export class Automaton {
     this.nodePos[id] = pos;
     this.nodeParent[id] = parent;
     this.nodeDepth[id] = depth;
-    this.nodeIds.set(key, id);
     return id;
   }
 
@@ -194,9 +200,14 @@ export class Automaton {
     for (const top of tops) minDepth = Math.min(minDepth, this.nodeDepth[top]!);
     let local = state;
     if (minDepth > 1 && tops.length > 0) {
-      if (this.holeNode < 0) this.holeNode = this.intern(this.holePos, -1);
       const cut = minDepth - 1;
-      const copy = (node: number): number => (this.nodeDepth[node]! <= cut ? this.holeNode : this.intern(this.nodePos[node]!, copy(this.nodeParent[node]!)));
+      let hole = this.holeNodes.get(cut);
+      if (hole === undefined) {
+        hole = this.allocate(this.holePos, -1, cut);
+        this.holeNodes.set(cut, hole);
+      }
+      const holeNode = hole;
+      const copy = (node: number): number => (this.nodeDepth[node]! <= cut ? holeNode : this.intern(this.nodePos[node]!, copy(this.nodeParent[node]!)));
       local = this.closure(Array.from(tops, (top) => [this.nodePos[top]!, copy(this.nodeParent[top]!)] as const));
     }
     this.locals[state] = local;

@@ -37,6 +37,13 @@ describe('parseGbnf', () => {
     expect(matchGbnf(a, 'b')).toBe('prefix');
   });
 
+  it('repeats a whole literal, as llama.cpp does', () => {
+    const a = compile('root ::= "no" "pe"? "!"{2} ""*');
+    expect(matchGbnf(a, 'no!!')).toBe('full');
+    expect(matchGbnf(a, 'nope!!')).toBe('full');
+    expect(matchGbnf(a, 'nop!!')).toBe('no');
+  });
+
   it('handles {m}, {m,}, {m,n}, {,n}', () => {
     const a = compile('root ::= "a"{2} "b"{1,} "c"{0,2} "d"{,1} "e"');
     expect(matchGbnf(a, 'aabe')).toBe('full');
