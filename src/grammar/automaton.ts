@@ -40,8 +40,11 @@ export class Automaton {
   /** transitions[state * 256 + byte]: next state, DEAD, or UNKNOWN */
   transitions = new Int32Array(256 * 64).fill(UNKNOWN);
   readonly initial: number;
+  /** the most a stack can grow while one byte is consumed (see maxGrowthPerByte) */
+  readonly growthPerByte: number;
 
   constructor(readonly program: ByteProgram) {
+    this.growthPerByte = maxGrowthPerByte(program);
     this.positions = program.op.length + 1;
     this.holePos = program.op.length;
     const alts = program.alternatives[program.root]!;
@@ -192,7 +195,7 @@ export class Automaton {
    * the tokens that stay inside (most of the vocabulary) is computed once (XGrammar's split of
    * context-independent tokens). Returns `state` itself when there is nothing to cut.
    */
-  localState(state: number): number {
+  localState(state: number, maxTokenBytes: number): number {
     const known = this.locals[state]!;
     if (known !== UNKNOWN) return known;
     const tops = this.stacks[state]!;
@@ -201,10 +204,15 @@ export class Automaton {
     let local = state;
     if (minDepth > 1 && tops.length > 0) {
       const cut = minDepth - 1;
-      let hole = this.holeNodes.get(cut);
+      // far from the depth limit (no token can reach it) the cut's depth cannot matter: states at
+      // every such depth share one hole, and so one local state
+      let maxTop = 0;
+      for (const top of tops) maxTop = Math.max(maxTop, this.nodeDepth[top]!);
+      const holeDepth = maxTop + maxTokenBytes * this.growthPerByte < GRAMMAR_LIMITS.maxStackDepth - 1 ? 1 : cut;
+      let hole = this.holeNodes.get(holeDepth);
       if (hole === undefined) {
-        hole = this.allocate(this.holePos, -1, cut);
-        this.holeNodes.set(cut, hole);
+        hole = this.allocate(this.holePos, -1, holeDepth);
+        this.holeNodes.set(holeDepth, hole);
       }
       const holeNode = hole;
       const copy = (node: number): number => (this.nodeDepth[node]! <= cut ? holeNode : this.intern(this.nodePos[node]!, copy(this.nodeParent[node]!)));
@@ -231,4 +239,49 @@ export class Automaton {
     if (node < 0) return -1;
     return this.intern(other.nodePos[node]!, this.copyNode(other, other.nodeParent[node]!));
   }
+}
+
+/**
+ * How much one consumed byte can deepen a stack: 1 for the byte's own frame, plus the longest chain
+ * of calls (that push a return) the matcher can make before the next byte: rule r's depth is the
+ * most, over its alternatives' leftmost callable references (those after only nullable elements),
+ * of 1 (if the call is not in tail position) + the depth of the callee. The left-call graph is
+ * acyclic (left recursion is refused), so this is finite.
+ */
+function maxGrowthPerByte(program: ByteProgram): number {
+  const { op, arg, alternatives } = program;
+  const n = alternatives.length;
+  const nullable = new Uint8Array(n);
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (let r = 0; r < n; r++) {
+      if (nullable[r]) continue;
+      for (const start of alternatives[r]!) {
+        let p = start;
+        while (op[p] === Op.Ref && nullable[arg[p]!]) p++;
+        if (op[p] === Op.End) {
+          nullable[r] = 1;
+          changed = true;
+          break;
+        }
+      }
+    }
+  }
+  const depth = new Int32Array(n).fill(-1);
+  const visit = (r: number): number => {
+    if (depth[r]! >= 0) return depth[r]!;
+    depth[r] = 0; // acyclic; guards anyway
+    let best = 0;
+    for (const start of alternatives[r]!) {
+      for (let p = start; op[p] === Op.Ref; p++) {
+        best = Math.max(best, (op[p + 1] === Op.End ? 0 : 1) + visit(arg[p]!));
+        if (!nullable[arg[p]!]) break;
+      }
+    }
+    depth[r] = best;
+    return best;
+  };
+  let most = 0;
+  for (let r = 0; r < n; r++) most = Math.max(most, visit(r));
+  return most + 1;
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InvalidRequestError } from '../errors/engine-error.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { createConstraintCompiler } from './constraint-compiler.js';
+import { GRAMMAR_LIMITS } from './limits.js';
 import type { ConstraintSpec } from './token-constraint.js';
 
 const enc = new TextEncoder();
@@ -86,7 +87,7 @@ describe('createConstraintCompiler', () => {
   });
 
   it('bounds nesting: deeper than the matcher stack allows is not matched', () => {
-    const deep = '['.repeat(600);
+    const deep = '['.repeat(GRAMMAR_LIMITS.maxStackDepth + 100);
     const c = createConstraintCompiler(byteTokenizer()).compile({ type: 'gbnf', grammar: 'root ::= "[" root "]" | "x"' }).create();
     const mask = new Uint32Array(9);
     let i = 0;
@@ -95,7 +96,7 @@ describe('createConstraintCompiler', () => {
       if (!((mask[0x5b >>> 5]! >>> (0x5b & 31)) & 1)) break;
       c.acceptToken(0x5b);
     }
-    expect(i).toBeGreaterThan(400);
-    expect(i).toBeLessThan(600);
+    expect(i).toBeGreaterThan(GRAMMAR_LIMITS.maxStackDepth - 100);
+    expect(i).toBeLessThan(GRAMMAR_LIMITS.maxStackDepth + 1);
   });
 });

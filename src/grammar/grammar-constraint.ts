@@ -65,7 +65,7 @@ export class CompiledGrammar implements CompiledConstraint {
    */
   private computeMask(automaton: Automaton, state: number): Uint32Array {
     if (automaton.isFinal(state)) return new Uint32Array(this.words);
-    const local = automaton.localState(state);
+    const local = automaton.localState(state, this.trie.maxDepth);
     if (local === state) return this.walk(automaton, state, 0, this.trie.nodeCount, undefined);
     const current = automaton === this.automaton;
     let entry = current ? this.locals.get(local) : undefined;
