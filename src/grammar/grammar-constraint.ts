@@ -34,12 +34,18 @@ export class CompiledGrammar implements CompiledConstraint {
   }
 
   create(): TokenConstraint {
-    if (this.automaton.size > MAX_AUTOMATON_SIZE) {
-      this.automaton = new Automaton(this.program);
-      this.masks = new Map();
-      this.locals = new Map();
-    }
+    if (this.automaton.size > MAX_AUTOMATON_SIZE) this.retire();
     return new GrammarConstraint(this, this.automaton, this.automaton.initial);
+  }
+
+  /**
+   * Starts a fresh automaton (and mask caches) for new requests; requests under way move their
+   * state onto it at their next step. Memory stays bounded however many states requests visit.
+   */
+  retire(): void {
+    this.automaton = new Automaton(this.program);
+    this.masks = new Map();
+    this.locals = new Map();
   }
 
   /** the text-token mask of `state` (end-of-generation bits not set) */

@@ -65,6 +65,7 @@ describe('regexToGbnf', () => {
     ['a{3,2}', /n < m/],
     ['a{99999}', /repetition count exceeds the limit of 4096/],
     ['\\q', /unknown escape '\\q'/],
+    ['('.repeat(100) + ')'.repeat(100), /groups nested deeper than 66 at offset 66/],
   ])('refuses %j', (pattern, message) => {
     let error: unknown;
     try {

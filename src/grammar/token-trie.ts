@@ -61,13 +61,9 @@ export function buildTokenTrie(tokenizer: Pick<Tokenizer, 'vocabSize' | 'tokenBy
     else text.push(id);
   }
   // latin1 strings compare code unit by code unit: byte order
-  const keys = new Map<number, string>();
-  for (const id of text) keys.set(id, Buffer.from(tokenBytes[id]!).toString('latin1'));
-  text.sort((a, b) => {
-    const ka = keys.get(a)!;
-    const kb = keys.get(b)!;
-    return ka < kb ? -1 : ka > kb ? 1 : a - b;
-  });
+  const keyed = text.map((id) => ({ id, key: String.fromCharCode(...tokenBytes[id]!) }));
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.id - b.id));
+  for (let i = 0; i < keyed.length; i++) text[i] = keyed[i]!.id;
 
   const byte: number[] = [];
   const depth: number[] = [];
