@@ -5,9 +5,12 @@ import type { CompiledConstraint, TokenConstraint } from './token-constraint.js'
 import { TOKEN_END, TOKEN_TEXT, type TokenTrie } from './token-trie.js';
 
 /** Automaton size (nodes + states·64) after which new requests start on a fresh automaton. */
-const MAX_AUTOMATON_SIZE = 1 << 21;
-/** masks kept per automaton (each vocabSize / 8 bytes: 16 KB at 128K tokens) */
-const MAX_CACHED_MASKS = 4096;
+const MAX_AUTOMATON_SIZE = 1 << 20;
+/** bytes of cached masks per compiled grammar (a dense mask is vocabSize / 8 bytes: 16 KB at 128K tokens) */
+const MAX_CACHED_MASK_BYTES = 32 << 20;
+
+/** A cached mask: a bitset, or (when few tokens are allowed, as at most places in a JSON document) their ids. */
+type CachedMask = Uint32Array | { readonly ids: Int32Array };
 
 /**
  * A grammar compiled against one vocabulary: the lazily determinized automaton and the token mask
@@ -18,7 +21,8 @@ const MAX_CACHED_MASKS = 4096;
  */
 export class CompiledGrammar implements CompiledConstraint {
   automaton: Automaton;
-  private masks = new Map<number, Uint32Array>();
+  private masks = new Map<number, CachedMask>();
+  private maskBytes = 0;
   /** per local state: its mask and the trie nodes whose walk reached the hole */
   private locals = new Map<number, { mask: Uint32Array; dependent: number[] }>();
   private readonly words: number;
@@ -45,23 +49,33 @@ export class CompiledGrammar implements CompiledConstraint {
   retire(): void {
     this.automaton = new Automaton(this.program);
     this.masks = new Map();
+    this.maskBytes = 0;
     this.locals = new Map();
   }
 
-  /** the text-token mask of `state` (end-of-generation bits not set) */
-  textMask(automaton: Automaton, state: number): Uint32Array {
+  /** writes the text-token mask of `state` (end-of-generation bits clear) into `out` */
+  fillTextMask(automaton: Automaton, state: number, out: Uint32Array): void {
     const current = automaton === this.automaton;
-    const cached = current ? this.masks.get(state) : undefined;
-    if (cached) return cached;
-    const mask = this.computeMask(automaton, state);
-    if (current) {
-      if (this.masks.size >= MAX_CACHED_MASKS) {
-        this.masks.clear();
-        this.locals.clear();
+    let cached = current ? this.masks.get(state) : undefined;
+    if (!cached) {
+      const mask = this.computeMask(automaton, state);
+      cached = compact(mask);
+      if (current) {
+        const bytes = cached instanceof Uint32Array ? cached.byteLength : cached.ids.byteLength;
+        if (this.maskBytes + bytes > MAX_CACHED_MASK_BYTES) {
+          this.masks.clear();
+          this.locals.clear();
+          this.maskBytes = 0;
+        }
+        this.masks.set(state, cached);
+        this.maskBytes += bytes;
       }
-      this.masks.set(state, mask);
     }
-    return mask;
+    if (cached instanceof Uint32Array) out.set(cached);
+    else {
+      out.fill(0);
+      for (const t of cached.ids) out[t >>> 5]! |= 1 << (t & 31);
+    }
   }
 
   /**
@@ -161,7 +175,7 @@ class GrammarConstraint implements TokenConstraint {
   fillAllowedMask(mask: Uint32Array): void {
     invariant(!this.ended, 'fillAllowedMask after the end of generation');
     this.migrate();
-    mask.set(this.compiled.textMask(this.automaton, this.state));
+    this.compiled.fillTextMask(this.automaton, this.state, mask);
     if (this.automaton.canEnd(this.state)) {
       for (const t of this.compiled.trie.endOfGeneration) mask[t >>> 5]! |= 1 << (t & 31);
     }
@@ -212,4 +226,19 @@ class GrammarConstraint implements TokenConstraint {
       this.automaton = current;
     }
   }
+}
+
+/** the ids of the set bits when there are fewer of them than words in the bitset, else the bitset */
+function compact(mask: Uint32Array): CachedMask {
+  let count = 0;
+  for (let w = 0; w < mask.length && count < mask.length; w++) {
+    for (let x = mask[w]!; x !== 0 && count < mask.length; x &= x - 1) count++;
+  }
+  if (count >= mask.length) return mask;
+  const ids = new Int32Array(count);
+  let k = 0;
+  for (let w = 0; w < mask.length; w++) {
+    for (let x = mask[w]!; x !== 0; x &= x - 1) ids[k++] = w * 32 + (31 - Math.clz32(x & -x));
+  }
+  return { ids };
 }
