@@ -1,5 +1,7 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import { zodResponseFormat } from 'openai/helpers/zod';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { InvalidRequestError } from '../errors/engine-error.js';
 import { Automaton, DEAD } from './automaton.js';
 import { lowerGrammar } from './byte-program.js';
@@ -250,6 +252,41 @@ describe('jsonSchemaToGbnf against ajv', () => {
     });
   }
 
+  it('schemas as clients write them (zod toJSONSchema, openai zodResponseFormat) compile, and what they accept zod accepts', () => {
+    const person = z.object({
+      name: z.string(),
+      email: z.email(),
+      id: z.uuid(),
+      when: z.iso.datetime(),
+      n: z.number().int(),
+      x: z.number().min(0).max(5),
+      tags: z.array(z.string()).max(3),
+      kind: z.enum(['a', 'b']),
+      nul: z.string().nullable(),
+      lit: z.literal('x'),
+      u: z.union([z.string(), z.number()]),
+    });
+    const docs: [unknown, boolean][] = [
+      [{ name: 'A', email: 'ada@example.com', id: '123e4567-e89b-12d3-a456-426614174000', when: '2024-05-06T07:08:09Z', n: 3, x: 4.5, tags: [], kind: 'a', nul: null, lit: 'x', u: 1 }, true],
+      [{ name: 'A', email: 'ada@example', id: '123e4567-e89b-12d3-a456-426614174000', when: '2024-05-06T07:08:09Z', n: 3, x: 4.5, tags: [], kind: 'a', nul: null, lit: 'x', u: 1 }, false],
+      [{ name: 'A', email: 'ada@example.com', id: '123e4567-e89b-02d3-a456-426614174000', when: '2024-05-06T07:08:09Z', n: 3, x: 4.5, tags: [], kind: 'a', nul: null, lit: 'x', u: 1 }, false],
+      [{ name: 'A', email: 'ada@example.com', id: '123e4567-e89b-12d3-a456-426614174000', when: '2024-02-30T07:08:09Z', n: 3, x: 4.5, tags: [], kind: 'a', nul: null, lit: 'x', u: 1 }, false],
+      [{ name: 'A', email: 'ada@example.com', id: '123e4567-e89b-12d3-a456-426614174000', when: '2024-05-06T07:08:09Z', n: 3, x: 5.5, tags: ['a', 'b', 'c', 'd'], kind: 'c', nul: 'y', lit: 'x', u: 's' }, false],
+    ];
+    const optional = z.object({ name: z.string(), opt: z.string().optional().nullable(), items: z.array(z.object({ k: z.string(), v: z.number() })) });
+    for (const [schema, jsonSchema, samples] of [
+      [person, z.toJSONSchema(person), docs],
+      [person, zodResponseFormat(person, 'person').json_schema.schema, docs],
+      [optional, zodResponseFormat(optional, 'o').json_schema.schema, [[{ name: 'n', opt: null, items: [{ k: 'a', v: -1.5 }] }, true], [{ name: 'n', opt: 5, items: [] }, false]]],
+    ] as [z.ZodType, unknown, [unknown, boolean][]][]) {
+      const a = automatonFor(jsonSchemaToGbnf(jsonSchema));
+      for (const [doc, valid] of samples) {
+        expect(schema.safeParse(doc).success, `zod on ${JSON.stringify(doc)}`).toBe(valid);
+        for (const indent of [undefined, 2]) expect(fullMatch(a, JSON.stringify(doc, null, indent)), JSON.stringify(doc)).toBe(valid);
+      }
+    }
+  });
+
   it('fractional number bounds: never admits a number outside them (integers and fractions within whole units inside)', () => {
     for (const schema of [
       { type: 'number', minimum: 0.5, maximum: 2.25 },
@@ -319,6 +356,7 @@ describe('jsonSchemaToGbnf against ajv', () => {
     [{ type: 'string', pattern: '(a)\\1' }, /backreferences are not supported/],
     [{ type: 'string', maxLength: 100000 }, /'maxLength' 100000 exceeds the limit of 4096/],
     [{ type: 'string', pattern: 'a', maxLength: 3 }, /together are not supported/],
+    [{ type: 'string', pattern: 'a', format: 'hostname' }, /unsupported format 'hostname'/],
     [{ type: 'integer', minimum: 5, maximum: 4 }, /the bounds admit no number/],
     [{ type: 'strin' }, /unknown type 'strin'/],
     [{ type: 'string', enum: [1, 2] }, /no 'enum' value has the schema's type/],

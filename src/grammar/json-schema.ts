@@ -14,7 +14,8 @@ import { regexToGbnf } from './regex.js';
  * properties in the order the schema lists them (optional ones may be left out; extra keys, where
  * allowed, come after them), strings with JSON's escapes, numbers of at most 15 integer and 16
  * fraction digits, and at most one short whitespace run (a space, or a newline and up to 20
- * spaces/tabs) between tokens, so a model cannot loop on whitespace.
+ * spaces/tabs) between tokens, so a model cannot loop on whitespace. A `pattern` next to a `format`
+ * (zod writes both, the pattern defining the format) is enforced as the pattern.
  */
 export function jsonSchemaToGbnf(schema: unknown): string {
   return new SchemaCompiler(schema).compile();
@@ -320,17 +321,19 @@ class SchemaCompiler {
 
   private string(s: Record<string, unknown>, path: string): string {
     const keys = Object.keys(s);
-    if (s.pattern !== undefined || s.format !== undefined) {
-      if (keys.length > 1) refuse(path, `'${keys.join("', '")}' together are not supported`);
+    if (s.format !== undefined && (typeof s.format !== 'string' || FORMATS[s.format] === undefined)) {
+      refuse(path, `unsupported format '${untrustedText(String(s.format))}' (supported: ${Object.keys(FORMATS).join(', ')})`);
     }
     if (s.pattern !== undefined) {
+      // a pattern with a format (as zod writes them: the pattern is the format's definition) is
+      // enforced as the pattern; a pattern with lengths cannot be (no intersection of the two)
+      if (keys.some((k) => k !== 'pattern' && k !== 'format')) refuse(path, `'${keys.join("', '")}' together are not supported`);
       if (typeof s.pattern !== 'string') refuse(path, "'pattern' must be a string");
       return this.rule('pattern', `"\\"" ${regexToGbnf(s.pattern, { encoding: 'json-string', search: true })} "\\""`);
     }
     if (s.format !== undefined) {
-      const body = typeof s.format === 'string' ? FORMATS[s.format] : undefined;
-      if (body === undefined) refuse(path, `unsupported format '${untrustedText(String(s.format))}' (supported: ${Object.keys(FORMATS).join(', ')})`);
-      return this.rule('format', `"\\"" ( ${body} ) "\\""`);
+      if (keys.length > 1) refuse(path, `'${keys.join("', '")}' together are not supported`);
+      return this.rule('format', `"\\"" ( ${FORMATS[s.format as string]} ) "\\""`);
     }
     if (s.minLength === undefined && s.maxLength === undefined) return this.prim('string');
     const len = (k: string, dflt: number): number => {
