@@ -44,6 +44,13 @@ describe('parseGbnf', () => {
     expect(matchGbnf(a, 'nop!!')).toBe('no');
   });
 
+  it('repeats something that can be empty without calling it left recursion', () => {
+    const a = compile('root ::= ("a"*)* ("b" | "")+ "c"');
+    expect(matchGbnf(a, 'aaabbc')).toBe('full');
+    expect(matchGbnf(a, 'c')).toBe('full');
+    expect(matchGbnf(a, 'ba')).toBe('no');
+  });
+
   it('handles {m}, {m,}, {m,n}, {,n}', () => {
     const a = compile('root ::= "a"{2} "b"{1,} "c"{0,2} "d"{,1} "e"');
     expect(matchGbnf(a, 'aabe')).toBe('full');

@@ -131,6 +131,7 @@ function generate(schema: unknown, root: Record<string, unknown>, r: Rand, depth
       const required = (s.required ?? []) as string[];
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(props)) if (required.includes(k) || (depth < 4 && r(2) === 0)) out[k] = generate(v, root, r, depth + 1);
+      for (const k of required) if (!(k in props)) out[k] = generate(s.additionalProperties ?? true, root, r, depth + 1);
       if (s.additionalProperties !== false && r(3) === 0) out[pick(r, ['extra', 'nam', 'name2', 'x"y', ''])] = generate(s.additionalProperties ?? true, root, r, depth + 1);
       return out;
     }
@@ -215,7 +216,7 @@ const CORPUS: Record<string, Record<string, unknown>> = {
     additionalProperties: false,
   },
   additional: { type: 'object', properties: { name: { type: 'string' }, n: { type: 'integer' } }, required: ['name'] },
-  additionalSchema: { type: 'object', properties: { name: { type: 'string' } }, additionalProperties: { type: 'integer', maximum: 5 } },
+  additionalSchema: { type: 'object', properties: { name: { type: 'string' } }, required: ['extra'], additionalProperties: { type: 'integer', maximum: 5 } },
   numbers: { type: 'object', properties: { a: { type: 'number', minimum: 0, maximum: 10 }, b: { type: 'number', exclusiveMinimum: -3, exclusiveMaximum: 3 }, c: { type: 'integer', exclusiveMaximum: 0 }, d: { type: 'integer', minimum: -20, maximum: -3 } }, required: ['a', 'b', 'c', 'd'], additionalProperties: false },
   rootArray: { type: 'array', items: { type: ['number', 'boolean'] }, maxItems: 5 },
   anything: {},
@@ -359,6 +360,7 @@ describe('jsonSchemaToGbnf against ajv', () => {
     [{ type: 'string', pattern: 'a', format: 'hostname' }, /unsupported format 'hostname'/],
     [{ type: 'integer', minimum: 5, maximum: 4 }, /the bounds admit no number/],
     [{ type: 'strin' }, /unknown type 'strin'/],
+    [{ type: 'object', required: ['a'], additionalProperties: false }, /required property 'a' is not in 'properties' and additionalProperties is false/],
     [{ type: 'string', enum: [1, 2] }, /no 'enum' value has the schema's type/],
     [{ $ref: '#' }, /left-recursive/],
   ])('refuses %j', (schema, message) => {

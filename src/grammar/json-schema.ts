@@ -221,13 +221,15 @@ class SchemaCompiler {
     if (!Array.isArray(required) || required.some((r) => typeof r !== 'string')) refuse(path, "'required' must be an array of strings");
     const names = Object.keys(props);
     const schemas: unknown[] = names.map((n) => props[n]);
+    const additional = s.additionalProperties ?? true;
     for (const r of required as string[]) {
       if (!names.includes(r)) {
+        // a required key not in properties is an additional property
+        if (additional === false) refuse(path, `required property '${untrustedText(r)}' is not in 'properties' and additionalProperties is false`);
         names.push(r);
-        schemas.push(true);
+        schemas.push(additional);
       }
     }
-    const additional = s.additionalProperties ?? true;
     const ws = this.prim('ws');
     let extraFirst = '""';
     let extraRest = '""';
