@@ -2,6 +2,13 @@ import { InvalidRequestError } from '../errors/engine-error.js';
 import { Op, type ByteProgram } from './byte-program.js';
 import { GRAMMAR_LIMITS } from './limits.js';
 
+/** (position, parent) pairs one closure may visit: far more than maxStacksPerState allows to keep, so it only stops blow-ups early */
+const MAX_CLOSURE_STEPS = GRAMMAR_LIMITS.maxStacksPerState * 16;
+
+function tooAmbiguous(): InvalidRequestError {
+  return new InvalidRequestError('INVALID_ARGUMENT', `grammar too ambiguous: a matcher state exceeds the limit of ${GRAMMAR_LIMITS.maxStacksPerState} stacks`);
+}
+
 /** transition not computed yet */
 const UNKNOWN = -2;
 /** no stack can take the byte */
@@ -93,15 +100,22 @@ export class Automaton {
     return next;
   }
 
+  private readonly visited = new Set<number>();
+  private readonly tops = new Set<number>();
+  private readonly work: number[] = [];
+
   /** the state of the stacks reached from `seeds` (position, parent node) by calls and returns, without consuming input */
   private closure(seeds: readonly (readonly [number, number])[]): number {
     const { op, arg, alternatives } = this.program;
     const P = this.positions;
-    const visited = new Set<number>();
-    const tops = new Set<number>();
+    const visited = this.visited;
+    const tops = this.tops;
+    const work = this.work;
+    visited.clear();
+    tops.clear();
+    work.length = 0;
     let accept = false;
     let hole = false;
-    const work: number[] = [];
     for (const [pos, parent] of seeds) work.push(pos, parent);
     while (work.length > 0) {
       const parent = work.pop()!;
@@ -109,6 +123,7 @@ export class Automaton {
       const key = (parent + 1) * P + pos;
       if (visited.has(key)) continue;
       visited.add(key);
+      if (visited.size > MAX_CLOSURE_STEPS) throw tooAmbiguous();
       if (pos === this.holePos) {
         hole = true;
         continue;
@@ -130,9 +145,7 @@ export class Automaton {
         for (const start of alternatives[arg[pos]!]!) work.push(start, callerNode);
       }
     }
-    if (tops.size > GRAMMAR_LIMITS.maxStacksPerState) {
-      throw new InvalidRequestError('INVALID_ARGUMENT', `grammar too ambiguous: a matcher state exceeds the limit of ${GRAMMAR_LIMITS.maxStacksPerState} stacks`);
-    }
+    if (tops.size > GRAMMAR_LIMITS.maxStacksPerState) throw tooAmbiguous();
     if (tops.size === 0 && !accept && !hole) return DEAD;
     const sorted = Int32Array.from(tops).sort();
     const key = (accept ? 'a' : '') + (hole ? 'h' : '') + sorted.join(',');

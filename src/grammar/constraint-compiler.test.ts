@@ -83,6 +83,9 @@ describe('createConstraintCompiler', () => {
     // 2^n distinct stacks after n bytes: refused once a state holds more than the limit
     const ambiguous = compiler.compile({ type: 'gbnf', grammar: 'root ::= s\ns ::= "a" s "b" | "a" s "c" | ""' }).create();
     expect(refusal(() => { for (let i = 0; i < 20; i++) ambiguous.acceptToken(0x61); }).message).toMatch(/too ambiguous: a matcher state exceeds the limit of 4096 stacks/);
+    // 2^40 distinct stacks before the first byte: leftmost calls that fan out at every level
+    const fan = Array.from({ length: 40 }, (_, k) => `r${k} ::= r${k + 1} "a" | r${k + 1} "b"`).join('\n');
+    expect(refusal(() => compiler.compile({ type: 'gbnf', grammar: `root ::= r0\n${fan}\nr40 ::= "x"` })).message).toMatch(/too ambiguous/);
     expect(performance.now() - t).toBeLessThan(3000);
   });
 
