@@ -136,12 +136,13 @@ function checkNoLeftRecursion(grammar: Grammar): void {
     }
   }
   // edges r → s where s can be called before r has consumed anything
-  const leftCalls: number[][] = grammar.rules.map((rule) => {
+  const leftCalls: number[][] = grammar.rules.map((rule, r) => {
     const out: number[] = [];
     for (const alt of rule.alternatives) {
-      for (const el of alt) {
+      for (const [i, el] of alt.entries()) {
         if (el.kind !== 'ref') break;
-        out.push(el.rule);
+        // a repetition's tail call to itself pushes nothing: the matcher's closure meets the same state and stops
+        if (!(rule.repetition && el.rule === r && i === alt.length - 1)) out.push(el.rule);
         if (!nullable[el.rule]) break;
       }
     }

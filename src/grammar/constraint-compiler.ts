@@ -10,7 +10,7 @@ import type { CompiledConstraint, ConstraintCompiler, ConstraintSpec } from './t
 import { tokenTrie } from './token-trie.js';
 
 /** compiled specs kept per compiler (least recently used dropped first) */
-const CACHE_ENTRIES = 64;
+const CACHE_ENTRIES = 32;
 
 /** The GBNF text a spec compiles to (before parsing). */
 export function specToGbnf(spec: ConstraintSpec): string {

@@ -56,10 +56,13 @@ class GbnfParser {
 
   private parseSequence(ruleName: string, nested: boolean): GrammarElement[] {
     const seq: GrammarElement[] = [];
+    /** where the last item (a literal is one item of several elements) starts in `seq` */
+    let lastStart = -1;
     for (;;) {
       this.skipSpace(nested || this.continuesOnNextLine());
       const c = this.src[this.pos];
       if (c === undefined || c === '|' || c === ')' || c === '\n' || c === '\r') return seq;
+      if (c !== '*' && c !== '+' && c !== '?' && c !== '{') lastStart = seq.length;
       if (c === '"') {
         this.pos++;
         while (this.src[this.pos] !== '"') {
@@ -87,10 +90,14 @@ class GbnfParser {
         const at = this.location(this.pos);
         seq.push({ kind: 'ref', rule: this.builder.ruleId(this.parseName(), at) });
       } else if (c === '*' || c === '+' || c === '?' || c === '{') {
-        const last = seq.pop();
-        if (last === undefined) throw this.error(`'${c}' with nothing to repeat`);
+        if (lastStart < 0) throw this.error(`'${c}' with nothing to repeat`);
+        const item = seq.splice(lastStart);
         const [min, max] = this.parseRepetition();
-        seq.push(...this.builder.repeat(ruleName, last, min, max));
+        // an empty literal repeated is still empty; a literal of several characters repeats as a group
+        if (item.length > 0) {
+          const element: GrammarElement = item.length === 1 ? item[0]! : { kind: 'ref', rule: this.builder.helper(ruleName, [item]) };
+          seq.push(...this.builder.repeat(ruleName, element, min, max));
+        }
       } else {
         throw this.error(`unexpected character '${untrustedText(c)}'`);
       }

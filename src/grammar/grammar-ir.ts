@@ -14,6 +14,8 @@ export type GrammarElement =
 export interface GrammarRule {
   readonly name: string;
   alternatives: GrammarElement[][];
+  /** a `x*` helper (`r ::= x r | ε`): its tail call to itself is a loop, not left recursion, even when x can be empty */
+  repetition?: boolean;
 }
 
 export interface Grammar {
@@ -135,6 +137,7 @@ export class GrammarBuilder {
     if (max === Infinity) {
       const id = this.newRule(`${parent}_${++this.helperCount}`);
       this.define(id, [[element, { kind: 'ref', rule: id }], []]);
+      this.rules[id]!.repetition = true;
       out.push({ kind: 'ref', rule: id });
     } else if (max > min) {
       let tail = -1;

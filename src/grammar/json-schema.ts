@@ -14,7 +14,8 @@ import { regexToGbnf } from './regex.js';
  * properties in the order the schema lists them (optional ones may be left out; extra keys, where
  * allowed, come after them), strings with JSON's escapes, numbers of at most 15 integer and 16
  * fraction digits, and at most one short whitespace run (a space, or a newline and up to 20
- * spaces/tabs) between tokens, so a model cannot loop on whitespace.
+ * spaces/tabs) between tokens, so a model cannot loop on whitespace. A `pattern` next to a `format`
+ * (zod writes both, the pattern defining the format) is enforced as the pattern.
  */
 export function jsonSchemaToGbnf(schema: unknown): string {
   return new SchemaCompiler(schema).compile();
@@ -62,13 +63,16 @@ const JSON_TYPES = ['object', 'array', 'string', 'number', 'integer', 'boolean',
 type JsonType = (typeof JSON_TYPES)[number];
 
 const FORMATS: Record<string, string> = {
-  date: '[0-9]{4} "-" ( ( "01" | "03" | "05" | "07" | "08" | "10" | "12" ) "-" ( "0" [1-9] | [12] [0-9] | "3" [01] ) | ( "04" | "06" | "09" | "11" ) "-" ( "0" [1-9] | [12] [0-9] | "30" ) | "02" "-" ( "0" [1-9] | "1" [0-9] | "2" [0-8] ) )',
-  time: '( [01] [0-9] | "2" [0-3] ) ":" [0-5] [0-9] ":" [0-5] [0-9] ( "." [0-9]{1,6} )? ( "Z" | [+-] ( [01] [0-9] | "2" [0-3] ) ":" [0-5] [0-9] )',
-  uuid: '[0-9a-f]{8} "-" [0-9a-f]{4} "-" [0-9a-f]{4} "-" [0-9a-f]{4} "-" [0-9a-f]{12}',
-  email: '[a-zA-Z0-9._+-]{1,64} "@" [a-zA-Z0-9]{1,63} ( "." [a-zA-Z0-9]{1,63} ){1,4}',
+  // days per month, and February 29 only in leap years (divisible by 4, centuries by 400)
+  date: '[0-9]{4} "-" ( ( "01" | "03" | "05" | "07" | "08" | "10" | "12" ) "-" ( "0" [1-9] | [12] [0-9] | "3" [01] ) | ( "04" | "06" | "09" | "11" ) "-" ( "0" [1-9] | [12] [0-9] | "30" ) | "02" "-" ( "0" [1-9] | "1" [0-9] | "2" [0-8] ) ) | ( [0-9]{2} ( "0" [48] | [2468] [048] | [13579] [26] ) | ( "0" [048] | [2468] [048] | [13579] [26] ) "00" ) "-02-29"',
+  time: '( [01] [0-9] | "2" [0-3] ) ":" [0-5] [0-9] ":" [0-5] [0-9] ( "." [0-9]{1,9} )? ( [Zz] | [+-] ( [01] [0-9] | "2" [0-3] ) ":" [0-5] [0-9] )',
+  uuid: '[0-9a-fA-F]{8} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{12}',
+  // the local part's atoms and the domain's labels of the usual email regex (ajv-formats, HTML)
+  email: '[a-zA-Z0-9!#$%&\'*+/=?^_`{|}~-]+ ( "." [a-zA-Z0-9!#$%&\'*+/=?^_`{|}~-]+ )* "@" ( [a-zA-Z0-9] ( [a-zA-Z0-9-]* [a-zA-Z0-9] )? "." )+ [a-zA-Z0-9] ( [a-zA-Z0-9-]* [a-zA-Z0-9] )?',
   ipv4: '( "25" [0-5] | "2" [0-4] [0-9] | "1" [0-9] [0-9] | [1-9]? [0-9] ) ( "." ( "25" [0-5] | "2" [0-4] [0-9] | "1" [0-9] [0-9] | [1-9]? [0-9] ) ){3}',
 };
-FORMATS['date-time'] = `${FORMATS.date} "T" ${FORMATS.time}`;
+// RFC 3339: T and Z in either case (no leap seconds: :60 is never written)
+FORMATS['date-time'] = `( ${FORMATS.date} ) [Tt ] ${FORMATS.time}`;
 
 function refuse(path: string, message: string): never {
   throw new InvalidRequestError('INVALID_ARGUMENT', `json_schema: ${message} at ${untrustedText(path || '#')}`);
@@ -153,10 +157,25 @@ class SchemaCompiler {
       if (!Array.isArray(values) || values.length === 0) refuse(path, "'enum' must be a non-empty array");
       const kept = values.filter((v) => types.some((t) => hasType(v, t)));
       if (kept.length === 0) refuse(path, `no '${keyword}' value has the schema's type`);
-      return this.rule(keyword, kept.map((v) => gbnfLiteral(JSON.stringify(v))).join(' | '));
+      return this.rule(keyword, kept.map((v) => this.constant(v)).join(' | '));
     }
     const alts = types.map((t) => this.typed(t, schema, path, depth));
     return alts.length === 1 ? alts[0]! : this.rule('types', alts.join(' | '));
+  }
+
+  /** exactly `value`, with the same whitespace freedom as any other value */
+  private constant(value: unknown): string {
+    const ws = this.prim('ws');
+    if (Array.isArray(value)) {
+      if (value.length === 0) return `"[" ${ws} "]"`;
+      return `"[" ${ws} ${value.map((v) => `${this.constant(v)} ${ws}`).join(` "," ${ws} `)} "]"`;
+    }
+    if (isObject(value)) {
+      const entries = Object.entries(value);
+      if (entries.length === 0) return `"{" ${ws} "}"`;
+      return `"{" ${ws} ${entries.map(([k, v]) => `${gbnfLiteral(JSON.stringify(k))} ":" ${ws} ${this.constant(v)} ${ws}`).join(` "," ${ws} `)} "}"`;
+    }
+    return gbnfLiteral(JSON.stringify(value));
   }
 
   /** the types a schema allows: `type` (a name or a list), else what its keywords imply, else all */
@@ -202,13 +221,15 @@ class SchemaCompiler {
     if (!Array.isArray(required) || required.some((r) => typeof r !== 'string')) refuse(path, "'required' must be an array of strings");
     const names = Object.keys(props);
     const schemas: unknown[] = names.map((n) => props[n]);
+    const additional = s.additionalProperties ?? true;
     for (const r of required as string[]) {
       if (!names.includes(r)) {
+        // a required key not in properties is an additional property
+        if (additional === false) refuse(path, `required property '${untrustedText(r)}' is not in 'properties' and additionalProperties is false`);
         names.push(r);
-        schemas.push(true);
+        schemas.push(additional);
       }
     }
-    const additional = s.additionalProperties ?? true;
     const ws = this.prim('ws');
     let extraFirst = '""';
     let extraRest = '""';
@@ -302,17 +323,19 @@ class SchemaCompiler {
 
   private string(s: Record<string, unknown>, path: string): string {
     const keys = Object.keys(s);
-    if (s.pattern !== undefined || s.format !== undefined) {
-      if (keys.length > 1) refuse(path, `'${keys.join("', '")}' together are not supported`);
+    if (s.format !== undefined && (typeof s.format !== 'string' || FORMATS[s.format] === undefined)) {
+      refuse(path, `unsupported format '${untrustedText(String(s.format))}' (supported: ${Object.keys(FORMATS).join(', ')})`);
     }
     if (s.pattern !== undefined) {
+      // a pattern with a format (as zod writes them: the pattern is the format's definition) is
+      // enforced as the pattern; a pattern with lengths cannot be (no intersection of the two)
+      if (keys.some((k) => k !== 'pattern' && k !== 'format')) refuse(path, `'${keys.join("', '")}' together are not supported`);
       if (typeof s.pattern !== 'string') refuse(path, "'pattern' must be a string");
       return this.rule('pattern', `"\\"" ${regexToGbnf(s.pattern, { encoding: 'json-string', search: true })} "\\""`);
     }
     if (s.format !== undefined) {
-      const body = typeof s.format === 'string' ? FORMATS[s.format] : undefined;
-      if (body === undefined) refuse(path, `unsupported format '${untrustedText(String(s.format))}' (supported: ${Object.keys(FORMATS).join(', ')})`);
-      return this.rule('format', `"\\"" ${body} "\\""`);
+      if (keys.length > 1) refuse(path, `'${keys.join("', '")}' together are not supported`);
+      return this.rule('format', `"\\"" ( ${FORMATS[s.format as string]} ) "\\""`);
     }
     if (s.minLength === undefined && s.maxLength === undefined) return this.prim('string');
     const len = (k: string, dflt: number): number => {
@@ -351,11 +374,14 @@ class SchemaCompiler {
     if (lo > hi) refuse(path, 'the bounds admit no number the grammar can write');
     const alts = integersIn(lo, hi);
     if (type === 'number') {
-      // I.F lies in [I, I+1]: allowed with a fraction when I and I+1 both are; -I.F lies in [-(I+1), -I]
+      // I.F lies in [I, I+1): allowed when I is and I+1 is at most the upper bound (inclusive or not);
+      // -I.F lies in (-(I+1), -I]: allowed when -I is and -(I+1) is at least the lower bound
       const fraction = this.prim('fraction');
-      if (Math.max(lo, 0) <= hi - 1) alts.push(...nonNegativeRange(Math.max(lo, 0), hi - 1).map((a) => `${a} ${fraction}`));
-      const nlo = Math.max(-hi, 0);
-      const nhi = -lo - 1;
+      const upper = Math.min(maximum ?? Infinity, exMax ?? Infinity, MAX_GRAMMAR_INTEGER);
+      const lower = Math.max(minimum ?? -Infinity, exMin ?? -Infinity, -MAX_GRAMMAR_INTEGER);
+      const [plo, phi] = [Math.max(lo, 0), Math.floor(upper) - 1];
+      if (plo <= phi) alts.push(...nonNegativeRange(plo, phi).map((a) => `${a} ${fraction}`));
+      const [nlo, nhi] = [Math.max(-hi, 0), Math.floor(-lower) - 1];
       if (nlo <= nhi) alts.push(...nonNegativeRange(nlo, nhi).map((a) => `"-" ${a} ${fraction}`));
     }
     return this.rule(type, alts.map((a) => `( ${a} )`).join(' | '));

@@ -21,7 +21,7 @@ export const GRAMMAR_LIMITS = {
   /** characters of the spec serialized as JSON */
   maxSpecChars: 512 * 1024,
   /** depth of the matcher's stack: deeper nesting of rules (e.g. JSON arrays inside arrays) is not matched */
-  maxStackDepth: 512,
+  maxStackDepth: 2048,
   /** distinct stacks one matcher state may hold (an ambiguous grammar multiplies them) */
   maxStacksPerState: 4096,
 } as const;

@@ -137,7 +137,9 @@ class RegexParser {
     const at = this.pos;
     const c = this.src[this.pos]!;
     if (c === '(') {
-      if (++this.depth > GRAMMAR_LIMITS.maxNesting) throw regexError(`groups nested deeper than ${GRAMMAR_LIMITS.maxNesting}`, at);
+      // each regex group becomes up to three nested GBNF groups
+      const maxDepth = Math.floor(GRAMMAR_LIMITS.maxNesting / 3);
+      if (++this.depth > maxDepth) throw regexError(`groups nested deeper than ${maxDepth}`, at);
       this.pos++;
       if (this.src[this.pos] === '?') {
         const rest = this.src.slice(this.pos, this.pos + 3);

@@ -12,6 +12,8 @@ export interface TokenTrie {
   readonly byte: Uint8Array;
   readonly depth: Uint16Array;
   readonly end: Int32Array;
+  /** the node above (-1 at depth 1) */
+  readonly parent: Int32Array;
   readonly tokenStart: Int32Array;
   readonly tokens: Int32Array;
   readonly maxDepth: number;
@@ -58,11 +60,15 @@ export function buildTokenTrie(tokenizer: Pick<Tokenizer, 'vocabSize' | 'tokenBy
     if (bytes.length === 0) kind[id] = TOKEN_NEVER;
     else text.push(id);
   }
-  text.sort((a, b) => compareBytes(tokenBytes[a]!, tokenBytes[b]!) || a - b);
+  // latin1 strings compare code unit by code unit: byte order
+  const keyed = text.map((id) => ({ id, key: String.fromCharCode(...tokenBytes[id]!) }));
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.id - b.id));
+  for (let i = 0; i < keyed.length; i++) text[i] = keyed[i]!.id;
 
   const byte: number[] = [];
   const depth: number[] = [];
   const end: number[] = [];
+  const parent: number[] = [];
   const tokenStart: number[] = [];
   const tokens: number[] = [];
   const open: number[] = []; // open[d - 1] = node at depth d on the current path
@@ -74,6 +80,7 @@ export function buildTokenTrie(tokenizer: Pick<Tokenizer, 'vocabSize' | 'tokenBy
     while (common < prev.length && common < bytes.length && prev[common] === bytes[common]) common++;
     while (open.length > common) end[open.pop()!] = byte.length;
     for (let d = common; d < bytes.length; d++) {
+      parent.push(d === 0 ? -1 : open[d - 1]!);
       open.push(byte.length);
       byte.push(bytes[d]!);
       depth.push(d + 1);
@@ -93,6 +100,7 @@ export function buildTokenTrie(tokenizer: Pick<Tokenizer, 'vocabSize' | 'tokenBy
     byte: Uint8Array.from(byte),
     depth: Uint16Array.from(depth),
     end: Int32Array.from(end),
+    parent: Int32Array.from(parent),
     tokenStart: Int32Array.from(tokenStart),
     tokens: Int32Array.from(tokens),
     maxDepth,
@@ -100,10 +108,4 @@ export function buildTokenTrie(tokenizer: Pick<Tokenizer, 'vocabSize' | 'tokenBy
     tokenBytes,
     kind,
   };
-}
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return a.length - b.length;
 }
