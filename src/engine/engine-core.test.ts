@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RequestFailedError } from '../errors/engine-error.js';
+import { InvalidRequestError, RequestFailedError } from '../errors/engine-error.js';
 import { MetadataReader } from '../formats/gguf/index.js';
 import type { Runner, RunnerOutput } from '../runner/model-runner.js';
 import { Sampler } from '../sampling/sampler.js';
@@ -249,6 +249,27 @@ describe('EngineCore: constrained decoding and logit_bias', () => {
     runToEnd(core);
     expect((bad.stream.error as RequestFailedError).code).toBe('NON_FINITE_LOGITS');
     expect([abortedConstraint.numDisposed, badConstraint.numDisposed]).toEqual([1, 1]);
+  });
+
+  it('a constraint that refuses its grammar mid-request (InvalidRequestError) fails that request alone', () => {
+    class RefusingConstraint extends SetConstraint {
+      override fillAllowedMask(mask: Uint32Array): void {
+        if (this.numAccepted === 2) throw new InvalidRequestError('INVALID_ARGUMENT', 'grammar too ambiguous');
+        super.fillAllowedMask(mask);
+      }
+    }
+    const core = new EngineCore(new FakeRunner(new Map()), tokenizer, config);
+    const refusing = new RefusingConstraint(new Set([401]), 100, 100);
+    const bad = request('bad', 3, 10, { constraint: refusing });
+    const good = request('good', 3, 4);
+    core.addRequest(bad.request);
+    core.addRequest(good.request);
+    runToEnd(core);
+    expect(bad.stream.error).toBeInstanceOf(InvalidRequestError);
+    expect(tokensOf(bad.stream)).toEqual([401, 401]);
+    expect(refusing.numDisposed).toBe(1);
+    expect(tokensOf(good.stream)).toEqual([300, 300, 300, 300]);
+    expect(core.scheduler.stats.kvCacheUsage).toBe(0);
   });
 
   it('keeps a constrained request valid across preemption (the constraint follows the surviving output tokens)', () => {

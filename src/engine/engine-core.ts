@@ -1,5 +1,5 @@
 import { KvCacheManager } from '../cache/kv-cache-manager.js';
-import { RequestFailedError } from '../errors/engine-error.js';
+import { InvalidRequestError, RequestFailedError } from '../errors/engine-error.js';
 import type { Runner } from '../runner/model-runner.js';
 import { computeLogprobs } from '../sampling/compute-logprobs.js';
 import type { Sampler } from '../sampling/sampler.js';
@@ -118,26 +118,26 @@ export class EngineCore {
       // logprobs are of the model's raw distribution, before bias and mask (vLLM's default, "raw_logprobs")
       const logprobsRow = state.numLogprobs !== undefined && isEdited(state) ? this.copyRaw(rowLogits) : rowLogits;
       if (state.logitBias) applyLogitBias(rowLogits, state.logitBias);
-      if (state.constraint) applyTokenMask(rowLogits, this.fillMask(state.constraint, vocabSize));
+      // a constraint may refuse a grammar too ambiguous for its bounds only once it meets it (InvalidRequestError):
+      // that request fails, the others go on
+      if (state.constraint && !this.tryConstraint(requestId, state, (c) => applyTokenMask(rowLogits, this.fillMask(c, vocabSize)))) return;
       const tokenId = this.sampleRow(state, rowLogits, isEdited(state) ? undefined : argmax?.[row], request.allTokenIds);
       if (tokenId === undefined) {
         // NaN or infinite logits (a model whose arithmetic overflows): this request ends with an
         // error and frees its KV blocks; the others in the batch go on
-        this.scheduler.abort(requestId);
-        this.open.delete(requestId);
-        state.constraint?.dispose();
-        state.fail(new RequestFailedError('NON_FINITE_LOGITS', 'the model produced non-finite logits for this request'));
+        this.failRequest(requestId, state, new RequestFailedError('NON_FINITE_LOGITS', 'the model produced non-finite logits for this request'));
         return;
       }
+      const isEnd = (!state.ignoreEos || state.constraint !== undefined) && this.tokenizer.isEndOfGeneration(tokenId);
+      if (state.constraint && !isEnd && !this.tryConstraint(requestId, state, (c) => c.acceptToken(tokenId))) return;
       sampled.set(requestId, tokenId);
       const logprobs = state.numLogprobs !== undefined ? [computeLogprobs(logprobsRow, tokenId, state.numLogprobs)] : undefined;
-      if ((!state.ignoreEos || state.constraint) && this.tokenizer.isEndOfGeneration(tokenId)) {
+      if (isEnd) {
         finishReasons.set(requestId, 'stop');
         // a constrained output is complete here: what the detokenizer or stop matcher holds back is part of it
         state.emit({ text: state.constraint ? flushText(state) : '', tokenIds: [tokenId], logprobs });
         return;
       }
-      state.constraint?.acceptToken(tokenId);
       let { text, isStopped } = state.stopMatcher.push(state.detokenizer.push(tokenId));
       if (!isStopped && state.constraint?.mustEnd) {
         text += flushText(state);
@@ -149,6 +149,26 @@ export class EngineCore {
     });
 
     for (const f of this.scheduler.updateFromOutput(output, sampled, finishReasons)) this.close(f.requestId, f.reason);
+  }
+
+  /** Runs `use` on the request's constraint; when it throws an InvalidRequestError the request fails with it (false). */
+  private tryConstraint(requestId: string, state: RequestState, use: (constraint: TokenConstraint) => void): boolean {
+    try {
+      use(state.constraint!);
+      return true;
+    } catch (err) {
+      if (!(err instanceof InvalidRequestError)) throw err; // an invariant failure: the engine's bug
+      this.failRequest(requestId, state, err);
+      return false;
+    }
+  }
+
+  /** Ends one request with `error`, freeing its KV blocks and constraint; the others go on. */
+  private failRequest(requestId: string, state: RequestState, error: Error): void {
+    this.scheduler.abort(requestId);
+    this.open.delete(requestId);
+    state.constraint?.dispose();
+    state.fail(error);
   }
 
   /** the constraint's allowed-token bits, in the reusable mask buffer */
