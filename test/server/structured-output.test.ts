@@ -133,3 +133,27 @@ describe("tool_choice 'auto' on a model that may or may not call", () => {
     }
   });
 });
+
+describe('streamed tool calls on the wire', () => {
+  it("tool_choice 'required', stream: role, then per call index/id/type/name with empty arguments, then argument deltas, then finish_reason tool_calls", async () => {
+    const res = await fetch(`${s.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'Hi' }], max_tokens: 100, stream: true, seed: 1, tools: [weatherTool], tool_choice: 'required', parallel_tool_calls: false }),
+    });
+    const deltas = (await res.text())
+      .split('\n\n')
+      .filter((e) => e.startsWith('data: {'))
+      .map((e) => JSON.parse(e.slice(6)).choices[0]);
+    expect(deltas[0].delta).toEqual({ role: 'assistant', content: '' });
+    const calls = deltas.filter((d) => d.delta.tool_calls).map((d) => d.delta.tool_calls[0]);
+    expect(calls[0]).toEqual({ index: 0, id: expect.stringMatching(/^call_/), type: 'function', function: { name: 'get_weather', arguments: '' } });
+    expect(calls.length).toBeGreaterThan(1);
+    for (const c of calls.slice(1)) expect(Object.keys(c).sort()).toEqual(['function', 'index']);
+    const args = JSON.parse(calls.map((c) => c.function.arguments).join(''));
+    expect(new Ajv().validate(weatherTool.function.parameters, args)).toBe(true);
+    expect(deltas.at(-1)).toMatchObject({ delta: {}, finish_reason: 'tool_calls' });
+    expect(deltas.some((d) => typeof d.delta.content === 'string' && d.delta.content !== '')).toBe(false);
+  });
+});
+
