@@ -26,3 +26,8 @@ export { GgmlType } from '../formats/ggml-type.js';
 export { createServer, type PeregrineServer, type ServerOptions } from '../server/server.js';
 export { createLogger, type Logger, type LoggerOptions, type LogFormat, type LogLevel } from '../server/logging/logger.js';
 export { shutdownGracefully, type ShutdownOptions, type ShutdownResult } from '../server/graceful-shutdown.js';
+// structured output and tool calling (issue 21)
+export { chat, type ChatOptions, type ChatResult, type ChatTool } from './chat.js';
+export type { ChatToolCall } from '../server/chat-completions/chat-template.js';
+export type { ResponseFormat, ConstraintOptions } from '../engine/constraint-options.js';
+export { createConstraintCompiler, type ConstraintSpec, type ConstraintCompiler, type CompiledConstraint, type TokenConstraint } from '../grammar/index.js';

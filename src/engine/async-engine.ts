@@ -18,6 +18,8 @@ import type { ServingEngine, ServingStats } from './serving-engine.js';
 import { StopMatcher } from './stop-matcher.js';
 import { kvBytesPerToken } from './context-size.js';
 import { checkPromptBytes } from './prompt-length.js';
+import { resolveConstraintSpec, resolveLogitBias } from './constraint-options.js';
+import type { ConstraintCompiler, TokenConstraint } from '../grammar/token-constraint.js';
 
 export interface ServingEngineOptions {
   /** most requests running at once (default 16) */
@@ -28,9 +30,12 @@ export interface ServingEngineOptions {
   readonly maxNumBatchedTokens?: number;
   /** KV cache capacity in tokens over all requests (default: every running request at full context, capped at 1 GiB of KV) */
   readonly numKvTokens?: number;
+  /** compiles constrained-decoding specs against the model's vocabulary (default: the model's own, cached per spec) */
+  readonly constraintCompiler?: ConstraintCompiler;
 }
 
 const DEFAULT_MAX_TOKENS = 256;
+
 const KV_BYTES_CAP = 2 ** 30;
 
 /**
@@ -41,6 +46,7 @@ const KV_BYTES_CAP = 2 ** 30;
 export class AsyncEngine implements ServingEngine {
   readonly tokenizer: Tokenizer;
   readonly contextSize: number;
+  readonly constraints: ConstraintCompiler;
   private readonly core: EngineCore;
   private readonly maxNumSeqs: number;
   private isLoopRunning = false;
@@ -54,6 +60,7 @@ export class AsyncEngine implements ServingEngine {
   ) {
     this.tokenizer = model.tokenizer;
     this.contextSize = model.contextSize;
+    this.constraints = options.constraintCompiler ?? model.constraintCompiler;
     const c = model.network.config;
     const maxNumSeqs = options.maxNumSeqs ?? 16;
     this.maxNumSeqs = maxNumSeqs;
@@ -95,6 +102,10 @@ export class AsyncEngine implements ServingEngine {
         : [...prompt];
     if (promptIds.length === 0) throw new InvalidRequestError('INVALID_ARGUMENT', 'prompt is empty');
     this.model.checkTokens(promptIds);
+    const logitBias = resolveLogitBias(options.logitBias, this.model.network.config.vocabSize);
+    const spec = resolveConstraintSpec(options);
+    // compiled (or found in the compiler's cache) before anything is queued: a bad spec is the caller's error
+    const compiled = spec === undefined ? undefined : this.constraints.compile(spec);
 
     const queue = new ChunkQueue<GenerationChunk>();
     let firstTokenAtMs: number | undefined;
@@ -107,6 +118,7 @@ export class AsyncEngine implements ServingEngine {
       maxTokens: options.maxTokens ?? DEFAULT_MAX_TOKENS,
       ignoreEos: options.ignoreEos ?? false,
       numLogprobs: options.logprobs,
+      logitBias,
       emit: (chunk) => {
         if (firstTokenAtMs === undefined && chunk.tokenIds.length > 0) firstTokenAtMs = epochNowMs();
         queue.push(chunk.usage ? { ...chunk, timings: timingsOf(request, firstTokenAtMs) } : chunk);
@@ -115,7 +127,6 @@ export class AsyncEngine implements ServingEngine {
       fail: (error) => queue.fail(error),
     };
     const requestId = randomUUID();
-    const request = new Request<RequestState>({ requestId, promptTokenIds: promptIds, params: state, signal: options.signal });
 
     if (state.maxTokens === 0) {
       queue.push({
@@ -128,7 +139,14 @@ export class AsyncEngine implements ServingEngine {
       queue.close();
       return queue.drain();
     }
-    this.core.addRequest(request); // throws PROMPT_TOO_LONG / QUEUE_FULL before anything is queued
+    const constraint: TokenConstraint | undefined = compiled?.create();
+    const request = new Request<RequestState>({ requestId, promptTokenIds: promptIds, params: { ...state, constraint }, signal: options.signal });
+    try {
+      this.core.addRequest(request); // throws PROMPT_TOO_LONG / QUEUE_FULL before anything is queued
+    } catch (err) {
+      constraint?.dispose();
+      throw err;
+    }
     const onAbort = (): void => {
       this.core.abort(requestId);
     };

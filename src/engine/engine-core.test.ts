@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RequestFailedError } from '../errors/engine-error.js';
+import { InvalidRequestError, RequestFailedError } from '../errors/engine-error.js';
 import { MetadataReader } from '../formats/gguf/index.js';
 import type { Runner, RunnerOutput } from '../runner/model-runner.js';
 import { Sampler } from '../sampling/sampler.js';
@@ -11,6 +11,7 @@ import { createTokenizer } from '../tokenizer/tokenizer.js';
 import { EngineCore, type EngineCoreConfig, type RequestState } from './engine-core.js';
 import type { GenerationChunk } from './generation-options.js';
 import { StopMatcher } from './stop-matcher.js';
+import type { TokenConstraint } from '../grammar/token-constraint.js';
 
 const VOCAB_SIZE = 512;
 const tokenizer = createTokenizer(new MetadataReader(new Map(Object.entries(buildSpmVocab(VOCAB_SIZE, 0).metadata)), 'test'));
@@ -56,7 +57,12 @@ interface Stream {
   error: unknown;
 }
 
-function request(requestId: string, numPromptTokens: number, maxTokens: number): { request: Request<RequestState>; stream: Stream } {
+function request(
+  requestId: string,
+  numPromptTokens: number,
+  maxTokens: number,
+  extra: Partial<RequestState> = {},
+): { request: Request<RequestState>; stream: Stream } {
   const stream: Stream = { chunks: [], isEnded: false, error: undefined };
   const state: RequestState = {
     sampler: new Sampler({ temperature: 0 }),
@@ -68,6 +74,7 @@ function request(requestId: string, numPromptTokens: number, maxTokens: number):
     emit: (chunk) => stream.chunks.push(chunk),
     end: () => (stream.isEnded = true),
     fail: (error) => (stream.error = error),
+    ...extra,
   };
   const promptTokenIds = Array.from({ length: numPromptTokens }, (_, i) => 260 + i);
   return { request: new Request({ requestId, promptTokenIds, params: state }), stream };
@@ -144,5 +151,162 @@ describe('EngineCore with a fake runner (no kernels)', () => {
     expect(good.stream.chunks.flatMap((c) => c.tokenIds)).toEqual([400, 401]);
     expect(good.stream.chunks.at(-1)).toMatchObject({ finishReason: 'length' });
     expect(core.scheduler.stats.kvCacheUsage).toBe(0);
+  });
+});
+
+/**
+ * A test constraint: only `allowed` tokens, end-of-generation once `minTokens` are accepted, and
+ * mustEnd at `maxTokens`; records what the engine calls.
+ */
+class SetConstraint implements TokenConstraint {
+  numAccepted = 0;
+  numDisposed = 0;
+  readonly accepted: number[] = [];
+  constructor(
+    private readonly allowed: ReadonlySet<number>,
+    private readonly minTokens: number,
+    private readonly maxTokens: number,
+  ) {}
+  get canEnd(): boolean {
+    return this.numAccepted >= this.minTokens;
+  }
+  get mustEnd(): boolean {
+    return this.numAccepted >= this.maxTokens;
+  }
+  fillAllowedMask(mask: Uint32Array): void {
+    expect(mask.length).toBe(Math.ceil(VOCAB_SIZE / 32));
+    mask.fill(0);
+    const set = (t: number): void => void (mask[t >>> 5]! |= 1 << (t & 31));
+    for (const t of this.allowed) set(t);
+    if (this.canEnd) set(EOS);
+  }
+  acceptToken(tokenId: number): void {
+    if (!this.allowed.has(tokenId)) throw new Error(`token ${tokenId} was not allowed`);
+    expect(this.numDisposed).toBe(0);
+    this.numAccepted++;
+    this.accepted.push(tokenId);
+  }
+  dispose(): void {
+    this.numDisposed++;
+  }
+}
+
+describe('EngineCore: constrained decoding and logit_bias', () => {
+  const tokensOf = (s: Stream): number[] => s.chunks.flatMap((c) => c.tokenIds);
+
+  it('a masked token is never produced, greedy or sampled, while a free request in the same steps produces it', () => {
+    // every script peaks at 300; the constrained requests may only produce 400..403
+    const allowed = new Set([400, 401, 402, 403]);
+    for (let seed = 0; seed < 10; seed++) {
+      const runner = new FakeRunner(new Map());
+      const core = new EngineCore(runner, tokenizer, config);
+      const greedy = new SetConstraint(allowed, 100, 100);
+      const sampled = new SetConstraint(allowed, 100, 100);
+      const free = request('free', 3, 5);
+      const g = request('greedy', 3, 5, { constraint: greedy });
+      const s = request('sampled', 3, 5, { constraint: sampled, sampler: new Sampler({ temperature: 1, seed }) });
+      for (const r of [free, g, s]) core.addRequest(r.request);
+      runToEnd(core);
+      expect(runner.steps.some((step) => step.length === 3)).toBe(true); // they shared steps
+      expect(tokensOf(free.stream)).toEqual([300, 300, 300, 300, 300]);
+      expect(tokensOf(g.stream)).toEqual([400, 400, 400, 400, 400]); // the masked row's argmax (ties → lowest id)
+      expect(tokensOf(s.stream)).toHaveLength(5);
+      expect(tokensOf(s.stream).every((t) => allowed.has(t))).toBe(true);
+      expect(sampled.accepted).toEqual(tokensOf(s.stream));
+      expect([greedy.numDisposed, sampled.numDisposed]).toEqual([1, 1]);
+    }
+  });
+
+  it('finishes with stop when the constraint must end, flushes its text, and allows end-of-generation only when it can end', () => {
+    // the script asks for EOS first: refused until 2 tokens are accepted, then taken
+    const runner = new FakeRunner(new Map([['eos', [EOS, EOS, EOS, EOS]], ['must', [401, 401, 401, 401, 401]]]));
+    const core = new EngineCore(runner, tokenizer, config);
+    const eosConstraint = new SetConstraint(new Set([401]), 2, 100);
+    const mustConstraint = new SetConstraint(new Set([401]), 100, 3);
+    const eos = request('eos', 3, 10, { constraint: eosConstraint });
+    const must = request('must', 3, 10, { constraint: mustConstraint });
+    core.addRequest(eos.request);
+    core.addRequest(must.request);
+    runToEnd(core);
+    expect(tokensOf(eos.stream)).toEqual([401, 401, EOS]);
+    expect(eos.stream.chunks.at(-1)).toMatchObject({ finishReason: 'stop' });
+    expect(tokensOf(must.stream)).toEqual([401, 401, 401]);
+    expect(must.stream.chunks.at(-1)).toMatchObject({ finishReason: 'stop', usage: { completionTokens: 3 } });
+    expect(must.stream.chunks.map((c) => c.text).join('')).toBe(tokenizer.decode([401, 401, 401]));
+    expect([eosConstraint.numDisposed, mustConstraint.numDisposed]).toEqual([1, 1]);
+  });
+
+  it('disposes the constraint once when a request is aborted or fails', () => {
+    const core = new EngineCore(new FakeRunner(new Map(), new Set(['bad'])), tokenizer, config);
+    const abortedConstraint = new SetConstraint(new Set([401]), 0, 100);
+    const badConstraint = new SetConstraint(new Set([401]), 0, 100);
+    core.addRequest(request('aborted', 3, 50, { constraint: abortedConstraint }).request);
+    const bad = request('bad', 3, 50, { constraint: badConstraint });
+    core.addRequest(bad.request);
+    core.step();
+    core.step();
+    core.abort('aborted');
+    runToEnd(core);
+    expect((bad.stream.error as RequestFailedError).code).toBe('NON_FINITE_LOGITS');
+    expect([abortedConstraint.numDisposed, badConstraint.numDisposed]).toEqual([1, 1]);
+  });
+
+  it('a constraint that refuses its grammar mid-request (InvalidRequestError) fails that request alone', () => {
+    class RefusingConstraint extends SetConstraint {
+      override fillAllowedMask(mask: Uint32Array): void {
+        if (this.numAccepted === 2) throw new InvalidRequestError('INVALID_ARGUMENT', 'grammar too ambiguous');
+        super.fillAllowedMask(mask);
+      }
+    }
+    const core = new EngineCore(new FakeRunner(new Map()), tokenizer, config);
+    const refusing = new RefusingConstraint(new Set([401]), 100, 100);
+    const bad = request('bad', 3, 10, { constraint: refusing });
+    const good = request('good', 3, 4);
+    core.addRequest(bad.request);
+    core.addRequest(good.request);
+    runToEnd(core);
+    expect(bad.stream.error).toBeInstanceOf(InvalidRequestError);
+    expect(tokensOf(bad.stream)).toEqual([401, 401]);
+    expect(refusing.numDisposed).toBe(1);
+    expect(tokensOf(good.stream)).toEqual([300, 300, 300, 300]);
+    expect(core.scheduler.stats.kvCacheUsage).toBe(0);
+  });
+
+  it('keeps a constrained request valid across preemption (the constraint follows the surviving output tokens)', () => {
+    // 6 blocks of 4 slots: two requests growing to 16 tokens each cannot both stay
+    const small: EngineCoreConfig = { ...config, numKvBlocks: 6, maxModelLen: 24 };
+    const allowed = new Set([401, 402, 403]);
+    const core = new EngineCore(new FakeRunner(new Map()), tokenizer, small);
+    const constraints = [0, 1].map(() => new SetConstraint(allowed, 100, 100));
+    const streams = constraints.map((constraint, i) => {
+      const r = request(`r${i}`, 4, 12, { constraint, sampler: new Sampler({ temperature: 1, seed: i }) });
+      core.addRequest(r.request);
+      return r.stream;
+    });
+    runToEnd(core, 200);
+    expect(core.scheduler.stats.numPreemptions).toBeGreaterThan(0);
+    streams.forEach((stream, i) => {
+      expect(tokensOf(stream)).toHaveLength(12);
+      expect(constraints[i]!.accepted).toEqual(tokensOf(stream));
+      expect(constraints[i]!.numDisposed).toBe(1);
+    });
+  });
+
+  it('logit_bias -100 stops a token being produced and +100 forces one, greedy and sampled; logprobs stay the raw distribution', () => {
+    const ban = { tokenIds: Int32Array.of(300), biases: Float32Array.of(-100) };
+    const force = { tokenIds: Int32Array.of(350), biases: Float32Array.of(100) };
+    const core = new EngineCore(new FakeRunner(new Map()), tokenizer, config);
+    const banned = request('banned', 3, 4, { logitBias: ban, numLogprobs: 1 });
+    const forced = request('forced', 3, 4, { logitBias: force, sampler: new Sampler({ temperature: 1, seed: 7 }) });
+    const free = request('free', 3, 4);
+    for (const r of [banned, forced, free]) core.addRequest(r.request);
+    runToEnd(core);
+    expect(tokensOf(free.stream)).toEqual([300, 300, 300, 300]);
+    expect(tokensOf(banned.stream)).not.toContain(300);
+    expect(tokensOf(banned.stream)).toHaveLength(4);
+    expect(tokensOf(forced.stream)).toEqual([350, 350, 350, 350]);
+    // raw logprobs: the banned token is still the model's most likely one
+    const lp = banned.stream.chunks.find((c) => c.logprobs)!.logprobs![0]!;
+    expect(lp.topLogprobs[0]!.tokenId).toBe(300);
   });
 });

@@ -1,8 +1,10 @@
 import { KvCacheManager } from '../cache/kv-cache-manager.js';
-import { RequestFailedError } from '../errors/engine-error.js';
+import { InvalidRequestError, RequestFailedError } from '../errors/engine-error.js';
 import type { PooledRows, Runner } from '../runner/model-runner.js';
 import { computeLogprobs } from '../sampling/compute-logprobs.js';
 import type { Sampler } from '../sampling/sampler.js';
+import { applyLogitBias, applyTokenMask, type LogitBias } from '../sampling/logits-processors.js';
+import type { TokenConstraint } from '../grammar/token-constraint.js';
 import { Request, type FinishReason } from '../scheduler/request.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import type { StreamingDetokenizer } from '../tokenizer/streaming-detokenizer.js';
@@ -20,6 +22,17 @@ export interface RequestState {
   readonly ignoreEos: boolean;
   /** top alternatives per token, when logprobs were asked for */
   readonly numLogprobs: number | undefined;
+  /**
+   * Constrained decoding (JSON schema, grammar, a forced tool call): the tokens it disallows are
+   * masked to -Infinity before sampling, it accepts each sampled token, and the request finishes
+   * with 'stop' once it must end. Its state follows the output tokens, which survive preemption
+   * (a preempted request recomputes prompt + outputs and samples on from there), so it is never
+   * rewound. End-of-generation tokens always end a constrained request (ignoreEos does not apply).
+   * Disposed when the request closes (finish, abort, failure).
+   */
+  readonly constraint?: TokenConstraint;
+  /** OpenAI logit_bias, added to the logits before the mask and the sampler */
+  readonly logitBias?: LogitBias;
   readonly emit: (chunk: GenerationChunk) => void;
   /** called once after the last chunk */
   readonly end: () => void;
@@ -59,6 +72,10 @@ export class EngineCore {
   readonly scheduler: Scheduler<EngineRequestState>;
   /** requests whose stream is still open (the scheduler forgets requests once finished) */
   private readonly open = new Map<string, Request<EngineRequestState>>();
+  /** [ceil(vocabSize / 32)] allowed-token bits, refilled for each constrained row */
+  private mask = new Uint32Array(0);
+  /** [vocabSize] a constrained or biased row before its edits, kept only when logprobs are asked for */
+  private rawRow = new Float32Array(0);
 
   /** `tokenizer` says which tokens end a generation; `runner` runs each step's batch */
   constructor(
@@ -99,9 +116,13 @@ export class EngineCore {
 
     const { requestIds, logits, vocabSize, pooled } = this.runner.execute(output);
     this.pool(output.preempted, pooled ?? []);
-    // greedy requests take their token from the kernels' argmax (vectorized, all rows at once)
-    const isGreedy = (requestId: string): boolean => this.generation(requestId).params.sampler.isGreedy;
-    const argmax = requestIds.some(isGreedy) ? this.runner.argmaxRows(logits, requestIds.length) : undefined;
+    // greedy requests take their token from the kernels' argmax (vectorized, all rows at once),
+    // except rows whose logits are edited first (mask, bias): they take the argmax of the edited row
+    const isKernelGreedy = (requestId: string): boolean => {
+      const state = this.generation(requestId).params;
+      return state.sampler.isGreedy && !isEdited(state);
+    };
+    const argmax = requestIds.some(isKernelGreedy) ? this.runner.argmaxRows(logits, requestIds.length) : undefined;
 
     const sampled = new Map<string, number>();
     const finishReasons = new Map<string, FinishReason>();
@@ -109,23 +130,34 @@ export class EngineCore {
       const request = this.generation(requestId);
       const state = request.params;
       const rowLogits = logits.subarray(row * vocabSize, (row + 1) * vocabSize);
-      const tokenId = this.sampleRow(state, rowLogits, argmax?.[row], request.allTokenIds);
+      // logprobs are of the model's raw distribution, before bias and mask (vLLM's default, "raw_logprobs")
+      const logprobsRow = state.numLogprobs !== undefined && isEdited(state) ? this.copyRaw(rowLogits) : rowLogits;
+      if (state.logitBias) applyLogitBias(rowLogits, state.logitBias);
+      // a constraint may refuse a grammar too ambiguous for its bounds only once it meets it (InvalidRequestError):
+      // that request fails, the others go on
+      if (state.constraint && !this.tryConstraint(requestId, state, (c) => applyTokenMask(rowLogits, this.fillMask(c, vocabSize)))) return;
+      const tokenId = this.sampleRow(state, rowLogits, isEdited(state) ? undefined : argmax?.[row], request.allTokenIds);
       if (tokenId === undefined) {
         // NaN or infinite logits (a model whose arithmetic overflows): this request ends with an
         // error and frees its KV blocks; the others in the batch go on
-        this.scheduler.abort(requestId);
-        this.open.delete(requestId);
-        state.fail(new RequestFailedError('NON_FINITE_LOGITS', 'the model produced non-finite logits for this request'));
+        this.failRequest(requestId, state, new RequestFailedError('NON_FINITE_LOGITS', 'the model produced non-finite logits for this request'));
         return;
       }
+      const isEnd = (!state.ignoreEos || state.constraint !== undefined) && this.tokenizer.isEndOfGeneration(tokenId);
+      if (state.constraint && !isEnd && !this.tryConstraint(requestId, state, (c) => c.acceptToken(tokenId))) return;
       sampled.set(requestId, tokenId);
-      const logprobs = state.numLogprobs !== undefined ? [computeLogprobs(rowLogits, tokenId, state.numLogprobs)] : undefined;
-      if (!state.ignoreEos && this.tokenizer.isEndOfGeneration(tokenId)) {
+      const logprobs = state.numLogprobs !== undefined ? [computeLogprobs(logprobsRow, tokenId, state.numLogprobs)] : undefined;
+      if (isEnd) {
         finishReasons.set(requestId, 'stop');
-        state.emit({ text: '', tokenIds: [tokenId], logprobs });
+        // a constrained output is complete here: what the detokenizer or stop matcher holds back is part of it
+        state.emit({ text: state.constraint ? flushText(state) : '', tokenIds: [tokenId], logprobs });
         return;
       }
-      const { text, isStopped } = state.stopMatcher.push(state.detokenizer.push(tokenId));
+      let { text, isStopped } = state.stopMatcher.push(state.detokenizer.push(tokenId));
+      if (!isStopped && state.constraint?.mustEnd) {
+        text += flushText(state);
+        isStopped = true;
+      }
       state.emit({ text, tokenIds: [tokenId], logprobs });
       if (isStopped) finishReasons.set(requestId, 'stop');
       else if (request.numOutputTokens + 1 >= state.maxTokens) finishReasons.set(requestId, 'length');
@@ -150,6 +182,41 @@ export class EngineCore {
     for (const p of pooled) (this.scheduler.getRequest(p.requestId)!.params as PoolingState).pooler.add(p.rows, p.numRows);
   }
 
+  /** Runs `use` on the request's constraint; when it throws an InvalidRequestError the request fails with it (false). */
+  private tryConstraint(requestId: string, state: RequestState, use: (constraint: TokenConstraint) => void): boolean {
+    try {
+      use(state.constraint!);
+      return true;
+    } catch (err) {
+      if (!(err instanceof InvalidRequestError)) throw err; // an invariant failure: the engine's bug
+      this.failRequest(requestId, state, err);
+      return false;
+    }
+  }
+
+  /** Ends one request with `error`, freeing its KV blocks and constraint; the others go on. */
+  private failRequest(requestId: string, state: RequestState, error: Error): void {
+    this.scheduler.abort(requestId);
+    this.open.delete(requestId);
+    state.constraint?.dispose();
+    state.fail(error);
+  }
+
+  /** the constraint's allowed-token bits, in the reusable mask buffer */
+  private fillMask(constraint: TokenConstraint, vocabSize: number): Uint32Array {
+    const numWords = Math.ceil(vocabSize / 32);
+    if (this.mask.length !== numWords) this.mask = new Uint32Array(numWords);
+    constraint.fillAllowedMask(this.mask);
+    return this.mask;
+  }
+
+  /** a copy of `row` in the reusable raw-row buffer */
+  private copyRaw(row: Float32Array): Float32Array {
+    if (this.rawRow.length !== row.length) this.rawRow = new Float32Array(row.length);
+    this.rawRow.set(row);
+    return this.rawRow;
+  }
+
   /** The next token from one row of logits, or undefined when the chosen token's logit is not finite. */
   private sampleRow(state: RequestState, rowLogits: Float32Array, argmax: number | undefined, allTokenIds: readonly number[]): number | undefined {
     let tokenId: number;
@@ -167,6 +234,7 @@ export class EngineCore {
   failAll(error: unknown): void {
     for (const [requestId, request] of this.open) {
       this.scheduler.abort(requestId);
+      if (request.pooling === undefined) (request.params as RequestState).constraint?.dispose();
       request.params.fail(error);
     }
     this.open.clear();
@@ -184,6 +252,7 @@ export class EngineCore {
       return;
     }
     const state = request.params as RequestState;
+    state.constraint?.dispose();
     let text = '';
     let finishReason = reason;
     if (reason !== 'stop') {
@@ -199,4 +268,15 @@ export class EngineCore {
     });
     state.end();
   }
+}
+
+/** whether a row's logits are edited before sampling (so the kernels' argmax of the raw row is not its greedy token) */
+function isEdited(state: RequestState): boolean {
+  return state.constraint !== undefined || state.logitBias !== undefined;
+}
+
+/** the text the detokenizer and stop matcher still hold back, up to a stop string if one completes */
+function flushText(state: RequestState): string {
+  const last = state.stopMatcher.push(state.detokenizer.flush());
+  return last.isStopped ? last.text : last.text + state.stopMatcher.flush();
 }

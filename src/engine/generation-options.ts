@@ -1,8 +1,15 @@
 import { InvalidRequestError } from '../errors/engine-error.js';
 import type { SamplingParams } from '../sampling/sampling-params.js';
 import type { TokenLogprobs } from '../sampling/compute-logprobs.js';
+import type { ConstraintOptions } from './constraint-options.js';
 
-export interface GenerationOptions extends Partial<SamplingParams> {
+/**
+ * Constraints (ConstraintOptions): `responseFormat` json_object / json_schema, a GBNF `grammar`, or any
+ * `constraint` spec; the output is masked token by token to match it, for greedy and sampled requests
+ * alike, and ends ('stop') once the match is complete and nothing can extend it. A spec that does not
+ * compile throws InvalidRequestError before anything is queued. `logitBias` edits the logits first.
+ */
+export interface GenerationOptions extends Partial<SamplingParams>, ConstraintOptions {
   /** maximum tokens to generate (default 256) */
   readonly maxTokens?: number;
   /** generation stops before any of these strings; they are not part of the output */

@@ -8,6 +8,7 @@ import { describeModel, type ModelInfo } from '../models/model-info.js';
 import { createModel } from '../models/registry.js';
 import { createTokenizer, type Tokenizer } from '../tokenizer/tokenizer.js';
 import { checkContextSize } from './context-size.js';
+import { createConstraintCompiler, type ConstraintCompiler } from '../grammar/index.js';
 
 export interface LoadModelOptions {
   /** tokens of context per sequence (default: the model's, capped at 4096) */
@@ -53,6 +54,7 @@ export class Model {
   readonly contextSize: number;
   readonly kvCacheType: KvCacheType;
   private readonly ownedBackend: KernelBackend | undefined;
+  private compiler: ConstraintCompiler | undefined;
 
   protected constructor(parts: ModelParts) {
     this.path = parts.path;
@@ -94,6 +96,14 @@ export class Model {
       if (isOwnBackend) disposeBackend(backend);
       throw err;
     }
+  }
+
+  /**
+   * Compiles constrained-decoding specs (JSON schema, json_object, GBNF, regex) against this model's
+   * vocabulary, caching them per spec; made on first use, one per model (its tokenizer).
+   */
+  get constraintCompiler(): ConstraintCompiler {
+    return (this.compiler ??= createConstraintCompiler(this.tokenizer));
   }
 
   /** name of the kernel backend in use, e.g. 'native-avx512' or 'reference' */

@@ -2,6 +2,7 @@ import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { EmbeddingOptions, EmbeddingResult } from './embedding-options.js';
 import type { GenerationChunk, GenerationOptions } from './generation-options.js';
 import type { Model } from './model.js';
+import type { ConstraintCompiler } from '../grammar/token-constraint.js';
 
 /** Live counters for /metrics and /health. */
 export interface ServingStats {
@@ -24,6 +25,8 @@ export interface ServingEngine {
   readonly tokenizer: Tokenizer;
   /** tokens of context per request */
   readonly contextSize: number;
+  /** compiles response formats and grammars against the model's vocabulary (one per tokenizer, cached per spec) */
+  readonly constraints: ConstraintCompiler;
   generate(prompt: string | readonly number[], options?: GenerationOptions): AsyncGenerator<GenerationChunk>;
   /** one pooled, by default L2-normalized, vector per input (see AsyncEngine.embed) */
   embed(inputs: readonly (string | readonly number[])[], options?: EmbeddingOptions): Promise<EmbeddingResult[]>;

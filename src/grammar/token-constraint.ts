@@ -12,6 +12,12 @@ export interface TokenConstraint {
    * Sets bit t (mask[t >>> 5] & (1 << (t & 31))) for every token t that may come next and clears every
    * other bit. `mask.length` is ceil(vocabSize / 32). End-of-generation tokens are allowed exactly
    * when `canEnd`; other control tokens never.
+   *
+   * Both this and acceptToken may throw InvalidRequestError('INVALID_ARGUMENT') when the grammar
+   * turns out too ambiguous for the matcher's bounds (GRAMMAR_LIMITS.maxStacksPerState): fail that
+   * request, not the engine. The first call for a new matcher state walks the vocabulary (a few
+   * milliseconds at 128K tokens); states met before, by this request or another with the same spec,
+   * are served from a cache.
    */
   fillAllowedMask(mask: Uint32Array): void;
   /** Advances over a sampled token. Throws (an invariant failure) if the token was not allowed. */

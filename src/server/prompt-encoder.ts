@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ServingEngine } from '../engine/serving-engine.js';
 import type { ChatMessage, ChatTemplate } from './chat-completions/chat-template.js';
+import type { ToolOffer } from './tools/tool-request.js';
 import { deserializeError, encodePrompt, type PromptJob, type PromptReply, type PromptWorkerData } from './prompt-jobs.js';
 
 /** a job before it is numbered: `id` left out of each member of the union */
@@ -29,7 +30,8 @@ export class PromptEncoder {
 
   private constructor(
     private readonly engine: ServingEngine,
-    private readonly chatTemplate: ChatTemplate,
+    /** the template chats are rendered with (its toolFamily says how tool calls are written) */
+    readonly chatTemplate: ChatTemplate,
     workerFile: string | undefined,
     private readonly logger: { warn(message: string): void },
   ) {
@@ -57,9 +59,12 @@ export class PromptEncoder {
     return this.run({ kind: 'text', text, ...options });
   }
 
-  /** the chat rendered with the model's template, then tokenized (special-token text parsed) */
-  encodeChat(messages: readonly ChatMessage[]): Promise<number[]> {
-    return this.run({ kind: 'chat', messages });
+  /**
+   * The chat rendered with the model's template (offering `tools`, then `prefix` after the
+   * generation prompt), then tokenized (special-token text parsed).
+   */
+  encodeChat(messages: readonly ChatMessage[], options: { tools?: ToolOffer; prefix?: string } = {}): Promise<number[]> {
+    return this.run({ kind: 'chat', messages, ...options });
   }
 
   close(): void {

@@ -3,6 +3,7 @@ import { InvalidRequestError, type ErrorCode } from '../errors/engine-error.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { ChatMessage, ChatTemplate } from './chat-completions/chat-template.js';
 import { HttpError, type OpenAiErrorType } from './http-error.js';
+import type { ToolOffer } from './tools/tool-request.js';
 
 /** what the prompt thread is started with */
 export interface PromptWorkerData {
@@ -14,7 +15,15 @@ export interface PromptWorkerData {
 /** a prompt to tokenize: text, or chat messages to render with the chat template first */
 export type PromptJob =
   | { readonly id: number; readonly kind: 'text'; readonly text: string; readonly addSpecial: boolean; readonly parseSpecial: boolean }
-  | { readonly id: number; readonly kind: 'chat'; readonly messages: readonly ChatMessage[] };
+  | {
+      readonly id: number;
+      readonly kind: 'chat';
+      readonly messages: readonly ChatMessage[];
+      /** offered to the model through the template */
+      readonly tools?: ToolOffer;
+      /** text after the generation prompt that the output continues (a forced tool call's opening marker) */
+      readonly prefix?: string;
+    };
 
 export type PromptReply =
   | { readonly id: number; readonly ids: Int32Array }
@@ -33,7 +42,7 @@ export type SerializedError =
  * refused on its byte length before tokenizing.
  */
 export function encodePrompt(job: PromptJob, tokenizer: Tokenizer, chatTemplate: ChatTemplate, contextSize: number): number[] {
-  const text = job.kind === 'chat' ? chatTemplate.render(job.messages) : job.text;
+  const text = job.kind === 'chat' ? chatTemplate.render(job.messages, true, job.tools) + (job.prefix ?? '') : job.text;
   checkPromptBytes(text, tokenizer, contextSize);
   return job.kind === 'chat'
     ? tokenizer.encode(text, { addSpecial: true, parseSpecial: true })

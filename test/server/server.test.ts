@@ -386,6 +386,7 @@ function engineWith(
     model: engine.model,
     tokenizer: engine.tokenizer,
     contextSize: engine.contextSize,
+    constraints: engine.constraints,
     generate,
     embed: (inputs, options) => engine.embed(inputs, options),
     isQueueFull: () => isQueueFull,

@@ -3,10 +3,25 @@ import { GgufValueType, readGguf } from '../../formats/gguf/index.js';
 import type { Model } from '../../engine/model.js';
 import type { Tokenizer } from '../../tokenizer/tokenizer.js';
 import { HttpError } from '../http-error.js';
+import { detectToolFamily, type ToolFamily } from '../tools/tool-call-format.js';
+import { toTemplateInput } from '../tools/template-messages.js';
+import type { ToolOffer } from '../tools/tool-request.js';
+
+/** A call an assistant turn made: `arguments` is a JSON object's text, as OpenAI sends it. */
+export interface ChatToolCall {
+  readonly id: string;
+  readonly name: string;
+  readonly arguments: string;
+}
 
 export interface ChatMessage {
   readonly role: string;
   readonly content: string;
+  /** an assistant turn's tool calls */
+  readonly toolCalls?: readonly ChatToolCall[];
+  /** a `tool` turn: the call it answers */
+  readonly toolCallId?: string;
+  readonly name?: string;
 }
 
 /** For models whose GGUF has no `tokenizer.chat_template`: plain "User:" / "Assistant:" turns. */
@@ -24,6 +39,9 @@ export const FALLBACK_CHAT_TEMPLATE = `{%- for message in messages -%}
  * with @huggingface/jinja as transformers does: messages, bos_token, eos_token, add_generation_prompt.
  */
 export class ChatTemplate {
+  /** how this template's model family writes tool calls ('generic': the template ignores tools) */
+  readonly toolFamily: ToolFamily;
+
   private constructor(
     private readonly template: Template,
     readonly source: string,
@@ -32,7 +50,9 @@ export class ChatTemplate {
     private readonly eosToken: string,
     /** strip a leading BOS from the rendered text: the tokenizer adds its own */
     private readonly isBosAddedByTokenizer: boolean,
-  ) {}
+  ) {
+    this.toolFamily = detectToolFamily(source);
+  }
 
   /** `logger` hears when the model's template does not parse (default: stderr) */
   static forModel(model: Model, logger: { error(message: string): void } = { error: (m) => console.error(`peregrine: ${m}`) }): ChatTemplate {
@@ -55,12 +75,16 @@ export class ChatTemplate {
     return new ChatTemplate(new Template(source), source, source === FALLBACK_CHAT_TEMPLATE, bosToken, eosToken, tokenizer.addBos);
   }
 
-  /** The prompt text; a template error (e.g. raise_exception on bad role order) is the caller's 400. */
-  render(messages: readonly ChatMessage[], isGenerationPromptAdded = true): string {
+  /**
+   * The prompt text; a template error (e.g. raise_exception on bad role order) is the caller's 400.
+   * `tools` (offered to the model) and the messages' tool calls and results are rendered as the
+   * template's family expects (see toTemplateInput).
+   */
+  render(messages: readonly ChatMessage[], isGenerationPromptAdded = true, tools?: ToolOffer): string {
     let text: string;
     try {
       text = this.template.render({
-        messages,
+        ...toTemplateInput(this.toolFamily, messages, tools),
         bos_token: this.bosToken,
         eos_token: this.eosToken,
         add_generation_prompt: isGenerationPromptAdded,

@@ -9,6 +9,10 @@ import { streamWithErrorEvent } from '../stream-errors.js';
 import { tokenPiece } from '../token-text.js';
 import { checkMaxTokensFit, checkServedModel, toGenerationOptions } from '../validation.js';
 import { parseChatCompletionRequest } from './schema.js';
+import { checkConstraintCompiles, readLogitBias, type RequestConstraint } from '../structured-output.js';
+import { forcedToolCallFor } from '../tools/tool-call-format.js';
+import { ToolCallOutput, toolCallDeltas, type WireToolCall } from '../tools/tool-call-output.js';
+import type { JsonObject } from '../validation.js';
 
 interface WireTopLogprob {
   token: string;
@@ -28,27 +32,50 @@ export async function handleChatCompletion(ctx: RequestContext): Promise<void> {
   if (request.messages.length > ctx.engine.contextSize) {
     throw new InvalidRequestError('PROMPT_TOO_LONG', `${request.messages.length} messages cannot fit in a context of ${ctx.engine.contextSize} tokens`);
   }
-  const promptIds = await ctx.prompts.encodeChat(request.messages);
+  const logitBias = readLogitBias(ctx.body as JsonObject, ctx.engine.model.network.config.vocabSize);
+  const family = ctx.prompts.chatTemplate.toolFamily;
+  const tools = request.tools;
+  // tool_choice 'required' or a named function: the call is forced with a grammar in the family's syntax
+  const forced = tools && forcedToolCallFor(family, tools);
+  const constraint: RequestConstraint | undefined = forced ? { spec: forced.spec, param: 'tools' } : request.constraint;
+  checkConstraintCompiles(ctx.engine, constraint);
+  const promptIds = await ctx.prompts.encodeChat(request.messages, {
+    tools: tools && { tools: tools.tools, isForced: forced !== undefined },
+    prefix: forced?.prefix,
+  });
   checkMaxTokensFit(promptIds.length, request, ctx.engine.contextSize);
   const choices = await ChoiceStreams.start(
     ctx,
     promptIds,
-    { ...toGenerationOptions(request), logprobs: request.numLogprobs },
+    { ...toGenerationOptions(request), logprobs: request.numLogprobs, constraint: constraint?.spec, logitBias },
     request.numChoices,
   );
   const id = `chatcmpl-${randomUUID()}`;
   const created = Math.floor(Date.now() / 1000);
   const tokenizer = ctx.engine.tokenizer;
   const isLogprobs = request.numLogprobs !== undefined;
+  const outputs = Array.from({ length: request.numChoices }, () =>
+    tools ? new ToolCallOutput(family, tools, forced?.prefix ?? '', request.isStream) : undefined,
+  );
 
   if (!request.isStream) {
     const contents = Array.from({ length: request.numChoices }, () => '');
-    const reasons: ('stop' | 'length')[] = Array.from({ length: request.numChoices }, () => 'stop');
+    const reasons: ('stop' | 'length' | 'tool_calls')[] = Array.from({ length: request.numChoices }, () => 'stop');
+    const toolCalls: (WireToolCall[] | undefined)[] = Array.from({ length: request.numChoices }, () => undefined);
     const logprobs = Array.from({ length: request.numChoices }, (): WireTokenLogprob[] => []);
     const usage = await choices.run((index, chunk) => {
-      contents[index] += chunk.text;
+      const output = outputs[index];
+      contents[index] += output ? output.push(chunk.text) : chunk.text;
       if (isLogprobs) logprobs[index]!.push(...toWireLogprobs(chunk.logprobs ?? [], tokenizer));
-      if (chunk.finishReason) reasons[index] = toWireFinishReason(chunk.finishReason);
+      if (chunk.finishReason) {
+        reasons[index] = toWireFinishReason(chunk.finishReason);
+        if (output) {
+          const last = output.finish();
+          contents[index] += last.content;
+          toolCalls[index] = last.toolCalls;
+          if (last.toolCalls) reasons[index] = 'tool_calls';
+        }
+      }
     });
     sendResult(ctx, {
       id,
@@ -57,7 +84,9 @@ export async function handleChatCompletion(ctx: RequestContext): Promise<void> {
       model: ctx.modelName,
       choices: contents.map((content, index) => ({
         index,
-        message: { role: 'assistant', content },
+        message: toolCalls[index]
+          ? { role: 'assistant', content: content === '' ? null : content, tool_calls: toolCalls[index] }
+          : { role: 'assistant', content },
         logprobs: isLogprobs ? { content: logprobs[index] } : null,
         finish_reason: reasons[index],
       })),
@@ -78,11 +107,23 @@ export async function handleChatCompletion(ctx: RequestContext): Promise<void> {
   await streamWithErrorEvent(ctx, async () => {
     for (let index = 0; index < request.numChoices; index++) sendDelta(index, { role: 'assistant', content: '' }, null, null);
     const usage = await choices.run((index, chunk) => {
+      const output = outputs[index];
+      const text = output ? output.push(chunk.text) : chunk.text;
       const hasLogprobs = isLogprobs && chunk.tokenIds.length > 0;
-      if (chunk.text !== '' || hasLogprobs) {
-        sendDelta(index, { content: chunk.text }, isLogprobs ? toWireLogprobs(chunk.logprobs ?? [], tokenizer) : null, null);
+      if (text !== '' || hasLogprobs) {
+        sendDelta(index, { content: text }, isLogprobs ? toWireLogprobs(chunk.logprobs ?? [], tokenizer) : null, null);
       }
-      if (chunk.finishReason) sendDelta(index, {}, null, toWireFinishReason(chunk.finishReason));
+      if (!chunk.finishReason) return;
+      let reason: string = toWireFinishReason(chunk.finishReason);
+      if (output) {
+        const last = output.finish();
+        if (last.content !== '') sendDelta(index, { content: last.content }, null, null);
+        if (last.toolCalls) {
+          for (const delta of toolCallDeltas(last.toolCalls)) sendDelta(index, delta, null, null);
+          reason = 'tool_calls';
+        }
+      }
+      sendDelta(index, {}, null, reason);
     });
     if (request.isUsageIncluded) sendStreamEvent(ctx, { ...header, choices: [], usage: toWireUsage(usage) });
     endEventStream(ctx.res);

@@ -1,5 +1,7 @@
 import { invalidParam } from '../http-error.js';
-import type { ChatMessage } from './chat-template.js';
+import type { ChatMessage, ChatToolCall } from './chat-template.js';
+import { readRequestConstraint, type RequestConstraint } from '../structured-output.js';
+import { readToolRequest, type ToolRequest } from '../tools/tool-request.js';
 import { isObject, optionalBoolean, optionalNumber, readSamplingFields, requireObject, type SamplingFields } from '../validation.js';
 
 /** POST /v1/chat/completions, parsed and checked. */
@@ -8,6 +10,10 @@ export interface ChatCompletionRequest extends SamplingFields {
   readonly messages: ChatMessage[];
   /** top alternatives per token (0..20) when logprobs are on; undefined = off */
   readonly numLogprobs: number | undefined;
+  /** response_format or a grammar extension field */
+  readonly constraint: RequestConstraint | undefined;
+  /** tools offered to the model; undefined when none are (or tool_choice is 'none') */
+  readonly tools: ToolRequest | undefined;
 }
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool']);
@@ -19,12 +25,19 @@ export function parseChatCompletionRequest(raw: unknown): ChatCompletionRequest 
   if (numTopLogprobs !== undefined && !isLogprobs) {
     throw invalidParam('top_logprobs', `'top_logprobs' requires 'logprobs: true'`);
   }
-  for (const key of ['tools', 'functions', 'response_format'] as const) {
-    if (body[key] !== undefined && body[key] !== null) throw invalidParam(key, `'${key}' is not supported`, 'unsupported_value');
+  if (body.functions !== undefined && body.functions !== null) {
+    throw invalidParam('functions', `'functions' is not supported; use 'tools'`, 'unsupported_value');
+  }
+  const constraint = readRequestConstraint(body);
+  const tools = readToolRequest(body);
+  if (constraint && tools && tools.choice.type !== 'auto') {
+    throw invalidParam(constraint.param, `'${constraint.param}' cannot be combined with a forced 'tool_choice'`);
   }
   return {
     model: body.model,
     messages: readMessages(body.messages),
+    constraint,
+    tools,
     numLogprobs: isLogprobs ? (numTopLogprobs ?? 0) : undefined,
     ...readSamplingFields(body, 'max_completion_tokens'),
   };
@@ -41,7 +54,29 @@ function readMessages(value: unknown): ChatMessage[] {
       throw invalidParam(`${param}.role`, `'${param}.role' must be one of ${[...ROLES].join(', ')}`);
     }
     const role = message.role === 'developer' ? 'system' : message.role;
-    return { role, content: readContent(message.content, `${param}.content`, role) };
+    const hasToolCalls = role === 'assistant' && message.tool_calls !== undefined && message.tool_calls !== null;
+    const content = readContent(message.content, `${param}.content`, role);
+    if (hasToolCalls) return { role, content, toolCalls: readToolCalls(message.tool_calls, `${param}.tool_calls`) };
+    if (role === 'tool') {
+      if (typeof message.tool_call_id !== 'string') {
+        throw invalidParam(`${param}.tool_call_id`, `'${param}.tool_call_id' is required for a tool message`, 'missing_required_parameter');
+      }
+      return { role, content, toolCallId: message.tool_call_id, ...(typeof message.name === 'string' ? { name: message.name } : {}) };
+    }
+    return { role, content };
+  });
+}
+
+/** an assistant turn's `tool_calls`: [{ id, type: 'function', function: { name, arguments } }] */
+function readToolCalls(value: unknown, param: string): ChatToolCall[] {
+  if (!Array.isArray(value)) throw invalidParam(param, `'${param}' must be an array`, 'invalid_type');
+  return value.map((call: unknown, i) => {
+    const p = `${param}[${i}]`;
+    if (!isObject(call) || !isObject(call.function)) throw invalidParam(p, `'${p}' must be { "id", "type": "function", "function": { "name", "arguments" } }`, 'invalid_type');
+    const { name, arguments: args } = call.function;
+    if (typeof name !== 'string') throw invalidParam(`${p}.function.name`, `'${p}.function.name' must be a string`, 'invalid_type');
+    if (typeof args !== 'string') throw invalidParam(`${p}.function.arguments`, `'${p}.function.arguments' must be a string`, 'invalid_type');
+    return { id: typeof call.id === 'string' ? call.id : `call_${i}`, name, arguments: args };
   });
 }
 

@@ -9,6 +9,8 @@ import { streamWithErrorEvent } from '../stream-errors.js';
 import { tokenPiece } from '../token-text.js';
 import { checkMaxTokensFit, checkServedModel, toGenerationOptions } from '../validation.js';
 import { parseCompletionRequest, type CompletionRequest } from './schema.js';
+import { checkConstraintCompiles, readLogitBias } from '../structured-output.js';
+import type { JsonObject } from '../validation.js';
 
 /** OpenAI's legacy completions logprobs: parallel arrays over the generated tokens. */
 interface WireCompletionLogprobs {
@@ -21,6 +23,8 @@ interface WireCompletionLogprobs {
 export async function handleCompletion(ctx: RequestContext): Promise<void> {
   const request = parseCompletionRequest(ctx.body);
   checkServedModel(request.model, ctx.servedModelNames);
+  const logitBias = readLogitBias(ctx.body as JsonObject, ctx.engine.model.network.config.vocabSize);
+  checkConstraintCompiles(ctx.engine, request.constraint);
   // tokenized once for all n, off the event loop
   const promptIds =
     typeof request.prompt === 'string'
@@ -30,7 +34,7 @@ export async function handleCompletion(ctx: RequestContext): Promise<void> {
   const choices = await ChoiceStreams.start(
     ctx,
     promptIds,
-    { ...toGenerationOptions(request), logprobs: request.numLogprobs },
+    { ...toGenerationOptions(request), logprobs: request.numLogprobs, constraint: request.constraint?.spec, logitBias },
     request.numChoices,
   );
   const id = `cmpl-${randomUUID()}`;

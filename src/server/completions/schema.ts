@@ -1,4 +1,5 @@
 import { invalidParam } from '../http-error.js';
+import { readRequestConstraint, type RequestConstraint } from '../structured-output.js';
 import { optionalNumber, readSamplingFields, requireObject, type SamplingFields } from '../validation.js';
 
 /** POST /v1/completions, parsed and checked. */
@@ -8,6 +9,8 @@ export interface CompletionRequest extends SamplingFields {
   readonly prompt: string | number[];
   /** top alternatives per token (0..20); undefined = no logprobs */
   readonly numLogprobs: number | undefined;
+  /** response_format or a grammar extension field */
+  readonly constraint: RequestConstraint | undefined;
 }
 
 export function parseCompletionRequest(raw: unknown): CompletionRequest {
@@ -21,6 +24,7 @@ export function parseCompletionRequest(raw: unknown): CompletionRequest {
     model: body.model,
     prompt: readPrompt(body.prompt),
     numLogprobs: optionalNumber(body, 'logprobs', { min: 0, max: 20, isInteger: true }),
+    constraint: readRequestConstraint(body),
     ...readSamplingFields(body),
   };
 }
