@@ -408,16 +408,55 @@ class SchemaCompiler {
     return name;
   }
 
-  /** oneOf is matched as anyOf only when no document can match two branches */
+  /**
+   * oneOf is matched as anyOf only when no document can match two branches: their types are
+   * disjoint, or they are objects with a required discriminator property whose const/enum values
+   * (strings, numbers, booleans, null) differ between branches (zod's discriminatedUnion).
+   */
   private checkExclusive(list: unknown[], path: string): void {
     const typeSets = list.map((s) => this.possibleTypes(s, 0));
-    for (let i = 0; i < list.length; i++) {
-      for (let j = i + 1; j < list.length; j++) {
-        if ([...typeSets[i]!].some((t) => typeSets[j]!.has(t))) {
-          refuse(path, "'oneOf' is supported only when its branches have different types (use 'anyOf')");
-        }
-      }
+    const disjointTypes = typeSets.every((a, i) => typeSets.every((b, j) => j <= i || ![...a].some((t) => b.has(t))));
+    if (!disjointTypes && !this.discriminated(list)) {
+      refuse(path, "'oneOf' is supported only when its branches have different types or a discriminator property with different constant values (use 'anyOf')");
     }
+  }
+
+  private discriminated(list: unknown[]): boolean {
+    const branches = list.map((s) => this.resolve(s));
+    if (!branches.every((b) => isObject(b) && (b.type === 'object' || (b.type === undefined && isObject(b.properties))) && isObject(b.properties) && Array.isArray(b.required))) return false;
+    const objects = branches as Record<string, unknown>[];
+    const first = objects[0]!;
+    for (const name of first.required as unknown[]) {
+      if (typeof name !== 'string') continue;
+      const sets = objects.map((b) => {
+        if (!(b.required as unknown[]).includes(name)) return undefined;
+        const ps = this.resolve((b.properties as Record<string, unknown>)[name]);
+        if (!isObject(ps)) return undefined;
+        const values = 'const' in ps ? [ps.const] : Array.isArray(ps.enum) ? ps.enum : undefined;
+        if (!values || values.some((v) => v !== null && typeof v === 'object')) return undefined;
+        return new Set(values.map((v) => JSON.stringify(v)));
+      });
+      if (sets.some((x) => x === undefined)) continue;
+      const seen = new Set<string>();
+      let disjoint = true;
+      for (const set of sets as Set<string>[]) {
+        for (const v of set) {
+          if (seen.has(v)) disjoint = false;
+        }
+        for (const v of set) seen.add(v);
+      }
+      if (disjoint) return true;
+    }
+    return false;
+  }
+
+  /** follows $ref (a few levels) to the schema it names; the schema itself otherwise */
+  private resolve(schema: unknown, depth = 0): unknown {
+    if (!isObject(schema) || typeof schema.$ref !== 'string' || depth > 16) return schema;
+    if (schema.$ref === '#') return this.resolve(this.root, depth + 1);
+    const m = /^#\/(\$defs|definitions)\/([^/]+)$/.exec(schema.$ref);
+    const defs = m && isObject(this.root) ? this.root[m[1]!] : undefined;
+    return isObject(defs) ? this.resolve(defs[decodeURIComponent(m![2]!).replace(/~1/g, '/').replace(/~0/g, '~')], depth + 1) : schema;
   }
 
   private possibleTypes(schema: unknown, depth: number): Set<string> {
