@@ -396,6 +396,9 @@ describe('jsonSchemaToGbnf against ajv', () => {
     const t = performance.now();
     expect(() => jsonSchemaToGbnf(deep)).toThrow(/schema too deep: nested more than 64 levels/);
     expect(() => jsonSchemaToGbnf(wide)).toThrow(/schema too large: more than 10000 subschemas/);
+    let deepValue: unknown = 1;
+    for (let i = 0; i < 5000; i++) deepValue = [deepValue];
+    expect(() => jsonSchemaToGbnf({ const: deepValue })).toThrow(/enum\/const value nested more than 64 levels/);
     expect(performance.now() - t).toBeLessThan(2000);
   });
 });

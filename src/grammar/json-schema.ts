@@ -157,23 +157,24 @@ class SchemaCompiler {
       if (!Array.isArray(values) || values.length === 0) refuse(path, "'enum' must be a non-empty array");
       const kept = values.filter((v) => types.some((t) => hasType(v, t)));
       if (kept.length === 0) refuse(path, `no '${keyword}' value has the schema's type`);
-      return this.rule(keyword, kept.map((v) => this.constant(v)).join(' | '));
+      return this.rule(keyword, kept.map((v) => this.constant(v, path, 0)).join(' | '));
     }
     const alts = types.map((t) => this.typed(t, schema, path, depth));
     return alts.length === 1 ? alts[0]! : this.rule('types', alts.join(' | '));
   }
 
   /** exactly `value`, with the same whitespace freedom as any other value */
-  private constant(value: unknown): string {
+  private constant(value: unknown, path: string, depth: number): string {
+    if (depth > GRAMMAR_LIMITS.maxSchemaDepth) refuse(path, `enum/const value nested more than ${GRAMMAR_LIMITS.maxSchemaDepth} levels`);
     const ws = this.prim('ws');
     if (Array.isArray(value)) {
       if (value.length === 0) return `"[" ${ws} "]"`;
-      return `"[" ${ws} ${value.map((v) => `${this.constant(v)} ${ws}`).join(` "," ${ws} `)} "]"`;
+      return `"[" ${ws} ${value.map((v) => `${this.constant(v, path, depth + 1)} ${ws}`).join(` "," ${ws} `)} "]"`;
     }
     if (isObject(value)) {
       const entries = Object.entries(value);
       if (entries.length === 0) return `"{" ${ws} "}"`;
-      return `"{" ${ws} ${entries.map(([k, v]) => `${gbnfLiteral(JSON.stringify(k))} ":" ${ws} ${this.constant(v)} ${ws}`).join(` "," ${ws} `)} "}"`;
+      return `"{" ${ws} ${entries.map(([k, v]) => `${gbnfLiteral(JSON.stringify(k))} ":" ${ws} ${this.constant(v, path, depth + 1)} ${ws}`).join(` "," ${ws} `)} "}"`;
     }
     return gbnfLiteral(JSON.stringify(value));
   }
@@ -220,10 +221,13 @@ class SchemaCompiler {
     const required = s.required ?? [];
     if (!Array.isArray(required) || required.some((r) => typeof r !== 'string')) refuse(path, "'required' must be an array of strings");
     const names = Object.keys(props);
+    const listed = new Set(names);
+    const requiredSet = new Set(required as string[]);
     const schemas: unknown[] = names.map((n) => props[n]);
     const additional = s.additionalProperties ?? true;
     for (const r of required as string[]) {
-      if (!names.includes(r)) {
+      if (!listed.has(r)) {
+        listed.add(r);
         // a required key not in properties is an additional property
         if (additional === false) refuse(path, `required property '${untrustedText(r)}' is not in 'properties' and additionalProperties is false`);
         names.push(r);
@@ -245,7 +249,7 @@ class SchemaCompiler {
     for (let i = names.length - 1; i >= 0; i--) {
       const value = this.visit(schemas[i], `${path}/properties/${names[i]}`, depth + 1);
       const kv = `${gbnfLiteral(JSON.stringify(names[i]))} ":" ${ws} ${value} ${ws}`;
-      if ((required as string[]).includes(names[i]!)) {
+      if (requiredSet.has(names[i]!)) {
         first = this.rule('props', `${kv} ${rest}`);
         rest = this.rule('props', `"," ${ws} ${kv} ${rest}`);
       } else {
