@@ -281,20 +281,22 @@ function maxGrowthPerByte(program: ByteProgram): number {
     }
   }
   const depth = new Int32Array(n).fill(-1);
-  const visit = (r: number): number => {
+  const cap = GRAMMAR_LIMITS.maxStackDepth;
+  // chains longer than the stack limit are cut there (the matcher cannot follow them further anyway)
+  const visit = (r: number, level: number): number => {
     if (depth[r]! >= 0) return depth[r]!;
-    depth[r] = 0; // acyclic; guards anyway
+    if (level > cap) return cap;
     let best = 0;
     for (const start of alternatives[r]!) {
       for (let p = start; op[p] === Op.Ref; p++) {
-        best = Math.max(best, (op[p + 1] === Op.End ? 0 : 1) + visit(arg[p]!));
+        best = Math.max(best, (op[p + 1] === Op.End ? 0 : 1) + visit(arg[p]!, level + 1));
         if (!nullable[arg[p]!]) break;
       }
     }
-    depth[r] = best;
-    return best;
+    depth[r] = Math.min(best, cap);
+    return depth[r]!;
   };
   let most = 0;
-  for (let r = 0; r < n; r++) most = Math.max(most, visit(r));
+  for (let r = n - 1; r >= 0; r--) most = Math.max(most, visit(r, 0));
   return most + 1;
 }

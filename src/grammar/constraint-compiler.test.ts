@@ -86,7 +86,12 @@ describe('createConstraintCompiler', () => {
     // 2^40 distinct stacks before the first byte: leftmost calls that fan out at every level
     const fan = Array.from({ length: 40 }, (_, k) => `r${k} ::= r${k + 1} "a" | r${k + 1} "b"`).join('\n');
     expect(refusal(() => compiler.compile({ type: 'gbnf', grammar: `root ::= r0\n${fan}\nr40 ::= "x"` })).message).toMatch(/too ambiguous/);
-    expect(performance.now() - t).toBeLessThan(3000);
+    // a leftmost call chain longer than the stack limit: cut there, no crash
+    const chain = Array.from({ length: 13000 }, (_, k) => `c${k}::=c${k + 1}"a"`).join('\n');
+    const long = compiler.compile({ type: 'gbnf', grammar: `root ::= c0 | "z"\n${chain}\nc13000 ::= "x"` }).create();
+    long.acceptToken(0x7a);
+    expect(long.canEnd).toBe(true);
+    expect(performance.now() - t).toBeLessThan(5000);
   });
 
   it('bounds nesting: deeper than the matcher stack allows is not matched', () => {

@@ -47,7 +47,9 @@ export function createConstraintCompiler(tokenizer: Tokenizer): ConstraintCompil
         cache.set(key, hit);
         return hit;
       }
-      const program = lowerGrammar(parseGbnf(specToGbnf(spec)));
+      // a user's grammar text is bounded by maxGrammarChars; generated ones by the schema limits (and this)
+      const maxChars = spec.type === 'gbnf' ? GRAMMAR_LIMITS.maxGrammarChars : 32 * GRAMMAR_LIMITS.maxGrammarChars;
+      const program = lowerGrammar(parseGbnf(specToGbnf(spec), 'root', maxChars));
       const compiled = new CompiledGrammar(program, tokenTrie(tokenizer));
       cache.set(key, compiled);
       if (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value!);

@@ -124,4 +124,13 @@ describe('parseGbnf', () => {
     expect(() => parseGbnf('root ::= ' + '('.repeat(5000) + '"a"' + ')'.repeat(5000))).toThrow(/nested deeper than 200/);
     expect(performance.now() - t).toBeLessThan(2000);
   });
+
+  it('parses a large grammar in linear time', () => {
+    // ~1 MB, 60,000 references (generated grammars may be this long)
+    const rules = Array.from({ length: 30000 }, (_, i) => `r${i} ::= "x" r${i + 1} | [a-z] r${i + 1}`).join('\n');
+    const t = performance.now();
+    const g = parseGbnf(`root ::= r0\n${rules}\nr30000 ::= "."`, 'root', 4 << 20);
+    expect(g.rules.length).toBeGreaterThan(30000);
+    expect(performance.now() - t).toBeLessThan(3000);
+  });
 });

@@ -9,10 +9,11 @@ import { GRAMMAR_LIMITS } from './limits.js';
  * ranges and [^negation], `.` (any character), ( groups ), `|`, `* + ?`, `{m}` `{m,}` `{m,n}` `{,n}`,
  * and `#` comments. A rule may continue over several lines; it ends at a line that starts a new
  * rule (`name ::=`) or at the end of the text. Throws InvalidRequestError('INVALID_ARGUMENT')
- * naming the problem and its line and column.
+ * naming the problem and its line and column. `maxChars` bounds the text (grammars generated from a
+ * schema, already bounded by the schema limits, may be longer than a user's grammar may).
  */
-export function parseGbnf(text: string, rootName = 'root'): Grammar {
-  if (text.length > GRAMMAR_LIMITS.maxGrammarChars) throw grammarLimitError('grammar text length', GRAMMAR_LIMITS.maxGrammarChars);
+export function parseGbnf(text: string, rootName = 'root', maxChars: number = GRAMMAR_LIMITS.maxGrammarChars): Grammar {
+  if (text.length > maxChars) throw grammarLimitError('grammar text length', maxChars);
   const parser = new GbnfParser(text);
   parser.parseRules();
   return parser.builder.build(rootName);
@@ -87,8 +88,8 @@ class GbnfParser {
         this.depth--;
         seq.push({ kind: 'ref', rule: this.builder.helper(ruleName, alternatives) });
       } else if (isNameChar(c)) {
-        const at = this.location(this.pos);
-        seq.push({ kind: 'ref', rule: this.builder.ruleId(this.parseName(), at) });
+        const at = this.pos;
+        seq.push({ kind: 'ref', rule: this.builder.ruleId(this.parseName(), () => this.location(at)) });
       } else if (c === '*' || c === '+' || c === '?' || c === '{') {
         if (lastStart < 0) throw this.error(`'${c}' with nothing to repeat`);
         const item = seq.splice(lastStart);

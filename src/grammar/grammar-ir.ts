@@ -1,4 +1,5 @@
 import { InvalidRequestError } from '../errors/engine-error.js';
+import { untrustedText } from '../errors/untrusted-text.js';
 import { GRAMMAR_LIMITS } from './limits.js';
 
 /**
@@ -88,12 +89,12 @@ export class GrammarBuilder {
   private readonly byName = new Map<string, number>();
   private readonly defined = new Set<number>();
   /** where each rule was first referenced, for "undefined rule" errors */
-  private readonly firstUse = new Map<number, string>();
+  private readonly firstUse = new Map<number, () => string>();
   private elementCount = 0;
   private helperCount = 0;
 
   /** The id of the rule called `name`, creating an undefined placeholder on first use. */
-  ruleId(name: string, usedAt?: string): number {
+  ruleId(name: string, usedAt?: () => string): number {
     let id = this.byName.get(name);
     if (id === undefined) {
       id = this.newRule(name);
@@ -154,8 +155,8 @@ export class GrammarBuilder {
   build(rootName: string): Grammar {
     for (const [name, id] of this.byName) {
       if (!this.defined.has(id)) {
-        const at = this.firstUse.get(id);
-        throw new InvalidRequestError('INVALID_ARGUMENT', `grammar: undefined rule '${name}'${at ? ` (referenced at ${at})` : ''}`);
+        const at = this.firstUse.get(id)?.();
+        throw new InvalidRequestError('INVALID_ARGUMENT', `grammar: undefined rule '${untrustedText(name)}'${at ? ` (referenced at ${at})` : ''}`);
       }
     }
     const root = this.byName.get(rootName);

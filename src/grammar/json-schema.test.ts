@@ -218,6 +218,15 @@ const CORPUS: Record<string, Record<string, unknown>> = {
   additional: { type: 'object', properties: { name: { type: 'string' }, n: { type: 'integer' } }, required: ['name'] },
   additionalSchema: { type: 'object', properties: { name: { type: 'string' } }, required: ['extra'], additionalProperties: { type: 'integer', maximum: 5 } },
   numbers: { type: 'object', properties: { a: { type: 'number', minimum: 0, maximum: 10 }, b: { type: 'number', exclusiveMinimum: -3, exclusiveMaximum: 3 }, c: { type: 'integer', exclusiveMaximum: 0 }, d: { type: 'integer', minimum: -20, maximum: -3 } }, required: ['a', 'b', 'c', 'd'], additionalProperties: false },
+  discriminated: {
+    $defs: { b: { type: 'object', properties: { kind: { enum: ['b', 'c'] }, y: { type: 'string', maxLength: 3 } }, required: ['kind', 'y'], additionalProperties: false } },
+    type: 'object',
+    properties: {
+      ev: { oneOf: [{ type: 'object', properties: { kind: { type: 'string', const: 'a' }, x: { type: 'integer' } }, required: ['kind', 'x'], additionalProperties: false }, { $ref: '#/$defs/b' }] },
+    },
+    required: ['ev'],
+    additionalProperties: false,
+  },
   rootArray: { type: 'array', items: { type: ['number', 'boolean'] }, maxItems: 5 },
   anything: {},
 };
@@ -274,10 +283,14 @@ describe('jsonSchemaToGbnf against ajv', () => {
       [{ name: 'A', email: 'ada@example.com', id: '123e4567-e89b-12d3-a456-426614174000', when: '2024-02-30T07:08:09Z', n: 3, x: 4.5, tags: [], kind: 'a', nul: null, lit: 'x', u: 1 }, false],
       [{ name: 'A', email: 'ada@example.com', id: '123e4567-e89b-12d3-a456-426614174000', when: '2024-05-06T07:08:09Z', n: 3, x: 5.5, tags: ['a', 'b', 'c', 'd'], kind: 'c', nul: 'y', lit: 'x', u: 's' }, false],
     ];
+    const union = z.object({ ev: z.discriminatedUnion('kind', [z.object({ kind: z.literal('a'), x: z.number() }), z.object({ kind: z.literal('b'), y: z.string() })]) });
+    const unionDocs: [unknown, boolean][] = [[{ ev: { kind: 'a', x: 1 } }, true], [{ ev: { kind: 'b', y: 'z' } }, true], [{ ev: { kind: 'a', y: 'z' } }, false], [{ ev: { kind: 'c', x: 1 } }, false]];
     const optional = z.object({ name: z.string(), opt: z.string().optional().nullable(), items: z.array(z.object({ k: z.string(), v: z.number() })) });
     for (const [schema, jsonSchema, samples] of [
       [person, z.toJSONSchema(person), docs],
       [person, zodResponseFormat(person, 'person').json_schema.schema, docs],
+      [union, z.toJSONSchema(union), unionDocs],
+      [union, zodResponseFormat(union, 'u').json_schema.schema, unionDocs],
       [optional, zodResponseFormat(optional, 'o').json_schema.schema, [[{ name: 'n', opt: null, items: [{ k: 'a', v: -1.5 }] }, true], [{ name: 'n', opt: 5, items: [] }, false]]],
     ] as [z.ZodType, unknown, [unknown, boolean][]][]) {
       const a = automatonFor(jsonSchemaToGbnf(jsonSchema));
@@ -349,6 +362,8 @@ describe('jsonSchemaToGbnf against ajv', () => {
     [{ if: {}, then: {} }, /unsupported keyword 'if'/],
     [{ type: 'array', contains: { type: 'string' } }, /unsupported keyword 'contains'/],
     [{ oneOf: [{ type: 'string' }, { type: 'string', maxLength: 3 }] }, /'oneOf' is supported only when its branches have different types/],
+    [{ oneOf: [{ type: 'object', properties: { k: { enum: ['a', 'b'] } }, required: ['k'] }, { type: 'object', properties: { k: { const: 'b' } }, required: ['k'] }] }, /'oneOf' is supported only when/],
+    [{ oneOf: [{ type: 'object', properties: { k: { const: 'a' } } }, { type: 'object', properties: { k: { const: 'b' } }, required: ['k'] }] }, /'oneOf' is supported only when/],
     [{ allOf: [{ type: 'string' }, { maxLength: 3 }] }, /'allOf' is supported only with a single schema/],
     [{ $ref: 'http://example.com/s.json' }, /unsupported \$ref/],
     [{ $ref: '#/$defs/missing' }, /\$ref '#\/\$defs\/missing' not found/],
@@ -381,6 +396,9 @@ describe('jsonSchemaToGbnf against ajv', () => {
     const t = performance.now();
     expect(() => jsonSchemaToGbnf(deep)).toThrow(/schema too deep: nested more than 64 levels/);
     expect(() => jsonSchemaToGbnf(wide)).toThrow(/schema too large: more than 10000 subschemas/);
+    let deepValue: unknown = 1;
+    for (let i = 0; i < 5000; i++) deepValue = [deepValue];
+    expect(() => jsonSchemaToGbnf({ const: deepValue })).toThrow(/enum\/const value nested more than 64 levels/);
     expect(performance.now() - t).toBeLessThan(2000);
   });
 });

@@ -157,23 +157,24 @@ class SchemaCompiler {
       if (!Array.isArray(values) || values.length === 0) refuse(path, "'enum' must be a non-empty array");
       const kept = values.filter((v) => types.some((t) => hasType(v, t)));
       if (kept.length === 0) refuse(path, `no '${keyword}' value has the schema's type`);
-      return this.rule(keyword, kept.map((v) => this.constant(v)).join(' | '));
+      return this.rule(keyword, kept.map((v) => this.constant(v, path, 0)).join(' | '));
     }
     const alts = types.map((t) => this.typed(t, schema, path, depth));
     return alts.length === 1 ? alts[0]! : this.rule('types', alts.join(' | '));
   }
 
   /** exactly `value`, with the same whitespace freedom as any other value */
-  private constant(value: unknown): string {
+  private constant(value: unknown, path: string, depth: number): string {
+    if (depth > GRAMMAR_LIMITS.maxSchemaDepth) refuse(path, `enum/const value nested more than ${GRAMMAR_LIMITS.maxSchemaDepth} levels`);
     const ws = this.prim('ws');
     if (Array.isArray(value)) {
       if (value.length === 0) return `"[" ${ws} "]"`;
-      return `"[" ${ws} ${value.map((v) => `${this.constant(v)} ${ws}`).join(` "," ${ws} `)} "]"`;
+      return `"[" ${ws} ${value.map((v) => `${this.constant(v, path, depth + 1)} ${ws}`).join(` "," ${ws} `)} "]"`;
     }
     if (isObject(value)) {
       const entries = Object.entries(value);
       if (entries.length === 0) return `"{" ${ws} "}"`;
-      return `"{" ${ws} ${entries.map(([k, v]) => `${gbnfLiteral(JSON.stringify(k))} ":" ${ws} ${this.constant(v)} ${ws}`).join(` "," ${ws} `)} "}"`;
+      return `"{" ${ws} ${entries.map(([k, v]) => `${gbnfLiteral(JSON.stringify(k))} ":" ${ws} ${this.constant(v, path, depth + 1)} ${ws}`).join(` "," ${ws} `)} "}"`;
     }
     return gbnfLiteral(JSON.stringify(value));
   }
@@ -220,10 +221,13 @@ class SchemaCompiler {
     const required = s.required ?? [];
     if (!Array.isArray(required) || required.some((r) => typeof r !== 'string')) refuse(path, "'required' must be an array of strings");
     const names = Object.keys(props);
+    const listed = new Set(names);
+    const requiredSet = new Set(required as string[]);
     const schemas: unknown[] = names.map((n) => props[n]);
     const additional = s.additionalProperties ?? true;
     for (const r of required as string[]) {
-      if (!names.includes(r)) {
+      if (!listed.has(r)) {
+        listed.add(r);
         // a required key not in properties is an additional property
         if (additional === false) refuse(path, `required property '${untrustedText(r)}' is not in 'properties' and additionalProperties is false`);
         names.push(r);
@@ -245,7 +249,7 @@ class SchemaCompiler {
     for (let i = names.length - 1; i >= 0; i--) {
       const value = this.visit(schemas[i], `${path}/properties/${names[i]}`, depth + 1);
       const kv = `${gbnfLiteral(JSON.stringify(names[i]))} ":" ${ws} ${value} ${ws}`;
-      if ((required as string[]).includes(names[i]!)) {
+      if (requiredSet.has(names[i]!)) {
         first = this.rule('props', `${kv} ${rest}`);
         rest = this.rule('props', `"," ${ws} ${kv} ${rest}`);
       } else {
@@ -408,16 +412,55 @@ class SchemaCompiler {
     return name;
   }
 
-  /** oneOf is matched as anyOf only when no document can match two branches */
+  /**
+   * oneOf is matched as anyOf only when no document can match two branches: their types are
+   * disjoint, or they are objects with a required discriminator property whose const/enum values
+   * (strings, numbers, booleans, null) differ between branches (zod's discriminatedUnion).
+   */
   private checkExclusive(list: unknown[], path: string): void {
     const typeSets = list.map((s) => this.possibleTypes(s, 0));
-    for (let i = 0; i < list.length; i++) {
-      for (let j = i + 1; j < list.length; j++) {
-        if ([...typeSets[i]!].some((t) => typeSets[j]!.has(t))) {
-          refuse(path, "'oneOf' is supported only when its branches have different types (use 'anyOf')");
-        }
-      }
+    const disjointTypes = typeSets.every((a, i) => typeSets.every((b, j) => j <= i || ![...a].some((t) => b.has(t))));
+    if (!disjointTypes && !this.discriminated(list)) {
+      refuse(path, "'oneOf' is supported only when its branches have different types or a discriminator property with different constant values (use 'anyOf')");
     }
+  }
+
+  private discriminated(list: unknown[]): boolean {
+    const branches = list.map((s) => this.resolve(s));
+    if (!branches.every((b) => isObject(b) && (b.type === 'object' || (b.type === undefined && isObject(b.properties))) && isObject(b.properties) && Array.isArray(b.required))) return false;
+    const objects = branches as Record<string, unknown>[];
+    const first = objects[0]!;
+    for (const name of first.required as unknown[]) {
+      if (typeof name !== 'string') continue;
+      const sets = objects.map((b) => {
+        if (!(b.required as unknown[]).includes(name)) return undefined;
+        const ps = this.resolve((b.properties as Record<string, unknown>)[name]);
+        if (!isObject(ps)) return undefined;
+        const values = 'const' in ps ? [ps.const] : Array.isArray(ps.enum) ? ps.enum : undefined;
+        if (!values || values.some((v) => v !== null && typeof v === 'object')) return undefined;
+        return new Set(values.map((v) => JSON.stringify(v)));
+      });
+      if (sets.some((x) => x === undefined)) continue;
+      const seen = new Set<string>();
+      let disjoint = true;
+      for (const set of sets as Set<string>[]) {
+        for (const v of set) {
+          if (seen.has(v)) disjoint = false;
+        }
+        for (const v of set) seen.add(v);
+      }
+      if (disjoint) return true;
+    }
+    return false;
+  }
+
+  /** follows $ref (a few levels) to the schema it names; the schema itself otherwise */
+  private resolve(schema: unknown, depth = 0): unknown {
+    if (!isObject(schema) || typeof schema.$ref !== 'string' || depth > 16) return schema;
+    if (schema.$ref === '#') return this.resolve(this.root, depth + 1);
+    const m = /^#\/(\$defs|definitions)\/([^/]+)$/.exec(schema.$ref);
+    const defs = m && isObject(this.root) ? this.root[m[1]!] : undefined;
+    return isObject(defs) ? this.resolve(defs[decodeURIComponent(m![2]!).replace(/~1/g, '/').replace(/~0/g, '~')], depth + 1) : schema;
   }
 
   private possibleTypes(schema: unknown, depth: number): Set<string> {
