@@ -102,6 +102,11 @@ export async function runServe(argv: string[], err: NodeJS.WritableStream): Prom
     matmulPrecision: options.matmulPrecision,
   });
   const engine = createServingEngine(model, { maxNumSeqs: options.maxNumSeqs, maxQueueLength: options.maxQueueLength });
+  // the vocabulary's byte trie for constrained decoding takes a second or more on a 128k vocabulary:
+  // built here, before listening, rather than on the event loop of the first structured-output request
+  const warmStart = performance.now();
+  engine.constraints.compile({ type: 'json_object' });
+  logger.debug(`constrained decoding ready in ${Math.round(performance.now() - warmStart)} ms`);
   const modelName = options.modelName ?? basename(options.modelPath).replace(/\.gguf$/i, '');
   const server = createServer(engine, {
     modelName,
