@@ -133,7 +133,8 @@ const dir = tempDir('parity');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.each(CASES)('$label: parity with llama.cpp', ({ label, options, bounds, isExactOnAmx, prompt = PROMPT, minPromptTokens = 0, contextSize = 512 }) => {
-  const path = join(dir, `${label.split(' ').slice(0, 4).join('-')}.gguf`);
+  // the label's first words, which tell the cases apart (tiny-phi3 F32 short / long), as a file name
+  const path = join(dir, `${label.split(' ').slice(0, 4).join('-').replace(/[^\w.-]/g, '_')}.gguf`);
   const isF32 = options.weightType === 'F32';
   let isLlamaCppAmx = false;
   // llama.cpp's results, computed once per model
