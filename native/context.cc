@@ -392,7 +392,7 @@ Status Context::rope(const RopeArgs& a) {
   const size_t positionBytes = static_cast<size_t>(a.numTokens) * sizeof(int32_t);
   const size_t factorBytes = a.freqFactors ? static_cast<size_t>(half) * sizeof(float) : 0;
   const uint8_t* key = ropeKey_.data();
-  const bool isCached = ropeTokens_ == a.numTokens && ropeDims_ == a.numRotaryDims && ropeBase_ == a.freqBase && ropeScale_ == a.freqScale &&
+  const bool isCached = ropeTokens_ == a.numTokens && ropeDims_ == a.numRotaryDims && ropeBase_ == a.freqBase && ropeScale_ == a.freqScale && ropeAttnFactor_ == a.attnFactor &&
                         ropeHasFactors_ == (a.freqFactors != nullptr) && std::memcmp(key, a.positions, positionBytes) == 0 &&
                         (factorBytes == 0 || std::memcmp(key + positionBytes, a.freqFactors, factorBytes) == 0);
   const int64_t perToken = static_cast<int64_t>(a.numHeads) * a.headDim;
@@ -410,8 +410,9 @@ Status Context::rope(const RopeArgs& a) {
       for (int64_t i = 0; i < half; i++) {
         const float ff = a.freqFactors ? a.freqFactors[i] : 1.0f;
         const float angle = static_cast<float>(a.freqScale * static_cast<double>(theta / ff));
-        cs[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
-        cs[half + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+        // × attnFactor in f32 after the rounding, as ggml's rope_yarn: cosf(theta) * mscale
+        cs[i] = static_cast<float>(std::cos(static_cast<double>(angle))) * a.attnFactor;
+        cs[half + i] = static_cast<float>(std::sin(static_cast<double>(angle))) * a.attnFactor;
         theta = theta * thetaScale;
       }
     };
@@ -422,6 +423,7 @@ Status Context::rope(const RopeArgs& a) {
     ropeDims_ = a.numRotaryDims;
     ropeBase_ = a.freqBase;
     ropeScale_ = a.freqScale;
+    ropeAttnFactor_ = a.attnFactor;
     ropeHasFactors_ = a.freqFactors != nullptr;
   }
   const float* table = reinterpret_cast<const float*>(ropeTable_.data());

@@ -40,6 +40,7 @@ struct RopeArgs {
   double freqBase;
   double freqScale;
   const float* freqFactors;  // [numRotaryDims / 2] or nullptr
+  float attnFactor;  // cos and sin multiplied by this (llama.cpp's attn_factor; 1: plain rope)
 };
 
 struct EmbeddingArgs {
@@ -144,6 +145,7 @@ class Context {
   int64_t ropeTokens_ = -1;  // -1: no table
   int32_t ropeDims_ = 0;
   double ropeBase_ = 0, ropeScale_ = 0;
+  float ropeAttnFactor_ = 0;
   bool ropeHasFactors_ = false;
   bool isBf16Allowed_ = false;
 };

@@ -23,7 +23,7 @@ namespace peregrine {
 namespace {
 
 /** Bumped when the exported functions or their arguments change; checked by native-backend.ts. */
-constexpr int32_t kAbiVersion = 11;
+constexpr int32_t kAbiVersion = 12;
 
 // Every handle not yet finalized, so that memory about to be freed can be taken out of the contexts'
 // read ahead first. Node frees an external ArrayBuffer at exit from its own environment cleanup hook,
@@ -410,7 +410,7 @@ napi_value rmsNorm(napi_env env, napi_callback_info info) {
   return makeInt(env, args.ctx()->rmsNorm(out, x, residual, weight, numTokens, dim, eps));
 }
 
-/** rope(handle, x f32, numTokens, numHeads, headDim, positions i32, isNeox, numRotaryDims, freqBase, freqScale, freqFactors f32?) */
+/** rope(handle, x f32, numTokens, numHeads, headDim, positions i32, isNeox, numRotaryDims, freqBase, freqScale, freqFactors f32?, attnFactor) */
 napi_value rope(napi_env env, napi_callback_info info) {
   PG_BEGIN();
   int64_t xLen, numPositions, numFactors;
@@ -425,7 +425,9 @@ napi_value rope(napi_env env, napi_callback_info info) {
   a.freqBase = args.number(8, "freqBase");
   a.freqScale = args.number(9, "freqScale");
   a.freqFactors = args.optionalF32(10, &numFactors, "freqFactors");
+  const double attnFactor = args.number(11, "attnFactor");
   PG_RETURN_IF_BAD();
+  args.check(std::isfinite(attnFactor) && attnFactor > 0, "attnFactor must be finite and > 0");
   args.check(a.numTokens >= 0 && a.numTokens < kMaxDim && numHeads > 0 && headDim > 0 && headDim <= (1 << 20) && numHeads <= (1 << 20), "bad shape");
   args.check(numRotaryDims >= 0 && numRotaryDims <= headDim && numRotaryDims % 2 == 0, "numRotaryDims must be even and at most headDim");
   args.check(xLen >= a.numTokens * numHeads * headDim, "x is shorter than numTokens * numHeads * headDim");
@@ -435,6 +437,7 @@ napi_value rope(napi_env env, napi_callback_info info) {
   a.numHeads = static_cast<int32_t>(numHeads);
   a.headDim = static_cast<int32_t>(headDim);
   a.numRotaryDims = static_cast<int32_t>(numRotaryDims);
+  a.attnFactor = static_cast<float>(attnFactor);
   if (a.numTokens == 0 || numRotaryDims == 0) return makeInt(env, STATUS_OK);
   return makeInt(env, args.ctx()->rope(a));
 }

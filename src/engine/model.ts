@@ -5,6 +5,7 @@ import type { MatmulPrecision } from '../kernels/native/native-backend.js';
 import { selectBackend, type BackendChoice } from '../kernels/select-backend.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import { describeModel, type ModelInfo } from '../models/model-info.js';
+import { defaultContextSize } from '../models/model-config.js';
 import { createModel } from '../models/registry.js';
 import { createTokenizer, type Tokenizer } from '../tokenizer/tokenizer.js';
 import { checkContextSize } from './context-size.js';
@@ -38,8 +39,6 @@ export interface ModelParts {
   /** the backend the model created and must dispose (undefined: the caller's) */
   readonly ownedBackend: KernelBackend | undefined;
 }
-
-const DEFAULT_MAX_CONTEXT = 4096;
 
 /**
  * A loaded model: its weights on a kernel backend (`network`), its tokenizer, and the context
@@ -84,8 +83,10 @@ export class Model {
         ? selectBackend(options.backend, { threads: options.threads, matmulPrecision: options.matmulPrecision })
         : options.backend;
     try {
-      const network = createModel(file, backend);
-      const contextSize = options.contextSize ?? Math.min(network.config.contextLength, DEFAULT_MAX_CONTEXT);
+      // the context is chosen before the weights load: Phi-3's rope factors depend on it
+      const contextLength = new MetadataReader(file.metadata, path).number(`${info.architecture}.context_length`, 0);
+      const contextSize = options.contextSize ?? defaultContextSize(contextLength);
+      const network = createModel(file, backend, { contextSize });
       const kvCacheType = options.kvCacheType ?? 'f16';
       if (kvCacheType !== 'f16' && kvCacheType !== 'f32') {
         throw new InvalidRequestError('INVALID_ARGUMENT', `kvCacheType must be 'f16' or 'f32' (got ${String(kvCacheType)})`);

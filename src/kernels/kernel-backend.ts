@@ -20,8 +20,13 @@ export interface RopeParams {
   readonly numRotaryDims: number;
   readonly freqBase: number;
   readonly freqScale: number;
-  /** per-pair divisors (llama3 rope scaling), length numRotaryDims / 2 */
+  /** per-pair divisors (llama3 rope scaling, Phi-3's LongRoPE factors), length numRotaryDims / 2 */
   readonly freqFactors?: Float32Array | undefined;
+  /**
+   * cos and sin are multiplied by this (llama.cpp's attn_factor, ggml's mscale: Phi-3's LongRoPE
+   * `rope.scaling.attn_factor`), so the rotated dimensions of q and k grow by it; default 1
+   */
+  readonly attnFactor?: number;
 }
 
 export type KvCacheType = 'f16' | 'f32';

@@ -427,6 +427,31 @@ for (const mode of ['norm', 'neox'] as const) {
   }
 }
 
+// rope as Phi-3's LongRoPE: partial rotary (48 of 64 dims), per-pair factors and an attention factor on cos and sin
+for (const mode of ['norm', 'neox'] as const) {
+  const [numTokens, numHeads, headDim, numRotaryDims] = [9, 3, 64, 48];
+  const x = gaussian(numTokens * numHeads * headDim);
+  const positions = randomInts(numTokens, 4096);
+  const params: RopeParams = {
+    mode,
+    numRotaryDims,
+    freqBase: 10000,
+    freqScale: 1,
+    freqFactors: Float32Array.from({ length: numRotaryDims / 2 }, (_, i) => 1 + 0.7 * i),
+    attnFactor: 1.1180339887,
+  };
+  cases.push({
+    op: 'rope',
+    name: `${mode} ${numTokens}x${numHeads}x${headDim}, ${numRotaryDims} rotary dims, freq factors, attention factor`,
+    run(b) {
+      const xs = x.slice();
+      b.rope(xs, numTokens, numHeads, headDim, positions, params);
+      return xs;
+    },
+    tolerance: () => () => 2e-7,
+  });
+}
+
 // rope calls in a row whose positions or parameters differ only in content (a backend that keeps
 // the last call's cos/sin must notice)
 {
@@ -444,10 +469,11 @@ for (const mode of ['norm', 'neox'] as const) {
     [positionsB, { ...base, freqScale: 0.5 }],
     [positionsB, { ...base, freqFactors: undefined }],
     [positionsB, { ...base, mode: 'neox' }],
+    [positionsB, { ...base, mode: 'neox', attnFactor: 1.25 }],
   ];
   cases.push({
     op: 'rope',
-    name: 'calls in a row with other positions, factors, base, scale, mode',
+    name: 'calls in a row with other positions, factors, base, scale, mode, attention factor',
     run(b) {
       const out = new Float32Array(calls.length * x.length);
       calls.forEach(([positions, params], i) => {

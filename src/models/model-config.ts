@@ -62,6 +62,14 @@ export interface ModelConfig {
   readonly hasPostNorms?: boolean;
 }
 
+/** Model.load's context per sequence when none is asked for: the trained one, at most this */
+export const DEFAULT_MAX_CONTEXT = 4096;
+
+/** the context size a model gets when its caller names none (the trained context, capped) */
+export function defaultContextSize(contextLength: number): number {
+  return Math.min(contextLength, DEFAULT_MAX_CONTEXT);
+}
+
 /** whether layer `i` attends within config.slidingWindow (llama.cpp's hparams.is_swa) */
 export function isSlidingWindowLayer(config: ModelConfig, i: number): boolean {
   if (config.slidingWindow === undefined) return false;

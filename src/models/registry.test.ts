@@ -19,6 +19,7 @@ const FIXTURES: readonly [string, ModelShapeName][] = [
   ['qwen3', 'tiny-qwen3'],
   ['gemma2', 'tiny-gemma2'],
   ['gemma3', 'tiny-gemma3'],
+  ['phi3', 'tiny-phi3'],
 ];
 
 describe('architecture registry', () => {

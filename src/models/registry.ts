@@ -5,10 +5,17 @@ import type { CausalLM } from './causal-lm.js';
 import { createGemma2Model } from './gemma2.js';
 import { createGemma3Model } from './gemma3.js';
 import { LlamaModel, parseLlamaConfig } from './llama.js';
+import { createPhi3Model } from './phi3.js';
 import { createQwen2Model } from './qwen2.js';
 import { createQwen3Model } from './qwen3.js';
 
-type ModelFactory = (file: GgufFile, backend: KernelBackend) => CausalLM;
+/** what a model may depend on beyond its file */
+export interface CreateModelOptions {
+  /** tokens of context per sequence the model will run with (Phi-3 picks its LongRoPE factors by it) */
+  readonly contextSize?: number;
+}
+
+type ModelFactory = (file: GgufFile, backend: KernelBackend, options: CreateModelOptions) => CausalLM;
 
 /**
  * Architectures by GGUF `general.architecture`. Adding one means adding its file (config from
@@ -20,11 +27,12 @@ const ARCHITECTURES = new Map<string, ModelFactory>([
   ['qwen3', createQwen3Model],
   ['gemma2', createGemma2Model],
   ['gemma3', createGemma3Model],
+  ['phi3', createPhi3Model],
 ]);
 
 export const SUPPORTED_ARCHITECTURES: readonly string[] = [...ARCHITECTURES.keys()];
 
-export function createModel(file: GgufFile, backend: KernelBackend): CausalLM {
+export function createModel(file: GgufFile, backend: KernelBackend, options: CreateModelOptions = {}): CausalLM {
   const arch = new MetadataReader(file.metadata, file.path).string('general.architecture');
   const factory = ARCHITECTURES.get(arch);
   if (!factory) {
@@ -33,5 +41,5 @@ export function createModel(file: GgufFile, backend: KernelBackend): CausalLM {
       `${file.path}: architecture '${arch}' is not supported (supported: ${SUPPORTED_ARCHITECTURES.join(', ')})`,
     );
   }
-  return factory(file, backend);
+  return factory(file, backend, options);
 }

@@ -15,6 +15,8 @@ describe('model shapes', () => {
     // gemma-2-2b and gemma-3-1b (tied, post-norms; gemma3's q/k norms)
     expect(countModelParams(resolveModelShape('gemma-2-2b'))).toBe(2_614_341_888);
     expect(countModelParams(resolveModelShape('gemma-3-1b'))).toBe(999_885_952);
+    // Phi-3-mini-4k-instruct (untied, no LongRoPE factors): 3,821,079,552
+    expect(countModelParams(resolveModelShape('phi-3-mini'))).toBe(3_821_079_552);
   });
 
   it('carry Llama 3 rope scaling and vocab facts', () => {

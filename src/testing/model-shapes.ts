@@ -4,6 +4,17 @@
  */
 import { InvalidRequestError } from '../errors/engine-error.js';
 
+/**
+ * Phi-3 LongRoPE (HF `rope_scaling.type: "longrope"`): per-pair frequency divisors for contexts up to
+ * the original one (short) and beyond it (long), written as rope_factors_short / rope_factors_long,
+ * and the attention factor convert_hf_to_gguf.py derives: √(1 + ln(context / original) / ln(original)).
+ */
+export interface LongRopeScaling {
+  readonly type: 'longrope';
+  /** HF `original_max_position_embeddings`, in tokens */
+  readonly originalContextLength: number;
+}
+
 /** Llama 3.1-style RoPE frequency scaling (HF `rope_scaling.rope_type: "llama3"`). */
 export interface Llama3RopeScaling {
   readonly type: 'llama3';
@@ -25,9 +36,10 @@ export type VocabKind = 'spm' | 'bpe' | 'qwen2';
  * on q, k and v; NEOX rope); 'qwen3' (q and k RMS-normed per head, NEOX rope, no biases);
  * 'gemma2' (post-norms, GeGLU, sliding window on every other layer, soft-caps; tied); 'gemma3'
  * (gemma2's layers with q/k norms, five local layers per global one, linear rope scaling, no
- * soft-caps; tied).
+ * soft-caps; tied); 'phi3' (q/k/v in one attn_qkv matrix, gate and up in one ffn_up, NEOX rope,
+ * optional LongRoPE and partial rotary).
  */
-export type SyntheticArchitecture = 'llama' | 'qwen2' | 'qwen3' | 'gemma2' | 'gemma3';
+export type SyntheticArchitecture = 'llama' | 'qwen2' | 'qwen3' | 'gemma2' | 'gemma3' | 'phi3';
 
 export interface ModelShape {
   readonly name: string;
@@ -47,6 +59,10 @@ export interface ModelShape {
   readonly contextLength: number;
   readonly ropeTheta: number;
   readonly ropeScaling?: Llama3RopeScaling;
+  /** Phi-3's LongRoPE factors and attention factor (phi3 only) */
+  readonly longRope?: LongRopeScaling;
+  /** rotated dimensions per head, `<arch>.rope.dimension_count` (default headDim; Phi-4-mini: 96 of 128) */
+  readonly ropeDims?: number;
   readonly rmsNormEps: number;
   /** output projection shares token_embd */
   readonly hasTiedEmbeddings: boolean;
@@ -170,6 +186,37 @@ const SHAPES = {
     rmsNormEps: 1e-6, hasTiedEmbeddings: true, vocabKind: 'spm',
     slidingWindow: 32, ropeLinearFactor: 8,
   },
+  /** Phi-3 mini 4k: 32 heads × 96, no GQA, plain rope (no LongRoPE factors), untied, window 2047 (ignored, as llama.cpp does). */
+  'phi-3-mini': {
+    name: 'phi-3-mini', architecture: 'phi3',
+    dim: 3072, numLayers: 32, numHeads: 32, numKvHeads: 32, headDim: 96, ffnDim: 8192,
+    vocabSize: 32064, contextLength: 4096, ropeTheta: 10000,
+    rmsNormEps: 1e-5, hasTiedEmbeddings: false, vocabKind: 'spm',
+    slidingWindow: 2047,
+  },
+  /**
+   * Tiny Phi-4-mini style: LongRoPE (original context 256 of 1024: short factors for contexts up to
+   * 256, long beyond), partial rotary (48 of 64 dims), GQA 2:1, tied, SPM vocab.
+   */
+  'tiny-phi3': {
+    name: 'tiny-phi3', architecture: 'phi3',
+    dim: 256, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 64, ffnDim: 512,
+    vocabSize: 512, contextLength: 1024, ropeTheta: 10000,
+    longRope: { type: 'longrope', originalContextLength: 256 }, ropeDims: 48,
+    rmsNormEps: 1e-5, hasTiedEmbeddings: true, vocabKind: 'spm',
+    slidingWindow: 0,
+  },
+  /**
+   * Tiny Phi-3 mini 4k style: plain rope over the whole head, no GQA, untied, SPM vocab, and a
+   * sliding window of 32 in the metadata that llama.cpp ignores for phi3 (and so must we).
+   */
+  'tiny-phi3-4k': {
+    name: 'tiny-phi3-4k', architecture: 'phi3',
+    dim: 256, numLayers: 2, numHeads: 4, numKvHeads: 4, headDim: 64, ffnDim: 512,
+    vocabSize: 512, contextLength: 512, ropeTheta: 10000,
+    rmsNormEps: 1e-5, hasTiedEmbeddings: false, vocabKind: 'spm',
+    slidingWindow: 32,
+  },
   /** Very small, below k-quant block size (k-quant weights fall back to Q8_0 / F16). */
   'tiny-64': {
     name: 'tiny-64',
@@ -205,6 +252,9 @@ export function validateModelShape(shape: ModelShape): void {
   }
   if (shape.numHeads % shape.numKvHeads !== 0) issues.push(`numHeads ${shape.numHeads} is not a multiple of numKvHeads ${shape.numKvHeads}`);
   if (shape.headDim % 2 !== 0) issues.push(`headDim ${shape.headDim} must be even for RoPE`);
+  const ropeDims = shape.ropeDims ?? shape.headDim;
+  if (!Number.isInteger(ropeDims) || ropeDims <= 0 || ropeDims % 2 !== 0 || ropeDims > shape.headDim) issues.push(`ropeDims ${ropeDims} must be even and in 2..headDim`);
+  if (shape.longRope && shape.architecture !== 'phi3') issues.push('longRope is a phi3 setting');
   if (!(shape.ropeTheta > 0)) issues.push(`ropeTheta must be positive (got ${shape.ropeTheta})`);
   if (!(shape.rmsNormEps > 0)) issues.push(`rmsNormEps must be positive (got ${shape.rmsNormEps})`);
   if (issues.length) throw new InvalidRequestError('INVALID_ARGUMENT', `invalid model shape '${shape.name}': ${issues.join('; ')}`);
@@ -220,5 +270,6 @@ export function countModelParams(shape: ModelShape): number {
     (arch === 'qwen3' || arch === 'gemma3' ? 2 * shape.headDim : 0) + // q/k norms
     (arch === 'gemma2' || arch === 'gemma3' ? 2 * shape.dim : 0); // post-attention and post-MLP norms
   const embeddings = shape.vocabSize * shape.dim * (shape.hasTiedEmbeddings ? 1 : 2);
-  return embeddings + shape.numLayers * perLayer + shape.dim;
+  const longRopeFactors = shape.longRope ? shape.ropeDims ?? shape.headDim : 0; // short and long, ropeDims / 2 each
+  return embeddings + shape.numLayers * perLayer + shape.dim + longRopeFactors;
 }

@@ -146,6 +146,26 @@ describe('writeSyntheticModel', () => {
     expect(countModelParams(resolveModelShape(`tiny-${arch}`))).toBe(numElements);
   });
 
+  it("writes a converted phi3 file, by llama.cpp's names: fused attn_qkv and ffn_up, LongRoPE factors and keys, partial rotary", () => {
+    const { file, meta } = write({ shape: 'tiny-phi3', weightType: 'F32', seed: 1 });
+    expect(meta.string('general.architecture')).toBe('phi3');
+    expect(meta.number('phi3.rope.dimension_count')).toBe(48);
+    expect(meta.number('phi3.rope.scaling.original_context_length')).toBe(256);
+    expect(meta.number('phi3.rope.scaling.attn_factor')).toBeCloseTo(Math.sqrt(1 + Math.log(1024 / 256) / Math.log(256)), 6);
+    const shapes = Object.fromEntries(file.tensors.map((t) => [t.name, t.shape]));
+    expect(shapes['blk.1.attn_qkv.weight']).toEqual([256, 256 + 2 * 128]);
+    expect(shapes['blk.1.ffn_up.weight']).toEqual([256, 2 * 512]);
+    expect([shapes['blk.1.attn_q.weight'], shapes['blk.1.ffn_gate.weight'], shapes['output.weight']]).toEqual([undefined, undefined, undefined]);
+    expect([shapes['rope_factors_short.weight'], shapes['rope_factors_long.weight']]).toEqual([[24], [24]]);
+    const numElements = file.tensors.reduce((sum, t) => sum + t.numElements, 0);
+    expect(countModelParams(resolveModelShape('tiny-phi3'))).toBe(numElements);
+    // Phi-3 mini 4k: no LongRoPE, whole-head rope, the window key written as the converter does
+    const plain = write({ shape: 'tiny-phi3-4k', weightType: 'F32', seed: 1 });
+    expect(plain.file.tensors.some((t) => t.name.startsWith('rope_factors'))).toBe(false);
+    expect(plain.file.metadata.has('phi3.rope.scaling.attn_factor')).toBe(false);
+    expect([plain.meta.number('phi3.rope.dimension_count'), plain.meta.number('phi3.attention.sliding_window')]).toEqual([64, 32]);
+  });
+
   it.each([...VOCABS, ...COPIED_VOCABS])('writes a %s vocab sized to the model', (_, vocab) => {
     const { file, meta } = write({ shape: 'tiny-llama3', weightType: 'Q4_0', vocab });
     const tokens = meta.stringArray('tokenizer.ggml.tokens');

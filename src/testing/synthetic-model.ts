@@ -1,6 +1,6 @@
 /**
  * Writes seeded random Llama-family models as GGUF files that llama.cpp loads (arch `llama`, or
- * `qwen2` / `qwen3` / `gemma2` / `gemma3` by the shape's architecture): the metadata and tensor names of a converted
+ * `qwen2` / `qwen3` / `gemma2` / `gemma3` / `phi3` by the shape's architecture): the metadata and tensor names of a converted
  * checkpoint, in any supported weight type. Used for tests and for benchmarks at real model sizes
  * without downloading weights.
  *
@@ -31,7 +31,7 @@ import { GGML_TYPE_TRAITS, GgmlType, ggmlByteSize, ggmlTypeName, ggmlTypeTraits,
 import { gguf, writeGguf, type GgufTensorSpec, type GgufValue } from '../formats/gguf/index.js';
 import { codecFor, type KQuantEffort } from '../quant/index.js';
 import { Rng } from '../util/rng.js';
-import { countModelParams, resolveModelShape, type Llama3RopeScaling, type ModelShape, type ModelShapeName } from './model-shapes.js';
+import { countModelParams, resolveModelShape, type Llama3RopeScaling, type LongRopeScaling, type ModelShape, type ModelShapeName } from './model-shapes.js';
 import { buildSyntheticVocab, type SyntheticVocabSpec } from './synthetic-vocab.js';
 
 /** A single tensor type for all matrices (any type with a codec and a llama_ftype), or one of llama-quantize's "mostly" mixes. */
@@ -156,7 +156,7 @@ export function writeSyntheticModel(path: string, options: SyntheticModelOptions
   const metadata: Record<string, GgufValue> = {
     'general.architecture': gguf.str(arch),
     'general.type': gguf.str('model'),
-    'general.name': gguf.str(options.name ?? `synthetic-${shape.name}`),
+    'general.name': gguf.str(options.name ?? defaultName(shape.name)),
     'general.quantization_version': gguf.u32(2),
     'general.file_type': gguf.u32(plan.fileType),
     [`${arch}.context_length`]: gguf.u32(shape.contextLength),
@@ -169,7 +169,7 @@ export function writeSyntheticModel(path: string, options: SyntheticModelOptions
     [`${arch}.attention.layer_norm_rms_epsilon`]: gguf.f32(shape.rmsNormEps),
     [`${arch}.attention.key_length`]: gguf.u32(shape.headDim),
     [`${arch}.attention.value_length`]: gguf.u32(shape.headDim),
-    [`${arch}.rope.dimension_count`]: gguf.u32(shape.headDim),
+    [`${arch}.rope.dimension_count`]: gguf.u32(shape.ropeDims ?? shape.headDim),
     [`${arch}.vocab_size`]: gguf.u32(shape.vocabSize),
     ...architectureMetadata(shape),
     ...vocab.metadata,
@@ -192,6 +192,15 @@ export function writeSyntheticModel(path: string, options: SyntheticModelOptions
   };
 }
 
+/**
+ * `synthetic-<shape>`, with 'phi3' / 'phi-3' written 'phi': llama.cpp sets Phi-3's token attributes
+ * when general.name contains either, and fails to load a vocab without Phi-3's <|endoftext|> (the
+ * synthetic SPM vocab has Llama 2's tokens only).
+ */
+function defaultName(shapeName: string): string {
+  return `synthetic-${shapeName.replace(/phi-?3/g, 'phi')}`;
+}
+
 /** The keys only some architectures have (Gemma's window, soft-caps, linear rope scaling). */
 function architectureMetadata(shape: ModelShape): Record<string, GgufValue> {
   const arch = shape.architecture ?? 'llama';
@@ -199,11 +208,34 @@ function architectureMetadata(shape: ModelShape): Record<string, GgufValue> {
   if (shape.slidingWindow !== undefined) out[`${arch}.attention.sliding_window`] = gguf.u32(shape.slidingWindow);
   if (shape.attentionSoftcap !== undefined) out[`${arch}.attn_logit_softcapping`] = gguf.f32(shape.attentionSoftcap);
   if (shape.finalLogitSoftcap !== undefined) out[`${arch}.final_logit_softcapping`] = gguf.f32(shape.finalLogitSoftcap);
+  if (shape.longRope) {
+    out[`${arch}.rope.scaling.original_context_length`] = gguf.u32(shape.longRope.originalContextLength);
+    out[`${arch}.rope.scaling.attn_factor`] = gguf.f32(longRopeAttnFactor(shape.contextLength, shape.longRope));
+  }
   if (shape.ropeLinearFactor !== undefined) {
     out[`${arch}.rope.scaling.type`] = gguf.str('linear');
     out[`${arch}.rope.scaling.factor`] = gguf.f32(shape.ropeLinearFactor);
   }
   return out;
+}
+
+/** convert_hf_to_gguf.py's LongRoPE attention factor: √(1 + ln(scale) / ln(original)), 1 when not extended */
+export function longRopeAttnFactor(contextLength: number, scaling: LongRopeScaling): number {
+  const scale = contextLength / scaling.originalContextLength;
+  return scale > 1 ? Math.sqrt(1 + Math.log(scale) / Math.log(scaling.originalContextLength)) : 1;
+}
+
+/**
+ * Synthetic LongRoPE factors, [ropeDims / 2] each, shaped like Phi-3's: short ones near 1, long
+ * ones rising geometrically from 1 (the fastest pairs) to 16 (the slowest), so that the two give
+ * clearly different logits.
+ */
+export function longRopeFactors(ropeDims: number): { readonly short: Float32Array; readonly long: Float32Array } {
+  const n = ropeDims / 2;
+  return {
+    short: Float32Array.from({ length: n }, (_, i) => 1 + (0.25 * i) / n),
+    long: Float32Array.from({ length: n }, (_, i) => Math.pow(16, i / (n - 1))),
+  };
 }
 
 /** Tensor names, shapes, types and initializers, in the order a converted file has them. */
@@ -236,6 +268,12 @@ function planTensors(shape: ModelShape, plan: WeightTypePlan, options: Synthetic
     const values = llama3RopeFactors(shape.ropeTheta, shape.headDim, shape.ropeScaling);
     tensors.push({ name: 'rope_freqs.weight', shape: [values.length], type: GgmlType.F32, init: { kind: 'values', values } });
   }
+  if (shape.longRope) {
+    const { short, long } = longRopeFactors(shape.ropeDims ?? shape.headDim);
+    tensors.push({ name: 'rope_factors_long.weight', shape: [long.length], type: GgmlType.F32, init: { kind: 'values', values: long } });
+    tensors.push({ name: 'rope_factors_short.weight', shape: [short.length], type: GgmlType.F32, init: { kind: 'values', values: short } });
+  }
+  const isPhi3 = arch === 'phi3';
   const embeddingStd = 1 / Math.sqrt(dim);
   tensors.push({
     name: 'token_embd.weight',
@@ -246,9 +284,14 @@ function planTensors(shape: ModelShape, plan: WeightTypePlan, options: Synthetic
   for (let i = 0; i < numLayers; i++) {
     const blk = `blk.${i}`;
     norm(`${blk}.attn_norm.weight`);
-    matrix(`${blk}.attn_q.weight`, dim, qDim, 'matrix', 1 / Math.sqrt(dim));
-    matrix(`${blk}.attn_k.weight`, dim, kvDim, 'matrix', 1 / Math.sqrt(dim));
-    matrix(`${blk}.attn_v.weight`, dim, kvDim, 'attn_v', 1 / Math.sqrt(dim), i);
+    if (isPhi3) {
+      // phi3's converted q, k and v: one matrix, q's rows then k's then v's
+      matrix(`${blk}.attn_qkv.weight`, dim, qDim + 2 * kvDim, 'matrix', 1 / Math.sqrt(dim));
+    } else {
+      matrix(`${blk}.attn_q.weight`, dim, qDim, 'matrix', 1 / Math.sqrt(dim));
+      matrix(`${blk}.attn_k.weight`, dim, kvDim, 'matrix', 1 / Math.sqrt(dim));
+      matrix(`${blk}.attn_v.weight`, dim, kvDim, 'attn_v', 1 / Math.sqrt(dim), i);
+    }
     if (arch === 'qwen2') {
       bias(`${blk}.attn_q.bias`, qDim);
       bias(`${blk}.attn_k.bias`, kvDim);
@@ -261,8 +304,13 @@ function planTensors(shape: ModelShape, plan: WeightTypePlan, options: Synthetic
     matrix(`${blk}.attn_output.weight`, qDim, dim, 'matrix', residualStd(qDim));
     if (isGemma) norm(`${blk}.post_attention_norm.weight`, postNormScale);
     norm(`${blk}.ffn_norm.weight`);
-    matrix(`${blk}.ffn_gate.weight`, dim, ffnDim, 'matrix', 1 / Math.sqrt(dim));
-    matrix(`${blk}.ffn_up.weight`, dim, ffnDim, 'matrix', 1 / Math.sqrt(dim));
+    if (isPhi3) {
+      // phi3's gate and up: one ffn_up matrix of 2 · ffnDim rows, gate's first
+      matrix(`${blk}.ffn_up.weight`, dim, 2 * ffnDim, 'matrix', 1 / Math.sqrt(dim));
+    } else {
+      matrix(`${blk}.ffn_gate.weight`, dim, ffnDim, 'matrix', 1 / Math.sqrt(dim));
+      matrix(`${blk}.ffn_up.weight`, dim, ffnDim, 'matrix', 1 / Math.sqrt(dim));
+    }
     matrix(`${blk}.ffn_down.weight`, ffnDim, dim, 'ffn_down', residualStd(ffnDim), i);
     if (isGemma) norm(`${blk}.post_ffw_norm.weight`, postNormScale);
   }

@@ -58,6 +58,8 @@ interface Case {
   readonly prompt?: string;
   /** the prompt must be more tokens than this (the model's sliding window) */
   readonly minPromptTokens?: number;
+  /** tokens of context in both engines (default 512; Phi-3's LongRoPE picks its factors by it) */
+  readonly contextSize?: number;
 }
 
 const PROMPT = 'The quick brown fox jumps over the lazy dog';
@@ -98,6 +100,30 @@ const CASES: Case[] = [
   },
   // not claimed exact on AMX: GELU's f16 table turns f32 rounding differences into f16 steps (F32_GEGLU_BOUNDS)
   { label: 'tiny-gemma3 Q8_0', options: { shape: 'tiny-gemma3', weightType: 'Q8_0' }, bounds: BOUNDS, isExactOnAmx: false },
+  // Phi-3: trained context 1024, LongRoPE's original 256: a context of 256 runs the short factors, 512 the long ones
+  {
+    label: 'tiny-phi3 F32 short factors (fused qkv and gate-up, LongRoPE at context 256, attention factor, 48 of 64 dims rotary, tied)',
+    options: { shape: 'tiny-phi3', weightType: 'F32', contextLength: 1024 },
+    bounds: F32_BOUNDS,
+    isExactOnAmx: true,
+    contextSize: 256,
+  },
+  {
+    label: 'tiny-phi3 F32 long factors (LongRoPE at context 512)',
+    options: { shape: 'tiny-phi3', weightType: 'F32', contextLength: 1024 },
+    bounds: F32_BOUNDS,
+    isExactOnAmx: true,
+    contextSize: 512,
+  },
+  { label: 'tiny-phi3 Q8_0 long factors', options: { shape: 'tiny-phi3', weightType: 'Q8_0', contextLength: 1024 }, bounds: BOUNDS, isExactOnAmx: true, contextSize: 512 },
+  {
+    label: 'tiny-phi3-4k F32 (plain rope, untied, a window of 32 that llama.cpp ignores for phi3)',
+    options: { shape: 'tiny-phi3-4k', weightType: 'F32' },
+    bounds: F32_BOUNDS,
+    isExactOnAmx: true,
+    prompt: LONG_PROMPT,
+    minPromptTokens: 32,
+  },
 ];
 
 const NUM_GREEDY = 128;
@@ -106,8 +132,9 @@ const EXACT_PATH_TOLERANCE = 1e-4;
 const dir = tempDir('parity');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe.each(CASES)('$label: parity with llama.cpp', ({ label, options, bounds, isExactOnAmx, prompt = PROMPT, minPromptTokens = 0 }) => {
-  const path = join(dir, `${label.split(' ').slice(0, 2).join('-')}.gguf`);
+describe.each(CASES)('$label: parity with llama.cpp', ({ label, options, bounds, isExactOnAmx, prompt = PROMPT, minPromptTokens = 0, contextSize = 512 }) => {
+  // the label's first words, which tell the cases apart (tiny-phi3 F32 short / long), as a file name
+  const path = join(dir, `${label.split(' ').slice(0, 4).join('-').replace(/[^\w.-]/g, '_')}.gguf`);
   const isF32 = options.weightType === 'F32';
   let isLlamaCppAmx = false;
   // llama.cpp's results, computed once per model
@@ -117,7 +144,7 @@ describe.each(CASES)('$label: parity with llama.cpp', ({ label, options, bounds,
   let refForcedLogits: Float32Array[];
   beforeAll(async () => {
     writeSyntheticModel(path, { seed: 7, contextLength: 512, ...options });
-    const ref = await openLlamaCpp(path, { contextSize: 512, threads: 1, ...LLAMA_CPP_F32 });
+    const ref = await openLlamaCpp(path, { contextSize, threads: 1, ...LLAMA_CPP_F32 });
     try {
       isLlamaCppAmx = ref.llama.systemInfo.includes('AMX_INT8 = 1');
       refPromptIds = ref.tokenize(prompt, { addSpecial: true });
@@ -134,7 +161,7 @@ describe.each(CASES)('$label: parity with llama.cpp', ({ label, options, bounds,
     /** our arithmetic is llama.cpp's on this CPU: its AMX build against our reference backend or AMX kernels */
     const isExactPath = () => isF32 || (isExactOnAmx && isLlamaCppAmx && (backend === 'reference' || NATIVE_ISA === 'amx'));
     beforeAll(async () => {
-      ours = await loadModel(path, { contextSize: 512, kvCacheType: 'f32', backend, threads: 1 });
+      ours = await loadModel(path, { contextSize, kvCacheType: 'f32', backend, threads: 1 });
       promptIds = ours.tokenize(prompt);
       forcedLogits = ours.evaluate([...promptIds, ...refGreedy]);
     });

@@ -61,6 +61,7 @@ export interface NativeAddon {
     freqBase: number,
     freqScale: number,
     freqFactors: Float32Array | undefined,
+    attnFactor: number,
   ): number;
   setBf16Batches(h: NativeHandle, allowed: number): number;
   argmaxRows(h: NativeHandle, out: Int32Array, x: Float32Array, numRows: number, rowLength: number): number;
@@ -136,7 +137,7 @@ export const NATIVE_ISAS = ['scalar', 'avx2', 'avx512', 'avx512-bf16', 'amx'] as
 export type NativeIsa = (typeof NATIVE_ISAS)[number];
 
 /** Must equal kAbiVersion in native/peregrine-addon.cc. */
-export const NATIVE_ABI_VERSION = 11;
+export const NATIVE_ABI_VERSION = 12;
 
 /** Where `npm install` (node-gyp rebuild) puts the addon, from src/ and from dist/ alike. */
 export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../../build/Release/peregrine.node', import.meta.url));

@@ -229,6 +229,7 @@ export class NativeBackend implements KernelBackend, Disposable {
       p.freqBase,
       p.freqScale,
       p.freqFactors,
+      p.attnFactor ?? 1,
     );
     this.check('rope', status);
   }

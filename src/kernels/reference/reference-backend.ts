@@ -142,6 +142,7 @@ export class ReferenceBackend implements KernelBackend {
   rope(x: Float32Array, numTokens: number, numHeads: number, headDim: number, positions: Int32Array, p: RopeParams): void {
     const half = p.numRotaryDims / 2;
     const thetaScale = Math.fround(Math.pow(p.freqBase, -2 / p.numRotaryDims));
+    const attnFactor = Math.fround(p.attnFactor ?? 1);
     const cos = new Float32Array(half);
     const sin = new Float32Array(half);
     for (let t = 0; t < numTokens; t++) {
@@ -150,8 +151,9 @@ export class ReferenceBackend implements KernelBackend {
       for (let i = 0; i < half; i++) {
         const ff = p.freqFactors ? p.freqFactors[i]! : 1;
         const angle = Math.fround(p.freqScale * Math.fround(theta / ff));
-        cos[i] = Math.cos(angle);
-        sin[i] = Math.sin(angle);
+        // × attnFactor in f32 after rounding, as ggml's rope_yarn (cosf(theta) * mscale)
+        cos[i] = Math.fround(Math.fround(Math.cos(angle)) * attnFactor);
+        sin[i] = Math.fround(Math.fround(Math.sin(angle)) * attnFactor);
         theta = Math.fround(theta * thetaScale);
       }
       for (let h = 0; h < numHeads; h++) {

@@ -27,6 +27,25 @@ function expected(parts: readonly WeightTensor[], x: Float32Array, numTokens: nu
 }
 
 describe('FusedLinear', () => {
+  it("a file's stacked matrix (Phi-3's attn_qkv) is used as it is and splits into its parts' outputs", () => {
+    const numCols = 64;
+    const parts = [32, 64, 32].map((rows, i) => weight(`w${i}`, GgmlType.Q8_0, rows, numCols));
+    const data = new Uint8Array(parts.reduce((n, p) => n + p.data.length, 0));
+    let offset = 0;
+    for (const p of parts) {
+      data.set(p.data, offset);
+      offset += p.data.length;
+    }
+    const stacked: WeightTensor = { name: 'blk.0.attn_qkv.weight', type: GgmlType.Q8_0, numRows: 128, numCols, data };
+    const fused = new FusedLinear(backend, new Workspace(), stacked.name, [stacked], [32, 64, 32]);
+    expect(fused.weights).toEqual([stacked]);
+    expect(fused.weights[0]!.data).toBe(data); // not copied
+    const x = gaussian(2 * numCols);
+    const outs = parts.map((p) => new Float32Array(2 * p.numRows).fill(NaN));
+    fused.forwardSplit(outs, x, 2);
+    outs.forEach((out, i) => expect(out).toEqual(expected(parts, x, 2)[i]));
+  });
+
   const numCols = 64;
   const numTokens = 3;
   const x = gaussian(numTokens * numCols);

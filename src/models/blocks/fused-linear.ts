@@ -25,20 +25,34 @@ export class FusedLinear {
   /** [the stacked matrix] or the parts, prepared for the backend's matmul */
   readonly weights: readonly WeightTensor[];
 
-  /** `parts` as loaded (not yet prepared); `stackedName` names the stacked matrix */
+  /**
+   * `parts` as loaded (not yet prepared); `stackedName` names the stacked matrix. Or `parts` is one
+   * matrix already stacked (a file's fused tensor) and `partRows` gives its parts' rows.
+   */
   constructor(
     private readonly backend: KernelBackend,
     private readonly ws: Workspace,
     stackedName: string,
     parts: readonly WeightTensor[],
+    partRows?: readonly number[],
   ) {
     const prepare = (t: WeightTensor): WeightTensor => backend.prepareWeight?.(t) ?? t;
-    this.numRows = parts.map((p) => p.numRows);
+    this.numRows = partRows ?? parts.map((p) => p.numRows);
     this.numCols = parts[0]!.numCols;
-    this.weights = parts.every((p) => p.type === parts[0]!.type) ? [prepare(stackRows(stackedName, parts))] : parts.map(prepare);
+    if (parts.length === 1) this.weights = [prepare(parts[0]!)];
+    else this.weights = parts.every((p) => p.type === parts[0]!.type) ? [prepare(stackRows(stackedName, parts))] : parts.map(prepare);
   }
 
+  /**
+   * The file's stacked tensor `stackedName` when it has one (Phi-3's attn_qkv, its ffn_up holding
+   * gate and up: used as read, no copy), else the parts, stacked here when their types match.
+   */
   static load(w: WeightLoader, backend: KernelBackend, ws: Workspace, stackedName: string, parts: readonly (readonly [name: string, numRows: number])[], numCols: number): FusedLinear {
+    const partRows = parts.map(([, numRows]) => numRows);
+    if (w.has(stackedName)) {
+      const stacked = w.matrix(stackedName, partRows.reduce((a, b) => a + b, 0), numCols);
+      return new FusedLinear(backend, ws, stackedName, [stacked], partRows);
+    }
     return new FusedLinear(backend, ws, stackedName, parts.map(([name, numRows]) => w.matrix(name, numRows, numCols)));
   }
 

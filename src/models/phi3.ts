@@ -1,0 +1,186 @@
+import { ModelLoadError } from '../errors/engine-error.js';
+import { MetadataReader, type GgufFile } from '../formats/gguf/index.js';
+import type { KernelBackend, RopeParams, WeightTensor } from '../kernels/kernel-backend.js';
+import type { KvStorage } from '../kernels/kv-storage.js';
+import { AttentionBlock } from './blocks/attention.js';
+import { GatedMlp } from './blocks/gated-mlp.js';
+import { OutputHead } from './blocks/output-head.js';
+import { RmsNorm } from './blocks/rms-norm.js';
+import type { CausalLM } from './causal-lm.js';
+import type { ForwardBatch } from './forward-batch.js';
+import { readGgufConfig } from './gguf-config.js';
+import { defaultContextSize, validateModelConfig, type ModelConfig } from './model-config.js';
+import { WeightLoader } from './weight-loader.js';
+import { Workspace } from './workspace.js';
+
+/** llama.cpp rounds a context up to a multiple of this before it compares it with the original one */
+const LLAMA_CPP_CONTEXT_PAD = 256;
+
+/** Phi-3's LongRoPE settings (absent from Phi-3 mini 4k, whose rope is plain) */
+export interface Phi3RopeScaling {
+  /** `phi3.rope.scaling.original_context_length` (default: the trained context), llama.cpp's n_ctx_orig_yarn */
+  readonly originalContextLength: number;
+  /** `phi3.rope.scaling.attn_factor` (default 1): cos and sin × this, short and long alike */
+  readonly attnFactor: number;
+}
+
+/**
+ * Phi-3 hyperparameters (Phi-3 / 3.5 mini and medium, Phi-4 and Phi-4-mini: GGUF arch 'phi3'), as
+ * llama.cpp reads them: the common keys, NEOX rope over `phi3.rope.dimension_count` dims (Phi-4-mini
+ * rotates 96 of its 128), SwiGLU, q × 1/√headDim after rope, LongRoPE's original context and
+ * attention factor. `phi3.attention.sliding_window` is ignored, as llama.cpp does (it turns Phi's
+ * window off: llama.cpp PR 13676), so the logits are llama.cpp's. The output projection is
+ * [hidden, hidden] in llama.cpp, so numHeads · headDim must be the hidden size.
+ */
+export function parsePhi3Config(file: GgufFile): ModelConfig & { readonly ropeScaling: Phi3RopeScaling } {
+  const base = readGgufConfig(file, 'phi3', 'neox');
+  const meta = new MetadataReader(file.metadata, file.path);
+  const bad = (what: string): never => {
+    throw new ModelLoadError('BAD_TENSOR_SHAPE', `${file.path}: invalid phi3 hyperparameters: ${what}`);
+  };
+  if (base.numHeads * base.headDim !== base.hiddenSize) bad(`head_count ${base.numHeads} × head dim ${base.headDim} is not embedding_length ${base.hiddenSize}`);
+  const originalContextLength = meta.number('phi3.rope.scaling.original_context_length', base.contextLength);
+  if (!Number.isInteger(originalContextLength) || originalContextLength <= 0) bad(`rope.scaling.original_context_length = ${originalContextLength} (must be a positive integer)`);
+  const attnFactor = meta.number('phi3.rope.scaling.attn_factor', 1);
+  if (!(attnFactor > 0 && Number.isFinite(attnFactor))) bad(`rope.scaling.attn_factor = ${attnFactor} (must be finite and > 0)`);
+  const hasAttentionBias = file.tensors.some((t) => t.name === 'blk.0.attn_q.bias');
+  const config = {
+    ...base,
+    activation: 'silu' as const,
+    hasAttentionBias,
+    queryScale: Math.fround(1 / Math.fround(Math.sqrt(base.headDim))),
+    ropeScaling: { originalContextLength, attnFactor: Math.fround(attnFactor) },
+  };
+  validateModelConfig(config, file.path);
+  return config;
+}
+
+/**
+ * Which LongRoPE factors a context of `contextSize` tokens per sequence uses, by llama.cpp's rule
+ * (llama_model::get_rope_factors): the long ones when its context, rounded up to a multiple of 256
+ * as llama.cpp rounds n_ctx, exceeds the original context; the short ones otherwise.
+ */
+export function choosePhi3RopeFactors(contextSize: number, scaling: Phi3RopeScaling): 'short' | 'long' {
+  const padded = Math.ceil(contextSize / LLAMA_CPP_CONTEXT_PAD) * LLAMA_CPP_CONTEXT_PAD;
+  return padded > scaling.originalContextLength ? 'long' : 'short';
+}
+
+interface Phi3Layer {
+  readonly attnNorm: RmsNorm;
+  readonly attention: AttentionBlock;
+  readonly ffnNorm: RmsNorm;
+  readonly mlp: GatedMlp;
+}
+
+/**
+ * Phi-3 decoder (llama.cpp's src/models/phi3.cpp): Llama's pre-norm layers with q, k and v in one
+ * matrix (blk.N.attn_qkv, or separate q/k/v where a file has them) and gate and up in one
+ * (blk.N.ffn_up: [2 · ffnSize] rows, gate first), both used as read; rope with the LongRoPE factors
+ * the context size picks (rope_factors_short / rope_factors_long, one pair for all layers) and the
+ * attention factor; tied or untied output. Weight names are llama.cpp's.
+ */
+export class Phi3Model implements CausalLM {
+  private readonly tokenEmbedding: WeightTensor;
+  private readonly layers: Phi3Layer[];
+  private readonly head: OutputHead;
+  private readonly ws = new Workspace();
+  /** the rope factors in use, by the context size */
+  readonly ropeFactors: 'short' | 'long' | 'none';
+
+  constructor(
+    readonly config: ModelConfig & { readonly ropeScaling: Phi3RopeScaling },
+    file: GgufFile,
+    private readonly backend: KernelBackend,
+    /** tokens of context per sequence (default as Model.load's) */
+    contextSize = defaultContextSize(config.contextLength),
+  ) {
+    const c = config;
+    const w = new WeightLoader(file);
+    const ws = this.ws;
+    this.tokenEmbedding = w.matrix('token_embd.weight', c.vocabSize, c.hiddenSize);
+    // llama.cpp loads both (either may be absent) and uses the chosen one, or none when it is absent
+    const numFactors = c.rope.numRotaryDims / 2;
+    const factors = { short: w.optionalVector('rope_factors_short.weight', numFactors), long: w.optionalVector('rope_factors_long.weight', numFactors) };
+    for (const [which, values] of Object.entries(factors)) {
+      if (values?.some((f) => !(f > 0 && Number.isFinite(f)))) {
+        throw new ModelLoadError('BAD_TENSOR_SHAPE', `${file.path}: rope_factors_${which}.weight has a factor that is not finite and > 0`);
+      }
+    }
+    const choice = choosePhi3RopeFactors(contextSize, c.ropeScaling);
+    const freqFactors = factors[choice];
+    this.ropeFactors = freqFactors ? choice : 'none';
+    const rope: RopeParams = { ...c.rope, freqFactors, attnFactor: c.ropeScaling.attnFactor };
+    this.layers = Array.from({ length: c.numLayers }, (_, i) => {
+      const blk = `blk.${i}`;
+      return {
+        attnNorm: RmsNorm.load(w, backend, `${blk}.attn_norm.weight`, c.hiddenSize, c.normEps),
+        attention: AttentionBlock.load(w, backend, ws, c, {
+          q: `${blk}.attn_q.weight`,
+          k: `${blk}.attn_k.weight`,
+          v: `${blk}.attn_v.weight`,
+          qkv: `${blk}.attn_qkv.weight`,
+          output: `${blk}.attn_output.weight`,
+          qBias: `${blk}.attn_q.bias`,
+          kBias: `${blk}.attn_k.bias`,
+          vBias: `${blk}.attn_v.bias`,
+          qNorm: `${blk}.attn_q_norm.weight`,
+          kNorm: `${blk}.attn_k_norm.weight`,
+        }, rope, i),
+        ffnNorm: RmsNorm.load(w, backend, `${blk}.ffn_norm.weight`, c.hiddenSize, c.normEps),
+        // phi3's ffn_up is the stacked gate and up (llama.cpp: {n_embd, 2 · n_ff}, LLM_FFN_SWIGLU
+        // with no gate tensor: silu of the first half times the second)
+        mlp: GatedMlp.load(w, backend, ws, c, {
+          gate: `${blk}.ffn_gate.weight`,
+          up: `${blk}.ffn_up.weight`,
+          gateUp: `${blk}.ffn_up.weight`,
+          down: `${blk}.ffn_down.weight`,
+        }),
+      };
+    });
+    const outputNorm = RmsNorm.load(w, backend, 'output_norm.weight', c.hiddenSize, c.normEps);
+    this.head = OutputHead.load(w, backend, ws, outputNorm, 'output.weight', this.tokenEmbedding);
+    w.checkAllUsed(c.architecture);
+    backend.planReadAhead?.([...this.layers.flatMap((l) => [...l.attention.matmulWeights, ...l.mlp.matmulWeights]), this.head.output]);
+  }
+
+  get backendName(): string {
+    return this.backend.name;
+  }
+
+  hiddenRows(): Float32Array {
+    return this.head.hidden;
+  }
+
+  argmaxRows(logits: Float32Array, numRows: number): Int32Array {
+    const out = this.ws.getInt('argmax', numRows);
+    this.backend.argmaxRows(out, logits, numRows, this.config.vocabSize);
+    return out;
+  }
+
+  /** as LlamaModel.forward: [logitRows.length, vocabSize] logits in a buffer reused by the next call */
+  forward(batch: ForwardBatch, kv: KvStorage): Float32Array {
+    const n = batch.tokenIds.length;
+    const h = this.config.hiddenSize;
+    const x = this.ws.get('x', n * h); //       [n, hiddenSize] residual stream
+    const xn = this.ws.get('xn', n * h); //     [n, hiddenSize] normed
+    const proj = this.ws.get('proj', n * h); // [n, hiddenSize] a block's output
+
+    this.backend.embedding(x, this.tokenEmbedding, batch.tokenIds);
+    this.layers[0]!.attnNorm.forward(xn, x, n);
+    this.layers.forEach((layer, i) => {
+      layer.attention.forward(proj, xn, batch, kv.layer(i));
+      layer.ffnNorm.addForward(xn, x, proj, n);
+      layer.mlp.forward(proj, xn, n);
+      const next = this.layers[i + 1];
+      if (next) next.attnNorm.addForward(xn, x, proj, n);
+      else this.backend.add(x, x, proj, n * h);
+    });
+    return this.head.forward(x, batch.logitRows, batch.hiddenRows);
+  }
+}
+
+/** A Phi-3 model whose LongRoPE factors suit `contextSize` tokens per sequence. */
+export function createPhi3Model(file: GgufFile, backend: KernelBackend, options: { readonly contextSize?: number } = {}): CausalLM {
+  const config = parsePhi3Config(file);
+  return new Phi3Model(config, file, backend, options.contextSize);
+}
