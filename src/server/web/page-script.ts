@@ -261,7 +261,8 @@ async function pollMetrics() {
 
 function drawSpark() {
   const max = Math.max(1, ...rates);
-  const points = rates.map((r, i) => (i * 100) / 59 + "," + (38 - (r / max) * 36).toFixed(1)).join(" ");
+  // the newest sample at the right edge, one slot per poll, the last 60 polls
+  const points = rates.map((r, i) => (100 - ((rates.length - 1 - i) * 100) / 59).toFixed(1) + "," + (38 - (r / max) * 36).toFixed(1)).join(" ");
   $("sparkLine").setAttribute("points", points);
   $("spark").setAttribute("aria-label", "tokens per second, last " + rates.length + " s, peak " + max.toFixed(1));
 }
