@@ -115,14 +115,16 @@ export class Browser {
     return page;
   }
 
-  /** Stops the browser and removes its profile. */
+  /** Stops the browser (Browser.close, so it ends its own child processes; SIGKILL after 5 s) and removes its profile. */
   async close(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) {
       const exited = new Promise((resolve) => this.child.once('exit', resolve));
-      this.child.kill('SIGKILL');
+      this.send('Browser.close').catch(() => {}); // the pipe closes as it exits
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
       await exited;
+      clearTimeout(timer);
     }
-    rmSync(this.profileDir, { recursive: true, force: true, maxRetries: 3 });
+    rmSync(this.profileDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 
   private dispatch(msg: any): void {
@@ -160,7 +162,7 @@ export class Page {
   }
 
   async start(): Promise<void> {
-    await Promise.all(['Page.enable', 'Runtime.enable', 'Log.enable'].map((m) => this.send(m)));
+    await Promise.all(['Page.enable', 'Runtime.enable', 'Log.enable', 'Network.enable'].map((m) => this.send(m)));
   }
 
   send(method: string, params: Record<string, unknown> = {}): Promise<any> {
@@ -193,6 +195,15 @@ export class Page {
       if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${expression}`);
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /**
+   * Slows the responses of requests whose URL matches `urlPattern` (URLPattern syntax) to
+   * `bytesPerSecond`, leaving other requests alone; undefined lifts it. Needs Network.enable.
+   */
+  async throttle(urlPattern: string | undefined, bytesPerSecond = 0): Promise<void> {
+    const rules = urlPattern === undefined ? [] : [{ urlPattern, latency: 0, downloadThroughput: bytesPerSecond, uploadThroughput: -1 }];
+    await this.send('Network.emulateNetworkConditionsByRule', { offline: false, matchedNetworkConditions: rules });
   }
 
   async screenshot(): Promise<Buffer> {

@@ -17,9 +17,7 @@ header h1 { font-size: 17px; margin: 0; }
 header .model { color: var(--muted); font-size: 13px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 header .model strong { color: var(--text); font-weight: 600; }
 main { display: grid; grid-template-columns: minmax(0, 1fr) 300px; gap: 16px; padding: 16px; max-width: 1200px; margin: 0 auto; }
-@media (max-width: 760px) { main { grid-template-columns: 1fr; padding: 10px; } aside { order: -1; } }
 section.chat { display: flex; flex-direction: column; min-height: calc(100vh - 90px); background: var(--panel); border: 1px solid var(--border); border-radius: 10px; }
-@media (max-width: 760px) { section.chat { min-height: 60vh; } }
 #messages { flex: 1; overflow-y: auto; padding: 14px; display: flex; flex-direction: column; gap: 10px; }
 #messages:empty::before { content: "Send a message to start a chat."; color: var(--muted); margin: auto; }
 .message { max-width: 88%; padding: 9px 12px; border-radius: 10px; border: 1px solid var(--border); white-space: pre-wrap; overflow-wrap: anywhere; line-height: 1.45; }
@@ -57,4 +55,7 @@ svg.spark polyline { fill: none; stroke: var(--accent); stroke-width: 1.5; vecto
 .field span { display: block; font-size: 12px; color: var(--muted); margin-bottom: 3px; }
 .row { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }
 .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+/* narrow: one column of metrics, chat, then settings (the aside's sections become grid items) */
+@media (max-width: 760px) { main { grid-template-columns: 1fr; padding: 10px; } aside { display: contents; } aside > section { order: -1; } aside > details { order: 1; } }
+@media (max-width: 760px) { section.chat { min-height: 60vh; } }
 `;
