@@ -140,6 +140,29 @@ describe.skipIf(!CHROMIUM)('the web page in headless Chromium', () => {
     expect(await serverMetric('vllm:num_requests_running')).toBe(0);
   });
 
+  it('"Clear chat" mid-stream stops the reply and starts a new conversation', async () => {
+    await throttle(4000);
+    await sendPrompt('Tell me another story');
+    await page.waitFor(`document.body.dataset.state === "streaming" && document.querySelector(".message.assistant:last-of-type .text").textContent.length > 0`, 30_000);
+    await page.evaluate('document.getElementById("clear").click()');
+    await page.waitFor('document.body.dataset.state === "idle"');
+    expect(await page.evaluate('document.querySelectorAll("#messages .message").length')).toBe(0);
+    await throttle(undefined);
+    await setField('temperature', '0');
+    await setField('maxTokens', '40');
+    await sendPrompt('Once upon a time');
+    await page.waitFor('document.body.dataset.state === "idle" && document.querySelector(".message.assistant .stats")');
+    // the same reply as the first test's: the cleared turns were not sent
+    const expected = await greedyReply(
+      [
+        { role: 'system', content: SYSTEM },
+        { role: 'user', content: 'Once upon a time' },
+      ],
+      40,
+    );
+    expect(await lastReply()).toBe(expected);
+  });
+
   it('fits a narrow screen in one column without sideways scrolling', async () => {
     await page.setViewport(390, 844);
     const layout = await page.evaluate<{ scrollWidth: number; sendRight: number; metricsTop: number; chatTop: number; settingsTop: number }>(`(() => ({

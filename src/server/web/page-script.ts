@@ -9,7 +9,8 @@ export const PAGE_SCRIPT = String.raw`
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 1000;
 const SETTINGS = ["apiKey", "system", "temperature", "topP", "maxTokens", "seed"];
-const history = [];
+/** the conversation's turns; "Clear chat" starts a new array, so a reply still ending adds nothing to it */
+let history = [];
 let controller = null;
 let modelId = null;
 
@@ -111,12 +112,13 @@ function setBusy(isBusy) {
 }
 
 async function send(prompt) {
+  const turns = history;
   let body;
   try {
-    history.push({ role: "user", content: prompt });
+    turns.push({ role: "user", content: prompt });
     body = requestBody();
   } catch (err) {
-    history.pop();
+    turns.pop();
     addMessage("error", err.message);
     return;
   }
@@ -131,6 +133,7 @@ async function send(prompt) {
   let text = "";
   let usage = null;
   let finish = null;
+  let failed = false;
   try {
     const res = await fetch("/v1/chat/completions", {
       method: "POST",
@@ -160,13 +163,15 @@ async function send(prompt) {
     }
   } catch (err) {
     if (err.name === "AbortError") finish = "stopped";
-    else addMessage("error", err.message);
+    else { failed = true; addMessage("error", err.message); }
   } finally {
     controller = null;
     el.classList.remove("streaming");
     setBusy(false);
   }
-  history.push({ role: "assistant", content: text });
+  // a failed turn with no reply leaves the conversation as it was; a stopped one keeps what came
+  if (failed && text === "") turns.pop();
+  else turns.push({ role: "assistant", content: text });
   const stats = document.createElement("span");
   stats.className = "stats";
   const parts = [];
@@ -200,7 +205,7 @@ $("prompt").addEventListener("keydown", (event) => {
 $("stop").addEventListener("click", () => { if (controller) controller.abort(); });
 $("clear").addEventListener("click", () => {
   if (controller) controller.abort();
-  history.length = 0;
+  history = [];
   $("messages").replaceChildren();
 });
 
