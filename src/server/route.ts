@@ -42,7 +42,7 @@ export interface RequestContext {
 }
 
 export interface Route {
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'HEAD' | 'POST';
   /** exact, or ending in a `{name}` segment that takes the rest of the path (find-route.ts) */
   readonly path: string;
   /** whether the bearer token is checked when the server has an API key */

@@ -22,6 +22,7 @@ import { responsesRoute } from './responses/route.js';
 import type { RequestContext, Route } from './route.js';
 import { sendJson } from './send.js';
 import { detokenizeRoute, tokenizeRoute } from './tokenize/route.js';
+import { webPageHeadRoute, webPageRoute } from './web/route.js';
 
 export interface ServerOptions {
   /** the id clients send as `model` and /v1/models lists */
@@ -72,6 +73,8 @@ const ROUTES: readonly Route[] = [
   detokenizeRoute,
   healthRoute,
   metricsRoute,
+  webPageRoute,
+  webPageHeadRoute,
 ];
 
 /**

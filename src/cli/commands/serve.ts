@@ -121,6 +121,7 @@ export async function runServe(argv: string[], err: NodeJS.WritableStream): Prom
   const address = server.address();
   const url = typeof address === 'object' && address ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : String(address);
   logger.info(`serving ${modelName} (${model.info.architecture}, ${model.backendName}) on ${url}/v1`);
+  logger.info(`web page: ${url}/`);
 
   await serveUntilSignalled(server, engine, options.drainTimeoutSec, logger);
 }
