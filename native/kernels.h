@@ -48,7 +48,8 @@ constexpr int64_t kMatmulRowTile = 4;
  * Packed Q4_0 / Q8_0 weights on the AVX-512 tables: rows in groups of kPackRows, and per group and
  * block the 16 row scales (f16) followed by the quants interleaved so that one 64-byte vector holds
  * the same 4 elements of all 16 rows; see packWeights in kernels-isa.inc. The AVX2 table packs
- * Q4_0 / Q8_0 the same way in groups of 8 rows (isa/matmul-packed8.inc): rowTile says which.
+ * Q4_0 / Q8_0 the same way in groups of 8 rows (isa/matmul-packed8.inc), and Q4_K in groups of 8
+ * (isa/matmul-kquant-packed8.inc): rowTile says which.
  */
 constexpr int64_t kPackRows = 16;
 

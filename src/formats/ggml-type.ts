@@ -83,7 +83,7 @@ const MATMUL_EMBEDDING: NativeTypeSupport = { hasMatmul: true, hasEmbedding: tru
 const MATMUL_EMBEDDING_PACKED_FROM_AVX2: NativeTypeSupport = { hasMatmul: true, hasEmbedding: true, packedFrom: 'avx2' };
 /** k-quants: matmul × Q8_K activations; embedding natively only from a packed table */
 const MATMUL: NativeTypeSupport = { hasMatmul: true, hasEmbedding: false };
-const MATMUL_PACKED_FROM_AVX512: NativeTypeSupport = { hasMatmul: true, hasEmbedding: false, packedFrom: 'avx512' };
+const MATMUL_PACKED_FROM_AVX2: NativeTypeSupport = { hasMatmul: true, hasEmbedding: false, packedFrom: 'avx2' };
 
 const TABLE = {
   F32:     { blockSize: 1,   typeSize: 4,   hasCodec: true, native: MATMUL_EMBEDDING, fileType: 0 },
@@ -102,7 +102,7 @@ const TABLE = {
   Q8_1:    { blockSize: 32,  typeSize: 36 },
   Q2_K:    { blockSize: 256, typeSize: 84 },
   Q3_K:    { blockSize: 256, typeSize: 110 },
-  Q4_K:    { blockSize: 256, typeSize: 144, hasCodec: true, native: MATMUL_PACKED_FROM_AVX512, fileType: 14 }, // 14: Q4_K_S
+  Q4_K:    { blockSize: 256, typeSize: 144, hasCodec: true, native: MATMUL_PACKED_FROM_AVX2, fileType: 14 }, // 14: Q4_K_S
   Q5_K:    { blockSize: 256, typeSize: 176, hasCodec: true, native: MATMUL, fileType: 16 }, // 16: Q5_K_S
   Q6_K:    { blockSize: 256, typeSize: 210, hasCodec: true, native: MATMUL, fileType: 18 },
   Q8_K:    { blockSize: 256, typeSize: 292, hasCodec: true }, // activations only: no llama_ftype

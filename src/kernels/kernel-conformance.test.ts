@@ -41,9 +41,9 @@ interface BackendUnderTest {
  */
 const isBlockExact = (backend: KernelBackend): boolean =>
   backend.name === 'reference' || /^native-(avx512|amx)/.test(backend.name) || /^native-avx2-(packed|prepared)/.test(backend.name);
-/** Backends whose k-quant matmul sums in the reference's order (one row, one super-block at a time; AVX2 packs no k-quants). */
+/** Backends whose k-quant matmul sums in the reference's order (one row, one super-block at a time; AVX2's packed Q4_K keeps 8 rows in lanes, each in that order). */
 const isKQuantExact = (backend: KernelBackend): boolean => backend.name === 'reference' || /^native-(scalar|avx2)(-packed)?(-prepared)?$/.test(backend.name);
-/** Backends that run Q4_K on packed weights (AVX-512): 16 rows in lanes, each in the reference's order */
+/** Backends that run Q4_K on packed weights (AVX-512: 16 rows in lanes; AVX2: 8), each row in the reference's order */
 const isPackedQ4KExact = (backend: KernelBackend): boolean => isKQuantExact(backend) || /^native-(avx512|amx).*-(packed|prepared)/.test(backend.name);
 
 const backends: BackendUnderTest[] = [{ label: 'reference', backend: reference }];
@@ -838,6 +838,33 @@ for (const type of [GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K]) {
   });
   // one token over 40 row groups: packed GEMV tasks read as 4 streams
   addMatmulCase(weight(type, 637, 256), 1, K_QUANT_RTOL);
+}
+// AVX2's packed Q4_K: groups of 8 rows (one short of a group, one past, a partial third), 1 to 9
+// super-blocks per row, every batch size from 1 to 17 (token tiles of 4 and each tail)
+if (codecFor(GgmlType.Q4_K)) {
+  for (const [numRows, numCols] of [[7, 2304], [9, 256]] as const) {
+    const w = weight(GgmlType.Q4_K, numRows, numCols);
+    for (const numTokens of [1, 4, 6]) addMatmulCase(w, numTokens, K_QUANT_RTOL);
+  }
+  const w = weight(GgmlType.Q4_K, 23, 768);
+  for (let numTokens = 1; numTokens <= 17; numTokens++) addMatmulCase(w, numTokens, K_QUANT_RTOL);
+  // the largest integer sums: nibbles 15, 6-bit scales and mins 63, × activations ±127 (x = ±1
+  // gives q = ±127), so that an int16 lane that saturated (16 products of 15 · 127 each) would show
+  const numCols = 512;
+  const numRows = 11;
+  const data = new Uint8Array((numRows * numCols * 144) / 256).fill(0xff);
+  for (let block = 0; block < data.length / 144; block++) {
+    const d = f32ToF16(0.001 * (1 + (block % 5)));
+    const dmin = f32ToF16(0.002 * (1 + (block % 3)));
+    data.set([d & 0xff, d >> 8, dmin & 0xff, dmin >> 8], block * 144);
+  }
+  const x = new Float32Array(3 * numCols);
+  for (let c = 0; c < numCols; c++) {
+    x[c] = 1;
+    x[numCols + c] = -1;
+    x[2 * numCols + c] = c % 2 === 0 ? 1 : -1;
+  }
+  addMatmulCase({ name: 'w-Q4_K', type: GgmlType.Q4_K, numRows, numCols, data }, 3, K_QUANT_RTOL, x, ', extreme quants');
 }
 
 // every type with a codec but no native kernels (the type table's rows: Q8_K, MXFP4) goes through the fallback

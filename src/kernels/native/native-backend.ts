@@ -26,7 +26,7 @@ export interface NativeBackendOptions {
   readonly addonPath?: string;
   /**
    * Repack Q4_0 / Q8_0 / Q4_K weights, on their first matmul, into a layout that interleaves 16 rows
-   * (AVX-512; about 2x faster GEMM and faster GEMV), or Q4_0 / Q8_0 into one of 8 rows (AVX2). The
+   * (AVX-512; about 2x faster GEMM and faster GEMV), or into one of 8 rows (AVX2). The
    * packed copy is kept next to the original bytes for as long as the WeightTensor lives, so weight
    * memory doubles. Default false.
    */
@@ -61,7 +61,7 @@ export class NativeKernelError extends EngineDeadError {
 const NATIVE_EMBEDDING_TYPES = ggmlTypesWhere((t) => t.native?.hasEmbedding === true);
 /** Weight types the native matmul handles (the k-quants × Q8_K activations, as llama.cpp). */
 const NATIVE_MATMUL_TYPES = ggmlTypesWhere((t) => t.native?.hasMatmul === true);
-/** Weight types with a packed layout: 16 rows interleaved on AVX-512; Q8_0 / Q4_0 with 8 rows on AVX2 (packWeights says which) */
+/** Weight types with a packed layout: 16 rows interleaved on AVX-512, 8 on AVX2 (packWeights says which) */
 const PACKABLE_TYPES = ggmlTypesWhere((t) => t.native?.packedFrom !== undefined);
 
 /**
@@ -71,7 +71,7 @@ const PACKABLE_TYPES = ggmlTypesWhere((t) => t.native?.packedFrom !== undefined)
  * of F32, F16, BF16, Q8_0 and Q4_0, matmul of Q4_K, Q5_K and Q6_K × Q8_K activations, as
  * llama.cpp); other types go through the reference backend. f16 and f32 KV caches.
  *
- * On AVX-512 the results are the reference backend's bits for Q8_0/Q4_0 (on AVX2 for packed or prepared Q8_0/Q4_0), packed (prepared) Q4_K
+ * On AVX-512 the results are the reference backend's bits for Q8_0/Q4_0 (on AVX2 for packed or prepared Q8_0/Q4_0), packed (prepared) Q4_K (AVX-512 and AVX2)
  * and AMX-shaped F16 matmuls, rmsNorm, swiglu, rope, embedding, storeKv and add (so llama.cpp's, see
  * reference-backend.ts); attention and the other matmuls differ from it by f32 rounding only.
  * Fastest with weights passed through prepareWeight() once, at load.
@@ -85,7 +85,7 @@ export class NativeBackend implements KernelBackend, Disposable {
   readonly isa: NativeIsa;
   /** threads the kernels use, the calling thread included */
   readonly numThreads: number;
-  /** whether Q4_0 / Q8_0 (and on AVX-512 Q4_K) weights are repacked on first use (packWeights on an AVX2 or AVX-512 CPU) */
+  /** whether Q4_0 / Q8_0 / Q4_K weights are repacked on first use (packWeights on an AVX2 or AVX-512 CPU) */
   readonly isPacking: boolean;
   /** whether matmul precision bf16 is in effect (asked for, and this CPU's kernels have bf16 batches) */
   readonly hasBf16Batches: boolean;
@@ -138,8 +138,8 @@ export class NativeBackend implements KernelBackend, Disposable {
   /**
    * `w` in this backend's preferred layout, for a model to keep in place of `w` (this copies; drop
    * the original bytes afterwards). Q8_0 / Q4_0 / Q4_K on AVX-512 come back packed (16 rows interleaved:
-   * the fastest matmuls, still bit-exact), Q8_0 / Q4_0 on AVX2 too (8 rows interleaved; bit-exact
-   * where the row-major AVX2 kernels are not); every other native type comes back as the same bytes
+   * the fastest matmuls, still bit-exact), and on AVX2 too (8 rows interleaved; Q8_0 / Q4_0 bit-exact
+   * where the row-major AVX2 kernels are not, Q4_K with the row-major kernels' bits); every other native type comes back as the same bytes
    * in huge-page memory (fewer TLB misses while streaming). The result is only for this backend:
    * packed bytes are not GGUF blocks any more.
    */
