@@ -6,7 +6,7 @@ import { DEFAULT_MODEL_PATH } from '../default-model.js';
 
 export const EMBED_COMMAND = defineCommand({
   name: 'embed',
-  synopsis: '[--model PATH] [--pooling mean|last|cls] [--format json|text] [options] TEXT...',
+  synopsis: '[--model PATH] [--pooling mean|last|cls] [options] TEXT...',
   summary:
     'Prints one embedding per TEXT (or per non-empty line of stdin when no TEXT is given): the pooled final hidden ' +
     'state of the model, L2-normalized. json: a JSON array of vectors; text: one line of numbers per input.',
