@@ -42,6 +42,10 @@ const F32_BOUNDS: Bounds = { promptLogitError: 1e-4, top1Agreement: 1, meanKl: 1
  */
 const F32_GEGLU_BOUNDS: Bounds = { promptLogitError: 1e-3, top1Agreement: 1, meanKl: 1e-6 };
 const BOUNDS: Bounds = { promptLogitError: 2e-2, top1Agreement: 0.9, meanKl: 2e-3 };
+// Gemma's quantized models: llama.cpp's GELU reads an f16 table, which turns the small differences of
+// 8-bit activation arithmetic between kernel paths into f16 steps; measured 0.021-0.022 (gemma3/gemma2
+// Q8_0, PEREGRINE_ISA=scalar against llama.cpp's AVX2 kernels), so twice that
+const GEGLU_QUANT_BOUNDS: Bounds = { promptLogitError: 4e-2, top1Agreement: 0.9, meanKl: 2e-3 };
 const K_QUANT_BOUNDS: Bounds = { promptLogitError: 6e-2, top1Agreement: 0.9, meanKl: 1e-2 };
 
 interface Case {
@@ -89,7 +93,7 @@ const CASES: Case[] = [
     minPromptTokens: 32,
   },
   // not claimed exact on AMX: GELU's f16 table turns f32 rounding differences into f16 steps (F32_GEGLU_BOUNDS)
-  { label: 'tiny-gemma2 Q8_0', options: { shape: 'tiny-gemma2', weightType: 'Q8_0' }, bounds: BOUNDS, isExactOnAmx: false },
+  { label: 'tiny-gemma2 Q8_0', options: { shape: 'tiny-gemma2', weightType: 'Q8_0' }, bounds: GEGLU_QUANT_BOUNDS, isExactOnAmx: false },
   {
     label: 'tiny-gemma3 F32 (q/k norm, 5 local : 1 global, local rope 1e4, global 1e6 linear ×8, window 32, tied)',
     options: { shape: 'tiny-gemma3', weightType: 'F32' },
@@ -99,7 +103,7 @@ const CASES: Case[] = [
     minPromptTokens: 32,
   },
   // not claimed exact on AMX: GELU's f16 table turns f32 rounding differences into f16 steps (F32_GEGLU_BOUNDS)
-  { label: 'tiny-gemma3 Q8_0', options: { shape: 'tiny-gemma3', weightType: 'Q8_0' }, bounds: BOUNDS, isExactOnAmx: false },
+  { label: 'tiny-gemma3 Q8_0', options: { shape: 'tiny-gemma3', weightType: 'Q8_0' }, bounds: GEGLU_QUANT_BOUNDS, isExactOnAmx: false },
   // Phi-3: trained context 1024, LongRoPE's original 256: a context of 256 runs the short factors, 512 the long ones
   {
     label: 'tiny-phi3 F32 short factors (fused qkv and gate-up, LongRoPE at context 256, attention factor, 48 of 64 dims rotary, tied)',
