@@ -1,5 +1,5 @@
 import type { GgufFile } from '../formats/gguf/index.js';
-import type { KernelBackend, WeightTensor } from '../kernels/kernel-backend.js';
+import type { KernelBackend, RopeParams, WeightTensor } from '../kernels/kernel-backend.js';
 import type { KvStorage } from '../kernels/kv-storage.js';
 import { AttentionBlock } from './blocks/attention.js';
 import { GatedMlp } from './blocks/gated-mlp.js';
@@ -24,6 +24,14 @@ interface LlamaLayer {
   readonly mlp: GatedMlp;
 }
 
+/** Where an architecture with Llama's layers keeps what Llama keeps elsewhere (Phi-3: phi3.ts). */
+export interface LlamaLayout {
+  /** every layer's rope, its tensors read through `w` (default: the config's, rope_freqs.weight as frequency factors) */
+  readonly rope?: (w: WeightLoader) => RopeParams;
+  /** the tensor with gate and up stacked, used when a file has no ffn_gate: blk.N.<this>.weight (default ffn_gate_up) */
+  readonly gateUp?: string;
+}
+
 /**
  * Llama decoder (Llama 2/3, Mistral, and GGUFs converted with arch 'llama'): pre-norm layers of
  * attention and a SwiGLU MLP, each added to the residual stream, then a last norm and the output
@@ -41,12 +49,13 @@ export class LlamaModel implements CausalLM {
     readonly config: ModelConfig,
     file: GgufFile,
     private readonly backend: KernelBackend,
+    layout: LlamaLayout = {},
   ) {
     const c = config;
     const w = new WeightLoader(file);
     const ws = this.ws;
     this.tokenEmbedding = w.matrix('token_embd.weight', c.vocabSize, c.hiddenSize);
-    const rope = { ...c.rope, freqFactors: w.optionalVector('rope_freqs.weight', c.rope.numRotaryDims / 2) };
+    const rope = layout.rope?.(w) ?? { ...c.rope, freqFactors: w.optionalVector('rope_freqs.weight', c.rope.numRotaryDims / 2) };
     this.layers = Array.from({ length: c.numLayers }, (_, i) => {
       const blk = `blk.${i}`;
       return {
@@ -67,7 +76,7 @@ export class LlamaModel implements CausalLM {
         mlp: GatedMlp.load(w, backend, ws, c, {
           gate: `${blk}.ffn_gate.weight`,
           up: `${blk}.ffn_up.weight`,
-          gateUp: `${blk}.ffn_gate_up.weight`,
+          gateUp: `${blk}.${layout.gateUp ?? 'ffn_gate_up'}.weight`,
           down: `${blk}.ffn_down.weight`,
         }),
       };

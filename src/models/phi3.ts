@@ -1,17 +1,11 @@
 import { ModelLoadError } from '../errors/engine-error.js';
 import { MetadataReader, type GgufFile } from '../formats/gguf/index.js';
-import type { KernelBackend, RopeParams, WeightTensor } from '../kernels/kernel-backend.js';
-import type { KvStorage } from '../kernels/kv-storage.js';
-import { AttentionBlock } from './blocks/attention.js';
-import { GatedMlp } from './blocks/gated-mlp.js';
-import { OutputHead } from './blocks/output-head.js';
-import { RmsNorm } from './blocks/rms-norm.js';
+import type { KernelBackend, RopeParams } from '../kernels/kernel-backend.js';
 import type { CausalLM } from './causal-lm.js';
-import type { ForwardBatch } from './forward-batch.js';
 import { readGgufConfig } from './gguf-config.js';
+import { LlamaModel } from './llama.js';
 import { defaultContextSize, validateModelConfig, type ModelConfig } from './model-config.js';
-import { WeightLoader } from './weight-loader.js';
-import { Workspace } from './workspace.js';
+import type { WeightLoader } from './weight-loader.js';
 
 /** llama.cpp rounds a context up to a multiple of this before it compares it with the original one */
 const LLAMA_CPP_CONTEXT_PAD = 256;
@@ -65,117 +59,41 @@ export function choosePhi3RopeFactors(contextSize: number, scaling: Phi3RopeScal
   return padded > scaling.originalContextLength ? 'long' : 'short';
 }
 
-interface Phi3Layer {
-  readonly attnNorm: RmsNorm;
-  readonly attention: AttentionBlock;
-  readonly ffnNorm: RmsNorm;
-  readonly mlp: GatedMlp;
-}
-
 /**
- * Phi-3 decoder (llama.cpp's src/models/phi3.cpp): Llama's pre-norm layers with q, k and v in one
- * matrix (blk.N.attn_qkv, or separate q/k/v where a file has them) and gate and up in one
- * (blk.N.ffn_up: [2 · ffnSize] rows, gate first), both used as read; rope with the LongRoPE factors
- * the context size picks (rope_factors_short / rope_factors_long, one pair for all layers) and the
- * attention factor; tied or untied output. Weight names are llama.cpp's.
+ * Phi-3 decoder (llama.cpp's src/models/phi3.cpp): Llama's pre-norm layers (LlamaModel) with q, k and v
+ * in one matrix (blk.N.attn_qkv, or separate q/k/v where a file has them) and gate and up in one
+ * (blk.N.ffn_up: [2 · ffnSize] rows, gate first; llama.cpp's LLM_FFN_SWIGLU with no gate tensor), both
+ * used as read; rope with the LongRoPE factors the context size picks (rope_factors_short /
+ * rope_factors_long, one pair for all layers) and the attention factor; tied or untied output.
  */
-export class Phi3Model implements CausalLM {
-  private readonly tokenEmbedding: WeightTensor;
-  private readonly layers: Phi3Layer[];
-  private readonly head: OutputHead;
-  private readonly ws = new Workspace();
+export class Phi3Model extends LlamaModel {
   /** the rope factors in use, by the context size */
   readonly ropeFactors: 'short' | 'long' | 'none';
 
   constructor(
-    readonly config: ModelConfig & { readonly ropeScaling: Phi3RopeScaling },
+    config: ModelConfig & { readonly ropeScaling: Phi3RopeScaling },
     file: GgufFile,
-    private readonly backend: KernelBackend,
+    backend: KernelBackend,
     /** tokens of context per sequence (default as Model.load's) */
     contextSize = defaultContextSize(config.contextLength),
   ) {
-    const c = config;
-    const w = new WeightLoader(file);
-    const ws = this.ws;
-    this.tokenEmbedding = w.matrix('token_embd.weight', c.vocabSize, c.hiddenSize);
-    // llama.cpp loads both (either may be absent) and uses the chosen one, or none when it is absent
-    const numFactors = c.rope.numRotaryDims / 2;
-    const factors = { short: w.optionalVector('rope_factors_short.weight', numFactors), long: w.optionalVector('rope_factors_long.weight', numFactors) };
-    for (const [which, values] of Object.entries(factors)) {
-      if (values?.some((f) => !(f > 0 && Number.isFinite(f)))) {
-        throw new ModelLoadError('BAD_TENSOR_SHAPE', `${file.path}: rope_factors_${which}.weight has a factor that is not finite and > 0`);
+    let ropeFactors: 'short' | 'long' | 'none' = 'none';
+    const rope = (w: WeightLoader): RopeParams => {
+      // llama.cpp loads both (either may be absent) and uses the chosen one, or none when it is absent
+      const numFactors = config.rope.numRotaryDims / 2;
+      const factors = { short: w.optionalVector('rope_factors_short.weight', numFactors), long: w.optionalVector('rope_factors_long.weight', numFactors) };
+      for (const [which, values] of Object.entries(factors)) {
+        if (values?.some((f) => !(f > 0 && Number.isFinite(f)))) {
+          throw new ModelLoadError('BAD_TENSOR_SHAPE', `${file.path}: rope_factors_${which}.weight has a factor that is not finite and > 0`);
+        }
       }
-    }
-    const choice = choosePhi3RopeFactors(contextSize, c.ropeScaling);
-    const freqFactors = factors[choice];
-    this.ropeFactors = freqFactors ? choice : 'none';
-    const rope: RopeParams = { ...c.rope, freqFactors, attnFactor: c.ropeScaling.attnFactor };
-    this.layers = Array.from({ length: c.numLayers }, (_, i) => {
-      const blk = `blk.${i}`;
-      return {
-        attnNorm: RmsNorm.load(w, backend, `${blk}.attn_norm.weight`, c.hiddenSize, c.normEps),
-        attention: AttentionBlock.load(w, backend, ws, c, {
-          q: `${blk}.attn_q.weight`,
-          k: `${blk}.attn_k.weight`,
-          v: `${blk}.attn_v.weight`,
-          qkv: `${blk}.attn_qkv.weight`,
-          output: `${blk}.attn_output.weight`,
-          qBias: `${blk}.attn_q.bias`,
-          kBias: `${blk}.attn_k.bias`,
-          vBias: `${blk}.attn_v.bias`,
-          qNorm: `${blk}.attn_q_norm.weight`,
-          kNorm: `${blk}.attn_k_norm.weight`,
-        }, rope, i),
-        ffnNorm: RmsNorm.load(w, backend, `${blk}.ffn_norm.weight`, c.hiddenSize, c.normEps),
-        // phi3's ffn_up is the stacked gate and up (llama.cpp: {n_embd, 2 · n_ff}, LLM_FFN_SWIGLU
-        // with no gate tensor: silu of the first half times the second)
-        mlp: GatedMlp.load(w, backend, ws, c, {
-          gate: `${blk}.ffn_gate.weight`,
-          up: `${blk}.ffn_up.weight`,
-          gateUp: `${blk}.ffn_up.weight`,
-          down: `${blk}.ffn_down.weight`,
-        }),
-      };
-    });
-    const outputNorm = RmsNorm.load(w, backend, 'output_norm.weight', c.hiddenSize, c.normEps);
-    this.head = OutputHead.load(w, backend, ws, outputNorm, 'output.weight', this.tokenEmbedding);
-    w.checkAllUsed(c.architecture);
-    backend.planReadAhead?.([...this.layers.flatMap((l) => [...l.attention.matmulWeights, ...l.mlp.matmulWeights]), this.head.output]);
-  }
-
-  get backendName(): string {
-    return this.backend.name;
-  }
-
-  hiddenRows(): Float32Array {
-    return this.head.hidden;
-  }
-
-  argmaxRows(logits: Float32Array, numRows: number): Int32Array {
-    const out = this.ws.getInt('argmax', numRows);
-    this.backend.argmaxRows(out, logits, numRows, this.config.vocabSize);
-    return out;
-  }
-
-  /** as LlamaModel.forward: [logitRows.length, vocabSize] logits in a buffer reused by the next call */
-  forward(batch: ForwardBatch, kv: KvStorage): Float32Array {
-    const n = batch.tokenIds.length;
-    const h = this.config.hiddenSize;
-    const x = this.ws.get('x', n * h); //       [n, hiddenSize] residual stream
-    const xn = this.ws.get('xn', n * h); //     [n, hiddenSize] normed
-    const proj = this.ws.get('proj', n * h); // [n, hiddenSize] a block's output
-
-    this.backend.embedding(x, this.tokenEmbedding, batch.tokenIds);
-    this.layers[0]!.attnNorm.forward(xn, x, n);
-    this.layers.forEach((layer, i) => {
-      layer.attention.forward(proj, xn, batch, kv.layer(i));
-      layer.ffnNorm.addForward(xn, x, proj, n);
-      layer.mlp.forward(proj, xn, n);
-      const next = this.layers[i + 1];
-      if (next) next.attnNorm.addForward(xn, x, proj, n);
-      else this.backend.add(x, x, proj, n * h);
-    });
-    return this.head.forward(x, batch.logitRows, batch.hiddenRows);
+      const choice = choosePhi3RopeFactors(contextSize, config.ropeScaling);
+      const freqFactors = factors[choice];
+      ropeFactors = freqFactors ? choice : 'none';
+      return { ...config.rope, freqFactors, attnFactor: config.ropeScaling.attnFactor };
+    };
+    super(config, file, backend, { rope, gateUp: 'ffn_up' });
+    this.ropeFactors = ropeFactors;
   }
 }
 
