@@ -73,6 +73,14 @@ describe('request log: one line per request when it ends', () => {
     expect(line.ttft_ms).toBeGreaterThan(0);
   });
 
+  it('embeddings: the prompt tokens of every input, no completion tokens', async () => {
+    const r = await postJson(`${t.baseUrl}/v1/embeddings`, { model: MODEL_NAME, input: ['Once upon a time', 'the end'] }, { 'x-request-id': 'req-embed' });
+    expect(r.status).toBe(200);
+    expect(r.body.usage.prompt_tokens).toBeGreaterThan(4);
+    const line = await requestLine('req-embed');
+    expect(line).toMatchObject({ level: 30, route: '/v1/embeddings', status: 200, prompt_tokens: r.body.usage.prompt_tokens, completion_tokens: 0 });
+  });
+
   it('a 400 at warn with its error code; a request without an id gets the one its response header names', async () => {
     const r = await postJson(`${t.baseUrl}/v1/chat/completions`, { messages: [], max_tokens: 5 });
     expect(r.status).toBe(400);

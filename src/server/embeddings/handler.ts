@@ -32,6 +32,7 @@ export async function handleEmbeddings(ctx: RequestContext): Promise<void> {
     throw err;
   }
   const numTokens = results.reduce((sum, r) => sum + r.numTokens, 0);
+  ctx.record.addUsage(numTokens, 0);
   sendResult(ctx, {
     object: 'list',
     data: results.map((r, index) => {
