@@ -1,5 +1,6 @@
 import { stringifyForTerminal, untrustedPath, untrustedText } from '../../errors/untrusted-text.js';
 import { readGguf } from '../../formats/gguf/index.js';
+import { describeNativeAddon, loadNativeAddon } from '../../kernels/native/native-addon.js';
 import { describeModel } from '../../models/model-info.js';
 import { defineCommand, parseCommandArgs } from '../args.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
@@ -7,7 +8,7 @@ import { DEFAULT_MODEL_PATH } from '../default-model.js';
 export const INFO_COMMAND = defineCommand({
   name: 'info',
   synopsis: '[PATH] [--model PATH] [--json]',
-  summary: 'Prints architecture, shapes, tensor types, parameter count and size of a GGUF model (PATH, else --model, else the bundled stories260K).',
+  summary: 'Prints architecture, shapes, tensor types, parameter count and size of a GGUF model (PATH, else --model, else the bundled stories260K), and which native addon file this installation loads.',
   flags: {
     model: { type: 'string', arg: 'PATH', help: 'the GGUF model, when PATH is not given', default: 'the bundled stories260K' },
     json: { type: 'boolean', help: 'print the description as JSON' },
@@ -19,8 +20,10 @@ export function runInfo(argv: string[], out: NodeJS.WritableStream): void {
   const { values, positionals } = parseCommandArgs(argv, INFO_COMMAND);
   const path = positionals[0] ?? values.model ?? DEFAULT_MODEL_PATH;
   const info = describeModel(readGguf(path));
+  // not the model's: which native kernels this installation runs it on (a local compile or a prebuilt)
+  const nativeAddon = describeNativeAddon(loadNativeAddon());
   if (values.json) {
-    out.write(stringifyForTerminal(info, 2) + '\n');
+    out.write(stringifyForTerminal({ ...info, nativeAddon: nativeAddon.json }, 2) + '\n');
     return;
   }
   // every name and value below comes from the file: shown escaped and bounded (see untrustedText)
@@ -36,6 +39,7 @@ export function runInfo(argv: string[], out: NodeJS.WritableStream): void {
     `tokenizer:     ${text(info.tokenizer.model ?? 'none')}${info.tokenizer.pre ? ` (pre: ${text(info.tokenizer.pre)})` : ''}, ${info.tokenizer.vocabSize} tokens`,
     'shape:',
     ...Object.entries(h).map(([k, v]) => `  ${text(k)}: ${text(String(v))}`),
+    `native addon:  ${nativeAddon.line}`,
   ];
   out.write(lines.join('\n') + '\n');
 }

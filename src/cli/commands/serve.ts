@@ -2,6 +2,7 @@ import { createServer as createNetServer, type Server as NetServer } from 'node:
 import { basename } from 'node:path';
 import { createServingEngine } from '../../engine/async-engine.js';
 import { loadModel } from '../../engine/loaded-model.js';
+import { describeNativeAddon, loadNativeAddon } from '../../kernels/native/native-addon.js';
 import { InvalidRequestError } from '../../errors/engine-error.js';
 import { untrustedPath, untrustedText } from '../../errors/untrusted-text.js';
 import { CorsPolicy } from '../../server/cors.js';
@@ -121,6 +122,7 @@ export async function runServe(argv: string[], err: NodeJS.WritableStream): Prom
   const address = server.address();
   const url = typeof address === 'object' && address ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : String(address);
   logger.info(`serving ${modelName} (${model.info.architecture}, ${model.backendName}) on ${url}/v1`);
+  if (model.backendName.startsWith('native')) logger.info(`native addon: ${describeNativeAddon(loadNativeAddon()).line}`);
   logger.info(`web page: ${url}/`);
 
   await serveUntilSignalled(server, engine, options.drainTimeoutSec, logger);

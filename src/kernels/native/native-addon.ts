@@ -1,9 +1,10 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The raw interface of build/Release/peregrine.node (native/peregrine-addon.cc). Every function
+ * The raw interface of peregrine.node (native/peregrine-addon.cc; compiled to build/Release or prebuilt in prebuilds/). Every function
  * returns a status (0 = ok, see NativeStatus) and never throws; only NativeBackend calls these.
  */
 /** the matmul's gated activation of x: 0 none, 1 swiglu (silu(gate) · up), 2 geglu (gelu(gate) · up) */
@@ -139,24 +140,157 @@ export type NativeIsa = (typeof NATIVE_ISAS)[number];
 /** Must equal kAbiVersion in native/peregrine-addon.cc. */
 export const NATIVE_ABI_VERSION = 12;
 
-/** Where `npm install` (node-gyp rebuild) puts the addon, from src/ and from dist/ alike. */
-export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../../build/Release/peregrine.node', import.meta.url));
+/** Must equal NAPI_VERSION in native/napi-args.h: the Node-API version the addon is built against. */
+export const NATIVE_NAPI_VERSION = 8;
 
-export type NativeAddonLoad = { readonly ok: true; readonly addon: NativeAddon } | { readonly ok: false; readonly reason: string };
+/** The package's root folder, from src/kernels/native/ and dist/kernels/native/ alike. */
+const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-/** Loads the addon; never throws. */
-export function loadNativeAddon(path: string = NATIVE_ADDON_PATH): NativeAddonLoad {
-  if (!existsSync(path)) return { ok: false, reason: `native addon not built (${path} is missing; run npm install)` };
+/** Where a compile from source (`npm install` without a usable prebuilt, `npm run build:native`) puts the addon. */
+export const NATIVE_ADDON_PATH = join(PACKAGE_ROOT, 'build/Release/peregrine.node');
+
+/** Prebuilt addons shipped in the npm package (scripts/prebuild.mjs): prebuilds/<platform>-<arch>/{peregrine.node,manifest.json}. */
+export const PREBUILDS_DIR = join(PACKAGE_ROOT, 'prebuilds');
+
+/**
+ * What to do when no addon loads: install a compiler, then compile. The same text ends the
+ * TypeScript-backend warning and scripts/install.mjs's message when a compile fails.
+ */
+export const NATIVE_BUILD_HINT = [
+  'To compile the native kernels, install a C++ compiler, make and python3:',
+  '  Debian/Ubuntu: sudo apt-get install g++ make python3',
+  '  Fedora/RHEL:   sudo dnf install gcc-c++ make python3',
+  '  Alpine:        apk add g++ make python3 linux-headers',
+  '  Arch:          sudo pacman -S gcc make python',
+  '  macOS:         xcode-select --install',
+  'then rebuild: npm rebuild peregrine (in a checkout of Peregrine: npm run build:native)',
+].join('\n');
+
+/** prebuilds/<platform>-<arch>/manifest.json, written by scripts/prebuild.mjs next to the addon it describes. */
+export interface PrebuildManifest {
+  readonly platform: string;
+  readonly arch: string;
+  /** kAbiVersion of the sources it was built from */
+  readonly abiVersion: number;
+  /** the Node-API version it needs (at most process.versions.napi) */
+  readonly napiVersion: number;
+  /** the commit it was built from, with `-dirty` when the sources had uncommitted changes; null outside git */
+  readonly gitCommit: string | null;
+}
+
+/** Where the loaded addon came from: a local compile (build/Release), a prebuilt of the package, or a path the caller named. */
+export type NativeAddonSource = 'build' | 'prebuilt' | 'path';
+
+export type NativeAddonLoad =
+  | {
+      readonly ok: true;
+      readonly addon: NativeAddon;
+      /** the .node file loaded */
+      readonly path: string;
+      readonly source: NativeAddonSource;
+      /** the prebuilt's manifest; null for the other sources */
+      readonly manifest: PrebuildManifest | null;
+    }
+  | { readonly ok: false; readonly reason: string };
+
+type FileLoad = { readonly ok: true; readonly addon: NativeAddon } | { readonly ok: false; readonly reason: string };
+
+/**
+ * Loads the addon; never throws. With a path, that file only. Without: build/Release/peregrine.node
+ * when it exists and its ABI matches (a local compile wins, so a change to native/ is what runs),
+ * else the prebuilt for this platform and architecture when its manifest matches; else the reason
+ * for each, followed by NATIVE_BUILD_HINT.
+ */
+export function loadNativeAddon(path?: string): NativeAddonLoad {
+  if (path !== undefined) {
+    const loaded = loadAddonFile(path);
+    return loaded.ok ? { ...loaded, path, source: 'path', manifest: null } : { ok: false, reason: `${path}: ${loaded.reason}` };
+  }
+  const local = loadAddonFile(NATIVE_ADDON_PATH);
+  if (local.ok) return { ...local, path: NATIVE_ADDON_PATH, source: 'build', manifest: null };
+  const target = `${process.platform}-${process.arch}`;
+  const prebuiltPath = join(PREBUILDS_DIR, target, 'peregrine.node');
+  const prebuilt = loadPrebuilt(prebuiltPath, target);
+  if (prebuilt.ok) return { ok: true, addon: prebuilt.addon, path: prebuiltPath, source: 'prebuilt', manifest: prebuilt.manifest };
+  return {
+    ok: false,
+    reason:
+      `no usable native addon for ${target}: ${relative(PACKAGE_ROOT, NATIVE_ADDON_PATH)}: ${local.reason}; ` +
+      `${relative(PACKAGE_ROOT, prebuiltPath)}: ${prebuilt.reason}.\n${NATIVE_BUILD_HINT}`,
+  };
+}
+
+/** What `peregrine info` and `serve` say about the addon: the file loaded and where it came from, or why none loads. */
+export function describeNativeAddon(load: NativeAddonLoad): { readonly line: string; readonly json: Record<string, unknown> } {
+  if (!load.ok) return { line: `none (${load.reason.split('\n')[0]})`, json: { loaded: false, reason: load.reason } };
+  const from = { build: 'compiled from source', prebuilt: 'prebuilt', path: 'the path given' }[load.source];
+  const commit = load.manifest?.gitCommit ? `, commit ${load.manifest.gitCommit.slice(0, 12)}` : '';
+  return {
+    line: `${load.path} (${from}, ABI ${load.addon.abiVersion}${commit})`,
+    json: { loaded: true, path: load.path, source: load.source, abiVersion: load.addon.abiVersion, gitCommit: load.manifest?.gitCommit ?? null },
+  };
+}
+
+function loadAddonFile(path: string): FileLoad {
+  if (!existsSync(path)) return { ok: false, reason: 'not built (the file is missing)' };
   let addon: NativeAddon;
   try {
     addon = createRequire(import.meta.url)(path) as NativeAddon;
   } catch (cause) {
-    return { ok: false, reason: `native addon failed to load: ${cause instanceof Error ? cause.message : String(cause)}` };
+    return { ok: false, reason: `failed to load: ${cause instanceof Error ? cause.message : String(cause)}` };
   }
   if (addon.abiVersion !== NATIVE_ABI_VERSION) {
-    return { ok: false, reason: `native addon ABI ${addon.abiVersion} does not match ${NATIVE_ABI_VERSION}; rebuild it (npm install)` };
+    return { ok: false, reason: `its ABI is ${String(addon.abiVersion)}, this Peregrine needs ${NATIVE_ABI_VERSION} (built from other sources: rebuild it)` };
   }
   return { ok: true, addon };
+}
+
+function loadPrebuilt(path: string, target: string): { readonly ok: true; readonly addon: NativeAddon; readonly manifest: PrebuildManifest } | { readonly ok: false; readonly reason: string } {
+  if (!existsSync(path)) return { ok: false, reason: 'missing (no prebuilt for this platform in the package)' };
+  const manifestPath = join(dirname(path), 'manifest.json');
+  const manifest = readPrebuildManifest(manifestPath);
+  if (typeof manifest === 'string') return { ok: false, reason: `not used: ${manifest}` };
+  if (`${manifest.platform}-${manifest.arch}` !== target) return { ok: false, reason: `not used: its manifest says it is for ${manifest.platform}-${manifest.arch}` };
+  if (manifest.abiVersion !== NATIVE_ABI_VERSION) {
+    return { ok: false, reason: `not used: built for ABI ${manifest.abiVersion}, this Peregrine needs ${NATIVE_ABI_VERSION}` };
+  }
+  const napi = Number(process.versions.napi);
+  if (!(manifest.napiVersion <= napi)) return { ok: false, reason: `not used: needs Node-API ${manifest.napiVersion}, this Node.js has ${process.versions.napi}` };
+  const loaded = loadAddonFile(path);
+  return loaded.ok ? { ...loaded, manifest } : loaded;
+}
+
+/** The manifest, or what is wrong with it (the file is input: every field is checked). */
+export function readPrebuildManifest(path: string): PrebuildManifest | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (cause) {
+    return `${basename(path)} is missing or not JSON (${cause instanceof Error ? cause.message : String(cause)})`;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return `${basename(path)} is not a JSON object`;
+  const record = value as Record<string, unknown>;
+  const problems: string[] = [];
+  const text = (key: string): string => {
+    const v = record[key];
+    if (typeof v === 'string' && v.length > 0) return v;
+    problems.push(`${key} must be a non-empty string`);
+    return '';
+  };
+  const integer = (key: string): number => {
+    const v = record[key];
+    if (Number.isSafeInteger(v) && (v as number) > 0) return v as number;
+    problems.push(`${key} must be a positive integer`);
+    return 0;
+  };
+  const manifest: PrebuildManifest = {
+    platform: text('platform'),
+    arch: text('arch'),
+    abiVersion: integer('abiVersion'),
+    napiVersion: integer('napiVersion'),
+    gitCommit: record.gitCommit === null ? null : text('gitCommit'),
+  };
+  return problems.length === 0 ? manifest : `${basename(path)}: ${problems.join(', ')}`;
 }
 
 export function nativeStatusName(status: number): string {
