@@ -4,8 +4,9 @@ import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The raw interface of peregrine.node (native/peregrine-addon.cc; compiled to build/Release or prebuilt in prebuilds/). Every function
- * returns a status (0 = ok, see NativeStatus) and never throws; only NativeBackend calls these.
+ * The raw interface of peregrine.node (native/peregrine-addon.cc; compiled into build/Release or
+ * prebuilt in prebuilds/). Every function returns a status (0 = ok, see NativeStatus) and never
+ * throws; only NativeBackend calls these.
  */
 /** the matmul's gated activation of x: 0 none, 1 swiglu (silu(gate) · up), 2 geglu (gelu(gate) · up) */
 export type NativeGlu = 0 | 1 | 2;
@@ -139,9 +140,6 @@ export type NativeIsa = (typeof NATIVE_ISAS)[number];
 
 /** Must equal kAbiVersion in native/peregrine-addon.cc. */
 export const NATIVE_ABI_VERSION = 12;
-
-/** Must equal NAPI_VERSION in native/napi-args.h: the Node-API version the addon is built against. */
-export const NATIVE_NAPI_VERSION = 8;
 
 /** The package's root folder, from src/kernels/native/ and dist/kernels/native/ alike. */
 const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
