@@ -152,7 +152,9 @@ describe.skipIf(skipReason !== null)(`npm pack, then npm install on a machine wi
 
     it("PEREGRINE_BUILD_FROM_SOURCE=1 compiles even so, and without a compiler still ends the install with 0 and what to install", (context) => {
         if (install.code !== 0) context.skip();
-        const forced = run(process.execPath, [join(packageDir, "scripts/install.mjs")], {cwd: packageDir, env: {...userEnv, PEREGRINE_BUILD_FROM_SOURCE: "1"}});
+        // npm_config_foreground_scripts as npm sets it for --foreground-scripts: progress on stderr only, not on this terminal too
+        const env = {...userEnv, PEREGRINE_BUILD_FROM_SOURCE: "1", npm_config_foreground_scripts: "true"};
+        const forced = run(process.execPath, [join(packageDir, "scripts/install.mjs")], {cwd: packageDir, env});
         expect(forced.code).toBe(0);
         expect(forced.stderr).toContain("peregrine: compiling the native kernels from source (PEREGRINE_BUILD_FROM_SOURCE is set)");
         expect(forced.stderr).toMatch(/peregrine: warning: no native kernels: the compile failed after \d+ s\. Peregrine will run on its TypeScript backend/);
