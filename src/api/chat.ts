@@ -56,7 +56,8 @@ export async function chat(model: LoadedModel, messages: readonly ChatMessage[],
   if (!request) return { content: result.text, toolCalls: undefined, finishReason: result.finishReason, usage: result.usage };
   const output = new ToolCallOutput(template.toolFamily, request, forced?.prefix ?? '', false);
   output.push(result.text);
-  const { content, toolCalls } = output.finish();
+  output.finish();
+  const { content, toolCalls } = output;
   return {
     content,
     toolCalls: toolCalls?.map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments })),
