@@ -11,12 +11,18 @@
  * each can be off by 10% either way. Each ratio is the median of the rounds' own ratios (the two
  * engines of a round ran back to back, on about the same machine).
  *
+ * It also reports what a JSON-schema request's token mask costs as a share of a decode step, at
+ * batch 1 and at --mask-streams (16) constrained streams, on the first type's model and vocabulary
+ * (json-mask-cost.ts); --mask-only measures that alone (no llama.cpp rows), --no-mask skips it.
+ *
  *   npm run bench -- [--types=Q4_0,Q8_0,F16,Q4_K] [--threads=2] [--decode=128] [--prefill=512]
  *                    [--repeats=5] [--bandwidth-gbs=N] [--shape=llama-3.2-1b] [--update-readme]
+ *                    [--mask-streams=16] [--mask-steps=16] [--mask-only] [--no-mask]
  *
  * Models are written once by our GGUF writer (seeded weights) into ~/.cache/peregrine/models, shared with `peregrine bench`.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
 import { loadModel } from '../src/api/index.js';
@@ -25,6 +31,7 @@ import type { SyntheticWeightType } from '../src/testing/synthetic-model.js';
 import { resolveBenchModel } from '../src/benchmark/run-benchmark.js';
 import { probeNativeBackend } from '../src/kernels/native/native-backend.js';
 import { benchCpu, describeCpu, updateReadmeBlock } from './readme-tables.js';
+import { measureDecodeSteps, measureJsonMaskCost, type DecodeSteps, type MaskCost } from './json-mask-cost.js';
 import type { ModelShapeName } from '../src/testing/model-shapes.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
@@ -36,6 +43,10 @@ const repeats = Number(args.get('repeats') ?? 5);
 if (!Number.isInteger(repeats) || repeats < 1) throw new Error(`--repeats must be a positive integer, got ${args.get('repeats')}`);
 const givenBandwidthGbs = args.has('bandwidth-gbs') ? Number(args.get('bandwidth-gbs')) : undefined;
 const shapeName = (args.get('shape') ?? 'llama-3.2-1b') as ModelShapeName;
+const numMaskStreams = Number(args.get('mask-streams') ?? 16);
+const numMaskSteps = Number(args.get('mask-steps') ?? 16);
+const isMaskOnly = args.has('mask-only');
+const isMaskMeasured = !args.has('no-mask');
 const root = resolve(import.meta.dirname, '..');
 const contextSize = numPrefill + numDecode + 16;
 
@@ -203,9 +214,45 @@ function formatTable(rows: readonly Row[]): string {
   return lines.join('\n');
 }
 
+interface MaskRow {
+  readonly type: string;
+  readonly vocabSize: number;
+  readonly steps: DecodeSteps;
+  readonly mask: MaskCost;
+  /** the machine's 1-minute load average when the measurement began (a shared machine slows both sides) */
+  readonly loadAverage: number;
+}
+
+async function measureMask(type: SyntheticWeightType): Promise<MaskRow> {
+  const path = resolveBenchModel(shapeName, type, log);
+  log(`${type}: JSON-schema mask cost and decode steps at batch 1 and ${numMaskStreams} streams ...`);
+  const loadAverage = loadavg()[0]!;
+  const model = await loadModel(path, { contextSize: 256, backend: 'native', threads });
+  try {
+    const mask = measureJsonMaskCost(model.tokenizer);
+    const steps = await measureDecodeSteps(model, numMaskStreams, numMaskSteps);
+    return { type, vocabSize: model.tokenizer.vocabSize, steps, mask, loadAverage };
+  } finally {
+    model.dispose();
+  }
+}
+
+function formatMaskTable(r: MaskRow): string {
+  const share = (maskMs: number, n: number, stepMs: number): string => `${((100 * n * maskMs) / stepMs).toFixed(1)}%`;
+  const n = r.steps.numStreams;
+  const line = (label: string, maskMs: number): string =>
+    `| ${label} | ${maskMs.toFixed(3)} | ${share(maskMs, 1, r.steps.batch1Ms)} of ${r.steps.batch1Ms.toFixed(1)} ms | ${share(maskMs, n, r.steps.batchMs)} of ${r.steps.batchMs.toFixed(1)} ms |`;
+  return [
+    `| JSON-schema mask, ${r.vocabSize}-token vocabulary (${r.type} model) | ms per token | share of a decode step, batch 1 | ${n} constrained streams (${n} masks per step) |`,
+    '|---|---|---|---|',
+    line('first request for the schema', r.mask.coldMsPerToken),
+    line('later requests (schema cached)', r.mask.warmMsPerToken),
+  ].join('\n');
+}
+
 const cpu = benchCpu();
 const rows: Row[] = [];
-for (const type of types) {
+for (const type of isMaskOnly ? [] : types) {
   const path = resolveBenchModel(shapeName, type, log);
   const bytes = decodeBytesPerToken(path);
   const file = readGguf(path);
@@ -251,15 +298,26 @@ for (const type of types) {
   log(formatTable([row]).split('\n')[2]!);
 }
 
+const maskRow = isMaskMeasured ? await measureMask((args.get('mask-type') ?? types[0]!) as SyntheticWeightType) : undefined;
+const maskTable = maskRow && formatMaskTable(maskRow);
+const maskHeader = `${describeCpu(cpu)}: ${shapeName} shape, ${threads} threads, one run (mask: mean over a schema's document, fillAllowedMask + applyTokenMask; steps: ${numMaskSteps} unconstrained decode steps${maskRow ? `; load average ${maskRow.loadAverage.toFixed(1)} at the start` : ''})`;
+if (maskTable) console.log(`${maskHeader}\n\n${maskTable}\n`);
 const table = formatTable(rows);
 const bandwidthNote = givenBandwidthGbs === undefined ? 'roofline at the read bandwidth measured before each model' : `roofline at ${givenBandwidthGbs} GB/s`;
 const header = `${describeCpu(cpu)}: ${shapeName} shape, ${threads} threads, decode ${numDecode} tokens, prefill ${numPrefill} tokens, tok/s: medians of ${repeats} alternating round${repeats === 1 ? '' : 's'}, ratios: medians of the rounds' ratios (each round runs both engines back to back), ${bandwidthNote}`;
-console.log(`${header}\n\n${table}`);
 mkdirSync(join(root, 'bench/results'), { recursive: true });
-writeFileSync(
-  join(root, `bench/results/decode-prefill-${cpu.kind}.json`),
-  JSON.stringify({ date: new Date().toISOString(), cpu, shape: shapeName, threads, numDecode, numPrefill, repeats, rows }, null, 2) + '\n',
-);
-if (args.has('update-readme')) {
-  updateReadmeBlock(join(root, 'README.md'), 'bench', cpu.kind, `${header} (\`npm run bench -- --update-readme\`, ${new Date().toISOString().slice(0, 10)}):\n\n${table}`);
+const today = new Date().toISOString().slice(0, 10);
+if (maskRow) {
+  writeFileSync(join(root, `bench/results/json-mask-${cpu.kind}.json`), JSON.stringify({ date: new Date().toISOString(), cpu, shape: shapeName, threads, ...maskRow }, null, 2) + '\n');
+  if (args.has('update-readme')) updateReadmeBlock(join(root, 'README.md'), 'mask', cpu.kind, `${maskHeader} (\`npm run bench -- --update-readme\`, ${today}):\n\n${maskTable}`);
+}
+if (!isMaskOnly) {
+  console.log(`${header}\n\n${table}`);
+  writeFileSync(
+    join(root, `bench/results/decode-prefill-${cpu.kind}.json`),
+    JSON.stringify({ date: new Date().toISOString(), cpu, shape: shapeName, threads, numDecode, numPrefill, repeats, rows }, null, 2) + '\n',
+  );
+  if (args.has('update-readme')) {
+    updateReadmeBlock(join(root, 'README.md'), 'bench', cpu.kind, `${header} (\`npm run bench -- --update-readme\`, ${today}):\n\n${table}`);
+  }
 }

@@ -11,29 +11,13 @@ import { fileURLToPath } from 'node:url';
 import { MetadataReader, readGguf } from '../src/formats/gguf/index.js';
 import { createConstraintCompiler, type ConstraintSpec } from '../src/grammar/index.js';
 import { createTokenizer } from '../src/tokenizer/tokenizer.js';
+import { PERSON_SCHEMA } from './json-mask-cost.js';
 
 const path = process.argv[2] ?? fileURLToPath(new URL('../../shared/models/vocab/ggml-vocab-llama-bpe.gguf', import.meta.url));
 const tokenizer = createTokenizer(new MetadataReader(readGguf(path).metadata, path));
 
 interface Case { name: string; spec: ConstraintSpec; doc: unknown; indent?: number }
-const person = {
-  type: 'object',
-  properties: {
-    name: { type: 'string' },
-    age: { type: 'integer', minimum: 0, maximum: 150 },
-    email: { type: 'string', format: 'email' },
-    tags: { type: 'array', items: { type: 'string' }, maxItems: 8 },
-    address: {
-      type: 'object',
-      properties: { street: { type: 'string' }, city: { type: 'string' }, zip: { type: 'string', pattern: '^[0-9]{5}$' } },
-      required: ['street', 'city', 'zip'],
-      additionalProperties: false,
-    },
-    role: { enum: ['admin', 'user', 'guest'] },
-  },
-  required: ['name', 'age', 'email', 'tags', 'address', 'role'],
-  additionalProperties: false,
-};
+const person = PERSON_SCHEMA;
 const tree = {
   $defs: { node: { type: 'object', properties: { label: { type: 'string' }, weight: { type: 'number' }, children: { type: 'array', items: { $ref: '#/$defs/node' } } }, required: ['label', 'children'], additionalProperties: false } },
   $ref: '#/$defs/node',

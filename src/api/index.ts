@@ -3,7 +3,7 @@ export { loadModel, LoadedModel, LoadedModel as Model, type CompletionResult } f
 export type { LoadModelOptions } from '../engine/model.js';
 export type { KvCacheType } from '../kernels/kernel-backend.js';
 export type { MatmulPrecision } from '../kernels/native/native-backend.js';
-export { ChatSession, type ChatSessionOptions, type ChatPromptOptions, type ChatModel } from '../engine/chat-session.js';
+export { ChatSession, type ChatSessionOptions, type ChatPromptOptions, type ChatModel, type ChatToolOptions } from '../engine/chat-session.js';
 export { ChatTemplate, FALLBACK_CHAT_TEMPLATE, type ChatMessage } from '../server/chat-completions/chat-template.js';
 export type { EmbeddingOptions, EmbeddingResult, PoolingType } from '../engine/embedding-options.js';
 export { createServingEngine, AsyncEngine, type ServingEngineOptions } from '../engine/async-engine.js';

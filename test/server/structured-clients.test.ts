@@ -1,6 +1,6 @@
 import { createOpenAI } from '@ai-sdk/openai';
 import { ChatOpenAI } from '@langchain/openai';
-import { generateObject, streamObject } from 'ai';
+import { generateObject, streamObject, streamText, tool } from 'ai';
 import { Ajv } from 'ajv';
 import { zodResponseFormat } from 'openai/helpers/zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -129,5 +129,71 @@ describe('structured output through unchanged clients, 50 seeds each at temperat
       expect(validate(JSON.parse(call.function.arguments))).toBe(true);
     }
     expect(new Set(plain.map((c) => c.message.tool_calls![0]!.type === 'function' && c.message.tool_calls![0]!.function.name)).size).toBe(2);
+  });
+
+  it('streamed forced calls arrive piece by piece: the openai stream helper and the AI SDK streamText with tools', async () => {
+    const Weather = z.object({ city: z.string().max(20), unit: z.enum(['celsius', 'fahrenheit']), days: z.number().int().min(1).max(14) });
+    const parameters = z.toJSONSchema(Weather, { target: 'draft-7' });
+    const tools = [{ type: 'function' as const, function: { name: 'get_weather', description: 'Weather in a city', parameters } }];
+    const client = s.client();
+    const openaiRuns = await Promise.all(
+      seeds.slice(0, 10).map(async (seed) => {
+        const stream = client.chat.completions.stream({
+          model: MODEL_NAME, messages, tools, tool_choice: { type: 'function', function: { name: 'get_weather' } }, seed, temperature: 1, max_tokens: MAX_TOKENS,
+        });
+        let numDeltas = 0;
+        let firstChunkMs = 0;
+        let firstDeltaMs = 0;
+        stream.on('chunk', () => (firstChunkMs ||= performance.now()));
+        stream.on('tool_calls.function.arguments.delta', () => {
+          numDeltas++;
+          firstDeltaMs ||= performance.now();
+        });
+        const call = (await stream.finalChatCompletion()).choices[0]!.message.tool_calls![0]!;
+        const endMs = performance.now();
+        return { numDeltas, call, streamedShare: (endMs - firstDeltaMs) / (endMs - firstChunkMs) };
+      }),
+    );
+    // live, not sent at the end: the arguments began arriving early in the generation (in the run's
+    // first half, on average), not as it ended
+    const meanShare = openaiRuns.reduce((sum, r) => sum + r.streamedShare, 0) / openaiRuns.length;
+    expect(meanShare).toBeGreaterThan(0.5);
+    for (const { numDeltas, call } of openaiRuns) {
+      expect(call.type === 'function' && call.function.name).toBe('get_weather');
+      if (call.type !== 'function') continue;
+      // the arguments came as the model wrote them, a token or so per delta (stories260K's tokens are
+      // a few characters), not cut into pieces once the call was complete
+      expect(numDeltas).toBeGreaterThan(1);
+      expect(call.function.arguments.length / numDeltas).toBeLessThan(8);
+      expect(Weather.parse(JSON.parse(call.function.arguments))).toBeTypeOf('object');
+    }
+
+    const model = createOpenAI({ baseURL: `${s.baseUrl}/v1`, apiKey: 'unused' }).chat(MODEL_NAME);
+    const sdkRuns = await Promise.all(
+      seeds.slice(0, 10).map(async (seed) => {
+        const result = streamText({
+          model, prompt: messages[0]!.content, seed, temperature: 1, maxOutputTokens: MAX_TOKENS, maxRetries: 0,
+          tools: { get_weather: tool({ description: 'Weather in a city', inputSchema: Weather }) },
+          toolChoice: { type: 'tool', toolName: 'get_weather' },
+        });
+        let numDeltas = 0;
+        let streamed = '';
+        for await (const part of result.fullStream) {
+          if (part.type === 'tool-input-delta') {
+            numDeltas++;
+            streamed += part.delta;
+          }
+        }
+        return { numDeltas, streamed, calls: await result.toolCalls };
+      }),
+    );
+    for (const { numDeltas, streamed, calls } of sdkRuns) {
+      expect(numDeltas).toBeGreaterThan(1);
+      expect(streamed.length / numDeltas).toBeLessThan(8);
+      expect(calls).toHaveLength(1);
+      expect(calls[0]!.toolName).toBe('get_weather');
+      expect(Weather.parse(calls[0]!.input)).toEqual(calls[0]!.input); // validated by the SDK against the zod schema too
+      expect(JSON.parse(streamed)).toEqual(calls[0]!.input);
+    }
   });
 });

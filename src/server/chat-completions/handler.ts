@@ -11,7 +11,7 @@ import { checkMaxTokensFit, checkServedModel, toGenerationOptions } from '../val
 import { parseChatCompletionRequest } from './schema.js';
 import { checkConstraintCompiles, readLogitBias, type RequestConstraint } from '../structured-output.js';
 import { forcedToolCallFor } from '../tools/tool-call-format.js';
-import { ToolCallOutput, toolCallDeltas, type WireToolCall } from '../tools/tool-call-output.js';
+import { ToolCallOutput, type WireToolCall } from '../tools/tool-call-output.js';
 import type { JsonObject } from '../validation.js';
 
 interface WireTopLogprob {
@@ -65,15 +65,16 @@ export async function handleChatCompletion(ctx: RequestContext): Promise<void> {
     const logprobs = Array.from({ length: request.numChoices }, (): WireTokenLogprob[] => []);
     const usage = await choices.run((index, chunk) => {
       const output = outputs[index];
-      contents[index] += output ? output.push(chunk.text) : chunk.text;
+      if (output) output.push(chunk.text);
+      else contents[index] += chunk.text;
       if (isLogprobs) logprobs[index]!.push(...toWireLogprobs(chunk.logprobs ?? [], tokenizer));
       if (chunk.finishReason) {
         reasons[index] = toWireFinishReason(chunk.finishReason);
         if (output) {
-          const last = output.finish();
-          contents[index] += last.content;
-          toolCalls[index] = last.toolCalls;
-          if (last.toolCalls) reasons[index] = 'tool_calls';
+          output.finish();
+          contents[index] = output.content;
+          toolCalls[index] = output.toolCalls;
+          if (output.toolCalls) reasons[index] = 'tool_calls';
         }
       }
     });
@@ -108,20 +109,18 @@ export async function handleChatCompletion(ctx: RequestContext): Promise<void> {
     for (let index = 0; index < request.numChoices; index++) sendDelta(index, { role: 'assistant', content: '' }, null, null);
     const usage = await choices.run((index, chunk) => {
       const output = outputs[index];
-      const text = output ? output.push(chunk.text) : chunk.text;
-      const hasLogprobs = isLogprobs && chunk.tokenIds.length > 0;
-      if (text !== '' || hasLogprobs) {
-        sendDelta(index, { content: text }, isLogprobs ? toWireLogprobs(chunk.logprobs ?? [], tokenizer) : null, null);
+      const deltas: object[] = output ? output.push(chunk.text) : chunk.text === '' ? [] : [{ content: chunk.text }];
+      // a chunk's logprobs go with its first delta (an empty content delta when its text is held back)
+      if (isLogprobs && chunk.tokenIds.length > 0) {
+        const wire = toWireLogprobs(chunk.logprobs ?? [], tokenizer);
+        sendDelta(index, deltas.shift() ?? { content: '' }, wire, null);
       }
+      for (const delta of deltas) sendDelta(index, delta, null, null);
       if (!chunk.finishReason) return;
       let reason: string = toWireFinishReason(chunk.finishReason);
       if (output) {
-        const last = output.finish();
-        if (last.content !== '') sendDelta(index, { content: last.content }, null, null);
-        if (last.toolCalls) {
-          for (const delta of toolCallDeltas(last.toolCalls)) sendDelta(index, delta, null, null);
-          reason = 'tool_calls';
-        }
+        for (const delta of output.finish()) sendDelta(index, delta, null, null);
+        if (output.toolCalls) reason = 'tool_calls';
       }
       sendDelta(index, {}, null, reason);
     });

@@ -1,111 +1,38 @@
 import type { ConstraintSpec } from '../../grammar/token-constraint.js';
 import type { JsonObject } from '../validation.js';
 import type { ToolDefinition, ToolRequest } from './tool-request.js';
+import { HERMES_OPEN, MISTRAL_MARKER, type ToolFamily } from './tool-call-family.js';
+import { ToolCallStream } from './tool-call-stream.js';
 
-/**
- * How a model family writes tool calls, recognised from its chat template's text:
- * - llama3 (Llama 3.1+): a bare JSON object `{"name": ..., "parameters": {...}}` (after <|python_tag|>);
- * - hermes (Qwen 2.5+, Hermes, many fine-tunes): `<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>`, one block per call;
- * - mistral: `[TOOL_CALLS][{"name": ..., "arguments": {...}}, ...]`;
- * - generic, for templates that ignore tools: the tools are described in a system message and the
- *   model answers `{"tool_calls": [{"name": ..., "arguments": {...}}]}`.
- * Special-token markers (<|python_tag|>, [TOOL_CALLS]) do not reach the output text, so each parser
- * takes the JSON with or without its marker.
- */
-export type ToolFamily = 'llama3' | 'hermes' | 'mistral' | 'generic';
+export { detectToolFamily, type ToolFamily } from './tool-call-family.js';
 
-export function detectToolFamily(templateSource: string): ToolFamily {
-  if (templateSource.includes('<tool_call>')) return 'hermes';
-  if (templateSource.includes('[TOOL_CALLS]')) return 'mistral';
-  if (templateSource.includes('<|python_tag|>') || (templateSource.includes('<|start_header_id|>') && templateSource.includes('tools'))) return 'llama3';
-  return 'generic';
-}
-
-/** A parsed call: `arguments` is a JSON object's text, as OpenAI sends it. */
+/** A parsed call: `arguments` is a JSON object's text, as the model wrote it without the whitespace between tokens. */
 export interface ParsedToolCall {
   readonly name: string;
   readonly arguments: string;
 }
 
-/** A turn that holds tool calls: `content` is the text before them ('' when none). */
+/** A turn that holds tool calls: `content` is the text around them ('' when none). */
 export interface ParsedToolTurn {
   readonly content: string;
   readonly toolCalls: readonly ParsedToolCall[];
 }
 
-const HERMES_OPEN = '<tool_call>';
-const HERMES_CLOSE = '</tool_call>';
-const MISTRAL_MARKER = '[TOOL_CALLS]';
-const LLAMA_MARKER = '<|python_tag|>';
-
 /**
- * The output's tool calls, or undefined when it is not a complete, valid tool-call turn (then it is
- * plain content): every call must be JSON naming one of `tools`, with an object of arguments.
+ * A whole output's tool calls, or undefined when it holds none (then it is plain content): every
+ * call must be JSON naming one of `tools`, with an object of arguments; text that fails to be a call
+ * is content (see ToolCallStream, which reads outputs as they stream, with the same result).
  */
 export function parseToolCalls(family: ToolFamily, text: string, tools: readonly ToolDefinition[]): ParsedToolTurn | undefined {
-  const names = new Set(tools.map((t) => t.name));
-  switch (family) {
-    case 'hermes':
-      return parseHermes(text, names);
-    case 'llama3': {
-      const body = stripMarker(text.trim(), LLAMA_MARKER);
-      return callsTurn('', parseJson(body), names, ['parameters', 'arguments']);
-    }
-    case 'mistral': {
-      const at = text.indexOf(MISTRAL_MARKER);
-      const content = at < 0 ? '' : text.slice(0, at).trim();
-      const body = at < 0 ? text.trim() : text.slice(at + MISTRAL_MARKER.length).trim();
-      return callsTurn(content, parseJson(body), names, ['arguments']);
-    }
-    case 'generic': {
-      const value = parseJson(text.trim());
-      if (!isJsonObject(value) || Object.keys(value).length !== 1) return undefined;
-      return callsTurn('', value.tool_calls, names, ['arguments']);
-    }
+  const stream = new ToolCallStream(family, new Set(tools.map((t) => t.name)), { isLive: false });
+  let content = '';
+  const toolCalls: { name: string; arguments: string }[] = [];
+  for (const event of [...stream.push(text), ...stream.finish()]) {
+    if (event.type === 'content') content += event.text;
+    else if (event.type === 'call') toolCalls.push({ name: event.name, arguments: '' });
+    else toolCalls[event.index]!.arguments += event.text;
   }
-}
-
-function parseHermes(text: string, names: ReadonlySet<string>): ParsedToolTurn | undefined {
-  const start = text.indexOf(HERMES_OPEN);
-  if (start < 0) return undefined;
-  const calls: unknown[] = [];
-  let rest = text.slice(start);
-  while (rest.startsWith(HERMES_OPEN)) {
-    const end = rest.indexOf(HERMES_CLOSE);
-    const body = rest.slice(HERMES_OPEN.length, end < 0 ? undefined : end);
-    calls.push(parseJson(body.trim()));
-    rest = end < 0 ? '' : rest.slice(end + HERMES_CLOSE.length).trimStart();
-  }
-  if (rest !== '') return undefined; // text after the calls: not a tool-call turn
-  return callsTurn(text.slice(0, start).trim(), calls, names, ['arguments']);
-}
-
-/** `value` is one call object or an array of them */
-function callsTurn(content: string, value: unknown, names: ReadonlySet<string>, argumentKeys: readonly string[]): ParsedToolTurn | undefined {
-  const list = Array.isArray(value) ? value : [value];
-  if (list.length === 0) return undefined;
-  const toolCalls: ParsedToolCall[] = [];
-  for (const call of list) {
-    if (!isJsonObject(call) || typeof call.name !== 'string' || !names.has(call.name)) return undefined;
-    const key = argumentKeys.find((k) => k in call);
-    const args = key === undefined ? {} : call[key];
-    if (!isJsonObject(args)) return undefined;
-    toolCalls.push({ name: call.name, arguments: JSON.stringify(args) });
-  }
-  return { content, toolCalls };
-}
-
-/**
- * Whether an output that begins with `text` may still turn out to be a tool-call turn (a stream holds
- * it back meanwhile). Hermes calls may follow some content; a stream that has sent that content
- * already passes later calls on as text.
- */
-export function couldBeToolCall(family: ToolFamily, text: string): boolean {
-  const t = text.trimStart();
-  if (t === '') return true;
-  if (family === 'hermes') return t.startsWith(HERMES_OPEN) || HERMES_OPEN.startsWith(t);
-  if (family === 'mistral') return t.startsWith('[') || t.startsWith('{') || MISTRAL_MARKER.startsWith(t);
-  return t.startsWith('{') || (family === 'llama3' && (t.startsWith('[') || t.startsWith(LLAMA_MARKER) || LLAMA_MARKER.startsWith(t)));
+  return toolCalls.length === 0 ? undefined : { content, toolCalls };
 }
 
 /**
@@ -172,20 +99,4 @@ export function genericToolsPrompt(tools: readonly ToolDefinition[], isForced = 
     `To call tools, answer with only a JSON object: {"tool_calls": [{"name": "<tool name>", "arguments": {<arguments>}}]}. ` +
     `Otherwise answer normally.`
   );
-}
-
-function stripMarker(text: string, marker: string): string {
-  return text.startsWith(marker) ? text.slice(marker.length).trim() : text;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-function isJsonObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

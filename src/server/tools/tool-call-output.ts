@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { couldBeToolCall, parseToolCalls, type ToolFamily } from './tool-call-format.js';
+import { ToolCallStream } from './tool-call-stream.js';
+import type { ToolFamily } from './tool-call-family.js';
 import type { ToolRequest } from './tool-request.js';
 
 /** A tool call as OpenAI's chat completion message carries it. */
@@ -9,48 +10,82 @@ export interface WireToolCall {
   readonly function: { readonly name: string; readonly arguments: string };
 }
 
+/** One `delta` of a streamed chat completion chunk: content, or a piece of one tool call. */
+export type ChatDelta =
+  | { readonly content: string }
+  | {
+      readonly tool_calls: readonly [
+        | { readonly index: number; readonly id: string; readonly type: 'function'; readonly function: { readonly name: string; readonly arguments: '' } }
+        | { readonly index: number; readonly function: { readonly arguments: string } },
+      ];
+    };
+
 /**
- * One choice's output text on its way to the client when tools are offered: text that may still
- * turn out to be a tool call is held back; at the end it is parsed into tool calls, or passed on as
- * content when it is not a complete, valid tool-call turn (broken JSON never becomes a tool call).
- * A stream holds back only while the text so far could begin a call (see couldBeToolCall); a forced
- * call (`required`, a named function) or a non-streaming response holds back everything.
+ * One choice's output text on its way to the client when tools are offered, as OpenAI streams it:
+ * content, and per tool call a first delta with its index, id, type and function name (arguments
+ * ''), then the arguments in the pieces the model wrote them (ToolCallStream reads the family's
+ * syntax). A streamed forced call (`required`, a named function: the grammar keeps it valid) goes
+ * out as it is generated; otherwise each call goes out once it has closed as a valid call, so
+ * broken JSON never becomes a tool call (it is content). `content` and `toolCalls` add up what was
+ * sent, for a response that is not streamed.
  */
 export class ToolCallOutput {
-  private held = '';
-  /** a stream that has passed text on as content: the rest is content too */
-  private isContent = false;
+  private readonly stream: ToolCallStream;
+  private readonly calls: { id: string; name: string; arguments: string }[] = [];
+  private text = '';
+  private readonly maxCalls: number;
 
   constructor(
-    private readonly family: ToolFamily,
-    private readonly tools: ToolRequest,
+    family: ToolFamily,
+    tools: ToolRequest,
     /** the forced call's opening marker, which the prompt ends with ('' when not forced) */
-    private readonly prefix: string,
-    private readonly isStreaming: boolean,
-  ) {}
-
-  /** the text to send as content now ('' while it is held back) */
-  push(text: string): string {
-    if (this.isContent) return text;
-    this.held += text;
-    const isForced = this.tools.choice.type !== 'auto';
-    if (!this.isStreaming || isForced || couldBeToolCall(this.family, this.held)) return '';
-    this.isContent = true;
-    const out = this.held;
-    this.held = '';
-    return out;
+    prefix: string,
+    isStreaming: boolean,
+  ) {
+    const isForced = tools.choice.type !== 'auto';
+    this.stream = new ToolCallStream(family, new Set(tools.tools.map((t) => t.name)), { isLive: isStreaming && isForced, prefix });
+    this.maxCalls = !tools.isParallel || tools.choice.type === 'function' ? 1 : Infinity;
   }
 
-  /** at the end: content still held back, and the tool calls when the held text is a tool-call turn */
-  finish(): { content: string; toolCalls: WireToolCall[] | undefined } {
-    const held = this.held;
-    this.held = '';
-    if (this.isContent) return { content: held, toolCalls: undefined };
-    const turn = parseToolCalls(this.family, this.prefix + held, this.tools.tools);
-    if (turn === undefined) return { content: held, toolCalls: undefined };
-    const isOneCall = !this.tools.isParallel || this.tools.choice.type === 'function';
-    const calls = isOneCall ? turn.toolCalls.slice(0, 1) : turn.toolCalls;
-    return { content: turn.content, toolCalls: calls.map((c) => ({ id: newToolCallId(), type: 'function', function: { name: c.name, arguments: c.arguments } })) };
+  /** the deltas to send for the next piece of output text */
+  push(text: string): ChatDelta[] {
+    return this.toDeltas(this.stream.push(text));
+  }
+
+  /** the deltas to send at the end of the output */
+  finish(): ChatDelta[] {
+    return this.toDeltas(this.stream.finish());
+  }
+
+  /** the content sent so far */
+  get content(): string {
+    return this.text;
+  }
+
+  /** the calls sent so far; undefined when none */
+  get toolCalls(): WireToolCall[] | undefined {
+    if (this.calls.length === 0) return undefined;
+    return this.calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
+  }
+
+  private toDeltas(events: ReturnType<ToolCallStream['push']>): ChatDelta[] {
+    const deltas: ChatDelta[] = [];
+    for (const event of events) {
+      if (event.type === 'content') {
+        this.text += event.text;
+        deltas.push({ content: event.text });
+      } else if (event.index >= this.maxCalls) {
+        continue; // parallel_tool_calls false: the first call only
+      } else if (event.type === 'call') {
+        const id = newToolCallId();
+        this.calls.push({ id, name: event.name, arguments: '' });
+        deltas.push({ tool_calls: [{ index: event.index, id, type: 'function', function: { name: event.name, arguments: '' } }] });
+      } else {
+        this.calls[event.index]!.arguments += event.text;
+        deltas.push({ tool_calls: [{ index: event.index, function: { arguments: event.text } }] });
+      }
+    }
+    return deltas;
   }
 }
 
@@ -58,20 +93,4 @@ export class ToolCallOutput {
 export function newToolCallId(): string {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
   return `call_${Array.from(randomBytes(24), (b) => alphabet[b % alphabet.length]).join('')}`;
-}
-
-/**
- * The stream deltas of tool calls, as OpenAI streams them: per call, a first delta with its index,
- * id, type, function name and empty arguments, then the arguments in pieces of up to `pieceLength`.
- */
-export function toolCallDeltas(calls: readonly WireToolCall[], pieceLength = 32): object[] {
-  const deltas: object[] = [];
-  calls.forEach((call, index) => {
-    deltas.push({ tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } }] });
-    const args = call.function.arguments;
-    for (let i = 0; i < args.length; i += pieceLength) {
-      deltas.push({ tool_calls: [{ index, function: { arguments: args.slice(i, i + pieceLength) } }] });
-    }
-  });
-  return deltas;
 }

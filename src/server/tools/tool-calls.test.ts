@@ -4,8 +4,8 @@ import { createConstraintCompiler } from '../../grammar/index.js';
 import { buildSpmVocab } from '../../testing/synthetic-vocab.js';
 import { createTokenizer } from '../../tokenizer/tokenizer.js';
 import { ChatTemplate } from '../chat-completions/chat-template.js';
-import { couldBeToolCall, detectToolFamily, forcedToolCall, parseToolCalls, type ToolFamily } from './tool-call-format.js';
-import { ToolCallOutput, toolCallDeltas } from './tool-call-output.js';
+import { detectToolFamily, forcedToolCall, parseToolCalls, type ToolFamily } from './tool-call-format.js';
+import { ToolCallOutput } from './tool-call-output.js';
 import type { ToolDefinition, ToolRequest } from './tool-request.js';
 
 const weather: ToolDefinition = {
@@ -27,7 +27,7 @@ const COMPLETE: Record<ToolFamily, string[]> = {
 /** outputs that are not tool calls: plain text, broken or cut-off JSON, an unknown tool, arguments that are not an object */
 const NOT_CALLS: Record<ToolFamily, string[]> = {
   llama3: ['It is sunny.', `{"name": "get_weather", "parameters": {"city": "Par`, `{"name": "launch", "parameters": {}}`, `{"name": "get_weather", "parameters": "Paris"}`],
-  hermes: ['It is sunny.', `<tool_call>\n{"name": "get_weather", "arguments": {"ci`, `<tool_call>{"name": "launch", "arguments": {}}</tool_call>`, `<tool_call>{"name": "noop"}</tool_call> and more text`],
+  hermes: ['It is sunny.', `<tool_call>\n{"name": "get_weather", "arguments": {"ci`, `<tool_call>{"name": "launch", "arguments": {}}</tool_call>`, `<tool_call>{"name": "noop", "arguments": []}</tool_call>`],
   mistral: ['It is sunny.', `[TOOL_CALLS][{"name": "get_weather", "arguments": {"city"`, `[{"name": "launch", "arguments": {}}]`, '[]'],
   generic: ['It is sunny.', `{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Par`, `{"tool_calls": [{"name": "launch", "arguments": {}}]}`, `{"city": "Paris"}`],
 };
@@ -60,14 +60,6 @@ describe('tool-call parsing per family', () => {
     expect(detectToolFamily('<|start_header_id|>ipython<|end_header_id|>{% if tools %}<|python_tag|>{% endif %}')).toBe('llama3');
     expect(detectToolFamily('{% for m in messages %}{{ m.content }}{% endfor %}')).toBe('generic');
   });
-
-  it('holds back only text that could begin a call', () => {
-    expect(couldBeToolCall('hermes', '  <tool_')).toBe(true);
-    expect(couldBeToolCall('hermes', 'Sure')).toBe(false);
-    expect(couldBeToolCall('generic', '{"tool')).toBe(true);
-    expect(couldBeToolCall('generic', 'Once')).toBe(false);
-    expect(couldBeToolCall('mistral', '[{')).toBe(true);
-  });
 });
 
 describe('forced tool calls', () => {
@@ -91,45 +83,54 @@ describe('forced tool calls', () => {
 
 describe('ToolCallOutput and stream deltas', () => {
   const auto: ToolRequest = { tools, choice: { type: 'auto' }, isParallel: true };
+  const required: ToolRequest = { tools, choice: { type: 'required' }, isParallel: false };
+  const ID = expect.stringMatching(/^call_[A-Za-z0-9]{24}$/);
 
-  it('a stream passes plain text on at once, and holds back and parses what begins like a call', () => {
+  it('a stream passes plain text on at once; an auto call goes out once it closed, with index, id, type and name first', () => {
     const plain = new ToolCallOutput('generic', auto, '', true);
-    expect(plain.push('It')).toBe('It');
-    expect(plain.push(' is sunny')).toBe(' is sunny');
-    expect(plain.finish()).toEqual({ content: '', toolCalls: undefined });
+    expect(plain.push('It')).toEqual([{ content: 'It' }]);
+    expect(plain.push(' is sunny')).toEqual([{ content: ' is sunny' }]);
+    expect(plain.finish()).toEqual([]);
+    expect(plain.toolCalls).toBeUndefined();
 
     const call = new ToolCallOutput('generic', auto, '', true);
-    for (const piece of ['{"tool_calls": [{"name": "get_weather", ', '"arguments": {"city": "Paris"}}]}']) expect(call.push(piece)).toBe('');
-    const { content, toolCalls } = call.finish();
-    expect(content).toBe('');
-    expect(toolCalls).toEqual([{ id: expect.stringMatching(/^call_[A-Za-z0-9]{24}$/), type: 'function', function: { name: 'get_weather', arguments: ARGS } }]);
+    expect(call.push('{"tool_calls": [{"name": "get_weather", ')).toEqual([]);
+    expect(call.push('"arguments": {"city": ')).toEqual([]);
+    const deltas = call.push('"Paris"}}]}');
+    expect(deltas).toEqual([
+      { tool_calls: [{ index: 0, id: ID, type: 'function', function: { name: 'get_weather', arguments: '' } }] },
+      { tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] },
+      { tool_calls: [{ index: 0, function: { arguments: '"Paris"}' } }] },
+    ]);
+    expect(call.finish()).toEqual([]);
+    expect(call.content).toBe('');
+    expect(call.toolCalls).toEqual([{ id: ID, type: 'function', function: { name: 'get_weather', arguments: ARGS } }]);
+  });
+
+  it('a streamed forced call goes out as it is written: the name first, then each piece of its arguments', () => {
+    const output = new ToolCallOutput('hermes', required, '<tool_call>\n', true);
+    expect(output.push('{"name": "get_weather", "arguments": {')).toEqual([
+      { tool_calls: [{ index: 0, id: ID, type: 'function', function: { name: 'get_weather', arguments: '' } }] },
+      { tool_calls: [{ index: 0, function: { arguments: '{' } }] },
+    ]);
+    expect(output.push('"city": "Pa')).toEqual([{ tool_calls: [{ index: 0, function: { arguments: '"city":"Pa' } }] }]);
+    expect(output.push('ris"}}')).toEqual([{ tool_calls: [{ index: 0, function: { arguments: 'ris"}' } }] }]);
+    expect(output.finish()).toEqual([]);
+    expect(output.toolCalls![0]!.function.arguments).toBe(ARGS);
   });
 
   it('broken JSON held back comes out as content, never as a tool call', () => {
     const output = new ToolCallOutput('generic', auto, '', true);
-    expect(output.push('{"tool_calls": [{"name": "get_weather", "argu')).toBe('');
-    expect(output.finish()).toEqual({ content: '{"tool_calls": [{"name": "get_weather", "argu', toolCalls: undefined });
+    expect(output.push('{"tool_calls": [{"name": "get_weather", "argu')).toEqual([]);
+    expect(output.finish()).toEqual([{ content: '{"tool_calls": [{"name": "get_weather", "argu' }]);
+    expect(output.toolCalls).toBeUndefined();
   });
 
   it('one call only when parallel_tool_calls is false', () => {
     const output = new ToolCallOutput('hermes', { ...auto, isParallel: false }, '', false);
     output.push(`<tool_call>{"name": "noop", "arguments": {}}</tool_call><tool_call>{"name": "noop", "arguments": {}}</tool_call>`);
-    expect(output.finish().toolCalls).toHaveLength(1);
-  });
-
-  it('deltas: per call, index, id, type, name and empty arguments first, then argument pieces that join to the arguments', () => {
-    const calls = [
-      { id: 'call_a', type: 'function' as const, function: { name: 'get_weather', arguments: '{"city":"Paris, the capital of France"}' } },
-      { id: 'call_b', type: 'function' as const, function: { name: 'noop', arguments: '{}' } },
-    ];
-    const deltas = toolCallDeltas(calls, 16) as { tool_calls: { index: number; id?: string; type?: string; function: { name?: string; arguments: string } }[] }[];
-    expect(deltas[0]).toEqual({ tool_calls: [{ index: 0, id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '' } }] });
-    const first = deltas.filter((d) => d.tool_calls[0]!.index === 0).slice(1);
-    expect(first.length).toBe(3);
-    expect(first.every((d) => d.tool_calls[0]!.id === undefined && d.tool_calls[0]!.function.name === undefined)).toBe(true);
-    expect(first.map((d) => d.tool_calls[0]!.function.arguments).join('')).toBe(calls[0]!.function.arguments);
-    expect(deltas.at(-2)).toEqual({ tool_calls: [{ index: 1, id: 'call_b', type: 'function', function: { name: 'noop', arguments: '' } }] });
-    expect(deltas.at(-1)).toEqual({ tool_calls: [{ index: 1, function: { arguments: '{}' } }] });
+    output.finish();
+    expect(output.toolCalls).toHaveLength(1);
   });
 });
 
