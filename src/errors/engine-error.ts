@@ -31,6 +31,9 @@ export type ErrorCode =
   | 'INVALID_ARGUMENT'
   | 'PROMPT_TOO_LONG'
   | 'INVALID_TOKEN'
+  // evaluation (peregrine eval)
+  | 'VOCAB_MISMATCH'
+  | 'TEXT_TOO_SHORT'
   // capacity
   | 'CONTEXT_FULL'
   | 'QUEUE_FULL'
