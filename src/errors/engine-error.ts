@@ -27,6 +27,8 @@ export type ErrorCode =
   | 'MISSING_TENSOR'
   | 'BAD_TENSOR_SHAPE'
   | 'UNSUPPORTED_TOKENIZER'
+  // quantization (peregrine quantize)
+  | 'ALREADY_QUANTIZED'
   // requests
   | 'INVALID_ARGUMENT'
   | 'PROMPT_TOO_LONG'
