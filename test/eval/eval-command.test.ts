@@ -1,8 +1,10 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GATE_MISSED_EXIT_STATUS, runEval } from '../../src/cli/commands/eval.js';
+import { quantizeModelFile } from '../../src/quant/quantize-model.js';
 import { InvalidRequestError } from '../../src/errors/engine-error.js';
 import { HAS_SHARED, SHARED_MODELS, STORIES_260K } from '../parity/helpers.js';
 import { SAMPLED_TEXT, fakeQuantizer, writeNoisyCopy } from './helpers.js';
@@ -27,6 +29,16 @@ describe.skipIf(!HAS_SHARED)('peregrine eval on stories260K (needs ../shared/mod
   const noisy = HAS_SHARED ? writeNoisyCopy(STORIES_260K, join(dir, 'noisy-30.gguf'), 0.3) : '';
   const slightlyNoisy = HAS_SHARED ? writeNoisyCopy(STORIES_260K, join(dir, 'noisy-5.gguf'), 0.05, 2) : '';
   const base = ['--reference', STORIES_260K, '--text', SAMPLED_TEXT];
+  // the gate tests evaluate two models: a third of the text, 4 windows of 128 (252 scored tokens)
+  const shortText = join(dir, 'short-sample.txt');
+  if (HAS_SHARED) writeFileSync(shortText, readFileSync(SAMPLED_TEXT, 'utf8').slice(0, 1200));
+  const gateBase = ['--reference', STORIES_260K, '--text', shortText, '--context', '128'];
+  const quantized = new Map<string, Promise<string>>();
+  /** stories260K quantized by Peregrine's quantizer (once per format) */
+  const quantizedCopy = (format: string) => {
+    if (!quantized.has(format)) quantized.set(format, quantizeModelFile(STORIES_260K, join(dir, `${format}.gguf`), { format }).then((r) => r.outputPath));
+    return quantized.get(format)!;
+  };
 
   it('the reference against itself: KLD only from the 16-bit reference log-probs, same top everywhere, PPL ratio 1', async () => {
     const r = await run(['--model', STORIES_260K, ...base, '--json']);
@@ -57,7 +69,7 @@ describe.skipIf(!HAS_SHARED)('peregrine eval on stories260K (needs ../shared/mod
   it('--gate: the anchor file is made from the reference in the gate\'s format, compared, and removed; a miss exits 3', async () => {
     const calls: { input: string; output: string; format: string }[] = [];
     const quantizeAnchor = fakeQuantizer(slightlyNoisy, calls); // the "Q4_0 anchor" here: the reference with 5% noise
-    const missed = await run(['--model', noisy, ...base, '--gate', 'q4_0'], { quantizeAnchor });
+    const missed = await run(['--model', noisy, ...gateBase, '--gate', 'q4_0'], { quantizeAnchor });
     expect(missed.status).toBe(GATE_MISSED_EXIT_STATUS);
     expect(calls).toEqual([{ input: STORIES_260K, output: expect.stringMatching(/stories260K-Q4_0\.gguf$/), format: 'Q4_0' }]);
     expect(existsSync(dirname(calls[0]!.output))).toBe(false);
@@ -65,12 +77,37 @@ describe.skipIf(!HAS_SHARED)('peregrine eval on stories260K (needs ../shared/mod
     expect(missed.stdout).toMatch(/slack: none/);
     expect(missed.stdout).toMatch(/gate q4_0: MISSED\n$/);
 
-    const passed = await run(['--model', STORIES_260K, ...base, '--gate', 'Q8_0', '--json'], { quantizeAnchor });
+    const passed = await run(['--model', STORIES_260K, ...gateBase, '--gate', 'Q8_0', '--json'], { quantizeAnchor });
     expect(passed.status).toBe(0);
     const gate = JSON.parse(passed.stdout).gate;
     expect(gate).toMatchObject({ name: 'q8_0', anchor: { format: 'Q8_0' }, slack: 0, passed: true });
     expect(gate.checks.map((c: { metric: string; isPassed: boolean }) => [c.metric, c.isPassed])).toEqual([['mean KLD', true], ['same top', true]]);
     expect(gate.anchor.statistics.kld.mean.value).toBeGreaterThan(JSON.parse(passed.stdout).statistics.kld.mean.value);
+  });
+
+  it('--gate with the real anchors: Q8_0 meets the q8_0 gate (its anchor is the same bits), Q4_0 meets q4_0 and misses q8_0', async () => {
+    const q8 = await quantizedCopy('Q8_0');
+    const q4 = await quantizedCopy('Q4_0');
+    const q8Gate = await run(['--model', q8, ...gateBase, '--gate', 'q8_0', '--json']);
+    expect(q8Gate.status).toBe(0);
+    const report = JSON.parse(q8Gate.stdout);
+    expect(report.gate.anchor.statistics).toEqual(report.statistics); // the anchor is llama.cpp's Q8_0 file, byte for byte the model
+    expect(q8Gate.stderr).toMatch(/quantizing the reference to Q8_0 \(the anchor\): 100\/100 %/);
+    expect((await run(['--model', q4, ...gateBase, '--gate', 'q4_0'])).status).toBe(0);
+    const q4AtQ8 = await run(['--model', q4, ...gateBase, '--gate', 'q8_0']);
+    expect(q4AtQ8.status).toBe(GATE_MISSED_EXIT_STATUS);
+    expect(q4AtQ8.stdout).toMatch(/mean KLD : [\d.]+ <= [\d.]+ \(anchor\)  MISSED\nsame top : [\d.]+% >= [\d.]+% \(anchor\)  MISSED\n/);
+  });
+
+  it('the built CLI: exit 3 on a missed gate, 2 with the error code for bad input (npm test builds dist/ first)', async () => {
+    const q4 = await quantizedCopy('Q4_0');
+    const cli = (...args: string[]) => spawnSync(process.execPath, [resolve(import.meta.dirname, '../../dist/cli/main.js'), 'eval', ...args], { encoding: 'utf8', timeout: 60_000 });
+    const missed = cli('--model', q4, ...gateBase, '--gate', 'q8_0', '--threads', '1');
+    expect(missed.status).toBe(GATE_MISSED_EXIT_STATUS);
+    expect(missed.stdout).toMatch(/gate q8_0: MISSED\n$/);
+    const bad = cli('--model', join(dir, 'nope.gguf'), ...base);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/^peregrine: error \[FILE_NOT_FOUND\]: --model: file not found/);
   });
 
   it('typed errors before any model loads: missing files, bad flags, unknown gate', async () => {

@@ -8,6 +8,7 @@ import { withAnchorFile, type AnchorQuantizer } from '../../eval/anchor-file.js'
 import { evaluateAgainstReference, type EvalResult } from '../../eval/evaluate-against-reference.js';
 import { MIN_CONTEXT_SIZE } from '../../eval/eval-windows.js';
 import { formatGate, formatStatistics } from '../../eval/format-statistics.js';
+import { quantizeModelFile } from '../../quant/quantize-model.js';
 import { backendFlag, defineCommand, parseCommandArgs, positiveIntegerFlag, threadsFlag } from '../args.js';
 import { ProgressBar, type ProgressStream } from '../progress-bar.js';
 
@@ -38,11 +39,12 @@ export const EVAL_COMMAND = defineCommand({
 });
 
 export interface EvalCommandDeps {
-  /** makes a gate's anchor file; absent, --gate is refused */
+  /** makes a gate's anchor file (default: Peregrine's quantizer, with a progress bar on `err`) */
   readonly quantizeAnchor?: AnchorQuantizer;
 }
 
 export async function runEval(argv: string[], out: NodeJS.WritableStream, err: ProgressStream, deps: EvalCommandDeps = {}): Promise<number> {
+  const quantizeAnchor = deps.quantizeAnchor ?? quantizeWithProgress(err);
   const { values } = parseCommandArgs(argv, EVAL_COMMAND);
   // every flag and file is checked before a model loads
   const modelPath = requiredFile(values.model, '--model');
@@ -53,7 +55,6 @@ export async function runEval(argv: string[], out: NodeJS.WritableStream, err: P
     throw new InvalidRequestError('INVALID_ARGUMENT', `--context must be at least ${MIN_CONTEXT_SIZE} (got ${contextSize})`);
   }
   const gate = gateFlag(values.gate);
-  if (gate && !deps.quantizeAnchor) throw new InvalidRequestError('INVALID_ARGUMENT', '--gate needs the quantizer, which this build lacks');
   const loadOptions = { contextSize, threads: threadsFlag(values.threads), backend: backendFlag(values.backend) };
   const text = readFileSync(textPath, 'utf8');
 
@@ -72,12 +73,14 @@ export async function runEval(argv: string[], out: NodeJS.WritableStream, err: P
     return 0;
   }
   // awaited: `using` disposes the models when this function returns
-  return await withAnchorFile(referencePath, gate.anchor, deps.quantizeAnchor!, async (anchorPath) => {
+  return await withAnchorFile(referencePath, gate.anchor, quantizeAnchor, async (anchorPath) => {
     using anchor = await loadModel(anchorPath, loadOptions);
     const result = await evaluate([model, anchor]);
     const [modelStats, anchorStats] = result.statistics as [EvalResult['statistics'][0], EvalResult['statistics'][0]];
     const outcome = checkGate(gate, modelStats, anchorStats);
-    const anchorDescription = `the reference quantized to ${gate.anchor} by Peregrine's quantizer (llama.cpp's ${gate.anchor} bits), scored on the same windows`;
+    const anchorDescription =
+      `the reference quantized to ${gate.anchor}${gate.anchor === 'Q4_K' ? " (llama-quantize's Q4_K_M mix)" : ''} by Peregrine's quantizer ` +
+      `(llama-quantize's tensor types and bits), scored on the same windows`;
     if (values.json) {
       const gateReport = { name: gate.name, description: gate.description, anchor: { format: gate.anchor, statistics: anchorStats }, checks: outcome.checks, slack: 0, passed: outcome.isPassed };
       out.write(stringifyForTerminal({ ...report(paths, result, modelStats), gate: gateReport }, 2) + '\n');
@@ -86,6 +89,14 @@ export async function runEval(argv: string[], out: NodeJS.WritableStream, err: P
     }
     return outcome.isPassed ? 0 : GATE_MISSED_EXIT_STATUS;
   });
+}
+
+/** quantizeModelFile with llama-quantize's name for the format, its progress as a bar on `err` */
+function quantizeWithProgress(err: ProgressStream): AnchorQuantizer {
+  return async (inputPath, outputPath, format) => {
+    const bar = new ProgressBar(err, `peregrine eval: quantizing the reference to ${format} (the anchor)`, '%');
+    await quantizeModelFile(inputPath, outputPath, { format, onProgress: (done, total) => bar.update(Math.floor((100 * done) / total), 100) });
+  };
 }
 
 function report(paths: { model: string; reference: string; text: string }, r: EvalResult, statistics: EvalResult['statistics'][0]) {
