@@ -6,28 +6,28 @@ import { DELTA_P_QUANTILES, KLD_QUANTILES, type DivergenceStatistics, type Estim
  * labels and precision; probabilities in %), so the two outputs can be read side by side.
  */
 export function formatStatistics(s: DivergenceStatistics): string {
-  const pm = (e: Estimate, digits: number, uncertaintyDigits = digits) => `${fixed(e.value, digits)} ± ${fixed(e.uncertainty, uncertaintyDigits)}`;
-  const pct = (x: number) => `${(100 * x).toFixed(3)}%`;
+  const pm = (e: Estimate) => `${fixed(e.value, 6, 10)} ± ${fixed(e.uncertainty, 6, 10)}`;
+  const pct = (e: Estimate) => `${fixed(100 * e.value, 3, 6)} ± ${fixed(100 * e.uncertainty, 3, 5)} %`;
   const quantileLabel = (label: string, fraction: number, what: string) =>
     label === 'max' ? `Maximum ${what}` : label === 'min' ? `Minimum ${what}` : label === 'median' ? `Median  ${what}` : `${(100 * fraction).toFixed(1).padStart(4)}%   ${what}`;
   return [
     '====== Perplexity statistics ======',
-    `Mean PPL(Q)                   : ${pm(s.ppl, 6)}`,
-    `Mean PPL(base)                : ${pm(s.pplReference, 6)}`,
-    `Cor(ln(PPL(Q)), ln(PPL(base))): ${s.pplCorrelation === null ? 'n/a (10 tokens or fewer)' : `${(100 * s.pplCorrelation).toFixed(2)}%`}`,
-    `Mean ln(PPL(Q)/PPL(base))     : ${pm(s.lnPplRatio, 6)}`,
-    `Mean PPL(Q)/PPL(base)         : ${pm(s.pplRatio, 6)}`,
-    `Mean PPL(Q)-PPL(base)         : ${pm(s.pplDifference, 6)}`,
+    `Mean PPL(Q)                   : ${pm(s.ppl)}`,
+    `Mean PPL(base)                : ${pm(s.pplReference)}`,
+    `Cor(ln(PPL(Q)), ln(PPL(base))): ${s.pplCorrelation === null ? 'n/a (10 tokens or fewer)' : `${fixed(100 * s.pplCorrelation, 2, 6)}%`}`,
+    `Mean ln(PPL(Q)/PPL(base))     : ${pm(s.lnPplRatio)}`,
+    `Mean PPL(Q)/PPL(base)         : ${pm(s.pplRatio)}`,
+    `Mean PPL(Q)-PPL(base)         : ${pm(s.pplDifference)}`,
     '',
     '====== KL divergence statistics ======',
-    `Mean    KLD: ${pm(s.kld.mean, 6)}`,
-    ...KLD_QUANTILES.map(([label, fraction]) => `${quantileLabel(label, fraction, 'KLD')}: ${fixed(s.kld.quantiles[label]!, 6)}`),
+    `Mean    KLD: ${pm(s.kld.mean)}`,
+    ...KLD_QUANTILES.map(([label, fraction]) => `${quantileLabel(label, fraction, 'KLD')}: ${fixed(s.kld.quantiles[label]!, 6, 10)}`),
     '',
     '====== Token probability statistics ======',
-    `Mean    Δp: ${(100 * s.deltaP.mean.value).toFixed(3)} ± ${(100 * s.deltaP.mean.uncertainty).toFixed(3)} %`,
-    ...DELTA_P_QUANTILES.map(([label, fraction]) => `${quantileLabel(label, fraction, 'Δp')}: ${pct(s.deltaP.quantiles[label]!)}`),
-    `RMS Δp    : ${(100 * s.deltaP.rms.value).toFixed(3)} ± ${(100 * s.deltaP.rms.uncertainty).toFixed(3)} %`,
-    `Same top p: ${(100 * s.sameTop.value).toFixed(3)} ± ${(100 * s.sameTop.uncertainty).toFixed(3)} %`,
+    `Mean    Δp: ${pct(s.deltaP.mean)}`,
+    ...DELTA_P_QUANTILES.map(([label, fraction]) => `${quantileLabel(label, fraction, 'Δp')}: ${fixed(100 * s.deltaP.quantiles[label]!, 3, 6)}%`),
+    `RMS Δp    : ${pct(s.deltaP.rms)}`,
+    `Same top p: ${pct(s.sameTop)}`,
   ].join('\n');
 }
 
@@ -47,6 +47,7 @@ export function formatGate(outcome: GateOutcome, anchorDescription: string, anch
   ].join('\n');
 }
 
-function fixed(x: number, digits: number): string {
-  return Number.isFinite(x) ? x.toFixed(digits) : String(x);
+/** printf's %W.Df: `digits` decimals, padded on the left to `width` */
+function fixed(x: number, digits: number, width = 0): string {
+  return (Number.isFinite(x) ? x.toFixed(digits) : String(x)).padStart(width);
 }

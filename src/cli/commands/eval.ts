@@ -5,6 +5,7 @@ import { InvalidRequestError } from '../../errors/engine-error.js';
 import { stringifyForTerminal, untrustedPath } from '../../errors/untrusted-text.js';
 import { ACCURACY_GATES, checkGate, findGate, type AccuracyGate } from '../../eval/accuracy-gates.js';
 import { withAnchorFile, type AnchorQuantizer } from '../../eval/anchor-file.js';
+import type { DivergenceStatistics } from '../../eval/divergence-statistics.js';
 import { evaluateAgainstReference, type EvalResult } from '../../eval/evaluate-against-reference.js';
 import { MIN_CONTEXT_SIZE } from '../../eval/eval-windows.js';
 import { formatGate, formatStatistics } from '../../eval/format-statistics.js';
@@ -76,7 +77,7 @@ export async function runEval(argv: string[], out: NodeJS.WritableStream, err: P
   return await withAnchorFile(referencePath, gate.anchor, quantizeAnchor, async (anchorPath) => {
     using anchor = await loadModel(anchorPath, loadOptions);
     const result = await evaluate([model, anchor]);
-    const [modelStats, anchorStats] = result.statistics as [EvalResult['statistics'][0], EvalResult['statistics'][0]];
+    const [modelStats, anchorStats] = result.statistics as [DivergenceStatistics, DivergenceStatistics];
     const outcome = checkGate(gate, modelStats, anchorStats);
     const anchorDescription =
       `the reference quantized to ${gate.anchor}${gate.anchor === 'Q4_K' ? " (llama-quantize's Q4_K_M mix)" : ''} by Peregrine's quantizer ` +
@@ -99,7 +100,7 @@ function quantizeWithProgress(err: ProgressStream): AnchorQuantizer {
   };
 }
 
-function report(paths: { model: string; reference: string; text: string }, r: EvalResult, statistics: EvalResult['statistics'][0]) {
+function report(paths: { model: string; reference: string; text: string }, r: EvalResult, statistics: DivergenceStatistics) {
   return { ...paths, numTextTokens: r.numTextTokens, contextSize: r.contextSize, numWindows: r.numWindows, statistics };
 }
 
