@@ -28,7 +28,7 @@ export class ProgressBar {
     const fraction = total > 0 ? Math.min(1, done / total) : 1;
     const width = Math.max(20, Math.min(100, this.stream.columns ?? 80) - 1);
     const head = `${this.label} ${(fraction * 100).toFixed(0).padStart(3)}% `;
-    const barWidth = Math.max(10, Math.min(30, width - head.length - 12));
+    const barWidth = Math.max(10, Math.min(30, width - head.length - 30)); // room for a tensor name
     const filled = Math.round(fraction * barWidth);
     const bar = `[${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}]`;
     const room = width - head.length - bar.length - 1;

@@ -17,7 +17,8 @@ import { HAS_PYTHON, LLAMA_LIB_DIR, llamaQuantize } from './python-reference.js'
  * every block (ggml's reference quantizers), the same metadata (general.file_type,
  * general.quantization_version) and the same tensor order.
  * stories260K: rows of 64 and 172 (every k-quant falls back: Q4_K to Q5_0, Q6_K to Q8_0, 172 to F16).
- * Synthetic 'tiny' (rows of 256 and 512): real k-quant blocks and mixes; the BF16 one has tied embeddings.
+ * Synthetic 'tiny' (rows of 256 and 512): real k-quant blocks and mixes; the BF16 one has tied embeddings,
+ * the F16 'tiny-llama3' one (tied too) has rows of 768 and a rope_freqs tensor.
  */
 const STORIES = resolve(import.meta.dirname, '../../models/stories260K/stories260K.gguf');
 const skip = !LLAMA_LIB_DIR || !HAS_PYTHON;
@@ -30,11 +31,13 @@ const MODELS = {
   stories260K: STORIES,
   'synthetic tiny F32': join(dir, 'tiny-f32.gguf'),
   'synthetic tiny BF16, tied embeddings': join(dir, 'tiny-bf16-tied.gguf'),
+  'synthetic tiny-llama3 F16': join(dir, 'tiny-llama3-f16.gguf'),
 };
 const CASES: [model: keyof typeof MODELS, format: string][] = [
   ...(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K', 'MXFP4'] as const).map((f) => ['stories260K', f] as [keyof typeof MODELS, string]),
   ...(['Q8_0', 'Q4_0', 'Q4_K', 'Q4_K_S', 'Q5_K_M', 'Q6_K', 'MXFP4', 'F16'] as const).map((f) => ['synthetic tiny F32', f] as [keyof typeof MODELS, string]),
   ...(['Q4_0', 'Q4_K', 'Q6_K', 'MXFP4'] as const).map((f) => ['synthetic tiny BF16, tied embeddings', f] as [keyof typeof MODELS, string]),
+  ...(['Q8_0', 'Q4_K', 'BF16'] as const).map((f) => ['synthetic tiny-llama3 F16', f] as [keyof typeof MODELS, string]),
 ];
 const fileName = (model: string, format: string, who: string): string => join(dir, `${model.replace(/\W+/g, '-')}-${format}-${who}.gguf`);
 
@@ -42,6 +45,7 @@ describe.skipIf(skip)("quantized files equal llama.cpp's llama_model_quantize by
   beforeAll(() => {
     writeSyntheticModel(MODELS['synthetic tiny F32'], { shape: 'tiny', weightType: 'F32', seed: 3 });
     writeSyntheticModel(MODELS['synthetic tiny BF16, tied embeddings'], { shape: 'tiny', weightType: 'BF16', seed: 4, hasTiedEmbeddings: true });
+    writeSyntheticModel(MODELS['synthetic tiny-llama3 F16'], { shape: 'tiny-llama3', weightType: 'F16', seed: 5 });
     // one Python process for every reference file
     llamaQuantize(
       CASES.map(([model, format]) => ({
