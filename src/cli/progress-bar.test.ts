@@ -1,36 +1,46 @@
 import { describe, expect, it } from 'vitest';
 import { ProgressBar } from './progress-bar.js';
 
-function sink(isTTY: boolean) {
+function stream(isTTY: boolean, columns = 60) {
   const writes: string[] = [];
-  return { isTTY, columns: 60, write: (s: string) => writes.push(s), writes };
+  return { writes, isTTY, columns, write: (s: string) => void writes.push(s) };
 }
 
 describe('ProgressBar', () => {
-  it('on a terminal: redraws one line in place, the bar filled in proportion, a newline at the end', () => {
-    const s = sink(true);
-    const bar = new ProgressBar(s, 'eval', 'windows');
-    bar.update(1, 4); // the first update always draws
-    bar.update(2, 4); // within 100 ms of the last draw: skipped
-    bar.update(4, 4); // the end always draws
-    bar.update(4, 4); // after the end: nothing
+  it('draws in place on a TTY, within the width, and clears its line at the end', () => {
+    const s = stream(true);
+    const bar = new ProgressBar(s, 'quantizing', 0);
+    bar.update(0, 200, 'blk.0.attn_q.weight');
+    bar.update(100, 200, 'a-very-long-tensor-name-that-cannot-fit-in-the-line.weight');
+    bar.update(200, 200, 'output.weight');
     expect(s.writes).toHaveLength(3);
-    expect(s.writes[0]).toMatch(/^\reval \[#+\.+\] 1\/4 windows \d+\.\d s\x1b\[K$/);
-    const [filled, empty] = /\[(#*)(\.*)\]/.exec(s.writes[0]!)!.slice(1) as [string, string];
-    expect(filled.length / (filled.length + empty.length)).toBeCloseTo(0.25, 1);
-    expect(s.writes[1]).toMatch(/\[#+\] 4\/4 windows/);
-    expect(s.writes[2]).toBe('\n');
-    for (const w of s.writes) expect(w.replace(/\x1b\[K/, '').length).toBeLessThanOrEqual(61);
+    for (const w of s.writes) {
+      expect(w.startsWith('\r')).toBe(true);
+      expect(w).not.toContain('\n');
+      expect(w.replace(/\r/g, '').length).toBeLessThanOrEqual(60);
+    }
+    expect(s.writes[1]).toMatch(/quantizing {2}50% \[#+\.+\] a-very-\S*…\r$/);
+    expect(s.writes[2]).toMatch(/100% \[#+\] output\.weight/);
+    bar.finish();
+    expect(s.writes[3]).toMatch(/^\r {59}\r$/);
+    bar.finish(); // nothing more to clear
+    expect(s.writes).toHaveLength(4);
   });
 
-  it('elsewhere (a pipe, a log): no carriage returns, one line when the work ends', () => {
-    const s = sink(false);
-    const bar = new ProgressBar(s, 'peregrine eval', 'windows');
-    bar.update(1, 3);
-    bar.update(2, 3);
+  it('redraws at most every minIntervalMs, but always shows completion', () => {
+    const s = stream(true);
+    const bar = new ProgressBar(s, 'q', 60_000);
+    bar.update(1, 10);
+    bar.update(2, 10);
+    bar.update(10, 10);
+    expect(s.writes).toHaveLength(2);
+  });
+
+  it('writes nothing to a stream that is not a TTY', () => {
+    const s = stream(false);
+    const bar = new ProgressBar(s, 'q', 0);
+    bar.update(5, 10, 'x');
+    bar.finish();
     expect(s.writes).toEqual([]);
-    bar.update(3, 3);
-    expect(s.writes).toHaveLength(1);
-    expect(s.writes[0]).toMatch(/^peregrine eval: 3\/3 windows \d+\.\d s\n$/);
   });
 });

@@ -9,7 +9,7 @@
  * under a temporary name and renamed into place only when complete; on an error or an abort the
  * temporary file is removed and nothing is left at the output path.
  */
-import { closeSync, openSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { InvalidRequestError } from '../errors/engine-error.js';
@@ -48,8 +48,12 @@ export interface QuantizeModelReport {
   readonly format: string;
   /** general.file_type written (llama_ftype) */
   readonly fileType: number;
+  /** file sizes */
   readonly inputBytes: number;
   readonly outputBytes: number;
+  /** tensor data only (bits per weight: 8 × these / numElements) */
+  readonly inputTensorBytes: number;
+  readonly outputTensorBytes: number;
   /** elements of all tensors */
   readonly numElements: number;
   /** tensors in the order written */
@@ -80,8 +84,11 @@ export async function quantizeModelFile(inputPath: string, outputPath: string, o
 
   const metadata = new Map<string, GgufValue>(file.metadata);
   for (const key of SPLIT_KEYS) metadata.delete(key);
-  metadata.set('general.quantization_version', gguf.u32(GGML_QNT_VERSION));
-  metadata.set('general.file_type', gguf.u32(format.fileType));
+  // as gguf_set_val_u32: a key set again moves to the end (so the header matches llama-quantize's byte for byte)
+  for (const [key, value] of [['general.quantization_version', gguf.u32(GGML_QNT_VERSION)], ['general.file_type', gguf.u32(format.fileType)]] as const) {
+    metadata.delete(key);
+    metadata.set(key, value);
+  }
   const header = encodeGgufHeader({
     metadata,
     tensors: plan.map((p) => ({ name: p.name, shape: infos.get(p.name)!.shape, type: p.type })),
@@ -96,7 +103,7 @@ export async function quantizeModelFile(inputPath: string, outputPath: string, o
   try {
     out = openSync(tempPath, 'wx');
     writeAll(out, header.bytes);
-    let outputBytes = header.bytes.byteLength;
+    let outputTensorBytes = 0;
     let doneBytes = 0;
     const zeros = new Uint8Array(header.alignment);
     for (const p of plan) {
@@ -113,9 +120,10 @@ export async function quantizeModelFile(inputPath: string, outputPath: string, o
       }
       const pad = (header.alignment - (tensorBytes % header.alignment)) % header.alignment;
       if (pad) writeAll(out, zeros.subarray(0, pad));
-      outputBytes += tensorBytes + pad;
+      outputTensorBytes += tensorBytes;
     }
     options.signal?.throwIfAborted();
+    const outputBytes = fstatSync(out).size;
     closeSync(out);
     out = undefined;
     renameSync(tempPath, outputPath);
@@ -126,6 +134,8 @@ export async function quantizeModelFile(inputPath: string, outputPath: string, o
       fileType: format.fileType,
       inputBytes: file.fileSize,
       outputBytes,
+      inputTensorBytes: totalBytes,
+      outputTensorBytes,
       numElements: file.tensors.reduce((sum, t) => sum + t.numElements, 0),
       tensors: plan.map((p) => {
         const info = infos.get(p.name)!;

@@ -18,9 +18,9 @@ function sink(isTTY = false) {
   return { isTTY, columns: 80, write: (s: string) => ((text += s), true), get text() { return text; } };
 }
 
-async function run(args: string[], deps = {}) {
+async function run(args: string[], deps = {}, isTerminal = false) {
   const out = sink();
-  const err = sink();
+  const err = sink(isTerminal);
   const status = await runEval([...args, '--threads', '1'], out as unknown as NodeJS.WritableStream, err, deps);
   return { status, stdout: out.text, stderr: err.text };
 }
@@ -52,12 +52,14 @@ describe.skipIf(!HAS_SHARED)('peregrine eval on stories260K (needs ../shared/mod
     expect(s.sameTop.value).toBe(1);
     expect(s.pplRatio.value).toBeCloseTo(1, 4);
     expect(s.ppl.value).toBeGreaterThan(1);
-    expect(r.stderr).toMatch(/^peregrine eval: 3\/3 windows [\d.]+ s\n$/); // not a terminal: one line at the end
+    expect(r.stderr).toMatch(/^peregrine eval: 3 windows of 512 tokens, 1 model\(s\) and the reference, in [\d.]+ s\n$/); // not a terminal: no bar, one line at the end
   });
 
   it('a perturbed model: positive KLD, PPL ratio above 1, text report in llama.cpp sections', async () => {
-    const r = await run(['--model', noisy, ...base, '--context', '256']);
+    const r = await run(['--model', noisy, ...base, '--context', '256'], {}, true);
     expect(r.status).toBe(0);
+    // on a terminal: the bar redrawn in place (the last frame full), cleared, then the summary line
+    expect(r.stderr).toMatch(/\rperegrine eval 100% \[#+\] 6\/6 windows *\r\r +\rperegrine eval: 6 windows of 256 tokens/);
     expect(r.stdout).toMatch(/1600 tokens, 6 windows of 256, 762 tokens scored/);
     for (const section of ['Perplexity statistics', 'KL divergence statistics', 'Token probability statistics']) expect(r.stdout).toContain(`====== ${section} ======`);
     const kld = Number(/Mean {4}KLD: +([\d.]+) ±/.exec(r.stdout)![1]);
@@ -92,7 +94,7 @@ describe.skipIf(!HAS_SHARED)('peregrine eval on stories260K (needs ../shared/mod
     expect(q8Gate.status).toBe(0);
     const report = JSON.parse(q8Gate.stdout);
     expect(report.gate.anchor.statistics).toEqual(report.statistics); // the anchor is llama.cpp's Q8_0 file, byte for byte the model
-    expect(q8Gate.stderr).toMatch(/quantizing the reference to Q8_0 \(the anchor\): 100\/100 %/);
+    expect(q8Gate.stderr).toMatch(/^peregrine eval: the anchor: the reference quantized to Q8_0 \(48 tensors, \d+ bytes\)\nperegrine eval: 4 windows of 128 tokens, 2 model\(s\) and the reference, in [\d.]+ s\n$/);
     expect((await run(['--model', q4, ...gateBase, '--gate', 'q4_0'])).status).toBe(0);
     const q4AtQ8 = await run(['--model', q4, ...gateBase, '--gate', 'q8_0']);
     expect(q4AtQ8.status).toBe(GATE_MISSED_EXIT_STATUS);

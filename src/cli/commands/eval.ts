@@ -62,9 +62,20 @@ export async function runEval(argv: string[], out: NodeJS.WritableStream, err: P
   using reference = await loadModel(referencePath, loadOptions);
   using model = await loadModel(modelPath, loadOptions);
   const windowTokens = contextSize ?? Math.min(DEFAULT_WINDOW_TOKENS, reference.contextSize, model.contextSize);
-  const evaluate = (models: Model[]) => {
-    const bar = new ProgressBar(err, 'peregrine eval', 'windows');
-    return evaluateAgainstReference(reference, models, text, { contextSize: windowTokens, onProgress: (done, total) => bar.update(done, total) });
+  const evaluate = async (models: Model[]): Promise<EvalResult> => {
+    const bar = new ProgressBar(err, 'peregrine eval');
+    const startMs = performance.now();
+    try {
+      const result = await evaluateAgainstReference(reference, models, text, {
+        contextSize: windowTokens,
+        onProgress: (done, total) => bar.update(done, total, `${done}/${total} windows`),
+      });
+      bar.finish();
+      err.write(`peregrine eval: ${result.numWindows} windows of ${windowTokens} tokens, ${models.length} model(s) and the reference, in ${((performance.now() - startMs) / 1000).toFixed(1)} s\n`);
+      return result;
+    } finally {
+      bar.finish();
+    }
   };
   const paths = { model: modelPath, reference: referencePath, text: textPath };
 
@@ -95,8 +106,14 @@ export async function runEval(argv: string[], out: NodeJS.WritableStream, err: P
 /** quantizeModelFile with llama-quantize's name for the format, its progress as a bar on `err` */
 function quantizeWithProgress(err: ProgressStream): AnchorQuantizer {
   return async (inputPath, outputPath, format) => {
-    const bar = new ProgressBar(err, `peregrine eval: quantizing the reference to ${format} (the anchor)`, '%');
-    await quantizeModelFile(inputPath, outputPath, { format, onProgress: (done, total) => bar.update(Math.floor((100 * done) / total), 100) });
+    const bar = new ProgressBar(err, `peregrine eval: quantizing the reference to ${format} (the anchor)`);
+    try {
+      const report = await quantizeModelFile(inputPath, outputPath, { format, onProgress: (done, total, tensorName) => bar.update(done, total, tensorName) });
+      bar.finish();
+      err.write(`peregrine eval: the anchor: the reference quantized to ${report.format} (${report.tensors.length} tensors, ${report.outputBytes} bytes)\n`);
+    } finally {
+      bar.finish();
+    }
   };
 }
 

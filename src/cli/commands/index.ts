@@ -5,6 +5,7 @@ import { EMBED_COMMAND, runEmbed } from './embed.js';
 import { EVAL_COMMAND, runEval } from './eval.js';
 import { GENERATE_COMMAND, runGenerate } from './generate.js';
 import { INFO_COMMAND, runInfo } from './info.js';
+import { QUANTIZE_COMMAND, runQuantize } from './quantize.js';
 import { SERVE_COMMAND, runServe } from './serve.js';
 import { TOKENIZE_COMMAND, runTokenize } from './tokenize.js';
 
@@ -24,4 +25,5 @@ export const COMMANDS: readonly CliCommand[] = [
   { spec: EVAL_COMMAND, run: (argv) => runEval(argv, process.stdout, process.stderr) },
   { spec: TOKENIZE_COMMAND, run: (argv) => runTokenize(argv, process.stdout) },
   { spec: INFO_COMMAND, run: (argv) => runInfo(argv, process.stdout) },
+  { spec: QUANTIZE_COMMAND, run: (argv) => runQuantize(argv, process.stdout, process.stderr) },
 ];
