@@ -27,10 +27,15 @@ export type ErrorCode =
   | 'MISSING_TENSOR'
   | 'BAD_TENSOR_SHAPE'
   | 'UNSUPPORTED_TOKENIZER'
+  // quantization (peregrine quantize)
+  | 'ALREADY_QUANTIZED'
   // requests
   | 'INVALID_ARGUMENT'
   | 'PROMPT_TOO_LONG'
   | 'INVALID_TOKEN'
+  // evaluation (peregrine eval)
+  | 'VOCAB_MISMATCH'
+  | 'TEXT_TOO_SHORT'
   // capacity
   | 'CONTEXT_FULL'
   | 'QUEUE_FULL'

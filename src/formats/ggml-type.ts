@@ -96,7 +96,7 @@ const TABLE = {
   I64:     { blockSize: 1,   typeSize: 8 },
   Q4_0:    { blockSize: 32,  typeSize: 18,  hasCodec: true, native: MATMUL_EMBEDDING_PACKED_FROM_AVX2, fileType: 2 },
   Q4_1:    { blockSize: 32,  typeSize: 20 },
-  Q5_0:    { blockSize: 32,  typeSize: 22 },
+  Q5_0:    { blockSize: 32,  typeSize: 22,  hasCodec: true }, // llama-quantize's fallback for Q4_K rows not a multiple of 256: the reference backend runs it
   Q5_1:    { blockSize: 32,  typeSize: 24 },
   Q8_0:    { blockSize: 32,  typeSize: 34,  hasCodec: true, native: MATMUL_EMBEDDING_PACKED_FROM_AVX2, fileType: 7 },
   Q8_1:    { blockSize: 32,  typeSize: 36 },
@@ -117,7 +117,7 @@ const TABLE = {
   IQ1_M:   { blockSize: 256, typeSize: 56 },
   TQ1_0:   { blockSize: 256, typeSize: 54 },
   TQ2_0:   { blockSize: 256, typeSize: 66 },
-  MXFP4:   { blockSize: 32,  typeSize: 17,  hasCodec: true }, // no native kernel yet: the reference backend runs it
+  MXFP4:   { blockSize: 32,  typeSize: 17,  hasCodec: true, fileType: 38 }, // 38: MXFP4_MOE; no native kernel yet: the reference backend runs it
 } as const satisfies Record<GgmlTypeName, TraitsRow>;
 
 /** Type names with a codec and a llama_ftype: the types a whole model can be written in. */

@@ -88,8 +88,9 @@ registerCodec({
     for (let b = 0; b < numBlocks; b++) {
       let amax = 0;
       for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(src[b * 32 + j]!));
-      const d = amax / 127;
-      const id = d ? 1 / d : 0;
+      // f32 arithmetic throughout, as quantize_row_q8_0_ref: d and 1/d are floats
+      const d = Math.fround(amax / 127);
+      const id = d ? Math.fround(1 / d) : 0;
       v.setUint16(b * 34, f32ToF16(d), true);
       for (let j = 0; j < 32; j++) v.setInt8(b * 34 + 2 + j, roundHalfAway(Math.fround(src[b * 32 + j]! * id)));
     }
@@ -125,8 +126,9 @@ registerCodec({
       const id = d ? Math.fround(1 / d) : 0;
       v.setUint16(b * 18, f32ToF16(d), true);
       for (let j = 0; j < 16; j++) {
-        const x0 = Math.min(15, Math.trunc(Math.fround(src[b * 32 + j]! * id) + 8.5));
-        const x1 = Math.min(15, Math.trunc(Math.fround(src[b * 32 + 16 + j]! * id) + 8.5));
+        // (int8_t)(x0 + 8.5f) in quantize_row_q4_0_ref: the sum is rounded to f32 before truncation
+        const x0 = Math.min(15, Math.trunc(Math.fround(Math.fround(src[b * 32 + j]! * id) + 8.5)));
+        const x1 = Math.min(15, Math.trunc(Math.fround(Math.fround(src[b * 32 + 16 + j]! * id) + 8.5)));
         out[b * 18 + 2 + j] = x0 | (x1 << 4);
       }
     }

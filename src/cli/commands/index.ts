@@ -2,8 +2,10 @@ import type { Command } from '../args.js';
 import { BENCH_COMMAND, runBench } from './bench.js';
 import { CHAT_COMMAND, runChat } from './chat.js';
 import { EMBED_COMMAND, runEmbed } from './embed.js';
+import { EVAL_COMMAND, runEval } from './eval.js';
 import { GENERATE_COMMAND, runGenerate } from './generate.js';
 import { INFO_COMMAND, runInfo } from './info.js';
+import { QUANTIZE_COMMAND, runQuantize } from './quantize.js';
 import { SERVE_COMMAND, runServe } from './serve.js';
 import { TOKENIZE_COMMAND, runTokenize } from './tokenize.js';
 
@@ -20,6 +22,8 @@ export const COMMANDS: readonly CliCommand[] = [
   { spec: EMBED_COMMAND, run: (argv) => runEmbed(argv, process.stdout, process.stdin) },
   { spec: SERVE_COMMAND, run: (argv) => runServe(argv, process.stderr) },
   { spec: BENCH_COMMAND, run: (argv) => runBench(argv, process.stdout, process.stderr) },
+  { spec: EVAL_COMMAND, run: (argv) => runEval(argv, process.stdout, process.stderr) },
   { spec: TOKENIZE_COMMAND, run: (argv) => runTokenize(argv, process.stdout) },
   { spec: INFO_COMMAND, run: (argv) => runInfo(argv, process.stdout) },
+  { spec: QUANTIZE_COMMAND, run: (argv) => runQuantize(argv, process.stdout, process.stderr) },
 ];

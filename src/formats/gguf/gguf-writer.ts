@@ -71,8 +71,22 @@ function writeScalar(s: ByteSink, type: GgufScalarType, v: GgufScalar): void {
   }
 }
 
-/** Writes a GGUF file. Tensor data is streamed tensor by tensor. */
-export function writeGguf(path: string, spec: GgufWriteSpec): void {
+/** A tensor's header entry: what the tensor infos need, without the data. */
+export type GgufTensorHeader = Omit<GgufTensorSpec, 'data'>;
+
+export interface GgufHeader {
+  /** magic, version, metadata and tensor infos, padded to the alignment: the data section starts right after */
+  readonly bytes: Uint8Array;
+  readonly alignment: number;
+  /** each tensor's data bytes, in order (each is followed by zeros up to the alignment) */
+  readonly tensorByteSizes: readonly number[];
+}
+
+/**
+ * Encodes a GGUF header for tensors whose data will follow in the given order, each padded to the
+ * alignment (general.alignment is added when it is not the default 32).
+ */
+export function encodeGgufHeader(spec: Omit<GgufWriteSpec, 'tensors'> & { readonly tensors: readonly GgufTensorHeader[] }): GgufHeader {
   const alignment = spec.alignment ?? 32;
   const entries = spec.metadata instanceof Map ? [...spec.metadata] : Object.entries(spec.metadata);
   const metadata = new Map<string, GgufValue>(entries as [string, GgufValue][]);
@@ -110,10 +124,15 @@ export function writeGguf(path: string, spec: GgufWriteSpec): void {
     offset += Math.ceil(size / alignment) * alignment;
   }
   head.pad(alignment);
+  return { bytes: head.bytes(), alignment, tensorByteSizes: sizes };
+}
 
+/** Writes a GGUF file. Tensor data is streamed tensor by tensor. */
+export function writeGguf(path: string, spec: GgufWriteSpec): void {
+  const { bytes, alignment, tensorByteSizes: sizes } = encodeGgufHeader(spec);
   const fd = openSync(path, 'w');
   try {
-    writeAll(fd, head.bytes());
+    writeAll(fd, bytes);
     const zeros = new Uint8Array(alignment);
     spec.tensors.forEach((t, i) => {
       const data = typeof t.data === 'function' ? t.data() : t.data;

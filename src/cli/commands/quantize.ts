@@ -1,0 +1,57 @@
+import { InvalidRequestError } from '../../errors/engine-error.js';
+import { untrustedPath } from '../../errors/untrusted-text.js';
+import { quantFormats } from '../../quant/index.js';
+import { quantizeModelFile } from '../../quant/quantize-model.js';
+import { defineCommand, parseCommandArgs } from '../args.js';
+import { ProgressBar, type ProgressStream } from '../progress-bar.js';
+
+export const QUANTIZE_COMMAND = defineCommand({
+  name: 'quantize',
+  synopsis: '--input IN.gguf --output OUT.gguf --format F [--keep PATTERN]',
+  summary:
+    'Writes a GGUF model (F32, F16 or BF16 weights) in a quantized format, with the tensor types and bytes ' +
+    "llama.cpp's llama-quantize writes for that format (norms and other 1-D tensors stay as they are; output and tied " +
+    'embeddings, k-quant mixes and shape fallbacks follow its rules). A progress bar shows on a terminal.',
+  flags: {
+    input: { type: 'string', arg: 'PATH', help: 'the model to quantize: a GGUF in F32, F16 or BF16' },
+    output: { type: 'string', arg: 'PATH', help: 'where to write the quantized GGUF (written under a temporary name, then renamed)' },
+    format: { type: 'string', arg: 'F', help: `one of ${quantFormats().map((f) => f.name).join(', ')} (Q4_K is Q4_K_M, Q5_K is Q5_K_M, as in llama-quantize)` },
+    keep: { type: 'string', arg: 'PATTERN', multiple: true, help: 'leave tensors whose names match this regular expression in their input type' },
+    json: { type: 'boolean', help: 'print the report (every tensor, its input and output type) as JSON on stdout' },
+  },
+});
+
+export async function runQuantize(argv: string[], out: NodeJS.WritableStream, err: ProgressStream): Promise<void> {
+  const { values } = parseCommandArgs(argv, QUANTIZE_COMMAND);
+  for (const flag of ['input', 'output', 'format'] as const) {
+    if (values[flag] === undefined) throw new InvalidRequestError('INVALID_ARGUMENT', `--${flag} is required (see peregrine quantize --help)`);
+  }
+  const bar = new ProgressBar(err, `quantizing to ${values.format}`);
+  const controller = new AbortController();
+  const abort = (): void => controller.abort(new InvalidRequestError('INVALID_ARGUMENT', 'interrupted; nothing was written'));
+  process.once('SIGINT', abort);
+  const started = Date.now();
+  try {
+    const report = await quantizeModelFile(values.input!, values.output!, {
+      format: values.format!,
+      keep: values.keep ?? [],
+      onProgress: (done, total, name) => bar.update(done, total, name),
+      signal: controller.signal,
+    });
+    bar.finish();
+    const mib = (n: number): string => (n / 2 ** 20).toFixed(2);
+    const bpw = (n: number): string => ((n * 8) / report.numElements).toFixed(2);
+    const changed = report.tensors.filter((t) => t.inputType !== t.outputType).length;
+    err.write(
+      `peregrine: ${untrustedPath(report.outputPath)}: ${report.format} (file type ${report.fileType}), ` +
+        `${mib(report.inputBytes)} MiB (${bpw(report.inputTensorBytes)} bits/weight) -> ${mib(report.outputBytes)} MiB (${bpw(report.outputTensorBytes)} bits/weight), ` +
+        `${changed} of ${report.tensors.length} tensors converted` +
+        (report.numFallbacks ? `, ${report.numFallbacks} in a fallback type (row length not a multiple of the block)` : '') +
+        ` in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+    );
+    if (values.json) out.write(JSON.stringify(report, null, 2) + '\n');
+  } finally {
+    bar.finish();
+    process.off('SIGINT', abort);
+  }
+}

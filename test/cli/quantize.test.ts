@@ -1,0 +1,78 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readGguf } from '../../src/formats/gguf/index.js';
+import { ggmlTypeName } from '../../src/formats/ggml-type.js';
+
+// runs the built CLI (npm test builds first), exactly as `npx peregrine` would
+const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
+const STORIES = resolve(import.meta.dirname, '../../models/stories260K/stories260K.gguf');
+const dir = mkdtempSync(join(tmpdir(), 'peregrine-cli-quantize-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function peregrine(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('peregrine quantize', () => {
+  it('writes the format, prints one summary line on a non-TTY stderr (no bar) and the report with --json', () => {
+    const out = join(dir, 'q8.gguf');
+    const r = peregrine('quantize', '--input', STORIES, '--output', out, '--format', 'q8_0', '--json');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^peregrine: .*q8\.gguf: Q8_0 \(file type 7\), 1\.13 MiB \(32\.00 bits\/weight\) -> 0\.36 MiB \(\d+\.\d+ bits\/weight\), 37 of 48 tensors converted, 5 in a fallback type/);
+    expect(r.stderr).not.toContain('\r');
+    const report = JSON.parse(r.stdout);
+    expect(report.format).toBe('Q8_0');
+    const types = Object.fromEntries(readGguf(out).tensors.map((t) => [t.name, ggmlTypeName(t.type)]));
+    expect(Object.fromEntries(report.tensors.map((t: { name: string; outputType: string }) => [t.name, t.outputType]))).toEqual(types);
+    expect(types['blk.0.attn_q.weight']).toBe('Q8_0');
+    expect(types['blk.0.attn_norm.weight']).toBe('F32');
+    expect(types['blk.0.ffn_down.weight']).toBe('F16'); // rows of 172: llama-quantize's fallback
+    // the model runs
+    const g = peregrine('generate', '--model', out, '--prompt', 'Once upon a time', '--max-tokens', '8', '--temperature', '0');
+    expect(g.code).toBe(0);
+    expect(g.stdout.length).toBeGreaterThan(8);
+  });
+
+  it('--keep leaves matching tensors in their input type', () => {
+    const out = join(dir, 'keep.gguf');
+    const r = peregrine('quantize', '--input', STORIES, '--output', out, '--format', 'Q4_0', '--keep', '^blk\\.0\\.', '--keep', 'attn_q');
+    expect(r.code).toBe(0);
+    const types = Object.fromEntries(readGguf(out).tensors.map((t) => [t.name, ggmlTypeName(t.type)]));
+    expect(types['blk.0.attn_k.weight']).toBe('F32');
+    expect(types['blk.3.attn_q.weight']).toBe('F32');
+    expect(types['blk.3.attn_k.weight']).toBe('Q4_0');
+  });
+
+  it('refuses bad input with exit 2 and a typed error, leaving no file behind', () => {
+    const before = readdirSync(dir).length;
+    const missing = peregrine('quantize', '--input', STORIES, '--format', 'Q8_0');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/error \[INVALID_ARGUMENT\]: --output is required/);
+    const unknown = peregrine('quantize', '--input', STORIES, '--output', join(dir, 'x.gguf'), '--format', 'Q3_K');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown quantization format 'Q3_K'; formats: .*Q8_0.*MXFP4/);
+    const pattern = peregrine('quantize', '--input', STORIES, '--output', join(dir, 'x.gguf'), '--format', 'Q8_0', '--keep', '(');
+    expect(pattern.code).toBe(2);
+    expect(pattern.stderr).toMatch(/keep pattern '\(' is not a valid regular expression/);
+    const same = peregrine('quantize', '--input', STORIES, '--output', STORIES, '--format', 'Q8_0');
+    expect(same.code).toBe(2);
+    expect(same.stderr).toMatch(/is the input file/);
+    expect(readdirSync(dir).length).toBe(before);
+  });
+
+  it('refuses an already quantized model (ALREADY_QUANTIZED, exit 2) and a file that is not a model (exit 1)', () => {
+    const q = join(dir, 'q4.gguf');
+    expect(peregrine('quantize', '--input', STORIES, '--output', q, '--format', 'Q4_0').code).toBe(0);
+    const again = peregrine('quantize', '--input', q, '--output', join(dir, 'again.gguf'), '--format', 'Q8_0');
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/error \[ALREADY_QUANTIZED\]: tensor '.*' is already quantized \(Q\d_0\)/);
+    expect(existsSync(join(dir, 'again.gguf'))).toBe(false);
+    const notModel = peregrine('quantize', '--input', CLI, '--output', join(dir, 'y.gguf'), '--format', 'Q8_0');
+    expect(notModel.code).toBe(1);
+    expect(notModel.stderr).toMatch(/error \[GGUF_BAD_MAGIC\]/);
+  });
+});
