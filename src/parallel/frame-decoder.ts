@@ -31,6 +31,8 @@ export function encodeFrame(payload: Uint8Array): Buffer {
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private numBufferedBytes = 0;
+  /** the payload length of the frame whose header has been read, or -1 */
+  private payloadBytes = -1;
 
   constructor(
     private readonly onFrame: (payload: Buffer) => void,
@@ -41,36 +43,49 @@ export class FrameDecoder {
     this.chunks.push(chunk);
     this.numBufferedBytes += chunk.byteLength;
     for (;;) {
-      if (this.numBufferedBytes < FRAME_HEADER_BYTES) return;
-      const length = this.joinedPrefix(FRAME_HEADER_BYTES).readUInt32LE(0);
-      if (length === GOODBYE) {
-        this.consume(FRAME_HEADER_BYTES);
-        this.onGoodbye();
-        continue;
+      if (this.payloadBytes < 0) {
+        if (this.numBufferedBytes < FRAME_HEADER_BYTES) return;
+        const length = this.take(FRAME_HEADER_BYTES).readUInt32LE(0);
+        if (length === GOODBYE) {
+          this.onGoodbye();
+          continue;
+        }
+        this.payloadBytes = length;
       }
-      const frameBytes = FRAME_HEADER_BYTES + length;
-      if (this.numBufferedBytes < frameBytes) return;
-      const frame = this.joinedPrefix(frameBytes);
-      this.consume(frameBytes);
-      this.onFrame(frame.subarray(FRAME_HEADER_BYTES));
+      if (this.numBufferedBytes < this.payloadBytes) return;
+      const payload = this.take(this.payloadBytes);
+      this.payloadBytes = -1;
+      this.onFrame(payload);
     }
   }
 
-  /** bytes received that do not make a whole frame yet */
+  /** bytes received that do not make a whole frame yet (a read header included) */
   get numPendingBytes(): number {
-    return this.numBufferedBytes;
+    return this.numBufferedBytes + (this.payloadBytes < 0 ? 0 : FRAME_HEADER_BYTES);
   }
 
-  /** the first n buffered bytes as one buffer (a view when the first chunk holds them) */
-  private joinedPrefix(n: number): Buffer {
-    if (this.chunks[0]!.byteLength < n) this.chunks = [Buffer.concat(this.chunks)];
-    return this.chunks[0]!.subarray(0, n);
-  }
-
-  private consume(n: number): void {
-    const first = this.chunks[0]!;
-    if (first.byteLength === n) this.chunks.shift();
-    else this.chunks[0] = first.subarray(n);
+  /** removes the first n buffered bytes (n ≤ numBufferedBytes): a view when the first chunk holds them, else one copy */
+  private take(n: number): Buffer {
     this.numBufferedBytes -= n;
+    if (n === 0) return Buffer.alloc(0);
+    const first = this.chunks[0]!;
+    if (first.byteLength >= n) {
+      if (first.byteLength === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    let numWhole = 0; // chunks taken whole, removed at the end in one splice
+    while (filled < n) {
+      const chunk = this.chunks[numWhole]!;
+      const part = Math.min(chunk.byteLength, n - filled);
+      out.set(chunk.subarray(0, part), filled);
+      filled += part;
+      if (part === chunk.byteLength) numWhole++;
+      else this.chunks[numWhole] = chunk.subarray(part);
+    }
+    this.chunks.splice(0, numWhole);
+    return out;
   }
 }

@@ -9,7 +9,9 @@ import type { WeightTensor } from '../kernels/kernel-backend.js';
  * - splitRows, column-parallel: rank r keeps a contiguous run of output rows (q/k/v heads, gate
  *   and up features) and computes those outputs in full; every rank needs the whole input.
  *   Each output is the same dot product as one worker's, over the same activations: bit for bit
- *   the same numbers.
+ *   the same numbers (for F16, while the shard keeps a multiple of 32 rows, as every model's
+ *   does: with fewer, F16 matmuls round the activations to f16 as llama.cpp does for shapes its
+ *   AMX buffer does not take).
  * - splitColumns, row-parallel: rank r keeps a contiguous run of input columns of every row
  *   (attention output, FFN down), multiplies its slice of the input, and an all-reduce sums the
  *   partial outputs. The cut falls on a block boundary of the weight's type (32 for Q8_0/Q4_0,
