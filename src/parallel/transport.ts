@@ -13,9 +13,11 @@
  * - Messages between two ranks arrive in the order they were sent; a `recv` must name the exact
  *   size its peer sent (a mismatch is a bug and fails the transport).
  * - Collectives must be called by every rank, in the same order, with the same lengths.
- * - A peer that exits, crashes or closes makes every operation that needs it reject with a
- *   TransportError `PEER_FAILED`; a peer that makes no progress for `peerTimeoutMs` makes it reject
- *   with `PEER_TIMEOUT`. Nothing waits forever.
+ * - A peer that exits or crashes makes every operation that waits, on any rank, reject with a
+ *   TransportError `PEER_FAILED` (the group is dead); a peer that closed its transport fails
+ *   the operations that need it, once what it sent before is read; a peer that makes no progress
+ *   for `peerTimeoutMs` makes the operations waiting on it reject with `PEER_TIMEOUT`. Nothing
+ *   waits forever.
  */
 export interface Transport {
   /** this worker's index, 0 ≤ rank < worldSize */

