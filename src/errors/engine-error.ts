@@ -42,7 +42,11 @@ export type ErrorCode =
   // engine
   | 'NON_FINITE_LOGITS'
   | 'ENGINE_DEAD'
-  | 'NATIVE_BACKEND_FAILED';
+  | 'NATIVE_BACKEND_FAILED'
+  // workers as devices (src/parallel)
+  | 'PEER_FAILED'
+  | 'PEER_TIMEOUT'
+  | 'WORKER_FAILED';
 
 export class EngineError extends Error {
   readonly code: ErrorCode;
