@@ -103,7 +103,11 @@ export function hfTokenizerMetadata(files: HfTokenizerFiles): Map<string, GgufVa
     if (!Number.isInteger(id) || (id as number) < 0 || (id as number) >= 2 ** 23) return corrupt(`token ${JSON.stringify(text)} has id ${JSON.stringify(id)}`);
     return id as number;
   };
-  for (const [text, id] of Object.entries(model['vocab'])) texts.set(checkId(id, text), text);
+  const vocabIds = new Map<string, number>();
+  for (const [text, id] of Object.entries(model['vocab'])) {
+    texts.set(checkId(id, text), text);
+    vocabIds.set(text, id as number);
+  }
   const added = new Map<number, { readonly special: boolean }>();
   for (const entry of Array.isArray(tok['added_tokens']) ? tok['added_tokens'] : []) {
     if (!isObject(entry) || typeof entry['content'] !== 'string') return corrupt('has an added token without content');
@@ -111,7 +115,9 @@ export function hfTokenizerMetadata(files: HfTokenizerFiles): Map<string, GgufVa
     texts.set(id, entry['content']);
     added.set(id, { special: entry['special'] === true });
   }
-  const numTokens = files.vocabSize ?? Math.max(...texts.keys()) + 1;
+  let maxId = -1;
+  for (const id of texts.keys()) maxId = Math.max(maxId, id);
+  const numTokens = files.vocabSize ?? maxId + 1;
 
   // the kind of BPE, from the normalizer and pre-tokenizer
   const normalizer = tok['normalizer'];
@@ -143,7 +149,9 @@ export function hfTokenizerMetadata(files: HfTokenizerFiles): Map<string, GgufVa
     if (text === undefined) {
       tokens.push(`[PAD${id}]`);
       types.push(UNUSED);
-    } else if (added.has(id)) {
+    } else if (added.has(id) && !(isMetaspace && !added.get(id)!.special && text.includes('\u2581') && vocabIds.get(text) === id)) {
+      // an added token is matched in the raw text before encoding (HF and llama.cpp alike); one of
+      // Gemma's ▁ runs, also in the BPE vocabulary, never matches raw text (it has spaces): a normal token
       tokens.push(text);
       types.push(added.get(id)!.special || looksSpecial(text) ? CONTROL : USER_DEFINED);
     } else {
