@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadModel } from '../../src/engine/loaded-model.js';
+import { ModelLoadError } from '../../src/errors/engine-error.js';
 import { readGguf } from '../../src/formats/gguf/index.js';
 import { readHfDirectory } from '../../src/formats/hf/hf-directory.js';
 import { ReferenceBackend } from '../../src/kernels/reference/reference-backend.js';
@@ -31,5 +33,21 @@ describe.skipIf(!hasShared)('stories260K as a Hugging Face directory', () => {
     let worst = 0;
     for (let i = 0; i < prompt.length; i++) worst = Math.max(worst, maxAbsDiff(actual[i]!, expected[i]!));
     expect(worst).toBeLessThan(1e-5);
+  });
+
+  it('loads through loadModel with the vocabulary of the GGUF (--tokenizer) and writes its greedy text', async () => {
+    await expect(loadModel(HF, { backend: 'reference' })).rejects.toThrow(ModelLoadError);
+    await expect(loadModel(HF, { backend: 'reference' })).rejects.toThrow(/has no tokenizer.*--tokenizer/);
+    const fromHf = await loadModel(HF, { backend: 'reference', tokenizer: GGUF });
+    const fromGguf = await loadModel(GGUF, { backend: 'reference' });
+    try {
+      const options = { maxTokens: 24, temperature: 0 };
+      const expected = await fromGguf.complete('Once upon a time', options);
+      expect(expected.text).toMatch(/Lily/);
+      expect((await fromHf.complete('Once upon a time', options)).text).toBe(expected.text);
+    } finally {
+      fromHf.dispose();
+      fromGguf.dispose();
+    }
   });
 });
