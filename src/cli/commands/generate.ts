@@ -10,7 +10,6 @@ export const GENERATE_COMMAND = defineCommand({
   summary: 'Streams the generated text to stdout (diagnostics go to stderr).',
   flags: {
     model: { type: 'string', arg: 'PATH', help: 'a GGUF model or Hugging Face directory', default: 'the bundled stories260K' },
-    tokenizer: TOKENIZER_FLAG,
     prompt: { type: 'string', arg: 'TEXT', help: 'the text to continue', default: 'empty' },
     'max-tokens': { type: 'string', arg: 'N', help: 'tokens to generate', default: '256' },
     temperature: { type: 'string', arg: 'T', help: '0 = greedy', default: '1' },
@@ -32,6 +31,7 @@ export const GENERATE_COMMAND = defineCommand({
       help: "exact (llama.cpp's Q8_0 arithmetic, bit for bit) or bf16 (AMX CPUs: batches of 12+ tokens on bf16 tiles; faster, not the same bits)",
       default: 'exact',
     },
+    tokenizer: TOKENIZER_FLAG,
   },
 });
 

@@ -20,7 +20,6 @@ export const SERVE_COMMAND = defineCommand({
     'Serves an OpenAI-compatible API (/v1/completions, /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/models, /v1/models/{id}, llama-server\'s /tokenize and /detokenize, /health, /metrics, and a web page at /) until SIGTERM or SIGINT, then finishes in-flight requests (at most --drain-timeout seconds) and exits; a second signal aborts them at once, each stream ending with an error event. The API key may come from the PEREGRINE_API_KEY environment variable instead of --api-key (which `ps` shows). Logs go to stderr: startup and shutdown, and one line per request when it ends (request id, route, status, tokens, TTFT, duration). /metrics has vLLM\'s metric names (vllm:*) besides ours (peregrine:*). Every option may also come from a --config file.',
   flags: {
     model: { type: 'string', arg: 'PATH', help: 'a GGUF model or Hugging Face directory', default: 'the bundled stories260K' },
-    tokenizer: TOKENIZER_FLAG,
     host: { type: 'string', arg: 'HOST', help: 'interface to listen on', default: '127.0.0.1' },
     port: { type: 'string', arg: 'PORT', help: 'TCP port; 0 = any free port', default: '8080' },
     'api-key': {
@@ -67,6 +66,7 @@ export const SERVE_COMMAND = defineCommand({
       help: 'after SIGTERM/SIGINT, how long in-flight requests get to finish; then they are aborted (each stream gets an error event) and the server exits',
       default: '30',
     },
+    tokenizer: TOKENIZER_FLAG,
   },
 });
 

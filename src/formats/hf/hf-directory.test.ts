@@ -117,7 +117,7 @@ describe('Hugging Face directory', () => {
   it('says what is missing: config.json, the weights, a tokenizer', () => {
     const empty = join(root, 'empty');
     mkdirSync(empty);
-    expect(errorOf(() => readModel(empty)).message).toMatch(/without config\.json/);
+    expect(errorOf(() => readModel(empty)).message).toMatch(/is a directory, not a model file nor a Hugging Face model directory \(it has no config\.json\)/);
     writeFileSync(join(empty, 'config.json'), JSON.stringify(CONFIG));
     expect(errorOf(() => readModel(empty)).message).toMatch(/neither model\.safetensors nor model\.safetensors\.index\.json/);
     const dir = modelDir();

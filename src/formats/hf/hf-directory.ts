@@ -119,7 +119,9 @@ function isDirectory(path: string): boolean {
 export function readHfDirectory(dir: string, options: HfDirectoryOptions = {}): GgufFile {
   const shownDir = untrustedPath(dir);
   const configPath = join(dir, 'config.json');
-  if (!existsSync(configPath)) throw new ModelLoadError('FILE_NOT_FOUND', `${shownDir} is a directory without config.json (a model is a GGUF file or a Hugging Face directory)`);
+  if (!existsSync(configPath)) {
+    throw new ModelLoadError('FILE_READ_FAILED', `${shownDir} is a directory, not a model file nor a Hugging Face model directory (it has no config.json)`);
+  }
   const config = readJsonFile(configPath);
   if (!isObject(config)) throw new ModelLoadError('MISSING_METADATA', `${untrustedPath(configPath)} is not a JSON object`);
   const plan = planHfArchitecture(config, untrustedPath(configPath));
