@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { PassThrough } from 'node:stream';
+import { runInfo } from '../../src/cli/commands/info.js';
 import { loadModel } from '../../src/engine/loaded-model.js';
 import { ModelLoadError } from '../../src/errors/engine-error.js';
 import { readGguf } from '../../src/formats/gguf/index.js';
@@ -49,5 +51,14 @@ describe.skipIf(!hasShared)('stories260K as a Hugging Face directory', () => {
       fromHf.dispose();
       fromGguf.dispose();
     }
+  });
+
+  it('peregrine info names the architecture, says it is supported and reads the directory as its converted GGUF', () => {
+    const out = new PassThrough();
+    runInfo([HF], out);
+    const text = String(out.read());
+    expect(text).toMatch(/^architecture: {2}llama \(hf\), supported$/m);
+    expect(text).toMatch(/^format: +Hugging Face directory/m);
+    expect(text).toMatch(/^tensor types: +F32 ×47$/m);
   });
 });
