@@ -83,12 +83,6 @@ class ConfigReader {
     return this.fail(key, 'an array of numbers');
   }
 
-  string(key: string): string | undefined {
-    const v = this.config[key];
-    if (v === undefined || v === null) return undefined;
-    if (typeof v === 'string') return v;
-    return this.fail(key, 'a string');
-  }
 }
 
 /** The text model's config: Gemma 3's multimodal checkpoints nest it under text_config. */
@@ -204,10 +198,9 @@ export function planHfArchitecture(rawConfig: Record<string, unknown>, shownPath
     if (pattern !== 6) unsupported(`sliding_window_pattern ${pattern} (Gemma 3 runs 6)`);
     if (c.has('attn_logit_softcapping')) unsupported('attn_logit_softcapping (llama.cpp\'s gemma3 applies none)');
   }
-  if (arch === 'qwen2' || arch === 'qwen3' || arch === 'llama') {
-    // llama.cpp's llama graph has no sliding window, and Qwen's use_sliding_window is off in every release
-    if (arch !== 'llama' && c.bool('use_sliding_window', false)) unsupported('use_sliding_window');
-  }
+  // Qwen's use_sliding_window is off in every release, and llama.cpp's qwen graphs have none; a
+  // Mistral sliding_window is ignored, as llama.cpp's converted 'llama' GGUF has none either
+  if ((arch === 'qwen2' || arch === 'qwen3') && c.bool('use_sliding_window', false)) unsupported('use_sliding_window');
   return {
     architecture: arch,
     metadata,

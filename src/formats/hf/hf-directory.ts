@@ -226,7 +226,10 @@ function permuteHeads(bytes: Uint8Array, stored: SafetensorsTensorInfo, numHeads
   }
 }
 
-/** f32 of 1 + w, w decoded from F32, F16 or BF16 bytes */
+/**
+ * f32 of 1 + w, w decoded from F32, F16 or BF16 bytes, rounded once (llama.cpp's converter adds 1 to
+ * an F16 norm in f16, so an F16 Gemma checkpoint's GGUF norms can differ from these by an f16 ulp)
+ */
 function addOne(bytes: Uint8Array, dtype: string): Uint8Array {
   if (dtype === 'F32') {
     const values = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
