@@ -33,6 +33,13 @@ export interface Command<F extends Flags = Flags> {
   readonly positionals?: boolean;
 }
 
+/** `--tokenizer PATH`: the vocabulary of a Hugging Face directory that has no tokenizer.json */
+export const TOKENIZER_FLAG = {
+  type: 'string',
+  arg: 'PATH',
+  help: 'for a Hugging Face directory without tokenizer.json: a GGUF file, tokenizer.json or directory whose vocabulary it uses',
+} as const satisfies Flag;
+
 /** Declares a command; `const` keeps the flags' literal types, so parseCommandArgs can type their values. */
 export function defineCommand<const F extends Flags>(command: Command<F>): Command<F> {
   return command;

@@ -1,5 +1,7 @@
-import { InvalidRequestError } from '../errors/engine-error.js';
-import { MetadataReader, readGguf } from '../formats/gguf/index.js';
+import { InvalidRequestError, ModelLoadError } from '../errors/engine-error.js';
+import { untrustedPath } from '../errors/untrusted-text.js';
+import { GgufValueType, MetadataReader } from '../formats/gguf/index.js';
+import { readModel } from '../formats/read-model.js';
 import type { KernelBackend, KvCacheType } from '../kernels/kernel-backend.js';
 import type { MatmulPrecision } from '../kernels/native/native-backend.js';
 import { selectBackend, type BackendChoice } from '../kernels/select-backend.js';
@@ -26,6 +28,11 @@ export interface LoadModelOptions {
    * has them: faster, about as accurate, but not llama.cpp's bits. Ignored with a backend instance.
    */
   readonly matmulPrecision?: MatmulPrecision;
+  /**
+   * where a Hugging Face directory without tokenizer.json gets its vocabulary: a GGUF file (its
+   * `tokenizer.*` metadata), a tokenizer.json or a directory holding one. Ignored for a GGUF model.
+   */
+  readonly tokenizer?: string;
 }
 
 /** What Model's constructor takes: a file read and checked by `Model.read`. */
@@ -33,6 +40,10 @@ export interface ModelParts {
   readonly path: string;
   readonly info: ModelInfo;
   readonly tokenizer: Tokenizer;
+  /** the Jinja chat template the model carries (GGUF `tokenizer.chat_template`, tokenizer_config.json's chat_template) */
+  readonly chatTemplateSource: string | undefined;
+  /** LoadModelOptions.tokenizer, for threads that rebuild the tokenizer from the files */
+  readonly tokenizerPath: string | undefined;
   readonly network: CausalLM;
   readonly contextSize: number;
   readonly kvCacheType: KvCacheType;
@@ -49,6 +60,8 @@ export class Model {
   readonly path: string;
   readonly info: ModelInfo;
   readonly tokenizer: Tokenizer;
+  readonly chatTemplateSource: string | undefined;
+  readonly tokenizerPath: string | undefined;
   readonly network: CausalLM;
   readonly contextSize: number;
   readonly kvCacheType: KvCacheType;
@@ -59,6 +72,8 @@ export class Model {
     this.path = parts.path;
     this.info = parts.info;
     this.tokenizer = parts.tokenizer;
+    this.chatTemplateSource = parts.chatTemplateSource;
+    this.tokenizerPath = parts.tokenizerPath;
     this.network = parts.network;
     this.contextSize = parts.contextSize;
     this.kvCacheType = parts.kvCacheType;
@@ -74,9 +89,14 @@ export class Model {
     if (options.matmulPrecision !== undefined && options.matmulPrecision !== 'exact' && options.matmulPrecision !== 'bf16') {
       throw new InvalidRequestError('INVALID_ARGUMENT', `matmulPrecision must be 'exact' or 'bf16' (got ${String(options.matmulPrecision)})`);
     }
-    const file = readGguf(path);
+    const file = readModel(path, { tokenizer: options.tokenizer });
     const info = describeModel(file);
+    if (!file.metadata.has('tokenizer.ggml.model')) {
+      throw new ModelLoadError('MISSING_METADATA', `${untrustedPath(path)} has no tokenizer (a Hugging Face directory needs tokenizer.json, or a vocabulary from the tokenizer option / --tokenizer: a GGUF file or tokenizer.json)`);
+    }
     const tokenizer = createTokenizer(new MetadataReader(file.metadata, path));
+    const template = file.metadata.get('tokenizer.chat_template');
+    const chatTemplateSource = template?.type === GgufValueType.STRING ? (template.value as string) : undefined;
     const isOwnBackend = options.backend === undefined || typeof options.backend === 'string';
     const backend =
       options.backend === undefined || typeof options.backend === 'string'
@@ -92,7 +112,7 @@ export class Model {
         throw new InvalidRequestError('INVALID_ARGUMENT', `kvCacheType must be 'f16' or 'f32' (got ${String(kvCacheType)})`);
       }
       checkContextSize(contextSize, network.config, kvCacheType);
-      return { path, info, tokenizer, network, contextSize, kvCacheType, ownedBackend: isOwnBackend ? backend : undefined };
+      return { path, info, tokenizer, chatTemplateSource, tokenizerPath: options.tokenizer, network, contextSize, kvCacheType, ownedBackend: isOwnBackend ? backend : undefined };
     } catch (err) {
       if (isOwnBackend) disposeBackend(backend);
       throw err;

@@ -49,7 +49,7 @@ export class WeightLoader {
   }
 
   private bytes(info: GgufTensorInfo): Uint8Array {
-    return readTensorData(this.file, [info]).get(info.name)!;
+    return this.file.tensorSource?.read(info) ?? readTensorData(this.file, [info]).get(info.name)!;
   }
 
   /** A 2-D weight [numRows, numCols] (ggml shape [numCols, numRows]). */

@@ -36,7 +36,7 @@ export class PromptEncoder {
     private readonly logger: { warn(message: string): void },
   ) {
     if (workerFile === undefined) return;
-    const data: PromptWorkerData = { modelPath: engine.model.path, chatTemplateSource: chatTemplate.source, contextSize: engine.contextSize };
+    const data: PromptWorkerData = { modelPath: engine.model.path, tokenizerPath: engine.model.tokenizerPath, chatTemplateSource: chatTemplate.source, contextSize: engine.contextSize };
     const worker = new Worker(workerFile, { workerData: data });
     worker.unref(); // never what keeps the process alive
     worker.on('message', (reply: PromptReply) => this.onReply(reply));

@@ -8,6 +8,8 @@ import type { ToolOffer } from './tools/tool-request.js';
 /** what the prompt thread is started with */
 export interface PromptWorkerData {
   readonly modelPath: string;
+  /** Model.tokenizerPath */
+  readonly tokenizerPath: string | undefined;
   readonly chatTemplateSource: string;
   readonly contextSize: number;
 }

@@ -5,15 +5,16 @@
  * template's source and the context size; answers one message per request, in order.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { MetadataReader, readGguf } from '../formats/gguf/index.js';
+import { MetadataReader } from '../formats/gguf/index.js';
+import { readModel } from '../formats/read-model.js';
 import { createTokenizer } from '../tokenizer/tokenizer.js';
 import { ChatTemplate } from './chat-completions/chat-template.js';
 import { encodePrompt, type PromptJob, type PromptReply, type PromptWorkerData, serializeError } from './prompt-jobs.js';
 
-const { modelPath, chatTemplateSource, contextSize } = workerData as PromptWorkerData;
+const { modelPath, tokenizerPath, chatTemplateSource, contextSize } = workerData as PromptWorkerData;
 const port = parentPort!;
 try {
-  const tokenizer = createTokenizer(new MetadataReader(readGguf(modelPath).metadata, modelPath));
+  const tokenizer = createTokenizer(new MetadataReader(readModel(modelPath, { tokenizer: tokenizerPath }).metadata, modelPath));
   const chatTemplate = ChatTemplate.fromSource(chatTemplateSource, tokenizer);
   port.on('message', (job: PromptJob) => {
     let reply: PromptReply;

@@ -31,6 +31,7 @@ import { GGML_TYPE_TRAITS, GgmlType, ggmlByteSize, ggmlTypeName, ggmlTypeTraits,
 import { gguf, writeGguf, type GgufTensorSpec, type GgufValue } from '../formats/gguf/index.js';
 import { codecFor, type KQuantEffort } from '../quant/index.js';
 import { Rng } from '../util/rng.js';
+import { llama3RopeFactors } from '../formats/hf/rope-scaling.js';
 import { countModelParams, resolveModelShape, type Llama3RopeScaling, type LongRopeScaling, type ModelShape, type ModelShapeName } from './model-shapes.js';
 import { buildSyntheticVocab, type SyntheticVocabSpec } from './synthetic-vocab.js';
 
@@ -349,31 +350,6 @@ function fallbackType(type: GgmlType, rowLength: number): GgmlType {
   if (rowLength % blockSize === 0) return type;
   if (blockSize > 32 && rowLength % 32 === 0) return GgmlType.Q8_0;
   return GgmlType.F16;
-}
-
-/**
- * Llama 3.1 RoPE scaling factors (rope_freqs.weight, [headDim/2] f32), computed as
- * convert_hf_to_gguf.py does, in f32 like its torch tensors: wavelengths shorter than
- * originalContextLength/highFreqFactor keep factor 1, longer than originalContextLength/lowFreqFactor
- * get `factor`, and those between are interpolated smoothly.
- */
-export function llama3RopeFactors(ropeTheta: number, headDim: number, scaling: Llama3RopeScaling): Float32Array {
-  const fr = Math.fround;
-  const { factor, lowFreqFactor, highFreqFactor, originalContextLength } = scaling;
-  const lowFreqWavelen = originalContextLength / lowFreqFactor;
-  const highFreqWavelen = originalContextLength / highFreqFactor;
-  const out = new Float32Array(headDim / 2);
-  for (let i = 0; i < headDim / 2; i++) {
-    const freq = fr(1 / fr(Math.pow(ropeTheta, fr(fr(2 * i) / headDim))));
-    const wavelen = fr(fr(2 * Math.PI) / freq);
-    if (wavelen < highFreqWavelen) out[i] = 1;
-    else if (wavelen > lowFreqWavelen) out[i] = factor;
-    else {
-      const smooth = fr(fr(fr(originalContextLength / wavelen) - lowFreqFactor) / (highFreqFactor - lowFreqFactor));
-      out[i] = fr(1 / fr(fr(fr(1 - smooth) / factor) + smooth));
-    }
-  }
-  return out;
 }
 
 /** Generates and encodes one tensor, a chunk of rows at a time. */

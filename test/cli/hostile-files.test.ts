@@ -82,7 +82,7 @@ describe('peregrine info on hostile files: nothing from the file reaches the ter
     const r = peregrine('info', p);
     expect(r.code).toBe(0);
     expectNothingForged(r.stdout);
-    expect(r.stdout).toMatch(/^architecture: {2}llama \(\\u001b\[2K\\u000dperegrine: everything is fine\\u000a\\u009b31m\\u202eevil\)$/m);
+    expect(r.stdout).toMatch(/^architecture: {2}llama \(\\u001b\[2K\\u000dperegrine: everything is fine\\u000a\\u009b31m\\u202eevil\), supported$/m);
     expect(r.stdout).toMatch(/\(pre: pre\\u001b\[2K\\u000dperegrine: everything is fine\\u000a\)/);
     expect(r.stdout).toMatch(/^ {2}\\u001b\[2K\\u000dperegrine: everything is fine\\u000a: \\u001b\[2K.*v… \(\d+ chars\)$/m);
     expect(r.stdout).toMatch(/embedding_length: 64/);

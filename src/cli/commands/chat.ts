@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import { loadModel } from '../../engine/loaded-model.js';
 import { InvalidRequestError } from '../../errors/engine-error.js';
-import { backendFlag, defineCommand, numberFlag, parseCommandArgs, threadsFlag } from '../args.js';
+import { TOKENIZER_FLAG, backendFlag, defineCommand, numberFlag, parseCommandArgs, threadsFlag } from '../args.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
 
 export const CHAT_COMMAND = defineCommand({
@@ -11,7 +11,8 @@ export const CHAT_COMMAND = defineCommand({
     "Chats with the model through its chat template, keeping the conversation. On a terminal: a prompt loop " +
     '(/reset forgets the conversation, /exit or Ctrl-D leaves). Otherwise: stdin is one message, the answer goes to stdout.',
   flags: {
-    model: { type: 'string', arg: 'PATH', help: 'a GGUF model', default: 'the bundled stories260K' },
+    model: { type: 'string', arg: 'PATH', help: 'a GGUF model or Hugging Face directory', default: 'the bundled stories260K' },
+    tokenizer: TOKENIZER_FLAG,
     system: { type: 'string', arg: 'TEXT', help: 'the system prompt', default: 'none' },
     'max-tokens': { type: 'string', arg: 'N', help: 'most tokens per answer', default: '256' },
     temperature: { type: 'string', arg: 'T', help: '0 = greedy', default: '1' },
@@ -33,6 +34,7 @@ export async function runChat(argv: string[], stdin: NodeJS.ReadStream, out: Nod
     contextSize: numberFlag(values['context-size'], '--context-size', { integer: true }),
     threads: threadsFlag(values.threads),
     backend: backendFlag(values.backend),
+    tokenizer: values.tokenizer,
   });
   try {
     const session = model.chat({ systemPrompt: values.system });

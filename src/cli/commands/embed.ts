@@ -1,7 +1,7 @@
 import { POOLING_TYPES, type PoolingType } from '../../engine/embedding-options.js';
 import { loadModel } from '../../engine/loaded-model.js';
 import { InvalidRequestError } from '../../errors/engine-error.js';
-import { backendFlag, defineCommand, numberFlag, parseCommandArgs, threadsFlag } from '../args.js';
+import { TOKENIZER_FLAG, backendFlag, defineCommand, numberFlag, parseCommandArgs, threadsFlag } from '../args.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
 
 export const EMBED_COMMAND = defineCommand({
@@ -12,7 +12,8 @@ export const EMBED_COMMAND = defineCommand({
     'state of the model, L2-normalized. json: a JSON array of vectors; text: one line of numbers per input.',
   positionals: true,
   flags: {
-    model: { type: 'string', arg: 'PATH', help: 'a GGUF model', default: 'the bundled stories260K' },
+    model: { type: 'string', arg: 'PATH', help: 'a GGUF model or Hugging Face directory', default: 'the bundled stories260K' },
+    tokenizer: TOKENIZER_FLAG,
     pooling: { type: 'string', arg: 'mean|last|cls', help: "mean of the tokens, the last token's, or the first's", default: "the GGUF's pooling_type, else mean" },
     'no-normalize': { type: 'boolean', help: 'print the pooled vectors as they are, not L2-normalized' },
     format: { type: 'string', arg: 'json|text', help: 'output format', default: 'json' },
@@ -35,6 +36,7 @@ export async function runEmbed(argv: string[], out: NodeJS.WritableStream, stdin
     contextSize: numberFlag(values['context-size'], '--context-size', { integer: true }),
     threads: threadsFlag(values.threads),
     backend: backendFlag(values.backend),
+    tokenizer: values.tokenizer,
   };
   const texts = positionals.length > 0 ? positionals : (await readAll(stdin)).split('\n').filter((line) => line.trim() !== '');
   if (texts.length === 0) throw new InvalidRequestError('INVALID_ARGUMENT', 'no text to embed: give TEXT arguments or lines on stdin');

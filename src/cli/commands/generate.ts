@@ -1,7 +1,7 @@
 import { validateGenerationOptions } from '../../engine/generation-options.js';
 import { loadModel } from '../../engine/loaded-model.js';
 import { resolveSamplingParams } from '../../sampling/sampling-params.js';
-import { backendFlag, defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs, threadsFlag } from '../args.js';
+import { TOKENIZER_FLAG, backendFlag, defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs, threadsFlag } from '../args.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
 
 export const GENERATE_COMMAND = defineCommand({
@@ -9,7 +9,7 @@ export const GENERATE_COMMAND = defineCommand({
   synopsis: '[--model PATH] [--prompt TEXT] [options]',
   summary: 'Streams the generated text to stdout (diagnostics go to stderr).',
   flags: {
-    model: { type: 'string', arg: 'PATH', help: 'a GGUF model', default: 'the bundled stories260K' },
+    model: { type: 'string', arg: 'PATH', help: 'a GGUF model or Hugging Face directory', default: 'the bundled stories260K' },
     prompt: { type: 'string', arg: 'TEXT', help: 'the text to continue', default: 'empty' },
     'max-tokens': { type: 'string', arg: 'N', help: 'tokens to generate', default: '256' },
     temperature: { type: 'string', arg: 'T', help: '0 = greedy', default: '1' },
@@ -31,6 +31,7 @@ export const GENERATE_COMMAND = defineCommand({
       help: "exact (llama.cpp's Q8_0 arithmetic, bit for bit) or bf16 (AMX CPUs: batches of 12+ tokens on bf16 tiles; faster, not the same bits)",
       default: 'exact',
     },
+    tokenizer: TOKENIZER_FLAG,
   },
 });
 
@@ -43,6 +44,7 @@ export async function runGenerate(argv: string[], out: NodeJS.WritableStream, er
     threads: threadsFlag(values.threads),
     backend: backendFlag(values.backend),
     matmulPrecision: matmulPrecisionFlag(values['matmul-precision']),
+    tokenizer: values.tokenizer,
   };
   const generationOptions = {
     maxTokens: numberFlag(values['max-tokens'], '--max-tokens', { integer: true }),

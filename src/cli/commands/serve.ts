@@ -9,7 +9,7 @@ import { CorsPolicy } from '../../server/cors.js';
 import { createServer, DEFAULT_MAX_UNREAD_BYTES, type PeregrineServer } from '../../server/server.js';
 import { shutdownGracefully } from '../../server/graceful-shutdown.js';
 import type { ServingEngine } from '../../engine/serving-engine.js';
-import { choiceFlag, defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs, positiveIntegerFlag, threadsFlag } from '../args.js';
+import { choiceFlag, defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs, positiveIntegerFlag, threadsFlag, TOKENIZER_FLAG } from '../args.js';
 import { mergeFlagValues, readConfigFile } from '../config-file.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type Logger } from '../../server/logging/logger.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
@@ -20,7 +20,7 @@ export const SERVE_COMMAND = defineCommand({
   summary:
     'Serves an OpenAI-compatible API (/v1/completions, /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/models, /v1/models/{id}, llama-server\'s /tokenize and /detokenize, /health, /metrics, and a web page at /) until SIGTERM or SIGINT, then finishes in-flight requests (at most --drain-timeout seconds) and exits; a second signal aborts them at once, each stream ending with an error event. The API key may come from the PEREGRINE_API_KEY environment variable instead of --api-key (which `ps` shows). Logs go to stderr: startup and shutdown, and one line per request when it ends (request id, route, status, tokens, TTFT, duration). /metrics has vLLM\'s metric names (vllm:*) besides ours (peregrine:*). Every option may also come from a --config file.',
   flags: {
-    model: { type: 'string', arg: 'PATH', help: 'a GGUF model', default: 'the bundled stories260K' },
+    model: { type: 'string', arg: 'PATH', help: 'a GGUF model or Hugging Face directory', default: 'the bundled stories260K' },
     host: { type: 'string', arg: 'HOST', help: 'interface to listen on', default: '127.0.0.1' },
     port: { type: 'string', arg: 'PORT', help: 'TCP port; 0 = any free port', default: '8080' },
     'api-key': {
@@ -67,12 +67,14 @@ export const SERVE_COMMAND = defineCommand({
       help: 'after SIGTERM/SIGINT, how long in-flight requests get to finish; then they are aborted (each stream gets an error event) and the server exits',
       default: '30',
     },
+    tokenizer: TOKENIZER_FLAG,
   },
 });
 
 /** Every serve setting, validated (before the model loads). */
 interface ServeOptions {
   readonly modelPath: string;
+  readonly tokenizerPath: string | undefined;
   readonly host: string;
   readonly port: number;
   readonly drainTimeoutSec: number;
@@ -101,6 +103,7 @@ export async function runServe(argv: string[], err: NodeJS.WritableStream): Prom
     contextSize: options.contextSize,
     threads: options.threads,
     matmulPrecision: options.matmulPrecision,
+    tokenizer: options.tokenizerPath,
   });
   const engine = createServingEngine(model, { maxNumSeqs: options.maxNumSeqs, maxQueueLength: options.maxQueueLength });
   // the vocabulary's byte trie for constrained decoding takes a second or more on a 128k vocabulary:
@@ -160,6 +163,7 @@ function toServeOptions(values: ServeValues): ServeOptions {
   CorsPolicy.fromOrigins(corsOrigins); // a bad origin is said before the model loads
   return {
     modelPath: values.model ?? DEFAULT_MODEL_PATH,
+    tokenizerPath: values.tokenizer,
     host: values.host ?? '127.0.0.1',
     port,
     drainTimeoutSec,

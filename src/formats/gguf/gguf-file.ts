@@ -14,6 +14,17 @@ export interface GgufTensorInfo {
   readonly numElements: number;
 }
 
+/**
+ * Where a model's tensor bytes come from when they are not at `fileOffset` in the GGUF file itself:
+ * a Hugging Face directory (src/formats/hf) presents itself as the GGUF llama.cpp's converter would
+ * write and reads each tensor from its safetensors shard, converted on the way (Q/K row order,
+ * Gemma's norm offset).
+ */
+export interface TensorSource {
+  /** the tensor's bytes, in `info.type` and ggml layout, in a new buffer the caller owns */
+  read(info: GgufTensorInfo): Uint8Array;
+}
+
 /** A parsed GGUF header: metadata and tensor infos. Tensor bytes stay in the file until read. */
 export interface GgufFile {
   readonly path: string;
@@ -24,6 +35,8 @@ export interface GgufFile {
   /** absolute offset of the tensor data section */
   readonly dataOffset: number;
   readonly fileSize: number;
+  /** absent: the tensors are in the file at `path`; present: read through it (a Hugging Face directory) */
+  readonly tensorSource?: TensorSource;
 }
 
 function describe(v: GgufValue | undefined): string {

@@ -1,5 +1,4 @@
 import { Template } from '@huggingface/jinja';
-import { GgufValueType, readGguf } from '../../formats/gguf/index.js';
 import type { Model } from '../../engine/model.js';
 import type { Tokenizer } from '../../tokenizer/tokenizer.js';
 import { HttpError } from '../http-error.js';
@@ -56,8 +55,7 @@ export class ChatTemplate {
 
   /** `logger` hears when the model's template does not parse (default: stderr) */
   static forModel(model: Model, logger: { error(message: string): void } = { error: (m) => console.error(`peregrine: ${m}`) }): ChatTemplate {
-    const value = readGguf(model.path).metadata.get('tokenizer.chat_template');
-    const modelSource = value?.type === GgufValueType.STRING ? (value.value as string) : undefined;
+    const modelSource = model.chatTemplateSource;
     if (modelSource !== undefined) {
       try {
         return ChatTemplate.fromSource(modelSource, model.tokenizer);
