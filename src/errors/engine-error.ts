@@ -37,7 +37,8 @@ export type ErrorCode =
   // engine
   | 'NON_FINITE_LOGITS'
   | 'ENGINE_DEAD'
-  | 'NATIVE_BACKEND_FAILED';
+  | 'NATIVE_BACKEND_FAILED'
+  | 'DISPOSED';
 
 export class EngineError extends Error {
   readonly code: ErrorCode;

@@ -18,7 +18,8 @@ import { GGML_TYPE_TRAITS, GgmlType, ggmlTypeName } from '../formats/ggml-type.j
 import { codecFor, quantize } from '../quant/codec.js';
 import { f32ToF16 } from '../quant/float16.js';
 import { Rng } from '../util/rng.js';
-import type { AttentionShape, KernelBackend, KvCacheType, KvView, RopeParams, WeightTensor } from './kernel-backend.js';
+import type { HostKvView } from './host-kv-cache.js';
+import type { AttentionShape, KernelBackend, KvCacheType, RopeParams, WeightHandle, WeightTensor, WeightUse } from './kernel-backend.js';
 import { NATIVE_ISAS } from './native/native-addon.js';
 import { probeNativeBackend, type NativeBackend } from './native/native-backend.js';
 import { geglu } from './reference/gelu.js';
@@ -66,27 +67,38 @@ if (nativeProbe.ok) {
     const probe = probeNativeBackend({ threads, packWeights: true });
     if (probe.ok) backends.push({ label: `${probe.backend.name} ×${threads}`, backend: probe.backend });
   }
-  // weights passed through prepareWeight first, as a model that prepares its weights at load does
+  // weights passed through uploadWeight first, as a model that uploads its weights at load does
   const probe = probeNativeBackend({ threads: 3 });
   if (probe.ok) backends.push({ label: `${probe.backend.name} prepared ×3`, backend: preparing(probe.backend) });
 } else {
   nativeUnavailable = nativeProbe.reason;
 }
 
-/** `backend` with every weight replaced by backend.prepareWeight(weight) (cached per weight) */
-function preparing(backend: NativeBackend): KernelBackend {
-  const prepared = new Map<WeightTensor, WeightTensor>();
-  const prepare = (w: WeightTensor): WeightTensor => {
+/** `backend` with every weight replaced by backend.uploadWeight(weight) (cached per weight) */
+function preparing(native: NativeBackend): KernelBackend {
+  const backend: KernelBackend = native;
+  const prepared = new Map<WeightHandle, WeightHandle>();
+  const prepare = (w: WeightHandle, use: WeightUse): WeightHandle => {
     let p = prepared.get(w);
-    if (!p) prepared.set(w, (p = backend.prepareWeight(w)));
+    if (!p) prepared.set(w, (p = native.uploadWeight(w as WeightTensor, use)));
     return p;
   };
   return {
     name: `${backend.name}-prepared`,
-    matmul: (out, w, x, numTokens) => backend.matmul(out, prepare(w), x, numTokens),
-    matmulSwiglu: (out, w, gateUp, numTokens) => backend.matmulSwiglu(out, prepare(w), gateUp, numTokens),
-    matmulGeglu: (out, w, gateUp, numTokens) => backend.matmulGeglu(out, prepare(w), gateUp, numTokens),
-    embedding: (out, table, ids) => backend.embedding(out, prepare(table), ids),
+    allocate: (...args) => backend.allocate(...args),
+    view: (...args) => backend.view(...args),
+    write: (...args) => backend.write(...args),
+    read: (...args) => backend.read(...args),
+    free: (...args) => backend.free(...args),
+    uploadWeight: (...args) => backend.uploadWeight(...args),
+    freeWeight: (...args) => backend.freeWeight(...args),
+    allocateKvCache: (...args) => backend.allocateKvCache(...args),
+    dispose: () => backend.dispose(),
+    [Symbol.dispose]: () => backend.dispose(),
+    matmul: (out, w, x, numTokens) => backend.matmul(out, prepare(w, 'matmul'), x, numTokens),
+    matmulSwiglu: (out, w, gateUp, numTokens) => backend.matmulSwiglu(out, prepare(w, 'matmul'), gateUp, numTokens),
+    matmulGeglu: (out, w, gateUp, numTokens) => backend.matmulGeglu(out, prepare(w, 'matmul'), gateUp, numTokens),
+    embedding: (out, table, ids) => backend.embedding(out, prepare(table, 'embedding'), ids),
     rmsNorm: (...args) => backend.rmsNorm(...args),
     addRmsNorm: (...args) => backend.addRmsNorm(...args),
     rope: (...args) => backend.rope(...args),
@@ -98,6 +110,8 @@ function preparing(backend: NativeBackend): KernelBackend {
     scale: (...args) => backend.scale(...args),
     softcap: (...args) => backend.softcap(...args),
     argmaxRows: (...args) => backend.argmaxRows(...args),
+    copyRows: (...args) => backend.copyRows(...args),
+    gatherRows: (...args) => backend.gatherRows(...args),
   };
 }
 
@@ -492,7 +506,7 @@ function kvCache(dtype: KvCacheType, n: number, scale = 1): Uint16Array | Float3
   return dtype === 'f16' ? f16Random(n, scale) : gaussian(n, scale);
 }
 
-function kvView(dtype: KvCacheType, k: Uint16Array | Float32Array, v: Uint16Array | Float32Array, blockTable: Int32Array, blockSize: number): KvView {
+function kvView(dtype: KvCacheType, k: Uint16Array | Float32Array, v: Uint16Array | Float32Array, blockTable: Int32Array, blockSize: number): HostKvView {
   return dtype === 'f16'
     ? { dtype, k: k as Uint16Array, v: v as Uint16Array, blockTable, blockSize }
     : { dtype, k: k as Float32Array, v: v as Float32Array, blockTable, blockSize };
@@ -563,7 +577,7 @@ for (const dtype of ['f16', 'f32'] as const) {
       name: `${dtype} KV, group ${group}, headDim ${headDim}, ${label}`,
       run(b) {
         const out = new Float32Array(q.length).fill(NaN);
-        b.attention(out, q, view, positions, numTokens, shape);
+        b.attention(out, q, view, view.blockTable, positions, numTokens, shape);
         return out;
       },
       // V is ~N(0, 1): errors are measured against its scale, not against each output
@@ -609,7 +623,7 @@ for (const dtype of ['f16', 'f32'] as const) {
         for (let t = 0; t < numTokens; t++) {
           const alone = new Float32Array(qDim);
           const table = tables.subarray(t * stride, (t + 1) * stride);
-          b.attention(alone, q.subarray(t * qDim, (t + 1) * qDim), { ...view, blockTable: table }, positions.subarray(t, t + 1), 1, shape);
+          b.attention(alone, q.subarray(t * qDim, (t + 1) * qDim), view, table, positions.subarray(t, t + 1), 1, shape);
           for (let i = 0; i < qDim; i++) {
             if (!Object.is(alone[i], out[t * qDim + i])) throw new Error(`${b.name}: token ${t} differs from attention() on it alone`);
           }
@@ -789,7 +803,7 @@ for (const [n, cap] of [[77, 30], [100_000, 50]] as const) {
           name: `${variant}, ${dtype} KV, group ${group}, headDim ${headDim}, ${label}`,
           run(b) {
             const out = new Float32Array(q.length).fill(NaN);
-            b.attention(out, q, view, positions, numTokens, shape);
+            b.attention(out, q, view, view.blockTable, positions, numTokens, shape);
             return out;
           },
           tolerance: () => () => 1e-5,
@@ -936,3 +950,4 @@ describe('kernel conformance', () => {
     });
   }
 });
+
