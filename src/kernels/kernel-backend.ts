@@ -143,9 +143,10 @@ export interface KernelBackend extends Disposable {
   /** copies `src` into `buffer` from element `offset` (default 0) */
   write(buffer: DeviceBuffer, src: Float32Array, offset?: number): void;
   /**
-   * `buffer`'s values on the host, for the caller to read, never write: valid until the buffer is
-   * next written or freed. A CPU backend returns the buffer's own memory (no copy); another backend
-   * copies it out: one read per step (the logits) is the design.
+   * `buffer`'s values on the host, valid until the buffer is next written or freed. A CPU backend
+   * returns the buffer's own memory (no copy), another backend a copy: one read per step (the
+   * logits) is the design. The caller may edit the values (logit bias, masks) once no op will read
+   * the buffer again (on a CPU backend the edits reach it); writing the buffer is `write`'s job.
    */
   read(buffer: DeviceBuffer): Float32Array;
   /** frees a buffer from allocate (not a view); freeing twice is harmless, using it after is a DisposedError where the backend can tell */
