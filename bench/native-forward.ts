@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readGguf } from '../src/formats/gguf/index.js';
-import { KvStorage } from '../src/kernels/kv-storage.js';
+import type { KvCache } from '../src/kernels/kernel-backend.js';
 import { probeNativeBackend, type NativeBackend } from '../src/kernels/native/native-backend.js';
 import { ReferenceBackend } from '../src/kernels/reference/reference-backend.js';
 import type { ForwardBatch } from '../src/models/forward-batch.js';
@@ -47,8 +47,8 @@ const file = readGguf(path);
 const config = parseLlamaConfig(file);
 const prompt = Int32Array.from({ length: numPrefill }, (_, i) => 300 + ((i * 7919) % 30000));
 
-function batchOf(tokenIds: Int32Array, start: number, blockTable: Int32Array, kv: KvStorage): ForwardBatch {
-  return buildForwardBatch([{ tokenIds: [...tokenIds], startPosition: start, blockTable, logitRows: [tokenIds.length - 1] }], kv, new Workspace());
+function batchOf(model: LlamaModel, tokenIds: Int32Array, start: number, blockTable: Int32Array, kv: KvCache): ForwardBatch {
+  return buildForwardBatch([{ tokenIds: [...tokenIds], startPosition: start, blockTable, logitRows: [tokenIds.length - 1] }], kv.spec.blockSize, new Workspace(model.backend));
 }
 
 interface Run {
@@ -64,11 +64,11 @@ interface Run {
 function run(model: LlamaModel, decodeSteps: number, promptTokens = prompt): Run {
   const blockSize = 16;
   const numBlocks = Math.ceil((promptTokens.length + decodeSteps) / blockSize) + 1;
-  const kv = new KvStorage(config.numLayers, config.numKvHeads * config.headDim, numBlocks, blockSize);
+  const kv = model.backend.allocateKvCache({ numLayers: config.numLayers, kvDim: config.numKvHeads * config.headDim, numBlocks, blockSize, dtype: 'f16' });
   const blockTable = Int32Array.from({ length: numBlocks }, (_, i) => numBlocks - 1 - i); // not the identity
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
-  let logits = model.forward(batchOf(promptTokens, 0, blockTable, kv), kv);
+  let logits = model.backend.read(model.forward(batchOf(model, promptTokens, 0, blockTable, kv), kv));
   const prefillSeconds = (performance.now() - t0) / 1e3;
   const prefillCpuSeconds = cpuSeconds(cpu0);
   const cpu1 = process.cpuUsage();
@@ -78,10 +78,11 @@ function run(model: LlamaModel, decodeSteps: number, promptTokens = prompt): Run
     let next = 0;
     for (let v = 1; v < logits.length; v++) if (logits[v]! > logits[next]!) next = v;
     const t = performance.now();
-    logits = model.forward(batchOf(Int32Array.from([next]), promptTokens.length + i, blockTable, kv), kv);
+    logits = model.backend.read(model.forward(batchOf(model, Int32Array.from([next]), promptTokens.length + i, blockTable, kv), kv));
     decodeSeconds.push((performance.now() - t) / 1e3);
   }
   const decodeCpuSeconds = decodeSteps > 0 ? cpuSeconds(cpu1) / decodeSteps : 0;
+  kv.dispose();
   return { prefillSeconds, prefillCpuSeconds, decodeSeconds, decodeCpuSeconds, logits: first };
 }
 
@@ -91,7 +92,7 @@ function profiled(backend: NativeBackend): NativeBackend {
   return new Proxy(backend, {
     get(target, prop, receiver) {
       const value: unknown = Reflect.get(target, prop, receiver);
-      if (typeof value !== 'function' || prop === 'prepareWeight') return value;
+      if (typeof value !== 'function' || prop === 'uploadWeight') return value;
       return (...callArgs: unknown[]) => {
         const t = performance.now();
         const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, callArgs);

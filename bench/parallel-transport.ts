@@ -47,8 +47,8 @@ const down = randomQ4(rng, HIDDEN, FFN, 'down');
 const x = Float32Array.from({ length: HIDDEN }, () => rng.gaussian());
 
 const single = selectBackend('auto', { threads: 2 });
-const singleGateUp = single.prepareWeight?.(stackRows('gate_up', [gate, up])) ?? stackRows('gate_up', [gate, up]);
-const singleDown = single.prepareWeight?.(down) ?? down;
+const singleGateUp = single.uploadWeight(stackRows('gate_up', [gate, up]), 'matmul');
+const singleDown = single.uploadWeight(down, 'matmul');
 const gateUpOut = new Float32Array(2 * FFN);
 const out = new Float32Array(HIDDEN);
 

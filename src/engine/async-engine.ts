@@ -11,7 +11,8 @@ import { defaultPooling, validateEmbeddingOptions, type EmbeddingOptions, type E
 import { Pooler } from './pooler.js';
 import type { PoolingType } from '../scheduler/request.js';
 import { validateGenerationOptions, type GenerationChunk, type GenerationOptions, type GenerationTimings } from './generation-options.js';
-import { KV_BLOCK_SIZE, KvStorage } from '../kernels/kv-storage.js';
+import { KV_BLOCK_SIZE } from '../kernels/host-kv-cache.js';
+import type { KvCache } from '../kernels/kernel-backend.js';
 import { ModelRunner } from '../runner/model-runner.js';
 import type { Model } from './model.js';
 import type { ServingEngine, ServingStats } from './serving-engine.js';
@@ -48,6 +49,8 @@ export class AsyncEngine implements ServingEngine {
   readonly contextSize: number;
   readonly constraints: ConstraintCompiler;
   private readonly core: EngineCore;
+  /** the KV cache, on the model's backend */
+  private readonly kv: KvCache;
   private readonly maxNumSeqs: number;
   private isLoopRunning = false;
   private isShuttingDown = false;
@@ -68,8 +71,9 @@ export class AsyncEngine implements ServingEngine {
     const numKvTokens =
       options.numKvTokens ?? Math.max(model.contextSize, Math.min(maxNumSeqs * model.contextSize, Math.floor(KV_BYTES_CAP / bytesPerToken)));
     const numKvBlocks = Math.ceil(numKvTokens / KV_BLOCK_SIZE);
-    const kv = new KvStorage(c.numLayers, c.numKvHeads * c.headDim, numKvBlocks, KV_BLOCK_SIZE, model.kvCacheType);
-    this.core = new EngineCore(new ModelRunner(model.network, kv), model.tokenizer, {
+    // on the model's backend; disposed at shutdown, before the model
+    this.kv = model.network.backend.allocateKvCache({ numLayers: c.numLayers, kvDim: c.numKvHeads * c.headDim, numBlocks: numKvBlocks, blockSize: KV_BLOCK_SIZE, dtype: model.kvCacheType });
+    this.core = new EngineCore(new ModelRunner(model.network, this.kv), model.tokenizer, {
       maxNumSeqs,
       maxNumBatchedTokens: Math.max(options.maxNumBatchedTokens ?? 512, maxNumSeqs),
       maxQueueLength: options.maxQueueLength ?? 256,
@@ -224,7 +228,16 @@ export class AsyncEngine implements ServingEngine {
   async shutdown(): Promise<void> {
     this.isShuttingDown = true;
     if (this.core.hasWork) await new Promise<void>((resolve) => (this.drained = resolve));
+    this.disposeKvCache();
     this.model.dispose();
+  }
+
+  /**
+   * Frees the KV cache now, without waiting (a request still open fails at its next step with a
+   * DisposedError); leaves the model alone. Twice is harmless.
+   */
+  disposeKvCache(): void {
+    this.kv.dispose();
   }
 
   private runLoop(): void {

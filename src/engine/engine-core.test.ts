@@ -28,6 +28,7 @@ class FakeRunner implements Runner {
     private readonly nonFinite: ReadonlySet<string> = new Set(),
   ) {}
   private readonly numSampled = new Map<string, number>();
+  private lastLogits = new Float32Array(0);
 
   execute(output: SchedulerOutput): RunnerOutput {
     this.steps.push(output.scheduled.map((s) => ({ requestId: s.requestId, numTokens: s.numTokens, startPosition: s.startPosition })));
@@ -40,12 +41,13 @@ class FakeRunner implements Runner {
       this.numSampled.set(requestId, i + 1);
       rowLogits[this.scripts.get(requestId)?.[i] ?? 300] = 10;
     });
+    this.lastLogits = logits.slice();
     return { requestIds, logits, vocabSize: VOCAB_SIZE };
   }
 
-  argmaxRows(logits: Float32Array, numRows: number): Int32Array {
+  argmaxRows(numRows: number): Int32Array {
     return Int32Array.from({ length: numRows }, (_, r) => {
-      const row = logits.subarray(r * VOCAB_SIZE, (r + 1) * VOCAB_SIZE);
+      const row = this.lastLogits.subarray(r * VOCAB_SIZE, (r + 1) * VOCAB_SIZE);
       return row.indexOf(Math.max(...row));
     });
   }

@@ -116,13 +116,14 @@ export class EngineCore {
 
     const { requestIds, logits, vocabSize, pooled } = this.runner.execute(output);
     this.pool(output.preempted, pooled ?? []);
-    // greedy requests take their token from the kernels' argmax (vectorized, all rows at once),
-    // except rows whose logits are edited first (mask, bias): they take the argmax of the edited row
+    // greedy requests take their token from the kernels' argmax (on the backend, all rows at once,
+    // before the host logits are edited), except rows whose logits are edited first (mask, bias):
+    // they take the argmax of the edited row
     const isKernelGreedy = (requestId: string): boolean => {
       const state = this.generation(requestId).params;
       return state.sampler.isGreedy && !isEdited(state);
     };
-    const argmax = requestIds.some(isKernelGreedy) ? this.runner.argmaxRows(logits, requestIds.length) : undefined;
+    const argmax = requestIds.some(isKernelGreedy) ? this.runner.argmaxRows(requestIds.length) : undefined;
 
     const sampled = new Map<string, number>();
     const finishReasons = new Map<string, FinishReason>();

@@ -62,6 +62,12 @@ export class LoadedModel extends Model {
     return new ChatSession(this, options);
   }
 
+  /** Frees the engine's KV cache (when generate, complete or embed made one), then the model (see Model.dispose). */
+  override dispose(): void {
+    this.engine?.disposeKvCache();
+    super.dispose();
+  }
+
   /** Logits after every token of `tokenIds` ([tokenIds.length][vocabSize]), in one fresh context. */
   evaluate(tokenIds: readonly number[]): Float32Array[] {
     this.checkTokens(tokenIds);

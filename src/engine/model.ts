@@ -114,7 +114,7 @@ export class Model {
       checkContextSize(contextSize, network.config, kvCacheType);
       return { path, info, tokenizer, chatTemplateSource, tokenizerPath: options.tokenizer, network, contextSize, kvCacheType, ownedBackend: isOwnBackend ? backend : undefined };
     } catch (err) {
-      if (isOwnBackend) disposeBackend(backend);
+      if (isOwnBackend) backend.dispose();
       throw err;
     }
   }
@@ -132,9 +132,13 @@ export class Model {
     return this.network.backendName;
   }
 
-  /** Frees native resources (kernel threads). The model must not be used afterwards. */
+  /**
+   * Frees the weights on the backend, then the backend when the model created it (its kernel
+   * threads, native memory). The model must not be used afterwards; twice is harmless.
+   */
   dispose(): void {
-    if (this.ownedBackend) disposeBackend(this.ownedBackend);
+    this.network.dispose();
+    if (this.ownedBackend) this.ownedBackend.dispose();
   }
 
   [Symbol.dispose](): void {
@@ -164,8 +168,4 @@ export class Model {
       }
     }
   }
-}
-
-function disposeBackend(backend: KernelBackend): void {
-  (backend as Partial<Disposable>)[Symbol.dispose]?.();
 }

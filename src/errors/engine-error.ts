@@ -45,6 +45,7 @@ export type ErrorCode =
   | 'NON_FINITE_LOGITS'
   | 'ENGINE_DEAD'
   | 'NATIVE_BACKEND_FAILED'
+  | 'DISPOSED'
   // workers as devices (src/parallel)
   | 'PEER_FAILED'
   | 'PEER_TIMEOUT'

@@ -47,10 +47,10 @@ export type GgmlTypeName = keyof typeof GgmlType;
 export interface NativeTypeSupport {
   /** matmul (and matmulSwiglu) on the GGUF bytes */
   readonly hasMatmul: boolean;
-  /** embedding rows from the GGUF bytes (without it, only from a table prepareWeight packed) */
+  /** embedding rows from the GGUF bytes (without it, only from a table uploadWeight packed) */
   readonly hasEmbedding: boolean;
   /**
-   * the lowest kernel level with a packed layout, where packWeights / prepareWeight repack it (8 rows
+   * the lowest kernel level with a packed layout, where packWeights / uploadWeight repack it (8 rows
    * interleaved on AVX2, 16 on AVX-512 and above); undefined when no level has one
    */
   readonly packedFrom?: 'avx2' | 'avx512';

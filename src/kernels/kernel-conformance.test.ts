@@ -18,7 +18,11 @@ import { GGML_TYPE_TRAITS, GgmlType, ggmlTypeName } from '../formats/ggml-type.j
 import { codecFor, quantize } from '../quant/codec.js';
 import { f32ToF16 } from '../quant/float16.js';
 import { Rng } from '../util/rng.js';
-import type { AttentionShape, KernelBackend, KvCacheType, KvView, RopeParams, WeightTensor } from './kernel-backend.js';
+import type { HostKvView } from './host-kv-cache.js';
+import { EngineDeadError } from '../errors/engine-error.js';
+import { OpaqueBackend } from '../testing/opaque-backend.js';
+import { DisposedError } from './disposed-error.js';
+import type { AttentionShape, DeviceBuffer, KernelBackend, KvCacheType, RopeParams, WeightHandle, WeightTensor, WeightUse } from './kernel-backend.js';
 import { NATIVE_ISAS } from './native/native-addon.js';
 import { probeNativeBackend, type NativeBackend } from './native/native-backend.js';
 import { geglu } from './reference/gelu.js';
@@ -66,27 +70,38 @@ if (nativeProbe.ok) {
     const probe = probeNativeBackend({ threads, packWeights: true });
     if (probe.ok) backends.push({ label: `${probe.backend.name} ×${threads}`, backend: probe.backend });
   }
-  // weights passed through prepareWeight first, as a model that prepares its weights at load does
+  // weights passed through uploadWeight first, as a model that uploads its weights at load does
   const probe = probeNativeBackend({ threads: 3 });
   if (probe.ok) backends.push({ label: `${probe.backend.name} prepared ×3`, backend: preparing(probe.backend) });
 } else {
   nativeUnavailable = nativeProbe.reason;
 }
 
-/** `backend` with every weight replaced by backend.prepareWeight(weight) (cached per weight) */
-function preparing(backend: NativeBackend): KernelBackend {
-  const prepared = new Map<WeightTensor, WeightTensor>();
-  const prepare = (w: WeightTensor): WeightTensor => {
+/** `backend` with every weight replaced by backend.uploadWeight(weight) (cached per weight) */
+function preparing(native: NativeBackend): KernelBackend {
+  const backend: KernelBackend = native;
+  const prepared = new Map<WeightHandle, WeightHandle>();
+  const prepare = (w: WeightHandle, use: WeightUse): WeightHandle => {
     let p = prepared.get(w);
-    if (!p) prepared.set(w, (p = backend.prepareWeight(w)));
+    if (!p) prepared.set(w, (p = native.uploadWeight(w as WeightTensor, use)));
     return p;
   };
   return {
     name: `${backend.name}-prepared`,
-    matmul: (out, w, x, numTokens) => backend.matmul(out, prepare(w), x, numTokens),
-    matmulSwiglu: (out, w, gateUp, numTokens) => backend.matmulSwiglu(out, prepare(w), gateUp, numTokens),
-    matmulGeglu: (out, w, gateUp, numTokens) => backend.matmulGeglu(out, prepare(w), gateUp, numTokens),
-    embedding: (out, table, ids) => backend.embedding(out, prepare(table), ids),
+    allocate: (...args) => backend.allocate(...args),
+    view: (...args) => backend.view(...args),
+    write: (...args) => backend.write(...args),
+    read: (...args) => backend.read(...args),
+    free: (...args) => backend.free(...args),
+    uploadWeight: (...args) => backend.uploadWeight(...args),
+    freeWeight: (...args) => backend.freeWeight(...args),
+    allocateKvCache: (...args) => backend.allocateKvCache(...args),
+    dispose: () => backend.dispose(),
+    [Symbol.dispose]: () => backend.dispose(),
+    matmul: (out, w, x, numTokens) => backend.matmul(out, prepare(w, 'matmul'), x, numTokens),
+    matmulSwiglu: (out, w, gateUp, numTokens) => backend.matmulSwiglu(out, prepare(w, 'matmul'), gateUp, numTokens),
+    matmulGeglu: (out, w, gateUp, numTokens) => backend.matmulGeglu(out, prepare(w, 'matmul'), gateUp, numTokens),
+    embedding: (out, table, ids) => backend.embedding(out, prepare(table, 'embedding'), ids),
     rmsNorm: (...args) => backend.rmsNorm(...args),
     addRmsNorm: (...args) => backend.addRmsNorm(...args),
     rope: (...args) => backend.rope(...args),
@@ -98,6 +113,8 @@ function preparing(backend: NativeBackend): KernelBackend {
     scale: (...args) => backend.scale(...args),
     softcap: (...args) => backend.softcap(...args),
     argmaxRows: (...args) => backend.argmaxRows(...args),
+    copyRows: (...args) => backend.copyRows(...args),
+    gatherRows: (...args) => backend.gatherRows(...args),
   };
 }
 
@@ -492,7 +509,7 @@ function kvCache(dtype: KvCacheType, n: number, scale = 1): Uint16Array | Float3
   return dtype === 'f16' ? f16Random(n, scale) : gaussian(n, scale);
 }
 
-function kvView(dtype: KvCacheType, k: Uint16Array | Float32Array, v: Uint16Array | Float32Array, blockTable: Int32Array, blockSize: number): KvView {
+function kvView(dtype: KvCacheType, k: Uint16Array | Float32Array, v: Uint16Array | Float32Array, blockTable: Int32Array, blockSize: number): HostKvView {
   return dtype === 'f16'
     ? { dtype, k: k as Uint16Array, v: v as Uint16Array, blockTable, blockSize }
     : { dtype, k: k as Float32Array, v: v as Float32Array, blockTable, blockSize };
@@ -563,7 +580,7 @@ for (const dtype of ['f16', 'f32'] as const) {
       name: `${dtype} KV, group ${group}, headDim ${headDim}, ${label}`,
       run(b) {
         const out = new Float32Array(q.length).fill(NaN);
-        b.attention(out, q, view, positions, numTokens, shape);
+        b.attention(out, q, view, view.blockTable, positions, numTokens, shape);
         return out;
       },
       // V is ~N(0, 1): errors are measured against its scale, not against each output
@@ -609,7 +626,7 @@ for (const dtype of ['f16', 'f32'] as const) {
         for (let t = 0; t < numTokens; t++) {
           const alone = new Float32Array(qDim);
           const table = tables.subarray(t * stride, (t + 1) * stride);
-          b.attention(alone, q.subarray(t * qDim, (t + 1) * qDim), { ...view, blockTable: table }, positions.subarray(t, t + 1), 1, shape);
+          b.attention(alone, q.subarray(t * qDim, (t + 1) * qDim), view, table, positions.subarray(t, t + 1), 1, shape);
           for (let i = 0; i < qDim; i++) {
             if (!Object.is(alone[i], out[t * qDim + i])) throw new Error(`${b.name}: token ${t} differs from attention() on it alone`);
           }
@@ -789,7 +806,7 @@ for (const [n, cap] of [[77, 30], [100_000, 50]] as const) {
           name: `${variant}, ${dtype} KV, group ${group}, headDim ${headDim}, ${label}`,
           run(b) {
             const out = new Float32Array(q.length).fill(NaN);
-            b.attention(out, q, view, positions, numTokens, shape);
+            b.attention(out, q, view, view.blockTable, positions, numTokens, shape);
             return out;
           },
           tolerance: () => () => 1e-5,
@@ -933,6 +950,137 @@ describe('kernel conformance', () => {
           expect(excess, `${label} ${c.op} ${c.name} ${where}`).toBeLessThanOrEqual(0);
         });
       }
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Memory and lifetime: allocate / view / read / write, copyRows / gatherRows, uploads, the KV
+// cache, dispose, on every backend and on the opaque one (buffers that are not host memory)
+// ---------------------------------------------------------------------------------------------
+
+/** fresh backends of every kind, for the tests that dispose them */
+function freshBackends(): KernelBackend[] {
+  const list: KernelBackend[] = [new ReferenceBackend(), new OpaqueBackend()];
+  const probe = probeNativeBackend({ threads: 2 });
+  if (probe.ok) list.push(probe.backend);
+  return list;
+}
+
+/** the backend's buffer holding `values` */
+function upload(b: KernelBackend, values: Float32Array): DeviceBuffer {
+  const buf = b.allocate(values.length);
+  b.write(buf, values);
+  return buf;
+}
+
+describe('kernel conformance: memory', () => {
+  const memoryBackends: BackendUnderTest[] = [...backends, { label: 'opaque-reference', backend: new OpaqueBackend() }];
+  for (const { label, backend: b } of memoryBackends) {
+    describe(label, () => {
+      it('allocate gives zeros; write and read round-trip, at an offset too', () => {
+        const buf = b.allocate(10);
+        expect(buf.length).toBe(10);
+        expect([...b.read(buf)]).toEqual(new Array(10).fill(0));
+        b.write(buf, Float32Array.from([1.5, -2, 3]), 4);
+        expect([...b.read(buf)]).toEqual([0, 0, 0, 0, 1.5, -2, 3, 0, 0, 0]);
+        b.free(buf);
+      });
+
+      it('a view shares its buffer\'s memory, both ways, and stays inside it', () => {
+        const buf = upload(b, Float32Array.from({ length: 12 }, (_, i) => i));
+        const view = b.view(buf, 4, 6);
+        expect(view.length).toBe(6);
+        expect([...b.read(view)]).toEqual([4, 5, 6, 7, 8, 9]);
+        b.scale(view, 2, -1); // an op on the view writes the buffer
+        b.write(buf, Float32Array.from([100]), 9); // a write to the buffer shows in the view
+        expect([...b.read(view)]).toEqual([-4, -5, 6, 7, 8, 100]);
+        expect([...b.read(b.view(view, 1, 2))]).toEqual([-5, 6]); // a view of a view
+        expect(() => b.view(buf, 8, 5)).toThrow(/outside a buffer of 12/);
+        b.free(buf);
+      });
+
+      it('copyRows and gatherRows move exactly the rows asked for', () => {
+        const src = upload(b, Float32Array.from({ length: 24 }, (_, i) => i + 1)); // [4, 6]
+        const dst = b.allocate(4 * 5);
+        b.copyRows(dst, 2, 5, src, 1, 6, 3, 2); // rows 0..2: columns 1..2 of src → columns 2..3 of dst
+        expect([...b.read(dst)]).toEqual([0, 0, 2, 3, 0, 0, 0, 8, 9, 0, 0, 0, 14, 15, 0, 0, 0, 0, 0, 0]);
+        const out = b.allocate(3 * 6);
+        b.gatherRows(out, src, Int32Array.from([3, 0, 3]), 6);
+        expect([...b.read(out)]).toEqual([19, 20, 21, 22, 23, 24, 1, 2, 3, 4, 5, 6, 19, 20, 21, 22, 23, 24]);
+      });
+
+      it('an embedding table uploaded for embedding gives the reference rows, every type', () => {
+        for (const type of [GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K]) {
+          const w = weight(type, 6, 256);
+          const ids = Int32Array.from([5, 0, 3]);
+          const expected = new Float32Array(ids.length * 256);
+          reference.embedding(expected, w, ids);
+          const out = b.allocate(ids.length * 256);
+          b.embedding(out, b.uploadWeight(w, 'embedding'), ids);
+          expect(b.read(out), ggmlTypeName(type)).toEqual(expected);
+        }
+      });
+
+      it('allocates a KV cache of separate zeroed layers that storeKv and attention use', () => {
+        for (const dtype of ['f16', 'f32'] as const) {
+          const spec = { numLayers: 2, kvDim: 2 * 16, numBlocks: 3, blockSize: 4, dtype };
+          const kv = b.allocateKvCache(spec);
+          expect(kv.spec).toEqual(spec);
+          expect(kv.numSlots).toBe(12);
+          expect(kv.byteSize).toBe(2 * 2 * 12 * 32 * (dtype === 'f16' ? 2 : 4));
+          expect(kv.layer(1).dtype).toBe(dtype);
+          expect(kv.layer(1).blockSize).toBe(4);
+          const shape: AttentionShape = { numHeads: 4, numKvHeads: 2, headDim: 16, scale: 0.25 };
+          const numTokens = 5;
+          const k = gaussian(numTokens * 32);
+          const v = gaussian(numTokens * 32);
+          const q = gaussian(numTokens * 64);
+          const blockTable = Int32Array.from([2, 0]);
+          const positions = Int32Array.from({ length: numTokens }, (_, i) => i);
+          const slotIds = Int32Array.from(positions, (p) => blockTable[Math.floor(p / 4)]! * 4 + (p % 4));
+          const run = (backend: KernelBackend, layer: number): Float32Array => {
+            const cache = backend === b ? kv : reference.allocateKvCache(spec);
+            backend.storeKv(cache.layer(1), upload(backend, k), upload(backend, v), slotIds, numTokens);
+            const out = backend.allocate(q.length);
+            backend.attention(out, upload(backend, q), cache.layer(layer), blockTable, positions, numTokens, shape);
+            return backend.read(out).slice();
+          };
+          const expected = run(reference, 1);
+          run(b, 1).forEach((x, i) => expect(Math.abs(x - expected[i]!), `${dtype} [${i}]`).toBeLessThanOrEqual(1e-5));
+          expect([...run(b, 0)].every((x) => x === 0), 'layer 0 is untouched: zero K and V attend to zero').toBe(true);
+          kv.dispose();
+        }
+      });
+    });
+  }
+});
+
+describe('kernel conformance: dispose', () => {
+  for (const b of freshBackends()) {
+    it(`${b.name}: what was freed or disposed is refused with a typed error; twice is harmless`, () => {
+      const buf = b.allocate(4);
+      b.free(buf);
+      b.free(buf);
+      expect(() => b.read(buf)).toThrow(DisposedError);
+
+      const w = b.uploadWeight(weight(GgmlType.Q8_0, 4, 32));
+      const x = upload(b, gaussian(32));
+      b.matmul(b.allocate(4), w, x, 1);
+      b.freeWeight(w);
+      b.freeWeight(w);
+      expect(() => b.matmul(b.allocate(4), w, x, 1)).toThrow(DisposedError);
+
+      const kv = b.allocateKvCache({ numLayers: 1, kvDim: 8, numBlocks: 1, blockSize: 4, dtype: 'f16' });
+      kv.dispose();
+      kv.dispose();
+      expect(() => kv.layer(0)).toThrow(DisposedError);
+
+      const w2 = b.uploadWeight(weight(GgmlType.Q4_0, 4, 32));
+      b.dispose();
+      b.dispose();
+      expect(() => b.allocate(1)).toThrow(DisposedError);
+      expect(() => b.matmul(x, w2, x, 1)).toThrow(EngineDeadError); // DisposedError, or the native DISPOSED status
     });
   }
 });

@@ -14,7 +14,7 @@ export interface BackendSelection {
 
 let hasWarned = false;
 
-/** Creates the kernel backend for a choice. The caller owns it (native backends hold threads: dispose them). */
+/** Creates the kernel backend for a choice. The caller owns it and disposes it (a native backend holds threads and native memory). */
 export function selectBackend(choice: BackendChoice = 'auto', options: BackendSelection = {}): KernelBackend {
   if (choice === 'reference') return new ReferenceBackend();
   isaCapFromEnv(); // an unknown PEREGRINE_ISA is an error, not a silent fall back to the TypeScript backend

@@ -1,7 +1,6 @@
 import { ModelLoadError } from '../errors/engine-error.js';
 import { MetadataReader, type GgufFile } from '../formats/gguf/index.js';
-import type { KernelBackend, WeightTensor } from '../kernels/kernel-backend.js';
-import type { KvStorage } from '../kernels/kv-storage.js';
+import type { DeviceBuffer, KernelBackend, KvCache, WeightHandle } from '../kernels/kernel-backend.js';
 import { AttentionBlock } from './blocks/attention.js';
 import { GatedMlp } from './blocks/gated-mlp.js';
 import { OutputHead } from './blocks/output-head.js';
@@ -83,25 +82,27 @@ interface GemmaLayer {
  * its own (blk.N.post_attention_norm, blk.N.post_ffw_norm).
  */
 export class GemmaModel implements CausalLM {
-  private readonly tokenEmbedding: WeightTensor;
+  private readonly tokenEmbedding: WeightHandle;
   private readonly layers: GemmaLayer[];
   private readonly head: OutputHead;
-  private readonly ws = new Workspace();
+  private readonly ws: Workspace;
 
   constructor(
     readonly config: ModelConfig,
     file: GgufFile,
-    private readonly backend: KernelBackend,
+    readonly backend: KernelBackend,
   ) {
     const c = config;
     const w = new WeightLoader(file);
-    const norm = (name: string, size = c.hiddenSize): RmsNorm => RmsNorm.load(w, backend, name, size, c.normEps);
-    this.tokenEmbedding = w.matrix('token_embd.weight', c.vocabSize, c.hiddenSize);
+    const ws = (this.ws = new Workspace(backend));
+    const norm = (name: string, size = c.hiddenSize): RmsNorm => RmsNorm.load(w, ws, name, size, c.normEps);
+    const tokenEmbedding = w.matrix('token_embd.weight', c.vocabSize, c.hiddenSize);
+    this.tokenEmbedding = ws.uploadWeight(tokenEmbedding, 'embedding');
     this.layers = Array.from({ length: c.numLayers }, (_, i) => {
       const blk = `blk.${i}`;
       return {
         attnNorm: norm(`${blk}.attn_norm.weight`),
-        attention: AttentionBlock.load(w, backend, this.ws, c, {
+        attention: AttentionBlock.load(w, ws, c, {
           q: `${blk}.attn_q.weight`,
           k: `${blk}.attn_k.weight`,
           v: `${blk}.attn_v.weight`,
@@ -115,7 +116,7 @@ export class GemmaModel implements CausalLM {
         }, c.rope, i),
         attnPostNorm: norm(`${blk}.post_attention_norm.weight`),
         ffnNorm: norm(`${blk}.ffn_norm.weight`),
-        mlp: GatedMlp.load(w, backend, this.ws, c, {
+        mlp: GatedMlp.load(w, ws, c, {
           gate: `${blk}.ffn_gate.weight`,
           up: `${blk}.ffn_up.weight`,
           gateUp: `${blk}.ffn_gate_up.weight`,
@@ -124,7 +125,7 @@ export class GemmaModel implements CausalLM {
         ffnPostNorm: norm(`${blk}.post_ffw_norm.weight`),
       };
     });
-    this.head = OutputHead.load(w, backend, this.ws, norm('output_norm.weight'), 'output.weight', this.tokenEmbedding, c.finalLogitSoftcap);
+    this.head = OutputHead.load(w, ws, norm('output_norm.weight'), 'output.weight', tokenEmbedding, c.finalLogitSoftcap);
     w.checkAllUsed(c.architecture);
     backend.planReadAhead?.([...this.layers.flatMap((l) => [...l.attention.matmulWeights, ...l.mlp.matmulWeights]), this.head.output]);
   }
@@ -133,19 +134,28 @@ export class GemmaModel implements CausalLM {
     return this.backend.name;
   }
 
-  argmaxRows(logits: Float32Array, numRows: number): Int32Array {
+  /** frees the uploaded weights and the scratch buffers (the backend stays the caller's); twice is harmless */
+  dispose(): void {
+    this.ws.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  argmaxRows(logits: DeviceBuffer, numRows: number): Int32Array {
     const out = this.ws.getInt('argmax', numRows);
     this.backend.argmaxRows(out, logits, numRows, this.config.vocabSize);
     return out;
   }
 
-  /** as LlamaModel.forward: [logitRows.length, vocabSize] logits in a buffer reused by the next call */
   /** [batch.hiddenRows.length, hiddenSize] the last forward's normed hidden rows (for pooling) */
-  hiddenRows(): Float32Array {
+  hiddenRows(): DeviceBuffer {
     return this.head.hidden;
   }
 
-  forward(batch: ForwardBatch, kv: KvStorage): Float32Array {
+  /** as LlamaModel.forward: [logitRows.length, vocabSize] logits on the backend, in a buffer reused by the next call */
+  forward(batch: ForwardBatch, kv: KvCache): DeviceBuffer {
     const n = batch.tokenIds.length;
     const h = this.config.hiddenSize;
     const x = this.ws.get('x', n * h); //       [n, hiddenSize] residual stream

@@ -1,6 +1,5 @@
 import type { GgufFile } from '../formats/gguf/index.js';
-import type { KernelBackend, RopeParams, WeightTensor } from '../kernels/kernel-backend.js';
-import type { KvStorage } from '../kernels/kv-storage.js';
+import type { DeviceBuffer, KernelBackend, KvCache, RopeParams, WeightHandle } from '../kernels/kernel-backend.js';
 import { AttentionBlock } from './blocks/attention.js';
 import { GatedMlp } from './blocks/gated-mlp.js';
 import { OutputHead } from './blocks/output-head.js';
@@ -40,27 +39,28 @@ export interface LlamaLayout {
  * them.
  */
 export class LlamaModel implements CausalLM {
-  private readonly tokenEmbedding: WeightTensor;
+  private readonly tokenEmbedding: WeightHandle;
   private readonly layers: LlamaLayer[];
   private readonly head: OutputHead;
-  private readonly ws = new Workspace();
+  private readonly ws: Workspace;
 
   constructor(
     readonly config: ModelConfig,
     file: GgufFile,
-    private readonly backend: KernelBackend,
+    readonly backend: KernelBackend,
     layout: LlamaLayout = {},
   ) {
     const c = config;
     const w = new WeightLoader(file);
-    const ws = this.ws;
-    this.tokenEmbedding = w.matrix('token_embd.weight', c.vocabSize, c.hiddenSize);
+    const ws = (this.ws = new Workspace(backend));
+    const tokenEmbedding = w.matrix('token_embd.weight', c.vocabSize, c.hiddenSize);
+    this.tokenEmbedding = ws.uploadWeight(tokenEmbedding, 'embedding');
     const rope = layout.rope?.(w) ?? { ...c.rope, freqFactors: w.optionalVector('rope_freqs.weight', c.rope.numRotaryDims / 2) };
     this.layers = Array.from({ length: c.numLayers }, (_, i) => {
       const blk = `blk.${i}`;
       return {
-        attnNorm: RmsNorm.load(w, backend, `${blk}.attn_norm.weight`, c.hiddenSize, c.normEps),
-        attention: AttentionBlock.load(w, backend, ws, c, {
+        attnNorm: RmsNorm.load(w, ws, `${blk}.attn_norm.weight`, c.hiddenSize, c.normEps),
+        attention: AttentionBlock.load(w, ws, c, {
           q: `${blk}.attn_q.weight`,
           k: `${blk}.attn_k.weight`,
           v: `${blk}.attn_v.weight`,
@@ -72,8 +72,8 @@ export class LlamaModel implements CausalLM {
           qNorm: `${blk}.attn_q_norm.weight`,
           kNorm: `${blk}.attn_k_norm.weight`,
         }, rope, i),
-        ffnNorm: RmsNorm.load(w, backend, `${blk}.ffn_norm.weight`, c.hiddenSize, c.normEps),
-        mlp: GatedMlp.load(w, backend, ws, c, {
+        ffnNorm: RmsNorm.load(w, ws, `${blk}.ffn_norm.weight`, c.hiddenSize, c.normEps),
+        mlp: GatedMlp.load(w, ws, c, {
           gate: `${blk}.ffn_gate.weight`,
           up: `${blk}.ffn_up.weight`,
           gateUp: `${blk}.${layout.gateUp ?? 'ffn_gate_up'}.weight`,
@@ -81,8 +81,8 @@ export class LlamaModel implements CausalLM {
         }),
       };
     });
-    const outputNorm = RmsNorm.load(w, backend, 'output_norm.weight', c.hiddenSize, c.normEps);
-    this.head = OutputHead.load(w, backend, ws, outputNorm, 'output.weight', this.tokenEmbedding);
+    const outputNorm = RmsNorm.load(w, ws, 'output_norm.weight', c.hiddenSize, c.normEps);
+    this.head = OutputHead.load(w, ws, outputNorm, 'output.weight', tokenEmbedding);
     w.checkAllUsed(c.architecture);
     // forward's matmuls in call order: a decode step reads each weight once, and the backend can
     // read the next one while the small ops before its matmul run
@@ -93,11 +93,20 @@ export class LlamaModel implements CausalLM {
     return this.backend.name;
   }
 
-  hiddenRows(): Float32Array {
+  /** frees the uploaded weights and the scratch buffers (the backend stays the caller's); twice is harmless */
+  dispose(): void {
+    this.ws.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  hiddenRows(): DeviceBuffer {
     return this.head.hidden;
   }
 
-  argmaxRows(logits: Float32Array, numRows: number): Int32Array {
+  argmaxRows(logits: DeviceBuffer, numRows: number): Int32Array {
     const out = this.ws.getInt('argmax', numRows);
     this.backend.argmaxRows(out, logits, numRows, this.config.vocabSize);
     return out;
@@ -105,10 +114,10 @@ export class LlamaModel implements CausalLM {
 
   /**
    * Runs the batch through the model, writing K/V into `kv`. Returns [logitRows.length, vocabSize]
-   * logits in a buffer this model reuses (valid until the next forward: no 16 MB allocation, page
-   * faults and garbage per step of a 32-sequence batch with a 128K vocabulary).
+   * logits on the backend, in a buffer this model reuses (valid until the next forward: no 16 MB
+   * allocation, page faults and garbage per step of a 32-sequence batch with a 128K vocabulary).
    */
-  forward(batch: ForwardBatch, kv: KvStorage): Float32Array {
+  forward(batch: ForwardBatch, kv: KvCache): DeviceBuffer {
     const n = batch.tokenIds.length;
     const h = this.config.hiddenSize;
     const x = this.ws.get('x', n * h); //       [n, hiddenSize] residual stream

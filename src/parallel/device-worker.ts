@@ -1,5 +1,5 @@
 import { InvalidRequestError } from '../errors/engine-error.js';
-import type { KernelBackend, WeightTensor } from '../kernels/kernel-backend.js';
+import type { KernelBackend, WeightHandle } from '../kernels/kernel-backend.js';
 import type { DeviceCommand, DeviceResult } from './device-protocol.js';
 import { TensorParallelMlp } from './tensor-parallel-mlp.js';
 import type { Transport } from './transport.js';
@@ -19,7 +19,7 @@ export interface CommandOutcome {
  */
 export class DeviceWorker {
   /** prepared weights by name */
-  private readonly weights = new Map<string, WeightTensor>();
+  private readonly weights = new Map<string, WeightHandle>();
   private readonly mlps = new Map<string, TensorParallelMlp>();
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -76,7 +76,7 @@ export class DeviceWorker {
       case 'barrier':
         return this.timed(1, () => this.transport.barrier());
       case 'loadWeights':
-        for (const w of c.weights) this.weights.set(w.name, this.backend.prepareWeight?.(w) ?? w);
+        for (const w of c.weights) this.weights.set(w.name, this.backend.uploadWeight(w, 'matmul'));
         this.mlps.clear(); // they may hold a replaced weight
         return { result: undefined, elapsedMs: [] };
       case 'mlpForward': {
@@ -100,7 +100,7 @@ export class DeviceWorker {
     return mlp;
   }
 
-  private weight(name: string): WeightTensor {
+  private weight(name: string): WeightHandle {
     const w = this.weights.get(name);
     if (!w) throw new InvalidRequestError('INVALID_ARGUMENT', `rank ${this.rank}: no weight named ${name} was loaded`);
     return w;

@@ -1,5 +1,5 @@
 import { invariant } from '../errors/engine-error.js';
-import type { KernelBackend, WeightTensor } from '../kernels/kernel-backend.js';
+import type { KernelBackend, WeightHandle, WeightTensor } from '../kernels/kernel-backend.js';
 import type { Transport } from './transport.js';
 import { splitColumns, splitRows, stackRows } from './weight-split.js';
 
@@ -40,9 +40,9 @@ export class TensorParallelMlp {
     private readonly backend: KernelBackend,
     private readonly transport: Transport,
     /** prepared shard.gateUp */
-    private readonly gateUp: WeightTensor,
+    private readonly gateUp: WeightHandle,
     /** prepared shard.down */
-    private readonly down: WeightTensor,
+    private readonly down: WeightHandle,
     private readonly activation: 'silu' | 'gelu' = 'silu',
   ) {
     invariant(gateUp.numRows === 2 * down.numCols && gateUp.numCols === down.numRows, `MLP shard shapes do not match: gateUp ${gateUp.numRows} x ${gateUp.numCols}, down ${down.numRows} x ${down.numCols}`);

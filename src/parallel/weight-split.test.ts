@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { ModelLoadError } from '../errors/engine-error.js';
 import { GgmlType, ggmlTypeName } from '../formats/ggml-type.js';
-import type { KernelBackend, WeightTensor } from '../kernels/kernel-backend.js';
+import type { KernelBackend, WeightHandle, WeightTensor } from '../kernels/kernel-backend.js';
 import { quantizeQ8_0, type Q8Activations } from '../kernels/reference/activation-quant.js';
 import { ReferenceBackend } from '../kernels/reference/reference-backend.js';
 import { selectBackend } from '../kernels/select-backend.js';
@@ -78,7 +78,7 @@ describe('splitRows and splitColumns', () => {
 });
 
 describe.each(BACKENDS.map((b) => [b.name, b] as const))('tensor-parallel matmuls on %s', (_, backend) => {
-  const prepare = (w: WeightTensor): WeightTensor => backend.prepareWeight?.(w) ?? w;
+  const prepare = (w: WeightTensor): WeightHandle => backend.uploadWeight(w, 'matmul');
 
   it.each(TYPES.map((t) => [ggmlTypeName(t), t] as const))('%s: column-parallel shards give one worker\'s outputs bit for bit; row-parallel partial sums add up to them within 1e-5', (_, type) => {
     const rng = new Rng(100 + type);

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { KvStorage } from '../kernels/kv-storage.js';
+import { ReferenceBackend } from '../kernels/reference/reference-backend.js';
 import { Workspace } from '../models/workspace.js';
 import { buildForwardBatch, type BatchSequence } from './build-forward-batch.js';
 
-const kv = new KvStorage(1, 8, 16, 4, 'f32'); // 16 blocks of 4 slots
+const blockSize = 4; // KV blocks of 4 slots
 const seq = (numTokens: number, startPosition: number, blockTable: number[], logitRows: number[] = [numTokens - 1]): BatchSequence => ({
   tokenIds: Array.from({ length: numTokens }, (_, i) => 100 + startPosition + i),
   startPosition,
@@ -13,7 +13,7 @@ const seq = (numTokens: number, startPosition: number, blockTable: number[], log
 
 describe('buildForwardBatch (no kernels)', () => {
   it('lays tokens end to end with their positions, KV slots and wanted logit rows', () => {
-    const batch = buildForwardBatch([seq(3, 2, [5, 6]), seq(2, 4, [7, 1], [])], kv, new Workspace());
+    const batch = buildForwardBatch([seq(3, 2, [5, 6]), seq(2, 4, [7, 1], [])], blockSize, new Workspace(new ReferenceBackend()));
     expect([...batch.tokenIds]).toEqual([102, 103, 104, 104, 105]);
     expect([...batch.positions]).toEqual([2, 3, 4, 4, 5]);
     // position p of a sequence goes to slot blockTable[p / 4] · 4 + p % 4
@@ -22,8 +22,8 @@ describe('buildForwardBatch (no kernels)', () => {
   });
 
   it('runs of two or more decode tokens become one batched attention call; the rest one call each', () => {
-    const ws = new Workspace();
-    const batch = buildForwardBatch([seq(1, 9, [3, 4, 6]), seq(1, 2, [8]), seq(4, 0, [2]), seq(1, 5, [9, 10]), seq(1, 0, [11])], kv, ws);
+    const ws = new Workspace(new ReferenceBackend());
+    const batch = buildForwardBatch([seq(1, 9, [3, 4, 6]), seq(1, 2, [8]), seq(4, 0, [2]), seq(1, 5, [9, 10]), seq(1, 0, [11])], blockSize, ws);
     const runs = batch.attentionRuns;
     expect(runs.map((r) => [r.start, r.numTokens, r.blockTables ? 'batch' : 'one'])).toEqual([
       [0, 2, 'batch'],
@@ -39,7 +39,7 @@ describe('buildForwardBatch (no kernels)', () => {
   });
 
   it('a single decode token runs on its own', () => {
-    const batch = buildForwardBatch([seq(1, 7, [0, 1])], kv, new Workspace());
+    const batch = buildForwardBatch([seq(1, 7, [0, 1])], blockSize, new Workspace(new ReferenceBackend()));
     expect(batch.attentionRuns).toEqual([{ start: 0, numTokens: 1, blockTable: Int32Array.from([0, 1]) }]);
     expect([...batch.slotIds]).toEqual([7]);
   });

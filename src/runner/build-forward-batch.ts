@@ -1,4 +1,3 @@
-import type { KvStorage } from '../kernels/kv-storage.js';
 import type { AttentionRun, ForwardBatch } from '../models/forward-batch.js';
 import type { Workspace } from '../models/workspace.js';
 
@@ -8,7 +7,7 @@ export interface BatchSequence {
   readonly tokenIds: readonly number[];
   /** position of tokenIds[0] in the sequence */
   readonly startPosition: number;
-  /** logical block → physical block in the KV storage, covering every position computed */
+  /** logical block → physical block in the KV cache, covering every position computed */
   readonly blockTable: Int32Array;
   /** logits wanted for these rows of the sequence (0-based within it), ascending */
   readonly logitRows: readonly number[];
@@ -18,10 +17,11 @@ export interface BatchSequence {
 
 /**
  * Lays the sequences' tokens end to end and does the batch's bookkeeping once for every layer:
- * each token's KV slot, the attention calls, the rows whose logits are wanted. Block tables of
- * batched decode runs go into `ws` (reused: no allocation per step once it has grown).
+ * each token's KV slot (in blocks of `blockSize` slots), the attention calls, the rows whose
+ * logits are wanted. Block tables of batched decode runs go into `ws`'s host scratch (reused: no
+ * allocation per step once it has grown).
  */
-export function buildForwardBatch(sequences: readonly BatchSequence[], kv: KvStorage, ws: Workspace): ForwardBatch {
+export function buildForwardBatch(sequences: readonly BatchSequence[], blockSize: number, ws: Workspace): ForwardBatch {
   const n = sequences.reduce((sum, s) => sum + s.tokenIds.length, 0);
   const tokenIds = new Int32Array(n); //  [n]
   const positions = new Int32Array(n); // [n]
@@ -33,7 +33,7 @@ export function buildForwardBatch(sequences: readonly BatchSequence[], kv: KvSto
     tokenIds.set(s.tokenIds, start);
     for (let i = 0; i < s.tokenIds.length; i++) {
       positions[start + i] = s.startPosition + i;
-      slotIds[start + i] = kv.slotOf(s.blockTable, s.startPosition + i);
+      slotIds[start + i] = slotOf(s.blockTable, s.startPosition + i, blockSize);
     }
     for (const r of s.logitRows) logitRows.push(start + r);
     for (const r of s.hiddenRows ?? []) hiddenRows.push(start + r);
@@ -70,4 +70,9 @@ export function attentionRuns(sequences: readonly BatchSequence[], ws: Workspace
     i = end;
   }
   return runs;
+}
+
+/** the KV slot of logical position `pos` of a sequence with this block table */
+function slotOf(blockTable: Int32Array, pos: number, blockSize: number): number {
+  return blockTable[Math.floor(pos / blockSize)]! * blockSize + (pos % blockSize);
 }

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { GgmlType, ggmlTypeName } from '../../src/formats/ggml-type.js';
-import type { WeightTensor } from '../../src/kernels/kernel-backend.js';
+import type { WeightHandle, WeightTensor } from '../../src/kernels/kernel-backend.js';
 import { selectBackend } from '../../src/kernels/select-backend.js';
 import { DeviceGroup } from '../../src/parallel/device-group.js';
 import { shardGatedMlp } from '../../src/parallel/tensor-parallel-mlp.js';
@@ -48,7 +48,7 @@ interface Mlp {
 
 /** down · (silu(gate · x) ⊙ (up · x)) on the single backend, as GatedMlp runs it (stacked gate-up, then matmulSwiglu) */
 function singleMlp(mlp: Mlp, x: Float32Array, numTokens: number): Float32Array {
-  const prepare = (w: WeightTensor): WeightTensor => single.prepareWeight?.(w) ?? w;
+  const prepare = (w: WeightTensor): WeightHandle => single.uploadWeight(w, 'matmul');
   const gateUp = new Float32Array(numTokens * 2 * FFN);
   single.matmul(gateUp, prepare(stackRows('gate_up', [mlp.gate, mlp.up])), x, numTokens);
   const out = new Float32Array(numTokens * HIDDEN);

@@ -85,8 +85,8 @@ describe.skipIf(!probe.ok)('native backend', () => {
     const kv = { dtype: 'f16' as const, k: new Uint16Array(16 * 8), v: new Uint16Array(16 * 8), blockTable: Int32Array.from([0, 5]), blockSize: 8 };
     const shape = { numHeads: 2, numKvHeads: 1, headDim: 8, scale: 1 };
     const q = new Float32Array(16);
-    expect(() => backend.attention(new Float32Array(16), q, kv, Int32Array.from([9]), 1, shape)).toThrow(/blockTable\[1\] = 5/);
-    expect(() => backend.attention(new Float32Array(16), q, kv, Int32Array.from([16]), 1, shape)).toThrow(/needs 3 blocks/);
+    expect(() => backend.attention(new Float32Array(16), q, kv, kv.blockTable, Int32Array.from([9]), 1, shape)).toThrow(/blockTable\[1\] = 5/);
+    expect(() => backend.attention(new Float32Array(16), q, kv, kv.blockTable, Int32Array.from([16]), 1, shape)).toThrow(/needs 3 blocks/);
     // attentionBatch: one block table per token, each checked up to its own position
     const tables = Int32Array.from([0, 1, 1, 5]); // token 0: blocks 0, 1; token 1: blocks 1, 5
     const two = new Float32Array(32);
@@ -166,9 +166,9 @@ describe.skipIf(!probe.ok)('native backend', () => {
     const three = loadNativeBackend({ threads: 3 })!;
     const one = loadNativeBackend({ threads: 1 })!;
     const plain = [make(16), make(300), make(4096)];
-    const prepared = plain.map((w) => three.prepareWeight(w));
+    const prepared = plain.map((w) => three.uploadWeight(w));
     // (the one-thread results come from the same layout: on AVX2 packed and row-major weights sum in different orders)
-    const preparedOne = plain.map((w) => one.prepareWeight(w));
+    const preparedOne = plain.map((w) => one.uploadWeight(w));
     three.planReadAhead([prepared[0]!, plain[1]!, prepared[2]!, plain[2]!]);
     one.planReadAhead(plain); // no workers: nothing to do
     const x = Float32Array.from({ length: 2 * numCols }, (_, i) => Math.cos(i * 0.37));
@@ -233,7 +233,7 @@ describe.skipIf(!probe.ok)("native backend, matmulPrecision 'bf16'", () => {
       const b = loadNativeBackend({ threads: 2, matmulPrecision: precision })!;
       if (precision === 'bf16') hasBf16Batches = b.hasBf16Batches;
       const out = new Float32Array(numTokens * numRows);
-      b.matmul(out, b.prepareWeight(w), x, numTokens);
+      b.matmul(out, b.uploadWeight(w), x, numTokens);
       b.dispose();
       return out;
     };

@@ -1,7 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { EngineDeadError, InvalidRequestError } from '../../errors/engine-error.js';
 import { ggmlTypesWhere } from '../../formats/ggml-type.js';
-import type { AttentionShape, KernelBackend, KvLayer, KvView, RopeParams, WeightTensor } from '../kernel-backend.js';
+import { DisposedError } from '../disposed-error.js';
+import type { HostKvCache, HostKvLayer } from '../host-kv-cache.js';
+import type { AttentionShape, KernelBackend, KvCacheSpec, RopeParams, WeightTensor, WeightUse } from '../kernel-backend.js';
 import { ReferenceBackend } from '../reference/reference-backend.js';
 import {
   NATIVE_ISAS,
@@ -74,9 +76,14 @@ const PACKABLE_TYPES = ggmlTypesWhere((t) => t.native?.packedFrom !== undefined)
  * On AVX-512 the results are the reference backend's bits for Q8_0/Q4_0 (on AVX2 for packed or prepared Q8_0/Q4_0), packed (prepared) Q4_K (AVX-512 and AVX2)
  * and AMX-shaped F16 matmuls, rmsNorm, swiglu, rope, embedding, storeKv and add (so llama.cpp's, see
  * reference-backend.ts); attention and the other matmuls differ from it by f32 rounding only.
- * Fastest with weights passed through prepareWeight() once, at load.
+ * Fastest with weights passed through uploadWeight() once, at load.
  *
- * Owns native memory (threads, scratch buffers): call dispose() when done.
+ * Memory: buffers are Float32Arrays and KV caches HostKvCaches (JavaScript memory, as the
+ * reference backend's); an uploaded matmul weight is a copy in native-allocated memory (packed, or
+ * the same bytes in huge pages) wrapped by an ArrayBuffer the garbage collector frees once nothing
+ * references it (freeWeight drops this backend's references; the caller may drop the original
+ * bytes right after upload). The backend itself owns native memory (threads, scratch buffers):
+ * call dispose() when done; any kernel call afterwards fails with DISPOSED.
  */
 export class NativeBackend implements KernelBackend, Disposable {
   /** `native-<isa>`, plus `-packed` when packing weights, `-bf16` when batches run on bf16 tiles */
@@ -93,8 +100,10 @@ export class NativeBackend implements KernelBackend, Disposable {
   private readonly fallback = new ReferenceBackend();
   /** packed copies of weights (packWeights); null when this CPU's kernels do not pack the type */
   private readonly packed = new WeakMap<WeightTensor, Uint8Array | null>();
-  /** tensors from prepareWeight whose bytes are in the packed layout */
+  /** tensors from uploadWeight whose bytes are in the packed layout */
   private readonly preparedPacked = new WeakSet<WeightTensor>();
+  /** weights let go of with freeWeight */
+  private readonly freedWeights = new WeakSet<WeightTensor>();
 
   /** Use loadNativeBackend() / probeNativeBackend(). */
   private constructor(
@@ -136,27 +145,69 @@ export class NativeBackend implements KernelBackend, Disposable {
   }
 
   /**
-   * `w` in this backend's preferred layout, for a model to keep in place of `w` (this copies; drop
-   * the original bytes afterwards). Q8_0 / Q4_0 / Q4_K on AVX-512 come back packed (16 rows interleaved:
+   * For 'matmul': `w` in this backend's preferred layout, for a model to keep in place of `w` (this
+   * copies; drop the original bytes afterwards). Q8_0 / Q4_0 / Q4_K on AVX-512 come back packed (16 rows interleaved:
    * the fastest matmuls, still bit-exact), and on AVX2 too (8 rows interleaved; Q8_0 / Q4_0 bit-exact
    * where the row-major AVX2 kernels are not, Q4_K with the row-major kernels' bits); every other native type comes back as the same bytes
-   * in huge-page memory (fewer TLB misses while streaming). The result is only for this backend:
-   * packed bytes are not GGUF blocks any more.
+   * in huge-page memory (fewer TLB misses while streaming); types without native matmuls come back
+   * as `w` itself (the reference kernels read its bytes). The result is only for this backend:
+   * packed bytes are not GGUF blocks any more. For 'embedding' (a table read a few rows per step):
+   * `w` itself, no copy.
    */
-  prepareWeight(w: WeightTensor): WeightTensor {
-    if (!NATIVE_MATMUL_TYPES.has(w.type) || this.preparedPacked.has(w)) return w;
+  uploadWeight(w: WeightTensor, use: WeightUse = 'matmul'): WeightTensor {
+    if (this.fallback.isDisposed) throw new DisposedError(`the ${this.name} backend`);
+    if (use === 'embedding' || !NATIVE_MATMUL_TYPES.has(w.type) || this.preparedPacked.has(w)) return w;
     if (PACKABLE_TYPES.has(w.type)) {
       const result = this.addon.packWeights(this.handle, w.data, w.type, w.numRows, w.numCols);
+      if (result === NativeStatus.DISPOSED) throw new DisposedError(`the ${this.name} backend`);
       if (typeof result !== 'number') {
         const prepared: WeightTensor = { name: w.name, type: w.type, numRows: w.numRows, numCols: w.numCols, data: new Uint8Array(result) };
         this.preparedPacked.add(prepared);
         return prepared;
       }
-      if (result !== NativeStatus.UNSUPPORTED_TYPE) this.check('prepareWeight', result);
+      if (result !== NativeStatus.UNSUPPORTED_TYPE) this.check('uploadWeight', result);
     }
     const data = this.allocateWeights(w.data.length);
     data.set(w.data);
     return { name: w.name, type: w.type, numRows: w.numRows, numCols: w.numCols, data };
+  }
+
+  freeWeight(w: WeightTensor): void {
+    this.freedWeights.add(w);
+    this.packed.delete(w);
+    this.fallback.freeWeight(w);
+  }
+
+  allocate(length: number): Float32Array {
+    return this.fallback.allocate(length);
+  }
+
+  view(buffer: Float32Array, offset: number, length: number): Float32Array {
+    return this.fallback.view(buffer, offset, length);
+  }
+
+  write(buffer: Float32Array, src: Float32Array, offset?: number): void {
+    this.fallback.write(buffer, src, offset);
+  }
+
+  read(buffer: Float32Array): Float32Array {
+    return this.fallback.read(buffer);
+  }
+
+  free(buffer: Float32Array): void {
+    this.fallback.free(buffer);
+  }
+
+  allocateKvCache(spec: KvCacheSpec): HostKvCache {
+    return this.fallback.allocateKvCache(spec);
+  }
+
+  copyRows(dst: Float32Array, dstOffset: number, dstStride: number, src: Float32Array, srcOffset: number, srcStride: number, numRows: number, rowLength: number): void {
+    this.fallback.copyRows(dst, dstOffset, dstStride, src, srcOffset, srcStride, numRows, rowLength);
+  }
+
+  gatherRows(out: Float32Array, x: Float32Array, rows: Int32Array, rowLength: number): void {
+    this.fallback.gatherRows(out, x, rows, rowLength);
   }
 
   matmul(out: Float32Array, w: WeightTensor, x: Float32Array, numTokens: number): void {
@@ -180,6 +231,7 @@ export class NativeBackend implements KernelBackend, Disposable {
   }
 
   private callMatmul(op: string, out: Float32Array, w: WeightTensor, x: Float32Array, glu: NativeGlu, numTokens: number): void {
+    if (this.freedWeights.has(w)) throw new DisposedError(`weight ${w.name}`);
     const packed = this.packedBytesOf(w);
     if (packed) {
       this.check(op, this.addon.matmulPacked(this.handle, out, packed, w.type, w.numRows, w.numCols, x, numTokens, glu));
@@ -200,6 +252,7 @@ export class NativeBackend implements KernelBackend, Disposable {
   }
 
   embedding(out: Float32Array, table: WeightTensor, ids: Int32Array): void {
+    if (this.freedWeights.has(table)) throw new DisposedError(`weight ${table.name}`);
     if (this.preparedPacked.has(table)) {
       this.check('embedding', this.addon.embeddingPacked(this.handle, out, table.data, table.type, table.numRows, table.numCols, ids));
       return;
@@ -234,18 +287,18 @@ export class NativeBackend implements KernelBackend, Disposable {
     this.check('rope', status);
   }
 
-  storeKv(kv: KvLayer, k: Float32Array, v: Float32Array, slotIds: Int32Array, numTokens: number): void {
+  storeKv(kv: HostKvLayer, k: Float32Array, v: Float32Array, slotIds: Int32Array, numTokens: number): void {
     this.check('storeKv', this.addon.storeKv(this.handle, kv.k, kv.v, k, v, slotIds, numTokens));
   }
 
-  attention(out: Float32Array, q: Float32Array, kv: KvView, positions: Int32Array, numTokens: number, s: AttentionShape): void {
-    this.check('attention', this.callAttention(out, q, kv, kv.blockTable, 0, positions, numTokens, s));
+  attention(out: Float32Array, q: Float32Array, kv: HostKvLayer, blockTable: Int32Array, positions: Int32Array, numTokens: number, s: AttentionShape): void {
+    this.check('attention', this.callAttention(out, q, kv, blockTable, 0, positions, numTokens, s));
   }
 
   attentionBatch(
     out: Float32Array,
     q: Float32Array,
-    kv: KvLayer,
+    kv: HostKvLayer,
     blockTables: Int32Array,
     blockTableStride: number,
     positions: Int32Array,
@@ -308,9 +361,10 @@ export class NativeBackend implements KernelBackend, Disposable {
     return byteLength / (best / 1000) / 1e9;
   }
 
-  /** Stops the thread pool and frees the native scratch buffers; later calls fail with DISPOSED. */
+  /** Stops the thread pool and frees the native scratch buffers; later calls fail with DISPOSED (twice is harmless). */
   dispose(): void {
     this.addon.disposeContext(this.handle);
+    this.fallback.dispose();
   }
 
   [Symbol.dispose](): void {
@@ -320,7 +374,7 @@ export class NativeBackend implements KernelBackend, Disposable {
   private callAttention(
     out: Float32Array,
     q: Float32Array,
-    kv: KvLayer,
+    kv: HostKvLayer,
     blockTables: Int32Array,
     blockTableStride: number,
     positions: Int32Array,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../util/rng.js';
-import type { AttentionShape, KvView } from '../kernel-backend.js';
+import type { HostKvView } from '../host-kv-cache.js';
+import type { AttentionShape } from '../kernel-backend.js';
 import { geglu, geluF32 } from './gelu.js';
 import { ReferenceBackend } from './reference-backend.js';
 
@@ -17,10 +18,10 @@ describe('reference attention: sliding window and soft-cap', () => {
   const k = gaussian(numSlots * kvDim, 2);
   const v = gaussian(numSlots * kvDim);
   const q = gaussian(shape.numHeads * headDim, 2);
-  const view = (kk: Float32Array, vv: Float32Array): KvView => ({ dtype: 'f32', k: kk, v: vv, blockSize: 16, blockTable: Int32Array.from([0, 1, 2, 3]) });
-  const attend = (kvView: KvView, position: number, s: AttentionShape): Float32Array => {
+  const view = (kk: Float32Array, vv: Float32Array): HostKvView => ({ dtype: 'f32', k: kk, v: vv, blockSize: 16, blockTable: Int32Array.from([0, 1, 2, 3]) });
+  const attend = (kvView: HostKvView, position: number, s: AttentionShape): Float32Array => {
     const out = new Float32Array(q.length);
-    backend.attention(out, q, kvView, Int32Array.from([position]), 1, s);
+    backend.attention(out, q, kvView, kvView.blockTable, Int32Array.from([position]), 1, s);
     return out;
   };
 

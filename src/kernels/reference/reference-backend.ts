@@ -2,7 +2,10 @@ import { GgmlType, ggmlTypeName } from '../../formats/ggml-type.js';
 import { argmax } from '../../util/argmax.js';
 import { codecFor } from '../../quant/index.js';
 import { F16_TO_F32, roundToBf16, roundToF16, f32ToF16 } from '../../quant/float16.js';
-import type { AttentionShape, KernelBackend, KvLayer, KvView, RopeParams, WeightTensor } from '../kernel-backend.js';
+import { InvalidRequestError } from '../../errors/engine-error.js';
+import { DisposedError } from '../disposed-error.js';
+import { HostKvCache, type HostKvLayer, type HostKvView } from '../host-kv-cache.js';
+import type { AttentionShape, KernelBackend, KvCacheSpec, RopeParams, WeightTensor, WeightUse } from '../kernel-backend.js';
 import { quantizeQ8_0, quantizeQ8K, type Q8Activations, type Q8KActivations } from './activation-quant.js';
 import { fmaf, GGML_VEC_WIDTH, ggmlSilu, scalarSilu } from './ggml-float.js';
 import { geglu } from './gelu.js';
@@ -11,11 +14,101 @@ import { dotQ45K, dotQ6K } from './k-quant-dot.js';
 /**
  * The reference backend: plain TypeScript, obviously correct, slow. Every other backend is
  * checked against it. Mirrors llama.cpp's CPU numerics (see KernelBackend).
+ *
+ * Memory is JavaScript memory, nothing native: a buffer is a Float32Array, a weight handle is the
+ * uploaded WeightTensor itself (its bytes used in place, so they stay referenced), a KV cache is a
+ * HostKvCache. free/freeWeight/dispose let go of them; what was freed is refused afterwards
+ * (DisposedError) by the calls that take memory in (view, read, write, matmul, embedding).
  */
 export class ReferenceBackend implements KernelBackend {
   readonly name = 'reference';
+  private hasDisposed = false;
+  /** buffers and weights let go of (a plain typed array cannot be emptied, so it is remembered) */
+  private readonly freed = new WeakSet<object>();
+
+  allocate(length: number): Float32Array {
+    this.checkLive();
+    if (!Number.isSafeInteger(length) || length < 0) throw new InvalidRequestError('INVALID_ARGUMENT', `buffer length must be a non-negative integer, got ${length}`);
+    return new Float32Array(length);
+  }
+
+  view(buffer: Float32Array, offset: number, length: number): Float32Array {
+    this.checkBuffer(buffer);
+    if (!(Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0 && offset + length <= buffer.length)) {
+      throw new InvalidRequestError('INVALID_ARGUMENT', `view [${offset}, ${offset + length}) is outside a buffer of ${buffer.length}`);
+    }
+    return buffer.subarray(offset, offset + length);
+  }
+
+  write(buffer: Float32Array, src: Float32Array, offset = 0): void {
+    this.checkBuffer(buffer);
+    buffer.set(src, offset);
+  }
+
+  read(buffer: Float32Array): Float32Array {
+    this.checkBuffer(buffer);
+    return buffer;
+  }
+
+  free(buffer: Float32Array): void {
+    this.freed.add(buffer);
+  }
+
+  uploadWeight(w: WeightTensor, _use: WeightUse = 'matmul'): WeightTensor {
+    this.checkLive();
+    return w;
+  }
+
+  freeWeight(w: WeightTensor): void {
+    this.freed.add(w);
+  }
+
+  allocateKvCache(spec: KvCacheSpec): HostKvCache {
+    this.checkLive();
+    return new HostKvCache(spec);
+  }
+
+  /** whether dispose() was called */
+  get isDisposed(): boolean {
+    return this.hasDisposed;
+  }
+
+  dispose(): void {
+    this.hasDisposed = true;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  copyRows(dst: Float32Array, dstOffset: number, dstStride: number, src: Float32Array, srcOffset: number, srcStride: number, numRows: number, rowLength: number): void {
+    for (let r = 0; r < numRows; r++) {
+      const from = srcOffset + r * srcStride;
+      dst.set(src.subarray(from, from + rowLength), dstOffset + r * dstStride);
+    }
+  }
+
+  gatherRows(out: Float32Array, x: Float32Array, rows: Int32Array, rowLength: number): void {
+    for (let i = 0; i < rows.length; i++) out.set(x.subarray(rows[i]! * rowLength, (rows[i]! + 1) * rowLength), i * rowLength);
+  }
+
+  private checkLive(): void {
+    if (this.hasDisposed) throw new DisposedError(`the ${this.name} backend`);
+  }
+
+  private checkBuffer(buffer: Float32Array): void {
+    this.checkLive();
+    if (this.freed.has(buffer)) throw new DisposedError('a buffer');
+  }
+
+  /** a weight's bytes, unless it was freed */
+  private checkWeight(w: WeightTensor): void {
+    this.checkLive();
+    if (this.freed.has(w)) throw new DisposedError(`weight ${w.name}`);
+  }
 
   matmul(out: Float32Array, w: WeightTensor, x: Float32Array, numTokens: number): void {
+    this.checkWeight(w);
     const { numRows, numCols } = w;
     switch (w.type) {
       case GgmlType.F32: {
@@ -114,6 +207,7 @@ export class ReferenceBackend implements KernelBackend {
   }
 
   embedding(out: Float32Array, table: WeightTensor, ids: Int32Array): void {
+    this.checkWeight(table);
     const codec = codecFor(table.type);
     if (!codec) throw new Error(`reference embedding: unsupported type ${ggmlTypeName(table.type)}`);
     for (let t = 0; t < ids.length; t++) {
@@ -170,7 +264,7 @@ export class ReferenceBackend implements KernelBackend {
     }
   }
 
-  storeKv(kv: KvLayer, k: Float32Array, v: Float32Array, slotIds: Int32Array, numTokens: number): void {
+  storeKv(kv: HostKvLayer, k: Float32Array, v: Float32Array, slotIds: Int32Array, numTokens: number): void {
     const kvDim = k.length / numTokens;
     for (let t = 0; t < numTokens; t++) {
       const dst = slotIds[t]! * kvDim;
@@ -184,7 +278,7 @@ export class ReferenceBackend implements KernelBackend {
   attentionBatch(
     out: Float32Array,
     q: Float32Array,
-    kv: KvLayer,
+    kv: HostKvLayer,
     blockTables: Int32Array,
     blockTableStride: number,
     positions: Int32Array,
@@ -193,12 +287,13 @@ export class ReferenceBackend implements KernelBackend {
   ): void {
     const qDim = s.numHeads * s.headDim;
     for (let t = 0; t < numTokens; t++) {
-      const view = { ...kv, blockTable: blockTables.subarray(t * blockTableStride, (t + 1) * blockTableStride) } as KvView;
-      this.attention(out.subarray(t * qDim, (t + 1) * qDim), q.subarray(t * qDim, (t + 1) * qDim), view, positions.subarray(t, t + 1), 1, s);
+      const table = blockTables.subarray(t * blockTableStride, (t + 1) * blockTableStride);
+      this.attention(out.subarray(t * qDim, (t + 1) * qDim), q.subarray(t * qDim, (t + 1) * qDim), kv, table, positions.subarray(t, t + 1), 1, s);
     }
   }
 
-  attention(out: Float32Array, q: Float32Array, kv: KvView, positions: Int32Array, numTokens: number, s: AttentionShape): void {
+  attention(out: Float32Array, q: Float32Array, layer: HostKvLayer, blockTable: Int32Array, positions: Int32Array, numTokens: number, s: AttentionShape): void {
+    const kv: HostKvView = { ...layer, blockTable } as HostKvView;
     const { numHeads, numKvHeads, headDim, scale } = s;
     const window = s.window ?? 0;
     const cap = s.softcap ?? 0;

@@ -1,4 +1,4 @@
-import type { AttentionShape, KernelBackend, KvLayer, RopeParams, WeightTensor } from '../../kernels/kernel-backend.js';
+import type { AttentionShape, DeviceBuffer, KernelBackend, KvLayerHandle, RopeParams, WeightHandle } from '../../kernels/kernel-backend.js';
 import type { ForwardBatch } from '../forward-batch.js';
 import { isSlidingWindowLayer, type ModelConfig } from '../model-config.js';
 import type { WeightLoader } from '../weight-loader.js';
@@ -23,11 +23,11 @@ export interface AttentionWeightNames {
   readonly kNorm: string;
 }
 
-/** q, k and v biases: [numHeads · headDim], [numKvHeads · headDim], [numKvHeads · headDim] f32 */
+/** q, k and v biases: [numHeads · headDim], [numKvHeads · headDim], [numKvHeads · headDim] f32, on the backend */
 export interface QkvBias {
-  readonly q: Float32Array;
-  readonly k: Float32Array;
-  readonly v: Float32Array;
+  readonly q: DeviceBuffer;
+  readonly k: DeviceBuffer;
+  readonly v: DeviceBuffer;
 }
 
 /** the RMS norms applied to each head of q and of k before rope (weights [headDim]) */
@@ -52,7 +52,7 @@ export class AttentionBlock {
     /** q, k and v rows: [numHeads · headDim, numKvHeads · headDim, numKvHeads · headDim] × hiddenSize */
     private readonly qkv: FusedLinear,
     /** [hiddenSize, numHeads · headDim] */
-    private readonly output: WeightTensor,
+    private readonly output: WeightHandle,
     private readonly rope: RopeParams,
     private readonly bias?: QkvBias,
     private readonly qkNorm?: QkNorm,
@@ -68,22 +68,24 @@ export class AttentionBlock {
    * Layer `layer`'s attention: within c.slidingWindow, with c.localRope, where that layer is a
    * sliding-window one (isSlidingWindowLayer); `rope` on the others.
    */
-  static load(w: WeightLoader, backend: KernelBackend, ws: Workspace, c: ModelConfig, names: AttentionWeightNames, rope: RopeParams, layer: number): AttentionBlock {
+  static load(w: WeightLoader, ws: Workspace, c: ModelConfig, names: AttentionWeightNames, rope: RopeParams, layer: number): AttentionBlock {
     const qDim = c.numHeads * c.headDim;
     const kvDim = c.numKvHeads * c.headDim;
-    const qkv = FusedLinear.load(w, backend, ws, names.qkv, [[names.q, qDim], [names.k, kvDim], [names.v, kvDim]], c.hiddenSize);
+    const qkv = FusedLinear.load(w, ws, names.qkv, [[names.q, qDim], [names.k, kvDim], [names.v, kvDim]], c.hiddenSize);
     const output = w.matrix(names.output, c.hiddenSize, qDim);
-    const bias = c.hasAttentionBias ? { q: w.vector(names.qBias, qDim), k: w.vector(names.kBias, kvDim), v: w.vector(names.vBias, kvDim) } : undefined;
+    const bias = c.hasAttentionBias
+      ? { q: ws.uploadVector(w.vector(names.qBias, qDim)), k: ws.uploadVector(w.vector(names.kBias, kvDim)), v: ws.uploadVector(w.vector(names.vBias, kvDim)) }
+      : undefined;
     const qkNorm = c.hasQkNorm
-      ? { q: RmsNorm.load(w, backend, names.qNorm, c.headDim, c.normEps), k: RmsNorm.load(w, backend, names.kNorm, c.headDim, c.normEps) }
+      ? { q: RmsNorm.load(w, ws, names.qNorm, c.headDim, c.normEps), k: RmsNorm.load(w, ws, names.kNorm, c.headDim, c.normEps) }
       : undefined;
     const isLocal = isSlidingWindowLayer(c, layer);
     const layerRope = isLocal && c.localRope ? c.localRope : rope;
-    return new AttentionBlock(backend, ws, c, qkv, backend.prepareWeight?.(output) ?? output, layerRope, bias, qkNorm, isLocal ? c.slidingWindow : undefined);
+    return new AttentionBlock(ws.backend, ws, c, qkv, ws.uploadWeight(output), layerRope, bias, qkNorm, isLocal ? c.slidingWindow : undefined);
   }
 
   /** the weights forward multiplies by, in call order */
-  get matmulWeights(): WeightTensor[] {
+  get matmulWeights(): WeightHandle[] {
     return [...this.qkv.weights, this.output];
   }
 
@@ -91,7 +93,7 @@ export class AttentionBlock {
    * out: [numTokens, hiddenSize] the attention output, projected; xn: [numTokens, hiddenSize] the
    * normed input. Writes the batch's K and V into `kv` (this layer's cache) first.
    */
-  forward(out: Float32Array, xn: Float32Array, batch: ForwardBatch, kv: KvLayer): void {
+  forward(out: DeviceBuffer, xn: DeviceBuffer, batch: ForwardBatch, kv: KvLayerHandle): void {
     const b = this.backend;
     const c = this.config;
     const n = batch.tokenIds.length;
@@ -116,11 +118,12 @@ export class AttentionBlock {
     if (c.queryScale !== undefined) b.scale(q, n * qDim, c.queryScale);
     b.storeKv(kv, k, v, batch.slotIds, n);
     for (const r of batch.attentionRuns) {
-      const attnRows = attn.subarray(r.start * qDim, (r.start + r.numTokens) * qDim);
-      const qRows = q.subarray(r.start * qDim, (r.start + r.numTokens) * qDim);
-      const positions = batch.positions.subarray(r.start, r.start + r.numTokens);
+      const isAll = r.start === 0 && r.numTokens === n;
+      const attnRows = isAll ? attn : b.view(attn, r.start * qDim, r.numTokens * qDim); // [r.numTokens, numHeads, headDim]
+      const qRows = isAll ? q : b.view(q, r.start * qDim, r.numTokens * qDim);
+      const positions = isAll ? batch.positions : batch.positions.subarray(r.start, r.start + r.numTokens);
       if (r.blockTables) b.attentionBatch(attnRows, qRows, kv, r.blockTables, r.blockTableStride, positions, r.numTokens, this.shape);
-      else b.attention(attnRows, qRows, { ...kv, blockTable: r.blockTable }, positions, r.numTokens, this.shape);
+      else b.attention(attnRows, qRows, kv, r.blockTable, positions, r.numTokens, this.shape);
     }
     b.matmul(out, this.output, attn, n);
   }

@@ -1,4 +1,4 @@
-import type { KernelBackend, WeightTensor } from '../../kernels/kernel-backend.js';
+import type { DeviceBuffer, KernelBackend, WeightHandle, WeightTensor } from '../../kernels/kernel-backend.js';
 import type { Workspace } from '../workspace.js';
 import type { WeightLoader } from '../weight-loader.js';
 
@@ -22,21 +22,23 @@ export class FusedLinear {
   /** rows of each part */
   readonly numRows: readonly number[];
   readonly numCols: number;
-  /** [the stacked matrix] or the parts, prepared for the backend's matmul */
-  readonly weights: readonly WeightTensor[];
+  /** [the stacked matrix] or the parts, uploaded for the backend's matmul */
+  readonly weights: readonly WeightHandle[];
+  private readonly backend: KernelBackend;
 
   /**
-   * `parts` as loaded (not yet prepared); `stackedName` names the stacked matrix. Or `parts` is one
-   * matrix already stacked (a file's fused tensor) and `partRows` gives its parts' rows.
+   * `parts` as loaded (not yet uploaded; uploaded here, into `ws`); `stackedName` names the stacked
+   * matrix. Or `parts` is one matrix already stacked (a file's fused tensor) and `partRows` gives
+   * its parts' rows.
    */
   constructor(
-    private readonly backend: KernelBackend,
     private readonly ws: Workspace,
     stackedName: string,
     parts: readonly WeightTensor[],
     partRows?: readonly number[],
   ) {
-    const prepare = (t: WeightTensor): WeightTensor => backend.prepareWeight?.(t) ?? t;
+    this.backend = ws.backend;
+    const prepare = (t: WeightTensor): WeightHandle => ws.uploadWeight(t);
     this.numRows = partRows ?? parts.map((p) => p.numRows);
     this.numCols = parts[0]!.numCols;
     if (parts.length === 1) this.weights = [prepare(parts[0]!)];
@@ -47,13 +49,13 @@ export class FusedLinear {
    * The file's stacked tensor `stackedName` when it has one (Phi-3's attn_qkv, its ffn_up holding
    * gate and up: used as read, no copy), else the parts, stacked here when their types match.
    */
-  static load(w: WeightLoader, backend: KernelBackend, ws: Workspace, stackedName: string, parts: readonly (readonly [name: string, numRows: number])[], numCols: number): FusedLinear {
+  static load(w: WeightLoader, ws: Workspace, stackedName: string, parts: readonly (readonly [name: string, numRows: number])[], numCols: number): FusedLinear {
     const partRows = parts.map(([, numRows]) => numRows);
     if (w.has(stackedName)) {
       const stacked = w.matrix(stackedName, partRows.reduce((a, b) => a + b, 0), numCols);
-      return new FusedLinear(backend, ws, stackedName, [stacked], partRows);
+      return new FusedLinear(ws, stackedName, [stacked], partRows);
     }
-    return new FusedLinear(backend, ws, stackedName, parts.map(([name, numRows]) => w.matrix(name, numRows, numCols)));
+    return new FusedLinear(ws, stackedName, parts.map(([name, numRows]) => w.matrix(name, numRows, numCols)));
   }
 
   get isStacked(): boolean {
@@ -61,7 +63,7 @@ export class FusedLinear {
   }
 
   /** out: [numTokens, Σ numRows], each row the parts' outputs side by side (as the stacked matmul gives them) */
-  forwardConcat(out: Float32Array, x: Float32Array, numTokens: number): void {
+  forwardConcat(out: DeviceBuffer, x: DeviceBuffer, numTokens: number): void {
     if (this.isStacked) {
       this.backend.matmul(out, this.weights[0]!, x, numTokens);
       return;
@@ -72,13 +74,13 @@ export class FusedLinear {
       const numRows = this.numRows[i]!;
       const part = this.ws.get(`fusedPart${i}`, numTokens * numRows); // [numTokens, numRows]
       this.backend.matmul(part, weight, x, numTokens);
-      for (let t = 0; t < numTokens; t++) out.set(part.subarray(t * numRows, (t + 1) * numRows), t * width + col);
+      this.backend.copyRows(out, col, width, part, 0, numRows, numTokens, numRows);
       col += numRows;
     });
   }
 
   /** outs[i]: [numTokens, numRows[i]], part i's output */
-  forwardSplit(outs: readonly Float32Array[], x: Float32Array, numTokens: number): void {
+  forwardSplit(outs: readonly DeviceBuffer[], x: DeviceBuffer, numTokens: number): void {
     if (!this.isStacked) {
       this.weights.forEach((weight, i) => this.backend.matmul(outs[i]!, weight, x, numTokens));
       return;
@@ -86,12 +88,10 @@ export class FusedLinear {
     const width = this.numRows.reduce((a, b) => a + b, 0);
     const all = this.ws.get('fusedAll', numTokens * width); // [numTokens, Σ numRows]
     this.backend.matmul(all, this.weights[0]!, x, numTokens);
-    for (let t = 0; t < numTokens; t++) {
-      let col = t * width;
-      this.numRows.forEach((numRows, i) => {
-        outs[i]!.set(all.subarray(col, col + numRows), t * numRows);
-        col += numRows;
-      });
-    }
+    let col = 0;
+    this.numRows.forEach((numRows, i) => {
+      this.backend.copyRows(outs[i]!, 0, numRows, all, col, width, numTokens, numRows);
+      col += numRows;
+    });
   }
 }

@@ -1,4 +1,4 @@
-import type { KernelBackend, WeightTensor } from '../../kernels/kernel-backend.js';
+import type { DeviceBuffer, KernelBackend, WeightHandle } from '../../kernels/kernel-backend.js';
 import type { Activation, ModelConfig } from '../model-config.js';
 import type { WeightLoader } from '../weight-loader.js';
 import type { Workspace } from '../workspace.js';
@@ -22,23 +22,23 @@ export class GatedMlp {
     /** gate and up rows: [ffnSize, ffnSize] × hiddenSize */
     private readonly gateUp: FusedLinear,
     /** [hiddenSize, ffnSize] */
-    private readonly down: WeightTensor,
+    private readonly down: WeightHandle,
     private readonly activation: Activation = 'silu',
   ) {}
 
-  static load(w: WeightLoader, backend: KernelBackend, ws: Workspace, c: ModelConfig, names: GatedMlpWeightNames): GatedMlp {
-    const gateUp = FusedLinear.load(w, backend, ws, names.gateUp, [[names.gate, c.ffnSize], [names.up, c.ffnSize]], c.hiddenSize);
+  static load(w: WeightLoader, ws: Workspace, c: ModelConfig, names: GatedMlpWeightNames): GatedMlp {
+    const gateUp = FusedLinear.load(w, ws, names.gateUp, [[names.gate, c.ffnSize], [names.up, c.ffnSize]], c.hiddenSize);
     const down = w.matrix(names.down, c.hiddenSize, c.ffnSize);
-    return new GatedMlp(backend, ws, c.ffnSize, gateUp, backend.prepareWeight?.(down) ?? down, c.activation ?? 'silu');
+    return new GatedMlp(ws.backend, ws, c.ffnSize, gateUp, ws.uploadWeight(down), c.activation ?? 'silu');
   }
 
   /** the weights forward multiplies by, in call order */
-  get matmulWeights(): WeightTensor[] {
+  get matmulWeights(): WeightHandle[] {
     return [...this.gateUp.weights, this.down];
   }
 
   /** out: [numTokens, hiddenSize]; xn: [numTokens, hiddenSize] the normed input */
-  forward(out: Float32Array, xn: Float32Array, numTokens: number): void {
+  forward(out: DeviceBuffer, xn: DeviceBuffer, numTokens: number): void {
     const gateUp = this.ws.get('gateUp', numTokens * 2 * this.ffnSize); // [n, 2 ffnSize] each row gate, then up
     this.gateUp.forwardConcat(gateUp, xn, numTokens);
     if (this.activation === 'gelu') this.backend.matmulGeglu(out, this.down, gateUp, numTokens);
