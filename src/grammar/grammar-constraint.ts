@@ -127,21 +127,23 @@ export class CompiledGrammar implements CompiledConstraint {
     const at = this.walkStates;
     let transitions = automaton.transitions;
     let holes = automaton.holeFlags;
+    const checkHoles = dependent !== undefined;
     let i = from;
     while (i < to) {
       const d = depth[i]!;
-      const prev = at[d - 1]!;
-      let next = transitions[prev * 256 + byte[i]!]!;
-      if (next === -2) {
-        next = automaton.computeTransition(prev, byte[i]!);
-        transitions = automaton.transitions;
-        holes = automaton.holeFlags;
+      let next = transitions[at[d - 1]! * 256 + byte[i]!]!;
+      if (next < 0) {
+        if (next !== DEAD) {
+          next = automaton.computeTransition(at[d - 1]!, byte[i]!);
+          transitions = automaton.transitions;
+          holes = automaton.holeFlags;
+        }
+        if (next === DEAD) {
+          i = end[i]!;
+          continue;
+        }
       }
-      if (next === DEAD) {
-        i = end[i]!;
-        continue;
-      }
-      if (dependent !== undefined && holes[next] === 1) {
+      if (checkHoles && holes[next] === 1) {
         dependent.push(i);
         i = end[i]!;
         continue;
