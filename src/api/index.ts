@@ -23,6 +23,8 @@ export {
 } from '../errors/engine-error.js';
 export { readGguf, writeGguf, gguf, GgufValueType } from '../formats/gguf/index.js';
 export { GgmlType } from '../formats/ggml-type.js';
+export { quantizeModelFile, type QuantizeModelOptions, type QuantizeModelReport, type QuantizedTensorReport } from '../quant/quantize-model.js';
+export { quantFormats, type QuantFormat } from '../quant/quant-format.js';
 export { createServer, type PeregrineServer, type ServerOptions } from '../server/server.js';
 export { createLogger, type Logger, type LoggerOptions, type LogFormat, type LogLevel } from '../server/logging/logger.js';
 export { shutdownGracefully, type ShutdownOptions, type ShutdownResult } from '../server/graceful-shutdown.js';

@@ -36,6 +36,13 @@ describe('ProgressBar', () => {
     expect(s.writes).toHaveLength(2);
   });
 
+  it('takes 80 columns when the terminal reports none (0 under some ptys)', () => {
+    const s = stream(true, 0);
+    new ProgressBar(s, 'q', 0).update(1, 2, 'blk.0.attn_q.weight');
+    expect(s.writes[0]).toContain('blk.0.attn_q.weight');
+    expect(s.writes[0]!.replace(/\r/g, '').length).toBe(79); // one column short of the width: no wrap
+  });
+
   it('writes nothing to a stream that is not a TTY', () => {
     const s = stream(false);
     const bar = new ProgressBar(s, 'q', 0);

@@ -26,7 +26,7 @@ export class ProgressBar {
     if (done < total && now - this.lastDrawMs < this.minIntervalMs) return;
     this.lastDrawMs = now;
     const fraction = total > 0 ? Math.min(1, done / total) : 1;
-    const width = Math.max(20, Math.min(100, this.stream.columns ?? 80) - 1);
+    const width = Math.max(20, Math.min(100, this.stream.columns || 80) - 1);
     const head = `${this.label} ${(fraction * 100).toFixed(0).padStart(3)}% `;
     const barWidth = Math.max(10, Math.min(30, width - head.length - 30)); // room for a tensor name
     const filled = Math.round(fraction * barWidth);
@@ -40,7 +40,7 @@ export class ProgressBar {
   /** Clears the bar's line (when one was drawn), so the next output starts on a clean line. */
   finish(): void {
     if (!this.isDrawn) return;
-    const width = Math.max(20, Math.min(100, this.stream.columns ?? 80) - 1);
+    const width = Math.max(20, Math.min(100, this.stream.columns || 80) - 1);
     this.stream.write(`\r${' '.repeat(width)}\r`);
     this.isDrawn = false;
   }

@@ -12,7 +12,7 @@
 import { closeSync, fstatSync, openSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
-import { InvalidRequestError } from '../errors/engine-error.js';
+import { InvalidRequestError, ModelLoadError } from '../errors/engine-error.js';
 import { untrustedPath, untrustedText } from '../errors/untrusted-text.js';
 import { GgmlType, ggmlByteSize, ggmlTypeName, ggmlTypeTraits } from '../formats/ggml-type.js';
 import { encodeGgufHeader, gguf, GgufValueType, MetadataReader, readGguf, type GgufFile, type GgufTensorInfo, type GgufValue } from '../formats/gguf/index.js';
@@ -101,7 +101,7 @@ export async function quantizeModelFile(inputPath: string, outputPath: string, o
   const source = openModelFile(inputPath);
   let out: number | undefined;
   try {
-    out = openSync(tempPath, 'wx');
+    out = openOutput(tempPath, outputPath);
     writeAll(out, header.bytes);
     let outputTensorBytes = 0;
     let doneBytes = 0;
@@ -172,7 +172,7 @@ function* tensorChunks(info: GgufTensorInfo, type: GgmlType, fd: number, shownPa
     const read = (): Uint8Array => {
       const bytes = new Uint8Array(inputBytes);
       if (readFully(fd, bytes, inputBytes, position, shownPath) < inputBytes) {
-        throw new InvalidRequestError('INVALID_ARGUMENT', `${shownPath}: file ended inside tensor '${untrustedText(info.name)}'`);
+        throw new ModelLoadError('GGUF_TRUNCATED', `${shownPath}: file ended inside tensor '${untrustedText(info.name)}' (did it change while being read?)`);
       }
       return bytes;
     };
@@ -214,6 +214,16 @@ function checkConvertible(info: GgufTensorInfo, type: GgmlType, format: QuantFor
       'UNSUPPORTED_TENSOR_TYPE',
       `tensor '${name}' [${info.shape}] would be ${ggmlTypeName(type)} in ${format.name} (llama-quantize's choice for its shape), which Peregrine cannot write`,
     );
+  }
+}
+
+/** Creates the temporary file beside the output; a folder that is missing or not writable is the caller's to fix. */
+function openOutput(tempPath: string, outputPath: string): number {
+  try {
+    return openSync(tempPath, 'wx');
+  } catch (err) {
+    const reason = (err instanceof Error ? err.message : String(err)).split(', ')[0]!; // without the raw path Node appends
+    throw new InvalidRequestError('INVALID_ARGUMENT', `cannot write ${untrustedPath(outputPath)}: ${reason}`, { cause: err });
   }
 }
 

@@ -58,6 +58,9 @@ describe('peregrine quantize', () => {
     const pattern = peregrine('quantize', '--input', STORIES, '--output', join(dir, 'x.gguf'), '--format', 'Q8_0', '--keep', '(');
     expect(pattern.code).toBe(2);
     expect(pattern.stderr).toMatch(/keep pattern '\(' is not a valid regular expression/);
+    const noDir = peregrine('quantize', '--input', STORIES, '--output', join(dir, 'missing', 'x.gguf'), '--format', 'Q8_0');
+    expect(noDir.code).toBe(2);
+    expect(noDir.stderr).toMatch(/error \[INVALID_ARGUMENT\]: cannot write .*x\.gguf: ENOENT/);
     const same = peregrine('quantize', '--input', STORIES, '--output', STORIES, '--format', 'Q8_0');
     expect(same.code).toBe(2);
     expect(same.stderr).toMatch(/is the input file/);

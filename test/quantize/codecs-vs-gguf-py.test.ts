@@ -1,6 +1,6 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GgmlType } from '../../src/formats/ggml-type.js';
 import { quantize } from '../../src/quant/index.js';
 import { Rng } from '../../src/util/rng.js';
@@ -60,15 +60,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe.skipIf(skip)('quantizers equal gguf.quants (llama.cpp gguf-py 0.19.0) byte for byte', () => {
   const x = awkwardRows();
   const prefix = join(dir, 'rows');
-  let isRun = false;
-  const theirs = (name: string): Buffer => {
-    if (!isRun) {
-      writeFileSync(`${prefix}.f32`, new Uint8Array(x.buffer));
-      runPython([join(import.meta.dirname, 'gguf_quants.py'), `${prefix}.f32`, String(NUM_COLS), prefix, ...TYPES], GGUF_PY_ENV);
-      isRun = true;
-    }
-    return readFileSync(`${prefix}.${name}.bin`);
-  };
+  beforeAll(async () => {
+    writeFileSync(`${prefix}.f32`, new Uint8Array(x.buffer));
+    await runPython([join(import.meta.dirname, 'gguf_quants.py'), `${prefix}.f32`, String(NUM_COLS), prefix, ...TYPES], GGUF_PY_ENV);
+  }, 120_000);
+  const theirs = (name: string): Buffer => readFileSync(`${prefix}.${name}.bin`);
 
   it.each(TYPES)('%s', (name) => {
     const ours = Buffer.from(quantize(GgmlType[name], x));

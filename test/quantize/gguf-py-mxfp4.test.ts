@@ -25,9 +25,9 @@ describe.skipIf(skip).each([
   { model: 'synthetic tiny', input: () => join(dir, 'tiny-f32.gguf') },
 ])('$model in MXFP4 written by gguf-py', ({ model, input }) => {
   const path = join(dir, `${model.replace(/\W+/g, '-')}-MXFP4.gguf`);
-  beforeAll(() => {
+  beforeAll(async () => {
     if (model === 'synthetic tiny') writeSyntheticModel(input(), { shape: 'tiny', weightType: 'F32', seed: 7, contextLength: 512 });
-    runPython([join(import.meta.dirname, 'write_mxfp4_gguf.py'), input(), path], GGUF_PY_ENV);
+    await runPython([join(import.meta.dirname, 'write_mxfp4_gguf.py'), input(), path], GGUF_PY_ENV);
   }, 120_000);
 
   it('holds MXFP4 matrices, the token embeddings included', () => {

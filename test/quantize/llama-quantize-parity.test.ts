@@ -42,12 +42,12 @@ const CASES: [model: keyof typeof MODELS, format: string][] = [
 const fileName = (model: string, format: string, who: string): string => join(dir, `${model.replace(/\W+/g, '-')}-${format}-${who}.gguf`);
 
 describe.skipIf(skip)("quantized files equal llama.cpp's llama_model_quantize byte for byte", () => {
-  beforeAll(() => {
+  beforeAll(async () => {
     writeSyntheticModel(MODELS['synthetic tiny F32'], { shape: 'tiny', weightType: 'F32', seed: 3 });
     writeSyntheticModel(MODELS['synthetic tiny BF16, tied embeddings'], { shape: 'tiny', weightType: 'BF16', seed: 4, hasTiedEmbeddings: true });
     writeSyntheticModel(MODELS['synthetic tiny-llama3 F16'], { shape: 'tiny-llama3', weightType: 'F16', seed: 5 });
     // one Python process for every reference file
-    llamaQuantize(
+    await llamaQuantize(
       CASES.map(([model, format]) => ({
         input: MODELS[model],
         output: fileName(model, format, 'llama'),

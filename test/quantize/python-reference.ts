@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync, readdirSync } from 'node:fs';
 import { arch, platform } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -10,6 +11,7 @@ import { join, resolve } from 'node:path';
  * Each is undefined (and the tests that need it skip, saying why) where it is missing.
  */
 const ROOT = resolve(import.meta.dirname, '../..');
+const execFileAsync = promisify(execFile);
 
 /** The folder of node-llama-cpp's prebuilt libllama for this machine, or undefined. */
 export const LLAMA_LIB_DIR: string | undefined = (() => {
@@ -41,11 +43,15 @@ export const GGUF_PY_ENV: NodeJS.ProcessEnv | undefined = (() => {
 
 export const HAS_PYTHON = pythonWorks(process.env, 'import ctypes');
 
-/** Runs python3 with `args`; throws with its stderr when it fails. */
-export function runPython(args: readonly string[], env: NodeJS.ProcessEnv = process.env, input?: string): string {
-  const r = spawnSync('python3', args, { env, encoding: 'utf8', input, timeout: 300_000, maxBuffer: 1 << 28 });
-  if (r.status !== 0) throw new Error(`python3 ${args[0]} failed (${r.status}): ${r.stderr}`);
-  return r.stdout;
+/** Runs python3 with `args` (asynchronously: the test worker stays responsive); rejects with its stderr when it fails. */
+export async function runPython(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  try {
+    const { stdout } = await execFileAsync('python3', args, { env, encoding: 'utf8', timeout: 300_000, maxBuffer: 1 << 28 });
+    return stdout;
+  } catch (err) {
+    const e = err as { code?: unknown; stderr?: string };
+    throw new Error(`python3 ${args[0]} failed (${String(e.code)}): ${e.stderr ?? String(err)}`);
+  }
 }
 
 /** One llama_model_quantize job: input, output, llama_ftype and whether it is Peregrine's MXFP4 placement. */
@@ -57,7 +63,7 @@ export interface LlamaQuantizeJob {
 }
 
 /** Quantizes with llama.cpp's llama_model_quantize (needs LLAMA_LIB_DIR and python3). */
-export function llamaQuantize(jobs: readonly LlamaQuantizeJob[]): void {
+export async function llamaQuantize(jobs: readonly LlamaQuantizeJob[]): Promise<void> {
   const args = jobs.flatMap((j) => [j.input, j.output, `${j.fileType}${j.isPureWithQ8Embeddings ? ':pure-q8-embeddings' : ''}`]);
-  runPython([join(import.meta.dirname, 'llama_quantize.py'), LLAMA_LIB_DIR!, ...args]);
+  await runPython([join(import.meta.dirname, 'llama_quantize.py'), LLAMA_LIB_DIR!, ...args]);
 }
