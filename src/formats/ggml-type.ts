@@ -39,6 +39,7 @@ export enum GgmlType {
   TQ1_0 = 34,
   TQ2_0 = 35,
   MXFP4 = 39,
+  NVFP4 = 40,
 }
 
 export type GgmlTypeName = keyof typeof GgmlType;
@@ -118,6 +119,7 @@ const TABLE = {
   TQ1_0:   { blockSize: 256, typeSize: 54 },
   TQ2_0:   { blockSize: 256, typeSize: 66 },
   MXFP4:   { blockSize: 32,  typeSize: 17,  hasCodec: true }, // no native kernel yet: the reference backend runs it
+  NVFP4:   { blockSize: 64,  typeSize: 36,  hasCodec: true },
 } as const satisfies Record<GgmlTypeName, TraitsRow>;
 
 /** Type names with a codec and a llama_ftype: the types a whole model can be written in. */
