@@ -31,6 +31,8 @@ enum WeightType : int32_t {
   TYPE_Q5_K = 13,
   TYPE_Q6_K = 14,
   TYPE_BF16 = 30,
+  TYPE_MXFP4 = 39,
+  TYPE_NVFP4 = 40,
 };
 
 enum Isa : int32_t {

@@ -82,7 +82,7 @@ type TraitsRow = Omit<GgmlTypeTraits, 'type' | 'name' | 'isQuantized' | 'hasCode
 
 const MATMUL_EMBEDDING: NativeTypeSupport = { hasMatmul: true, hasEmbedding: true };
 const MATMUL_EMBEDDING_PACKED_FROM_AVX2: NativeTypeSupport = { hasMatmul: true, hasEmbedding: true, packedFrom: 'avx2' };
-/** k-quants: matmul × Q8_K activations; embedding natively only from a packed table */
+/** k-quants (× Q8_K activations), MXFP4 / NVFP4 (× Q8_0): matmul; embedding natively only from a packed table, else on the reference backend */
 const MATMUL: NativeTypeSupport = { hasMatmul: true, hasEmbedding: false };
 const MATMUL_PACKED_FROM_AVX2: NativeTypeSupport = { hasMatmul: true, hasEmbedding: false, packedFrom: 'avx2' };
 
@@ -118,8 +118,8 @@ const TABLE = {
   IQ1_M:   { blockSize: 256, typeSize: 56 },
   TQ1_0:   { blockSize: 256, typeSize: 54 },
   TQ2_0:   { blockSize: 256, typeSize: 66 },
-  MXFP4:   { blockSize: 32,  typeSize: 17,  hasCodec: true }, // no native kernel yet: the reference backend runs it
-  NVFP4:   { blockSize: 64,  typeSize: 36,  hasCodec: true },
+  MXFP4:   { blockSize: 32,  typeSize: 17,  hasCodec: true, native: MATMUL, fileType: 38 }, // 38: llama.cpp's MXFP4_MOE, what it names a mostly-MXFP4 file
+  NVFP4:   { blockSize: 64,  typeSize: 36,  hasCodec: true, native: MATMUL, fileType: 39 },
 } as const satisfies Record<GgmlTypeName, TraitsRow>;
 
 /** Type names with a codec and a llama_ftype: the types a whole model can be written in. */

@@ -867,7 +867,63 @@ if (codecFor(GgmlType.Q4_K)) {
   addMatmulCase({ name: 'w-Q4_K', type: GgmlType.Q4_K, numRows, numCols, data }, 3, K_QUANT_RTOL, x, ', extreme quants');
 }
 
-// every type with a codec but no native kernels (the type table's rows: Q8_K, MXFP4) goes through the fallback
+// MXFP4 / NVFP4 weights × Q8_0 activations (llama.cpp's vec_dot_<type>_q8_0): row counts past the
+// tiles, odd block counts (67x192: 6 MXFP4 blocks, 3 NVFP4 blocks), 1 / 3 / 17 / 33 tokens,
+// misaligned bytes, swiglu and geglu activations, every code at ±12 against ±127 activations (the
+// largest int16 pair sums), Q8_0 rounding ties, scales at the ends of their ranges, and embedding
+// (the reference backend's: no native embedding for these)
+for (const type of [GgmlType.MXFP4, GgmlType.NVFP4]) {
+  const rtol = 2e-6;
+  for (const [numRows, numCols] of [[301, 256], [67, 192], [130, 1024]] as const) {
+    const w = weight(type, numRows, numCols);
+    for (const numTokens of [1, 3, 17, 33]) addMatmulCase(w, numTokens, rtol);
+  }
+  addMatmulCase(weight(type, 9, 128, true), 5, rtol, undefined, ', misaligned bytes');
+  for (const glu of ['swiglu', 'geglu'] as const) {
+    const w = weight(type, 45, 192);
+    for (const numTokens of [1, 3, 33]) addMatmulCase(w, numTokens, rtol, gaussian(2 * numTokens * 192, 2), ` (${glu})`, glu);
+  }
+  {
+    const numRows = 11;
+    const numCols = 128;
+    const x = new Float32Array(3 * numCols);
+    for (let c = 0; c < numCols; c++) {
+      x[c] = 1;
+      x[numCols + c] = -1;
+      x[2 * numCols + c] = c % 2 === 0 ? 1 : -1;
+    }
+    const blockBytes = type === GgmlType.MXFP4 ? 17 : 36;
+    const numScales = type === GgmlType.MXFP4 ? 1 : 4;
+    const data = new Uint8Array((numRows * numCols * blockBytes) / (type === GgmlType.MXFP4 ? 32 : 64));
+    for (let block = 0; block < data.length / blockBytes; block++) {
+      const o = block * blockBytes;
+      // scales at their ends: E8M0 0 (2^-128, subnormal), 1, 127, 254; UE4M3 0x01 (subnormal), 0x7E (448), 0x7F (reads 0), 0xFF
+      for (let s = 0; s < numScales; s++) data[o + s] = type === GgmlType.MXFP4 ? [127, 0, 1, 140][block % 4]! : [0x38, 0x01, 0x7e, 0x7f, 0xff, 0x40][(block + s) % 6]!;
+      data.fill(block % 2 === 0 ? 0x77 : 0xff, o + numScales, o + blockBytes); // codes 7 (+12) or 15 (-12) in both nibbles
+    }
+    addMatmulCase({ name: `w-${ggmlTypeName(type)}`, type, numRows, numCols, data }, 3, rtol, x, ', extreme codes and scales');
+  }
+  {
+    const numCols = 128;
+    const x = new Float32Array(numCols);
+    for (let c = 0; c < numCols; c++) x[c] = c % 32 === 0 ? 127 : ((c * 7) % 50) - 25 + 0.5; // id = 1: every x.5 a tie
+    addMatmulCase(weight(type, 21, numCols), 1, rtol, x, ', rounding ties');
+  }
+  const table = weight(type, 50, 192);
+  const ids = Int32Array.from([0, 49, 7, 7, 23]);
+  cases.push({
+    op: 'embedding',
+    name: `${ggmlTypeName(type)} 50x192, ${ids.length} ids`,
+    run(b) {
+      const out = new Float32Array(ids.length * 192).fill(NaN);
+      b.embedding(out, table, ids);
+      return out;
+    },
+    tolerance: exact,
+  });
+}
+
+// every type with a codec but no native kernels (the type table's rows: Q8_K) goes through the fallback
 for (const { type } of GGML_TYPE_TRAITS.filter((t) => t.hasCodec && !t.native && codecFor(t.type))) {
   const w = weight(type, 12, 256);
   addMatmulCase(w, 3, 1e-12, undefined, ' (no native kernel: falls back)');

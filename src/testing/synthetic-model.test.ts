@@ -58,7 +58,7 @@ const COPIED_VOCABS: [string, SyntheticVocabSpec][] = hasSharedVocabs
 /** weight type → type of the plain matrices (attn_q, ffn_up) */
 const EXPECTED_MATRIX_TYPE: Record<SyntheticWeightType, string> = {
   F32: 'F32', F16: 'F16', BF16: 'BF16', Q8_0: 'Q8_0', Q4_0: 'Q4_0',
-  Q4_K: 'Q4_K', Q5_K: 'Q5_K', Q6_K: 'Q6_K', Q4_K_M: 'Q4_K', Q5_K_M: 'Q5_K',
+  Q4_K: 'Q4_K', Q5_K: 'Q5_K', Q6_K: 'Q6_K', MXFP4: 'MXFP4', NVFP4: 'NVFP4', Q4_K_M: 'Q4_K', Q5_K_M: 'Q5_K',
 };
 
 describe('writeSyntheticModel', () => {
