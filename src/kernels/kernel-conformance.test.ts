@@ -923,6 +923,49 @@ for (const type of [GgmlType.MXFP4, GgmlType.NVFP4]) {
   });
 }
 
+// FP8_E4M3 weights × f32 activations: the same shapes; every E4M3 code (NaN excluded) and E8M0
+// scales at their ends (0: 2^-127, past 246: the kernels' 2^8 cannot fold into the scale); embedding
+for (const type of [GgmlType.FP8_E4M3]) {
+  const rtol = 2e-6;
+  for (const [numRows, numCols] of [[301, 256], [67, 96], [130, 1024]] as const) {
+    const w = weight(type, numRows, numCols);
+    for (const numTokens of [1, 3, 17, 33]) addMatmulCase(w, numTokens, rtol);
+  }
+  addMatmulCase(weight(type, 9, 64, true), 5, rtol, undefined, ', misaligned bytes');
+  for (const glu of ['swiglu', 'geglu'] as const) {
+    const w = weight(type, 45, 160);
+    for (const numTokens of [1, 3, 33]) addMatmulCase(w, numTokens, rtol, gaussian(2 * numTokens * 160, 2), ` (${glu})`, glu);
+  }
+  {
+    const numRows = 16;
+    const numCols = 256;
+    const data = new Uint8Array((numRows * numCols * 33) / 32);
+    for (let block = 0; block < data.length / 33; block++) {
+      const e = [0, 1, 100, 127, 140, 246, 247, 247][block % 8]!;
+      data[block * 33] = e;
+      for (let j = 0; j < 32; j++) {
+        const q = (block * 32 + j) % 256;
+        // every code but NaN; under 2^120 codes up to 0x6F (240), so that the values stay finite f32
+        data[block * 33 + 1 + j] = e >= 247 ? (q & 0x80) | ((q & 0x7f) % 0x70) : (q & 0x7f) === 0x7f ? 0x7e : q;
+      }
+    }
+    const x = gaussian(2 * numCols, 1e-30); // keeps 2^120 · 240 · x far from overflow
+    addMatmulCase({ name: 'w-FP8_E4M3', type, numRows, numCols, data }, 2, rtol, x, ', every code, scales at their ends');
+  }
+  const table = weight(type, 50, 96);
+  const ids = Int32Array.from([0, 49, 7, 7, 23]);
+  cases.push({
+    op: 'embedding',
+    name: `${ggmlTypeName(type)} 50x96, ${ids.length} ids`,
+    run(b) {
+      const out = new Float32Array(ids.length * 96).fill(NaN);
+      b.embedding(out, table, ids);
+      return out;
+    },
+    tolerance: exact,
+  });
+}
+
 // every type with a codec but no native kernels (the type table's rows: Q8_K) goes through the fallback
 for (const { type } of GGML_TYPE_TRAITS.filter((t) => t.hasCodec && !t.native && codecFor(t.type))) {
   const w = weight(type, 12, 256);

@@ -7,6 +7,7 @@ import { quantizeQ8_0, quantizeQ8K, type Q8Activations, type Q8KActivations } fr
 import { fmaf, GGML_VEC_WIDTH, ggmlSilu, scalarSilu } from './ggml-float.js';
 import { geglu } from './gelu.js';
 import { dotMxfp4, dotNvfp4 } from './fp4-dot.js';
+import { dotFp8 } from './fp8-dot.js';
 import { dotQ45K, dotQ6K } from './k-quant-dot.js';
 
 /**
@@ -83,6 +84,13 @@ export class ReferenceBackend implements KernelBackend {
         for (let t = 0; t < numTokens; t++) {
           quantizeQ8_0(x, t * numCols, numCols, act);
           for (let r = 0; r < numRows; r++) out[t * numRows + r] = dot(w.data, r * numBlocks, numBlocks, act);
+        }
+        return;
+      }
+      case GgmlType.FP8_E4M3: {
+        const numBlocks = numCols / 32;
+        for (let t = 0; t < numTokens; t++) {
+          for (let r = 0; r < numRows; r++) out[t * numRows + r] = dotFp8(w.data, r * numBlocks, numBlocks, x, t * numCols);
         }
         return;
       }
