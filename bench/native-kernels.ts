@@ -1,6 +1,6 @@
 /**
  * Native kernel throughput: GEMV (1 token) in GB/s of weight bytes read and GEMM (--tokens, 64) in
- * GFLOP/s, for 2048x8192 Q4_0 / Q8_0 (and F16 / BF16) matrices, on 1 and 2 threads.
+ * GFLOP/s, for 2048x8192 Q4_0 / Q8_0 (and F16 / BF16 / MXFP4 / NVFP4 / FP8_E4M3) matrices, on 1 and 2 threads.
  *
  *   npx vite-node bench/native-kernels.ts [--threads=1,2] [--types=Q4_0,Q8_0,F16,BF16] [--cold] [--pack] [--isa=avx512-bf16] [--tokens=64] [--bf16]
  *
@@ -42,6 +42,10 @@ function randomWeight(type: GgmlType): WeightTensor {
     for (let o = 0; o < data.length; o += 2) setHalf(o, (data[o + 1]! & 0x83) << 8 | data[o]!); // |x| < 2^-12
   } else if (type === GgmlType.BF16) {
     for (let o = 0; o < data.length; o += 2) setHalf(o, 0x3c00 | (data[o + 1]! & 0x80) << 8 | data[o]!);
+  } else if (type === GgmlType.MXFP4 || type === GgmlType.FP8_E4M3) {
+    for (let o = 0; o < data.length; o += ggmlTypeTraits(type)!.typeSize) data[o] = 127; // E8M0 scale 1
+  } else if (type === GgmlType.NVFP4) {
+    for (let o = 0; o < data.length; o += 36) data.fill(0x38, o, o + 4); // UE4M3 scales 1
   }
   return { name: 'w', type, numRows, numCols, data };
 }

@@ -31,6 +31,9 @@ enum WeightType : int32_t {
   TYPE_Q5_K = 13,
   TYPE_Q6_K = 14,
   TYPE_BF16 = 30,
+  TYPE_MXFP4 = 39,
+  TYPE_NVFP4 = 40,
+  TYPE_FP8_E4M3 = 1000,  // Peregrine's own id (src/formats/ggml-type.ts: PEREGRINE_TYPE_ID_BASE)
 };
 
 enum Isa : int32_t {

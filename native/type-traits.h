@@ -36,6 +36,9 @@ constexpr TypeTraits kTypeTraits[] = {
     {TYPE_Q5_K, "Q5_K", 256, 176, true, false},
     {TYPE_Q6_K, "Q6_K", 256, 210, true, false},
     {TYPE_BF16, "BF16", 1, 2, true, true},
+    {TYPE_MXFP4, "MXFP4", 32, 17, true, false},
+    {TYPE_NVFP4, "NVFP4", 64, 36, true, false},
+    {TYPE_FP8_E4M3, "FP8_E4M3", 32, 33, true, false},
 };
 
 constexpr int32_t kNumTypeTraits = static_cast<int32_t>(sizeof(kTypeTraits) / sizeof(kTypeTraits[0]));

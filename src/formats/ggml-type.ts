@@ -39,7 +39,18 @@ export enum GgmlType {
   TQ1_0 = 34,
   TQ2_0 = 35,
   MXFP4 = 39,
+  NVFP4 = 40,
+  /** Peregrine's own (llama.cpp has no FP8 weight type): OCP MXFP8 E4M3 blocks, src/quant/fp8.ts */
+  FP8_E4M3 = 1000,
 }
+
+/**
+ * Types Peregrine defines itself take ids from here up, far above llama.cpp's (0..42 in use in
+ * 2026, assigned one by one as formats arrive), so that a llama.cpp type can never take one of them
+ * and llama.cpp refuses such a file instead of misreading it. The GGUF writer refuses to write a
+ * Peregrine type under an id below this.
+ */
+export const PEREGRINE_TYPE_ID_BASE = 1000;
 
 export type GgmlTypeName = keyof typeof GgmlType;
 
@@ -71,17 +82,21 @@ export interface GgmlTypeTraits {
   readonly native: NativeTypeSupport | undefined;
   /** llama_ftype (general.file_type) of a model whose matrices are all this type; undefined where llama.cpp has none */
   readonly fileType: number | undefined;
+  /** a ggml (llama.cpp) type; false for Peregrine's own, whose ids are PEREGRINE_TYPE_ID_BASE and up */
+  readonly isLlamaCppType: boolean;
 }
 
-type TraitsRow = Omit<GgmlTypeTraits, 'type' | 'name' | 'isQuantized' | 'hasCodec' | 'native' | 'fileType'> & {
+type TraitsRow = Omit<GgmlTypeTraits, 'type' | 'name' | 'isQuantized' | 'hasCodec' | 'native' | 'fileType' | 'isLlamaCppType'> & {
   readonly hasCodec?: true;
+  /** Peregrine's own type, not llama.cpp's */
+  readonly isPeregrineType?: true;
   readonly native?: NativeTypeSupport;
   readonly fileType?: number;
 };
 
 const MATMUL_EMBEDDING: NativeTypeSupport = { hasMatmul: true, hasEmbedding: true };
 const MATMUL_EMBEDDING_PACKED_FROM_AVX2: NativeTypeSupport = { hasMatmul: true, hasEmbedding: true, packedFrom: 'avx2' };
-/** k-quants: matmul × Q8_K activations; embedding natively only from a packed table */
+/** k-quants (× Q8_K activations), MXFP4 / NVFP4 (× Q8_0): matmul; embedding natively only from a packed table, else on the reference backend */
 const MATMUL: NativeTypeSupport = { hasMatmul: true, hasEmbedding: false };
 const MATMUL_PACKED_FROM_AVX2: NativeTypeSupport = { hasMatmul: true, hasEmbedding: false, packedFrom: 'avx2' };
 
@@ -117,7 +132,10 @@ const TABLE = {
   IQ1_M:   { blockSize: 256, typeSize: 56 },
   TQ1_0:   { blockSize: 256, typeSize: 54 },
   TQ2_0:   { blockSize: 256, typeSize: 66 },
-  MXFP4:   { blockSize: 32,  typeSize: 17,  hasCodec: true, fileType: 38 }, // 38: MXFP4_MOE; no native kernel yet: the reference backend runs it
+  MXFP4:   { blockSize: 32,  typeSize: 17,  hasCodec: true, native: MATMUL, fileType: 38 }, // 38: llama.cpp's MXFP4_MOE, what it names a mostly-MXFP4 file
+  NVFP4:   { blockSize: 64,  typeSize: 36,  hasCodec: true, native: MATMUL, fileType: 39 },
+  // no llama_ftype exists; 1000 + the type id marks a file of Peregrine's own type (llama.cpp only reads general.file_type as a label)
+  FP8_E4M3: { blockSize: 32, typeSize: 33,  hasCodec: true, native: MATMUL, fileType: 2000, isPeregrineType: true },
 } as const satisfies Record<GgmlTypeName, TraitsRow>;
 
 /** Type names with a codec and a llama_ftype: the types a whole model can be written in. */
@@ -137,6 +155,7 @@ const TRAITS: ReadonlyMap<GgmlType, GgmlTypeTraits> = new Map(
       hasCodec: row.hasCodec ?? false,
       native: row.native,
       fileType: row.fileType,
+      isLlamaCppType: row.isPeregrineType !== true,
     };
     return [type, Object.freeze(traits)];
   }),

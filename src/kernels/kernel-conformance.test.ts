@@ -884,7 +884,106 @@ if (codecFor(GgmlType.Q4_K)) {
   addMatmulCase({ name: 'w-Q4_K', type: GgmlType.Q4_K, numRows, numCols, data }, 3, K_QUANT_RTOL, x, ', extreme quants');
 }
 
-// every type with a codec but no native kernels (the type table's rows: Q8_K, MXFP4) goes through the fallback
+// MXFP4 / NVFP4 weights × Q8_0 activations (llama.cpp's vec_dot_<type>_q8_0): row counts past the
+// tiles, odd block counts (67x192: 6 MXFP4 blocks, 3 NVFP4 blocks), 1 / 3 / 17 / 33 tokens,
+// misaligned bytes, swiglu and geglu activations, every code at ±12 against ±127 activations (the
+// largest int16 pair sums), Q8_0 rounding ties, scales at the ends of their ranges, and embedding
+// (the reference backend's: no native embedding for these)
+for (const type of [GgmlType.MXFP4, GgmlType.NVFP4]) {
+  const rtol = 2e-6;
+  for (const [numRows, numCols] of [[301, 256], [67, 192], [130, 1024]] as const) {
+    const w = weight(type, numRows, numCols);
+    for (const numTokens of [1, 3, 17, 33]) addMatmulCase(w, numTokens, rtol);
+  }
+  addMatmulCase(weight(type, 9, 128, true), 5, rtol, undefined, ', misaligned bytes');
+  for (const glu of ['swiglu', 'geglu'] as const) {
+    const w = weight(type, 45, 192);
+    for (const numTokens of [1, 3, 33]) addMatmulCase(w, numTokens, rtol, gaussian(2 * numTokens * 192, 2), ` (${glu})`, glu);
+  }
+  {
+    const numRows = 11;
+    const numCols = 128;
+    const x = new Float32Array(3 * numCols);
+    for (let c = 0; c < numCols; c++) {
+      x[c] = 1;
+      x[numCols + c] = -1;
+      x[2 * numCols + c] = c % 2 === 0 ? 1 : -1;
+    }
+    const blockBytes = type === GgmlType.MXFP4 ? 17 : 36;
+    const numScales = type === GgmlType.MXFP4 ? 1 : 4;
+    const data = new Uint8Array((numRows * numCols * blockBytes) / (type === GgmlType.MXFP4 ? 32 : 64));
+    for (let block = 0; block < data.length / blockBytes; block++) {
+      const o = block * blockBytes;
+      // scales at their ends: E8M0 0 (2^-128, subnormal), 1, 127, 254; UE4M3 0x01 (subnormal), 0x7E (448), 0x7F (reads 0), 0xFF
+      for (let s = 0; s < numScales; s++) data[o + s] = type === GgmlType.MXFP4 ? [127, 0, 1, 140][block % 4]! : [0x38, 0x01, 0x7e, 0x7f, 0xff, 0x40][(block + s) % 6]!;
+      data.fill(block % 2 === 0 ? 0x77 : 0xff, o + numScales, o + blockBytes); // codes 7 (+12) or 15 (-12) in both nibbles
+    }
+    addMatmulCase({ name: `w-${ggmlTypeName(type)}`, type, numRows, numCols, data }, 3, rtol, x, ', extreme codes and scales');
+  }
+  {
+    const numCols = 128;
+    const x = new Float32Array(numCols);
+    for (let c = 0; c < numCols; c++) x[c] = c % 32 === 0 ? 127 : ((c * 7) % 50) - 25 + 0.5; // id = 1: every x.5 a tie
+    addMatmulCase(weight(type, 21, numCols), 1, rtol, x, ', rounding ties');
+  }
+  const table = weight(type, 50, 192);
+  const ids = Int32Array.from([0, 49, 7, 7, 23]);
+  cases.push({
+    op: 'embedding',
+    name: `${ggmlTypeName(type)} 50x192, ${ids.length} ids`,
+    run(b) {
+      const out = new Float32Array(ids.length * 192).fill(NaN);
+      b.embedding(out, table, ids);
+      return out;
+    },
+    tolerance: exact,
+  });
+}
+
+// FP8_E4M3 weights × f32 activations: the same shapes; every E4M3 code (NaN excluded) and E8M0
+// scales at their ends (0: 2^-127, past 246: the kernels' 2^8 cannot fold into the scale); embedding
+for (const type of [GgmlType.FP8_E4M3]) {
+  const rtol = 2e-6;
+  for (const [numRows, numCols] of [[301, 256], [67, 96], [130, 1024]] as const) {
+    const w = weight(type, numRows, numCols);
+    for (const numTokens of [1, 3, 17, 33]) addMatmulCase(w, numTokens, rtol);
+  }
+  addMatmulCase(weight(type, 9, 64, true), 5, rtol, undefined, ', misaligned bytes');
+  for (const glu of ['swiglu', 'geglu'] as const) {
+    const w = weight(type, 45, 160);
+    for (const numTokens of [1, 3, 33]) addMatmulCase(w, numTokens, rtol, gaussian(2 * numTokens * 160, 2), ` (${glu})`, glu);
+  }
+  {
+    const numRows = 16;
+    const numCols = 256;
+    const data = new Uint8Array((numRows * numCols * 33) / 32);
+    for (let block = 0; block < data.length / 33; block++) {
+      const e = [0, 1, 100, 127, 140, 246, 247, 247][block % 8]!;
+      data[block * 33] = e;
+      for (let j = 0; j < 32; j++) {
+        const q = (block * 32 + j) % 256;
+        // every code but NaN; under 2^120 codes up to 0x6F (240), so that the values stay finite f32
+        data[block * 33 + 1 + j] = e >= 247 ? (q & 0x80) | ((q & 0x7f) % 0x70) : (q & 0x7f) === 0x7f ? 0x7e : q;
+      }
+    }
+    const x = gaussian(2 * numCols, 1e-30); // keeps 2^120 · 240 · x far from overflow
+    addMatmulCase({ name: 'w-FP8_E4M3', type, numRows, numCols, data }, 2, rtol, x, ', every code, scales at their ends');
+  }
+  const table = weight(type, 50, 96);
+  const ids = Int32Array.from([0, 49, 7, 7, 23]);
+  cases.push({
+    op: 'embedding',
+    name: `${ggmlTypeName(type)} 50x96, ${ids.length} ids`,
+    run(b) {
+      const out = new Float32Array(ids.length * 96).fill(NaN);
+      b.embedding(out, table, ids);
+      return out;
+    },
+    tolerance: exact,
+  });
+}
+
+// every type with a codec but no native kernels (the type table's rows: Q8_K) goes through the fallback
 for (const { type } of GGML_TYPE_TRAITS.filter((t) => t.hasCodec && !t.native && codecFor(t.type))) {
   const w = weight(type, 12, 256);
   addMatmulCase(w, 3, 1e-12, undefined, ' (no native kernel: falls back)');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { GgmlType } from '../formats/ggml-type.js';
+import { ggmlCQuantizer, pythonGguf } from '../testing/ggml-quant-reference.js';
 import { codecFor, dequantize, quantize } from './codec.js';
 import { MXFP4_KVALUES, e8m0ToF32Half } from './mxfp4.js';
 
@@ -95,5 +96,41 @@ describe('MXFP4 codec', () => {
       const d = e8m0ToF32Half(quantize(GgmlType.MXFP4, src.subarray(b * 32, b * 32 + 32))[0]!);
       for (let j = 0; j < 32; j++) expect(Math.abs(values[b * 32 + j]! - src[b * 32 + j]!)).toBeLessThanOrEqual(2 * d + 1e-6); // steps are at most 4 · d (between 8d and 12d)
     }
+  });
+
+  /** finite values over many magnitudes, with exact code points and ties (ggml's quantizers are undefined for NaN, infinities and amax below 2^-125) */
+  const hardValues = (): Float32Array => {
+    let seed = 11;
+    const x = Float32Array.from({ length: 32 * 64 }, (_, i) => {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      return (seed / 2 ** 32 - 0.5) * 10 ** (((i >> 5) % 11) - 6);
+    });
+    for (let i = 0; i < 32; i++) x[32 * 3 + i] = 0;
+    for (let i = 0; i < 32; i++) x[32 * 4 + i] = [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4, 5, 6, -6][i % 16]! * (i < 16 ? 1 : -1);
+    return x;
+  };
+
+  const c = ggmlCQuantizer();
+  it.skipIf(!c.ok)(`matches llama.cpp's quantize_row_mxfp4_ref and dequantize_row_mxfp4 (node-llama-cpp's libggml-base) bit for bit${c.ok ? '' : ` (skipped: ${c.reason})`}`, () => {
+    if (!c.ok) return;
+    const x = hardValues();
+    const ours = quantize(GgmlType.MXFP4, x);
+    expect(Buffer.from(ours).equals(Buffer.from(c.value.quantize('mxfp4', x, ours.length)))).toBe(true);
+    const all = new Uint8Array(17 * 256);
+    for (let e = 0; e < 256; e++) all.set(block(e, ALL_CODES), 17 * e); // every E8M0 byte, every code
+    expect([...dequantize(GgmlType.MXFP4, all, 32 * 256)]).toEqual([...c.value.dequantize('mxfp4', all, 32 * 256)]);
+  });
+
+  const py = pythonGguf();
+  it.skipIf(!py.ok)(`matches gguf.quants' MXFP4 quantize and dequantize (python3 gguf 0.19.0) bit for bit${py.ok ? '' : ` (skipped: ${py.reason})`}`, () => {
+    if (!py.ok) return;
+    const x = hardValues();
+    const script = [
+      'import sys, numpy as np, gguf.quants as q',
+      'x = np.frombuffer(sys.stdin.buffer.read(), dtype=np.float32).reshape(1, -1)',
+      'sys.stdout.buffer.write(q.quantize(x, q.GGMLQuantizationType.MXFP4).tobytes())',
+    ].join('\n');
+    const theirs = py.value(script, new Uint8Array(x.buffer));
+    expect(Buffer.from(quantize(GgmlType.MXFP4, x)).equals(Buffer.from(theirs))).toBe(true);
   });
 });

@@ -19,8 +19,8 @@ export function e8m0ToF32Half(e: number): number {
   return 2 ** (e - 128);
 }
 
-/** the code whose value · d is nearest x (f32 errors); a tie goes to the lower code, so toward zero */
-function nearestCode(x: number, d: number): number {
+/** the code whose value · d is nearest x (f32 errors); a tie goes to the lower code, so toward zero (ggml's best_index_mxfp4, which NVFP4 shares) */
+export function nearestE2M1Code(x: number, d: number): number {
   let best = 0;
   let bestErr = Math.fround(Math.abs(Math.fround(MXFP4_KVALUES[0]! * d - x)));
   for (let q = 1; q < 16; q++) {
@@ -53,7 +53,7 @@ function quantizeMxfp4(src: Float32Array): Uint8Array {
     const o = b * BLOCK_BYTES;
     out[o] = e;
     for (let j = 0; j < BLOCK / 2; j++) {
-      out[o + 1 + j] = nearestCode(src[b * BLOCK + j]!, d) | (nearestCode(src[b * BLOCK + BLOCK / 2 + j]!, d) << 4);
+      out[o + 1 + j] = nearestE2M1Code(src[b * BLOCK + j]!, d) | (nearestE2M1Code(src[b * BLOCK + BLOCK / 2 + j]!, d) << 4);
     }
   }
   return out;

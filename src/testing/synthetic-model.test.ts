@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getLlama, LlamaLogLevel, type Llama } from 'node-llama-cpp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { GgmlType } from '../formats/ggml-type.js';
+import { GGML_TYPE_TRAITS, GgmlType } from '../formats/ggml-type.js';
 import { MetadataReader, readGguf, readTensorData, type GgufFile } from '../formats/gguf/index.js';
 import { dequantize } from '../quant/index.js';
 import { writeSyntheticModel, type SyntheticModelOptions, type SyntheticWeightType } from './synthetic-model.js';
@@ -58,7 +58,7 @@ const COPIED_VOCABS: [string, SyntheticVocabSpec][] = hasSharedVocabs
 /** weight type → type of the plain matrices (attn_q, ffn_up) */
 const EXPECTED_MATRIX_TYPE: Record<SyntheticWeightType, string> = {
   F32: 'F32', F16: 'F16', BF16: 'BF16', Q8_0: 'Q8_0', Q4_0: 'Q4_0',
-  Q4_K: 'Q4_K', Q5_K: 'Q5_K', Q6_K: 'Q6_K', MXFP4: 'MXFP4', Q4_K_M: 'Q4_K', Q5_K_M: 'Q5_K',
+  Q4_K: 'Q4_K', Q5_K: 'Q5_K', Q6_K: 'Q6_K', MXFP4: 'MXFP4', NVFP4: 'NVFP4', FP8_E4M3: 'FP8_E4M3', Q4_K_M: 'Q4_K', Q5_K_M: 'Q5_K',
 };
 
 describe('writeSyntheticModel', () => {
@@ -302,10 +302,16 @@ describe.skipIf(!llama)('llama.cpp (node-llama-cpp 3.21.1) on synthetic models',
     expect(new Set(generated).size).toBeGreaterThanOrEqual(6);
   });
 
-  it.each(Object.keys(EXPECTED_MATRIX_TYPE))('runs a %s model', async (weightType) => {
+  const isPeregrineType = (name: string): boolean => GGML_TYPE_TRAITS.find((t) => t.name === name)?.isLlamaCppType === false;
+  it.each(Object.keys(EXPECTED_MATRIX_TYPE).filter((name) => !isPeregrineType(name)))('runs a %s model', async (weightType) => {
     const { path } = write({ shape: 'tiny', weightType: weightType as SyntheticWeightType });
     const { generated } = await greedy(path, PROMPT, 8);
     expect(generated).toHaveLength(8);
+  });
+
+  it.each(Object.keys(EXPECTED_MATRIX_TYPE).filter(isPeregrineType))("refuses a %s model (Peregrine's own type id)", async (weightType) => {
+    const { path } = write({ shape: 'tiny', weightType: weightType as SyntheticWeightType });
+    await expect(greedy(path, PROMPT, 8)).rejects.toThrow();
   });
 });
 

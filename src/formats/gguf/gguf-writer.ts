@@ -1,5 +1,5 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { ggmlByteSize, ggmlTypeTraits, type GgmlType } from '../ggml-type.js';
+import { PEREGRINE_TYPE_ID_BASE, ggmlByteSize, ggmlTypeTraits, type GgmlType } from '../ggml-type.js';
 import { GgufValueType, type GgufScalar, type GgufScalarType, type GgufValue } from './gguf-value.js';
 
 export interface GgufTensorSpec {
@@ -113,6 +113,10 @@ export function encodeGgufHeader(spec: Omit<GgufWriteSpec, 'tensors'> & { readon
   for (const t of spec.tensors) {
     const traits = ggmlTypeTraits(t.type);
     if (!traits) throw new Error(`writeGguf: unknown tensor type ${t.type} for '${t.name}'`);
+    // a type of Peregrine's own under an id llama.cpp uses (or may) would be misread there as that type
+    if (!traits.isLlamaCppType && t.type < PEREGRINE_TYPE_ID_BASE) {
+      throw new Error(`writeGguf: '${t.name}' is ${traits.name}, Peregrine's own type, under id ${t.type}: only ids from ${PEREGRINE_TYPE_ID_BASE} up are Peregrine's`);
+    }
     const numElements = t.shape.reduce((a, b) => a * b, 1);
     const size = ggmlByteSize(t.type, numElements);
     head.string(t.name);

@@ -9,6 +9,8 @@ import type { AttentionShape, KernelBackend, KvCacheSpec, RopeParams, WeightTens
 import { quantizeQ8_0, quantizeQ8K, type Q8Activations, type Q8KActivations } from './activation-quant.js';
 import { fmaf, GGML_VEC_WIDTH, ggmlSilu, scalarSilu } from './ggml-float.js';
 import { geglu } from './gelu.js';
+import { dotMxfp4, dotNvfp4 } from './fp4-dot.js';
+import { dotFp8 } from './fp8-dot.js';
 import { dotQ45K, dotQ6K } from './k-quant-dot.js';
 
 /**
@@ -164,13 +166,24 @@ export class ReferenceBackend implements KernelBackend {
         return;
       }
       case GgmlType.Q8_0:
-      case GgmlType.Q4_0: {
-        const numBlocks = numCols / 32;
-        const act: Q8Activations = { qs: new Int8Array(numCols), d: new Float32Array(numBlocks) };
-        const dot = w.type === GgmlType.Q8_0 ? dotQ8_0 : dotQ4_0;
+      case GgmlType.Q4_0:
+      case GgmlType.MXFP4:
+      case GgmlType.NVFP4: {
+        // as ggml: activations to Q8_0 once per token, then vec_dot_<type>_q8_0 per row
+        const act: Q8Activations = { qs: new Int8Array(numCols), d: new Float32Array(numCols / 32) };
+        const blockSize = w.type === GgmlType.NVFP4 ? 64 : 32;
+        const numBlocks = numCols / blockSize;
+        const dot = { [GgmlType.Q8_0]: dotQ8_0, [GgmlType.Q4_0]: dotQ4_0, [GgmlType.MXFP4]: dotMxfp4, [GgmlType.NVFP4]: dotNvfp4 }[w.type];
         for (let t = 0; t < numTokens; t++) {
           quantizeQ8_0(x, t * numCols, numCols, act);
           for (let r = 0; r < numRows; r++) out[t * numRows + r] = dot(w.data, r * numBlocks, numBlocks, act);
+        }
+        return;
+      }
+      case GgmlType.FP8_E4M3: {
+        const numBlocks = numCols / 32;
+        for (let t = 0; t < numTokens; t++) {
+          for (let r = 0; r < numRows; r++) out[t * numRows + r] = dotFp8(w.data, r * numBlocks, numBlocks, x, t * numCols);
         }
         return;
       }
