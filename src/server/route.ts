@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { z } from 'zod';
 import type { ServingEngine } from '../engine/serving-engine.js';
 import type { HttpError } from './http-error.js';
 import type { Logger } from './logging/logger.js';
@@ -47,5 +48,9 @@ export interface Route {
   readonly path: string;
   /** whether the bearer token is checked when the server has an API key */
   readonly isAuthRequired: boolean;
+  /** one line for /openapi.json */
+  readonly summary?: string;
+  /** the body's zod schema, which the handler parses with and /openapi.json publishes under `name` */
+  readonly requestBody?: { readonly name: string; readonly schema: z.ZodType };
   handle(ctx: RequestContext): Promise<void>;
 }

@@ -16,6 +16,7 @@ import { RequestRecord } from './logging/request-record.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
 import { metricsRoute } from './metrics/route.js';
 import { modelRoute, modelsRoute } from './models/route.js';
+import { openApiRoute } from './openapi/route.js';
 import { checkJsonContentType, readJsonBody } from './read-json-body.js';
 import { requestIdOf } from './request-id.js';
 import { responsesRoute } from './responses/route.js';
@@ -62,7 +63,7 @@ export interface PeregrineServer extends Server {
   readonly logger: Logger;
 }
 
-const ROUTES: readonly Route[] = [
+const API_ROUTES: readonly Route[] = [
   completionsRoute,
   chatCompletionsRoute,
   embeddingsRoute,
@@ -76,6 +77,7 @@ const ROUTES: readonly Route[] = [
   webPageRoute,
   webPageHeadRoute,
 ];
+const ROUTES: readonly Route[] = [...API_ROUTES, openApiRoute(API_ROUTES)];
 
 /**
  * An OpenAI-compatible HTTP server over a ServingEngine (node:http, not yet listening). Errors become

@@ -3,7 +3,9 @@ import { InvalidRequestError } from '../errors/engine-error.js';
 import type { ServingEngine } from '../engine/serving-engine.js';
 import { LOGIT_BIAS_RANGE } from '../sampling/logits-processors.js';
 import { invalidParam } from './http-error.js';
-import { isObject, requireObject, type JsonObject } from './validation.js';
+import { z } from 'zod';
+import { PARAM } from './parse-request.js';
+import { isObject, optional, optionalBoolean, optionalString, refuse, stringField, type JsonObject } from './request-fields.js';
 
 /** A request's output constraint and the field it came from (400s name that field). */
 export interface RequestConstraint {
@@ -11,80 +13,93 @@ export interface RequestConstraint {
   readonly param: string;
 }
 
-/**
- * The output constraint of a completion request, from OpenAI's `response_format` (`text`,
- * `json_object`, `json_schema`) or one of the extension fields llama-server and vLLM take: `grammar`
- * (GBNF, llama-server), `guided_json`, `guided_regex`, `guided_grammar` (vLLM). At most one may
- * constrain a request.
- */
-export function readRequestConstraint(body: JsonObject): RequestConstraint | undefined {
-  const found: RequestConstraint[] = [];
-  const format = readResponseFormat(body.response_format);
-  if (format) found.push({ spec: format, param: 'response_format' });
-  for (const key of ['grammar', 'guided_grammar'] as const) {
-    const grammar = optionalNonEmptyString(body, key);
-    if (grammar !== undefined) found.push({ spec: { type: 'gbnf', grammar }, param: key });
-  }
-  const regex = optionalNonEmptyString(body, 'guided_regex');
-  if (regex !== undefined) found.push({ spec: { type: 'regex', pattern: regex }, param: 'guided_regex' });
-  const guidedJson = body.guided_json;
-  if (guidedJson !== undefined && guidedJson !== null) {
-    found.push({ spec: { type: 'json_schema', schema: readSchema(guidedJson, 'guided_json') }, param: 'guided_json' });
-  }
-  if (found.length > 1) {
-    throw invalidParam(found[1]!.param, `only one of ${found.map((f) => `'${f.param}'`).join(', ')} may constrain a request`);
-  }
-  return found[0];
-}
+const NAME_PATTERN = /^[a-zA-Z0-9_-]{1,64}$/;
 
-function readResponseFormat(value: unknown): ConstraintSpec | undefined {
-  if (value === undefined || value === null) return undefined;
-  const format = requireObject(value, 'response_format');
-  switch (format.type) {
-    case 'text':
-      return undefined;
-    case 'json_object':
-      return { type: 'json_object' };
-    case 'json_schema': {
-      const jsonSchema = requireObject(format.json_schema, 'response_format.json_schema');
-      if (typeof jsonSchema.name !== 'string' || !/^[a-zA-Z0-9_-]{1,64}$/.test(jsonSchema.name)) {
-        throw invalidParam('response_format.json_schema.name', `'response_format.json_schema.name' must be 1 to 64 letters, digits, '_' or '-'`);
-      }
-      for (const key of ['strict', 'description'] as const) {
-        const v = jsonSchema[key];
-        if (v !== undefined && v !== null && typeof v !== (key === 'strict' ? 'boolean' : 'string')) {
-          throw invalidParam(`response_format.json_schema.${key}`, `'response_format.json_schema.${key}' must be a ${key === 'strict' ? 'boolean' : 'string'}`, 'invalid_type');
-        }
-      }
-      // OpenAI makes the schema optional: without one the output is any JSON object
-      if (jsonSchema.schema === undefined || jsonSchema.schema === null) return { type: 'json_object' };
-      return { type: 'json_schema', schema: readSchema(jsonSchema.schema, 'response_format.json_schema.schema') };
-    }
-    default:
-      throw invalidParam('response_format.type', `'response_format.type' must be 'text', 'json_object' or 'json_schema'`, 'unsupported_value');
-  }
-}
-
-/** a JSON Schema: an object, or (vLLM's guided_json) its JSON text */
-function readSchema(value: unknown, param: string): JsonObject {
-  let schema = value;
-  if (typeof value === 'string') {
+/** a JSON Schema: an object, or (vLLM's guided_json) its JSON text; `true` (any value) reads as `{}` */
+const jsonSchemaValue = z
+  .union([z.record(z.string(), z.unknown()), z.string(), z.literal(true)], { error: `'${PARAM}' must be a JSON Schema object` })
+  .transform((value, ctx): JsonObject => {
+    if (value === true) return {};
+    if (typeof value !== 'string') return value;
+    let schema: unknown;
     try {
       schema = JSON.parse(value);
     } catch {
-      throw invalidParam(param, `'${param}' is not valid JSON`);
+      ctx.addIssue({ code: 'custom', message: `'${PARAM}' is not valid JSON`, input: value });
+      return z.NEVER;
     }
+    if (schema === true) return {};
+    if (!isObject(schema)) {
+      ctx.addIssue({ code: 'custom', message: `'${PARAM}' must be a JSON Schema object`, input: value, params: { code: 'invalid_type' } });
+      return z.NEVER;
+    }
+    return schema;
+  });
+
+const nonEmptyString = optional(stringField().refine((value) => value.trim() !== '', { error: `'${PARAM}' must not be empty` }));
+
+/** OpenAI's `response_format`: `text`, `json_object`, or `json_schema` (its schema optional: without one the output is any JSON object). */
+const responseFormat = z.discriminatedUnion(
+  'type',
+  [
+    z.object({ type: z.literal('text') }),
+    z.object({ type: z.literal('json_object') }),
+    z.object({
+      type: z.literal('json_schema'),
+      json_schema: z.object({
+        name: z.string().regex(NAME_PATTERN, { error: `'${PARAM}' must be 1 to 64 letters, digits, '_' or '-'` }),
+        strict: optionalBoolean(),
+        description: optionalString(),
+        schema: optional(jsonSchemaValue),
+      }),
+    }),
+  ],
+  { error: (iss) => (isObject(iss.input) ? `'${PARAM}' must be 'text', 'json_object' or 'json_schema'` : `'${PARAM}' must be a JSON object`) },
+);
+
+/**
+ * The output-constraint fields of a completion request: OpenAI's `response_format` or one of the
+ * extension fields llama-server and vLLM take: `grammar` (GBNF, llama-server), `guided_json`,
+ * `guided_regex`, `guided_grammar` (vLLM); and OpenAI's `logit_bias` (token id → bias, checked
+ * against the vocabulary by readLogitBias).
+ */
+export const CONSTRAINT_SHAPE = {
+  response_format: optional(responseFormat),
+  grammar: nonEmptyString,
+  guided_grammar: nonEmptyString,
+  guided_regex: nonEmptyString,
+  guided_json: optional(jsonSchemaValue),
+  logit_bias: optional(z.record(z.string(), z.number({ error: `'${PARAM}' must be a number in [${LOGIT_BIAS_RANGE.min}, ${LOGIT_BIAS_RANGE.max}]` }))),
+};
+
+type ConstraintBody = z.output<z.ZodObject<typeof CONSTRAINT_SHAPE>>;
+
+function constraintsOf(body: ConstraintBody): RequestConstraint[] {
+  const found: RequestConstraint[] = [];
+  const format = body.response_format;
+  if (format?.type === 'json_object') found.push({ spec: { type: 'json_object' }, param: 'response_format' });
+  if (format?.type === 'json_schema') {
+    const schema = format.json_schema.schema;
+    found.push({ spec: schema === undefined ? { type: 'json_object' } : { type: 'json_schema', schema }, param: 'response_format' });
   }
-  if (!isObject(schema) && schema !== true) throw invalidParam(param, `'${param}' must be a JSON Schema object`, 'invalid_type');
-  return isObject(schema) ? schema : {};
+  for (const key of ['grammar', 'guided_grammar'] as const) {
+    const grammar = body[key];
+    if (grammar !== undefined) found.push({ spec: { type: 'gbnf', grammar }, param: key });
+  }
+  if (body.guided_regex !== undefined) found.push({ spec: { type: 'regex', pattern: body.guided_regex }, param: 'guided_regex' });
+  if (body.guided_json !== undefined) found.push({ spec: { type: 'json_schema', schema: body.guided_json }, param: 'guided_json' });
+  return found;
 }
 
-function optionalNonEmptyString(body: JsonObject, key: string): string | undefined {
-  const value = body[key];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw invalidParam(key, `'${key}' must be a string`, 'invalid_type');
-  if (value.trim() === '') throw invalidParam(key, `'${key}' must not be empty`);
-  return value;
+/** At most one field may constrain a request. */
+export function refineConstraint(body: ConstraintBody, ctx: z.RefinementCtx): void {
+  const found = constraintsOf(body);
+  if (found.length > 1) refuse(ctx, [found[1]!.param], `only one of ${found.map((f) => `'${f.param}'`).join(', ')} may constrain a request`);
+}
+
+/** The request's output constraint and the field it came from (after refineConstraint). */
+export function toRequestConstraint(body: ConstraintBody): RequestConstraint | undefined {
+  return constraintsOf(body)[0];
 }
 
 /**
@@ -101,17 +116,15 @@ export function checkConstraintCompiles(engine: ServingEngine, constraint: Reque
   }
 }
 
-/** OpenAI `logit_bias`: token id (a decimal string) → bias in [-100, 100]; ids checked against `vocabSize`. */
-export function readLogitBias(body: JsonObject, vocabSize: number): Record<number, number> | undefined {
-  const value = body.logit_bias;
-  if (value === undefined || value === null) return undefined;
-  const bias = requireObject(value, 'logit_bias');
+/** OpenAI `logit_bias` (parsed by CONSTRAINT_SHAPE): token id (a decimal string) → bias in [-100, 100]; ids checked against `vocabSize`. */
+export function readLogitBias(bias: Readonly<Record<string, number>> | undefined, vocabSize: number): Record<number, number> | undefined {
+  if (bias === undefined) return undefined;
   const result: Record<number, number> = {};
   for (const [key, v] of Object.entries(bias)) {
     if (!/^\d+$/.test(key) || Number(key) >= vocabSize) {
       throw invalidParam('logit_bias', `'logit_bias' key '${key}' is not a token id of this model (0..${vocabSize - 1})`);
     }
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < LOGIT_BIAS_RANGE.min || v > LOGIT_BIAS_RANGE.max) {
+    if (!Number.isFinite(v) || v < LOGIT_BIAS_RANGE.min || v > LOGIT_BIAS_RANGE.max) {
       throw invalidParam('logit_bias', `'logit_bias' values must be numbers in [${LOGIT_BIAS_RANGE.min}, ${LOGIT_BIAS_RANGE.max}] (got ${JSON.stringify(v)} for '${key}')`);
     }
     result[Number(key)] = v;

@@ -274,7 +274,7 @@ describe('errors', () => {
     ['a message that is not an object', { messages: ['hi'] }, 'messages[0]'],
     ['an unknown role', { messages: [{ role: 'wizard', content: 'hi' }] }, 'messages[0].role'],
     ['content of the wrong type', { messages: [{ role: 'user', content: 5 }] }, 'messages[0].content'],
-    ['an image part', { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }, 'messages[0].content[0]'],
+    ['an image part', { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }, 'messages[0].content[0].type'],
     ['top_logprobs without logprobs', { messages: [{ role: 'user', content: 'hi' }], top_logprobs: 2 }, 'top_logprobs'],
     ['logprobs as a number', { messages: [{ role: 'user', content: 'hi' }], logprobs: 2 }, 'logprobs'],
   ];

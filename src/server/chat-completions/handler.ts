@@ -7,12 +7,13 @@ import type { RequestContext } from '../route.js';
 import { endEventStream, sendResult, sendStreamEvent, startEventStream } from '../send.js';
 import { streamWithErrorEvent } from '../stream-errors.js';
 import { tokenPiece } from '../token-text.js';
-import { checkMaxTokensFit, checkServedModel, toGenerationOptions } from '../validation.js';
-import { parseChatCompletionRequest } from './schema.js';
+import { parseRequest } from '../parse-request.js';
+import { checkMaxTokensFit, toGenerationOptions } from '../sampling-fields.js';
+import { checkServedModel } from '../served-model.js';
+import { chatCompletionBody } from './schema.js';
 import { checkConstraintCompiles, readLogitBias, type RequestConstraint } from '../structured-output.js';
 import { forcedToolCallFor } from '../tools/tool-call-format.js';
 import { ToolCallOutput, type WireToolCall } from '../tools/tool-call-output.js';
-import type { JsonObject } from '../validation.js';
 
 interface WireTopLogprob {
   token: string;
@@ -25,14 +26,14 @@ interface WireTokenLogprob extends WireTopLogprob {
 }
 
 export async function handleChatCompletion(ctx: RequestContext): Promise<void> {
-  const request = parseChatCompletionRequest(ctx.body);
+  const request = parseRequest(chatCompletionBody, ctx.body);
   checkServedModel(request.model, ctx.servedModelNames);
   // every message renders to at least one token (a role header at the least): more than the context
   // holds is refused before a template renders them (100k messages took ~5 s to render)
   if (request.messages.length > ctx.engine.contextSize) {
     throw new InvalidRequestError('PROMPT_TOO_LONG', `${request.messages.length} messages cannot fit in a context of ${ctx.engine.contextSize} tokens`);
   }
-  const logitBias = readLogitBias(ctx.body as JsonObject, ctx.engine.model.network.config.vocabSize);
+  const logitBias = readLogitBias(request.logitBias, ctx.engine.model.network.config.vocabSize);
   const family = ctx.prompts.chatTemplate.toolFamily;
   const tools = request.tools;
   // tool_choice 'required' or a named function: the call is forced with a grammar in the family's syntax

@@ -1,96 +1,107 @@
-import { invalidParam } from '../http-error.js';
-import type { ChatMessage, ChatToolCall } from './chat-template.js';
-import { readRequestConstraint, type RequestConstraint } from '../structured-output.js';
-import { readToolRequest, type ToolRequest } from '../tools/tool-request.js';
-import { isObject, optionalBoolean, optionalNumber, readSamplingFields, requireObject, type SamplingFields } from '../validation.js';
+import { z } from 'zod';
+import type { ChatMessage } from './chat-template.js';
+import { PARAM } from '../parse-request.js';
+import { isObject, optional, optionalBoolean, optionalNumber, optionalString, refuse, stringField } from '../request-fields.js';
+import { MAX_COMPLETION_TOKENS_SHAPE, refineSampling, SAMPLING_SHAPE, toSamplingFields } from '../sampling-fields.js';
+import { CONSTRAINT_SHAPE, refineConstraint, toRequestConstraint } from '../structured-output.js';
+import { refineTools, TOOL_SHAPE, toToolRequest } from '../tools/tool-request.js';
 
-/** POST /v1/chat/completions, parsed and checked. */
-export interface ChatCompletionRequest extends SamplingFields {
-  readonly model: unknown;
-  readonly messages: ChatMessage[];
-  /** top alternatives per token (0..20) when logprobs are on; undefined = off */
-  readonly numLogprobs: number | undefined;
-  /** response_format or a grammar extension field */
-  readonly constraint: RequestConstraint | undefined;
-  /** tools offered to the model; undefined when none are (or tool_choice is 'none') */
-  readonly tools: ToolRequest | undefined;
-}
+const ROLES = ['system', 'developer', 'user', 'assistant', 'tool'] as const;
 
-const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool']);
+const textPart = z.object({ type: z.literal('text'), text: stringField() });
 
-export function parseChatCompletionRequest(raw: unknown): ChatCompletionRequest {
-  const body = requireObject(raw, 'body');
-  const isLogprobs = optionalBoolean(body, 'logprobs') ?? false;
-  const numTopLogprobs = optionalNumber(body, 'top_logprobs', { min: 0, max: 20, isInteger: true });
-  if (numTopLogprobs !== undefined && !isLogprobs) {
-    throw invalidParam('top_logprobs', `'top_logprobs' requires 'logprobs: true'`);
-  }
-  if (body.functions !== undefined && body.functions !== null) {
-    throw invalidParam('functions', `'functions' is not supported; use 'tools'`, 'unsupported_value');
-  }
-  const constraint = readRequestConstraint(body);
-  const tools = readToolRequest(body);
-  if (constraint && tools && tools.choice.type !== 'auto') {
-    throw invalidParam(constraint.param, `'${constraint.param}' cannot be combined with a forced 'tool_choice'`);
-  }
-  return {
+/** A string, or an array of `{ type: 'text', text }` parts (joined); null only in assistant turns. */
+const content = z.union([
+  z.string(),
+  z.array(
+    z.discriminatedUnion('type', [textPart], {
+      error: (iss) => (isObject(iss.input) ? `'${PARAM}' must be 'text': this server takes text parts only` : `'${PARAM}' must be a text part ({ "type": "text", "text": "..." })`),
+    }),
+  ),
+  z.null(),
+], { error: `'${PARAM}' must be a string or an array of text parts` });
+
+/** an assistant turn's call: { id, type: 'function', function: { name, arguments } } */
+const toolCall = z.object(
+  {
+    id: optionalString(),
+    function: z.object({ name: stringField(), arguments: stringField() }, { error: `'${PARAM}' must be { "name", "arguments" }` }),
+  },
+  { error: `'${PARAM}' must be { "id", "type": "function", "function": { "name", "arguments" } }` },
+);
+
+const message = z.object(
+  {
+    role: z.enum(ROLES, { error: `'${PARAM}' must be one of ${ROLES.join(', ')}` }),
+    content: content.optional(),
+    tool_calls: optional(z.array(toolCall, { error: `'${PARAM}' must be an array` })),
+    /** a `tool` turn: the call it answers */
+    tool_call_id: optionalString(),
+    name: optionalString(),
+  },
+  { error: `'${PARAM}' must be an object` },
+);
+
+type WireMessage = z.output<typeof message>;
+
+/** POST /v1/chat/completions. Unknown fields are ignored; `functions` (the pre-tools API) is refused. */
+export const chatCompletionBody = z
+  .object({
+    model: optionalString(),
+    messages: z.array(message, { error: `'${PARAM}' must be an array` }).min(1, { error: `'${PARAM}' must not be empty` }),
+    logprobs: optionalBoolean(),
+    /** top alternatives per token (0..20) when logprobs are on */
+    top_logprobs: optionalNumber({ min: 0, max: 20, isInteger: true }),
+    functions: optional(z.unknown()),
+    ...SAMPLING_SHAPE,
+    ...MAX_COMPLETION_TOKENS_SHAPE,
+    ...CONSTRAINT_SHAPE,
+    ...TOOL_SHAPE,
+  })
+  .superRefine((body, ctx) => {
+    body.messages.forEach((m, i) => refineMessage(m, i, ctx));
+    if (body.top_logprobs !== undefined && body.logprobs !== true) refuse(ctx, ['top_logprobs'], `'top_logprobs' requires 'logprobs: true'`);
+    if (body.functions !== undefined) refuse(ctx, ['functions'], `'functions' is not supported; use 'tools'`, 'unsupported_value');
+    refineSampling(body, ctx);
+    refineConstraint(body, ctx);
+    refineTools(body, ctx);
+    const constraint = toRequestConstraint(body);
+    const tools = toToolRequest(body);
+    if (constraint && tools && tools.choice.type !== 'auto') {
+      refuse(ctx, [constraint.param], `'${constraint.param}' cannot be combined with a forced 'tool_choice'`);
+    }
+  })
+  .transform((body) => ({
     model: body.model,
-    messages: readMessages(body.messages),
-    constraint,
-    tools,
-    numLogprobs: isLogprobs ? (numTopLogprobs ?? 0) : undefined,
-    ...readSamplingFields(body, 'max_completion_tokens'),
-  };
+    messages: body.messages.map(toChatMessage),
+    /** response_format or a grammar extension field */
+    constraint: toRequestConstraint(body),
+    logitBias: body.logit_bias,
+    /** tools offered to the model; undefined when none are (or tool_choice is 'none') */
+    tools: toToolRequest(body),
+    /** top alternatives per token when logprobs are on; undefined = off */
+    numLogprobs: body.logprobs === true ? (body.top_logprobs ?? 0) : undefined,
+    ...toSamplingFields(body),
+  }));
+
+export type ChatCompletionRequest = z.output<typeof chatCompletionBody>;
+
+/** content is required but in assistant turns; a tool turn names its call */
+function refineMessage(m: WireMessage, i: number, ctx: z.RefinementCtx): void {
+  if ((m.content === undefined || m.content === null) && m.role !== 'assistant') {
+    refuse(ctx, ['messages', i, 'content'], `'messages[${i}].content' must be a string or an array of text parts`, 'invalid_type');
+  }
+  if (m.role === 'tool' && m.tool_call_id === undefined) {
+    refuse(ctx, ['messages', i, 'tool_call_id'], `'messages[${i}].tool_call_id' is required for a tool message`, 'missing_required_parameter');
+  }
 }
 
-function readMessages(value: unknown): ChatMessage[] {
-  if (value === undefined || value === null) throw invalidParam('messages', `'messages' is required`, 'missing_required_parameter');
-  if (!Array.isArray(value)) throw invalidParam('messages', `'messages' must be an array`, 'invalid_type');
-  if (value.length === 0) throw invalidParam('messages', `'messages' must not be empty`);
-  return value.map((message: unknown, i) => {
-    const param = `messages[${i}]`;
-    if (!isObject(message)) throw invalidParam(param, `'${param}' must be an object`, 'invalid_type');
-    if (typeof message.role !== 'string' || !ROLES.has(message.role)) {
-      throw invalidParam(`${param}.role`, `'${param}.role' must be one of ${[...ROLES].join(', ')}`);
-    }
-    const role = message.role === 'developer' ? 'system' : message.role;
-    const hasToolCalls = role === 'assistant' && message.tool_calls !== undefined && message.tool_calls !== null;
-    const content = readContent(message.content, `${param}.content`, role);
-    if (hasToolCalls) return { role, content, toolCalls: readToolCalls(message.tool_calls, `${param}.tool_calls`) };
-    if (role === 'tool') {
-      if (typeof message.tool_call_id !== 'string') {
-        throw invalidParam(`${param}.tool_call_id`, `'${param}.tool_call_id' is required for a tool message`, 'missing_required_parameter');
-      }
-      return { role, content, toolCallId: message.tool_call_id, ...(typeof message.name === 'string' ? { name: message.name } : {}) };
-    }
-    return { role, content };
-  });
-}
-
-/** an assistant turn's `tool_calls`: [{ id, type: 'function', function: { name, arguments } }] */
-function readToolCalls(value: unknown, param: string): ChatToolCall[] {
-  if (!Array.isArray(value)) throw invalidParam(param, `'${param}' must be an array`, 'invalid_type');
-  return value.map((call: unknown, i) => {
-    const p = `${param}[${i}]`;
-    if (!isObject(call) || !isObject(call.function)) throw invalidParam(p, `'${p}' must be { "id", "type": "function", "function": { "name", "arguments" } }`, 'invalid_type');
-    const { name, arguments: args } = call.function;
-    if (typeof name !== 'string') throw invalidParam(`${p}.function.name`, `'${p}.function.name' must be a string`, 'invalid_type');
-    if (typeof args !== 'string') throw invalidParam(`${p}.function.arguments`, `'${p}.function.arguments' must be a string`, 'invalid_type');
-    return { id: typeof call.id === 'string' ? call.id : `call_${i}`, name, arguments: args };
-  });
-}
-
-/** A string, or an array of `{ type: 'text', text }` parts (joined); null only for assistant turns. */
-function readContent(value: unknown, param: string, role: string): string {
-  if (typeof value === 'string') return value;
-  if ((value === null || value === undefined) && role === 'assistant') return '';
-  if (!Array.isArray(value)) throw invalidParam(param, `'${param}' must be a string or an array of text parts`, 'invalid_type');
-  return value
-    .map((part: unknown, j) => {
-      if (!isObject(part) || part.type !== 'text' || typeof part.text !== 'string') {
-        throw invalidParam(`${param}[${j}]`, `'${param}[${j}]' must be a text part ({ "type": "text", "text": "..." })`, 'invalid_type');
-      }
-      return part.text;
-    })
-    .join('');
+function toChatMessage(m: WireMessage): ChatMessage {
+  const role = m.role === 'developer' ? 'system' : m.role;
+  const text = typeof m.content === 'string' ? m.content : (m.content ?? []).map((part) => part.text).join('');
+  if (role === 'assistant' && m.tool_calls !== undefined) {
+    return { role, content: text, toolCalls: m.tool_calls.map((call, i) => ({ id: call.id ?? `call_${i}`, name: call.function.name, arguments: call.function.arguments })) };
+  }
+  if (role === 'tool') return { role, content: text, toolCallId: m.tool_call_id!, ...(m.name !== undefined ? { name: m.name } : {}) };
+  return { role, content: text };
 }

@@ -7,10 +7,11 @@ import type { RequestContext } from '../route.js';
 import { endEventStream, sendResult, sendStreamEvent, startEventStream } from '../send.js';
 import { streamWithErrorEvent } from '../stream-errors.js';
 import { tokenPiece } from '../token-text.js';
-import { checkMaxTokensFit, checkServedModel, toGenerationOptions } from '../validation.js';
-import { parseCompletionRequest, type CompletionRequest } from './schema.js';
+import { parseRequest } from '../parse-request.js';
+import { checkMaxTokensFit, toGenerationOptions } from '../sampling-fields.js';
+import { checkServedModel } from '../served-model.js';
+import { completionBody, type CompletionRequest } from './schema.js';
 import { checkConstraintCompiles, readLogitBias } from '../structured-output.js';
-import type { JsonObject } from '../validation.js';
 
 /** OpenAI's legacy completions logprobs: parallel arrays over the generated tokens. */
 interface WireCompletionLogprobs {
@@ -21,9 +22,9 @@ interface WireCompletionLogprobs {
 }
 
 export async function handleCompletion(ctx: RequestContext): Promise<void> {
-  const request = parseCompletionRequest(ctx.body);
+  const request = parseRequest(completionBody, ctx.body);
   checkServedModel(request.model, ctx.servedModelNames);
-  const logitBias = readLogitBias(ctx.body as JsonObject, ctx.engine.model.network.config.vocabSize);
+  const logitBias = readLogitBias(request.logitBias, ctx.engine.model.network.config.vocabSize);
   checkConstraintCompiles(ctx.engine, request.constraint);
   // tokenized once for all n, off the event loop
   const promptIds =

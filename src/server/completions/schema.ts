@@ -1,51 +1,64 @@
-import { invalidParam } from '../http-error.js';
-import { readRequestConstraint, type RequestConstraint } from '../structured-output.js';
-import { optionalNumber, readSamplingFields, requireObject, type SamplingFields } from '../validation.js';
+import { z } from 'zod';
+import { PARAM } from '../parse-request.js';
+import { optional, optionalNumber, optionalString, refuse } from '../request-fields.js';
+import { refineSampling, SAMPLING_SHAPE, toSamplingFields } from '../sampling-fields.js';
+import { CONSTRAINT_SHAPE, refineConstraint, toRequestConstraint } from '../structured-output.js';
 
-/** POST /v1/completions, parsed and checked. */
-export interface CompletionRequest extends SamplingFields {
-  readonly model: unknown;
-  /** text, or token ids */
-  readonly prompt: string | number[];
-  /** top alternatives per token (0..20); undefined = no logprobs */
-  readonly numLogprobs: number | undefined;
-  /** response_format or a grammar extension field */
-  readonly constraint: RequestConstraint | undefined;
-}
-
-export function parseCompletionRequest(raw: unknown): CompletionRequest {
-  const body = requireObject(raw, 'body');
-  if (body.echo === true) throw invalidParam('echo', `'echo' is not supported`, 'unsupported_value');
-  if (body.best_of !== undefined && body.best_of !== null && body.best_of !== 1 && body.best_of !== body.n) {
-    throw invalidParam('best_of', `'best_of' is not supported`, 'unsupported_value');
-  }
-  if (body.suffix !== undefined && body.suffix !== null) throw invalidParam('suffix', `'suffix' is not supported`, 'unsupported_value');
-  return {
-    model: body.model,
-    prompt: readPrompt(body.prompt),
-    numLogprobs: optionalNumber(body, 'logprobs', { min: 0, max: 20, isInteger: true }),
-    constraint: readRequestConstraint(body),
-    ...readSamplingFields(body),
-  };
-}
+const text = z.string().min(1, { error: `'${PARAM}' must not be empty` });
+const tokenIds = z
+  .array(z.number().int().min(0, { error: `'${PARAM}' must be a non-negative integer token id` }), { error: `'${PARAM}' must be a string or an array of token ids` })
+  .min(1, { error: `'${PARAM}' must not be empty` });
+/** a batch: OpenAI's array of prompts; one prompt is taken, more are refused */
+const batch = z.array(z.union([text, tokenIds]));
 
 /** A non-empty string, a non-empty array of token ids, or a one-element batch of either. */
-function readPrompt(value: unknown): string | number[] {
-  if (value === undefined || value === null) throw invalidParam('prompt', `'prompt' is required`, 'missing_required_parameter');
-  if (Array.isArray(value) && value.length === 1 && (typeof value[0] === 'string' || Array.isArray(value[0]))) {
-    return readPrompt(value[0]);
-  }
-  if (typeof value === 'string') {
-    if (value === '') throw invalidParam('prompt', `'prompt' must not be empty`);
-    return value;
-  }
-  if (Array.isArray(value)) {
-    if (value.length === 0) throw invalidParam('prompt', `'prompt' must not be empty`);
-    if (value.every((id) => typeof id === 'number' && Number.isInteger(id) && id >= 0)) return value as number[];
-    if (value.every((p) => typeof p === 'string' || Array.isArray(p))) {
-      throw invalidParam('prompt', `batched prompts are not supported; send one prompt per request`, 'unsupported_value');
-    }
-    throw invalidParam('prompt', `'prompt' token ids must be non-negative integers`, 'invalid_type');
-  }
-  throw invalidParam('prompt', `'prompt' must be a string or an array of token ids`, 'invalid_type');
+const promptField = z.union([text, tokenIds, batch], { error: `'${PARAM}' must be a string or an array of token ids` });
+
+/** POST /v1/completions. Unknown fields are ignored; the OpenAI ones this server cannot honour are refused. */
+export const completionBody = z
+  .object({
+    model: optionalString(),
+    prompt: promptField,
+    /** top alternatives per token (0..20); undefined = no logprobs */
+    logprobs: optionalNumber({ min: 0, max: 20, isInteger: true }),
+    echo: optional(z.boolean()),
+    best_of: optional(z.number()),
+    suffix: optional(z.string()),
+    ...SAMPLING_SHAPE,
+    ...CONSTRAINT_SHAPE,
+  })
+  .superRefine((body, ctx) => {
+    if (body.echo === true) refuse(ctx, ['echo'], `'echo' is not supported`, 'unsupported_value');
+    if (body.best_of !== undefined && body.best_of !== 1 && body.best_of !== body.n) refuse(ctx, ['best_of'], `'best_of' is not supported`, 'unsupported_value');
+    if (body.suffix !== undefined) refuse(ctx, ['suffix'], `'suffix' is not supported`, 'unsupported_value');
+    checkPrompt(body.prompt, ctx);
+    refineSampling(body, ctx);
+    refineConstraint(body, ctx);
+  })
+  .transform((body) => ({
+    model: body.model,
+    /** text, or token ids */
+    prompt: toPrompt(body.prompt),
+    numLogprobs: body.logprobs,
+    constraint: toRequestConstraint(body),
+    logitBias: body.logit_bias,
+    ...toSamplingFields(body),
+  }));
+
+export type CompletionRequest = z.output<typeof completionBody>;
+
+type PromptInput = z.output<typeof promptField>;
+
+function isBatch(prompt: PromptInput): prompt is (string | number[])[] {
+  return Array.isArray(prompt) && (prompt.length === 0 || typeof prompt[0] !== 'number');
+}
+
+function checkPrompt(prompt: PromptInput, ctx: z.RefinementCtx): void {
+  if (!isBatch(prompt)) return;
+  if (prompt.length === 0) refuse(ctx, ['prompt'], `'prompt' must not be empty`);
+  else if (prompt.length > 1) refuse(ctx, ['prompt'], `batched prompts are not supported; send one prompt per request`, 'unsupported_value');
+}
+
+function toPrompt(prompt: PromptInput): string | number[] {
+  return isBatch(prompt) ? prompt[0]! : (prompt as string | number[]);
 }

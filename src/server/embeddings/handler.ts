@@ -2,8 +2,9 @@ import { InvalidRequestError } from '../../errors/engine-error.js';
 import { HttpError, invalidParam } from '../http-error.js';
 import type { RequestContext } from '../route.js';
 import { sendResult } from '../send.js';
-import { checkServedModel } from '../validation.js';
-import { parseEmbeddingRequest } from './schema.js';
+import { parseRequest } from '../parse-request.js';
+import { checkServedModel } from '../served-model.js';
+import { embeddingBody } from './schema.js';
 
 /**
  * POST /v1/embeddings: every input is one pooling request of the engine (batched with whatever
@@ -12,7 +13,7 @@ import { parseEmbeddingRequest } from './schema.js';
  * hidden size. An input beyond the context is 400 context_length_exceeded.
  */
 export async function handleEmbeddings(ctx: RequestContext): Promise<void> {
-  const request = parseEmbeddingRequest(ctx.body);
+  const request = parseRequest(embeddingBody, ctx.body);
   checkServedModel(request.model, ctx.servedModelNames);
   const hiddenSize = ctx.engine.model.network.config.hiddenSize;
   if (request.dimensions !== undefined && request.dimensions > hiddenSize) {

@@ -1,74 +1,63 @@
+import { z } from 'zod';
 import { POOLING_TYPES, type PoolingType } from '../../engine/embedding-options.js';
-import { invalidParam } from '../http-error.js';
-import { optionalBoolean, optionalNumber, requireObject } from '../validation.js';
+import { PARAM } from '../parse-request.js';
+import { numberIn, optional, optionalBoolean, optionalString, refuse, withDefault } from '../request-fields.js';
 
 /** OpenAI's limit on inputs per request. */
 export const MAX_EMBEDDING_INPUTS = 2048;
 
-/** POST /v1/embeddings, OpenAI's fields plus the `pooling` and `normalize` extensions. */
-export interface EmbeddingRequest {
-  readonly model: unknown;
-  /** texts, or token-id arrays used as they are */
-  readonly inputs: readonly (string | readonly number[])[];
-  readonly encodingFormat: 'float' | 'base64';
-  /** keep the first `dimensions` components (then renormalize when normalizing) */
-  readonly dimensions: number | undefined;
-  readonly pooling: PoolingType | undefined;
-  readonly normalize: boolean | undefined;
-}
+const text = z.string().min(1, { error: `'${PARAM}' must not be an empty string` });
+const tokenId = z.number().int({ error: `'${PARAM}' must be an integer token id` });
+const tokenIds = z.array(tokenId).min(1, { error: `'${PARAM}' must not be empty` });
 
 /**
  * `input` as OpenAI takes it: a string, an array of strings, an array of token ids, or an array of
  * token-id arrays; none empty, at most MAX_EMBEDDING_INPUTS. Ids are checked against the
- * vocabulary by the engine. `user` is accepted and ignored.
+ * vocabulary by the engine.
  */
-export function parseEmbeddingRequest(raw: unknown): EmbeddingRequest {
-  const body = requireObject(raw, 'body');
-  const encodingFormat = body.encoding_format ?? 'float';
-  if (encodingFormat !== 'float' && encodingFormat !== 'base64') {
-    throw invalidParam('encoding_format', `'encoding_format' must be 'float' or 'base64'`);
-  }
-  const pooling = body.pooling ?? undefined;
-  if (pooling !== undefined && !POOLING_TYPES.includes(pooling as PoolingType)) {
-    throw invalidParam('pooling', `'pooling' must be one of ${POOLING_TYPES.map((p) => `'${p}'`).join(', ')}`);
-  }
-  if (body.user !== undefined && body.user !== null && typeof body.user !== 'string') throw invalidParam('user', `'user' must be a string`, 'invalid_type');
-  return {
+const inputField = z.union(
+  [
+    text,
+    z
+      .array(z.union([text, tokenId, tokenIds], { error: `'${PARAM}' must be a string or an array of token ids` }))
+      .min(1, { error: `'${PARAM}' must not be empty` })
+      .max(MAX_EMBEDDING_INPUTS, { error: (iss) => `'${PARAM}' holds ${(iss.input as unknown[]).length} items; at most ${MAX_EMBEDDING_INPUTS}` }),
+  ],
+  { error: `'${PARAM}' must be a string, an array of strings or an array of token ids` },
+);
+
+/** POST /v1/embeddings, OpenAI's fields plus the `pooling` and `normalize` extensions; `user` is accepted and ignored. */
+export const embeddingBody = z
+  .object({
+    model: optionalString(),
+    input: inputField,
+    encoding_format: withDefault(z.enum(['float', 'base64'], { error: `'${PARAM}' must be 'float' or 'base64'` }), 'float'),
+    /** keep the first `dimensions` components (then renormalize when normalizing) */
+    dimensions: optional(numberIn({ min: 1, isInteger: true })),
+    pooling: optional(z.enum(POOLING_TYPES as readonly [PoolingType, ...PoolingType[]], { error: `'${PARAM}' must be one of ${POOLING_TYPES.map((p) => `'${p}'`).join(', ')}` })),
+    normalize: optionalBoolean(),
+    user: optionalString(),
+  })
+  .superRefine(({ input }, ctx) => {
+    // an array of token ids is one input; otherwise every item is a text or a token-id array
+    if (!Array.isArray(input) || input.every((item) => typeof item === 'number')) return;
+    const index = input.findIndex((item) => typeof item === 'number');
+    if (index >= 0) refuse(ctx, ['input', index], `'input[${index}]' must be a string or an array of token ids`, 'invalid_type');
+  })
+  .transform((body) => ({
     model: body.model,
-    inputs: parseInput(body.input),
-    encodingFormat,
-    dimensions: optionalNumber(body, 'dimensions', { min: 1, isInteger: true }),
-    pooling: pooling as PoolingType | undefined,
-    normalize: optionalBoolean(body, 'normalize'),
-  };
-}
+    /** texts, or token-id arrays used as they are */
+    inputs: toInputs(body.input),
+    encodingFormat: body.encoding_format,
+    dimensions: body.dimensions,
+    pooling: body.pooling,
+    normalize: body.normalize,
+  }));
 
-function parseInput(input: unknown): (string | number[])[] {
-  if (input === undefined || input === null) throw invalidParam('input', `'input' is required`, 'missing_required_parameter');
-  if (typeof input === 'string') return [nonEmptyText(input, 'input')];
-  if (!Array.isArray(input)) throw invalidParam('input', `'input' must be a string, an array of strings or an array of token ids`, 'invalid_type');
-  if (input.length === 0) throw invalidParam('input', `'input' must not be empty`);
-  if (input.length > MAX_EMBEDDING_INPUTS) throw invalidParam('input', `'input' holds ${input.length} items; at most ${MAX_EMBEDDING_INPUTS}`);
-  if (input.every((item) => typeof item === 'number')) return [tokenIds(input, 'input')];
-  return input.map((item: unknown, i) => {
-    const param = `input[${i}]`;
-    if (typeof item === 'string') return nonEmptyText(item, param);
-    if (Array.isArray(item)) {
-      if (item.length === 0) throw invalidParam(param, `'${param}' must not be empty`);
-      return tokenIds(item, param);
-    }
-    throw invalidParam(param, `'${param}' must be a string or an array of token ids`, 'invalid_type');
-  });
-}
+export type EmbeddingRequest = z.output<typeof embeddingBody>;
 
-function nonEmptyText(text: string, param: string): string {
-  if (text === '') throw invalidParam(param, `'${param}' must not be an empty string`);
-  return text;
-}
-
-function tokenIds(items: unknown[], param: string): number[] {
-  items.forEach((id, i) => {
-    if (typeof id !== 'number' || !Number.isInteger(id)) throw invalidParam(`${param}[${i}]`, `'${param}[${i}]' must be an integer token id`, 'invalid_type');
-  });
-  return items as number[];
+function toInputs(input: string | (string | number | number[])[]): (string | number[])[] {
+  if (typeof input === 'string') return [input];
+  if (input.every((item) => typeof item === 'number')) return [input as number[]];
+  return input as (string | number[])[];
 }

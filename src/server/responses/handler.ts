@@ -4,9 +4,10 @@ import { HttpError } from '../http-error.js';
 import type { RequestContext } from '../route.js';
 import { sendResult, sendStreamEvent, startEventStream } from '../send.js';
 import { streamWithErrorEvent } from '../stream-errors.js';
-import { checkServedModel } from '../validation.js';
+import { parseRequest } from '../parse-request.js';
+import { checkServedModel } from '../served-model.js';
 import { messageItem, outputTextPart, responseObject, type ResponseState, type ResponseStatus } from './response-object.js';
-import { parseResponsesRequest } from './schema.js';
+import { responsesBody } from './schema.js';
 
 /**
  * POST /v1/responses: the conversation (instructions, then input items) through the model's chat
@@ -19,7 +20,7 @@ import { parseResponsesRequest } from './schema.js';
  * (the openai SDK throws an APIError on it, the AI SDK reports an error part), and the stream ends.
  */
 export async function handleResponses(ctx: RequestContext): Promise<void> {
-  const request = parseResponsesRequest(ctx.body);
+  const request = parseRequest(responsesBody, ctx.body);
   checkServedModel(request.model, ctx.servedModelNames);
   if (request.messages.length > ctx.engine.contextSize) {
     throw new HttpError(400, `${request.messages.length} input items cannot fit in a context of ${ctx.engine.contextSize} tokens`, 'invalid_request_error', 'input', 'context_length_exceeded');

@@ -1,119 +1,115 @@
+import { z } from 'zod';
 import type { ChatMessage } from '../chat-completions/chat-template.js';
-import { invalidParam } from '../http-error.js';
-import { isObject, optionalBoolean, optionalNumber, optionalString, requireObject, type JsonObject } from '../validation.js';
+import { PARAM } from '../parse-request.js';
+import { isObject, optional, optionalNumber, optionalString, refuse, stringField, withDefault, booleanField, type JsonObject } from '../request-fields.js';
 
-/** POST /v1/responses (OpenAI's Responses API, text only), parsed and checked. */
-export interface ResponsesRequest {
-  readonly model: unknown;
-  /** the conversation: `instructions` first (as a system turn), then `input` */
-  readonly messages: ChatMessage[];
-  readonly instructions: string | null;
-  readonly maxOutputTokens: number | undefined;
-  readonly temperature: number | undefined;
-  readonly topP: number | undefined;
-  readonly isStream: boolean;
-  /** echoed in the response */
-  readonly metadata: JsonObject;
-  readonly user: string | null;
-}
+const ROLES = ['user', 'assistant', 'system', 'developer'] as const;
 
-const ROLES = new Set(['user', 'assistant', 'system', 'developer']);
-/** content part types whose `text` is read (input_text in any turn; output_text in assistant turns the client sends back) */
-const TEXT_PARTS = new Set(['input_text', 'output_text']);
-
-/**
- * Fields of the Responses API this server cannot honour: a request that sets one is refused with a
- * 400 naming it, rather than answered as if it were not there. An empty list (`tools: []`) or an
- * explicit default (`text.format.type: 'text'`, `truncation: 'disabled'`, `store: false`) is accepted.
- */
-function checkUnsupported(body: JsonObject): void {
-  const isSet = (key: string): boolean => body[key] !== undefined && body[key] !== null;
-  const refuse = (key: string, why: string): never => {
-    throw invalidParam(key, `'${key}' is not supported: ${why}`, 'unsupported_value');
-  };
-  if (isSet('previous_response_id')) refuse('previous_response_id', 'responses are not stored; send the earlier turns as input items');
-  if (body.store === true) refuse('store', 'responses are not stored (send store: false, or leave it out, and carry the conversation in input items)');
-  if (isSet('conversation')) refuse('conversation', 'conversations are not stored; send the earlier turns as input items');
-  if (isSet('background') && body.background !== false) refuse('background', 'responses run in the foreground only');
-  for (const key of ['tools', 'include']) {
-    if (isSet(key) && !(Array.isArray(body[key]) && (body[key] as unknown[]).length === 0)) refuse(key, 'this server generates text only');
-  }
-  for (const key of ['tool_choice', 'reasoning', 'prompt', 'top_logprobs', 'max_tool_calls']) {
-    if (isSet(key) && !(key === 'tool_choice' && body[key] === 'none')) refuse(key, 'this server generates text only');
-  }
-  if (isSet('truncation') && body.truncation !== 'disabled') refuse('truncation', "only 'disabled' is (a prompt that does not fit is a 400)");
-  if (isSet('text')) {
-    const text = requireObject(body.text, 'text');
-    for (const key of Object.keys(text)) {
-      if (key === 'format') {
-        const format = text.format;
-        if (format !== null && format !== undefined && !(isObject(format) && format.type === 'text')) {
-          throw invalidParam('text.format', `'text.format' is not supported: only { "type": "text" } is`, 'unsupported_value');
-        }
-      } else if (text[key] !== null && text[key] !== undefined) {
-        throw invalidParam(`text.${key}`, `'text.${key}' is not supported`, 'unsupported_value');
-      }
-    }
-  }
-}
-
-export function parseResponsesRequest(raw: unknown): ResponsesRequest {
-  const body = requireObject(raw, 'body');
-  checkUnsupported(body);
-  const instructions = optionalString(body, 'instructions') ?? null;
-  const input = readInput(body.input);
-  const metadata = body.metadata === undefined || body.metadata === null ? {} : requireObject(body.metadata, 'metadata');
-  return {
-    model: body.model,
-    messages: instructions === null ? input : [{ role: 'system', content: instructions }, ...input],
-    instructions,
-    maxOutputTokens: optionalNumber(body, 'max_output_tokens', { min: 1, isInteger: true }),
-    temperature: optionalNumber(body, 'temperature', { min: 0, max: 2 }),
-    topP: optionalNumber(body, 'top_p', { above: 0, max: 1 }),
-    isStream: optionalBoolean(body, 'stream') ?? false,
-    metadata,
-    user: optionalString(body, 'user') ?? null,
-  };
-}
-
-/** `input`: a string (one user turn) or a non-empty array of message items. */
-function readInput(value: unknown): ChatMessage[] {
-  if (value === undefined || value === null) throw invalidParam('input', `'input' is required`, 'missing_required_parameter');
-  if (typeof value === 'string') {
-    if (value === '') throw invalidParam('input', `'input' must not be empty`);
-    return [{ role: 'user', content: value }];
-  }
-  if (!Array.isArray(value)) throw invalidParam('input', `'input' must be a string or an array of input items`, 'invalid_type');
-  if (value.length === 0) throw invalidParam('input', `'input' must not be empty`);
-  return value.map((item: unknown, i) => readMessageItem(item, `input[${i}]`));
-}
+/** content parts whose `text` is read: input_text in any turn; output_text in assistant turns the client sends back */
+const textPart = z.discriminatedUnion(
+  'type',
+  [z.object({ type: z.literal('input_text'), text: stringField() }), z.object({ type: z.literal('output_text'), text: stringField() })],
+  {
+    error: (iss) => (isObject(iss.input) ? `'${PARAM}' must be input_text or output_text: this server takes text only` : `'${PARAM}' must be a content part object`),
+  },
+);
 
 /** `{ type?: 'message', role, content }`; other item types (function calls, item references, reasoning) are refused. */
-function readMessageItem(item: unknown, param: string): ChatMessage {
-  if (!isObject(item)) throw invalidParam(param, `'${param}' must be an object`, 'invalid_type');
-  if (item.type !== undefined && item.type !== 'message') {
-    throw invalidParam(`${param}.type`, `'${param}.type' must be 'message': other input items (function calls, item references, reasoning) are not supported`, 'unsupported_value');
+const messageItem = z.object(
+  {
+    type: optional(z.literal('message', { error: `'${PARAM}' must be 'message': other input items (function calls, item references, reasoning) are not supported` })),
+    role: z.enum(ROLES, { error: `'${PARAM}' must be one of ${ROLES.join(', ')}` }),
+    content: z.union([z.string(), z.array(textPart)], { error: `'${PARAM}' must be a string or an array of content parts` }),
+  },
+  { error: `'${PARAM}' must be an object` },
+);
+
+/** `input`: a string (one user turn) or a non-empty array of message items. */
+const inputField = z.union(
+  [z.string().min(1, { error: `'${PARAM}' must not be empty` }), z.array(messageItem).min(1, { error: `'${PARAM}' must not be empty` })],
+  { error: `'${PARAM}' must be a string or an array of input items` },
+);
+
+/** a field of the Responses API this server cannot honour (refused when set; see refineUnsupported) */
+const unsupported = () => optional(z.unknown());
+
+/**
+ * POST /v1/responses (OpenAI's Responses API, text only). Unknown fields are ignored; the known ones
+ * this server cannot honour are refused with a 400 naming them, rather than answered as if they were
+ * not there. An empty list (`tools: []`) or an explicit default (`text.format.type: 'text'`,
+ * `truncation: 'disabled'`, `store: false`) is accepted.
+ */
+const responsesFields = z.object({
+    model: optionalString(),
+    input: inputField,
+    instructions: optionalString(),
+    max_output_tokens: optionalNumber({ min: 1, isInteger: true }),
+    temperature: optionalNumber({ min: 0, max: 2 }),
+    top_p: optionalNumber({ above: 0, max: 1 }),
+    stream: withDefault(booleanField(), false),
+    /** echoed in the response */
+    metadata: withDefault(z.record(z.string(), z.unknown(), { error: `'${PARAM}' must be a JSON object` }), {}),
+    user: optionalString(),
+    store: optional(z.boolean()),
+    background: optional(z.boolean()),
+    truncation: optional(z.string()),
+    text: optional(z.record(z.string(), z.unknown(), { error: `'${PARAM}' must be a JSON object` })),
+    previous_response_id: unsupported(),
+    conversation: unsupported(),
+    tools: unsupported(),
+    include: unsupported(),
+    tool_choice: unsupported(),
+    reasoning: unsupported(),
+    prompt: unsupported(),
+    top_logprobs: unsupported(),
+    max_tool_calls: unsupported(),
+  });
+
+export const responsesBody = responsesFields
+  .superRefine(refineUnsupported)
+  .transform((body) => {
+    const input: ChatMessage[] = typeof body.input === 'string' ? [{ role: 'user', content: body.input }] : body.input.map(toChatMessage);
+    const instructions = body.instructions ?? null;
+    return {
+      model: body.model,
+      /** the conversation: `instructions` first (as a system turn), then `input` */
+      messages: instructions === null ? input : [{ role: 'system', content: instructions }, ...input],
+      instructions,
+      maxOutputTokens: body.max_output_tokens,
+      temperature: body.temperature,
+      topP: body.top_p,
+      isStream: body.stream,
+      metadata: body.metadata as JsonObject,
+      user: body.user ?? null,
+    };
+  });
+
+export type ResponsesRequest = z.output<typeof responsesBody>;
+
+type ResponsesBody = z.output<typeof responsesFields>;
+
+function refineUnsupported(body: ResponsesBody, ctx: z.RefinementCtx): void {
+  const isSet = (key: keyof ResponsesBody): boolean => body[key] !== undefined && body[key] !== null;
+  const refuseField = (key: string, why: string): void => refuse(ctx, [key], `'${key}' is not supported: ${why}`, 'unsupported_value');
+  if (isSet('previous_response_id')) refuseField('previous_response_id', 'responses are not stored; send the earlier turns as input items');
+  if (body.store === true) refuseField('store', 'responses are not stored (send store: false, or leave it out, and carry the conversation in input items)');
+  if (isSet('conversation')) refuseField('conversation', 'conversations are not stored; send the earlier turns as input items');
+  if (body.background === true) refuseField('background', 'responses run in the foreground only');
+  for (const key of ['tools', 'include'] as const) {
+    if (isSet(key) && !(Array.isArray(body[key]) && (body[key] as unknown[]).length === 0)) refuseField(key, 'this server generates text only');
   }
-  if (typeof item.role !== 'string' || !ROLES.has(item.role)) {
-    throw invalidParam(`${param}.role`, `'${param}.role' must be one of ${[...ROLES].join(', ')}`);
+  for (const key of ['tool_choice', 'reasoning', 'prompt', 'top_logprobs', 'max_tool_calls'] as const) {
+    if (isSet(key) && !(key === 'tool_choice' && body[key] === 'none')) refuseField(key, 'this server generates text only');
   }
-  const role = item.role === 'developer' ? 'system' : item.role;
-  return { role, content: readContent(item.content, `${param}.content`) };
+  if (isSet('truncation') && body.truncation !== 'disabled') refuseField('truncation', "only 'disabled' is (a prompt that does not fit is a 400)");
+  for (const [key, value] of Object.entries(body.text ?? {})) {
+    if (value === null || value === undefined) continue;
+    if (key !== 'format') refuse(ctx, ['text', key], `'text.${key}' is not supported`, 'unsupported_value');
+    else if (!(isObject(value) && value.type === 'text')) refuse(ctx, ['text', 'format'], `'text.format' is not supported: only { "type": "text" } is`, 'unsupported_value');
+  }
 }
 
-/** A string, or an array of `input_text` / `output_text` parts (joined). */
-function readContent(value: unknown, param: string): string {
-  if (typeof value === 'string') return value;
-  if (!Array.isArray(value)) throw invalidParam(param, `'${param}' must be a string or an array of content parts`, 'invalid_type');
-  return value
-    .map((part: unknown, j) => {
-      const partParam = `${param}[${j}]`;
-      if (!isObject(part) || typeof part.type !== 'string') throw invalidParam(partParam, `'${partParam}' must be a content part object`, 'invalid_type');
-      if (!TEXT_PARTS.has(part.type)) {
-        throw invalidParam(`${partParam}.type`, `'${partParam}.type' must be input_text or output_text: this server takes text only`, 'unsupported_value');
-      }
-      if (typeof part.text !== 'string') throw invalidParam(`${partParam}.text`, `'${partParam}.text' must be a string`, 'invalid_type');
-      return part.text;
-    })
-    .join('');
+function toChatMessage(item: z.output<typeof messageItem>): ChatMessage {
+  const role = item.role === 'developer' ? 'system' : item.role;
+  return { role, content: typeof item.content === 'string' ? item.content : item.content.map((part) => part.text).join('') };
 }

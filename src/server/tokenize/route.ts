@@ -1,6 +1,7 @@
 import type { Route } from '../route.js';
 import { sendJson } from '../send.js';
-import { parseDetokenizeRequest, parseTokenizeRequest } from './schema.js';
+import { parseRequest } from '../parse-request.js';
+import { detokenizeBody, detokenizeBodyFor, tokenizeBody } from './schema.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -14,8 +15,10 @@ export const tokenizeRoute: Route = {
   method: 'POST',
   path: '/tokenize',
   isAuthRequired: true,
+  summary: 'Tokenizes text (llama-server)',
+  requestBody: { name: 'TokenizeRequest', schema: tokenizeBody },
   async handle({ body, res, prompts, engine }) {
-    const request = parseTokenizeRequest(body);
+    const request = parseRequest(tokenizeBody, body);
     const ids = await prompts.encodeText(request.content, { addSpecial: request.addSpecial, parseSpecial: request.parseSpecial });
     if (!request.isWithPieces) {
       sendJson(res, 200, { tokens: ids });
@@ -43,8 +46,10 @@ export const detokenizeRoute: Route = {
   method: 'POST',
   path: '/detokenize',
   isAuthRequired: true,
+  summary: 'Detokenizes token ids (llama-server)',
+  requestBody: { name: 'DetokenizeRequest', schema: detokenizeBody },
   async handle({ body, res, engine }) {
-    const { tokens } = parseDetokenizeRequest(body, engine.tokenizer.vocabSize, engine.contextSize);
+    const { tokens } = parseRequest(detokenizeBodyFor(engine.tokenizer.vocabSize, engine.contextSize), body);
     sendJson(res, 200, { content: engine.tokenizer.decode(tokens, { special: true }) });
   },
 };

@@ -1,49 +1,41 @@
-import { invalidParam } from '../http-error.js';
-import { optionalBoolean, requireObject } from '../validation.js';
+import { z } from 'zod';
+import { PARAM } from '../parse-request.js';
+import { refuse, stringField, withDefault, booleanField } from '../request-fields.js';
 
 /** POST /tokenize, as llama-server takes it. */
-export interface TokenizeRequest {
-  readonly content: string;
-  /** add BOS/EOS as the model says (default false, as llama-server) */
-  readonly addSpecial: boolean;
-  /** read control-token text such as <|eot_id|> as those tokens (default true, as llama-server) */
-  readonly parseSpecial: boolean;
-  /** answer [{id, piece}] instead of ids */
-  readonly isWithPieces: boolean;
-}
+export const tokenizeBody = z
+  .object({
+    content: stringField(),
+    /** add BOS/EOS as the model says (default false, as llama-server) */
+    add_special: withDefault(booleanField(), false),
+    /** read control-token text such as <|eot_id|> as those tokens (default true, as llama-server) */
+    parse_special: withDefault(booleanField(), true),
+    /** answer [{id, piece}] instead of ids */
+    with_pieces: withDefault(booleanField(), false),
+  })
+  .transform((body) => ({ content: body.content, addSpecial: body.add_special, parseSpecial: body.parse_special, isWithPieces: body.with_pieces }));
 
-/** POST /detokenize, as llama-server takes it. */
-export interface DetokenizeRequest {
-  readonly tokens: readonly number[];
-}
+export type TokenizeRequest = z.output<typeof tokenizeBody>;
 
-export function parseTokenizeRequest(raw: unknown): TokenizeRequest {
-  const body = requireObject(raw, 'body');
-  if (body.content === undefined || body.content === null) throw invalidParam('content', `'content' is required`, 'missing_required_parameter');
-  if (typeof body.content !== 'string') throw invalidParam('content', `'content' must be a string`, 'invalid_type');
-  return {
-    content: body.content,
-    addSpecial: optionalBoolean(body, 'add_special') ?? false,
-    parseSpecial: optionalBoolean(body, 'parse_special') ?? true,
-    isWithPieces: optionalBoolean(body, 'with_pieces') ?? false,
-  };
-}
+const tokenId = z.number({ error: `'${PARAM}' must be an integer token id` }).int({ error: `'${PARAM}' must be an integer token id` });
+
+/** POST /detokenize, as llama-server takes it: {tokens: [ids]}. */
+export const detokenizeBody = z.object({ tokens: z.array(tokenId, { error: `'${PARAM}' must be an array of token ids` }) });
+
+export type DetokenizeRequest = z.output<typeof detokenizeBody>;
 
 /**
- * At most maxNumTokens ids (the context size: any prompt or output fits), as decoding runs on the
- * event loop (a 4 MB body of 1.5M ids held it ~250 ms).
+ * The ids checked against the model: at most maxNumTokens of them (the context size: any prompt or
+ * output fits), as decoding runs on the event loop (a 4 MB body of 1.5M ids held it ~250 ms), each
+ * in the vocabulary.
  */
-export function parseDetokenizeRequest(raw: unknown, vocabSize: number, maxNumTokens: number): DetokenizeRequest {
-  const body = requireObject(raw, 'body');
-  const tokens = body.tokens;
-  if (tokens === undefined || tokens === null) throw invalidParam('tokens', `'tokens' is required`, 'missing_required_parameter');
-  if (!Array.isArray(tokens)) throw invalidParam('tokens', `'tokens' must be an array of token ids`, 'invalid_type');
-  if (tokens.length > maxNumTokens) {
-    throw invalidParam('tokens', `'tokens' holds ${tokens.length} ids; at most the context size, ${maxNumTokens}, are detokenized at once`);
-  }
-  tokens.forEach((id: unknown, index) => {
-    if (typeof id !== 'number' || !Number.isInteger(id)) throw invalidParam(`tokens[${index}]`, `'tokens[${index}]' must be an integer token id`, 'invalid_type');
-    if (id < 0 || id >= vocabSize) throw invalidParam(`tokens[${index}]`, `'tokens[${index}]' is ${id}; token ids are from 0 to ${vocabSize - 1}`);
+export function detokenizeBodyFor(vocabSize: number, maxNumTokens: number) {
+  return detokenizeBody.superRefine(({ tokens }, ctx) => {
+    if (tokens.length > maxNumTokens) {
+      refuse(ctx, ['tokens'], `'tokens' holds ${tokens.length} ids; at most the context size, ${maxNumTokens}, are detokenized at once`);
+      return;
+    }
+    const index = tokens.findIndex((id) => id < 0 || id >= vocabSize);
+    if (index >= 0) refuse(ctx, ['tokens', index], `'tokens[${index}]' is ${tokens[index]}; token ids are from 0 to ${vocabSize - 1}`);
   });
-  return { tokens: tokens as number[] };
 }

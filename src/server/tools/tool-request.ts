@@ -1,5 +1,6 @@
-import { invalidParam } from '../http-error.js';
-import { isObject, optionalBoolean, type JsonObject } from '../validation.js';
+import { z } from 'zod';
+import { PARAM, parseRequest } from '../parse-request.js';
+import { isObject, optionalString, refuse, withDefault, booleanField, optional, type JsonObject } from '../request-fields.js';
 
 /** One function the model may call (OpenAI `tools[i].function`). */
 export interface ToolDefinition {
@@ -29,53 +30,74 @@ export interface ToolRequest {
 const NAME_PATTERN = /^[a-zA-Z0-9_-]{1,64}$/;
 export const MAX_TOOLS = 128;
 
+const nameRule = `'${PARAM}' must be 1 to 64 letters, digits, '_' or '-'`;
+
+const functionTool = z.object({
+  type: z.literal('function'),
+  function: z.object(
+    {
+      name: z.string({ error: nameRule }).regex(NAME_PATTERN, { error: nameRule }),
+      description: optionalString(),
+      parameters: withDefault(z.record(z.string(), z.unknown(), { error: `'${PARAM}' must be a JSON Schema object` }), { type: 'object' }),
+    },
+    { error: `'${PARAM}' must be an object` },
+  ),
+});
+
+const toolChoice = z.union(
+  [
+    z.enum(['auto', 'none', 'required'], { error: `'${PARAM}' must be 'auto', 'none', 'required' or a function` }),
+    z.object({ type: z.literal('function'), function: z.object({ name: z.string() }) }),
+  ],
+  { error: `'${PARAM}' must be 'auto', 'none', 'required' or { "type": "function", "function": { "name": ... } }` },
+);
+
 /** `tools`, `tool_choice`, `parallel_tool_calls`, checked as OpenAI checks them (400s name the field). */
-export function readToolRequest(body: JsonObject): ToolRequest | undefined {
-  const tools = readTools(body.tools);
-  const choice = readToolChoice(body.tool_choice, tools);
-  const isParallel = optionalBoolean(body, 'parallel_tool_calls') ?? true;
-  if (tools.length === 0 || choice.type === 'none') return undefined;
-  return { tools, choice, isParallel };
-}
+export const TOOL_SHAPE = {
+  tools: optional(
+    z
+      .array(
+        z.discriminatedUnion('type', [functionTool], {
+          error: (iss) => (isObject(iss.input) ? `'${PARAM}' must be 'function'` : `'${PARAM}' must be an object`),
+        }),
+        { error: `'${PARAM}' must be an array` },
+      )
+      .max(MAX_TOOLS, { error: (iss) => `'${PARAM}' may hold at most ${MAX_TOOLS} tools (got ${(iss.input as unknown[]).length})` }),
+  ),
+  tool_choice: optional(toolChoice),
+  parallel_tool_calls: withDefault(booleanField(), true),
+};
 
-function readTools(value: unknown): ToolDefinition[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) throw invalidParam('tools', `'tools' must be an array`, 'invalid_type');
-  if (value.length > MAX_TOOLS) throw invalidParam('tools', `'tools' may hold at most ${MAX_TOOLS} tools (got ${value.length})`);
+type ToolBody = z.output<z.ZodObject<typeof TOOL_SHAPE>>;
+
+/** Names given once each; a forced choice names a tool that is there. */
+export function refineTools({ tools = [], tool_choice: choice }: ToolBody, ctx: z.RefinementCtx): void {
   const names = new Set<string>();
-  return value.map((tool: unknown, i) => {
-    const param = `tools[${i}]`;
-    if (!isObject(tool)) throw invalidParam(param, `'${param}' must be an object`, 'invalid_type');
-    if (tool.type !== 'function') throw invalidParam(`${param}.type`, `'${param}.type' must be 'function'`, 'unsupported_value');
-    const fn = tool.function;
-    if (!isObject(fn)) throw invalidParam(`${param}.function`, `'${param}.function' must be an object`, 'invalid_type');
-    if (typeof fn.name !== 'string' || !NAME_PATTERN.test(fn.name)) {
-      throw invalidParam(`${param}.function.name`, `'${param}.function.name' must be 1 to 64 letters, digits, '_' or '-'`);
-    }
-    if (names.has(fn.name)) throw invalidParam(`${param}.function.name`, `tool name '${fn.name}' is given twice`);
-    names.add(fn.name);
-    if (fn.description !== undefined && fn.description !== null && typeof fn.description !== 'string') {
-      throw invalidParam(`${param}.function.description`, `'${param}.function.description' must be a string`, 'invalid_type');
-    }
-    const parameters = fn.parameters ?? { type: 'object' };
-    if (!isObject(parameters)) {
-      throw invalidParam(`${param}.function.parameters`, `'${param}.function.parameters' must be a JSON Schema object`, 'invalid_type');
-    }
-    return { name: fn.name, description: typeof fn.description === 'string' ? fn.description : undefined, parameters };
-  });
+  for (const [i, tool] of tools.entries()) {
+    const name = tool.function.name;
+    if (names.has(name)) refuse(ctx, ['tools', i, 'function', 'name'], `tool name '${name}' is given twice`);
+    names.add(name);
+  }
+  if (choice === 'required' && tools.length === 0) refuse(ctx, ['tool_choice'], `'tool_choice' 'required' needs 'tools'`);
+  if (typeof choice === 'object' && !names.has(choice.function.name)) {
+    refuse(ctx, ['tool_choice'], `'tool_choice' names '${choice.function.name}', which is not in 'tools'`);
+  }
 }
 
-function readToolChoice(value: unknown, tools: readonly ToolDefinition[]): ToolChoice {
-  if (value === undefined || value === null) return { type: 'auto' };
-  if (value === 'auto' || value === 'none' || value === 'required') {
-    if (value === 'required' && tools.length === 0) throw invalidParam('tool_choice', `'tool_choice' 'required' needs 'tools'`);
-    return { type: value };
-  }
-  if (typeof value === 'string') throw invalidParam('tool_choice', `'tool_choice' must be 'auto', 'none', 'required' or a function`);
-  if (!isObject(value) || value.type !== 'function' || !isObject(value.function) || typeof value.function.name !== 'string') {
-    throw invalidParam('tool_choice', `'tool_choice' must be 'auto', 'none', 'required' or { "type": "function", "function": { "name": ... } }`, 'invalid_type');
-  }
-  const name = value.function.name;
-  if (!tools.some((t) => t.name === name)) throw invalidParam('tool_choice', `'tool_choice' names '${name}', which is not in 'tools'`);
-  return { type: 'function', name };
+/** The request's tools; undefined when it offers none or `tool_choice` is `none`. */
+export function toToolRequest({ tools = [], tool_choice: choice = 'auto', parallel_tool_calls: isParallel }: ToolBody): ToolRequest | undefined {
+  if (tools.length === 0 || choice === 'none') return undefined;
+  return {
+    tools: tools.map(({ function: fn }) => ({ name: fn.name, description: fn.description, parameters: fn.parameters })),
+    choice: typeof choice === 'string' ? { type: choice } : { type: 'function', name: choice.function.name },
+    isParallel,
+  };
+}
+
+/** The tool fields alone (the library's chat session takes them in wire form too). */
+export const toolFields = z.object(TOOL_SHAPE).superRefine(refineTools).transform(toToolRequest);
+
+/** `tools`, `tool_choice`, `parallel_tool_calls` → a ToolRequest; a 400 HttpError naming the field when one is wrong. */
+export function readToolRequest(raw: unknown): ToolRequest | undefined {
+  return parseRequest(toolFields, raw);
 }
