@@ -58,7 +58,7 @@ const CLOSE_GRACE_MS = 2000;
  * their own commands report); a worker that does not answer within commandTimeoutMs is killed,
  * with the same effect; a worker whose transfer fails (PEER_FAILED, PEER_TIMEOUT) closes its
  * transport, which fails its peers' transfers in turn. After any of these the group is dead:
- * every later command fails at once with the first failure. Nothing waits forever. The owner
+ * every later command fails at once with the first failure (a worker's exit, where one died). Nothing waits forever. The owner
  * calls close().
  */
 export class DeviceGroup {
@@ -213,7 +213,9 @@ export class DeviceGroup {
 
   /** The group cannot run together any more: rank's transfers fail on its peers, its commands here. */
   private markDead(rank: number, err: TransportError): void {
-    this.deadReason ??= err;
+    // the root cause wins: a survivor's report of the dead peer (PEER_FAILED) can reach us before
+    // the worker's own exit does (sockets), and is replaced by it
+    if (!this.deadReason || (this.deadReason.code === 'PEER_FAILED' && err.code === 'WORKER_FAILED')) this.deadReason = err;
     this.segment?.markFailed(rank);
     this.rejectPending(rank, err);
   }
