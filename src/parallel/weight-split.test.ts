@@ -8,6 +8,7 @@ import { selectBackend } from '../kernels/select-backend.js';
 import { dequantize, quantize } from '../quant/index.js';
 import { Rng } from '../util/rng.js';
 import { splitColumns, splitRows, stackRows } from './weight-split.js';
+import { maxRelativeError } from '../testing/relative-error.js';
 
 const TYPES = [GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K];
 
@@ -19,17 +20,6 @@ function randomWeight(rng: Rng, type: GgmlType, numRows: number, numCols: number
 /** the weight's values, [numRows, numCols] */
 function valuesOf(w: WeightTensor): Float32Array {
   return dequantize(w.type, w.data, w.numRows * w.numCols);
-}
-
-/** max |a - b| / max |b| */
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return diff / scale;
 }
 
 // the backend the workers select (native where it built) and the reference one
@@ -111,7 +101,7 @@ describe.each(BACKENDS.map((b) => [b.name, b] as const))('tensor-parallel matmul
         backend.matmul(partial, prepare(splitColumns(w, rank, worldSize)), xShard, numTokens);
         for (let i = 0; i < sum.length; i++) sum[i] = Math.fround(sum[i]! + partial[i]!);
       }
-      expect(relativeError(sum, full)).toBeLessThan(1e-5); // measured up to 1.2e-6 (F32 on the scalar kernels' sequential sums)
+      expect(maxRelativeError(sum, full)).toBeLessThan(1e-5); // measured up to 1.2e-6 (F32 on the scalar kernels' sequential sums)
     }
   });
 });

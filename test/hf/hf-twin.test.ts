@@ -10,6 +10,7 @@ import { evaluateLogits } from '../../src/runner/evaluate-logits.js';
 import { writeHfTwin } from '../../src/testing/hf-twin.js';
 import type { ModelShapeName } from '../../src/testing/model-shapes.js';
 import { writeSyntheticModel, type SyntheticWeightType } from '../../src/testing/synthetic-model.js';
+import { maxRelativeError } from '../../src/testing/relative-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'peregrine-hf-twin-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -24,16 +25,6 @@ const CASES: { shape: ModelShapeName; weightType: SyntheticWeightType; shards?: 
   { shape: 'tiny-gemma3', weightType: 'F32', what: 'q/k norms + 1, 5:1 local/global, linear rope scaling' },
   { shape: 'tiny-phi3', weightType: 'F32', what: 'fused qkv and gate_up, partial rotary, LongRoPE factors from rope_scaling' },
 ];
-
-function maxRelativeDiff(a: Float32Array, b: Float32Array): number {
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < a.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(a[i]! - b[i]!));
-    maxRef = Math.max(maxRef, Math.abs(b[i]!));
-  }
-  return maxDiff / maxRef;
-}
 
 describe('a Hugging Face directory gives the logits of the GGUF converted from it', () => {
   const backend = new ReferenceBackend();
@@ -51,7 +42,7 @@ describe('a Hugging Face directory gives the logits of the GGUF converted from i
       const expected = evaluateLogits(fromGguf, prompt, 'f32');
       const actual = evaluateLogits(fromHf, prompt, 'f32');
       let worst = 0;
-      for (let i = 0; i < prompt.length; i++) worst = Math.max(worst, maxRelativeDiff(actual[i]!, expected[i]!));
+      for (let i = 0; i < prompt.length; i++) worst = Math.max(worst, maxRelativeError(actual[i]!, expected[i]!));
       expect(worst).toBeLessThan(1e-5);
     });
   }

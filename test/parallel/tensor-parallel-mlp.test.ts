@@ -8,6 +8,7 @@ import { TRANSPORT_KINDS } from '../../src/parallel/transport.js';
 import { stackRows } from '../../src/parallel/weight-split.js';
 import { quantize } from '../../src/quant/index.js';
 import { Rng } from '../../src/util/rng.js';
+import { maxRelativeError } from '../../src/testing/relative-error.js';
 
 /**
  * A gated MLP split over 2 workers (gate and up by rows, down by columns, one all-reduce) against
@@ -56,17 +57,6 @@ function singleMlp(mlp: Mlp, x: Float32Array, numTokens: number): Float32Array {
   return out;
 }
 
-/** max |a - b| / max |b| */
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return diff / scale;
-}
-
 describe.each(TRANSPORT_KINDS)('tensor-parallel gated MLP, TP=2 over %s', (transport) => {
   it(
     `gives one backend's result within 1e-5 relative, the same bits on both ranks (${TYPES.map(ggmlTypeName).join(', ')})`,
@@ -91,7 +81,7 @@ describe.each(TRANSPORT_KINDS)('tensor-parallel gated MLP, TP=2 over %s', (trans
           const expected = singleMlp(mlp, x, numTokens);
           const [r0, r1] = await group.runAll(() => ({ kind: 'mlpForward', gateUp: `${name}.gateUp`, down: `${name}.down`, x, numTokens }));
           expect(r0!.result).toEqual(r1!.result);
-          const error = relativeError(r0!.result!, expected);
+          const error = maxRelativeError(r0!.result!, expected);
           expect(error, `${name}, ${numTokens} tokens: relative error ${error}`).toBeLessThan(1e-5);
         }
       }
