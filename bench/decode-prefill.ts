@@ -35,6 +35,9 @@ import { measureDecodeSteps, measureJsonMaskCost, type DecodeSteps, type MaskCos
 import type { ModelShapeName } from '../src/testing/model-shapes.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
+const KNOWN_FLAGS = ['types', 'threads', 'decode', 'prefill', 'repeats', 'bandwidth-gbs', 'shape', 'update-readme', 'mask-streams', 'mask-steps', 'mask-type', 'mask-only', 'no-mask'];
+const unknownFlags = [...args.keys()].filter((k) => !KNOWN_FLAGS.includes(k));
+if (unknownFlags.length > 0) throw new Error(`unknown flag ${unknownFlags.map((k) => `--${k}`).join(', ')}; known: ${KNOWN_FLAGS.map((k) => `--${k}`).join(' ')}`);
 const types = (args.get('types') ?? 'Q4_0,Q8_0,F16,Q4_K').split(',') as SyntheticWeightType[];
 const threads = Number(args.get('threads') ?? 2);
 const numDecode = Number(args.get('decode') ?? 128);
