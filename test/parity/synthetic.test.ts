@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../../src/api/index.js';
 import { writeSyntheticModel, type SyntheticModelOptions } from '../../src/testing/synthetic-model.js';
-import { openLlamaCpp } from '../reference/llama-cpp.js';
+import type { Llama } from 'node-llama-cpp';
+import { loadLlamaCpp, openLlamaCpp } from '../reference/llama-cpp.js';
 import { BACKENDS, LLAMA_CPP_F32, NATIVE_ISA, argmax, firstDifference, klDivergence, relativeError, tempDir } from './helpers.js';
 
 /**
@@ -134,7 +135,15 @@ const NUM_GREEDY = 128;
 /** the tolerance of the prompt logits where a path is bit-faithful (f32 rounding of the summation order only) */
 const EXACT_PATH_TOLERANCE = 1e-4;
 const dir = tempDir('parity');
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+/** one llama.cpp binding for every case (loading it costs about a second, as much as a case's llama.cpp work) */
+let llama: Llama;
+beforeAll(async () => {
+  llama = await loadLlamaCpp();
+});
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  await llama?.dispose();
+});
 
 describe.each(CASES)('$label: parity with llama.cpp', ({ label, options, bounds, isExactOnAmx, prompt = PROMPT, minPromptTokens = 0, contextSize = 512 }) => {
   // the label's first words, which tell the cases apart (tiny-phi3 F32 short / long), as a file name
@@ -148,7 +157,7 @@ describe.each(CASES)('$label: parity with llama.cpp', ({ label, options, bounds,
   let refForcedLogits: Float32Array[];
   beforeAll(async () => {
     writeSyntheticModel(path, { seed: 7, contextLength: 512, ...options });
-    const ref = await openLlamaCpp(path, { contextSize, threads: 1, ...LLAMA_CPP_F32 });
+    const ref = await openLlamaCpp(path, { contextSize, threads: 1, ...LLAMA_CPP_F32, llama });
     try {
       isLlamaCppAmx = ref.llama.systemInfo.includes('AMX_INT8 = 1');
       refPromptIds = ref.tokenize(prompt, { addSpecial: true });

@@ -53,6 +53,12 @@ export interface LlamaCppOptions {
     kvCacheKeyType?: KvCacheType;
     /** KV cache V type (node-llama-cpp `experimentalKvCacheValueType`). llama.cpp default: F16. */
     kvCacheValueType?: KvCacheType;
+    /**
+     * A binding from `loadLlamaCpp()` to share between references (loading one costs about a second,
+     * as much as a tiny model's whole comparison); the reference's `dispose()` then leaves it loaded.
+     * Default: a binding of the reference's own, disposed with it.
+     */
+    llama?: Llama;
 }
 
 export interface TokenizeOptions {
@@ -105,9 +111,9 @@ const PENALTY = 2;
 /** Probabilities below this are too close to float32 underflow to give a usable log. */
 const MIN_PROB = 1e-30;
 
-export async function openLlamaCpp(modelPath: string, options: LlamaCppOptions = {}): Promise<LlamaCppReference> {
-    const threads = Math.max(1, Math.floor(options.threads ?? Math.min(4, availableParallelism())));
-    const llama = await getLlama({
+/** The llama.cpp binding as every reference loads it: CPU, prebuilt, errors logged only, threads as asked. */
+export function loadLlamaCpp(): Promise<Llama> {
+    return getLlama({
         gpu: false,
         build: "never",
         usePrebuiltBinaries: true,
@@ -116,6 +122,12 @@ export async function openLlamaCpp(modelPath: string, options: LlamaCppOptions =
         logLevel: LlamaLogLevel.error,
         maxThreads: 0,
     });
+}
+
+export async function openLlamaCpp(modelPath: string, options: LlamaCppOptions = {}): Promise<LlamaCppReference> {
+    const threads = Math.max(1, Math.floor(options.threads ?? Math.min(4, availableParallelism())));
+    const ownsLlama = options.llama === undefined;
+    const llama = options.llama ?? await loadLlamaCpp();
     let model: LlamaModel | undefined;
     try {
         model = await llama.loadModel({modelPath, gpuLayers: 0});
@@ -130,10 +142,10 @@ export async function openLlamaCpp(modelPath: string, options: LlamaCppOptions =
             ...(options.kvCacheKeyType !== undefined ? {experimentalKvCacheKeyType: options.kvCacheKeyType} : {}),
             ...(options.kvCacheValueType !== undefined ? {experimentalKvCacheValueType: options.kvCacheValueType} : {}),
         });
-        return new Reference(llama, model, context, threads);
+        return new Reference(llama, model, context, threads, ownsLlama);
     } catch (error) {
         await model?.dispose();
-        await llama.dispose();
+        if (ownsLlama) await llama.dispose();
         throw error;
     }
 }
@@ -152,6 +164,8 @@ class Reference implements LlamaCppReference {
         readonly model: LlamaModel,
         readonly context: LlamaContext,
         readonly threads: number,
+        /** dispose() disposes the binding too (it was not passed in) */
+        private readonly ownsLlama: boolean,
     ) {
         this.sequence = context.getSequence();
         // = llama_vocab_n_tokens(): the GGUF's tokenizer.ggml.tokens array (checked against every probability run).
@@ -209,7 +223,7 @@ class Reference implements LlamaCppReference {
     async dispose(): Promise<void> {
         await this.context.dispose();
         await this.model.dispose();
-        await this.llama.dispose();
+        if (this.ownsLlama) await this.llama.dispose();
     }
 
     private positions(tokens: readonly number[], options: LogitsOptions): number[] {
