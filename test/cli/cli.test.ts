@@ -5,12 +5,14 @@ import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { inProcess } from './in-process.js';
 
 // runs the built CLI (npm test builds first), exactly as `npx peregrine` would
 const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'peregrine-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** `peregrine ...args` in a process of its own: for what the process boundary decides (exit status, what reaches stdout) */
 function peregrine(...args: string[]) {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -25,52 +27,52 @@ describe('peregrine CLI', () => {
     expect(r.stderr).toMatch(/20 generated/);
   });
 
-  it('generate --max-tokens 0 prints nothing on stdout and no nonsense timing (it printed "in -254 ms")', () => {
-    const r = peregrine('generate', '--prompt', 'Once upon a time', '--max-tokens', '0');
+  it('generate --max-tokens 0 prints nothing on stdout and no nonsense timing (it printed "in -254 ms")', async () => {
+    const r = await inProcess('generate', '--prompt', 'Once upon a time', '--max-tokens', '0');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/peregrine: 5 prompt tokens, none generated \(--max-tokens 0 runs no model step\)\n$/);
     expect(r.stderr).not.toMatch(/-\d+ ms/);
   });
 
-  it('generate gives the same greedy text on the native and the reference backend', () => {
+  it('generate gives the same greedy text on the native and the reference backend', async () => {
     const args = ['generate', '--prompt', 'Once upon a time', '--max-tokens', '40', '--temperature', '0', '--threads', '1'];
-    const reference = peregrine(...args, '--backend', 'reference');
+    const reference = await inProcess(...args, '--backend', 'reference');
     expect(reference.code).toBe(0);
     expect(reference.stderr).toMatch(/\(reference kernels\)/);
-    const auto = peregrine(...args);
+    const auto = await inProcess(...args);
     expect(auto.stdout).toBe(reference.stdout);
   });
 
-  it('generate is reproducible with --seed', () => {
+  it('generate is reproducible with --seed', async () => {
     const args = ['generate', '--prompt', 'Once upon a time', '--max-tokens', '30', '--temperature', '0.9', '--seed', '42'];
-    const a = peregrine(...args);
-    const b = peregrine(...args);
+    const a = await inProcess(...args);
+    const b = await inProcess(...args);
     expect(a.code).toBe(0);
     expect(a.stdout).toBe(b.stdout);
     expect(a.stdout.length).toBeGreaterThan(20);
   });
 
-  it('tokenize prints a JSON array of ids', () => {
-    const r = peregrine('tokenize', '--text', 'Once upon a time');
+  it('tokenize prints a JSON array of ids', async () => {
+    const r = await inProcess('tokenize', '--text', 'Once upon a time');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual([1, 403, 407, 261, 378]);
-    expect(JSON.parse(peregrine('tokenize', '--text', 'Once upon a time', '--no-special').stdout)).toEqual([403, 407, 261, 378]);
+    expect(JSON.parse((await inProcess('tokenize', '--text', 'Once upon a time', '--no-special')).stdout)).toEqual([403, 407, 261, 378]);
   });
 
-  it('info prints architecture, shapes, types, parameters and size', () => {
-    const r = peregrine('info');
+  it('info prints architecture, shapes, types, parameters and size', async () => {
+    const r = await inProcess('info');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/architecture:\s+llama/);
     expect(r.stdout).toMatch(/parameters:\s+292\.8K/);
     expect(r.stdout).toMatch(/F32 ×48/);
     expect(r.stdout).toMatch(/embedding_length: 64/);
-    const json = JSON.parse(peregrine('info', '--json').stdout);
+    const json = JSON.parse((await inProcess('info', '--json')).stdout);
     expect(json.numParameters).toBe(292800);
     expect(json.hyperparameters.block_count).toBe(5);
   });
 
-  it('bad input: exit code 2 and a message naming the problem, never a stack trace', () => {
+  it('bad input: exit code 2 and a message naming the problem, never a stack trace', async () => {
     const cases: [string[], RegExp][] = [
       [['generate', '--max-tokens', 'many'], /--max-tokens must be an integer/],
       [['generate', '--temperature', '-3'], /temperature/],
@@ -104,7 +106,7 @@ describe('peregrine CLI', () => {
       [['serve', '--model', join(dir, 'absent.gguf'), '--threads', '0'], /--threads must be from 1 to/],
     ];
     for (const [args, message] of cases) {
-      const r = peregrine(...args);
+      const r = await inProcess(...args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(message);
       expect(r.stderr).not.toMatch(/\n\s+at /);
@@ -127,7 +129,7 @@ describe('peregrine CLI', () => {
     }
   });
 
-  it('serve --config: unknown keys, bad values and unreadable files are named before the model loads (exit 2)', () => {
+  it('serve --config: unknown keys, bad values and unreadable files are named before the model loads (exit 2)', async () => {
     const config = (name: string, text: string) => {
       const p = join(dir, name);
       writeFileSync(p, text);
@@ -146,20 +148,20 @@ describe('peregrine CLI', () => {
       [join(dir, 'no-such-config.yaml'), /--config: cannot read \S+no-such-config\.yaml \(ENOENT\)/],
     ];
     for (const [file, message] of cases) {
-      const r = peregrine('serve', '--config', file);
+      const r = await inProcess('serve', '--config', file);
       expect(r.code, file).toBe(2);
       expect(r.stderr).toMatch(message);
       expect(r.stderr.split('\n')).toHaveLength(2); // one line
     }
   });
 
-  it('bad model file: exit code 1 with the typed error', () => {
+  it('bad model file: exit code 1 with the typed error', async () => {
     const p = join(dir, 'bad.gguf');
     writeFileSync(p, 'GGUF');
     const r = peregrine('generate', '--model', p);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/GGUF_TRUNCATED/);
-    expect(peregrine('info', join(dir, 'missing.gguf')).stderr).toMatch(/FILE_NOT_FOUND/);
+    expect((await inProcess('info', join(dir, 'missing.gguf'))).stderr).toMatch(/FILE_NOT_FOUND/);
   });
 });
 
@@ -283,7 +285,8 @@ describe('peregrine serve --config and logs', () => {
 });
 
 describe('peregrine bench', () => {
-  it('rejects bad flags with exit code 2', () => {
+  // --no-peer: in this process, a bench with the peer would run itself again (the next case checks that)
+  it('rejects bad flags with exit code 2', async () => {
     const cases: [string[], RegExp][] = [
       [['bench', '--type', 'Q9_9'], /--type must be one of/],
       [['bench', '--model', join(dir, 'nothing.gguf')], /no file .*nothing\.gguf and no shape/],
@@ -292,7 +295,7 @@ describe('peregrine bench', () => {
       [['bench', '--server-requests', '0'], /--server-requests must be at least 1/],
     ];
     for (const [args, message] of cases) {
-      const r = peregrine(...args);
+      const r = await inProcess(...args, '--no-peer');
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(message);
     }

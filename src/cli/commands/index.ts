@@ -1,4 +1,5 @@
 import type { Command } from '../args.js';
+import type { ProgressStream } from '../progress-bar.js';
 import { BENCH_COMMAND, runBench } from './bench.js';
 import { CHAT_COMMAND, runChat } from './chat.js';
 import { EMBED_COMMAND, runEmbed } from './embed.js';
@@ -9,21 +10,28 @@ import { QUANTIZE_COMMAND, runQuantize } from './quantize.js';
 import { SERVE_COMMAND, runServe } from './serve.js';
 import { TOKENIZE_COMMAND, runTokenize } from './tokenize.js';
 
+/** What a command reads and writes: the process's own streams in `peregrine`, buffers in tests. */
+export interface CliStreams {
+  readonly stdin: NodeJS.ReadStream;
+  readonly stdout: NodeJS.WritableStream & ProgressStream;
+  readonly stderr: NodeJS.WritableStream & ProgressStream;
+}
+
 export interface CliCommand {
   readonly spec: Command;
   /** resolves to the exit status when it is not 0 (a command that re-ran itself in a child process) */
-  readonly run: (argv: string[]) => Promise<number | void> | void;
+  readonly run: (argv: string[], io: CliStreams) => Promise<number | void> | void;
 }
 
 /** Every `peregrine <command>`, in the order `peregrine --help` lists them. */
 export const COMMANDS: readonly CliCommand[] = [
-  { spec: GENERATE_COMMAND, run: (argv) => runGenerate(argv, process.stdout, process.stderr) },
-  { spec: CHAT_COMMAND, run: (argv) => runChat(argv, process.stdin, process.stdout, process.stderr) },
-  { spec: EMBED_COMMAND, run: (argv) => runEmbed(argv, process.stdout, process.stdin) },
-  { spec: SERVE_COMMAND, run: (argv) => runServe(argv, process.stderr) },
-  { spec: BENCH_COMMAND, run: (argv) => runBench(argv, process.stdout, process.stderr) },
-  { spec: EVAL_COMMAND, run: (argv) => runEval(argv, process.stdout, process.stderr) },
-  { spec: TOKENIZE_COMMAND, run: (argv) => runTokenize(argv, process.stdout) },
-  { spec: INFO_COMMAND, run: (argv) => runInfo(argv, process.stdout) },
-  { spec: QUANTIZE_COMMAND, run: (argv) => runQuantize(argv, process.stdout, process.stderr) },
+  { spec: GENERATE_COMMAND, run: (argv, io) => runGenerate(argv, io.stdout, io.stderr) },
+  { spec: CHAT_COMMAND, run: (argv, io) => runChat(argv, io.stdin, io.stdout, io.stderr) },
+  { spec: EMBED_COMMAND, run: (argv, io) => runEmbed(argv, io.stdout, io.stdin) },
+  { spec: SERVE_COMMAND, run: (argv, io) => runServe(argv, io.stderr) },
+  { spec: BENCH_COMMAND, run: (argv, io) => runBench(argv, io.stdout, io.stderr) },
+  { spec: EVAL_COMMAND, run: (argv, io) => runEval(argv, io.stdout, io.stderr) },
+  { spec: TOKENIZE_COMMAND, run: (argv, io) => runTokenize(argv, io.stdout) },
+  { spec: INFO_COMMAND, run: (argv, io) => runInfo(argv, io.stdout) },
+  { spec: QUANTIZE_COMMAND, run: (argv, io) => runQuantize(argv, io.stdout, io.stderr) },
 ];
