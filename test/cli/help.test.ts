@@ -3,20 +3,18 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defineCommand, formatHelp, isHelpRequested, parseCommandArgs } from '../../src/cli/args.js';
 import { COMMANDS } from '../../src/cli/commands/index.js';
+import { inProcess as peregrine } from './in-process.js';
 
-// runs the built CLI (npm test builds first); the expectations come from the commands' declarations in src
+// the CLI in this process (runCli, as dist/cli/main.js runs it); the expectations come from the
+// commands' declarations in src. The built CLI runs once, for the exit status a shell sees.
 const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
-
-function peregrine(...args: string[]) {
-  // --help must answer at once: a command that ran instead (serve listens forever) times out here
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+/** --help must answer at once: a command that ran instead (serve listens forever) times out here */
+const HELP_TIMEOUT_MS = 20_000;
 
 describe('peregrine <command> --help', () => {
   for (const { spec } of COMMANDS) {
-    it(`${spec.name}: exit 0, its usage on stdout, a described line for every flag`, () => {
-      const r = peregrine(spec.name, '--help');
+    it(`${spec.name}: exit 0, its usage on stdout, a described line for every flag`, async () => {
+      const r = await peregrine(spec.name, '--help');
       expect(r.code).toBe(0);
       expect(r.stderr).toBe('');
       expect(r.stdout.startsWith(`Usage: peregrine ${spec.name} ${spec.synopsis}\n`)).toBe(true);
@@ -27,33 +25,34 @@ describe('peregrine <command> --help', () => {
       }
       expect(r.stdout).toMatch(/^ {2}-h, --help {2,}\S/m);
       for (const line of r.stdout.split('\n')) expect(line.length, line).toBeLessThanOrEqual(100);
-      expect(peregrine(spec.name, '-h').stdout).toBe(r.stdout);
-      expect(peregrine('help', spec.name)).toEqual(r);
-    });
+      expect((await peregrine(spec.name, '-h')).stdout).toBe(r.stdout);
+      expect(await peregrine('help', spec.name)).toEqual(r);
+    }, HELP_TIMEOUT_MS);
   }
 
-  it('help wins over other flags, even bad ones', () => {
-    const r = peregrine('generate', '--max-tokens', 'many', '--bogus', '--help');
+  it('help wins over other flags, even bad ones', async () => {
+    const r = await peregrine('generate', '--max-tokens', 'many', '--bogus', '--help');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Usage: peregrine generate /);
-  });
+  }, HELP_TIMEOUT_MS);
 
-  it("a flag's value that reads --help is a value, not a request for help", () => {
-    const r = peregrine('tokenize', '--text=--help', '--no-special');
+  it("a flag's value that reads --help is a value, not a request for help", async () => {
+    const r = await peregrine('tokenize', '--text=--help', '--no-special');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual(expect.any(Array));
   });
 
-  it('peregrine --help, -h and help list every command; no command at all exits 2', () => {
+  it('peregrine --help, -h and help list every command; no command at all exits 2', async () => {
     for (const args of [['--help'], ['-h'], ['help']]) {
-      const r = peregrine(...args);
+      const r = await peregrine(...args);
       expect(r.code, args.join(' ')).toBe(0);
       for (const { spec } of COMMANDS) expect(r.stdout).toContain(`peregrine ${spec.name} ${spec.synopsis}\n`);
     }
-    const bare = peregrine();
-    expect(bare.code).toBe(2);
+    // the built CLI, as a shell runs it: the usage and the exit status reach the process's own
+    const bare = spawnSync(process.execPath, [CLI], { encoding: 'utf8', timeout: HELP_TIMEOUT_MS });
+    expect(bare.status).toBe(2);
     expect(bare.stdout).toMatch(/^Usage: peregrine <command>/);
-    const r = peregrine('help', 'frobnicate');
+    const r = await peregrine('help', 'frobnicate');
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^peregrine: unknown command 'frobnicate'/);
   });
@@ -61,8 +60,8 @@ describe('peregrine <command> --help', () => {
 
 describe('unknown options', () => {
   for (const { spec } of COMMANDS) {
-    it(`${spec.name}: exit 2, naming the option, the command and every valid option`, () => {
-      const r = peregrine(spec.name, '--no-such-flag');
+    it(`${spec.name}: exit 2, naming the option, the command and every valid option`, async () => {
+      const r = await peregrine(spec.name, '--no-such-flag');
       const valid = [...Object.keys(spec.flags), 'help'].map((name) => `--${name}`).join(', ');
       expect(r.code).toBe(2);
       expect(r.stdout).toBe('');
