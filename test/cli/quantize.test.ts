@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readGguf } from '../../src/formats/gguf/index.js';
 import { ggmlTypeName } from '../../src/formats/ggml-type.js';
+import { inProcess } from './in-process.js';
 
 // runs the built CLI (npm test builds first), exactly as `npx peregrine` would
 const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
@@ -12,6 +13,7 @@ const STORIES = resolve(import.meta.dirname, '../../models/stories260K/stories26
 const dir = mkdtempSync(join(tmpdir(), 'peregrine-cli-quantize-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** in a process of its own, for what reaches a non-TTY stderr and the exit status as a shell sees it */
 function peregrine(...args: string[]) {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -37,9 +39,9 @@ describe('peregrine quantize', () => {
     expect(g.stdout.length).toBeGreaterThan(8);
   });
 
-  it('--keep leaves matching tensors in their input type', () => {
+  it('--keep leaves matching tensors in their input type', async () => {
     const out = join(dir, 'keep.gguf');
-    const r = peregrine('quantize', '--input', STORIES, '--output', out, '--format', 'Q4_0', '--keep', '^blk\\.0\\.', '--keep', 'attn_q');
+    const r = await inProcess('quantize', '--input', STORIES, '--output', out, '--format', 'Q4_0', '--keep', '^blk\\.0\\.', '--keep', 'attn_q');
     expect(r.code).toBe(0);
     const types = Object.fromEntries(readGguf(out).tensors.map((t) => [t.name, ggmlTypeName(t.type)]));
     expect(types['blk.0.attn_k.weight']).toBe('F32');
@@ -47,34 +49,34 @@ describe('peregrine quantize', () => {
     expect(types['blk.3.attn_k.weight']).toBe('Q4_0');
   });
 
-  it('refuses bad input with exit 2 and a typed error, leaving no file behind', () => {
+  it('refuses bad input with exit 2 and a typed error, leaving no file behind', async () => {
     const before = readdirSync(dir).length;
-    const missing = peregrine('quantize', '--input', STORIES, '--format', 'Q8_0');
+    const missing = await inProcess('quantize', '--input', STORIES, '--format', 'Q8_0');
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/error \[INVALID_ARGUMENT\]: --output is required/);
-    const unknown = peregrine('quantize', '--input', STORIES, '--output', join(dir, 'x.gguf'), '--format', 'Q3_K');
+    const unknown = await inProcess('quantize', '--input', STORIES, '--output', join(dir, 'x.gguf'), '--format', 'Q3_K');
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/unknown quantization format 'Q3_K'; formats: .*Q8_0.*MXFP4/);
-    const pattern = peregrine('quantize', '--input', STORIES, '--output', join(dir, 'x.gguf'), '--format', 'Q8_0', '--keep', '(');
+    const pattern = await inProcess('quantize', '--input', STORIES, '--output', join(dir, 'x.gguf'), '--format', 'Q8_0', '--keep', '(');
     expect(pattern.code).toBe(2);
     expect(pattern.stderr).toMatch(/keep pattern '\(' is not a valid regular expression/);
-    const noDir = peregrine('quantize', '--input', STORIES, '--output', join(dir, 'missing', 'x.gguf'), '--format', 'Q8_0');
+    const noDir = await inProcess('quantize', '--input', STORIES, '--output', join(dir, 'missing', 'x.gguf'), '--format', 'Q8_0');
     expect(noDir.code).toBe(2);
     expect(noDir.stderr).toMatch(/error \[INVALID_ARGUMENT\]: cannot write .*x\.gguf: ENOENT/);
-    const same = peregrine('quantize', '--input', STORIES, '--output', STORIES, '--format', 'Q8_0');
+    const same = await inProcess('quantize', '--input', STORIES, '--output', STORIES, '--format', 'Q8_0');
     expect(same.code).toBe(2);
     expect(same.stderr).toMatch(/is the input file/);
     expect(readdirSync(dir).length).toBe(before);
   });
 
-  it('refuses an already quantized model (ALREADY_QUANTIZED, exit 2) and a file that is not a model (exit 1)', () => {
+  it('refuses an already quantized model (ALREADY_QUANTIZED, exit 2) and a file that is not a model (exit 1)', async () => {
     const q = join(dir, 'q4.gguf');
-    expect(peregrine('quantize', '--input', STORIES, '--output', q, '--format', 'Q4_0').code).toBe(0);
-    const again = peregrine('quantize', '--input', q, '--output', join(dir, 'again.gguf'), '--format', 'Q8_0');
+    expect((await inProcess('quantize', '--input', STORIES, '--output', q, '--format', 'Q4_0')).code).toBe(0);
+    const again = await inProcess('quantize', '--input', q, '--output', join(dir, 'again.gguf'), '--format', 'Q8_0');
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/error \[ALREADY_QUANTIZED\]: tensor '.*' is already quantized \(Q\d_0\)/);
     expect(existsSync(join(dir, 'again.gguf'))).toBe(false);
-    const notModel = peregrine('quantize', '--input', CLI, '--output', join(dir, 'y.gguf'), '--format', 'Q8_0');
+    const notModel = await inProcess('quantize', '--input', CLI, '--output', join(dir, 'y.gguf'), '--format', 'Q8_0');
     expect(notModel.code).toBe(1);
     expect(notModel.stderr).toMatch(/error \[GGUF_BAD_MAGIC\]/);
   });
