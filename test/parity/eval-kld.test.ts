@@ -9,7 +9,8 @@ import { quantizeReferenceLogProbs, type ReferenceLogProbs } from '../../src/eva
 import { compareToken } from '../../src/eval/token-divergence.js';
 import { quantizeModelFile } from '../../src/quant/quantize-model.js';
 import { SAMPLED_TEXT, writeNoisyCopy } from '../eval/helpers.js';
-import { openLlamaCpp, type LlamaCppReference } from '../reference/llama-cpp.js';
+import type { Llama } from 'node-llama-cpp';
+import { loadLlamaCpp, openLlamaCpp, type LlamaCppReference } from '../reference/llama-cpp.js';
 import { HAS_SHARED, LLAMA_CPP_F32, STORIES_260K, tempDir } from './helpers.js';
 
 /** 4 windows of 128 tokens: 252 scored tokens, a few seconds of llama.cpp logits per model */
@@ -39,9 +40,12 @@ describe.skipIf(!HAS_SHARED)('peregrine eval against llama.cpp on stories260K, a
   let llamaReference: LlamaCppReference;
   let windows: EvalWindow[];
   let referenceLogProbs: ReferenceLogProbs[][];
+  /** one llama.cpp binding for the three models (loading one costs about a second) */
+  let llama: Llama;
   beforeAll(async () => {
+    llama = await loadLlamaCpp();
     reference = await loadModel(STORIES_260K, { contextSize: CONTEXT, kvCacheType: 'f32', threads: 1 });
-    llamaReference = await openLlamaCpp(STORIES_260K, LLAMA_CPP);
+    llamaReference = await openLlamaCpp(STORIES_260K, { ...LLAMA_CPP, llama });
     const tokens = llamaReference.tokenize(TEXT.replace(/\n$/, ''), { addSpecial: true });
     expect(tokens).toEqual(reference.tokenize(TEXT.replace(/\n$/, '')));
     windows = evalWindows(tokens, CONTEXT, llamaReference.bos ?? undefined);
@@ -51,12 +55,13 @@ describe.skipIf(!HAS_SHARED)('peregrine eval against llama.cpp on stories260K, a
   afterAll(async () => {
     reference?.dispose();
     await llamaReference?.dispose();
+    await llama?.dispose();
   });
 
   async function compare(modelPath: string): Promise<[ours: DivergenceStatistics, llamaCpp: DivergenceStatistics]> {
     using model = await loadModel(modelPath, { contextSize: CONTEXT, kvCacheType: 'f32', threads: 1 });
     const ours = (await evaluateAgainstReference(reference, [model], TEXT, { contextSize: CONTEXT })).statistics[0]!;
-    const llamaModel = await openLlamaCpp(modelPath, LLAMA_CPP);
+    const llamaModel = await openLlamaCpp(modelPath, { ...LLAMA_CPP, llama });
     try {
       const acc = new DivergenceAccumulator();
       (await scoredLogits(llamaModel, windows)).forEach((rows, w) =>

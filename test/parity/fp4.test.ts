@@ -6,7 +6,8 @@ import { GgmlType, ggmlTypeName, ggmlTypeTraits } from '../../src/formats/ggml-t
 import { readGguf, readTensorData, writeGguf, type GgufTensorSpec } from '../../src/formats/gguf/index.js';
 import { dequantize, quantize } from '../../src/quant/index.js';
 import { writeSyntheticModel } from '../../src/testing/synthetic-model.js';
-import { openLlamaCpp } from '../reference/llama-cpp.js';
+import type { Llama } from 'node-llama-cpp';
+import { loadLlamaCpp, openLlamaCpp } from '../reference/llama-cpp.js';
 import { BACKENDS, HAS_SHARED, LLAMA_CPP_F32, NATIVE_ISA, STORIES_260K, argmax, firstDifference, klDivergence, tempDir } from './helpers.js';
 
 /**
@@ -27,6 +28,11 @@ const NUM_GREEDY = 64;
 const PROMPT = 'Once upon a time';
 
 const dir = tempDir('fp4-parity');
+/** one llama.cpp binding for every file (loading one costs about a second) */
+let llama: Llama;
+beforeAll(async () => {
+  llama = await loadLlamaCpp();
+});
 
 interface Reference {
   readonly promptIds: number[];
@@ -37,7 +43,7 @@ interface Reference {
 }
 
 async function llamaCppReference(path: string, prompt: string, numTokens: number): Promise<Reference> {
-  const ref = await openLlamaCpp(path, { contextSize: 512, threads: 1, ...LLAMA_CPP_F32 });
+  const ref = await openLlamaCpp(path, { contextSize: 512, threads: 1, ...LLAMA_CPP_F32, llama });
   try {
     const promptIds = ref.tokenize(prompt, { addSpecial: true });
     const greedy = await ref.greedy(promptIds, numTokens);
@@ -68,7 +74,10 @@ async function checkParity(path: string, backend: 'reference' | 'native', ref: R
     expect(firstDifference(got, ref.greedy)).toBe(-1);
   }
 }
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  await llama?.dispose();
+});
 
 /** stories260K with its 2-D tensors whose rows are whole blocks of `type` quantized to it (written by our codec) */
 function requantizedStories(type: GgmlType, path: string): string[] {

@@ -1,9 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../../src/api/index.js';
-import { openLlamaCpp, type LlamaCppReference } from '../reference/llama-cpp.js';
+import type { Llama } from 'node-llama-cpp';
+import { loadLlamaCpp, openLlamaCpp, type LlamaCppReference } from '../reference/llama-cpp.js';
 import { BACKENDS, HAS_SHARED, LLAMA_CPP_F32, STORIES_260K, firstDifference, relativeError } from './helpers.js';
 
 const PROMPTS = ['Once upon a time', 'The little dog', 'Lily and Tom went to the park. They', 'One day, a big bird'];
+
+/** one llama.cpp binding for both backends' references (loading one costs about a second) */
+let llama: Llama;
+beforeAll(async () => {
+  if (HAS_SHARED) llama = await loadLlamaCpp();
+});
+afterAll(() => llama?.dispose());
 
 /**
  * Both engines run the all-f32 path (f32 KV cache; llama.cpp without flash attention, whose CPU
@@ -15,7 +23,7 @@ describe.skipIf(!HAS_SHARED).each(BACKENDS)('stories260K on the %s backend: toke
   let ref: LlamaCppReference;
   beforeAll(async () => {
     ours = await loadModel(STORIES_260K, { contextSize: 512, kvCacheType: 'f32', backend, threads: 1 });
-    ref = await openLlamaCpp(STORIES_260K, { contextSize: 512, threads: 1, ...LLAMA_CPP_F32 });
+    ref = await openLlamaCpp(STORIES_260K, { contextSize: 512, threads: 1, ...LLAMA_CPP_F32, llama });
   }, 60_000);
   afterAll(async () => {
     ours?.dispose();
@@ -47,7 +55,7 @@ describe.skipIf(!HAS_SHARED).each(BACKENDS)('stories260K on the %s backend: toke
 
   it('with the default f16 KV cache, greedy still equals llama.cpp with its defaults (f16 KV, flash attention)', async () => {
     using oursF16 = await loadModel(STORIES_260K, { contextSize: 512, backend, threads: 1 });
-    const refDefault = await openLlamaCpp(STORIES_260K, { contextSize: 512, threads: 1 });
+    const refDefault = await openLlamaCpp(STORIES_260K, { contextSize: 512, threads: 1, llama });
     try {
       const expected = await refDefault.greedy([1], 256);
       const got = (await oursF16.complete([1], { temperature: 0, maxTokens: 256, ignoreEos: true })).tokenIds;
