@@ -1,55 +1,31 @@
 import {spawnSync} from "node:child_process";
-import {accessSync, constants, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync} from "node:fs";
-import {availableParallelism, homedir, tmpdir} from "node:os";
-import {delimiter, dirname, join, resolve} from "node:path";
-import {fileURLToPath} from "node:url";
+import {cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync} from "node:fs";
+import {availableParallelism, tmpdir} from "node:os";
+import {join} from "node:path";
 import {afterAll, beforeAll, describe, expect, it} from "vitest";
+import {PACKAGE_ROOT, findNodeDir, findNodeGyp, onPath} from "../../scripts/native-build.mjs";
 
 // On arm64 (Linux, macOS) `npm install` must build the addon from its scalar kernels, with no x86
 // flags. Checked here on any Linux host: node-gyp configures binding.gyp for --arch=arm64 in a temp
 // copy (so the targets, sources and flags are gyp's own evaluation of binding.gyp and cannot drift
 // from it), then its Makefile runs with Debian's cross compiler (apt-get install g++-aarch64-linux-gnu).
-// Needs the tools `npm install` already needed (node-gyp, make, python, node headers); skips without them.
+// Needs the tools `npm install` already needed (node-gyp, make, python, node headers), found as the
+// install script finds them (scripts/native-build.mjs); skips without them.
 
-const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const CROSS = "aarch64-linux-gnu-";
 const EM_AARCH64 = 183;
 const ET_DYN = 3;
 
-function onPath(name: string): string | null {
-    for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-        const file = join(dir, name);
-        try {
-            accessSync(file, constants.X_OK);
-            return file;
-        } catch {
-            // not in this directory
-        }
-    }
-    return null;
-}
-
-/** node-gyp as npm runs it: npm sets npm_config_node_gyp for scripts and npx; otherwise npm's bundled copy. */
-function findNodeGyp(): string | null {
-    const candidates = [
-        process.env.npm_config_node_gyp,
-        join(dirname(process.execPath), "../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js"),
-    ];
-    return candidates.find((file): file is string => !!file && existsSync(file)) ?? null;
-}
-
-/** Node's headers, where `npm install` found them: npm's nodedir, this checkout's own build, node's prefix, node-gyp's cache. */
-function findNodeDir(): string | null {
-    const configGypi = join(projectRoot, "build/config.gypi");
-    const builtWith = existsSync(configGypi) ? /"nodedir":\s*"([^"]+)"/.exec(readFileSync(configGypi, "utf8"))?.[1] : undefined;
-    const gypCache = process.env.npm_config_devdir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "node-gyp");
-    const candidates = [process.env.npm_config_nodedir, builtWith, resolve(dirname(process.execPath), ".."), join(gypCache, process.versions.node)];
-    return candidates.find((dir): dir is string => !!dir && existsSync(join(dir, "include/node/node_api.h"))) ?? null;
+/** Node's headers as the checkout's own `npm install` found them (build/config.gypi), for when findNodeDir finds none. */
+function builtWithNodeDir(): string | null {
+    const configGypi = join(PACKAGE_ROOT, "build/config.gypi");
+    const dir = existsSync(configGypi) ? /"nodedir":\s*"([^"]+)"/.exec(readFileSync(configGypi, "utf8"))?.[1] : undefined;
+    return dir && existsSync(join(dir, "include/node/node_api.h")) ? dir : null;
 }
 
 const crossCxx = onPath(`${CROSS}g++`);
 const nodeGyp = findNodeGyp();
-const nodeDir = findNodeDir();
+const nodeDir = findNodeDir() ?? builtWithNodeDir();
 const skipReason =
     process.platform !== "linux" ? `the cross check runs on Linux hosts (this is ${process.platform})`
     : !crossCxx ? `${CROSS}g++ is not on PATH (Debian/Ubuntu: apt-get install g++-aarch64-linux-gnu)`
@@ -75,8 +51,8 @@ describe.skipIf(skipReason !== null)("addon cross-compiled for arm64 (Linux) fro
     beforeAll(() => {
         workDir = mkdtempSync(join(tmpdir(), "peregrine-arm64-"));
         buildDir = join(workDir, "build");
-        cpSync(join(projectRoot, "binding.gyp"), join(workDir, "binding.gyp"));
-        cpSync(join(projectRoot, "native"), join(workDir, "native"), {recursive: true});
+        cpSync(join(PACKAGE_ROOT, "binding.gyp"), join(workDir, "binding.gyp"));
+        cpSync(join(PACKAGE_ROOT, "native"), join(workDir, "native"), {recursive: true});
         run(process.execPath, [nodeGyp!, "configure", "--arch=arm64", `--nodedir=${nodeDir}`], workDir);
         makeLog = run("make", ["-C", buildDir, `-j${Math.min(2, availableParallelism())}`, "V=1", "BUILDTYPE=Release",
             `CC=${CROSS}gcc`, `CXX=${CROSS}g++`, `AR=${CROSS}ar`], workDir);
