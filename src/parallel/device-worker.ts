@@ -95,6 +95,9 @@ export class DeviceWorker {
         this.model?.dispose();
         this.model = undefined;
         const { tensorParallel, pipelineParallel } = c;
+        if (tensorParallel * pipelineParallel !== this.transport.worldSize) {
+          throw new InvalidRequestError('INVALID_ARGUMENT', `rank ${this.rank}: a plan of ${tensorParallel} × ${pipelineParallel} workers in a group of ${this.transport.worldSize}`);
+        }
         const stage = Math.floor(this.rank / tensorParallel);
         const tpRank = this.rank % tensorParallel;
         const file = readModel(c.path, { tokenizer: c.tokenizer });

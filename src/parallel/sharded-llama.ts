@@ -73,6 +73,7 @@ export class ShardedLlama {
     const w = new WeightLoader(file);
     const ws = (this.ws = new Workspace(backend));
     this.numKvHeads = c.numKvHeads / tp;
+    // the last stage reads it for its shape (and as the head, when tied); only stage 0 uploads it for lookups
     const tokenEmbedding = stage === 0 || stage === pp - 1 ? w.matrix('token_embd.weight', c.vocabSize, c.hiddenSize) : undefined;
     this.tokenEmbedding = stage === 0 ? ws.uploadWeight(tokenEmbedding!, 'embedding') : undefined;
     const rope = { ...c.rope, freqFactors: w.optionalVector('rope_freqs.weight', c.rope.numRotaryDims / 2) };
