@@ -7,7 +7,9 @@ import {
   RequestFailedError,
   type ErrorCode,
 } from '../errors/engine-error.js';
-import type { WeightTensor } from '../kernels/kernel-backend.js';
+import type { KvCacheType, WeightTensor } from '../kernels/kernel-backend.js';
+import type { ForwardBatch } from '../models/forward-batch.js';
+import type { ShardedForwardResult } from './parallel-executor.js';
 import type { BackendChoice } from '../kernels/select-backend.js';
 import type { TransportKind } from './transport.js';
 import { isTransportErrorCode, TransportError } from './transport-error.js';
@@ -54,10 +56,25 @@ export type DeviceCommand =
    * gateUp this rank's stacked gate and up rows, down its columns of down; x: [numTokens, hidden]
    */
   | { readonly kind: 'mlpForward'; readonly gateUp: string; readonly down: string; readonly x: Float32Array; readonly numTokens: number; readonly repeat?: number }
+  /**
+   * reads the model at `path` and loads this worker's shard of it under the plan (its stage and
+   * TP rank from its rank: rank = stage · tensorParallel + tpRank); replaces an earlier one
+   */
+  | {
+      readonly kind: 'loadModel';
+      readonly path: string;
+      readonly tensorParallel: number;
+      readonly pipelineParallel: number;
+      readonly tokenizer?: string;
+    }
+  /** this worker's share of a paged KV cache (its layers and KV heads) for the loaded model */
+  | { readonly kind: 'allocateKvCache'; readonly numBlocks: number; readonly blockSize: number; readonly dtype: KvCacheType }
+  /** one step of the loaded model over the micro-batches; the last stage's TP rank 0 answers with the outputs */
+  | { readonly kind: 'forward'; readonly microBatches: readonly ForwardBatch[] }
   /** closes the transport and disposes the backend; the worker then exits */
   | { readonly kind: 'close' };
 
-export type DeviceResult = Float32Array | undefined;
+export type DeviceResult = Float32Array | ShardedForwardResult | undefined;
 
 export type DeviceReply =
   /** the worker is up: transport connected, backend created */

@@ -1,6 +1,9 @@
 import { InvalidRequestError } from '../errors/engine-error.js';
 import type { KernelBackend, WeightHandle } from '../kernels/kernel-backend.js';
 import type { DeviceCommand, DeviceResult } from './device-protocol.js';
+import { readModel } from '../formats/read-model.js';
+import { parseParallelConfig } from './parallel-plan.js';
+import { ShardedLlama } from './sharded-llama.js';
 import { TensorParallelMlp } from './tensor-parallel-mlp.js';
 import type { Transport } from './transport.js';
 import { TransportError } from './transport-error.js';
@@ -22,6 +25,8 @@ export class DeviceWorker {
   private readonly weights = new Map<string, WeightHandle>();
   private readonly mlps = new Map<string, TensorParallelMlp>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** this worker's shard of a whole model (loadModel) */
+  private model: ShardedLlama | undefined;
 
   constructor(
     private readonly transport: Transport,
@@ -52,6 +57,8 @@ export class DeviceWorker {
 
   close(): void {
     this.transport.close();
+    this.model?.dispose();
+    this.model = undefined;
     (this.backend as Partial<Disposable>)[Symbol.dispose]?.();
     this.weights.clear();
     this.mlps.clear();
@@ -84,6 +91,27 @@ export class DeviceWorker {
         const out = new Float32Array(c.numTokens * mlp.hiddenSize);
         return this.timed(c.repeat, async () => (await mlp.forward(out, c.x, c.numTokens), out));
       }
+      case 'loadModel': {
+        this.model?.dispose();
+        this.model = undefined;
+        const { tensorParallel, pipelineParallel } = c;
+        if (tensorParallel * pipelineParallel !== this.transport.worldSize) {
+          throw new InvalidRequestError('INVALID_ARGUMENT', `rank ${this.rank}: a plan of ${tensorParallel} × ${pipelineParallel} workers in a group of ${this.transport.worldSize}`);
+        }
+        const stage = Math.floor(this.rank / tensorParallel);
+        const tpRank = this.rank % tensorParallel;
+        const file = readModel(c.path, { tokenizer: c.tokenizer });
+        const tpGroup = tensorParallel > 1 ? this.transport.subgroup(Array.from({ length: tensorParallel }, (_, i) => stage * tensorParallel + i)) : this.transport.subgroup([this.rank]);
+        this.model = new ShardedLlama(parseParallelConfig(file), file, this.backend, { tensorParallel, pipelineParallel, stage, tpRank }, this.transport, tpGroup);
+        return { result: undefined, elapsedMs: [] };
+      }
+      case 'allocateKvCache':
+        this.loadedModel().allocateKvCache(c);
+        return { result: undefined, elapsedMs: [] };
+      case 'forward': {
+        const model = this.loadedModel();
+        return this.timed(1, () => model.forward(c.microBatches));
+      }
       case 'close':
         this.close();
         return { result: undefined, elapsedMs: [] };
@@ -98,6 +126,11 @@ export class DeviceWorker {
       this.mlps.set(key, mlp);
     }
     return mlp;
+  }
+
+  private loadedModel(): ShardedLlama {
+    if (!this.model) throw new InvalidRequestError('INVALID_ARGUMENT', `rank ${this.rank}: no model was loaded`);
+    return this.model;
   }
 
   private weight(name: string): WeightHandle {

@@ -95,6 +95,22 @@ export abstract class ExchangeTransport implements Transport {
     dst.set(x, this.rank * n);
   }
 
+  /**
+   * Some of this transport's ranks as a world of their own (a pipeline stage's tensor-parallel
+   * group): rank i of the view is ranks[i] here; its collectives involve those ranks only. The
+   * view and this transport share one channel per peer and the one-operation-at-a-time rule;
+   * closing the view closes this transport.
+   */
+  subgroup(ranks: readonly number[]): Transport {
+    const index = ranks.indexOf(this.rank);
+    invariant(index >= 0 && new Set(ranks).size === ranks.length && ranks.every((r) => Number.isInteger(r) && r >= 0 && r < this.worldSize), `rank ${this.rank}: bad subgroup [${ranks.join(', ')}]`);
+    return new SubgroupTransport(this.kind, index, ranks.length, (sends, recvs) =>
+      this.run(
+        sends.map((m) => ({ to: ranks[m.to]!, bytes: m.bytes })),
+        recvs.map((m) => ({ from: ranks[m.from]!, bytes: m.bytes })),
+      ), () => this.close());
+  }
+
   barrier(): Promise<void> {
     const peers = this.peers();
     const empty = new Uint8Array(0);
@@ -121,5 +137,27 @@ export abstract class ExchangeTransport implements Transport {
     } finally {
       this.isBusy = false;
     }
+  }
+}
+
+/** ExchangeTransport.subgroup's view: its exchange is the parent's, ranks mapped. */
+class SubgroupTransport extends ExchangeTransport {
+  constructor(
+    readonly kind: TransportKind,
+    rank: number,
+    worldSize: number,
+    private readonly parentExchange: (sends: readonly OutgoingMessage[], recvs: readonly IncomingMessage[]) => Promise<void>,
+    private readonly closeParent: () => void,
+  ) {
+    super(rank, worldSize);
+  }
+
+  protected exchange(sends: readonly OutgoingMessage[], recvs: readonly IncomingMessage[]): Promise<void> {
+    return this.parentExchange(sends, recvs);
+  }
+
+  close(): void {
+    this.isClosed = true;
+    this.closeParent();
   }
 }

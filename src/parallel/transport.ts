@@ -50,6 +50,13 @@ export interface Transport {
   /** dst ← every rank's `x` one after another in rank order; dst.length = worldSize · x.length */
   allGather(dst: Float32Array, x: Float32Array): Promise<void>;
 
+  /**
+   * Ranks `ranks` (this one among them) as a world of their own, rank i there being ranks[i]
+   * here: collectives over a pipeline stage's tensor-parallel workers. Every rank of the subgroup
+   * makes the same call.
+   */
+  subgroup(ranks: readonly number[]): Transport;
+
   /** Resolves once every rank has called barrier. */
   barrier(): Promise<void>;
 

@@ -26,7 +26,7 @@ interface ParentChannel {
 function threadChannel(): ParentChannel {
   const port = parentPort!;
   return {
-    post: (reply) => port.postMessage(reply, reply.kind === 'result' && reply.result?.buffer instanceof ArrayBuffer ? [reply.result.buffer] : []),
+    post: (reply) => port.postMessage(reply, reply.kind === 'result' && reply.result instanceof Float32Array && reply.result.buffer instanceof ArrayBuffer ? [reply.result.buffer] : []),
     onRequest: (handler) => port.on('message', handler),
     release: () => port.close(),
   };

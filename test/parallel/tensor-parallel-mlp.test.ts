@@ -81,7 +81,7 @@ describe.each(TRANSPORT_KINDS)('tensor-parallel gated MLP, TP=2 over %s', (trans
           const expected = singleMlp(mlp, x, numTokens);
           const [r0, r1] = await group.runAll(() => ({ kind: 'mlpForward', gateUp: `${name}.gateUp`, down: `${name}.down`, x, numTokens }));
           expect(r0!.result).toEqual(r1!.result);
-          const error = maxRelativeError(r0!.result!, expected);
+          const error = maxRelativeError(r0!.result as Float32Array, expected);
           expect(error, `${name}, ${numTokens} tokens: relative error ${error}`).toBeLessThan(1e-5);
         }
       }

@@ -1,10 +1,11 @@
-import type { AttentionShape, DeviceBuffer, KernelBackend, KvLayerHandle, RopeParams, WeightHandle } from '../../kernels/kernel-backend.js';
+import type { AttentionShape, DeviceBuffer, KernelBackend, KvLayerHandle, RopeParams, WeightHandle, WeightTensor } from '../../kernels/kernel-backend.js';
 import type { ForwardBatch } from '../forward-batch.js';
 import { isSlidingWindowLayer, type ModelConfig } from '../model-config.js';
 import type { WeightLoader } from '../weight-loader.js';
 import type { Workspace } from '../workspace.js';
 import { FusedLinear } from './fused-linear.js';
 import { RmsNorm } from './rms-norm.js';
+import { shardColumns, shardRows, shardVector, type TensorShard } from './tensor-shard.js';
 
 /** GGUF names of one layer's attention weights */
 export interface AttentionWeightNames {
@@ -48,6 +49,7 @@ export class AttentionBlock {
   constructor(
     private readonly backend: KernelBackend,
     private readonly ws: Workspace,
+    /** the model's, or with tensor parallelism a shard's (numHeads and numKvHeads this worker's) */
     private readonly config: ModelConfig,
     /** q, k and v rows: [numHeads · headDim, numKvHeads · headDim, numKvHeads · headDim] × hiddenSize */
     private readonly qkv: FusedLinear,
@@ -67,21 +69,31 @@ export class AttentionBlock {
   /**
    * Layer `layer`'s attention: within c.slidingWindow, with c.localRope, where that layer is a
    * sliding-window one (isSlidingWindowLayer); `rope` on the others.
+   *
+   * With `shard`, this worker's numHeads / worldSize query heads and numKvHeads / worldSize KV
+   * heads (whole heads of q, k and v and of their biases; the q/k norms are per head and whole),
+   * and the output projection's columns that multiply them: forward's output is then a partial
+   * sum, which the caller all-reduces, and the KV cache it is given holds its KV heads only.
    */
-  static load(w: WeightLoader, ws: Workspace, c: ModelConfig, names: AttentionWeightNames, rope: RopeParams, layer: number): AttentionBlock {
+  static load(w: WeightLoader, ws: Workspace, c: ModelConfig, names: AttentionWeightNames, rope: RopeParams, layer: number, shard?: TensorShard): AttentionBlock {
     const qDim = c.numHeads * c.headDim;
     const kvDim = c.numKvHeads * c.headDim;
-    const qkv = FusedLinear.load(w, ws, names.qkv, [[names.q, qDim], [names.k, kvDim], [names.v, kvDim]], c.hiddenSize);
-    const output = w.matrix(names.output, c.hiddenSize, qDim);
-    const bias = c.hasAttentionBias
-      ? { q: ws.uploadVector(w.vector(names.qBias, qDim)), k: ws.uploadVector(w.vector(names.kBias, kvDim)), v: ws.uploadVector(w.vector(names.vBias, kvDim)) }
-      : undefined;
+    const split = shard && ((part: WeightTensor) => shardRows(part, shard, c.headDim));
+    const qkv = FusedLinear.load(w, ws, names.qkv, [[names.q, qDim], [names.k, kvDim], [names.v, kvDim]], c.hiddenSize, split);
+    const fullOutput = w.matrix(names.output, c.hiddenSize, qDim);
+    const output = shard ? shardColumns(fullOutput, shard) : fullOutput;
+    const biasOf = (name: string, length: number): DeviceBuffer => {
+      const values = w.vector(name, length);
+      return ws.uploadVector(shard ? shardVector(values, shard) : values);
+    };
+    const bias = c.hasAttentionBias ? { q: biasOf(names.qBias, qDim), k: biasOf(names.kBias, kvDim), v: biasOf(names.vBias, kvDim) } : undefined;
     const qkNorm = c.hasQkNorm
       ? { q: RmsNorm.load(w, ws, names.qNorm, c.headDim, c.normEps), k: RmsNorm.load(w, ws, names.kNorm, c.headDim, c.normEps) }
       : undefined;
     const isLocal = isSlidingWindowLayer(c, layer);
     const layerRope = isLocal && c.localRope ? c.localRope : rope;
-    return new AttentionBlock(ws.backend, ws, c, qkv, ws.uploadWeight(output), layerRope, bias, qkNorm, isLocal ? c.slidingWindow : undefined);
+    const shardConfig = shard ? { ...c, numHeads: c.numHeads / shard.worldSize, numKvHeads: c.numKvHeads / shard.worldSize } : c;
+    return new AttentionBlock(ws.backend, ws, shardConfig, qkv, ws.uploadWeight(output), layerRope, bias, qkNorm, isLocal ? c.slidingWindow : undefined);
   }
 
   /** the weights forward multiplies by, in call order */

@@ -1,6 +1,7 @@
 import type { DeviceBuffer, KernelBackend, WeightHandle, WeightTensor } from '../../kernels/kernel-backend.js';
 import type { Workspace } from '../workspace.js';
 import type { WeightLoader } from '../weight-loader.js';
+import { ModelLoadError } from '../../errors/engine-error.js';
 
 /** The matrices' rows one under the other, as one matrix (same type and width; row-major ggml blocks). */
 function stackRows(name: string, parts: readonly WeightTensor[]): WeightTensor {
@@ -48,14 +49,27 @@ export class FusedLinear {
   /**
    * The file's stacked tensor `stackedName` when it has one (Phi-3's attn_qkv, its ffn_up holding
    * gate and up: used as read, no copy), else the parts, stacked here when their types match.
+   * `shardPart` (tensor parallelism) replaces each part by this worker's rows of it before
+   * stacking; a file's stacked tensor is not split (its parts' rows would interleave).
    */
-  static load(w: WeightLoader, ws: Workspace, stackedName: string, parts: readonly (readonly [name: string, numRows: number])[], numCols: number): FusedLinear {
+  static load(
+    w: WeightLoader,
+    ws: Workspace,
+    stackedName: string,
+    parts: readonly (readonly [name: string, numRows: number])[],
+    numCols: number,
+    shardPart?: (part: WeightTensor) => WeightTensor,
+  ): FusedLinear {
     const partRows = parts.map(([, numRows]) => numRows);
     if (w.has(stackedName)) {
+      if (shardPart) throw new ModelLoadError('UNSUPPORTED_ARCHITECTURE', `tensor parallelism cannot split the stacked tensor ${stackedName} yet`);
       const stacked = w.matrix(stackedName, partRows.reduce((a, b) => a + b, 0), numCols);
       return new FusedLinear(ws, stackedName, [stacked], partRows);
     }
-    return new FusedLinear(ws, stackedName, parts.map(([name, numRows]) => w.matrix(name, numRows, numCols)));
+    return new FusedLinear(ws, stackedName, parts.map(([name, numRows]) => {
+      const part = w.matrix(name, numRows, numCols);
+      return shardPart ? shardPart(part) : part;
+    }));
   }
 
   get isStacked(): boolean {

@@ -1,8 +1,9 @@
-import type { DeviceBuffer, KernelBackend, WeightHandle } from '../../kernels/kernel-backend.js';
+import type { DeviceBuffer, KernelBackend, WeightHandle, WeightTensor } from '../../kernels/kernel-backend.js';
 import type { Activation, ModelConfig } from '../model-config.js';
 import type { WeightLoader } from '../weight-loader.js';
 import type { Workspace } from '../workspace.js';
 import { FusedLinear } from './fused-linear.js';
+import { shardColumns, shardRows, type TensorShard } from './tensor-shard.js';
 
 /** GGUF names of one layer's MLP weights */
 export interface GatedMlpWeightNames {
@@ -26,10 +27,16 @@ export class GatedMlp {
     private readonly activation: Activation = 'silu',
   ) {}
 
-  static load(w: WeightLoader, ws: Workspace, c: ModelConfig, names: GatedMlpWeightNames): GatedMlp {
-    const gateUp = FusedLinear.load(w, ws, names.gateUp, [[names.gate, c.ffnSize], [names.up, c.ffnSize]], c.hiddenSize);
+  /**
+   * With `shard`, this worker's ffnSize / worldSize features (their gate and up rows, the same
+   * columns of down): forward's output is then a partial sum, which the caller all-reduces.
+   */
+  static load(w: WeightLoader, ws: Workspace, c: ModelConfig, names: GatedMlpWeightNames, shard?: TensorShard): GatedMlp {
+    const split = shard && ((part: WeightTensor) => shardRows(part, shard));
+    const gateUp = FusedLinear.load(w, ws, names.gateUp, [[names.gate, c.ffnSize], [names.up, c.ffnSize]], c.hiddenSize, split);
     const down = w.matrix(names.down, c.hiddenSize, c.ffnSize);
-    return new GatedMlp(ws.backend, ws, c.ffnSize, gateUp, ws.uploadWeight(down), c.activation ?? 'silu');
+    const ffnSize = shard ? c.ffnSize / shard.worldSize : c.ffnSize;
+    return new GatedMlp(ws.backend, ws, ffnSize, gateUp, ws.uploadWeight(shard ? shardColumns(down, shard) : down), c.activation ?? 'silu');
   }
 
   /** the weights forward multiplies by, in call order */

@@ -2,6 +2,7 @@ import type { DeviceBuffer, KernelBackend, WeightHandle, WeightTensor } from '..
 import type { WeightLoader } from '../weight-loader.js';
 import type { Workspace } from '../workspace.js';
 import type { RmsNorm } from './rms-norm.js';
+import { shardRows, type TensorShard } from './tensor-shard.js';
 
 /**
  * The last norm and the output projection, run on the rows whose logits are wanted only; rows
@@ -26,10 +27,12 @@ export class OutputHead {
   /**
    * `outputName`'s matrix, or the token embedding's when the file has none (tied embeddings); a
    * tied head is uploaded for matmul on its own, since the embedding lookup needs the plain rows.
+   * With `shard`, this worker's vocabSize / worldSize rows of it only: forward's logits are then
+   * the columns [rank · V/W, (rank + 1) · V/W) of every row, the same numbers as the whole head's.
    */
-  static load(w: WeightLoader, ws: Workspace, norm: RmsNorm, outputName: string, tokenEmbedding: WeightTensor, softcap?: number): OutputHead {
+  static load(w: WeightLoader, ws: Workspace, norm: RmsNorm, outputName: string, tokenEmbedding: WeightTensor, softcap?: number, shard?: TensorShard): OutputHead {
     const output = w.has(outputName) ? w.matrix(outputName, tokenEmbedding.numRows, tokenEmbedding.numCols) : tokenEmbedding;
-    return new OutputHead(ws.backend, ws, norm, ws.uploadWeight(output), softcap);
+    return new OutputHead(ws.backend, ws, norm, ws.uploadWeight(shard ? shardRows(output, shard) : output), softcap);
   }
 
   get vocabSize(): number {
