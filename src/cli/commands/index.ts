@@ -5,6 +5,7 @@ import { EMBED_COMMAND, runEmbed } from './embed.js';
 import { EVAL_COMMAND, runEval } from './eval.js';
 import { GENERATE_COMMAND, runGenerate } from './generate.js';
 import { INFO_COMMAND, runInfo } from './info.js';
+import { PLAN_COMMAND, runPlan } from './plan.js';
 import { QUANTIZE_COMMAND, runQuantize } from './quantize.js';
 import { SERVE_COMMAND, runServe } from './serve.js';
 import { TOKENIZE_COMMAND, runTokenize } from './tokenize.js';
@@ -23,6 +24,7 @@ export const COMMANDS: readonly CliCommand[] = [
   { spec: SERVE_COMMAND, run: (argv) => runServe(argv, process.stderr) },
   { spec: BENCH_COMMAND, run: (argv) => runBench(argv, process.stdout, process.stderr) },
   { spec: EVAL_COMMAND, run: (argv) => runEval(argv, process.stdout, process.stderr) },
+  { spec: PLAN_COMMAND, run: (argv) => runPlan(argv, process.stdout, process.stderr) },
   { spec: TOKENIZE_COMMAND, run: (argv) => runTokenize(argv, process.stdout) },
   { spec: INFO_COMMAND, run: (argv) => runInfo(argv, process.stdout) },
   { spec: QUANTIZE_COMMAND, run: (argv) => runQuantize(argv, process.stdout, process.stderr) },
