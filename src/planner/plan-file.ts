@@ -68,7 +68,8 @@ export function readPlanFile(path: string, flag = '--plan'): PlanFile {
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const key = issue.path.length > 0 ? `'${untrustedText(issue.path.join('.'))}': ` : '';
-    throw new InvalidRequestError('INVALID_ARGUMENT', `${where}: ${key}${issue.message}`);
+    const isAbsent = issue.code === 'invalid_type' && issue.path.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown> | undefined)?.[k], raw) === undefined;
+    throw new InvalidRequestError('INVALID_ARGUMENT', `${where}: ${key}${isAbsent ? 'is required' : issue.message}`);
   }
   return { ...result.data, model: resolve(dirname(path), result.data.model) };
 }
