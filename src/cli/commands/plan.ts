@@ -27,7 +27,7 @@ export const NO_PLAN_EXIT_STATUS = 3;
 
 export const PLAN_COMMAND = defineCommand({
   name: 'plan',
-  synopsis: '--model PATH [--max-ttft-ms A] [--max-tpot-ms B] [--formats F,..] [--output FILE] [options]',
+  synopsis: '--model PATH [--max-ttft-ms A] [--max-tpot-ms B] [--formats F,..] [options]',
   summary:
     'Runs short measured sweeps over tensor parallelism, pipeline parallelism (TP x PP workers within the cores, the cores ' +
     'shared equally among them), batch size, weight format and KV cache type, and prints every configuration with its median ' +
