@@ -12,7 +12,7 @@ import { DEFAULT_BATCH_SIZES, enumerateCandidates, KV_CACHE_TYPES, type WeightCa
 import { DEFAULT_GATE_WINDOW_TOKENS, gateForFormat, gateFormats, type GatedWeights } from '../../planner/format-gate.js';
 import { measureConfigs } from '../../planner/measure-configs.js';
 import { toPlanFile, writePlanFile } from '../../planner/plan-file.js';
-import { describeBudget, describeConfig, type GateResult, type LatencyBudget } from '../../planner/plan-row.js';
+import { describeBudget, describeConfig, type GateResult, type LatencyBudget, type PlanRow } from '../../planner/plan-row.js';
 import { formatPlanTable } from '../../planner/plan-table.js';
 import { sampleReferenceText } from '../../planner/reference-sample-text.js';
 import { selectPlan } from '../../planner/select-plan.js';
@@ -126,7 +126,7 @@ export async function runPlan(argv: string[], out: NodeJS.WritableStream, err: P
   }
 
   const measurer = new ServingMeasurer({ promptTokens, outputTokens, parallelTransport, backend, log });
-  let rows;
+  let rows: PlanRow[];
   try {
     rows = await measureConfigs(configs, (c) => gateResults.get(c.modelPath), measurer, (row, i, n) => {
       const m = row.measurement;
