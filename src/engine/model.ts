@@ -6,6 +6,7 @@ import type { KernelBackend, KvCacheType } from '../kernels/kernel-backend.js';
 import type { MatmulPrecision } from '../kernels/native/native-backend.js';
 import { selectBackend, type BackendChoice } from '../kernels/select-backend.js';
 import type { CausalLM } from '../models/causal-lm.js';
+import type { TransportKind } from '../parallel/transport.js';
 import { describeModel, type ModelInfo } from '../models/model-info.js';
 import { defaultContextSize } from '../models/model-config.js';
 import { createModel } from '../models/registry.js';
@@ -33,6 +34,16 @@ export interface LoadModelOptions {
    * `tokenizer.*` metadata), a tokenizer.json or a directory holding one. Ignored for a GGUF model.
    */
   readonly tokenizer?: string;
+  /**
+   * workers per pipeline stage, each holding a slice of every layer (attention heads, FFN columns,
+   * its share of the KV cache) (default 1: no tensor parallelism); with tensorParallel ·
+   * pipelineParallel > 1, `threads` is each worker's thread count
+   */
+  readonly tensorParallel?: number;
+  /** pipeline stages, each a contiguous run of layers on its own workers (default 1) */
+  readonly pipelineParallel?: number;
+  /** how the workers exchange activations: threads of this process ('shared-memory', the default) or processes on Unix sockets ('socket') */
+  readonly parallelTransport?: TransportKind;
 }
 
 /** What Model's constructor takes: a file read and checked by `Model.read`. */

@@ -103,14 +103,17 @@ export async function runEval(argv: string[], out: NodeJS.WritableStream, err: P
   });
 }
 
-/** quantizeModelFile with llama-quantize's name for the format, its progress as a bar on `err` */
-function quantizeWithProgress(err: ProgressStream): AnchorQuantizer {
+/**
+ * quantizeModelFile with llama-quantize's name for the format, its progress as a bar on `err`
+ * (`peregrine plan` makes its anchors, and its --formats files, with it too)
+ */
+export function quantizeWithProgress(err: ProgressStream, command = 'eval', what = 'the anchor'): (inputPath: string, outputPath: string, format: string) => Promise<void> {
   return async (inputPath, outputPath, format) => {
-    const bar = new ProgressBar(err, `peregrine eval: quantizing the reference to ${format} (the anchor)`);
+    const bar = new ProgressBar(err, `peregrine ${command}: quantizing the reference to ${format} (${what})`);
     try {
       const report = await quantizeModelFile(inputPath, outputPath, { format, onProgress: (done, total, tensorName) => bar.update(done, total, tensorName) });
       bar.finish();
-      err.write(`peregrine eval: the anchor: the reference quantized to ${report.format} (${report.tensors.length} tensors, ${report.outputBytes} bytes)\n`);
+      err.write(`peregrine ${command}: ${what}: the reference quantized to ${report.format} (${report.tensors.length} tensors, ${report.outputBytes} bytes)\n`);
     } finally {
       bar.finish();
     }
@@ -134,14 +137,14 @@ function textReport(paths: { model: string; reference: string; text: string }, r
 }
 
 /** A flag naming an existing regular file; InvalidRequestError naming the flag otherwise. */
-function requiredFile(value: string | undefined, flag: string): string {
+export function requiredFile(value: string | undefined, flag: string): string {
   if (value === undefined) throw new InvalidRequestError('INVALID_ARGUMENT', `${flag} is required`);
   if (!existsSync(value)) throw new InvalidRequestError('FILE_NOT_FOUND', `${flag}: file not found: ${untrustedPath(value)}`);
   if (!statSync(value).isFile()) throw new InvalidRequestError('INVALID_ARGUMENT', `${flag}: not a regular file: ${untrustedPath(value)}`);
   return value;
 }
 
-function gateFlag(value: string | undefined): AccuracyGate | undefined {
+export function gateFlag(value: string | undefined): AccuracyGate | undefined {
   if (value === undefined) return undefined;
   const gate = findGate(value);
   if (!gate) throw new InvalidRequestError('INVALID_ARGUMENT', `--gate must be one of ${ACCURACY_GATES.map((g) => g.name).join(', ')} (got '${value}')`);

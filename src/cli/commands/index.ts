@@ -6,6 +6,7 @@ import { EMBED_COMMAND, runEmbed } from './embed.js';
 import { EVAL_COMMAND, runEval } from './eval.js';
 import { GENERATE_COMMAND, runGenerate } from './generate.js';
 import { INFO_COMMAND, runInfo } from './info.js';
+import { PLAN_COMMAND, runPlan } from './plan.js';
 import { QUANTIZE_COMMAND, runQuantize } from './quantize.js';
 import { SERVE_COMMAND, runServe } from './serve.js';
 import { TOKENIZE_COMMAND, runTokenize } from './tokenize.js';
@@ -31,6 +32,7 @@ export const COMMANDS: readonly CliCommand[] = [
   { spec: SERVE_COMMAND, run: (argv, io) => runServe(argv, io.stderr) },
   { spec: BENCH_COMMAND, run: (argv, io) => runBench(argv, io.stdout, io.stderr) },
   { spec: EVAL_COMMAND, run: (argv, io) => runEval(argv, io.stdout, io.stderr) },
+  { spec: PLAN_COMMAND, run: (argv, io) => runPlan(argv, io.stdout, io.stderr) },
   { spec: TOKENIZE_COMMAND, run: (argv, io) => runTokenize(argv, io.stdout) },
   { spec: INFO_COMMAND, run: (argv, io) => runInfo(argv, io.stdout) },
   { spec: QUANTIZE_COMMAND, run: (argv, io) => runQuantize(argv, io.stdout, io.stderr) },

@@ -13,6 +13,9 @@ import { choiceFlag, defineCommand, matmulPrecisionFlag, numberFlag, parseComman
 import { mergeFlagValues, readConfigFile } from '../config-file.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type Logger } from '../../server/logging/logger.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
+import type { KvCacheType } from '../../kernels/kernel-backend.js';
+import type { TransportKind } from '../../parallel/transport.js';
+import { readPlanFile } from '../../planner/plan-file.js';
 
 export const SERVE_COMMAND = defineCommand({
   name: 'serve',
@@ -68,6 +71,11 @@ export const SERVE_COMMAND = defineCommand({
       default: '30',
     },
     tokenizer: TOKENIZER_FLAG,
+    plan: {
+      type: 'string',
+      arg: 'FILE',
+      help: 'run the configuration `peregrine plan --output FILE` chose: its model, threads, max-num-seqs, KV cache type, TP, PP and transport; flags given on the command line or in --config win',
+    },
   },
 });
 
@@ -90,6 +98,11 @@ interface ServeOptions {
   readonly maxQueueLength: number | undefined;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
+  /** from --plan: the KV cache type and the model's spread over workers (undefined: loadModel's defaults) */
+  readonly kvCacheType: KvCacheType | undefined;
+  readonly tensorParallel: number | undefined;
+  readonly pipelineParallel: number | undefined;
+  readonly parallelTransport: TransportKind | undefined;
 }
 
 type ServeValues = ReturnType<typeof parseCommandArgs<typeof SERVE_COMMAND.flags>>['values'];
@@ -104,6 +117,10 @@ export async function runServe(argv: string[], err: NodeJS.WritableStream): Prom
     threads: options.threads,
     matmulPrecision: options.matmulPrecision,
     tokenizer: options.tokenizerPath,
+    kvCacheType: options.kvCacheType,
+    tensorParallel: options.tensorParallel,
+    pipelineParallel: options.pipelineParallel,
+    parallelTransport: options.parallelTransport,
   });
   const engine = createServingEngine(model, { maxNumSeqs: options.maxNumSeqs, maxQueueLength: options.maxQueueLength });
   // the vocabulary's byte trie for constrained decoding takes a second or more on a 128k vocabulary:
@@ -131,21 +148,42 @@ export async function runServe(argv: string[], err: NodeJS.WritableStream): Prom
   await serveUntilSignalled(server, engine, options.drainTimeoutSec, logger);
 }
 
-/** The command line over the --config file, every value checked; a bad one in the file is named with the file and its key. */
+/**
+ * The command line over the --config file over the --plan file, every value checked; a bad one in
+ * a file is named with the file (and its key).
+ */
 function readServeOptions(argv: string[]): ServeOptions {
   const { values } = parseCommandArgs(argv, SERVE_COMMAND);
-  if (values.config === undefined) return toServeOptions(values);
-  const file = readConfigFile(values.config, SERVE_COMMAND, ['config']);
+  const merged = values.config === undefined ? values : withConfigFile(values, values.config);
+  return merged.plan === undefined ? toServeOptions(merged) : withPlanFile(merged, merged.plan);
+}
+
+/** The plan's settings under the flags' (a flag given wins); the plan's own values checked as flags are. */
+function withPlanFile(values: ServeValues, path: string): ServeOptions {
+  const plan = readPlanFile(path);
+  const fromPlan = { model: plan.model, threads: String(plan.threads), 'max-num-seqs': String(plan.maxNumSeqs) };
+  try {
+    toServeOptions(fromPlan as ServeValues);
+  } catch (e) {
+    if (!(e instanceof InvalidRequestError)) throw e;
+    throw new InvalidRequestError('INVALID_ARGUMENT', `--plan ${untrustedPath(path)}: ${e.message}`);
+  }
+  const { kvCacheType, tensorParallel, pipelineParallel, parallelTransport } = plan;
+  return { ...toServeOptions(mergeFlagValues(fromPlan, values)), kvCacheType, tensorParallel, pipelineParallel, parallelTransport };
+}
+
+function withConfigFile(values: ServeValues, configPath: string): ServeValues {
+  const file = readConfigFile(configPath, SERVE_COMMAND, ['config']);
   // each of the file's values on its own (every option is checked alone), so that an error names the key
   for (const [name, value] of Object.entries(file.values)) {
     try {
       toServeOptions({ [name]: value } as ServeValues);
     } catch (e) {
       if (!(e instanceof InvalidRequestError)) throw e;
-      throw new InvalidRequestError('INVALID_ARGUMENT', `--config ${untrustedPath(values.config)}: '${untrustedText(file.keys[name]!)}': ${e.message}`);
+      throw new InvalidRequestError('INVALID_ARGUMENT', `--config ${untrustedPath(configPath)}: '${untrustedText(file.keys[name]!)}': ${e.message}`);
     }
   }
-  return toServeOptions(mergeFlagValues(file.values as ServeValues, values));
+  return mergeFlagValues(file.values as ServeValues, values);
 }
 
 function toServeOptions(values: ServeValues): ServeOptions {
@@ -179,6 +217,10 @@ function toServeOptions(values: ServeValues): ServeOptions {
     maxQueueLength: positiveIntegerFlag(values['max-queue'], '--max-queue'),
     logLevel: choiceFlag(values['log-level'], '--log-level', LOG_LEVELS) ?? 'info',
     logFormat: choiceFlag(values['log-format'], '--log-format', LOG_FORMATS) ?? 'text',
+    kvCacheType: undefined,
+    tensorParallel: undefined,
+    pipelineParallel: undefined,
+    parallelTransport: undefined,
   };
 }
 
