@@ -943,6 +943,17 @@ for (const type of [GgmlType.MXFP4, GgmlType.NVFP4]) {
     },
     tolerance: exact,
   });
+  // from the table uploadWeight made for a matmul (packed on x86 with AVX2: tied embeddings can share it)
+  cases.push({
+    op: 'embedding',
+    name: `${ggmlTypeName(type)} 50x192 as uploaded for matmul, ${ids.length} ids`,
+    run(b) {
+      const out = new Float32Array(ids.length * 192).fill(NaN);
+      b.embedding(out, b.uploadWeight(table, 'matmul'), ids);
+      return out;
+    },
+    tolerance: exact,
+  });
 }
 
 // FP8_E4M3 weights × f32 activations: the same shapes; every E4M3 code (NaN excluded) and E8M0
@@ -994,6 +1005,17 @@ for (const type of [GgmlType.FP8_E4M3]) {
     run(b) {
       const out = new Float32Array(ids.length * 96).fill(NaN);
       b.embedding(out, table, ids);
+      return out;
+    },
+    tolerance: exact,
+  });
+  // from the table uploadWeight made for a matmul (packed on x86 with AVX2: tied embeddings can share it)
+  cases.push({
+    op: 'embedding',
+    name: `${ggmlTypeName(type)} 50x96 as uploaded for matmul, ${ids.length} ids`,
+    run(b) {
+      const out = new Float32Array(ids.length * 96).fill(NaN);
+      b.embedding(out, b.uploadWeight(table, 'matmul'), ids);
       return out;
     },
     tolerance: exact,
