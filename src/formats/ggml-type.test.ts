@@ -30,6 +30,6 @@ describe('the ggml type table', () => {
   it('derives the lists the backends use', () => {
     expect([...ggmlTypesWhere((t) => t.native?.hasEmbedding === true)].map(ggmlTypeName)).toEqual(['F32', 'F16', 'Q4_0', 'Q8_0', 'BF16']);
     expect([...ggmlTypesWhere((t) => t.native?.hasMatmul === true)].map(ggmlTypeName)).toEqual(['F32', 'F16', 'Q4_0', 'Q8_0', 'Q4_K', 'Q5_K', 'Q6_K', 'BF16', 'MXFP4', 'NVFP4', 'FP8_E4M3']);
-    expect([...ggmlTypesWhere((t) => t.native?.packedFrom !== undefined)].map(ggmlTypeName)).toEqual(['Q4_0', 'Q8_0', 'Q4_K']);
+    expect([...ggmlTypesWhere((t) => t.native?.packedFrom !== undefined)].map(ggmlTypeName)).toEqual(['Q4_0', 'Q8_0', 'Q4_K', 'MXFP4', 'NVFP4', 'FP8_E4M3']);
   });
 });

@@ -62,7 +62,8 @@ export interface NativeTypeSupport {
   readonly hasEmbedding: boolean;
   /**
    * the lowest kernel level with a packed layout, where packWeights / uploadWeight repack it (8 rows
-   * interleaved on AVX2, 16 on AVX-512 and above); undefined when no level has one
+   * interleaved on AVX2, 16 on AVX-512 and above; MXFP4 / NVFP4 / FP8_E4M3: 8 on every level);
+   * undefined when no level has one
    */
   readonly packedFrom?: 'avx2' | 'avx512';
 }
@@ -96,7 +97,7 @@ type TraitsRow = Omit<GgmlTypeTraits, 'type' | 'name' | 'isQuantized' | 'hasCode
 
 const MATMUL_EMBEDDING: NativeTypeSupport = { hasMatmul: true, hasEmbedding: true };
 const MATMUL_EMBEDDING_PACKED_FROM_AVX2: NativeTypeSupport = { hasMatmul: true, hasEmbedding: true, packedFrom: 'avx2' };
-/** k-quants (× Q8_K activations), MXFP4 / NVFP4 (× Q8_0): matmul; embedding natively only from a packed table, else on the reference backend */
+/** k-quants (× Q8_K activations), MXFP4 / NVFP4 (× Q8_0), FP8_E4M3 (× f32): matmul; embedding natively only from a packed table, else on the reference backend */
 const MATMUL: NativeTypeSupport = { hasMatmul: true, hasEmbedding: false };
 const MATMUL_PACKED_FROM_AVX2: NativeTypeSupport = { hasMatmul: true, hasEmbedding: false, packedFrom: 'avx2' };
 
@@ -132,10 +133,10 @@ const TABLE = {
   IQ1_M:   { blockSize: 256, typeSize: 56 },
   TQ1_0:   { blockSize: 256, typeSize: 54 },
   TQ2_0:   { blockSize: 256, typeSize: 66 },
-  MXFP4:   { blockSize: 32,  typeSize: 17,  hasCodec: true, native: MATMUL, fileType: 38 }, // 38: llama.cpp's MXFP4_MOE, what it names a mostly-MXFP4 file
-  NVFP4:   { blockSize: 64,  typeSize: 36,  hasCodec: true, native: MATMUL, fileType: 39 },
+  MXFP4:   { blockSize: 32,  typeSize: 17,  hasCodec: true, native: MATMUL_PACKED_FROM_AVX2, fileType: 38 }, // 38: llama.cpp's MXFP4_MOE, what it names a mostly-MXFP4 file
+  NVFP4:   { blockSize: 64,  typeSize: 36,  hasCodec: true, native: MATMUL_PACKED_FROM_AVX2, fileType: 39 },
   // no llama_ftype exists; 1000 + the type id marks a file of Peregrine's own type (llama.cpp only reads general.file_type as a label)
-  FP8_E4M3: { blockSize: 32, typeSize: 33,  hasCodec: true, native: MATMUL, fileType: 2000, isPeregrineType: true },
+  FP8_E4M3: { blockSize: 32, typeSize: 33,  hasCodec: true, native: MATMUL_PACKED_FROM_AVX2, fileType: 2000, isPeregrineType: true },
 } as const satisfies Record<GgmlTypeName, TraitsRow>;
 
 /** Type names with a codec and a llama_ftype: the types a whole model can be written in. */

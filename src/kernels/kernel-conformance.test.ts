@@ -228,7 +228,7 @@ function addMatmulCase(w: WeightTensor, numTokens: number, rtol: number, x = gau
       else b.matmul(out, w, x.slice(), numTokens);
       return out;
     },
-    tolerance: () => (i) => rtol * magnitude[i]! + 1e-30,
+    tolerance: () => (i) => rtol * (Number.isNaN(magnitude[i]!) ? 0 : magnitude[i]!) + 1e-30, // (a NaN weight: the output must be NaN too)
     isExactOn: isAmxF16 ? everywhere : isQuantized ? isBlockExact : w.type === GgmlType.Q4_K ? isPackedQ4KExact : isKQuant ? isKQuantExact : undefined,
   });
 }
@@ -885,7 +885,8 @@ if (codecFor(GgmlType.Q4_K)) {
 }
 
 // MXFP4 / NVFP4 weights × Q8_0 activations (llama.cpp's vec_dot_<type>_q8_0): row counts past the
-// tiles, odd block counts (67x192: 6 MXFP4 blocks, 3 NVFP4 blocks), 1 / 3 / 17 / 33 tokens,
+// tiles, odd block counts (67x192: 6 MXFP4 blocks, 3 NVFP4 blocks), 1 / 3 / 17 / 33 tokens, fewer
+// rows than one packed group of 8 and one past it with every token tail of the 4-token tiles,
 // misaligned bytes, swiglu and geglu activations, every code at ±12 against ±127 activations (the
 // largest int16 pair sums), Q8_0 rounding ties, scales at the ends of their ranges, and embedding
 // (the reference backend's: no native embedding for these)
@@ -894,6 +895,10 @@ for (const type of [GgmlType.MXFP4, GgmlType.NVFP4]) {
   for (const [numRows, numCols] of [[301, 256], [67, 192], [130, 1024]] as const) {
     const w = weight(type, numRows, numCols);
     for (const numTokens of [1, 3, 17, 33]) addMatmulCase(w, numTokens, rtol);
+  }
+  for (const numRows of [5, 9]) {
+    const w = weight(type, numRows, 128);
+    for (const numTokens of [1, 2, 4, 6, 7]) addMatmulCase(w, numTokens, rtol);
   }
   addMatmulCase(weight(type, 9, 128, true), 5, rtol, undefined, ', misaligned bytes');
   for (const glu of ['swiglu', 'geglu'] as const) {
@@ -938,15 +943,38 @@ for (const type of [GgmlType.MXFP4, GgmlType.NVFP4]) {
     },
     tolerance: exact,
   });
+  // from the table uploadWeight made for a matmul (packed on x86 with AVX2: tied embeddings can share it)
+  cases.push({
+    op: 'embedding',
+    name: `${ggmlTypeName(type)} 50x192 as uploaded for matmul, ${ids.length} ids`,
+    run(b) {
+      const out = new Float32Array(ids.length * 192).fill(NaN);
+      b.embedding(out, b.uploadWeight(table, 'matmul'), ids);
+      return out;
+    },
+    tolerance: exact,
+  });
 }
 
 // FP8_E4M3 weights × f32 activations: the same shapes; every E4M3 code (NaN excluded) and E8M0
-// scales at their ends (0: 2^-127, past 246: the kernels' 2^8 cannot fold into the scale); embedding
+// scales at their ends (0: 2^-127, past 246: the kernels' 2^8 cannot fold into the scale); NaN
+// codes in two rows (those rows read NaN, the others not); embedding
 for (const type of [GgmlType.FP8_E4M3]) {
   const rtol = 2e-6;
   for (const [numRows, numCols] of [[301, 256], [67, 96], [130, 1024]] as const) {
     const w = weight(type, numRows, numCols);
     for (const numTokens of [1, 3, 17, 33]) addMatmulCase(w, numTokens, rtol);
+  }
+  for (const numRows of [5, 9]) {
+    const w = weight(type, numRows, 128);
+    for (const numTokens of [1, 2, 4, 6, 7]) addMatmulCase(w, numTokens, rtol);
+  }
+  {
+    const w = weight(type, 11, 64); // 2 blocks of 33 bytes per row
+    const data = w.data.slice();
+    data[2 * 66 + 1 + 5] = 0x7f; // row 2, block 0
+    data[7 * 66 + 33 + 1 + 31] = 0xff; // row 7, block 1
+    addMatmulCase({ ...w, data }, 3, rtol, undefined, ', NaN codes');
   }
   addMatmulCase(weight(type, 9, 64, true), 5, rtol, undefined, ', misaligned bytes');
   for (const glu of ['swiglu', 'geglu'] as const) {
@@ -977,6 +1005,17 @@ for (const type of [GgmlType.FP8_E4M3]) {
     run(b) {
       const out = new Float32Array(ids.length * 96).fill(NaN);
       b.embedding(out, table, ids);
+      return out;
+    },
+    tolerance: exact,
+  });
+  // from the table uploadWeight made for a matmul (packed on x86 with AVX2: tied embeddings can share it)
+  cases.push({
+    op: 'embedding',
+    name: `${ggmlTypeName(type)} 50x96 as uploaded for matmul, ${ids.length} ids`,
+    run(b) {
+      const out = new Float32Array(ids.length * 96).fill(NaN);
+      b.embedding(out, b.uploadWeight(table, 'matmul'), ids);
       return out;
     },
     tolerance: exact,
