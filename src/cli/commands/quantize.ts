@@ -22,7 +22,7 @@ export const QUANTIZE_COMMAND = defineCommand({
     format: { type: 'string', arg: 'F', help: `one of ${quantFormats().map((f) => f.name).join(', ')} (Q4_K is Q4_K_M, Q5_K is Q5_K_M, as in llama-quantize)` },
     calibration: {
       type: 'string',
-      arg: 'FILE',
+      arg: 'TEXT_FILE',
       help: 'a UTF-8 text to calibrate the 4-bit types on (Q4_0, Q4_K, MXFP4, NVFP4; other types are unchanged); the model runs over it in windows of 512 tokens',
     },
     keep: { type: 'string', arg: 'PATTERN', multiple: true, help: 'leave tensors whose names match this regular expression in their input type' },
@@ -72,8 +72,10 @@ export async function runQuantize(argv: string[], out: NodeJS.WritableStream, er
       const scaled = c.groups.filter((g) => g.alpha > 0).length;
       err.write(
         `peregrine: calibrated on ${c.numTokens} tokens (${c.numWindows} windows): ${c.numWeighted} tensors in 4-bit types rounded by importance, ` +
-          `${scaled} of ${c.groups.length} norms' matrices scaled (AWQ)` +
-          (c.numWeighted === 0 ? `; no tensor is in a 4-bit type (Q4_0, Q4_K, MXFP4, NVFP4), so calibration changed no rounding` : '') +
+          `${scaled} of ${c.groups.length} norms' matrices scaled (AWQ); ` +
+          (c.numWeighted === 0
+            ? 'no tensor is in a 4-bit type (Q4_0, Q4_K, MXFP4, NVFP4), so calibration changed nothing'
+            : 'tensors in other types are quantized as without calibration') +
           '\n',
       );
     }
