@@ -8,7 +8,7 @@ import { ProgressBar, type ProgressStream } from '../progress-bar.js';
 
 export const QUANTIZE_COMMAND = defineCommand({
   name: 'quantize',
-  synopsis: '--input IN.gguf --output OUT.gguf --format F [--calibration TEXT_FILE] [--keep PATTERN]',
+  synopsis: '--input IN --output OUT --format F [--calibration TEXT] [--keep PATTERN]',
   summary:
     'Writes a GGUF model (F32, F16 or BF16 weights) in a quantized format, with the tensor types and bytes ' +
     "llama.cpp's llama-quantize writes for that format (norms and other 1-D tensors stay as they are; output and tied " +
@@ -22,8 +22,8 @@ export const QUANTIZE_COMMAND = defineCommand({
     format: { type: 'string', arg: 'F', help: `one of ${quantFormats().map((f) => f.name).join(', ')} (Q4_K is Q4_K_M, Q5_K is Q5_K_M, as in llama-quantize)` },
     calibration: {
       type: 'string',
-      arg: 'TEXT_FILE',
-      help: 'a UTF-8 text to calibrate the 4-bit types on (Q4_0, Q4_K, MXFP4, NVFP4; other types are unchanged); the model runs over it in windows of 512 tokens',
+      arg: 'TEXT',
+      help: 'a UTF-8 text file to calibrate the 4-bit types on (Q4_0, Q4_K, MXFP4, NVFP4; other types are unchanged); the model runs over it in windows of 512 tokens',
     },
     keep: { type: 'string', arg: 'PATTERN', multiple: true, help: 'leave tensors whose names match this regular expression in their input type' },
     json: { type: 'boolean', help: 'print the report (every tensor, its input and output type) as JSON on stdout' },
