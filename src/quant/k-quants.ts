@@ -143,10 +143,11 @@ function makeQkx2Quants(
 
 /**
  * Fits x[xo..xo+n) ≈ scale * (L - nmax) with L in [0, 2*nmax) (make_qx_quants, rmse_type 1:
- * weights x², 19 candidate scales around -nmax/max). Writes L[lo..lo+n) and returns the scale.
+ * weights x², or qw[0..n) where given (llama.cpp's imatrix path); 19 candidate scales around
+ * -nmax/max). Writes L[lo..lo+n) and returns the scale.
  */
-function makeQxQuants(
-  n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number, isSearching: boolean,
+export function makeQxQuants(
+  n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number, isSearching: boolean, qw?: Float32Array,
 ): number {
   let max = 0;
   let amax = 0;
@@ -168,7 +169,7 @@ function makeQxQuants(
     const xi = x[xo + i]!;
     const l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(fr(iscale * xi))));
     L[lo + i] = l + nmax;
-    const w = fr(xi * xi);
+    const w = qw ? qw[i]! : fr(xi * xi);
     sumlx = fr(sumlx + fr(fr(w * xi) * l));
     suml2 = fr(suml2 + fr(fr(w * l) * l));
   }
@@ -183,7 +184,7 @@ function makeQxQuants(
     for (let i = 0; i < n; i++) {
       const xi = x[xo + i]!;
       const l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(fr(iscale * xi))));
-      const w = fr(xi * xi);
+      const w = qw ? qw[i]! : fr(xi * xi);
       sumlx = fr(sumlx + fr(fr(w * xi) * l));
       suml2 = fr(suml2 + fr(fr(w * l) * l));
     }
@@ -304,6 +305,150 @@ export const q4KCodec: QuantCodec = {
     }
   },
 };
+
+/**
+ * Fits x[0..n) ≥ 0 ≈ scale * L with L in [0, nmax], minimizing Σ w·(x − scale·L)²: 9 candidate
+ * scales around max/nmax, then up to 5 passes moving single levels (make_qp_quants, which quantizes
+ * a Q4_K block's 8 sub-block scales and mins under an imatrix). Writes L and returns the scale.
+ */
+function makeQpQuants(n: number, nmax: number, x: Float32Array, L: Uint8Array, w: Float32Array): number {
+  let max = 0;
+  for (let i = 0; i < n; i++) max = Math.max(max, x[i]!);
+  if (max < GROUP_MAX_EPS) {
+    L.fill(0, 0, n);
+    return 0;
+  }
+  let iscale = fr(nmax / max);
+  for (let i = 0; i < n; i++) L[i] = nearestInt(fr(iscale * x[i]!));
+  const scale = fr(1 / iscale);
+  let bestMse = 0;
+  for (let i = 0; i < n; i++) {
+    const diff = fr(x[i]! - fr(scale * L[i]!));
+    bestMse = fr(bestMse + fr(fr(w[i]! * diff) * diff));
+  }
+  for (let is = -4; is <= 4; is++) {
+    if (is === 0) continue;
+    const iscaleIs = fr(fr(fr(F32_0_1 * is) + nmax) / max);
+    const scaleIs = fr(1 / iscaleIs);
+    let mse = 0;
+    for (let i = 0; i < n; i++) {
+      const l = Math.min(nmax, nearestInt(fr(iscaleIs * x[i]!)));
+      const diff = fr(x[i]! - fr(scaleIs * l));
+      mse = fr(mse + fr(fr(w[i]! * diff) * diff));
+    }
+    if (mse < bestMse) {
+      bestMse = mse;
+      iscale = iscaleIs;
+    }
+  }
+  let sumlx = 0;
+  let suml2 = 0;
+  for (let i = 0; i < n; i++) {
+    const l = Math.min(nmax, nearestInt(fr(iscale * x[i]!)));
+    L[i] = l;
+    sumlx = fr(sumlx + fr(fr(w[i]! * x[i]!) * l));
+    suml2 = fr(suml2 + fr(fr(w[i]! * l) * l));
+  }
+  for (let itry = 0; itry < 5; itry++) {
+    let numChanged = 0;
+    for (let i = 0; i < n; i++) {
+      const wi = w[i]!;
+      let slx = fr(sumlx - fr(fr(wi * x[i]!) * L[i]!));
+      let sl2 = fr(suml2 - fr(fr(wi * L[i]!) * L[i]!));
+      if (slx > 0 && sl2 > 0) {
+        const newL = Math.min(nmax, nearestInt(fr(fr(x[i]! * sl2) / slx)));
+        if (newL !== L[i]) {
+          slx = fr(slx + fr(fr(wi * x[i]!) * newL));
+          sl2 = fr(sl2 + fr(fr(wi * newL) * newL));
+          if (fr(fr(slx * slx) * suml2) > fr(fr(sumlx * sumlx) * sl2)) {
+            L[i] = newL;
+            sumlx = slx;
+            suml2 = sl2;
+            numChanged++;
+          }
+        }
+      }
+    }
+    if (!numChanged) break;
+  }
+  return suml2 > 0 ? fr(sumlx / suml2) : 0;
+}
+
+const scratchSumW = new Float32Array(8);
+const scratchLs = new Uint8Array(8);
+const scratchLm = new Uint8Array(8);
+
+/**
+ * Q4_K with an importance matrix (llama.cpp's quantize_row_q4_K_impl): rows of `numCols` values,
+ * each column weighted by importance[col] (the mean of the squared activations it multiplies),
+ * times sqrt(σ² + x²) per value; sub-blocks fitted by make_qkx3_quants (36 candidate scales),
+ * their scales and mins quantized by make_qp_quants weighted by the sub-blocks' total weight.
+ * Written step by step in f32 as the C code; not compared byte for byte with llama.cpp here.
+ */
+export function quantizeQ4KWeighted(src: Float32Array, numCols: number, importance: Float32Array): Uint8Array {
+  checkLength('Q4_K', numCols);
+  const out = new Uint8Array(ggmlByteSize(GgmlType.Q4_K, src.length));
+  const v = view(out);
+  const L = scratchL;
+  const weights = scratchWeights;
+  const scales = scratchScales;
+  const mins = scratchMins;
+  const sw = scratchSumW;
+  for (let b = 0; b < src.length / QK_K; b++) {
+    const xo = b * QK_K;
+    const col0 = xo % numCols;
+    const o = b * 144;
+    let sumX2 = 0;
+    for (let l = 0; l < QK_K; l++) sumX2 = fr(sumX2 + fr(src[xo + l]! * src[xo + l]!));
+    const sigma2 = fr(fr(2 * sumX2) / QK_K);
+    for (let j = 0; j < 8; j++) {
+      let sumW = 0;
+      for (let l = 0; l < 32; l++) {
+        const xi = src[xo + 32 * j + l]!;
+        weights[l] = fr(importance[col0 + 32 * j + l]! * fr(Math.sqrt(fr(sigma2 + fr(xi * xi)))));
+        sumW = fr(sumW + weights[l]!);
+      }
+      sw[j] = sumW;
+      scales[j] = makeQkx2Quants(32, 15, src, xo + 32 * j, weights, L, 32 * j, fr(-0.9), fr(0.05), 36, false);
+      mins[j] = scratchMin[0]!;
+    }
+    const dBlock = makeQpQuants(8, 63, scales, scratchLs, sw);
+    const mBlock = makeQpQuants(8, 63, mins, scratchLm, sw);
+    const s = o + 4;
+    for (let j = 0; j < 8; j++) {
+      const ls = scratchLs[j]!;
+      const lm = scratchLm[j]!;
+      if (j < 4) {
+        out[s + j] = ls;
+        out[s + j + 4] = lm;
+      } else {
+        out[s + j + 4] = (ls & 0xf) | ((lm & 0xf) << 4);
+        out[s + j - 4] |= (ls >> 4) << 6;
+        out[s + j] |= (lm >> 4) << 6;
+      }
+    }
+    const dBits = f32ToF16(dBlock);
+    const dminBits = f32ToF16(mBlock);
+    v.setUint16(o, dBits, true);
+    v.setUint16(o + 2, dminBits, true);
+    const dAll = f16ToF32(dBits);
+    const dminAll = f16ToF32(dminBits);
+    for (let j = 0; j < 8; j++) {
+      const { sc, m } = scaleMinK4(j, out, s);
+      const d = fr(dAll * sc);
+      if (!d) continue;
+      const dm = fr(dminAll * m);
+      for (let ii = 0; ii < 32; ii++) {
+        const l = nearestInt(fr(fr(src[xo + 32 * j + ii]! + dm) / d));
+        L[32 * j + ii] = Math.max(0, Math.min(15, l));
+      }
+    }
+    for (let j = 0, q = o + 16; j < QK_K; j += 64, q += 32) {
+      for (let l = 0; l < 32; l++) out[q + l] = L[j + l]! | (L[j + l + 32]! << 4);
+    }
+  }
+  return out;
+}
 
 function quantizeQ5K(src: Float32Array, effort: KQuantEffort): Uint8Array {
   checkLength('Q5_K', src.length);

@@ -8,6 +8,10 @@
  * time, so memory stays flat whatever the model's size. The file is written beside the output
  * under a temporary name and renamed into place only when complete; on an error or an abort the
  * temporary file is removed and nothing is left at the output path.
+ *
+ * With a calibration text (calibration.ts) the 4-bit types are quantized with the activation
+ * statistics the model shows on it (importance-weighted rounding, AWQ-style scales folded into the
+ * norms); without one the bytes are llama-quantize's.
  */
 import { closeSync, fstatSync, openSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -17,7 +21,9 @@ import { untrustedPath, untrustedText } from '../errors/untrusted-text.js';
 import { GgmlType, ggmlByteSize, ggmlTypeName, ggmlTypeTraits } from '../formats/ggml-type.js';
 import { encodeGgufHeader, gguf, GgufValueType, MetadataReader, readGguf, type GgufFile, type GgufTensorInfo, type GgufValue } from '../formats/gguf/index.js';
 import { openModelFile, readFully } from '../formats/model-file.js';
+import { calibrate, type Calibration, type TensorCalibration } from './calibration.js';
 import { codecFor } from './index.js';
+import { importanceQuantizer } from './importance-quantizers.js';
 import { resolveQuantFormat, type QuantFormat } from './quant-format.js';
 import { compileKeepPatterns, planTensorTypes, type ModelTypeInput, type TensorTypeReason } from './tensor-type-rules.js';
 
@@ -26,6 +32,13 @@ export interface QuantizeModelOptions {
   readonly format: string;
   /** regular expressions searched in tensor names: matching tensors keep their input type */
   readonly keep?: readonly string[];
+  /**
+   * a text to calibrate on (calibration.ts): the 4-bit types (Q4_0, Q4_K, MXFP4, NVFP4) are then
+   * quantized with its activation statistics; other types are unchanged
+   */
+  readonly calibrationText?: string;
+  /** called after each calibration window: windows done, windows in all */
+  readonly onCalibrationProgress?: (done: number, total: number) => void;
   /** called after every chunk written: input bytes consumed so far, of all tensors' input bytes */
   readonly onProgress?: (doneBytes: number, totalBytes: number, tensorName: string) => void;
   /** aborting stops between chunks, removes the temporary file and rejects with the signal's reason */
@@ -60,6 +73,17 @@ export interface QuantizeModelReport {
   readonly tensors: readonly QuantizedTensorReport[];
   /** tensors whose row length did not fit the chosen type (llama-quantize's fallback) */
   readonly numFallbacks: number;
+  /** with a calibration text: what it changed */
+  readonly calibration?: CalibrationReport;
+}
+
+export interface CalibrationReport {
+  readonly numTokens: number;
+  readonly numWindows: number;
+  /** tensors quantized with importance weights (4-bit types only) */
+  readonly numWeighted: number;
+  /** norms whose matrices were scaled, with α (0: searched, left unscaled) */
+  readonly groups: readonly { readonly norm: string; readonly alpha: number; readonly errorUnscaled: number; readonly errorScaled: number }[];
 }
 
 /** general.quantization_version: ggml's GGML_QNT_VERSION */
@@ -81,6 +105,9 @@ export async function quantizeModelFile(inputPath: string, outputPath: string, o
   const infos = new Map(file.tensors.map((t) => [t.name, t]));
   const plan = planTensorTypes(modelTypeInput(file), file.tensors, format, keep);
   for (const p of plan) checkConvertible(infos.get(p.name)!, p.type, format);
+  const calibration = options.calibrationText === undefined
+    ? undefined
+    : await calibrate(inputPath, file, plan, options.calibrationText, { onProgress: options.onCalibrationProgress, signal: options.signal });
 
   const metadata = new Map<string, GgufValue>(file.metadata);
   for (const key of SPLIT_KEYS) metadata.delete(key);
@@ -109,7 +136,7 @@ export async function quantizeModelFile(inputPath: string, outputPath: string, o
     for (const p of plan) {
       const info = infos.get(p.name)!;
       let tensorBytes = 0;
-      for (const chunk of tensorChunks(info, p.type, source.fd, source.shownPath)) {
+      for (const chunk of tensorChunks(info, p.type, source.fd, source.shownPath, calibration?.tensors.get(p.name))) {
         options.signal?.throwIfAborted();
         const bytes = chunk.convert();
         writeAll(out, bytes);
@@ -142,6 +169,7 @@ export async function quantizeModelFile(inputPath: string, outputPath: string, o
         return { name: p.name, shape: info.shape, inputType: ggmlTypeName(info.type), outputType: ggmlTypeName(p.type), reason: p.reason };
       }),
       numFallbacks: plan.filter((p) => p.reason === 'fallback').length,
+      ...(calibration && { calibration: calibrationReport(calibration) }),
     };
   } catch (err) {
     if (out !== undefined) closeSync(out);
@@ -159,8 +187,12 @@ interface TensorChunk {
   convert(): Uint8Array;
 }
 
-/** The chunks of whole rows of one tensor: copied as they are, or read as f32 and quantized to `type`. */
-function* tensorChunks(info: GgufTensorInfo, type: GgmlType, fd: number, shownPath: string): Generator<TensorChunk> {
+/**
+ * The chunks of whole rows of one tensor: copied as they are, or read as f32 and quantized to
+ * `type`; with `calibration`, its values replace the tensor's, its column scales multiply the rows
+ * and its importance weights the quantizer.
+ */
+function* tensorChunks(info: GgufTensorInfo, type: GgmlType, fd: number, shownPath: string, calibration?: TensorCalibration): Generator<TensorChunk> {
   const numCols = info.shape[0]!;
   const numRows = info.numElements / numCols;
   const rowsPerChunk = Math.max(1, Math.floor(CHUNK_ELEMENTS / numCols));
@@ -176,7 +208,12 @@ function* tensorChunks(info: GgufTensorInfo, type: GgmlType, fd: number, shownPa
       }
       return bytes;
     };
-    if (type === info.type) {
+    const replaced = calibration?.values;
+    if (replaced) {
+      yield { inputBytes, convert: () => codecFor(type)!.quantize(replaced.subarray(row * numCols, (row + rows) * numCols)) };
+      continue;
+    }
+    if (type === info.type && !calibration?.columnScales) {
       yield { inputBytes, convert: read };
       continue;
     }
@@ -188,12 +225,24 @@ function* tensorChunks(info: GgufTensorInfo, type: GgmlType, fd: number, shownPa
         // [rows, numCols] f32
         const f32 = info.type === GgmlType.F32 ? new Float32Array(bytes.buffer, 0, values) : new Float32Array(values);
         if (info.type !== GgmlType.F32) codecFor(info.type)!.dequantize(bytes, 0, values, f32);
-        const out = codecFor(type)!.quantize(f32);
+        const scales = calibration?.columnScales;
+        if (scales) for (let i = 0; i < values; i++) f32[i] = f32[i]! * scales[i % numCols]!;
+        const weighted = calibration?.importance && importanceQuantizer(type);
+        const out = weighted ? weighted(f32, numCols, calibration.importance!) : codecFor(type)!.quantize(f32);
         if (out.byteLength !== ggmlByteSize(type, values)) throw new Error(`invariant failed: ${ggmlTypeName(type)} codec wrote ${out.byteLength} bytes for ${values} values`);
         return out;
       },
     };
   }
+}
+
+function calibrationReport(c: Calibration): CalibrationReport {
+  return {
+    numTokens: c.numTokens,
+    numWindows: c.numWindows,
+    numWeighted: c.numWeighted,
+    groups: c.groups.map((g) => ({ norm: g.norm, alpha: g.alpha, errorUnscaled: g.errorUnscaled, errorScaled: g.errorScaled })),
+  };
 }
 
 /** Refuses a tensor the plan would convert from a type that cannot be read as f32, or to a type without a codec. */

@@ -82,6 +82,56 @@ export function ggmlCQuantizer(): Available<GgmlCQuantizer> {
   return cQuantizer;
 }
 
+const CHUNK_HARNESS_C = String.raw`
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+typedef size_t (*chunk_fn)(int, const float *, void *, int64_t, int64_t, int64_t, const float *);
+int main(int argc, char ** argv) {
+  if (argc != 6) return 2;
+  void * lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+  if (!lib) { fprintf(stderr, "%s\n", dlerror()); return 3; }
+  chunk_fn fn = (chunk_fn) dlsym(lib, "ggml_quantize_chunk");
+  if (!fn) { fprintf(stderr, "no symbol ggml_quantize_chunk\n"); return 4; }
+  int type = atoi(argv[2]); long nrows = atol(argv[3]), ncols = atol(argv[4]), out_bytes = atol(argv[5]);
+  float * x = malloc(nrows * ncols * 4), * imatrix = malloc(ncols * 4);
+  void * out = calloc(1, out_bytes);
+  if (fread(x, 4, nrows * ncols, stdin) != (size_t) (nrows * ncols)) return 5;
+  if (fread(imatrix, 4, ncols, stdin) != (size_t) ncols) return 6;
+  size_t n = fn(type, x, out, 0, nrows, ncols, imatrix);
+  fwrite(out, 1, n, stdout);
+  return 0;
+}
+`;
+
+/** ggml_quantize_chunk(type, x, out, 0, rows, numCols, imatrix): llama-quantize's call, with an importance matrix ([numCols]) */
+export type GgmlChunkQuantizer = (type: number, x: Float32Array, numCols: number, imatrix: Float32Array, numBytes: number) => Uint8Array;
+
+let chunkQuantizer: Available<GgmlChunkQuantizer> | undefined;
+
+export function ggmlChunkQuantizer(): Available<GgmlChunkQuantizer> {
+  if (chunkQuantizer) return chunkQuantizer;
+  const lib = libggmlBase();
+  if (!lib) return (chunkQuantizer = { ok: false, reason: `no libggml-base.so of @node-llama-cpp/${process.platform}-${process.arch}` });
+  const dir = mkdtempSync(join(tmpdir(), 'peregrine-ggml-chunk-'));
+  const src = join(dir, 'harness.c');
+  const exe = join(dir, 'harness');
+  writeFileSync(src, CHUNK_HARNESS_C);
+  const cc = spawnSync('cc', ['-O1', '-o', exe, src, '-ldl'], { encoding: 'utf8' });
+  if (cc.status !== 0) return (chunkQuantizer = { ok: false, reason: `cannot compile the C harness with cc: ${cc.error?.message ?? cc.stderr}` });
+  return (chunkQuantizer = {
+    ok: true,
+    value(type, x, numCols, imatrix, numBytes) {
+      const input = new Uint8Array(x.byteLength + imatrix.byteLength);
+      input.set(new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
+      input.set(new Uint8Array(imatrix.buffer, imatrix.byteOffset, imatrix.byteLength), x.byteLength);
+      const args = [lib, String(type), String(x.length / numCols), String(numCols), String(numBytes)];
+      return new Uint8Array(execFileSync(exe, args, { input, maxBuffer: 1 << 28 }));
+    },
+  });
+}
+
 /**
  * Runs `script` with python3, numpy and `gguf` (llama.cpp's package, 0.19.0) importable; the script
  * reads its input bytes from stdin (`sys.stdin.buffer.read()`) and writes its output bytes to stdout.

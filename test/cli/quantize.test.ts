@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readGguf } from '../../src/formats/gguf/index.js';
+import { readGguf, readTensorData } from '../../src/formats/gguf/index.js';
 import { ggmlTypeName } from '../../src/formats/ggml-type.js';
 import { inProcess } from './in-process.js';
 
@@ -47,6 +47,28 @@ describe('peregrine quantize', () => {
     expect(types['blk.0.attn_k.weight']).toBe('F32');
     expect(types['blk.3.attn_q.weight']).toBe('F32');
     expect(types['blk.3.attn_k.weight']).toBe('Q4_0');
+  });
+
+  it('--calibration calibrates the 4-bit tensors on a text, says what it changed, and folds the scales into the norms', () => {
+    const text = join(dir, 'calibration.txt');
+    writeFileSync(text, 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her dog.\n'.repeat(8));
+    const out = join(dir, 'calibrated.gguf');
+    const r = peregrine('quantize', '--input', STORIES, '--output', out, '--format', 'Q4_0', '--calibration', text, '--json');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/peregrine: calibrated on \d+ tokens \(1 windows\): 30 tensors in 4-bit types rounded by importance, \d+ of 10 norms' matrices scaled \(AWQ\); tensors in other types are quantized as without calibration/);
+    const report = JSON.parse(r.stdout);
+    const scaled = report.calibration.groups.filter((g: { alpha: number }) => g.alpha > 0).map((g: { norm: string }) => g.norm);
+    expect(scaled.length).toBeGreaterThan(0);
+    const norm = (path: string): Uint8Array => {
+      const file = readGguf(path);
+      return readTensorData(file, [file.tensors.find((t) => t.name === scaled[0])!]).get(scaled[0])!;
+    };
+    expect(Buffer.from(norm(out)).equals(Buffer.from(norm(STORIES)))).toBe(false);
+    const g = peregrine('generate', '--model', out, '--prompt', 'Once upon a time', '--max-tokens', '8', '--temperature', '0');
+    expect(g.code).toBe(0);
+    const missing = peregrine('quantize', '--input', STORIES, '--output', join(dir, 'z.gguf'), '--format', 'Q4_0', '--calibration', join(dir, 'none.txt'));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/error \[INVALID_ARGUMENT\]: --calibration: cannot read .*none\.txt: ENOENT/);
   });
 
   it('refuses bad input with exit 2 and a typed error, leaving no file behind', async () => {

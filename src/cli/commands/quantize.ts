@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { InvalidRequestError } from '../../errors/engine-error.js';
 import { untrustedPath } from '../../errors/untrusted-text.js';
 import { quantFormats } from '../../quant/index.js';
@@ -7,15 +8,23 @@ import { ProgressBar, type ProgressStream } from '../progress-bar.js';
 
 export const QUANTIZE_COMMAND = defineCommand({
   name: 'quantize',
-  synopsis: '--input IN.gguf --output OUT.gguf --format F [--keep PATTERN]',
+  synopsis: '--input IN --output OUT --format F [--calibration TEXT] [--keep PATTERN]',
   summary:
     'Writes a GGUF model (F32, F16 or BF16 weights) in a quantized format, with the tensor types and bytes ' +
     "llama.cpp's llama-quantize writes for that format (norms and other 1-D tensors stay as they are; output and tied " +
-    'embeddings, k-quant mixes and shape fallbacks follow its rules). A progress bar shows on a terminal.',
+    'embeddings, k-quant mixes and shape fallbacks follow its rules). With --calibration, the 4-bit types (Q4_0, Q4_K, ' +
+    'MXFP4, NVFP4) are calibrated on a text, as llama.cpp\'s imatrix and AWQ do: the model runs over it, and the mean ' +
+    'squared activations weight the rounding, and per-channel scales found on them are folded into the norms before ' +
+    'q/k/v and gate/up. A progress bar shows on a terminal.',
   flags: {
     input: { type: 'string', arg: 'PATH', help: 'the model to quantize: a GGUF in F32, F16 or BF16' },
     output: { type: 'string', arg: 'PATH', help: 'where to write the quantized GGUF (written under a temporary name, then renamed)' },
     format: { type: 'string', arg: 'F', help: `one of ${quantFormats().map((f) => f.name).join(', ')} (Q4_K is Q4_K_M, Q5_K is Q5_K_M, as in llama-quantize)` },
+    calibration: {
+      type: 'string',
+      arg: 'TEXT',
+      help: 'a UTF-8 text file to calibrate the 4-bit types on (Q4_0, Q4_K, MXFP4, NVFP4; other types are unchanged); the model runs over it in windows of 512 tokens',
+    },
     keep: { type: 'string', arg: 'PATTERN', multiple: true, help: 'leave tensors whose names match this regular expression in their input type' },
     json: { type: 'boolean', help: 'print the report (every tensor, its input and output type) as JSON on stdout' },
   },
@@ -26,6 +35,8 @@ export async function runQuantize(argv: string[], out: NodeJS.WritableStream, er
   for (const flag of ['input', 'output', 'format'] as const) {
     if (values[flag] === undefined) throw new InvalidRequestError('INVALID_ARGUMENT', `--${flag} is required (see peregrine quantize --help)`);
   }
+  const calibrationText = values.calibration === undefined ? undefined : readCalibrationText(values.calibration);
+  const calibrationBar = new ProgressBar(err, 'calibrating');
   const bar = new ProgressBar(err, `quantizing to ${values.format}`);
   const controller = new AbortController();
   const abort = (): void => controller.abort(new InvalidRequestError('INVALID_ARGUMENT', 'interrupted; nothing was written'));
@@ -35,6 +46,13 @@ export async function runQuantize(argv: string[], out: NodeJS.WritableStream, er
     const report = await quantizeModelFile(values.input!, values.output!, {
       format: values.format!,
       keep: values.keep ?? [],
+      ...(calibrationText !== undefined && {
+        calibrationText,
+        onCalibrationProgress: (done: number, total: number) => {
+          calibrationBar.update(done, total, `${done}/${total} windows`);
+          if (done === total) calibrationBar.finish();
+        },
+      }),
       onProgress: (done, total, name) => bar.update(done, total, name),
       signal: controller.signal,
     });
@@ -49,9 +67,31 @@ export async function runQuantize(argv: string[], out: NodeJS.WritableStream, er
         (report.numFallbacks ? `, ${report.numFallbacks} in a fallback type (row length not a multiple of the block)` : '') +
         ` in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
     );
+    const c = report.calibration;
+    if (c) {
+      const scaled = c.groups.filter((g) => g.alpha > 0).length;
+      err.write(
+        `peregrine: calibrated on ${c.numTokens} tokens (${c.numWindows} windows): ${c.numWeighted} tensors in 4-bit types rounded by importance, ` +
+          `${scaled} of ${c.groups.length} norms' matrices scaled (AWQ); ` +
+          (c.numWeighted === 0
+            ? 'no tensor is in a 4-bit type (Q4_0, Q4_K, MXFP4, NVFP4), so calibration changed nothing'
+            : 'tensors in other types are quantized as without calibration') +
+          '\n',
+      );
+    }
     if (values.json) out.write(JSON.stringify(report, null, 2) + '\n');
   } finally {
+    calibrationBar.finish();
     bar.finish();
     process.off('SIGINT', abort);
+  }
+}
+
+function readCalibrationText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    const reason = (e instanceof Error ? e.message : String(e)).split(', ')[0]!; // without the raw path Node appends
+    throw new InvalidRequestError('INVALID_ARGUMENT', `--calibration: cannot read ${untrustedPath(path)}: ${reason}`, { cause: e });
   }
 }
