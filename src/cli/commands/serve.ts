@@ -9,7 +9,7 @@ import { CorsPolicy } from '../../server/cors.js';
 import { createServer, DEFAULT_MAX_UNREAD_BYTES, type PeregrineServer } from '../../server/server.js';
 import { shutdownGracefully } from '../../server/graceful-shutdown.js';
 import type { ServingEngine } from '../../engine/serving-engine.js';
-import { choiceFlag, defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs, positiveIntegerFlag, threadsFlag, TOKENIZER_FLAG } from '../args.js';
+import { PARALLEL_FLAGS, choiceFlag, defineCommand, parallelFlags, matmulPrecisionFlag, numberFlag, parseCommandArgs, positiveIntegerFlag, threadsFlag, TOKENIZER_FLAG } from '../args.js';
 import { mergeFlagValues, readConfigFile } from '../config-file.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type Logger } from '../../server/logging/logger.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
@@ -41,7 +41,8 @@ export const SERVE_COMMAND = defineCommand({
     'max-num-seqs': { type: 'string', arg: 'N', help: 'most requests generating at once', default: '16' },
     'max-queue': { type: 'string', arg: 'N', help: 'most requests waiting before 429', default: '256' },
     'context-size': { type: 'string', arg: 'N', help: "context length in tokens, at most the model's trained context", default: "the model's, at most 4096" },
-    threads: { type: 'string', arg: 'N', help: 'threads for the native kernels', default: 'all cores' },
+    threads: { type: 'string', arg: 'N', help: 'threads for the native kernels (per worker with --tensor-parallel / --pipeline-parallel)', default: 'all cores, divided among the workers' },
+    ...PARALLEL_FLAGS,
     'matmul-precision': {
       type: 'string',
       arg: 'P',
@@ -85,6 +86,7 @@ interface ServeOptions {
   readonly modelAliases: string[] | undefined;
   readonly contextSize: number | undefined;
   readonly threads: number | undefined;
+  readonly parallel: ReturnType<typeof parallelFlags>;
   readonly matmulPrecision: 'exact' | 'bf16';
   readonly maxNumSeqs: number | undefined;
   readonly maxQueueLength: number | undefined;
@@ -104,6 +106,7 @@ export async function runServe(argv: string[], err: NodeJS.WritableStream): Prom
     threads: options.threads,
     matmulPrecision: options.matmulPrecision,
     tokenizer: options.tokenizerPath,
+    ...options.parallel,
   });
   const engine = createServingEngine(model, { maxNumSeqs: options.maxNumSeqs, maxQueueLength: options.maxQueueLength });
   // the vocabulary's byte trie for constrained decoding takes a second or more on a 128k vocabulary:
@@ -174,6 +177,7 @@ function toServeOptions(values: ServeValues): ServeOptions {
     modelAliases: values['model-alias'],
     contextSize: positiveIntegerFlag(values['context-size'], '--context-size'),
     threads: threadsFlag(values.threads),
+    parallel: parallelFlags(values),
     matmulPrecision: matmulPrecisionFlag(values['matmul-precision']) ?? 'bf16',
     maxNumSeqs: positiveIntegerFlag(values['max-num-seqs'], '--max-num-seqs'),
     maxQueueLength: positiveIntegerFlag(values['max-queue'], '--max-queue'),
