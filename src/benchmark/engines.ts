@@ -66,18 +66,18 @@ export function peregrineTarget(model: Model, options: PeregrineTargetOptions): 
         config,
         // not AsyncEngine.shutdown(): it disposes the model the next scenario needs. Every request
         // of a finished run has ended or been aborted, so the scheduler is empty (waiting a moment
-        // if not, so no leftover step runs into the next scenario) and dropping the engine frees
-        // its KV cache.
+        // if not, so no leftover step runs into the next scenario); then its KV cache is freed.
         close: async () => {
           const isBusy = (): boolean => serving.stats().numRunning + serving.stats().numWaiting > 0;
           for (const deadline = performance.now() + 5000; isBusy() && performance.now() < deadline; ) {
             await new Promise((resolve) => setTimeout(resolve, 10));
           }
+          serving.disposeKvCache(); // a model on workers runs one engine at a time: the next scenario's
         },
       };
     },
     async dispose() {
-      model.dispose();
+      await model.close();
     },
   };
 }

@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../engine/loaded-model.js';
 import type { MatmulPrecision } from '../kernels/native/native-backend.js';
+import type { ParallelPlan } from '../parallel/parallel-executor.js';
 import { MODEL_SHAPE_NAMES, type ModelShapeName } from '../testing/model-shapes.js';
 import { writeSyntheticModel, type SyntheticWeightType } from '../testing/synthetic-model.js';
 import { InvalidRequestError } from '../errors/engine-error.js';
@@ -30,7 +31,10 @@ export interface BenchmarkOptions extends Omit<ScenarioPlan, 'vocabSize'> {
   readonly model: string;
   /** weight type for a named shape */
   readonly weightType: SyntheticWeightType;
+  /** Peregrine's kernel threads (each worker's, with a parallel plan) */
   readonly threads: number;
+  /** Peregrine's model on tensorParallel × pipelineParallel workers, or undefined for one process; llama.cpp gets threads × the workers */
+  readonly parallel: ParallelPlan | undefined;
   /** Peregrine's Q8_0 / Q4_0 / Q4_K batch arithmetic (LoadModelOptions.matmulPrecision) */
   readonly matmulPrecision: MatmulPrecision;
   /** sequences for Offline and Server (SingleStream runs each engine with one) */
@@ -84,6 +88,11 @@ function searchNote(search: RateSearchResult): string {
   return ` (${failed}; ${search.trials.length} trials${numStopped > 0 ? `, ${numStopped} stopped early` : ''})`;
 }
 
+/** "tensor-parallel 2 × pipeline-parallel 2 (4 workers, shared-memory)" */
+export function describePlan(plan: ParallelPlan): string {
+  return `tensor-parallel ${plan.tensorParallel} × pipeline-parallel ${plan.pipelineParallel} (${plan.tensorParallel * plan.pipelineParallel} workers, ${plan.transport})`;
+}
+
 function gitCommit(): string {
   try {
     return execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
@@ -97,11 +106,21 @@ export async function runBenchmark(o: BenchmarkOptions): Promise<string> {
   const modelPath = resolveBenchModel(o.model, o.weightType, o.log);
   const maxLen = (d: LengthDistribution): number => (d.kind === 'fixed' ? d.value : d.max);
   const contextSize = maxLen(o.inputLength) + maxLen(o.outputLength) + 8;
-  const model = await loadModel(modelPath, { contextSize, backend: 'auto', threads: o.threads, matmulPrecision: o.matmulPrecision });
-  const plan = { ...o, vocabSize: model.network.config.vocabSize, progress };
-  const targetOptions = { threads: o.threads, maxNumSeqs: o.maxNumSeqs, contextSize };
+  const model = await loadModel(modelPath, {
+    contextSize,
+    backend: 'auto',
+    threads: o.threads,
+    matmulPrecision: o.matmulPrecision,
+    tensorParallel: o.parallel?.tensorParallel,
+    pipelineParallel: o.parallel?.pipelineParallel,
+    parallelTransport: o.parallel?.transport,
+  });
+  const plan = { ...o, vocabSize: model.config.vocabSize, progress };
+  const numWorkers = o.parallel === undefined ? 1 : o.parallel.tensorParallel * o.parallel.pipelineParallel;
+  // the peer gets the cores Peregrine's workers use together
+  const targetOptions = { threads: o.threads * numWorkers, maxNumSeqs: o.maxNumSeqs, contextSize };
   const runs: EngineRun[] = [];
-  const ourTarget = peregrineTarget(model, { ...targetOptions, matmulPrecision: o.matmulPrecision, maxQueueLength: Math.max(256, o.numServer, o.numOffline) });
+  const ourTarget = peregrineTarget(model, { ...targetOptions, threads: o.threads, matmulPrecision: o.matmulPrecision, maxQueueLength: Math.max(256, o.numServer, o.numOffline) });
   try {
     runs.push(await runScenarios(ourTarget, plan));
   } finally {
@@ -125,7 +144,7 @@ export async function runBenchmark(o: BenchmarkOptions): Promise<string> {
   const stamp = date.toISOString().replace(/[:.]/g, '-');
   const dir = join(o.outDir, stamp);
   mkdirSync(dir, { recursive: true });
-  const settings = { minServerSeconds: o.minServerSeconds, numServerRequests: o.numServer, maxServerTrials: o.maxServerTrials, canStopEarly: o.canStopEarly, threads: o.threads, maxNumSeqs: o.maxNumSeqs, inputLength: o.inputLength, outputLength: o.outputLength, constraints: o.constraints, seed: o.seed };
+  const settings = { minServerSeconds: o.minServerSeconds, numServerRequests: o.numServer, maxServerTrials: o.maxServerTrials, canStopEarly: o.canStopEarly, threads: o.threads, parallel: o.parallel ?? null, maxNumSeqs: o.maxNumSeqs, inputLength: o.inputLength, outputLength: o.outputLength, constraints: o.constraints, seed: o.seed };
   const modelName = `${o.model}${o.model === modelPath ? '' : ` ${o.weightType}`}`;
   writeFileSync(
     join(dir, 'report.json'),
@@ -136,7 +155,8 @@ export async function runBenchmark(o: BenchmarkOptions): Promise<string> {
   const comparisonTable = toComparisonTable(comparison, { ours: ours.name, peer: peer?.name ?? 'llama.cpp' });
   const tables = runs.map((r) => `### ${r.name}\n\n${toMarkdownTable(r.results)}\n\nServer: highest rate meeting TTFT p99 ≤ ${o.constraints.ttftP99Ms} ms and TPOT p99 ≤ ${o.constraints.tpotP99Ms} ms: ${r.rateSearch.bestRatePerSecond?.toFixed(2) ?? 'none'} req/s${searchNote(r.rateSearch)}`);
   const configurationTable = `### Configurations\n\n${toConfigurationTable(runs)}`;
-  const markdown = `## ${modelName}, ${o.threads} threads (${date.toISOString().slice(0, 10)}, ${commit})\n\n### ${shortName(ours.name)} vs ${peer ? shortName(peer.name) : 'llama.cpp (skipped)'}\n\n${comparisonTable}\n${configurationTable}\n${tables.join('\n\n')}\n`;
+  const title = `${modelName}, ${o.parallel === undefined ? `${o.threads} threads` : `${describePlan(o.parallel)}, ${o.threads} threads per worker`}`;
+  const markdown = `## ${title} (${date.toISOString().slice(0, 10)}, ${commit})\n\n### ${shortName(ours.name)} vs ${peer ? shortName(peer.name) : 'llama.cpp (skipped)'}\n\n${comparisonTable}\n${configurationTable}\n${tables.join('\n\n')}\n`;
   writeFileSync(join(dir, 'report.md'), markdown);
   writeFileSync(
     join(dir, 'throughput-latency.svg'),
@@ -174,7 +194,7 @@ export async function runBenchmark(o: BenchmarkOptions): Promise<string> {
       configuration: configurationSummary(runs),
       details: dir,
     };
-    await appendHistory(o.historyPath, { date, commit, title: `${modelName}, ${o.threads} threads`, figures });
+    await appendHistory(o.historyPath, { date, commit, title, figures });
   }
   o.log(`wrote ${dir}/{report.json,report.md,*.svg}`);
   return markdown;

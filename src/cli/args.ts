@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { InvalidRequestError } from '../errors/engine-error.js';
+import { TRANSPORT_KINDS, type TransportKind } from '../parallel/transport.js';
 
 /**
  * One flag of a command: what parseArgs needs (type, multiple) and what `--help` shows (arg, help,
@@ -163,4 +164,34 @@ export function backendFlag(value: unknown): (typeof BACKENDS)[number] | undefin
     throw new InvalidRequestError('INVALID_ARGUMENT', `--backend must be one of ${BACKENDS.join(', ')} (got '${String(value)}')`);
   }
   return value as (typeof BACKENDS)[number];
+}
+
+/** `--tensor-parallel N`, `--pipeline-parallel M`, `--parallel-transport T`: the model on N × M workers (generate, serve, bench) */
+export const PARALLEL_FLAGS = {
+  'tensor-parallel': {
+    type: 'string',
+    arg: 'N',
+    help: 'workers per pipeline stage, each with a slice of every layer (heads, FFN columns, KV cache); with N × M above 1 --threads is per worker',
+    default: '1',
+  },
+  'pipeline-parallel': { type: 'string', arg: 'M', help: 'pipeline stages, each with a run of layers; a step is split into M micro-batches', default: '1' },
+  'parallel-transport': {
+    type: 'string',
+    arg: 'T',
+    help: 'how the N × M workers exchange activations: shared-memory (threads of this process) or socket (processes on Unix sockets)',
+    default: 'shared-memory',
+  },
+} as const satisfies Flags;
+
+/** The parallel plan of PARALLEL_FLAGS' values, checked; absent flags stay undefined (one worker, shared memory). */
+export function parallelFlags(values: { readonly [K in keyof typeof PARALLEL_FLAGS]?: string }): {
+  tensorParallel: number | undefined;
+  pipelineParallel: number | undefined;
+  parallelTransport: TransportKind | undefined;
+} {
+  return {
+    tensorParallel: positiveIntegerFlag(values['tensor-parallel'], '--tensor-parallel'),
+    pipelineParallel: positiveIntegerFlag(values['pipeline-parallel'], '--pipeline-parallel'),
+    parallelTransport: choiceFlag(values['parallel-transport'], '--parallel-transport', TRANSPORT_KINDS),
+  };
 }

@@ -12,9 +12,8 @@ import { Pooler } from './pooler.js';
 import type { PoolingType } from '../scheduler/request.js';
 import { validateGenerationOptions, type GenerationChunk, type GenerationOptions, type GenerationTimings } from './generation-options.js';
 import { KV_BLOCK_SIZE } from '../kernels/host-kv-cache.js';
-import type { KvCache } from '../kernels/kernel-backend.js';
-import { ModelRunner } from '../runner/model-runner.js';
 import type { Model } from './model.js';
+import type { RunnerHandle } from './model-weights.js';
 import type { ServingEngine, ServingStats } from './serving-engine.js';
 import { StopMatcher } from './stop-matcher.js';
 import { kvBytesPerToken } from './context-size.js';
@@ -49,8 +48,8 @@ export class AsyncEngine implements ServingEngine {
   readonly contextSize: number;
   readonly constraints: ConstraintCompiler;
   private readonly core: EngineCore;
-  /** the KV cache, on the model's backend */
-  private readonly kv: KvCache;
+  /** the model's runner for this engine, and the KV cache it runs on */
+  private readonly runner: RunnerHandle;
   private readonly maxNumSeqs: number;
   private isLoopRunning = false;
   private isShuttingDown = false;
@@ -64,16 +63,16 @@ export class AsyncEngine implements ServingEngine {
     this.tokenizer = model.tokenizer;
     this.contextSize = model.contextSize;
     this.constraints = options.constraintCompiler ?? model.constraintCompiler;
-    const c = model.network.config;
+    const c = model.config;
     const maxNumSeqs = options.maxNumSeqs ?? 16;
     this.maxNumSeqs = maxNumSeqs;
     const bytesPerToken = kvBytesPerToken(c, model.kvCacheType);
     const numKvTokens =
       options.numKvTokens ?? Math.max(model.contextSize, Math.min(maxNumSeqs * model.contextSize, Math.floor(KV_BYTES_CAP / bytesPerToken)));
     const numKvBlocks = Math.ceil(numKvTokens / KV_BLOCK_SIZE);
-    // on the model's backend; disposed at shutdown, before the model
-    this.kv = model.network.backend.allocateKvCache({ numLayers: c.numLayers, kvDim: c.numKvHeads * c.headDim, numBlocks: numKvBlocks, blockSize: KV_BLOCK_SIZE, dtype: model.kvCacheType });
-    this.core = new EngineCore(new ModelRunner(model.network, this.kv), model.tokenizer, {
+    // on the model's backend (or its workers); disposed at shutdown, before the model
+    this.runner = model.createRunner({ numKvBlocks, blockSize: KV_BLOCK_SIZE });
+    this.core = new EngineCore(this.runner.runner, model.tokenizer, {
       maxNumSeqs,
       maxNumBatchedTokens: Math.max(options.maxNumBatchedTokens ?? 512, maxNumSeqs),
       maxQueueLength: options.maxQueueLength ?? 256,
@@ -106,7 +105,7 @@ export class AsyncEngine implements ServingEngine {
         : [...prompt];
     if (promptIds.length === 0) throw new InvalidRequestError('INVALID_ARGUMENT', 'prompt is empty');
     this.model.checkTokens(promptIds);
-    const logitBias = resolveLogitBias(options.logitBias, this.model.network.config.vocabSize);
+    const logitBias = resolveLogitBias(options.logitBias, this.model.config.vocabSize);
     const spec = resolveConstraintSpec(options);
     // compiled (or found in the compiler's cache) before anything is queued: a bad spec is the caller's error
     const compiled = spec === undefined ? undefined : this.constraints.compile(spec);
@@ -206,7 +205,7 @@ export class AsyncEngine implements ServingEngine {
       const onAbort = (): void => this.core.abort(requestId);
       const settle = (): void => options.signal?.removeEventListener('abort', onAbort);
       const state: PoolingState = {
-        pooler: new Pooler(options.pooling, this.model.network.config.hiddenSize),
+        pooler: new Pooler(options.pooling, this.model.config.hiddenSize),
         normalize: options.normalize ?? true,
         resolve: (embedding) => {
           settle();
@@ -224,12 +223,12 @@ export class AsyncEngine implements ServingEngine {
     });
   }
 
-  /** Stops taking requests and resolves when the open ones have finished. */
+  /** Stops taking requests and resolves when the open ones have finished and the model is closed (a parallel model's workers stopped). */
   async shutdown(): Promise<void> {
     this.isShuttingDown = true;
-    if (this.core.hasWork) await new Promise<void>((resolve) => (this.drained = resolve));
+    if (this.core.hasWork || this.isLoopRunning) await new Promise<void>((resolve) => (this.drained = resolve));
     this.disposeKvCache();
-    this.model.dispose();
+    await this.model.close();
   }
 
   /**
@@ -237,25 +236,41 @@ export class AsyncEngine implements ServingEngine {
    * DisposedError); leaves the model alone. Twice is harmless.
    */
   disposeKvCache(): void {
-    this.kv.dispose();
+    this.runner.dispose();
   }
 
+  /**
+   * Steps while any request is open, one at a time. A step of a runner whose forward pass runs on
+   * workers is a promise, awaited before the next; requests join and abort meanwhile. A step that
+   * throws or rejects kills the engine: every open request fails with EngineDeadError.
+   */
   private runLoop(): void {
     if (this.isLoopRunning) return;
     this.isLoopRunning = true;
-    const tick = (): void => {
-      try {
-        this.core.step();
-      } catch (err) {
-        this.deadError = new EngineDeadError('ENGINE_DEAD', `engine step failed: ${(err as Error).message}`, { cause: err });
-        this.core.failAll(this.deadError);
-      }
+    const fail = (err: unknown): void => {
+      this.deadError = new EngineDeadError('ENGINE_DEAD', `engine step failed: ${(err as Error).message}`, { cause: err });
+      this.core.failAll(this.deadError);
+    };
+    const next = (): void => {
       if (this.core.hasWork && !this.deadError) {
         setImmediate(tick);
       } else {
         this.isLoopRunning = false;
         this.drained?.();
       }
+    };
+    const tick = (): void => {
+      let step: void | Promise<void> = undefined;
+      try {
+        step = this.core.step();
+      } catch (err) {
+        fail(err);
+      }
+      if (step === undefined) return next();
+      step.then(next, (err: unknown) => {
+        fail(err);
+        next();
+      });
     };
     setImmediate(tick);
   }

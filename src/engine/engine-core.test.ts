@@ -312,3 +312,99 @@ describe('EngineCore: constrained decoding and logit_bias', () => {
     expect(lp.topLogprobs[0]!.tokenId).toBe(300);
   });
 });
+
+/** FakeRunner's output, handed back as a promise settled when the test calls `settle` (a forward pass on workers). */
+class AsyncFakeRunner implements Runner {
+  readonly inner: FakeRunner;
+  private pending: (() => void) | undefined;
+  constructor(scripts: ReadonlyMap<string, readonly number[]>) {
+    this.inner = new FakeRunner(scripts);
+  }
+  execute(output: SchedulerOutput): Promise<RunnerOutput> {
+    const result = this.inner.execute(output);
+    return new Promise((resolve) => (this.pending = () => resolve(result)));
+  }
+  argmaxRows(numRows: number): Int32Array {
+    return this.inner.argmaxRows(numRows);
+  }
+  /** settles the step in flight */
+  settle(): void {
+    const pending = this.pending!;
+    this.pending = undefined;
+    pending();
+  }
+}
+
+describe('EngineCore with an async runner', () => {
+  it('a sync runner steps synchronously: step() returns undefined', () => {
+    const core = new EngineCore(new FakeRunner(new Map()), tokenizer, config);
+    core.addRequest(request('a', 3, 2).request);
+    expect(core.step()).toBeUndefined();
+  });
+
+  it('produces the same tokens, chunks and steps as the sync runner, one awaited step at a time', async () => {
+    const scripts = new Map([['a', [400, 401, 402, 403]], ['b', [410, EOS]]]);
+    const syncRunner = new FakeRunner(scripts);
+    const syncCore = new EngineCore(syncRunner, tokenizer, config);
+    const syncStreams = [request('a', 10, 3), request('b', 3, 10)];
+    for (const r of syncStreams) syncCore.addRequest(r.request);
+    runToEnd(syncCore);
+
+    const asyncRunner = new AsyncFakeRunner(scripts);
+    const core = new EngineCore(asyncRunner, tokenizer, config);
+    const streams = [request('a', 10, 3), request('b', 3, 10)];
+    for (const r of streams) core.addRequest(r.request);
+    for (let i = 0; core.hasWork; i++) {
+      expect(i).toBeLessThan(50);
+      const step = core.step();
+      expect(step).toBeInstanceOf(Promise);
+      expect(() => core.step()).toThrow(/in flight/); // one step at a time
+      asyncRunner.settle();
+      await step;
+      expect(core.scheduler.kvCacheManager.listInvariantViolations()).toEqual([]);
+    }
+    expect(asyncRunner.inner.steps).toEqual(syncRunner.steps);
+    expect(streams.map((s) => s.stream.chunks)).toEqual(syncStreams.map((s) => s.stream.chunks));
+    expect(streams.every((s) => s.stream.isEnded)).toBe(true);
+  });
+
+  it('an abort while a step is in flight ends that request at once and skips its row; the other request goes on', async () => {
+    const runner = new AsyncFakeRunner(new Map([['a', [400, 401, 402]], ['b', [410, 411, 412]]]));
+    const core = new EngineCore(runner, tokenizer, config);
+    const a = request('a', 3, 3);
+    const b = request('b', 3, 3);
+    core.addRequest(a.request);
+    core.addRequest(b.request);
+    const step = core.step()!;
+    core.abort('a');
+    expect(a.stream.chunks.at(-1)?.finishReason).toBe('abort');
+    expect(a.stream.isEnded).toBe(true);
+    const c = request('c', 2, 1);
+    core.addRequest(c.request); // joins while the step is in flight, runs in the next
+    runner.settle();
+    await step;
+    expect(a.stream.chunks.flatMap((ch) => ch.tokenIds)).toEqual([]); // its sampled row was dropped
+    expect(b.stream.chunks.flatMap((ch) => ch.tokenIds)).toEqual([410]);
+    while (core.hasWork) {
+      const next = core.step()!;
+      runner.settle();
+      await next;
+      expect(core.scheduler.kvCacheManager.listInvariantViolations()).toEqual([]);
+    }
+    expect(b.stream.chunks.flatMap((ch) => ch.tokenIds)).toEqual([410, 411, 412]);
+    expect(c.stream.chunks.at(-1)?.finishReason).toBe('length');
+    expect(core.scheduler.kvCacheManager.numFreeBlocks).toBe(config.numKvBlocks);
+  });
+
+  it('a rejected step rejects step(), and the core can fail its requests (failAll) and take the next step', async () => {
+    const runner: Runner = { execute: () => Promise.reject(new Error('worker 1 exited')), argmaxRows: () => new Int32Array(0) };
+    const core = new EngineCore(runner, tokenizer, config);
+    const a = request('a', 3, 3);
+    core.addRequest(a.request);
+    await expect(core.step()).rejects.toThrow('worker 1 exited');
+    core.failAll(new Error('dead'));
+    expect((a.stream.error as Error).message).toBe('dead');
+    expect(core.hasWork).toBe(false);
+    expect(core.step()).toBeUndefined(); // not left "in flight"
+  });
+});

@@ -1,12 +1,13 @@
 import { KvCacheManager } from '../cache/kv-cache-manager.js';
-import { InvalidRequestError, RequestFailedError } from '../errors/engine-error.js';
-import type { PooledRows, Runner } from '../runner/model-runner.js';
+import { InvalidRequestError, RequestFailedError, invariant } from '../errors/engine-error.js';
+import type { PooledRows, Runner, RunnerOutput } from '../runner/model-runner.js';
 import { computeLogprobs } from '../sampling/compute-logprobs.js';
 import type { Sampler } from '../sampling/sampler.js';
 import { applyLogitBias, applyTokenMask, type LogitBias } from '../sampling/logits-processors.js';
 import type { TokenConstraint } from '../grammar/token-constraint.js';
 import { Request, type FinishReason } from '../scheduler/request.js';
 import { Scheduler } from '../scheduler/scheduler.js';
+import type { SchedulerOutput } from '../scheduler/scheduler-output.js';
 import type { StreamingDetokenizer } from '../tokenizer/streaming-detokenizer.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { GenerationChunk } from './generation-options.js';
@@ -76,6 +77,8 @@ export class EngineCore {
   private mask = new Uint32Array(0);
   /** [vocabSize] a constrained or biased row before its edits, kept only when logprobs are asked for */
   private rawRow = new Float32Array(0);
+  /** whether an async step's forward pass is in flight */
+  private isStepping = false;
 
   /** `tokenizer` says which tokens end a generation; `runner` runs each step's batch */
   constructor(
@@ -109,19 +112,43 @@ export class EngineCore {
     if (this.scheduler.abort(requestId)) this.close(requestId, 'abort');
   }
 
-  step(): void {
+  /**
+   * One step. With a runner whose execute returns a promise (its forward pass runs on workers) the
+   * step is a promise too, settled once the step's tokens are sampled and its requests updated; the
+   * caller awaits it before the next step. Requests may be added and aborted meanwhile: an abort
+   * frees the request's blocks at once (the scheduler hands them out again only at the next
+   * schedule, after the forward pass that writes them has finished) and its row is skipped.
+   */
+  step(): void | Promise<void> {
+    invariant(!this.isStepping, 'step while the last step is in flight');
     const output = this.scheduler.schedule();
     for (const f of output.finished) this.close(f.requestId, f.reason);
     if (output.scheduled.length === 0) return;
 
-    const { requestIds, logits, vocabSize, pooled } = this.runner.execute(output);
+    const result = this.runner.execute(output);
+    if (!(result instanceof Promise)) return this.update(output, result);
+    this.isStepping = true;
+    return result.then(
+      (r) => {
+        this.isStepping = false;
+        this.update(output, r);
+      },
+      (err: unknown) => {
+        this.isStepping = false;
+        throw err;
+      },
+    );
+  }
+
+  /** sample → update: the step's tokens from the runner's output, then the scheduler's bookkeeping */
+  private update(output: SchedulerOutput, { requestIds, logits, vocabSize, pooled }: RunnerOutput): void {
     this.pool(output.preempted, pooled ?? []);
     // greedy requests take their token from the kernels' argmax (on the backend, all rows at once,
     // before the host logits are edited), except rows whose logits are edited first (mask, bias):
     // they take the argmax of the edited row
     const isKernelGreedy = (requestId: string): boolean => {
-      const state = this.generation(requestId).params;
-      return state.sampler.isGreedy && !isEdited(state);
+      const state = this.generation(requestId)?.params;
+      return state !== undefined && state.sampler.isGreedy && !isEdited(state);
     };
     const argmax = requestIds.some(isKernelGreedy) ? this.runner.argmaxRows(requestIds.length) : undefined;
 
@@ -129,6 +156,7 @@ export class EngineCore {
     const finishReasons = new Map<string, FinishReason>();
     requestIds.forEach((requestId, row) => {
       const request = this.generation(requestId);
+      if (request === undefined) return; // aborted while the step was in flight
       const state = request.params;
       const rowLogits = logits.subarray(row * vocabSize, (row + 1) * vocabSize);
       // logprobs are of the model's raw distribution, before bias and mask (vLLM's default, "raw_logprobs")
@@ -167,11 +195,14 @@ export class EngineCore {
     for (const f of this.scheduler.updateFromOutput(output, sampled, finishReasons)) this.close(f.requestId, f.reason);
   }
 
-  /** A request the runner returned logits for: a generation, never a pooling request. */
-  private generation(requestId: string): Request<RequestState> {
+  /**
+   * A request the runner returned logits for: a generation, never a pooling request; undefined when
+   * it was aborted while an async step was in flight.
+   */
+  private generation(requestId: string): Request<RequestState> | undefined {
     const request = this.scheduler.getRequest(requestId);
-    if (request === undefined || request.pooling !== undefined) throw new Error(`${requestId}: logits for no generation request`);
-    return request as Request<RequestState>;
+    invariant(request?.pooling === undefined, `${requestId}: logits for a pooling request`);
+    return request as Request<RequestState> | undefined;
   }
 
   /** Adds this step's hidden rows to their requests' poolers; a preempted request starts over. */
@@ -180,7 +211,10 @@ export class EngineCore {
       const request = this.scheduler.getRequest(requestId);
       if (request?.pooling !== undefined) (request.params as PoolingState).pooler.reset();
     }
-    for (const p of pooled) (this.scheduler.getRequest(p.requestId)!.params as PoolingState).pooler.add(p.rows, p.numRows);
+    for (const p of pooled) {
+      const request = this.scheduler.getRequest(p.requestId); // undefined: aborted while an async step was in flight
+      if (request !== undefined) (request.params as PoolingState).pooler.add(p.rows, p.numRows);
+    }
   }
 
   /** Runs `use` on the request's constraint; when it throws an InvalidRequestError the request fails with it (false). */

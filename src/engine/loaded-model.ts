@@ -4,6 +4,8 @@ import { ChatSession, type ChatSessionOptions } from './chat-session.js';
 import type { EmbeddingOptions } from './embedding-options.js';
 import type { FinishReason, GenerationChunk, GenerationOptions } from './generation-options.js';
 import { Model, type LoadModelOptions } from './model.js';
+import { parallelPlanOf, readParallelModel, type StartParallelExecutor } from './parallel-model.js';
+import { startParallelExecutor } from '../parallel/start-parallel-executor.js';
 
 export interface CompletionResult {
   readonly text: string;
@@ -22,6 +24,15 @@ export class LoadedModel extends Model {
 
   static override load(path: string, options: LoadModelOptions = {}): LoadedModel {
     return new LoadedModel(Model.read(path, options));
+  }
+
+  /**
+   * Loads the model in this process, or, when options ask for tensorParallel × pipelineParallel
+   * above 1, on that many workers started by `start` (see readParallelModel).
+   */
+  static async loadAny(path: string, options: LoadModelOptions, start: StartParallelExecutor): Promise<LoadedModel> {
+    const plan = parallelPlanOf(options);
+    return plan === undefined ? LoadedModel.load(path, options) : new LoadedModel(await readParallelModel(path, options, plan, start));
   }
 
   /** Streams generated text. `prompt` is text, or token ids used as they are. */
@@ -68,6 +79,12 @@ export class LoadedModel extends Model {
     super.dispose();
   }
 
+  /** dispose(), resolving once a parallel model's workers have stopped */
+  override close(): Promise<void> {
+    this.engine?.disposeKvCache();
+    return super.close();
+  }
+
   /** Logits after every token of `tokenIds` ([tokenIds.length][vocabSize]), in one fresh context. */
   evaluate(tokenIds: readonly number[]): Float32Array[] {
     this.checkTokens(tokenIds);
@@ -75,6 +92,10 @@ export class LoadedModel extends Model {
   }
 }
 
-export async function loadModel(path: string, options?: LoadModelOptions): Promise<LoadedModel> {
-  return LoadedModel.load(path, options);
+/**
+ * Loads a model: in this process, or with options.tensorParallel × options.pipelineParallel above 1
+ * on that many workers (src/parallel/).
+ */
+export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
+  return LoadedModel.loadAny(path, options, startParallelExecutor);
 }

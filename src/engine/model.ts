@@ -3,15 +3,19 @@ import { untrustedPath } from '../errors/untrusted-text.js';
 import { GgufValueType, MetadataReader } from '../formats/gguf/index.js';
 import { readModel } from '../formats/read-model.js';
 import type { KernelBackend, KvCacheType } from '../kernels/kernel-backend.js';
+import type { GgufFile } from '../formats/gguf/index.js';
 import type { MatmulPrecision } from '../kernels/native/native-backend.js';
 import { selectBackend, type BackendChoice } from '../kernels/select-backend.js';
 import type { CausalLM } from '../models/causal-lm.js';
-import type { TransportKind } from '../parallel/transport.js';
 import { describeModel, type ModelInfo } from '../models/model-info.js';
-import { defaultContextSize } from '../models/model-config.js';
+import { defaultContextSize, type ModelConfig } from '../models/model-config.js';
+import type { ParallelPlan } from '../parallel/parallel-executor.js';
+import type { TransportKind } from '../parallel/transport.js';
 import { createModel } from '../models/registry.js';
 import { createTokenizer, type Tokenizer } from '../tokenizer/tokenizer.js';
 import { checkContextSize } from './context-size.js';
+import { LocalWeights } from './local-weights.js';
+import type { ModelWeights, RunnerHandle } from './model-weights.js';
 import { createConstraintCompiler, type ConstraintCompiler } from '../grammar/index.js';
 
 export interface LoadModelOptions {
@@ -35,14 +39,16 @@ export interface LoadModelOptions {
    */
   readonly tokenizer?: string;
   /**
-   * workers per pipeline stage, each holding a slice of every layer (attention heads, FFN columns,
-   * its share of the KV cache) (default 1: no tensor parallelism); with tensorParallel ·
-   * pipelineParallel > 1, `threads` is each worker's thread count
+   * workers per pipeline stage, each with a slice of every layer (attention heads, FFN columns, the
+   * KV cache by heads); default 1. With tensorParallel × pipelineParallel above 1 the weights load
+   * on that many workers (src/parallel/), not in this process: `threads` is then each worker's
+   * kernel threads (default: the cores divided among the workers), `matmulPrecision` and a
+   * backend instance do not apply, and evaluate() and `network` are unavailable.
    */
   readonly tensorParallel?: number;
-  /** pipeline stages, each a contiguous run of layers on its own workers (default 1) */
+  /** pipeline stages, each with a contiguous run of layers; default 1 */
   readonly pipelineParallel?: number;
-  /** how the workers exchange activations: threads of this process ('shared-memory', the default) or processes on Unix sockets ('socket') */
+  /** how the workers exchange activations: threads of this process ('shared-memory', default) or processes on Unix sockets */
   readonly parallelTransport?: TransportKind;
 }
 
@@ -55,17 +61,27 @@ export interface ModelParts {
   readonly chatTemplateSource: string | undefined;
   /** LoadModelOptions.tokenizer, for threads that rebuild the tokenizer from the files */
   readonly tokenizerPath: string | undefined;
-  readonly network: CausalLM;
+  /** the weights, in this process or on workers */
+  readonly weights: ModelWeights;
   readonly contextSize: number;
   readonly kvCacheType: KvCacheType;
-  /** the backend the model created and must dispose (undefined: the caller's) */
-  readonly ownedBackend: KernelBackend | undefined;
+}
+
+/** What every load reads in this process, whether the weights load here or on workers. */
+export interface ModelDescription {
+  readonly file: GgufFile;
+  readonly info: ModelInfo;
+  readonly tokenizer: Tokenizer;
+  readonly chatTemplateSource: string | undefined;
+  readonly contextSize: number;
+  readonly kvCacheType: KvCacheType;
 }
 
 /**
- * A loaded model: its weights on a kernel backend (`network`), its tokenizer, and the context
- * size and KV cache type chosen at load. It runs nothing by itself: an engine (AsyncEngine,
- * createServingEngine) or LoadedModel's generate() runs it.
+ * A loaded model: its weights (on a kernel backend in this process, `network`, or sharded over
+ * workers), its tokenizer, and the context size and KV cache type chosen at load. It runs nothing
+ * by itself: an engine (AsyncEngine, createServingEngine) or LoadedModel's generate() runs it,
+ * through createRunner.
  */
 export class Model {
   readonly path: string;
@@ -73,10 +89,9 @@ export class Model {
   readonly tokenizer: Tokenizer;
   readonly chatTemplateSource: string | undefined;
   readonly tokenizerPath: string | undefined;
-  readonly network: CausalLM;
   readonly contextSize: number;
   readonly kvCacheType: KvCacheType;
-  private readonly ownedBackend: KernelBackend | undefined;
+  private readonly weights: ModelWeights;
   private compiler: ConstraintCompiler | undefined;
 
   protected constructor(parts: ModelParts) {
@@ -85,10 +100,9 @@ export class Model {
     this.tokenizer = parts.tokenizer;
     this.chatTemplateSource = parts.chatTemplateSource;
     this.tokenizerPath = parts.tokenizerPath;
-    this.network = parts.network;
+    this.weights = parts.weights;
     this.contextSize = parts.contextSize;
     this.kvCacheType = parts.kvCacheType;
-    this.ownedBackend = parts.ownedBackend;
   }
 
   static load(path: string, options: LoadModelOptions = {}): Model {
@@ -100,6 +114,28 @@ export class Model {
     if (options.matmulPrecision !== undefined && options.matmulPrecision !== 'exact' && options.matmulPrecision !== 'bf16') {
       throw new InvalidRequestError('INVALID_ARGUMENT', `matmulPrecision must be 'exact' or 'bf16' (got ${String(options.matmulPrecision)})`);
     }
+    const d = Model.describe(path, options);
+    const isOwnBackend = options.backend === undefined || typeof options.backend === 'string';
+    const backend =
+      options.backend === undefined || typeof options.backend === 'string'
+        ? selectBackend(options.backend, { threads: options.threads, matmulPrecision: options.matmulPrecision })
+        : options.backend;
+    try {
+      const network = createModel(d.file, backend, { contextSize: d.contextSize });
+      checkContextSize(d.contextSize, network.config, d.kvCacheType);
+      const weights = new LocalWeights(network, isOwnBackend ? backend : undefined);
+      return { path, info: d.info, tokenizer: d.tokenizer, chatTemplateSource: d.chatTemplateSource, tokenizerPath: options.tokenizer, weights, contextSize: d.contextSize, kvCacheType: d.kvCacheType };
+    } catch (err) {
+      if (isOwnBackend) backend.dispose();
+      throw err;
+    }
+  }
+
+  /**
+   * Reads the file's metadata, tokenizer and chat template, and settles the context size (before
+   * any weights load: Phi-3's rope factors depend on it) and KV cache type.
+   */
+  static describe(path: string, options: LoadModelOptions): ModelDescription {
     const file = readModel(path, { tokenizer: options.tokenizer });
     const info = describeModel(file);
     if (!file.metadata.has('tokenizer.ggml.model')) {
@@ -108,26 +144,13 @@ export class Model {
     const tokenizer = createTokenizer(new MetadataReader(file.metadata, path));
     const template = file.metadata.get('tokenizer.chat_template');
     const chatTemplateSource = template?.type === GgufValueType.STRING ? (template.value as string) : undefined;
-    const isOwnBackend = options.backend === undefined || typeof options.backend === 'string';
-    const backend =
-      options.backend === undefined || typeof options.backend === 'string'
-        ? selectBackend(options.backend, { threads: options.threads, matmulPrecision: options.matmulPrecision })
-        : options.backend;
-    try {
-      // the context is chosen before the weights load: Phi-3's rope factors depend on it
-      const contextLength = new MetadataReader(file.metadata, path).number(`${info.architecture}.context_length`, 0);
-      const contextSize = options.contextSize ?? defaultContextSize(contextLength);
-      const network = createModel(file, backend, { contextSize });
-      const kvCacheType = options.kvCacheType ?? 'f16';
-      if (kvCacheType !== 'f16' && kvCacheType !== 'f32') {
-        throw new InvalidRequestError('INVALID_ARGUMENT', `kvCacheType must be 'f16' or 'f32' (got ${String(kvCacheType)})`);
-      }
-      checkContextSize(contextSize, network.config, kvCacheType);
-      return { path, info, tokenizer, chatTemplateSource, tokenizerPath: options.tokenizer, network, contextSize, kvCacheType, ownedBackend: isOwnBackend ? backend : undefined };
-    } catch (err) {
-      if (isOwnBackend) backend.dispose();
-      throw err;
+    const contextLength = new MetadataReader(file.metadata, path).number(`${info.architecture}.context_length`, 0);
+    const contextSize = options.contextSize ?? defaultContextSize(contextLength);
+    const kvCacheType = options.kvCacheType ?? 'f16';
+    if (kvCacheType !== 'f16' && kvCacheType !== 'f32') {
+      throw new InvalidRequestError('INVALID_ARGUMENT', `kvCacheType must be 'f16' or 'f32' (got ${String(kvCacheType)})`);
     }
+    return { file, info, tokenizer, chatTemplateSource, contextSize, kvCacheType };
   }
 
   /**
@@ -138,18 +161,51 @@ export class Model {
     return (this.compiler ??= createConstraintCompiler(this.tokenizer));
   }
 
-  /** name of the kernel backend in use, e.g. 'native-avx512' or 'reference' */
+  /** name of the kernel backend in use, e.g. 'native-avx512' or 'reference' (a parallel model's says its plan too) */
   get backendName(): string {
-    return this.network.backendName;
+    return this.weights.backendName;
+  }
+
+  /** the whole model's config (vocabulary, hidden size, layers), wherever the weights are */
+  get config(): ModelConfig {
+    return this.weights.config;
+  }
+
+  /** how the weights are spread over workers, or undefined when they are in this process */
+  get parallelPlan(): ParallelPlan | undefined {
+    return this.weights.parallelPlan;
+  }
+
+  /**
+   * The network in this process. A model loaded with tensorParallel × pipelineParallel above 1
+   * has none (its weights are on its workers): InvalidRequestError.
+   */
+  get network(): CausalLM {
+    const network = this.weights.network;
+    if (network === undefined) {
+      throw new InvalidRequestError('INVALID_ARGUMENT', `${this.weights.backendName}: the weights are on the workers, not in this process; evaluate() and the network need a model loaded without tensorParallel / pipelineParallel`);
+    }
+    return network;
+  }
+
+  /** A runner for an engine's steps over a fresh KV cache of numKvBlocks × blockSize token slots (of the model's kvCacheType). */
+  createRunner(spec: { readonly numKvBlocks: number; readonly blockSize: number }): RunnerHandle {
+    return this.weights.createRunner({ ...spec, kvCacheType: this.kvCacheType });
   }
 
   /**
    * Frees the weights on the backend, then the backend when the model created it (its kernel
-   * threads, native memory). The model must not be used afterwards; twice is harmless.
+   * threads, native memory); a parallel model's workers are told to stop (close() waits for
+   * them). The model must not be used afterwards; twice is harmless.
    */
   dispose(): void {
-    this.network.dispose();
-    if (this.ownedBackend) this.ownedBackend.dispose();
+    // a worker that fails to stop cannot be reported from here; close() reports it
+    this.weights.close().catch(() => {});
+  }
+
+  /** dispose(), resolving once a parallel model's workers have stopped */
+  close(): Promise<void> {
+    return this.weights.close();
   }
 
   [Symbol.dispose](): void {
@@ -172,7 +228,7 @@ export class Model {
         `prompt is ${tokenIds.length} tokens, the context holds ${this.contextSize}`,
       );
     }
-    const v = this.network.config.vocabSize;
+    const v = this.config.vocabSize;
     for (const id of tokenIds) {
       if (!Number.isInteger(id) || id < 0 || id >= v) {
         throw new InvalidRequestError('INVALID_TOKEN', `token id ${id} is outside the vocabulary (0..${v - 1})`);

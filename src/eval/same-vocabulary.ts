@@ -15,8 +15,8 @@ export function checkSameVocabulary(model: Model, reference: Model): void {
   const a = model.tokenizer;
   const b = reference.tokenizer;
   if (a.vocabSize !== b.vocabSize) mismatch(`${a.vocabSize} tokens vs ${b.vocabSize}`);
-  if (model.network.config.vocabSize !== reference.network.config.vocabSize) {
-    mismatch(`${model.network.config.vocabSize} logits per token vs ${reference.network.config.vocabSize}`);
+  if (model.config.vocabSize !== reference.config.vocabSize) {
+    mismatch(`${model.config.vocabSize} logits per token vs ${reference.config.vocabSize}`);
   }
   for (let id = 0; id < a.vocabSize; id++) {
     if (a.tokenText(id) !== b.tokenText(id)) mismatch(`token ${id} is ${untrustedText(a.tokenText(id), 40)} vs ${untrustedText(b.tokenText(id), 40)}`);

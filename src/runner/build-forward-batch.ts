@@ -1,6 +1,9 @@
 import type { AttentionRun, ForwardBatch } from '../models/forward-batch.js';
 import type { Workspace } from '../models/workspace.js';
 
+/** Host scratch for the block tables of batched decode runs: a Workspace's, or a runner's own (no backend). */
+export type HostScratch = Pick<Workspace, 'getInt'>;
+
 /** One sequence's share of a forward pass. */
 export interface BatchSequence {
   /** [numTokens] */
@@ -21,7 +24,7 @@ export interface BatchSequence {
  * logits are wanted. Block tables of batched decode runs go into `ws`'s host scratch (reused: no
  * allocation per step once it has grown).
  */
-export function buildForwardBatch(sequences: readonly BatchSequence[], blockSize: number, ws: Workspace): ForwardBatch {
+export function buildForwardBatch(sequences: readonly BatchSequence[], blockSize: number, ws: HostScratch): ForwardBatch {
   const n = sequences.reduce((sum, s) => sum + s.tokenIds.length, 0);
   const tokenIds = new Int32Array(n); //  [n]
   const positions = new Int32Array(n); // [n]
@@ -46,7 +49,7 @@ export function buildForwardBatch(sequences: readonly BatchSequence[], blockSize
  * The sequences as attention calls: each run of two or more consecutive one-token sequences
  * (decode) as one call with their block tables side by side, every other sequence on its own.
  */
-export function attentionRuns(sequences: readonly BatchSequence[], ws: Workspace): AttentionRun[] {
+export function attentionRuns(sequences: readonly BatchSequence[], ws: HostScratch): AttentionRun[] {
   const runs: AttentionRun[] = [];
   const starts: number[] = [];
   let row = 0;

@@ -4,7 +4,7 @@ import type { CausalLM } from '../models/causal-lm.js';
 import { Workspace } from '../models/workspace.js';
 import type { SchedulerOutput } from '../scheduler/scheduler-output.js';
 import { buildForwardBatch } from './build-forward-batch.js';
-import { poolingRows } from './pooling-rows.js';
+import { pooledRows, samplingRequestIds, stepSequences } from './step-sequences.js';
 
 /** Hidden states a pooling request needs from one step (see poolingRows). */
 export interface PooledRows {
@@ -29,8 +29,11 @@ export interface RunnerOutput {
 
 /** What EngineCore needs to execute a step; a test can pass a fake that runs no kernels. */
 export interface Runner {
-  /** one forward pass over every token `output` schedules */
-  execute(output: SchedulerOutput): RunnerOutput;
+  /**
+   * one forward pass over every token `output` schedules; a runner whose forward pass runs
+   * elsewhere (workers: ParallelRunner) returns a promise, and the step awaits it
+   */
+  execute(output: SchedulerOutput): RunnerOutput | Promise<RunnerOutput>;
   /**
    * the argmax of each of the first numRows rows of the last execute's logits, computed where the
    * logits are (on the backend): call it before editing the host logits
@@ -55,21 +58,9 @@ export class ModelRunner implements Runner {
   }
 
   execute(output: SchedulerOutput): RunnerOutput {
-    const hiddenRows = output.scheduled.map((s) => (s.pooling === undefined ? [] : poolingRows(s.pooling, s)));
-    const batch = buildForwardBatch(
-      output.scheduled.map((s, i) => ({
-        tokenIds: s.tokenIds,
-        startPosition: s.startPosition,
-        blockTable: s.blockTable,
-        // a request whose prompt is all computed samples from its last row's logits; a pooling
-        // request gets hidden rows instead, and never logits
-        logitRows: s.isPrefillComplete && s.pooling === undefined ? [s.numTokens - 1] : [],
-        hiddenRows: hiddenRows[i],
-      })),
-      this.kv.spec.blockSize,
-      this.ws,
-    );
-    const requestIds = output.scheduled.filter((s) => s.isPrefillComplete && s.pooling === undefined).map((s) => s.requestId);
+    const sequences = stepSequences(output.scheduled);
+    const batch = buildForwardBatch(sequences, this.kv.spec.blockSize, this.ws);
+    const requestIds = samplingRequestIds(output.scheduled);
     const backend = this.network.backend;
     this.logits = this.network.forward(batch, this.kv);
     const logits = backend.read(this.logits);
@@ -78,15 +69,7 @@ export class ModelRunner implements Runner {
     const hiddenSize = this.network.config.hiddenSize;
     const hidden = backend.read(this.network.hiddenRows()); // [batch.hiddenRows.length, hiddenSize]
     invariant(hidden.length === batch.hiddenRows.length * hiddenSize, `${this.network.config.architecture}: forward returned no hidden rows for pooling`);
-    const pooled: PooledRows[] = [];
-    let row = 0;
-    output.scheduled.forEach((s, i) => {
-      if (s.pooling === undefined) return;
-      const numRows = hiddenRows[i]!.length;
-      pooled.push({ requestId: s.requestId, rows: hidden.subarray(row * hiddenSize, (row + numRows) * hiddenSize), numRows });
-      row += numRows;
-    });
-    return { requestIds, logits, vocabSize: this.network.config.vocabSize, pooled };
+    return { requestIds, logits, vocabSize: this.network.config.vocabSize, pooled: pooledRows(output.scheduled, sequences, hidden, hiddenSize) };
   }
 
   argmaxRows(numRows: number): Int32Array {

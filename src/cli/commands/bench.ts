@@ -6,7 +6,7 @@ import { DEFAULT_CONSTRAINTS } from '../../benchmark/scenario.js';
 import { InvalidRequestError } from '../../errors/engine-error.js';
 import { MODEL_SHAPE_NAMES } from '../../testing/model-shapes.js';
 import { SYNTHETIC_WEIGHT_TYPES, type SyntheticWeightType } from '../../testing/synthetic-model.js';
-import { defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs, threadsFlag } from '../args.js';
+import { PARALLEL_FLAGS, defineCommand, matmulPrecisionFlag, numberFlag, parallelFlags, parseCommandArgs, threadsFlag } from '../args.js';
 
 const WEIGHT_TYPES: readonly string[] = SYNTHETIC_WEIGHT_TYPES;
 
@@ -24,7 +24,8 @@ export const BENCH_COMMAND = defineCommand({
       default: 'llama-3.2-1b',
     },
     type: { type: 'string', arg: 'T', help: `weights for a shape: ${WEIGHT_TYPES.join(', ')}`, default: 'Q4_0' },
-    threads: { type: 'string', arg: 'N', help: 'kernel threads', default: 'all cores' },
+    threads: { type: 'string', arg: 'N', help: "kernel threads (Peregrine's per worker with --tensor-parallel / --pipeline-parallel; llama.cpp then gets N × the workers)", default: 'all cores, divided among the workers' },
+    ...PARALLEL_FLAGS,
     'matmul-precision': { type: 'string', arg: 'P', help: "Peregrine's Q8_0/Q4_0/Q4_K batch arithmetic, as serve: bf16 or exact", default: 'bf16' },
     'max-num-seqs': { type: 'string', arg: 'N', help: 'sequences batched at once in Offline and Server (SingleStream runs one)', default: '8' },
     requests: { type: 'string', arg: 'N', help: 'Offline requests; SingleStream uses N/4, Server at least N', default: '16' },
@@ -80,11 +81,15 @@ export async function runBench(argv: string[], out: NodeJS.WritableStream, err: 
   const numRequests = positive(values.requests, '--requests', 16);
   const inputMedian = positive(values['input-median'], '--input-median', 64);
   const outputMedian = positive(values['output-median'], '--output-median', 32);
+  const parallel = parallelFlags(values);
+  const numWorkers = (parallel.tensorParallel ?? 1) * (parallel.pipelineParallel ?? 1);
+  const threads = threadsFlag(values.threads) ?? Math.max(1, Math.floor(availableParallelism() / numWorkers));
   if (!values['no-peer'] && process.env.UV_THREADPOOL_SIZE !== '1') return rerunWithThreadpoolOfOne(err);
   const markdown = await runBenchmark({
     model: values.model ?? 'llama-3.2-1b',
     weightType: weightType as SyntheticWeightType,
-    threads: threadsFlag(values.threads) ?? availableParallelism(),
+    threads,
+    parallel: numWorkers === 1 ? undefined : { tensorParallel: parallel.tensorParallel ?? 1, pipelineParallel: parallel.pipelineParallel ?? 1, transport: parallel.parallelTransport ?? 'shared-memory' },
     matmulPrecision: matmulPrecisionFlag(values['matmul-precision']) ?? 'bf16',
     maxNumSeqs: positive(values['max-num-seqs'], '--max-num-seqs', 8),
     numSingleStream: Math.max(2, Math.round(numRequests / 4)),

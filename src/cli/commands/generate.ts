@@ -1,7 +1,7 @@
 import { validateGenerationOptions } from '../../engine/generation-options.js';
 import { loadModel } from '../../engine/loaded-model.js';
 import { resolveSamplingParams } from '../../sampling/sampling-params.js';
-import { TOKENIZER_FLAG, backendFlag, defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs, threadsFlag } from '../args.js';
+import { PARALLEL_FLAGS, TOKENIZER_FLAG, backendFlag, parallelFlags, defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs, threadsFlag } from '../args.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
 
 export const GENERATE_COMMAND = defineCommand({
@@ -23,7 +23,8 @@ export const GENERATE_COMMAND = defineCommand({
     stop: { type: 'string', arg: 'TEXT', multiple: true, help: 'stop before TEXT' },
     'context-size': { type: 'string', arg: 'N', help: "context length in tokens, at most the model's trained context", default: "the model's, at most 4096" },
     'ignore-eos': { type: 'boolean', help: 'keep going past end-of-generation tokens' },
-    threads: { type: 'string', arg: 'N', help: 'kernel threads', default: 'all cores' },
+    threads: { type: 'string', arg: 'N', help: 'kernel threads (per worker with --tensor-parallel / --pipeline-parallel)', default: 'all cores, divided among the workers' },
+    ...PARALLEL_FLAGS,
     backend: { type: 'string', arg: 'B', help: 'auto (native kernels when built), native or reference', default: 'auto' },
     'matmul-precision': {
       type: 'string',
@@ -45,6 +46,7 @@ export async function runGenerate(argv: string[], out: NodeJS.WritableStream, er
     backend: backendFlag(values.backend),
     matmulPrecision: matmulPrecisionFlag(values['matmul-precision']),
     tokenizer: values.tokenizer,
+    ...parallelFlags(values),
   };
   const generationOptions = {
     maxTokens: numberFlag(values['max-tokens'], '--max-tokens', { integer: true }),
@@ -76,7 +78,7 @@ export async function runGenerate(argv: string[], out: NodeJS.WritableStream, er
     if (chunk.usage) usage = chunk.usage;
   }
   if (firstTokenAt) out.write('\n'); // nothing at all on stdout when nothing was generated
-  model.dispose();
+  await model.close(); // a parallel model's workers stop before the stats line
   const end = performance.now();
   err.write(`peregrine: ${formatStats(usage, start, firstTokenAt, end)}\n`);
 }

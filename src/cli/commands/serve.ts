@@ -9,12 +9,11 @@ import { CorsPolicy } from '../../server/cors.js';
 import { createServer, DEFAULT_MAX_UNREAD_BYTES, type PeregrineServer } from '../../server/server.js';
 import { shutdownGracefully } from '../../server/graceful-shutdown.js';
 import type { ServingEngine } from '../../engine/serving-engine.js';
-import { choiceFlag, defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs, positiveIntegerFlag, threadsFlag, TOKENIZER_FLAG } from '../args.js';
+import { PARALLEL_FLAGS, choiceFlag, defineCommand, parallelFlags, matmulPrecisionFlag, numberFlag, parseCommandArgs, positiveIntegerFlag, threadsFlag, TOKENIZER_FLAG } from '../args.js';
 import { mergeFlagValues, readConfigFile } from '../config-file.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type Logger } from '../../server/logging/logger.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
 import type { KvCacheType } from '../../kernels/kernel-backend.js';
-import type { TransportKind } from '../../parallel/transport.js';
 import { readPlanFile } from '../../planner/plan-file.js';
 
 export const SERVE_COMMAND = defineCommand({
@@ -44,7 +43,8 @@ export const SERVE_COMMAND = defineCommand({
     'max-num-seqs': { type: 'string', arg: 'N', help: 'most requests generating at once', default: '16' },
     'max-queue': { type: 'string', arg: 'N', help: 'most requests waiting before 429', default: '256' },
     'context-size': { type: 'string', arg: 'N', help: "context length in tokens, at most the model's trained context", default: "the model's, at most 4096" },
-    threads: { type: 'string', arg: 'N', help: 'threads for the native kernels', default: 'all cores' },
+    threads: { type: 'string', arg: 'N', help: 'threads for the native kernels (per worker with --tensor-parallel / --pipeline-parallel)', default: 'all cores, divided among the workers' },
+    ...PARALLEL_FLAGS,
     'matmul-precision': {
       type: 'string',
       arg: 'P',
@@ -93,16 +93,14 @@ interface ServeOptions {
   readonly modelAliases: string[] | undefined;
   readonly contextSize: number | undefined;
   readonly threads: number | undefined;
+  readonly parallel: ReturnType<typeof parallelFlags>;
   readonly matmulPrecision: 'exact' | 'bf16';
   readonly maxNumSeqs: number | undefined;
   readonly maxQueueLength: number | undefined;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
-  /** from --plan: the KV cache type and the model's spread over workers (undefined: loadModel's defaults) */
+  /** from --plan: the KV cache type (undefined: loadModel's default) */
   readonly kvCacheType: KvCacheType | undefined;
-  readonly tensorParallel: number | undefined;
-  readonly pipelineParallel: number | undefined;
-  readonly parallelTransport: TransportKind | undefined;
 }
 
 type ServeValues = ReturnType<typeof parseCommandArgs<typeof SERVE_COMMAND.flags>>['values'];
@@ -118,9 +116,7 @@ export async function runServe(argv: string[], err: NodeJS.WritableStream): Prom
     matmulPrecision: options.matmulPrecision,
     tokenizer: options.tokenizerPath,
     kvCacheType: options.kvCacheType,
-    tensorParallel: options.tensorParallel,
-    pipelineParallel: options.pipelineParallel,
-    parallelTransport: options.parallelTransport,
+    ...options.parallel,
   });
   const engine = createServingEngine(model, { maxNumSeqs: options.maxNumSeqs, maxQueueLength: options.maxQueueLength });
   // the vocabulary's byte trie for constrained decoding takes a second or more on a 128k vocabulary:
@@ -161,15 +157,21 @@ function readServeOptions(argv: string[]): ServeOptions {
 /** The plan's settings under the flags' (a flag given wins); the plan's own values checked as flags are. */
 function withPlanFile(values: ServeValues, path: string): ServeOptions {
   const plan = readPlanFile(path);
-  const fromPlan = { model: plan.model, threads: String(plan.threads), 'max-num-seqs': String(plan.maxNumSeqs) };
+  const fromPlan = {
+    model: plan.model,
+    threads: String(plan.threads),
+    'max-num-seqs': String(plan.maxNumSeqs),
+    'tensor-parallel': String(plan.tensorParallel),
+    'pipeline-parallel': String(plan.pipelineParallel),
+    'parallel-transport': plan.parallelTransport,
+  };
   try {
     toServeOptions(fromPlan as ServeValues);
   } catch (e) {
     if (!(e instanceof InvalidRequestError)) throw e;
     throw new InvalidRequestError('INVALID_ARGUMENT', `--plan ${untrustedPath(path)}: ${e.message}`);
   }
-  const { kvCacheType, tensorParallel, pipelineParallel, parallelTransport } = plan;
-  return { ...toServeOptions(mergeFlagValues(fromPlan, values)), kvCacheType, tensorParallel, pipelineParallel, parallelTransport };
+  return { ...toServeOptions(mergeFlagValues(fromPlan, values)), kvCacheType: plan.kvCacheType };
 }
 
 function withConfigFile(values: ServeValues, configPath: string): ServeValues {
@@ -212,15 +214,13 @@ function toServeOptions(values: ServeValues): ServeOptions {
     modelAliases: values['model-alias'],
     contextSize: positiveIntegerFlag(values['context-size'], '--context-size'),
     threads: threadsFlag(values.threads),
+    parallel: parallelFlags(values),
     matmulPrecision: matmulPrecisionFlag(values['matmul-precision']) ?? 'bf16',
     maxNumSeqs: positiveIntegerFlag(values['max-num-seqs'], '--max-num-seqs'),
     maxQueueLength: positiveIntegerFlag(values['max-queue'], '--max-queue'),
     logLevel: choiceFlag(values['log-level'], '--log-level', LOG_LEVELS) ?? 'info',
     logFormat: choiceFlag(values['log-format'], '--log-format', LOG_FORMATS) ?? 'text',
     kvCacheType: undefined,
-    tensorParallel: undefined,
-    pipelineParallel: undefined,
-    parallelTransport: undefined,
   };
 }
 

@@ -33,7 +33,7 @@ export async function handleChatCompletion(ctx: RequestContext): Promise<void> {
   if (request.messages.length > ctx.engine.contextSize) {
     throw new InvalidRequestError('PROMPT_TOO_LONG', `${request.messages.length} messages cannot fit in a context of ${ctx.engine.contextSize} tokens`);
   }
-  const logitBias = readLogitBias(request.logitBias, ctx.engine.model.network.config.vocabSize);
+  const logitBias = readLogitBias(request.logitBias, ctx.engine.model.config.vocabSize);
   const family = ctx.prompts.chatTemplate.toolFamily;
   const tools = request.tools;
   // tool_choice 'required' or a named function: the call is forced with a grammar in the family's syntax

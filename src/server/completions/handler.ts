@@ -24,7 +24,7 @@ interface WireCompletionLogprobs {
 export async function handleCompletion(ctx: RequestContext): Promise<void> {
   const request = parseRequest(completionBody, ctx.body);
   checkServedModel(request.model, ctx.servedModelNames);
-  const logitBias = readLogitBias(request.logitBias, ctx.engine.model.network.config.vocabSize);
+  const logitBias = readLogitBias(request.logitBias, ctx.engine.model.config.vocabSize);
   checkConstraintCompiles(ctx.engine, request.constraint);
   // tokenized once for all n, off the event loop
   const promptIds =

@@ -15,7 +15,7 @@ import { embeddingBody } from './schema.js';
 export async function handleEmbeddings(ctx: RequestContext): Promise<void> {
   const request = parseRequest(embeddingBody, ctx.body);
   checkServedModel(request.model, ctx.servedModelNames);
-  const hiddenSize = ctx.engine.model.network.config.hiddenSize;
+  const hiddenSize = ctx.engine.model.config.hiddenSize;
   if (request.dimensions !== undefined && request.dimensions > hiddenSize) {
     throw invalidParam('dimensions', `'dimensions' is ${request.dimensions}; this model's embeddings have ${hiddenSize}`);
   }
