@@ -54,7 +54,10 @@ export class LlamaModel implements CausalLM {
     const w = new WeightLoader(file);
     const ws = (this.ws = new Workspace(backend));
     const tokenEmbedding = w.matrix('token_embd.weight', c.vocabSize, c.hiddenSize);
-    this.tokenEmbedding = ws.uploadWeight(tokenEmbedding, 'embedding');
+    // tied (no output.weight): one copy, uploaded for the output head's matmul, whose layout the
+    // backends' embedding lookups read too, where a plain table and a packed head were two copies
+    const isTied = !w.has('output.weight');
+    this.tokenEmbedding = ws.uploadWeight(tokenEmbedding, isTied ? 'matmul' : 'embedding');
     const rope = layout.rope?.(w) ?? { ...c.rope, freqFactors: w.optionalVector('rope_freqs.weight', c.rope.numRotaryDims / 2) };
     this.layers = Array.from({ length: c.numLayers }, (_, i) => {
       const blk = `blk.${i}`;
@@ -82,7 +85,7 @@ export class LlamaModel implements CausalLM {
       };
     });
     const outputNorm = RmsNorm.load(w, ws, 'output_norm.weight', c.hiddenSize, c.normEps);
-    this.head = OutputHead.load(w, ws, outputNorm, 'output.weight', tokenEmbedding);
+    this.head = OutputHead.load(w, ws, outputNorm, 'output.weight', isTied ? this.tokenEmbedding : tokenEmbedding);
     w.checkAllUsed(c.architecture);
     // forward's matmuls in call order: a decode step reads each weight once, and the backend can
     // read the next one while the small ops before its matmul run

@@ -47,7 +47,8 @@ export class FusedLinear {
 
   /**
    * The file's stacked tensor `stackedName` when it has one (Phi-3's attn_qkv, its ffn_up holding
-   * gate and up: used as read, no copy), else the parts, stacked here when their types match.
+   * gate and up: used as read, no copy), else the parts, read into one stacked matrix when their
+   * types match.
    */
   static load(w: WeightLoader, ws: Workspace, stackedName: string, parts: readonly (readonly [name: string, numRows: number])[], numCols: number): FusedLinear {
     const partRows = parts.map(([, numRows]) => numRows);
@@ -55,6 +56,9 @@ export class FusedLinear {
       const stacked = w.matrix(stackedName, partRows.reduce((a, b) => a + b, 0), numCols);
       return new FusedLinear(ws, stackedName, [stacked], partRows);
     }
+    // read straight into one buffer when the parts can stack (no per-part copies to concatenate)
+    const stacked = w.stackedMatrix(stackedName, parts, numCols);
+    if (stacked) return new FusedLinear(ws, stackedName, [stacked], partRows);
     return new FusedLinear(ws, stackedName, parts.map(([name, numRows]) => w.matrix(name, numRows, numCols)));
   }
 

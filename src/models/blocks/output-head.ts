@@ -24,12 +24,13 @@ export class OutputHead {
   }
 
   /**
-   * `outputName`'s matrix, or the token embedding's when the file has none (tied embeddings); a
-   * tied head is uploaded for matmul on its own, since the embedding lookup needs the plain rows.
+   * `outputName`'s matrix, or the token embedding's when the file has none (tied embeddings): the
+   * embedding's handle when the model uploaded it for matmul (one copy serving both), else the
+   * embedding's bytes uploaded for matmul on their own.
    */
-  static load(w: WeightLoader, ws: Workspace, norm: RmsNorm, outputName: string, tokenEmbedding: WeightTensor, softcap?: number): OutputHead {
-    const output = w.has(outputName) ? w.matrix(outputName, tokenEmbedding.numRows, tokenEmbedding.numCols) : tokenEmbedding;
-    return new OutputHead(ws.backend, ws, norm, ws.uploadWeight(output), softcap);
+  static load(w: WeightLoader, ws: Workspace, norm: RmsNorm, outputName: string, tokenEmbedding: WeightTensor | WeightHandle, softcap?: number): OutputHead {
+    const output = w.has(outputName) ? ws.uploadWeight(w.matrix(outputName, tokenEmbedding.numRows, tokenEmbedding.numCols)) : ws.uploadOrReuse(tokenEmbedding);
+    return new OutputHead(ws.backend, ws, norm, output, softcap);
   }
 
   get vocabSize(): number {
