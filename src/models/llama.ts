@@ -1,4 +1,6 @@
-import type { GgufFile } from '../formats/gguf/index.js';
+import { ModelLoadError } from '../errors/engine-error.js';
+import { untrustedPath } from '../errors/untrusted-text.js';
+import { MetadataReader, type GgufFile } from '../formats/gguf/index.js';
 import type { DeviceBuffer, KernelBackend, KvCache, RopeParams, WeightHandle } from '../kernels/kernel-backend.js';
 import { AttentionBlock } from './blocks/attention.js';
 import { GatedMlp } from './blocks/gated-mlp.js';
@@ -11,9 +13,18 @@ import { validateModelConfig, type ModelConfig } from './model-config.js';
 import { WeightLoader } from './weight-loader.js';
 import { Workspace } from './workspace.js';
 
-/** Llama hyperparameters: the common GGUF keys, adjacent-pair rope, SwiGLU, no optional features. */
+/**
+ * Llama hyperparameters: the common GGUF keys, adjacent-pair rope, SwiGLU, and a sliding window on
+ * every layer when `llama.attention.sliding_window` is given (Mistral 7B v0.1's 4096: each query
+ * attends to its 4096 most recent positions, as Mistral's reference code does).
+ */
 export function parseLlamaConfig(file: GgufFile): ModelConfig {
-  return validateModelConfig({ ...readGgufConfig(file, 'llama', 'norm'), activation: 'silu' }, file.path);
+  const windowKey = 'llama.attention.sliding_window';
+  const slidingWindow = file.metadata.has(windowKey) ? new MetadataReader(file.metadata, file.path).number(windowKey) : undefined;
+  if (slidingWindow !== undefined && (!Number.isInteger(slidingWindow) || slidingWindow <= 0)) {
+    throw new ModelLoadError('BAD_TENSOR_SHAPE', `${untrustedPath(file.path)}: invalid llama hyperparameters: attention.sliding_window = ${slidingWindow} (must be a positive integer)`);
+  }
+  return validateModelConfig({ ...readGgufConfig(file, 'llama', 'norm'), activation: 'silu', slidingWindow }, file.path);
 }
 
 interface LlamaLayer {
