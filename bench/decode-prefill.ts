@@ -289,7 +289,7 @@ function probeLoad(engine: 'peregrine' | 'llama.cpp', path: string): LoadMeasure
     { cwd: root, env: { ...process.env, UV_THREADPOOL_SIZE: '1' }, encoding: 'utf8' },
   );
   const last = result.stdout.trim().split('\n').pop() ?? '';
-  if (result.status !== 0 || !last.startsWith('{')) throw new Error(`${engine} load probe failed (exit ${result.status}): ${result.stderr.slice(-2000)}`);
+  if (result.status !== 0 || !last.startsWith('{')) throw new Error(`${engine} load probe failed (${result.error?.message ?? `exit ${result.status ?? result.signal}`}): ${result.stderr.slice(-2000)}`);
   return JSON.parse(last) as LoadMeasurement;
 }
 
