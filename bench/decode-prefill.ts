@@ -11,22 +11,29 @@
  * each can be off by 10% either way. Each ratio is the median of the rounds' own ratios (the two
  * engines of a round ran back to back, on about the same machine).
  *
+ * It also reports loading: the first type's model loaded by each engine alone in a child process
+ * (bench/load-probe.ts; Peregrine's loadModel, llama.cpp's loadModel + createContext, one token
+ * evaluated), its wall time and the process's peak RSS (VmHWM), medians of --repeats alternating
+ * rounds, beside the file size and the KV cache; --no-load skips it.
+ *
  * It also reports what a JSON-schema request's token mask costs as a share of a decode step, at
  * batch 1 and at --mask-streams (16) constrained streams, on the first type's model and vocabulary
  * (json-mask-cost.ts); --mask-only measures that alone (no llama.cpp rows), --no-mask skips it.
  *
  *   npm run bench -- [--types=Q4_0,Q8_0,F16,Q4_K] [--threads=2] [--decode=128] [--prefill=512]
  *                    [--repeats=5] [--bandwidth-gbs=N] [--shape=llama-3.2-1b] [--update-readme]
- *                    [--mask-streams=16] [--mask-steps=16] [--mask-only] [--no-mask]
+ *                    [--mask-streams=16] [--mask-steps=16] [--mask-only] [--no-mask] [--no-load]
  *
  * Models are written once by our GGUF writer (seeded weights) into ~/.cache/peregrine/models, shared with `peregrine bench`.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
 import { loadModel } from '../src/api/index.js';
 import { readGguf } from '../src/formats/gguf/index.js';
+import { readGgufConfig } from '../src/models/gguf-config.js';
 import type { SyntheticWeightType } from '../src/testing/synthetic-model.js';
 import { resolveBenchModel } from '../src/benchmark/run-benchmark.js';
 import { probeNativeBackend } from '../src/kernels/native/native-backend.js';
@@ -35,7 +42,7 @@ import { measureDecodeSteps, measureJsonMaskCost, type DecodeSteps, type MaskCos
 import type { ModelShapeName } from '../src/testing/model-shapes.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
-const KNOWN_FLAGS = ['types', 'threads', 'decode', 'prefill', 'repeats', 'bandwidth-gbs', 'shape', 'update-readme', 'mask-streams', 'mask-steps', 'mask-type', 'mask-only', 'no-mask'];
+const KNOWN_FLAGS = ['types', 'threads', 'decode', 'prefill', 'repeats', 'bandwidth-gbs', 'shape', 'update-readme', 'mask-streams', 'mask-steps', 'mask-type', 'mask-only', 'no-mask', 'no-load'];
 const unknownFlags = [...args.keys()].filter((k) => !KNOWN_FLAGS.includes(k));
 if (unknownFlags.length > 0) throw new Error(`unknown flag ${unknownFlags.map((k) => `--${k}`).join(', ')}; known: ${KNOWN_FLAGS.map((k) => `--${k}`).join(' ')}`);
 const types = (args.get('types') ?? 'Q4_0,Q8_0,F16,Q4_K').split(',') as SyntheticWeightType[];
@@ -50,6 +57,7 @@ const numMaskStreams = Number(args.get('mask-streams') ?? 16);
 const numMaskSteps = Number(args.get('mask-steps') ?? 16);
 const isMaskOnly = args.has('mask-only');
 const isMaskMeasured = !args.has('no-mask');
+const isLoadMeasured = !args.has('no-load') && !isMaskOnly;
 const root = resolve(import.meta.dirname, '..');
 const contextSize = numPrefill + numDecode + 16;
 
@@ -253,6 +261,80 @@ function formatMaskTable(r: MaskRow): string {
   ].join('\n');
 }
 
+/** one engine's load, alone in a child process (bench/load-probe.ts) */
+interface LoadMeasurement {
+  readonly loadMs: number;
+  readonly peakRssBytes: number;
+  /** RSS before the load: the runtime and the imports */
+  readonly baselineRssBytes: number;
+}
+
+interface LoadRow {
+  readonly type: string;
+  readonly fileBytes: number;
+  /** f16 K and V for the context the probes create */
+  readonly kvBytes: number;
+  /** medians over the rounds */
+  readonly peregrine: LoadMeasurement;
+  readonly llamaCpp: LoadMeasurement;
+  /** Peregrine ÷ llama.cpp, medians of the rounds' ratios */
+  readonly ratios: { readonly loadMs: number; readonly peakRss: number };
+  readonly rounds: { readonly peregrine: LoadMeasurement; readonly llamaCpp: LoadMeasurement }[];
+}
+
+function probeLoad(engine: 'peregrine' | 'llama.cpp', path: string): LoadMeasurement {
+  const result = spawnSync(
+    join(root, 'node_modules/.bin/vite-node'),
+    ['bench/load-probe.ts', '--', `--engine=${engine}`, `--model=${path}`, `--threads=${threads}`, `--context=${contextSize}`],
+    { cwd: root, env: { ...process.env, UV_THREADPOOL_SIZE: '1' }, encoding: 'utf8' },
+  );
+  const last = result.stdout.trim().split('\n').pop() ?? '';
+  if (result.status !== 0 || !last.startsWith('{')) throw new Error(`${engine} load probe failed (${result.error?.message ?? `exit ${result.status ?? result.signal}`}): ${result.stderr.slice(-2000)}`);
+  return JSON.parse(last) as LoadMeasurement;
+}
+
+function measureLoad(type: SyntheticWeightType): LoadRow {
+  const path = resolveBenchModel(shapeName, type, log);
+  const file = readGguf(path);
+  const c = readGgufConfig(file, file.metadata.get('general.architecture')!.value as string, 'norm');
+  const kvBytes = contextSize * c.numLayers * 2 * c.numKvHeads * c.headDim * 2;
+  const rounds: LoadRow['rounds'] = [];
+  for (let round = 1; round <= repeats; round++) {
+    log(`${type} load (round ${round}/${repeats}) ...`);
+    const isLlamaCppFirst = round % 2 === 0;
+    const early = isLlamaCppFirst ? probeLoad('llama.cpp', path) : undefined;
+    const peregrine = probeLoad('peregrine', path);
+    rounds.push({ peregrine, llamaCpp: early ?? probeLoad('llama.cpp', path) });
+  }
+  const medianLoad = (ms: readonly LoadMeasurement[]): LoadMeasurement => ({
+    loadMs: median(ms.map((m) => m.loadMs)),
+    peakRssBytes: median(ms.map((m) => m.peakRssBytes)),
+    baselineRssBytes: median(ms.map((m) => m.baselineRssBytes)),
+  });
+  return {
+    type,
+    fileBytes: file.fileSize,
+    kvBytes,
+    peregrine: medianLoad(rounds.map((r) => r.peregrine)),
+    llamaCpp: medianLoad(rounds.map((r) => r.llamaCpp)),
+    ratios: {
+      loadMs: median(rounds.map((r) => r.peregrine.loadMs / r.llamaCpp.loadMs)),
+      peakRss: median(rounds.map((r) => r.peregrine.peakRssBytes / r.llamaCpp.peakRssBytes)),
+    },
+    rounds,
+  };
+}
+
+function formatLoadTable(r: LoadRow): string {
+  const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(0)}`;
+  const above = (m: LoadMeasurement): string => mb(m.peakRssBytes - m.baselineRssBytes);
+  return [
+    `| model load (${r.type}, ${mb(r.fileBytes)} MB file, ${mb(r.kvBytes)} MB KV cache) | load s (Peregrine / llama.cpp) | ratio | peak RSS MB (Peregrine / llama.cpp) | ratio | peak RSS above the process's RSS before the load, MB |`,
+    '|---|---|---|---|---|---|',
+    `| each engine alone in a child process | ${(r.peregrine.loadMs / 1000).toFixed(2)} / ${(r.llamaCpp.loadMs / 1000).toFixed(2)} | ${r.ratios.loadMs.toFixed(2)}x | ${mb(r.peregrine.peakRssBytes)} / ${mb(r.llamaCpp.peakRssBytes)} | ${r.ratios.peakRss.toFixed(2)}x | ${above(r.peregrine)} / ${above(r.llamaCpp)} |`,
+  ].join('\n');
+}
+
 const cpu = benchCpu();
 const rows: Row[] = [];
 for (const type of isMaskOnly ? [] : types) {
@@ -301,6 +383,8 @@ for (const type of isMaskOnly ? [] : types) {
   log(formatTable([row]).split('\n')[2]!);
 }
 
+const loadRow = isLoadMeasured ? measureLoad(types[0]!) : undefined;
+const loadTable = loadRow && formatLoadTable(loadRow);
 const maskRow = isMaskMeasured ? await measureMask((args.get('mask-type') ?? types[0]!) as SyntheticWeightType) : undefined;
 const maskTable = maskRow && formatMaskTable(maskRow);
 const maskHeader = `${describeCpu(cpu)}: ${shapeName} shape, ${threads} threads, one run (mask: mean over a schema's document, fillAllowedMask + applyTokenMask; steps: ${numMaskSteps} unconstrained decode steps${maskRow ? `; load average ${maskRow.loadAverage.toFixed(1)} at the start` : ''})`;
@@ -315,12 +399,13 @@ if (maskRow) {
   if (args.has('update-readme')) updateReadmeBlock(join(root, 'README.md'), 'mask', cpu.kind, `${maskHeader} (\`npm run bench -- --update-readme\`, ${today}):\n\n${maskTable}`);
 }
 if (!isMaskOnly) {
-  console.log(`${header}\n\n${table}`);
+  const tables = loadTable ? `${table}\n\n${loadTable}` : table;
+  console.log(`${header}\n\n${tables}`);
   writeFileSync(
     join(root, `bench/results/decode-prefill-${cpu.kind}.json`),
-    JSON.stringify({ date: new Date().toISOString(), cpu, shape: shapeName, threads, numDecode, numPrefill, repeats, rows }, null, 2) + '\n',
+    JSON.stringify({ date: new Date().toISOString(), cpu, shape: shapeName, threads, numDecode, numPrefill, repeats, rows, load: loadRow }, null, 2) + '\n',
   );
   if (args.has('update-readme')) {
-    updateReadmeBlock(join(root, 'README.md'), 'bench', cpu.kind, `${header} (\`npm run bench -- --update-readme\`, ${today}):\n\n${table}`);
+    updateReadmeBlock(join(root, 'README.md'), 'bench', cpu.kind, `${header} (\`npm run bench -- --update-readme\`, ${today}):\n\n${tables}`);
   }
 }

@@ -1,10 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { readGguf } from '../formats/gguf/index.js';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { gguf, readGguf, readTensorData, writeGguf } from '../formats/gguf/index.js';
+import { probeNativeBackend } from '../kernels/native/native-backend.js';
+import { ReferenceBackend } from '../kernels/reference/reference-backend.js';
+import { evaluateLogits } from '../runner/evaluate-logits.js';
+import { maxRelativeError } from '../testing/relative-error.js';
 import { writeSyntheticModel } from '../testing/synthetic-model.js';
 import { parseLlamaConfig } from './llama.js';
+import { createModel } from './registry.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'peregrine-llama-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -17,5 +22,55 @@ describe('llama', () => {
     const config = parseLlamaConfig(readGguf(path));
     expect(config).toMatchObject({ architecture: 'llama', hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 4, headDim: 16, ffnSize: 128, activation: 'silu' });
     expect(config.rope.mode).toBe('norm');
+    expect(config.slidingWindow).toBeUndefined();
+  });
+
+  it('uploads a tied embedding once, for matmul: the output head and the lookups share it', () => {
+    const backend = new ReferenceBackend();
+    const upload = vi.spyOn(backend, 'uploadWeight');
+    createModel(readGguf(path), backend);
+    const uploads = upload.mock.calls.filter(([w]) => w.name === 'token_embd.weight');
+    expect(uploads.map(([, use]) => use ?? 'matmul')).toEqual(['matmul']);
+  });
+
+  it.runIf(probeNativeBackend({ threads: 1 }).ok)("a tied embedding's lookups read the native backend's packed table: logits as the reference backend's", () => {
+    const probe = probeNativeBackend({ threads: 1 });
+    if (!probe.ok) throw new Error(probe.reason);
+    const file = readGguf(path);
+    const ids = [1, 7, 30, 200, 5];
+    const native = evaluateLogits(createModel(file, probe.backend), ids, 'f32');
+    const reference = evaluateLogits(createModel(file, new ReferenceBackend()), ids, 'f32');
+    probe.backend.dispose();
+    for (let i = 0; i < ids.length; i++) expect(maxRelativeError(native[i]!, reference[i]!)).toBeLessThan(1e-4);
+  });
+
+  it('attends within llama.attention.sliding_window on every layer (Mistral v0.1): the same logits while the prompt fits the window, others beyond it', () => {
+    const file = readGguf(path);
+    const data = readTensorData(file, file.tensors);
+    const windowed = join(dir, 'windowed.gguf');
+    writeGguf(windowed, {
+      metadata: { ...Object.fromEntries(file.metadata), 'llama.attention.sliding_window': gguf.u32(4) },
+      tensors: file.tensors.map((t) => ({ name: t.name, shape: t.shape, type: t.type, data: () => data.get(t.name)! })),
+    });
+    expect(parseLlamaConfig(readGguf(windowed)).slidingWindow).toBe(4);
+    const ids = [1, 7, 30, 200, 5, 90, 14, 3];
+    const full = evaluateLogits(createModel(file, new ReferenceBackend()), ids, 'f32');
+    const window = evaluateLogits(createModel(readGguf(windowed), new ReferenceBackend()), ids, 'f32');
+    for (let i = 0; i < 4; i++) expect(window[i]).toEqual(full[i]);
+    for (let i = 4; i < ids.length; i++) expect(maxRelativeError(window[i]!, full[i]!)).toBeGreaterThan(1e-3);
+    // a token beyond the window changes nothing: the last position sees positions 4..7 only
+    const changedFirst = evaluateLogits(createModel(readGguf(windowed), new ReferenceBackend()), [2, ...ids.slice(1)], 'f32');
+    expect(changedFirst[ids.length - 1]).toEqual(window[ids.length - 1]);
+  });
+
+  it('refuses a sliding window that is not a positive integer', () => {
+    const file = readGguf(path);
+    const data = readTensorData(file, file.tensors);
+    const bad = join(dir, 'bad-window.gguf');
+    writeGguf(bad, {
+      metadata: { ...Object.fromEntries(file.metadata), 'llama.attention.sliding_window': gguf.u32(0) },
+      tensors: file.tensors.map((t) => ({ name: t.name, shape: t.shape, type: t.type, data: () => data.get(t.name)! })),
+    });
+    expect(() => parseLlamaConfig(readGguf(bad))).toThrow(/attention\.sliding_window = 0 \(must be a positive integer\)/);
   });
 });

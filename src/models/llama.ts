@@ -1,4 +1,6 @@
-import type { GgufFile } from '../formats/gguf/index.js';
+import { ModelLoadError } from '../errors/engine-error.js';
+import { untrustedPath } from '../errors/untrusted-text.js';
+import { MetadataReader, type GgufFile } from '../formats/gguf/index.js';
 import type { DeviceBuffer, KernelBackend, KvCache, RopeParams, WeightHandle } from '../kernels/kernel-backend.js';
 import { AttentionBlock } from './blocks/attention.js';
 import { GatedMlp } from './blocks/gated-mlp.js';
@@ -11,9 +13,18 @@ import { validateModelConfig, type ModelConfig } from './model-config.js';
 import { WeightLoader } from './weight-loader.js';
 import { Workspace } from './workspace.js';
 
-/** Llama hyperparameters: the common GGUF keys, adjacent-pair rope, SwiGLU, no optional features. */
+/**
+ * Llama hyperparameters: the common GGUF keys, adjacent-pair rope, SwiGLU, and a sliding window on
+ * every layer when `llama.attention.sliding_window` is given (Mistral 7B v0.1's 4096: each query
+ * attends to its 4096 most recent positions, as Mistral's reference code does).
+ */
 export function parseLlamaConfig(file: GgufFile): ModelConfig {
-  return validateModelConfig({ ...readGgufConfig(file, 'llama', 'norm'), activation: 'silu' }, file.path);
+  const windowKey = 'llama.attention.sliding_window';
+  const slidingWindow = file.metadata.has(windowKey) ? new MetadataReader(file.metadata, file.path).number(windowKey) : undefined;
+  if (slidingWindow !== undefined && (!Number.isInteger(slidingWindow) || slidingWindow <= 0)) {
+    throw new ModelLoadError('BAD_TENSOR_SHAPE', `${untrustedPath(file.path)}: invalid llama hyperparameters: attention.sliding_window = ${slidingWindow} (must be a positive integer)`);
+  }
+  return validateModelConfig({ ...readGgufConfig(file, 'llama', 'norm'), activation: 'silu', slidingWindow }, file.path);
 }
 
 interface LlamaLayer {
@@ -54,7 +65,10 @@ export class LlamaModel implements CausalLM {
     const w = new WeightLoader(file);
     const ws = (this.ws = new Workspace(backend));
     const tokenEmbedding = w.matrix('token_embd.weight', c.vocabSize, c.hiddenSize);
-    this.tokenEmbedding = ws.uploadWeight(tokenEmbedding, 'embedding');
+    // tied (no output.weight): one copy, uploaded for the output head's matmul, whose layout the
+    // backends' embedding lookups read too, where a plain table and a packed head were two copies
+    const isTied = !w.has('output.weight');
+    this.tokenEmbedding = ws.uploadWeight(tokenEmbedding, isTied ? 'matmul' : 'embedding');
     const rope = layout.rope?.(w) ?? { ...c.rope, freqFactors: w.optionalVector('rope_freqs.weight', c.rope.numRotaryDims / 2) };
     this.layers = Array.from({ length: c.numLayers }, (_, i) => {
       const blk = `blk.${i}`;
@@ -82,7 +96,7 @@ export class LlamaModel implements CausalLM {
       };
     });
     const outputNorm = RmsNorm.load(w, ws, 'output_norm.weight', c.hiddenSize, c.normEps);
-    this.head = OutputHead.load(w, ws, outputNorm, 'output.weight', tokenEmbedding);
+    this.head = OutputHead.load(w, ws, outputNorm, 'output.weight', isTied ? this.tokenEmbedding : tokenEmbedding);
     w.checkAllUsed(c.architecture);
     // forward's matmuls in call order: a decode step reads each weight once, and the backend can
     // read the next one while the small ops before its matmul run

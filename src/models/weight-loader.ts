@@ -1,7 +1,7 @@
 import { ModelLoadError } from '../errors/engine-error.js';
 import { untrustedPath, untrustedText } from '../errors/untrusted-text.js';
 import { ggmlTypeName } from '../formats/ggml-type.js';
-import { readTensorData, type GgufFile, type GgufTensorInfo } from '../formats/gguf/index.js';
+import { readTensorData, readTensorsInto, type GgufFile, type GgufTensorInfo } from '../formats/gguf/index.js';
 import type { WeightTensor } from '../kernels/kernel-backend.js';
 import { codecFor } from '../quant/index.js';
 
@@ -56,6 +56,29 @@ export class WeightLoader {
   matrix(name: string, numRows: number, numCols: number): WeightTensor {
     const info = this.info(name, [numCols, numRows]);
     return { name, type: info.type, numRows, numCols, data: this.bytes(info) };
+  }
+
+  /**
+   * Matrices that multiply the same activations ([numRows, numCols] each, named by `parts`) as one
+   * matrix `stackedName`, their rows one under the other, when they have one type; else undefined
+   * (each is then loaded on its own). The parts are read straight into the stacked matrix's buffer:
+   * one copy from the file, none to stack them.
+   */
+  stackedMatrix(stackedName: string, parts: readonly (readonly [name: string, numRows: number])[], numCols: number): WeightTensor | undefined {
+    const infos = parts.map(([name, numRows]) => this.info(name, [numCols, numRows]));
+    if (infos.some((info) => info.type !== infos[0]!.type)) return undefined;
+    const data = new Uint8Array(new ArrayBuffer(infos.reduce((sum, info) => sum + info.byteSize, 0)));
+    if (this.file.tensorSource) {
+      let offset = 0;
+      for (const info of infos) {
+        data.set(this.file.tensorSource.read(info), offset);
+        offset += info.byteSize;
+      }
+    } else {
+      readTensorsInto(this.file, infos, data);
+    }
+    const numRows = parts.reduce((sum, [, rows]) => sum + rows, 0);
+    return { name: stackedName, type: infos[0]!.type, numRows, numCols, data };
   }
 
   /** A 1-D tensor (norm weights, biases, rope factors) decoded to f32. */

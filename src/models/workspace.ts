@@ -42,6 +42,15 @@ export class Workspace implements Disposable {
     return handle;
   }
 
+  /**
+   * A matrix for matmul that may already be uploaded: a handle of this workspace as it is (a tied
+   * output head that is the embedding's handle: one copy of the table, not two), else `w` uploaded.
+   */
+  uploadOrReuse(w: WeightTensor | WeightHandle): WeightHandle {
+    const held = this.weights.find((h) => h === w);
+    return held ?? this.uploadWeight(w as WeightTensor);
+  }
+
   /** `values` copied into a backend buffer (a norm weight, a bias), freed with this workspace */
   uploadVector(values: Float32Array): DeviceBuffer {
     const buf = this.backend.allocate(values.length);

@@ -263,17 +263,30 @@ export function readGguf(path: string): GgufFile {
  */
 export function readTensorData(file: GgufFile, infos: readonly GgufTensorInfo[]): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();
+  for (const info of infos) {
+    const bytes = new Uint8Array(new ArrayBuffer(info.byteSize));
+    readTensorsInto(file, [info], bytes);
+    out.set(info.name, bytes);
+  }
+  return out;
+}
+
+/**
+ * Reads tensors' bytes one after another into `dest` (at least their total size), straight from the
+ * file: how stacked matrices (q, k and v; gate and up) are read into the one buffer they share,
+ * with no per-part buffer to copy from.
+ */
+export function readTensorsInto(file: GgufFile, infos: readonly GgufTensorInfo[], dest: Uint8Array): void {
   const { fd, shownPath } = openModelFile(file.path);
   try {
+    let offset = 0;
     for (const info of infos) {
-      const bytes = new Uint8Array(new ArrayBuffer(info.byteSize));
-      if (readFully(fd, bytes, info.byteSize, info.fileOffset, shownPath) < info.byteSize) {
+      if (readFully(fd, dest.subarray(offset, offset + info.byteSize), info.byteSize, info.fileOffset, shownPath) < info.byteSize) {
         throw new ModelLoadError('GGUF_TRUNCATED', `${shownPath}: unexpected end of file in tensor ${quote(info.name)}`);
       }
-      out.set(info.name, bytes);
+      offset += info.byteSize;
     }
   } finally {
     closeSync(fd);
   }
-  return out;
 }

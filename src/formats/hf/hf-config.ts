@@ -198,8 +198,9 @@ export function planHfArchitecture(rawConfig: Record<string, unknown>, shownPath
     if (pattern !== 6) unsupported(`sliding_window_pattern ${pattern} (Gemma 3 runs 6)`);
     if (c.has('attn_logit_softcapping')) unsupported('attn_logit_softcapping (llama.cpp\'s gemma3 applies none)');
   }
-  // Qwen's use_sliding_window is off in every release, and llama.cpp's qwen graphs have none; a
-  // Mistral sliding_window is ignored, as llama.cpp's converted 'llama' GGUF has none either
+  // Mistral 7B v0.1's sliding_window (4096) holds on every layer (later Mistrals have null)
+  if (arch === 'llama' && c.has('sliding_window')) metadata.set(key('attention.sliding_window'), gguf.u32(c.number('sliding_window')));
+  // Qwen's use_sliding_window is off in every release, and llama.cpp's qwen graphs have none
   if ((arch === 'qwen2' || arch === 'qwen3') && c.bool('use_sliding_window', false)) unsupported('use_sliding_window');
   return {
     architecture: arch,

@@ -3,10 +3,11 @@ import { basename, join } from 'node:path';
 import { ModelLoadError } from '../../errors/engine-error.js';
 import { untrustedPath, untrustedText } from '../../errors/untrusted-text.js';
 import { bf16ToF32, f16ToF32 } from '../../quant/float16.js';
-import { GgmlType } from '../ggml-type.js';
+import { GgmlType, ggmlByteSize } from '../ggml-type.js';
 import { gguf, readGguf, type GgufFile, type GgufTensorInfo, type GgufValue, type TensorSource } from '../gguf/index.js';
 import { openModelFile, readFully } from '../model-file.js';
 import { readSafetensors, readSafetensorsData, type SafetensorsFile, type SafetensorsTensorInfo } from '../safetensors/safetensors-reader.js';
+import { convertFp8Weight, decodeScales, planFp8Weight, type Fp8WeightPlan } from './fp8-weights.js';
 import { planHfArchitecture } from './hf-config.js';
 import { mapHfTensorName, type HfTensorTransform } from './hf-tensor-names.js';
 import { hfTokenizerMetadata } from './hf-tokenizer.js';
@@ -56,6 +57,8 @@ interface TensorEntry {
   readonly shard?: SafetensorsFile;
   readonly stored?: SafetensorsTensorInfo;
   readonly transform: HfTensorTransform;
+  /** an FP8 weight's conversion (its weight_scale read at open: a few bytes per row) */
+  readonly fp8?: Fp8WeightPlan;
   /** a tensor computed from config.json */
   readonly values?: Float32Array;
 }
@@ -130,33 +133,43 @@ export function readHfDirectory(dir: string, options: HfDirectoryOptions = {}): 
   const entries = new Map<string, TensorEntry>();
   const storedNames = new Set<string>();
   let fileSize = 0;
+  const all = new Map<string, { shard: SafetensorsFile; stored: SafetensorsTensorInfo }>();
   for (const shardName of shards) {
     const shard = readSafetensors(join(dir, shardName));
     fileSize += shard.fileSize;
     for (const stored of shard.tensors.values()) {
       storedNames.add(stored.name);
-      const where = `${untrustedPath(shard.path)}: tensor '${untrustedText(stored.name)}'`;
       if (weightMap && weightMap.get(stored.name) !== shardName) {
+        const where = `${untrustedPath(shard.path)}: tensor '${untrustedText(stored.name)}'`;
         throw new ModelLoadError('SAFETENSORS_CORRUPT', `${where} is not where ${INDEX_FILE} puts it (${untrustedText(String(weightMap.get(stored.name) ?? 'nowhere'))})`);
       }
-      const mapped = mapHfTensorName(stored.name, plan);
-      if (mapped === null) continue;
-      const storedType = DTYPE_TYPES[stored.dtype];
-      if (storedType === undefined) {
-        const hint = stored.dtype.startsWith('F8') ? ' (FP8 checkpoints are not supported yet)' : '';
-        throw new ModelLoadError('UNSUPPORTED_TENSOR_TYPE', `${where} has dtype ${untrustedText(stored.dtype)}, which Peregrine does not support yet (F32, F16, BF16)${hint}`);
-      }
-      if (entries.has(mapped.name)) throw new ModelLoadError('SAFETENSORS_CORRUPT', `${where} maps to '${mapped.name}', which another tensor already has`);
-      const numElements = stored.shape.reduce((a, b) => a * b, 1);
-      const type = mapped.transform.kind === 'addOne' ? GgmlType.F32 : storedType;
-      const shape = stored.shape.length === 0 ? [1] : [...stored.shape].reverse();
-      entries.set(mapped.name, {
-        info: { name: mapped.name, shape, type, fileOffset: stored.fileOffset, byteSize: numElements * (type === GgmlType.F32 ? 4 : 2), numElements },
-        shard,
-        stored,
-        transform: mapped.transform,
-      });
+      all.set(stored.name, { shard, stored });
     }
+  }
+  for (const { shard, stored } of all.values()) {
+    const where = `${untrustedPath(shard.path)}: tensor '${untrustedText(stored.name)}'`;
+    // an FP8 weight's scales: weight_scale is read with its weight, input_scale is not used
+    if (stored.name.endsWith('.input_scale') || (stored.name.endsWith('.weight_scale') && all.get(stored.name.slice(0, -'_scale'.length))?.stored.dtype === 'F8_E4M3')) continue;
+    const mapped = mapHfTensorName(stored.name, plan);
+    if (mapped === null) continue;
+    const isFp8 = stored.dtype === 'F8_E4M3';
+    const storedType = isFp8 ? GgmlType.BF16 : DTYPE_TYPES[stored.dtype];
+    if (storedType === undefined) {
+      const hint = stored.dtype.startsWith('F8') ? ' (FP8 checkpoints load as F8_E4M3 with a weight_scale)' : '';
+      throw new ModelLoadError('UNSUPPORTED_TENSOR_TYPE', `${where} has dtype ${untrustedText(stored.dtype)}, which Peregrine does not support yet (F32, F16, BF16)${hint}`);
+    }
+    if (entries.has(mapped.name)) throw new ModelLoadError('SAFETENSORS_CORRUPT', `${where} maps to '${mapped.name}', which another tensor already has`);
+    const fp8 = isFp8 ? fp8Plan(all.get(`${stored.name}_scale`), stored, mapped.transform, where) : undefined;
+    const numElements = stored.shape.reduce((a, b) => a * b, 1);
+    const type = mapped.transform.kind === 'addOne' ? GgmlType.F32 : (fp8?.type ?? storedType);
+    const shape = stored.shape.length === 0 ? [1] : [...stored.shape].reverse();
+    entries.set(mapped.name, {
+      info: { name: mapped.name, shape, type, fileOffset: stored.fileOffset, byteSize: ggmlByteSize(type, numElements), numElements },
+      shard,
+      stored,
+      transform: mapped.transform,
+      fp8,
+    });
   }
   for (const [name, shardName] of weightMap ?? []) {
     if (!storedNames.has(name)) {
@@ -190,10 +203,20 @@ export function readHfDirectory(dir: string, options: HfDirectoryOptions = {}): 
   };
 }
 
+/** an F8_E4M3 weight's conversion, from its weight_scale (`scale`, absent: refused by name) */
+function fp8Plan(scale: { shard: SafetensorsFile; stored: SafetensorsTensorInfo } | undefined, stored: SafetensorsTensorInfo, transform: HfTensorTransform, where: string): Fp8WeightPlan {
+  if (!scale) throw new ModelLoadError('UNSUPPORTED_TENSOR_TYPE', `${where} has dtype F8_E4M3 but no ${untrustedText(stored.name)}_scale (FP8 checkpoints load with a per-tensor or per-row weight_scale)`);
+  if (stored.shape.length !== 2 || transform.kind === 'addOne') throw new ModelLoadError('UNSUPPORTED_TENSOR_TYPE', `${where}: only 2-D FP8 weights are supported (it has shape [${stored.shape}])`);
+  const scales = decodeScales(readSafetensorsData(scale.shard, scale.stored), scale.stored.dtype, where);
+  return planFp8Weight(stored.shape[0]!, stored.shape[1]!, scales, where);
+}
+
 /** one tensor's bytes in its presented GGUF type and layout */
 function readEntry(entry: TensorEntry): Uint8Array {
   if (entry.values) return new Uint8Array(entry.values.slice().buffer);
-  const bytes = readSafetensorsData(entry.shard!, entry.stored!);
+  let bytes = readSafetensorsData(entry.shard!, entry.stored!);
+  // (converted before a permutation: it moves whole rows, each with its scale)
+  if (entry.fp8) bytes = convertFp8Weight(bytes, entry.stored!.shape[0]!, entry.stored!.shape[1]!, entry.fp8);
   const t = entry.transform;
   if (t.kind === 'permuteHeads') permuteHeads(bytes, entry.stored!, t.numHeads, entry.shard!.path);
   if (t.kind === 'addOne') return addOne(bytes, entry.stored!.dtype);

@@ -31,4 +31,10 @@ describe('Hugging Face tensor names → llama.cpp names', () => {
     expect(mapHfTensorName('model.layers.0.self_attn.rotary_emb.inv_freq', plan)).toBeNull();
     expect(mapHfTensorName('model.norm.weight', plan)).toEqual({ name: 'output_norm.weight', transform: { kind: 'none' } });
   });
+
+  it("carries a Mistral config's sliding_window to llama.attention.sliding_window; a null one (Mistral v0.2 and later) gives none", () => {
+    const mistral = { model_type: 'mistral', hidden_size: 64, intermediate_size: 128, num_hidden_layers: 1, num_attention_heads: 8, num_key_value_heads: 2, max_position_embeddings: 64 };
+    expect(planHfArchitecture({ ...mistral, sliding_window: 4096 }, 'config.json').metadata.get('llama.attention.sliding_window')?.value).toBe(4096);
+    expect(planHfArchitecture({ ...mistral, sliding_window: null }, 'config.json').metadata.has('llama.attention.sliding_window')).toBe(false);
+  });
 });

@@ -126,7 +126,56 @@ describe('tokenizer.json → the tokenizer llama.cpp builds from the converted G
     };
     refuse({ ...base, model: { type: 'WordPiece', vocab: {} } });
     refuse({ ...base, pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: '\\s+' } }, { type: 'ByteLevel', use_regex: false }] } });
-    refuse({ ...base, model: { ...base.model, byte_fallback: true }, normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '▁' }, { type: 'Replace', pattern: { String: ' ' }, content: '▁' }] } });
+    refuse({ ...base, model: { ...base.model, byte_fallback: true }, normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '▁' }, { type: 'NFKC' }] } });
     expect(() => hfTokenizerMetadata({ tokenizer: { model: { type: 'BPE', vocab: { a: -1 }, merges: [] } }, shownPath: 'x' })).toThrow(/id -1/);
+  });
+
+  /**
+   * Llama 2's tokenizer.json as transformers' LlamaConverter writes it from tokenizer.model: the
+   * pieces as the vocab, <unk> <s> </s> as special added tokens, byte fallback, the prefix-space
+   * normalizer, and every split of a piece into two pieces as a merge, in the order of the piece's
+   * SentencePiece score (highest first).
+   */
+  function llama2TokenizerJson(path: string): unknown {
+    const md = new MetadataReader(readGguf(path).metadata, path);
+    const tokens = md.stringArray('tokenizer.ggml.tokens');
+    const scores = md.typedArray('tokenizer.ggml.scores', GgufValueType.FLOAT32, 'f32 scores')!;
+    const types = md.typedArray('tokenizer.ggml.token_type', GgufValueType.INT32, 'i32 types')!;
+    const vocab = Object.fromEntries(tokens.map((t, id) => [t, id]));
+    const merges: { merge: [string, string]; score: number; id: number }[] = [];
+    tokens.forEach((piece, id) => {
+      if (types[id] !== 1) return;
+      const chars = [...piece];
+      for (let i = 1; i < chars.length; i++) {
+        const left = chars.slice(0, i).join('');
+        const right = chars.slice(i).join('');
+        if (left in vocab && right in vocab) merges.push({ merge: [left, right], score: scores[id]!, id });
+      }
+    });
+    merges.sort((a, b) => b.score - a.score || a.id - b.id);
+    return {
+      model: { type: 'BPE', vocab, merges: merges.map((m) => m.merge), byte_fallback: true, fuse_unk: true, unk_token: '<unk>' },
+      added_tokens: [0, 1, 2].map((id) => ({ id, content: tokens[id], special: true })),
+      normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '\u2581' }, { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }] },
+      pre_tokenizer: null,
+      decoder: { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '\u2581' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }] },
+    };
+  }
+
+  it.skipIf(!existsSync(join(VOCAB_DIR, 'ggml-vocab-llama-spm.gguf.out')))("Llama 2's SentencePiece BPE tokenizer.json (prefix space, byte fallback): llama.cpp's llama-spm ids exactly, as the GGUF vocabulary", () => {
+    const path = join(VOCAB_DIR, 'ggml-vocab-llama-spm.gguf');
+    const metadata = hfTokenizerMetadata({ tokenizer: llama2TokenizerJson(path), tokenizerConfig: { bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>', add_bos_token: true }, shownPath: 'llama2' });
+    expect(metadata.get('tokenizer.ggml.model')?.value).toBe('llama');
+    const tok = createTokenizer(new MetadataReader(metadata, 'llama2'));
+    const fromGguf = createTokenizer(new MetadataReader(readGguf(path).metadata, path));
+    const cases = readCases('llama-spm');
+    expect(cases.length).toBeGreaterThan(30);
+    for (const { text, ids } of cases) {
+      expect(tok.encode(text, { addSpecial: false }), JSON.stringify(text)).toEqual(ids);
+      expect(tok.decode(ids)).toBe(fromGguf.decode(ids));
+    }
+    expect(tok.encode('Hello')).toEqual(fromGguf.encode('Hello'));
+    expect(tok.tokenText(tok.bosId!)).toBe('<s>');
+    expect(tok.tokenText(tok.eosId!)).toBe('</s>');
   });
 });

@@ -5,13 +5,16 @@ import { gguf, GgufValueType, type GgufValue } from '../gguf/index.js';
 /**
  * tokenizer.json (+ tokenizer_config.json) → the `tokenizer.*` GGUF metadata llama.cpp's
  * convert_hf_to_gguf.py writes for it, so the tokenizer built from it is the one built from the
- * converted GGUF (src/tokenizer reads only that). Two kinds of tokenizer.json are understood:
+ * converted GGUF (src/tokenizer reads only that). Three kinds of tokenizer.json are understood:
  * - byte-level BPE (GPT-2, Llama 3, Qwen): tokenizer.ggml.model 'gpt2', the pre-tokenizer named
  *   by its split expression (llama.cpp identifies it by hashing the tokenizer's output; the
  *   expressions below are the ones those names stand for);
  * - BPE over text with spaces replaced by U+2581 and byte fallback, no prefix space (Gemma 3):
- *   tokenizer.ggml.model 'gemma4', llama.cpp's name for exactly this tokenizer.
- * Anything else (WordPiece, Unigram, a Llama 2-style prefix space, an unknown split expression)
+ *   tokenizer.ggml.model 'gemma4', llama.cpp's name for exactly this tokenizer;
+ * - the same with a prefix space (normalizer Prepend "▁", Replace " " → "▁": Llama 2, Mistral 7B
+ *   v0.1, TinyLlama): SentencePiece BPE, tokenizer.ggml.model 'llama', scores from the merges'
+ *   order (see spmScores), <unk> the unknown token.
+ * Anything else (WordPiece, Unigram, an unknown split expression)
  * is UNSUPPORTED_TOKENIZER naming what the file declares. A normalizer of NFC (Qwen) is not
  * applied, as llama.cpp does not apply it.
  */
@@ -22,6 +25,34 @@ const UNUSED = 5;
 const CONTROL = 3;
 const USER_DEFINED = 4;
 const BYTE = 6;
+const UNKNOWN = 2;
+
+/** Llama 2's normalizer: Prepend "▁", then Replace " " → "▁" (SentencePiece's prefix space and escaping) */
+function isLlama2Normalizer(normalizer: unknown): boolean {
+  if (!isObject(normalizer) || normalizer['type'] !== 'Sequence' || !Array.isArray(normalizer['normalizers'])) return false;
+  const [prepend, replace, ...rest] = normalizer['normalizers'] as unknown[];
+  return rest.length === 0 && isObject(prepend) && prepend['type'] === 'Prepend' && prepend['prepend'] === '\u2581' &&
+    isObject(replace) && replace['type'] === 'Replace' && isObject(replace['pattern']) && (replace['pattern'] as Json)['String'] === ' ' && replace['content'] === '\u2581';
+}
+
+/**
+ * SentencePiece scores for a Llama 2-style tokenizer.json, from its merges: transformers'
+ * LlamaConverter lists the merges in the order of the merged piece's score, and llama.cpp's SPM
+ * tokenizer merges the adjacent pair whose piece scores highest, so a piece scores −(rank of the
+ * first merge giving it). A piece no merge gives scores below all of those.
+ */
+function spmScores(numTokens: number, merges: readonly string[], idOf: (text: string) => number | undefined): number[] {
+  const scores = Array.from({ length: numTokens }, (_, id) => -(merges.length + id));
+  const isSet = new Uint8Array(numTokens);
+  merges.forEach((merge, rank) => {
+    const id = idOf(merge.replace(' ', ''));
+    if (id !== undefined && id < numTokens && !isSet[id]) {
+      scores[id] = -rank;
+      isSet[id] = 1;
+    }
+  });
+  return scores;
+}
 
 /** tokenizer.json's Split expressions → llama.cpp's pre-tokenizer names */
 const SPLIT_EXPRESSIONS: ReadonlyMap<string, string> = new Map([
@@ -85,7 +116,7 @@ function tokenContent(v: unknown): string | undefined {
 export function hfTokenizerMetadata(files: HfTokenizerFiles): Map<string, GgufValue> {
   const { shownPath } = files;
   const fail = (what: string): never => {
-    throw new ModelLoadError('UNSUPPORTED_TOKENIZER', `${shownPath}: tokenizer.json with ${untrustedText(what)} is not supported (supported: byte-level BPE with the GPT-2, Llama 3 or Qwen2 pre-tokenizer; Gemma's ▁-escaped BPE with byte fallback)`);
+    throw new ModelLoadError('UNSUPPORTED_TOKENIZER', `${shownPath}: tokenizer.json with ${untrustedText(what)} is not supported (supported: byte-level BPE with the GPT-2, Llama 3 or Qwen2 pre-tokenizer; Gemma's ▁-escaped BPE with byte fallback; Llama 2's SentencePiece BPE with a prefix space)`);
   };
   const corrupt = (what: string): never => {
     throw new ModelLoadError('MISSING_METADATA', `${shownPath}: tokenizer.json ${untrustedText(what)}`);
@@ -124,10 +155,13 @@ export function hfTokenizerMetadata(files: HfTokenizerFiles): Map<string, GgufVa
   const isMetaspace = model['byte_fallback'] === true;
   let ggufModel: string;
   let pre: string | undefined;
-  if (isMetaspace) {
+  const isLlama2 = isMetaspace && isLlama2Normalizer(normalizer);
+  if (isLlama2) {
+    ggufModel = 'llama';
+  } else if (isMetaspace) {
     const isReplaceSpace = isObject(normalizer) && normalizer['type'] === 'Replace' && isObject(normalizer['pattern']) &&
       (normalizer['pattern'] as Json)['String'] === ' ' && normalizer['content'] === '\u2581';
-    if (!isReplaceSpace) fail(`byte-fallback BPE with normalizer ${JSON.stringify(normalizer)} (a prefix space, as Llama 2's, is not supported yet)`);
+    if (!isReplaceSpace) fail(`byte-fallback BPE with normalizer ${JSON.stringify(normalizer)} (supported: Replace " " with "▁" (Gemma), or Prepend "▁" then that (Llama 2))`);
     ggufModel = 'gemma4';
     // llama.cpp's gemma4 tokenizer first splits runs of newlines from the rest: the same tokens
     // as one BPE over the whole text only when no token mixes a newline with anything else
@@ -153,7 +187,7 @@ export function hfTokenizerMetadata(files: HfTokenizerFiles): Map<string, GgufVa
       // an added token is matched in the raw text before encoding (HF and llama.cpp alike); one of
       // Gemma's ▁ runs, also in the BPE vocabulary, never matches raw text (it has spaces): a normal token
       tokens.push(text);
-      types.push(added.get(id)!.special || looksSpecial(text) ? CONTROL : USER_DEFINED);
+      types.push(isLlama2 && text === model['unk_token'] ? UNKNOWN : added.get(id)!.special || looksSpecial(text) ? CONTROL : USER_DEFINED);
     } else {
       tokens.push(text);
       types.push(isMetaspace && /^<0x[0-9A-F]{2}>$/.test(text) ? BYTE : NORMAL);
@@ -169,10 +203,16 @@ export function hfTokenizerMetadata(files: HfTokenizerFiles): Map<string, GgufVa
     ['tokenizer.ggml.model', gguf.str(ggufModel)],
     ['tokenizer.ggml.tokens', gguf.arr(GgufValueType.STRING, tokens)],
     ['tokenizer.ggml.token_type', gguf.arr(GgufValueType.INT32, types)],
-    ['tokenizer.ggml.merges', gguf.arr(GgufValueType.STRING, merges)],
   ]);
+  if (isLlama2) {
+    const firstId = new Map<string, number>();
+    tokens.forEach((text, id) => types[id] === NORMAL && !firstId.has(text) && firstId.set(text, id));
+    metadata.set('tokenizer.ggml.scores', gguf.arr(GgufValueType.FLOAT32, spmScores(tokens.length, merges, (text) => firstId.get(text))));
+  } else {
+    metadata.set('tokenizer.ggml.merges', gguf.arr(GgufValueType.STRING, merges));
+  }
   if (pre !== undefined) metadata.set('tokenizer.ggml.pre', gguf.str(pre));
-  if (isMetaspace) metadata.set('tokenizer.ggml.add_space_prefix', gguf.bool(false));
+  if (isMetaspace) metadata.set('tokenizer.ggml.add_space_prefix', gguf.bool(isLlama2));
 
   // special tokens: tokenizer_config.json, else config.json's ids (the converter's SpecialVocab order)
   const idOf = new Map<string, number>();

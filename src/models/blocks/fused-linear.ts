@@ -48,9 +48,9 @@ export class FusedLinear {
 
   /**
    * The file's stacked tensor `stackedName` when it has one (Phi-3's attn_qkv, its ffn_up holding
-   * gate and up: used as read, no copy), else the parts, stacked here when their types match.
-   * `shardPart` (tensor parallelism) replaces each part by this worker's rows of it before
-   * stacking; a file's stacked tensor is not split (its parts' rows would interleave).
+   * gate and up: used as read, no copy), else the parts, read into one stacked matrix when their
+   * types match. `shardPart` (tensor parallelism) replaces each part by this worker's rows of it
+   * before stacking; a file's stacked tensor is not split (its parts' rows would interleave).
    */
   static load(
     w: WeightLoader,
@@ -66,10 +66,11 @@ export class FusedLinear {
       const stacked = w.matrix(stackedName, partRows.reduce((a, b) => a + b, 0), numCols);
       return new FusedLinear(ws, stackedName, [stacked], partRows);
     }
-    return new FusedLinear(ws, stackedName, parts.map(([name, numRows]) => {
-      const part = w.matrix(name, numRows, numCols);
-      return shardPart ? shardPart(part) : part;
-    }));
+    if (shardPart) return new FusedLinear(ws, stackedName, parts.map(([name, numRows]) => shardPart(w.matrix(name, numRows, numCols))));
+    // read straight into one buffer when the parts can stack (no per-part copies to concatenate)
+    const stacked = w.stackedMatrix(stackedName, parts, numCols);
+    if (stacked) return new FusedLinear(ws, stackedName, [stacked], partRows);
+    return new FusedLinear(ws, stackedName, parts.map(([name, numRows]) => w.matrix(name, numRows, numCols)));
   }
 
   get isStacked(): boolean {

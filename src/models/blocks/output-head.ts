@@ -1,4 +1,5 @@
 import type { DeviceBuffer, KernelBackend, WeightHandle, WeightTensor } from '../../kernels/kernel-backend.js';
+import { invariant } from '../../errors/engine-error.js';
 import type { WeightLoader } from '../weight-loader.js';
 import type { Workspace } from '../workspace.js';
 import type { RmsNorm } from './rms-norm.js';
@@ -25,14 +26,22 @@ export class OutputHead {
   }
 
   /**
-   * `outputName`'s matrix, or the token embedding's when the file has none (tied embeddings); a
-   * tied head is uploaded for matmul on its own, since the embedding lookup needs the plain rows.
-   * With `shard`, this worker's vocabSize / worldSize rows of it only: forward's logits are then
-   * the columns [rank · V/W, (rank + 1) · V/W) of every row, the same numbers as the whole head's.
+   * `outputName`'s matrix, or the token embedding's when the file has none (tied embeddings): the
+   * embedding's handle when the model uploaded it for matmul (one copy serving both), else the
+   * embedding's bytes uploaded for matmul on their own. With `shard`, this worker's
+   * vocabSize / worldSize rows of it only (the embedding must then be given as bytes): forward's
+   * logits are then the columns [rank · V/W, (rank + 1) · V/W) of every row, the same numbers as
+   * the whole head's.
    */
-  static load(w: WeightLoader, ws: Workspace, norm: RmsNorm, outputName: string, tokenEmbedding: WeightTensor, softcap?: number, shard?: TensorShard): OutputHead {
-    const output = w.has(outputName) ? w.matrix(outputName, tokenEmbedding.numRows, tokenEmbedding.numCols) : tokenEmbedding;
-    return new OutputHead(ws.backend, ws, norm, ws.uploadWeight(shard ? shardRows(output, shard) : output), softcap);
+  static load(w: WeightLoader, ws: Workspace, norm: RmsNorm, outputName: string, tokenEmbedding: WeightTensor | WeightHandle, softcap?: number, shard?: TensorShard): OutputHead {
+    const matrix = (): WeightTensor => w.matrix(outputName, tokenEmbedding.numRows, tokenEmbedding.numCols);
+    if (shard) {
+      const output = w.has(outputName) ? matrix() : tokenEmbedding;
+      invariant('data' in output, `a split output head needs ${tokenEmbedding.name}'s bytes, not its handle`);
+      return new OutputHead(ws.backend, ws, norm, ws.uploadWeight(shardRows(output, shard)), softcap);
+    }
+    const output = w.has(outputName) ? ws.uploadWeight(matrix()) : ws.uploadOrReuse(tokenEmbedding);
+    return new OutputHead(ws.backend, ws, norm, output, softcap);
   }
 
   get vocabSize(): number {
