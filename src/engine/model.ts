@@ -3,6 +3,7 @@ import { untrustedPath } from '../errors/untrusted-text.js';
 import { GgufValueType, MetadataReader } from '../formats/gguf/index.js';
 import { readModel } from '../formats/read-model.js';
 import type { KernelBackend, KvCacheType } from '../kernels/kernel-backend.js';
+import { checkKvCacheType } from '../kernels/kv-cache-type.js';
 import type { MatmulPrecision } from '../kernels/native/native-backend.js';
 import { selectBackend, type BackendChoice } from '../kernels/select-backend.js';
 import type { CausalLM } from '../models/causal-lm.js';
@@ -20,7 +21,7 @@ export interface LoadModelOptions {
   readonly backend?: BackendChoice | KernelBackend;
   /** threads for the native kernels (default: all cores) */
   readonly threads?: number;
-  /** KV cache element type (default 'f16', as llama.cpp) */
+  /** KV cache element type (default 'f16', as llama.cpp; the others: src/kernels/kv-cache-type.ts) */
   readonly kvCacheType?: KvCacheType;
   /**
    * Q8_0 / Q4_0 / Q4_K matmul arithmetic of the native kernels: 'exact' (default) is llama.cpp's, bit for
@@ -107,10 +108,8 @@ export class Model {
       const contextLength = new MetadataReader(file.metadata, path).number(`${info.architecture}.context_length`, 0);
       const contextSize = options.contextSize ?? defaultContextSize(contextLength);
       const network = createModel(file, backend, { contextSize });
-      const kvCacheType = options.kvCacheType ?? 'f16';
-      if (kvCacheType !== 'f16' && kvCacheType !== 'f32') {
-        throw new InvalidRequestError('INVALID_ARGUMENT', `kvCacheType must be 'f16' or 'f32' (got ${String(kvCacheType)})`);
-      }
+      const kvCacheType: unknown = options.kvCacheType ?? 'f16';
+      checkKvCacheType(kvCacheType, network.config.numKvHeads * network.config.headDim);
       checkContextSize(contextSize, network.config, kvCacheType);
       return { path, info, tokenizer, chatTemplateSource, tokenizerPath: options.tokenizer, network, contextSize, kvCacheType, ownedBackend: isOwnBackend ? backend : undefined };
     } catch (err) {

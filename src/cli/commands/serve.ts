@@ -2,6 +2,7 @@ import { createServer as createNetServer, type Server as NetServer } from 'node:
 import { basename } from 'node:path';
 import { createServingEngine } from '../../engine/async-engine.js';
 import { loadModel } from '../../engine/loaded-model.js';
+import type { KvCacheType } from '../../kernels/kernel-backend.js';
 import { describeNativeAddon, loadNativeAddon } from '../../kernels/native/native-addon.js';
 import { InvalidRequestError } from '../../errors/engine-error.js';
 import { untrustedPath, untrustedText } from '../../errors/untrusted-text.js';
@@ -9,7 +10,7 @@ import { CorsPolicy } from '../../server/cors.js';
 import { createServer, DEFAULT_MAX_UNREAD_BYTES, type PeregrineServer } from '../../server/server.js';
 import { shutdownGracefully } from '../../server/graceful-shutdown.js';
 import type { ServingEngine } from '../../engine/serving-engine.js';
-import { choiceFlag, defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs, positiveIntegerFlag, threadsFlag, TOKENIZER_FLAG } from '../args.js';
+import { choiceFlag, defineCommand, KV_CACHE_TYPE_FLAG, kvCacheTypeFlag, matmulPrecisionFlag, numberFlag, parseCommandArgs, positiveIntegerFlag, threadsFlag, TOKENIZER_FLAG } from '../args.js';
 import { mergeFlagValues, readConfigFile } from '../config-file.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type Logger } from '../../server/logging/logger.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
@@ -68,6 +69,7 @@ export const SERVE_COMMAND = defineCommand({
       default: '30',
     },
     tokenizer: TOKENIZER_FLAG,
+    'kv-cache-type': KV_CACHE_TYPE_FLAG,
   },
 });
 
@@ -86,6 +88,7 @@ interface ServeOptions {
   readonly contextSize: number | undefined;
   readonly threads: number | undefined;
   readonly matmulPrecision: 'exact' | 'bf16';
+  readonly kvCacheType: KvCacheType | undefined;
   readonly maxNumSeqs: number | undefined;
   readonly maxQueueLength: number | undefined;
   readonly logLevel: LogLevel;
@@ -104,6 +107,7 @@ export async function runServe(argv: string[], err: NodeJS.WritableStream): Prom
     threads: options.threads,
     matmulPrecision: options.matmulPrecision,
     tokenizer: options.tokenizerPath,
+    kvCacheType: options.kvCacheType,
   });
   const engine = createServingEngine(model, { maxNumSeqs: options.maxNumSeqs, maxQueueLength: options.maxQueueLength });
   // the vocabulary's byte trie for constrained decoding takes a second or more on a 128k vocabulary:
@@ -175,6 +179,7 @@ function toServeOptions(values: ServeValues): ServeOptions {
     contextSize: positiveIntegerFlag(values['context-size'], '--context-size'),
     threads: threadsFlag(values.threads),
     matmulPrecision: matmulPrecisionFlag(values['matmul-precision']) ?? 'bf16',
+    kvCacheType: kvCacheTypeFlag(values['kv-cache-type']),
     maxNumSeqs: positiveIntegerFlag(values['max-num-seqs'], '--max-num-seqs'),
     maxQueueLength: positiveIntegerFlag(values['max-queue'], '--max-queue'),
     logLevel: choiceFlag(values['log-level'], '--log-level', LOG_LEVELS) ?? 'info',
