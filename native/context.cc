@@ -481,16 +481,47 @@ Status Context::embedding(const EmbeddingArgs& a) {
   return STATUS_OK;
 }
 
+/**
+ * Values [first, first + n) of a KV cache of KvType `type` = src (as the reference backend's
+ * encodeKv: f16/bf16 nearest even, fp8 f32ToE4m3, q8_0 as llama.cpp's x86 quantize_row_q8_0:
+ * d = amax / 127 stored as f16, q = nearest-even(x · 127 / amax)).
+ */
+void Context::storeKvRow(void* cache, int32_t type, int64_t first, const float* src, int64_t n) {
+  switch (type) {
+    case KV_F32:
+      std::memcpy(static_cast<float*>(cache) + first, src, static_cast<size_t>(n) * sizeof(float));
+      return;
+    case KV_F16:
+      kernels_->toF16(static_cast<uint16_t*>(cache) + first, src, n);
+      return;
+    case KV_BF16:
+      for (int64_t i = 0; i < n; i++) static_cast<uint16_t*>(cache)[first + i] = f32ToBf16(src[i]);
+      return;
+    case KV_FP8:
+      for (int64_t i = 0; i < n; i++) static_cast<uint8_t*>(cache)[first + i] = f32ToE4m3(src[i]);
+      return;
+    default: {  // KV_Q8_0
+      uint8_t* blocks = static_cast<uint8_t*>(cache) + first / kKvQ8Block * kKvQ8BlockBytes;
+      for (int64_t b = 0; b < n / kKvQ8Block; b++) {
+        const float* x = src + b * kKvQ8Block;
+        uint8_t* block = blocks + b * kKvQ8BlockBytes;
+        float amax = 0.0f;
+        for (int64_t j = 0; j < kKvQ8Block; j++) amax = std::fabs(x[j]) > amax ? std::fabs(x[j]) : amax;
+        const uint16_t d = f32ToF16(amax / 127.0f);
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        std::memcpy(block, &d, sizeof d);
+        for (int64_t j = 0; j < kKvQ8Block; j++) block[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(std::nearbyint(x[j] * id)));
+      }
+      return;
+    }
+  }
+}
+
 Status Context::storeKv(const StoreKvArgs& a) {
   for (int64_t t = 0; t < a.numTokens; t++) {
     const int64_t offset = static_cast<int64_t>(a.slotIds[t]) * a.kvDim;
-    if (a.isF16) {
-      kernels_->toF16(static_cast<uint16_t*>(a.kCache) + offset, a.k + t * a.kvDim, a.kvDim);
-      kernels_->toF16(static_cast<uint16_t*>(a.vCache) + offset, a.v + t * a.kvDim, a.kvDim);
-    } else {
-      std::memcpy(static_cast<float*>(a.kCache) + offset, a.k + t * a.kvDim, a.kvDim * sizeof(float));
-      std::memcpy(static_cast<float*>(a.vCache) + offset, a.v + t * a.kvDim, a.kvDim * sizeof(float));
-    }
+    storeKvRow(a.kCache, a.kvType, offset, a.k + t * a.kvDim, a.kvDim);
+    storeKvRow(a.vCache, a.kvType, offset, a.v + t * a.kvDim, a.kvDim);
   }
   return STATUS_OK;
 }

@@ -54,9 +54,9 @@ struct EmbeddingArgs {
 };
 
 struct StoreKvArgs {
-  void* kCache;  // [numSlots, kvDim] f16 bits, or f32 when !isF16
-  void* vCache;  // [numSlots, kvDim] f16 bits, or f32 when !isF16
-  bool isF16;
+  void* kCache;  // [numSlots, kvDim] values in kvType
+  void* vCache;  // [numSlots, kvDim] values in kvType
+  int32_t kvType;  // KvType (kernels.h); q8_0 needs kvDim % 32 == 0
   const float* k;  // [numTokens, kvDim] f32
   const float* v;  // [numTokens, kvDim] f32
   const int32_t* slotIds;  // [numTokens], each in [0, numSlots)
@@ -117,6 +117,8 @@ class Context {
   void forgetMemory(const void* begin, size_t bytes);
 
  private:
+  /** values [first, first + n) of a KV cache of KvType `type` = src (f32), converted to the type */
+  void storeKvRow(void* cache, int32_t type, int64_t first, const float* src, int64_t n);
   Context(const KernelTable* kernels, ThreadPool* pool) : kernels_(kernels), pool_(pool) {}
   Status tiledAttention(const AttentionArgs& args);
   int32_t matmulThreads(int64_t numRows, int64_t numCols, int64_t numTokens) const;

@@ -89,12 +89,27 @@ struct MatmulArgs {
   bool isBf16Allowed;
 };
 
+/** KV cache element types, numbered as src/kernels/kv-cache-type.ts KV_CACHE_TYPES (kvTypeCode) */
+enum KvType : int32_t {
+  KV_F32 = 0,
+  KV_F16 = 1,
+  KV_BF16 = 2,
+  KV_FP8 = 3,  // OCP E4M3 per value, no scale
+  KV_Q8_0 = 4,  // llama.cpp's Q8_0 blocks (f16 scale, 32 int8) over the flat cache: value i is in block i / 32
+};
+
+/** values and bytes of a q8_0 KV block */
+constexpr int64_t kKvQ8Block = 32;
+constexpr int64_t kKvQ8BlockBytes = 34;
+
 struct AttentionArgs {
   float* out;  // [numTokens, numHeads * headDim] f32
   const float* q;  // [numTokens, numHeads * headDim] f32
-  const void* k;  // [numSlots, numKvHeads * headDim] f16 bits, or f32 when !isF16
-  const void* v;  // [numSlots, numKvHeads * headDim] f16 bits, or f32 when !isF16
-  bool isF16;  // f16 cache: Q is rounded to f16 before Q·K (as llama.cpp); f32: f32 throughout
+  const void* k;  // [numSlots, numKvHeads * headDim] values in kvType
+  const void* v;  // [numSlots, numKvHeads * headDim] values in kvType
+  // KvType of k and v. f16: Q is rounded to f16 before Q·K (as llama.cpp); f32: f32 throughout; bf16, fp8
+  // and q8_0: K and V rows are widened to f32 as the kernels reach them, and attention is f32
+  int32_t kvType;
   const int32_t* blockTable;  // [numLogicalBlocks] logical block -> physical block; token t's is blockTable + t * blockTableStride
   int64_t blockTableStride;  // 0: every token is of one sequence; else one block table per token (one-token queries of many sequences)
   int64_t blockSize;

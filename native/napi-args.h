@@ -34,7 +34,7 @@ inline napi_value makeInt(napi_env env, int32_t v) {
 /** Parsed call arguments: argv plus the context handle (argv[0]), with typed accessors. */
 class Args {
  public:
-  static constexpr size_t kMaxArgs = 16;
+  static constexpr size_t kMaxArgs = 17;
 
   Args(napi_env env, napi_callback_info info) : env_(env) {
     argc_ = kMaxArgs;
@@ -85,22 +85,25 @@ class Args {
     return static_cast<T*>(data);
   }
 
-  /** A KV cache array: Uint16Array (f16 bits) or Float32Array; *isF16 says which. */
-  void* kvCache(size_t i, int64_t* length, bool* isF16, const char* name) {
+  /**
+   * A KV cache array of KvType `kvType` (kernels.h): a Float32Array (f32), Uint16Array (f16, bf16) or
+   * Uint8Array (fp8, q8_0 blocks); *length is in values (a q8_0 cache's 34 bytes are 32).
+   */
+  void* kvCache(size_t i, int32_t kvType, int64_t* length, const char* name) {
     *length = 0;
-    *isF16 = true;
+    const napi_typedarray_type expected = kvType == KV_F32 ? napi_float32_array : kvType == KV_F16 || kvType == KV_BF16 ? napi_uint16_array : napi_uint8_array;
     napi_typedarray_type actual;
     size_t len = 0;
     void* data = nullptr;
     bool isTyped = false;
     if (i >= argc_ || napi_is_typedarray(env_, argv_[i], &isTyped) != napi_ok || !isTyped ||
         napi_get_typedarray_info(env_, argv_[i], &actual, &len, &data, nullptr, nullptr) != napi_ok ||
-        (actual != napi_uint16_array && actual != napi_float32_array)) {
-      fail("%s must be a Uint16Array (f16) or a Float32Array", name);
+        actual != expected) {
+      fail("%s must be a %s for KV type %d", name, expected == napi_float32_array ? "Float32Array" : expected == napi_uint16_array ? "Uint16Array" : "Uint8Array",
+           static_cast<int>(kvType));
       return nullptr;
     }
-    *isF16 = actual == napi_uint16_array;
-    *length = static_cast<int64_t>(len);
+    *length = kvType == KV_Q8_0 ? static_cast<int64_t>(len) / kKvQ8BlockBytes * kKvQ8Block : static_cast<int64_t>(len);
     return data;
   }
 

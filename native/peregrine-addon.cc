@@ -442,25 +442,28 @@ napi_value rope(napi_env env, napi_callback_info info) {
   return makeInt(env, args.ctx()->rope(a));
 }
 
-/** storeKv(handle, kCache u16|f32, vCache u16|f32, k f32, v f32, slotIds i32, numTokens): a Uint16Array cache stores f16 */
+/** storeKv(handle, kCache, vCache, k f32, v f32, slotIds i32, numTokens, kvType): the caches hold KvType kvType (NapiArgs::kvCache) */
 napi_value storeKv(napi_env env, napi_callback_info info) {
   PG_BEGIN();
   int64_t kCacheLen, vCacheLen, kLen, vLen, numSlotIds;
-  bool isF16V = true;
   StoreKvArgs a{};
-  a.kCache = args.kvCache(1, &kCacheLen, &a.isF16, "kv.k");
-  a.vCache = args.kvCache(2, &vCacheLen, &isF16V, "kv.v");
+  const int64_t kvType = args.integer(7, "kvType");
+  PG_RETURN_IF_BAD();
+  args.check(kvType >= KV_F32 && kvType <= KV_Q8_0, "kvType must be in [0, 4]");
+  PG_RETURN_IF_BAD();
+  a.kvType = static_cast<int32_t>(kvType);
+  a.kCache = args.kvCache(1, a.kvType, &kCacheLen, "kv.k");
+  a.vCache = args.kvCache(2, a.kvType, &vCacheLen, "kv.v");
   a.k = args.typedArray<float>(3, napi_float32_array, &kLen, "k");
   a.v = args.typedArray<float>(4, napi_float32_array, &vLen, "v");
   a.slotIds = args.typedArray<int32_t>(5, napi_int32_array, &numSlotIds, "slotIds");
   a.numTokens = args.integer(6, "numTokens");
   PG_RETURN_IF_BAD();
-  args.check(a.isF16 == isF16V, "kv.k and kv.v must have the same element type");
-  PG_RETURN_IF_BAD();
   if (a.numTokens == 0) return makeInt(env, STATUS_OK);
   args.check(a.numTokens > 0 && a.numTokens < kMaxDim && kLen % a.numTokens == 0 && kLen > 0, "k.length must be a positive multiple of numTokens");
   PG_RETURN_IF_BAD();
   a.kvDim = kLen / a.numTokens;
+  args.check(a.kvType != KV_Q8_0 || a.kvDim % kKvQ8Block == 0, "a q8_0 cache needs kvDim to be a multiple of 32");
   args.check(vLen >= kLen, "v is shorter than k");
   args.check(numSlotIds >= a.numTokens, "slotIds is shorter than numTokens");
   PG_RETURN_IF_BAD();
@@ -474,20 +477,24 @@ napi_value storeKv(napi_env env, napi_callback_info info) {
 }
 
 /**
- * attention(handle, out f32, q f32, kCache u16|f32, vCache u16|f32, blockTable i32, blockSize, positions i32, numTokens,
- *           numHeads, numKvHeads, headDim, scale, blockTableStride, window, softcap): blockTableStride 0 = one block
+ * attention(handle, out f32, q f32, kCache, vCache, blockTable i32, blockSize, positions i32, numTokens,
+ *           numHeads, numKvHeads, headDim, scale, blockTableStride, window, softcap, kvType): blockTableStride 0 = one block
  * table for all tokens, n > 0 = token t's table is blockTable[t * n, (t + 1) * n); window 0 = causal over every
  * earlier position, n > 0 = the last n positions only; softcap 0 = none (AttentionArgs)
  */
 napi_value attention(napi_env env, napi_callback_info info) {
   PG_BEGIN();
   int64_t outLen, qLen, kLen, vLen, numBlocks, numPositions;
-  bool isF16V = true;
   AttentionArgs a{};
+  const int64_t kvType = args.integer(16, "kvType");
+  PG_RETURN_IF_BAD();
+  args.check(kvType >= KV_F32 && kvType <= KV_Q8_0, "kvType must be in [0, 4]");
+  PG_RETURN_IF_BAD();
+  a.kvType = static_cast<int32_t>(kvType);
   a.out = args.typedArray<float>(1, napi_float32_array, &outLen, "out");
   a.q = args.typedArray<float>(2, napi_float32_array, &qLen, "q");
-  a.k = args.kvCache(3, &kLen, &a.isF16, "kv.k");
-  a.v = args.kvCache(4, &vLen, &isF16V, "kv.v");
+  a.k = args.kvCache(3, a.kvType, &kLen, "kv.k");
+  a.v = args.kvCache(4, a.kvType, &vLen, "kv.v");
   a.blockTable = args.typedArray<int32_t>(5, napi_int32_array, &numBlocks, "kv.blockTable");
   a.blockSize = args.integer(6, "kv.blockSize");
   a.positions = args.typedArray<int32_t>(7, napi_int32_array, &numPositions, "positions");
@@ -503,7 +510,6 @@ napi_value attention(napi_env env, napi_callback_info info) {
   args.check(window >= 0 && window < kMaxDim, "window must be in [0, 2^31)");
   args.check(a.softcap >= 0.0f && std::isfinite(a.softcap), "softcap must be finite and >= 0");
   a.window = static_cast<int32_t>(window);
-  args.check(a.isF16 == isF16V, "kv.k and kv.v must have the same element type");
   args.check(numHeads > 0 && numKvHeads > 0 && numHeads % numKvHeads == 0 && numHeads <= (1 << 16),
              "numHeads must be a positive multiple of numKvHeads");
   args.check(headDim > 0 && headDim <= (1 << 16) && a.blockSize > 0 && a.blockSize < kMaxDim && a.numTokens >= 0 && a.numTokens < kMaxDim, "bad shape");
@@ -511,6 +517,7 @@ napi_value attention(napi_env env, napi_callback_info info) {
   PG_RETURN_IF_BAD();
   const int64_t qDim = numHeads * headDim;
   const int64_t kvDim = numKvHeads * headDim;
+  args.check(a.kvType != KV_Q8_0 || kvDim % kKvQ8Block == 0, "a q8_0 cache needs numKvHeads * headDim to be a multiple of 32");
   args.check(qLen >= a.numTokens * qDim && outLen >= a.numTokens * qDim, "q or out is shorter than numTokens * numHeads * headDim");
   args.check(numPositions >= a.numTokens, "positions is shorter than numTokens");
   args.check(a.blockTableStride == 0 || numBlocks >= a.numTokens * a.blockTableStride, "blockTable is shorter than numTokens * blockTableStride");

@@ -69,6 +69,28 @@ inline uint16_t f32ToF16(float value) {
 
 inline float roundToF16(float x) { return f16ToF32(f32ToF16(x)); }
 
+/**
+ * float → OCP E4M3 byte as src/quant/fp8.ts f32ToE4m3: nearest, ties to even (the default rounding
+ * mode), saturating at ±448; NaN → 0x7F.
+ */
+inline uint8_t f32ToE4m3(float value) {
+  if (std::isnan(value)) return 0x7f;
+  const int sign = std::signbit(value) ? 0x80 : 0;
+  const float a = std::fabs(value);
+  if (a >= 448.0f) return static_cast<uint8_t>(sign | 0x7e);
+  if (a < 0.015625f) return static_cast<uint8_t>(sign | static_cast<int>(std::nearbyint(a * 512.0f)));  // subnormal m/8 · 2^-6
+  int e = 0;
+  std::frexp(a, &e);  // a = f · 2^e, f in [0.5, 1)
+  e -= 1;  // 2^e ≤ a < 2^(e + 1)
+  int m = static_cast<int>(std::nearbyint((std::ldexp(a, -e) - 1.0f) * 8.0f));  // exact until the rounding
+  if (m == 8) {
+    m = 0;
+    e++;
+  }
+  const int code = ((e + 7) << 3) | m;
+  return static_cast<uint8_t>(sign | (code < 0x7e ? code : 0x7e));
+}
+
 inline float bf16ToF32(uint16_t h) { return bitsToF32(static_cast<uint32_t>(h) << 16); }
 
 /** float → bfloat16 bits, round to nearest even; NaN stays a quiet NaN. */

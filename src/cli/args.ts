@@ -2,6 +2,8 @@ import { availableParallelism } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { InvalidRequestError } from '../errors/engine-error.js';
 import { TRANSPORT_KINDS, type TransportKind } from '../parallel/transport.js';
+import type { KvCacheType } from '../kernels/kernel-backend.js';
+import { KV_CACHE_TYPES } from '../kernels/kv-cache-type.js';
 
 /**
  * One flag of a command: what parseArgs needs (type, multiple) and what `--help` shows (arg, help,
@@ -39,6 +41,14 @@ export const TOKENIZER_FLAG = {
   type: 'string',
   arg: 'PATH',
   help: 'for a Hugging Face directory without tokenizer.json: a GGUF file, tokenizer.json or directory whose vocabulary it uses',
+} as const satisfies Flag;
+
+/** --kv-cache-type, as the commands that load a model for generation declare it (kvCacheTypeFlag reads it) */
+export const KV_CACHE_TYPE_FLAG = {
+  type: 'string',
+  arg: 'T',
+  help: `KV cache element type: ${KV_CACHE_TYPES.join(', ')} (bf16 as llama.cpp's; fp8: OCP E4M3 per value; q8_0: llama.cpp's blocks of 32 values and an f16 scale)`,
+  default: 'f16',
 } as const satisfies Flag;
 
 /** Declares a command; `const` keeps the flags' literal types, so parseCommandArgs can type their values. */
@@ -126,6 +136,11 @@ export function positiveIntegerFlag(value: unknown, flag: string): number | unde
   const n = numberFlag(value, flag, { integer: true });
   if (n !== undefined && n < 1) throw new InvalidRequestError('INVALID_ARGUMENT', `${flag} must be at least 1 (got ${n})`);
   return n;
+}
+
+/** --kv-cache-type's value, or undefined when absent */
+export function kvCacheTypeFlag(value: unknown): KvCacheType | undefined {
+  return choiceFlag(value, '--kv-cache-type', KV_CACHE_TYPES);
 }
 
 /** One of `choices`, or undefined when the flag is absent. */

@@ -1,6 +1,7 @@
 import { totalmem } from 'node:os';
 import { InvalidRequestError } from '../errors/engine-error.js';
 import type { KvCacheType } from '../kernels/kernel-backend.js';
+import { kvRowBytes } from '../kernels/kv-cache-type.js';
 
 /** what the context-size check reads from a model's config */
 export interface ContextShape {
@@ -12,8 +13,8 @@ export interface ContextShape {
 }
 
 /** bytes of K and V cache per token of context */
-export function kvBytesPerToken(shape: ContextShape, kvCacheType: KvCacheType): number {
-  return shape.numLayers * 2 * shape.numKvHeads * shape.headDim * (kvCacheType === 'f16' ? 2 : 4);
+export function kvBytesPerToken(shape: Omit<ContextShape, 'contextLength'>, kvCacheType: KvCacheType): number {
+  return shape.numLayers * 2 * kvRowBytes(kvCacheType, shape.numKvHeads * shape.headDim);
 }
 
 /**

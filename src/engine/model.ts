@@ -4,6 +4,7 @@ import { GgufValueType, MetadataReader } from '../formats/gguf/index.js';
 import { readModel } from '../formats/read-model.js';
 import type { KernelBackend, KvCacheType } from '../kernels/kernel-backend.js';
 import type { GgufFile } from '../formats/gguf/index.js';
+import { checkKvCacheType, isKvCacheType, KV_CACHE_TYPES } from '../kernels/kv-cache-type.js';
 import type { MatmulPrecision } from '../kernels/native/native-backend.js';
 import { selectBackend, type BackendChoice } from '../kernels/select-backend.js';
 import type { CausalLM } from '../models/causal-lm.js';
@@ -25,7 +26,7 @@ export interface LoadModelOptions {
   readonly backend?: BackendChoice | KernelBackend;
   /** threads for the native kernels (default: all cores) */
   readonly threads?: number;
-  /** KV cache element type (default 'f16', as llama.cpp) */
+  /** KV cache element type (default 'f16', as llama.cpp; the others: src/kernels/kv-cache-type.ts) */
   readonly kvCacheType?: KvCacheType;
   /**
    * Q8_0 / Q4_0 / Q4_K matmul arithmetic of the native kernels: 'exact' (default) is llama.cpp's, bit for
@@ -122,6 +123,7 @@ export class Model {
         : options.backend;
     try {
       const network = createModel(d.file, backend, { contextSize: d.contextSize });
+      checkKvCacheType(d.kvCacheType, network.config.numKvHeads * network.config.headDim);
       checkContextSize(d.contextSize, network.config, d.kvCacheType);
       const weights = new LocalWeights(network, isOwnBackend ? backend : undefined);
       return { path, info: d.info, tokenizer: d.tokenizer, chatTemplateSource: d.chatTemplateSource, tokenizerPath: options.tokenizer, weights, contextSize: d.contextSize, kvCacheType: d.kvCacheType };
@@ -146,9 +148,9 @@ export class Model {
     const chatTemplateSource = template?.type === GgufValueType.STRING ? (template.value as string) : undefined;
     const contextLength = new MetadataReader(file.metadata, path).number(`${info.architecture}.context_length`, 0);
     const contextSize = options.contextSize ?? defaultContextSize(contextLength);
-    const kvCacheType = options.kvCacheType ?? 'f16';
-    if (kvCacheType !== 'f16' && kvCacheType !== 'f32') {
-      throw new InvalidRequestError('INVALID_ARGUMENT', `kvCacheType must be 'f16' or 'f32' (got ${String(kvCacheType)})`);
+    const kvCacheType: unknown = options.kvCacheType ?? 'f16';
+    if (!isKvCacheType(kvCacheType)) {
+      throw new InvalidRequestError('INVALID_ARGUMENT', `kvCacheType must be one of ${KV_CACHE_TYPES.join(', ')} (got ${String(kvCacheType)})`);
     }
     return { file, info, tokenizer, chatTemplateSource, contextSize, kvCacheType };
   }

@@ -4,6 +4,7 @@ import type { ModelConfig } from '../models/model-config.js';
 import type { ParallelExecutor, ParallelExecutorOptions, ParallelPlan } from '../parallel/parallel-executor.js';
 import { TRANSPORT_KINDS } from '../parallel/transport.js';
 import { ParallelRunner } from '../runner/parallel-runner.js';
+import { checkKvCacheType } from '../kernels/kv-cache-type.js';
 import { checkContextSize } from './context-size.js';
 import { Model, type LoadModelOptions, type ModelParts } from './model.js';
 import type { ModelWeights, RunnerHandle, RunnerSpec } from './model-weights.js';
@@ -46,7 +47,9 @@ export async function readParallelModel(path: string, options: LoadModelOptions,
     tokenizer: options.tokenizer,
   });
   try {
-    checkContextSize(d.contextSize, executor.config, d.kvCacheType);
+    const c = executor.config;
+    checkKvCacheType(d.kvCacheType, (c.numKvHeads / plan.tensorParallel) * c.headDim); // each worker's K/V rows
+    checkContextSize(d.contextSize, c, d.kvCacheType);
   } catch (err) {
     await executor.close();
     throw err;

@@ -30,7 +30,8 @@ export interface RopeParams {
   readonly attnFactor?: number;
 }
 
-export type KvCacheType = 'f16' | 'f32';
+/** a KV cache's element type: src/kernels/kv-cache-type.ts says what each stores and how attention reads it */
+export type KvCacheType = 'f32' | 'f16' | 'bf16' | 'fp8' | 'q8_0';
 
 declare const deviceBufferBrand: unique symbol;
 declare const weightHandleBrand: unique symbol;
@@ -84,8 +85,8 @@ export interface KvCacheSpec {
 /**
  * The K and V tensors of every layer, in a backend's memory: per layer [numBlocks · blockSize,
  * kvDim] each, in `dtype` (f16 halves the memory, as llama.cpp's default; f32 keeps attention in
- * full precision). Which blocks a sequence owns is bookkeeping kept in src/cache. The owner
- * disposes it (before its backend); a layer asked for after dispose() is a DisposedError.
+ * full precision; bf16, fp8 and q8_0: src/kernels/kv-cache-type.ts). Which blocks a sequence
+ * owns is bookkeeping kept in src/cache. The owner disposes it (before its backend); a layer asked for after dispose() is a DisposedError.
  */
 export interface KvCache extends Disposable {
   readonly spec: KvCacheSpec;
@@ -126,7 +127,9 @@ export interface AttentionShape {
  * activations to the weight's dot type (BF16 → bf16, Q8_0/Q4_0 → Q8_0 blocks with an f16 scale,
  * Q4_K/Q5_K/Q6_K → Q8_K; F16 keeps f32 activations where llama.cpp's AMX buffer takes the weight),
  * then accumulates in f32. With an f16 KV cache, Q is rounded to f16 before Q·K (as
- * llama.cpp's f16 K·Q product does); with an f32 cache attention is f32 throughout.
+ * llama.cpp's f16 K·Q product does); with an f32 cache attention is f32 throughout; bf16, fp8 and
+ * q8_0 caches are widened to f32 block by block inside the kernel (never a whole-cache copy) and
+ * attended in f32.
  */
 export interface KernelBackend extends Disposable {
   readonly name: string;

@@ -18,7 +18,9 @@ import { GGML_TYPE_TRAITS, GgmlType, ggmlTypeName } from '../formats/ggml-type.j
 import { codecFor, quantize } from '../quant/codec.js';
 import { f32ToF16 } from '../quant/float16.js';
 import { Rng } from '../util/rng.js';
-import type { HostKvView } from './host-kv-cache.js';
+import { HostKvCache, type HostKvView } from './host-kv-cache.js';
+import { KV_CACHE_TYPES } from './kv-cache-type.js';
+import { encodeKv } from './reference/kv-codec.js';
 import { EngineDeadError } from '../errors/engine-error.js';
 import { OpaqueBackend } from '../testing/opaque-backend.js';
 import { DisposedError } from './disposed-error.js';
@@ -122,7 +124,7 @@ function preparing(native: NativeBackend): KernelBackend {
 // Cases
 // ---------------------------------------------------------------------------------------------
 
-type Output = Float32Array | Uint16Array;
+type Output = Float32Array | Uint16Array | Uint8Array;
 
 interface Case {
   readonly op: string;
@@ -504,20 +506,24 @@ for (const mode of ['norm', 'neox'] as const) {
   });
 }
 
-/** A KV cache of `numSlots * kvDim` random values in `dtype` (f16 as bits). */
-function kvCache(dtype: KvCacheType, n: number, scale = 1): Uint16Array | Float32Array {
-  return dtype === 'f16' ? f16Random(n, scale) : gaussian(n, scale);
+type KvArray = HostKvView['k'];
+
+/** A KV cache of `n` random values in `dtype` (f16 as bits; the others encoded as storeKv does). */
+function kvCache(dtype: KvCacheType, n: number, scale = 1): KvArray {
+  if (dtype === 'f16') return f16Random(n, scale);
+  if (dtype === 'f32') return gaussian(n, scale);
+  const layer = new HostKvCache({ numLayers: 1, kvDim: n, numBlocks: 1, blockSize: 1, dtype }).layer(0);
+  encodeKv(layer, layer.k, 0, gaussian(n, scale), 0, n);
+  return layer.k;
 }
 
-function kvView(dtype: KvCacheType, k: Uint16Array | Float32Array, v: Uint16Array | Float32Array, blockTable: Int32Array, blockSize: number): HostKvView {
-  return dtype === 'f16'
-    ? { dtype, k: k as Uint16Array, v: v as Uint16Array, blockTable, blockSize }
-    : { dtype, k: k as Float32Array, v: v as Float32Array, blockTable, blockSize };
+function kvView(dtype: KvCacheType, k: KvArray, v: KvArray, blockTable: Int32Array, blockSize: number): HostKvView {
+  return { dtype, k, v, blockTable, blockSize } as HostKvView;
 }
 
-// storeKv: f16 rounding is exact; K and V land in the slots given (the rest of the cache is untouched)
-for (const dtype of ['f16', 'f32'] as const) {
-  for (const kvDim of [128, 24]) {
+// storeKv: f16/bf16/fp8 rounding and q8_0 blocks are exact; K and V land in the slots given (the rest of the cache is untouched)
+for (const dtype of KV_CACHE_TYPES) {
+  for (const kvDim of dtype === 'q8_0' ? [128, 96] : [128, 24]) {
     for (const numTokens of [1, 3, 17]) {
       const numSlots = 64;
       const k = gaussian(numTokens * kvDim, 4);
@@ -531,9 +537,9 @@ for (const dtype of ['f16', 'f32'] as const) {
         run(b) {
           const view = kvView(dtype, kCache.slice(), vCache.slice(), new Int32Array(0), 16);
           b.storeKv(view, k, v, slotIds, numTokens);
-          const out = dtype === 'f16' ? new Uint16Array(2 * numSlots * kvDim) : new Float32Array(2 * numSlots * kvDim);
+          const out = new (view.k.constructor as new (n: number) => KvArray)(2 * view.k.length);
           out.set(view.k);
-          out.set(view.v, numSlots * kvDim);
+          out.set(view.v, view.k.length);
           return out;
         },
         tolerance: exact,
@@ -567,6 +573,11 @@ for (const dtype of ['f16', 'f32'] as const) {
   // the AMX tiles' head-dim paths: more than one pass of 4 output tiles, padding to 32 dims, one to three tiles
   for (const set of [2, 4, 5, 6]) shapes.push([8, 128, set, 'f16'], [2, 80, set, 'f16'], [4, 96, set, 'f16'], [1, 16, set, 'f16']);
   shapes.push([4, 64, 6, 'f16'], [1, 64, 6, 'f32']);
+  // the widened types: decode, several tokens, the tiled kernel; headDim 80 puts q8_0 blocks across heads
+  for (const dtype of ['bf16', 'fp8', 'q8_0'] as const) {
+    for (const set of [0, 2, 3, 4, 5, 6]) shapes.push([4, 64, set, dtype]);
+    shapes.push([1, 80, 2, dtype], [8, 128, 0, dtype], [2, 80, 4, dtype], [1, 32, 0, dtype]);
+  }
   for (const [group, headDim, set, dtype] of shapes) {
     const numKvHeads = 2;
     const shape: AttentionShape = { numHeads: numKvHeads * group, numKvHeads, headDim, scale: 1 / Math.sqrt(headDim) };
@@ -609,6 +620,10 @@ for (const dtype of ['f16', 'f32'] as const) {
     [8, 128, 'f16', undefined, undefined],
     [2, 64, 'f16', 100, 5],
     [1, 128, 'f32', 100, undefined],
+    [4, 64, 'bf16', undefined, undefined],
+    [4, 64, 'fp8', undefined, undefined],
+    [2, 80, 'q8_0', undefined, undefined],
+    [2, 64, 'q8_0', 100, 5],
   ] as const) {
     const numKvHeads = 2;
     const scale = softcap ? 1 : 1 / Math.sqrt(headDim);
@@ -1161,12 +1176,12 @@ describe('kernel conformance: memory', () => {
       });
 
       it('allocates a KV cache of separate zeroed layers that storeKv and attention use', () => {
-        for (const dtype of ['f16', 'f32'] as const) {
+        for (const dtype of KV_CACHE_TYPES) {
           const spec = { numLayers: 2, kvDim: 2 * 16, numBlocks: 3, blockSize: 4, dtype };
           const kv = b.allocateKvCache(spec);
           expect(kv.spec).toEqual(spec);
           expect(kv.numSlots).toBe(12);
-          expect(kv.byteSize).toBe(2 * 2 * 12 * 32 * (dtype === 'f16' ? 2 : 4));
+          expect(kv.byteSize).toBe(2 * 2 * 12 * { f32: 128, f16: 64, bf16: 64, fp8: 32, q8_0: 34 }[dtype]);
           expect(kv.layer(1).dtype).toBe(dtype);
           expect(kv.layer(1).blockSize).toBe(4);
           const shape: AttentionShape = { numHeads: 4, numKvHeads: 2, headDim: 16, scale: 0.25 };

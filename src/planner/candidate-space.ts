@@ -1,5 +1,6 @@
 import { InvalidRequestError } from '../errors/engine-error.js';
 import type { KvCacheType } from '../kernels/kernel-backend.js';
+import { KV_CACHE_TYPES } from '../kernels/kv-cache-type.js';
 import type { PlanConfig } from './plan-config.js';
 
 /** A weight file the planner may choose, with the name its table gives the format. */
@@ -8,9 +9,8 @@ export interface WeightCandidate {
   readonly format: string;
 }
 
-/** Every KV cache type LoadModelOptions.kvCacheType accepts (a Record, so a type added to KvCacheType fails to compile until it is listed here). */
-const KV_CACHE_TYPE_SET: Readonly<Record<KvCacheType, true>> = { f16: true, f32: true };
-export const KV_CACHE_TYPES = Object.keys(KV_CACHE_TYPE_SET) as readonly KvCacheType[];
+/** Every KV cache type LoadModelOptions.kvCacheType accepts */
+export { KV_CACHE_TYPES };
 
 /** Concurrent requests tried per config: one (minimum latency) up to a busy server's batch. */
 export const DEFAULT_BATCH_SIZES: readonly number[] = [1, 4, 8, 16];

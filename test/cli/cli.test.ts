@@ -72,6 +72,26 @@ describe('peregrine CLI', () => {
     expect(json.hyperparameters.block_count).toBe(5);
   });
 
+  it('info --kv-memory: full-context sequences a KV cache of that size holds, per KV cache type', async () => {
+    // stories260K: 5 layers, 4 KV heads of 8 → per token 5 × (K + V) × 32 values: 640 bytes in f16, 340 in q8_0
+    const r = await inProcess('info', '--kv-memory', '1', '--context-size', '512');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/KV capacity:\s+sequences of 512 tokens in 1 GiB of KV cache/);
+    for (const [type, n] of [['f32', 1638], ['f16', 3276], ['bf16', 3276], ['fp8', 6553], ['q8_0', 6168]] as const) {
+      expect(r.stdout).toMatch(new RegExp(`^  ${type}\\s+${n}  `, 'm'));
+    }
+    const json = JSON.parse((await inProcess('info', '--json', '--kv-memory', '1', '--context-size', '512')).stdout);
+    expect(json.kvCapacity.types[4]).toEqual({ kvCacheType: 'q8_0', bytesPerToken: 340, numSequences: 6168 });
+  });
+
+  it('generate runs with --kv-cache-type q8_0, fp8 and bf16', async () => {
+    for (const type of ['q8_0', 'fp8', 'bf16']) {
+      const r = await inProcess('generate', '--prompt', 'Once upon a time', '--max-tokens', '8', '--temperature', '0', '--kv-cache-type', type);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.length).toBeGreaterThan('Once upon a time'.length);
+    }
+  });
+
   it('bad input: exit code 2 and a message naming the problem, never a stack trace', async () => {
     const cases: [string[], RegExp][] = [
       [['generate', '--max-tokens', 'many'], /--max-tokens must be an integer/],
@@ -80,6 +100,7 @@ describe('peregrine CLI', () => {
       [['generate', '--prompt', 'Once upon a time '.repeat(300), '--context-size', '64'], /PROMPT_TOO_LONG/],
       [['generate', '--context-size', '1000000000'], /context size 1000000000 exceeds the model's trained context of 2048 tokens/],
       [['generate', '--context-size', '0'], /context size must be a positive integer \(got 0\)/],
+      [['generate', '--kv-cache-type', 'q4_0'], /--kv-cache-type must be one of f32, f16, bf16, fp8, q8_0 \(got 'q4_0'\)/],
       [['frobnicate'], /unknown command 'frobnicate'/],
       [['generate', '--backend', 'gpu'], /--backend must be one of auto, native, reference/],
       [['generate', '--threads', '1.5'], /--threads must be an integer/],

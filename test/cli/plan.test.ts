@@ -80,7 +80,7 @@ describe('peregrine plan', () => {
       [['--model', STORIES, '--gate', 'strict'], /--gate must be one of fp8, q8_0/],
       [['--model', STORIES, '--tensor-parallel', '1,x'], /--tensor-parallel must be an integer \(got 'x'\)/],
       [['--model', STORIES, '--tensor-parallel', '4096'], /tensor-parallel must be an integer from 1 to \d+ \(the cores\) \(got 4096\)/],
-      [['--model', STORIES, '--kv-cache-types', 'q4'], /--kv-cache-types must be one of f16, f32 \(got 'q4'\)/],
+      [['--model', STORIES, '--kv-cache-types', 'q4'], /--kv-cache-types must be one of f32, f16, bf16, fp8, q8_0 \(got 'q4'\)/],
       [['--model', STORIES, '--parallel-transport', 'tcp'], /--parallel-transport must be one of shared-memory, socket/],
       [['--model', STORIES, '--gate-context', '2'], /--gate-context must be at least 4 \(got 2\)/],
       [['--model', STORIES, '--bogus'], /unknown option '--bogus' for 'plan'/],

@@ -1,7 +1,7 @@
 import { validateGenerationOptions } from '../../engine/generation-options.js';
 import { loadModel } from '../../engine/loaded-model.js';
 import { resolveSamplingParams } from '../../sampling/sampling-params.js';
-import { PARALLEL_FLAGS, TOKENIZER_FLAG, backendFlag, parallelFlags, defineCommand, matmulPrecisionFlag, numberFlag, parseCommandArgs, threadsFlag } from '../args.js';
+import { KV_CACHE_TYPE_FLAG, PARALLEL_FLAGS, TOKENIZER_FLAG, backendFlag, parallelFlags, defineCommand, kvCacheTypeFlag, matmulPrecisionFlag, numberFlag, parseCommandArgs, threadsFlag } from '../args.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
 
 export const GENERATE_COMMAND = defineCommand({
@@ -33,6 +33,7 @@ export const GENERATE_COMMAND = defineCommand({
       default: 'exact',
     },
     tokenizer: TOKENIZER_FLAG,
+    'kv-cache-type': KV_CACHE_TYPE_FLAG,
   },
 });
 
@@ -46,6 +47,7 @@ export async function runGenerate(argv: string[], out: NodeJS.WritableStream, er
     backend: backendFlag(values.backend),
     matmulPrecision: matmulPrecisionFlag(values['matmul-precision']),
     tokenizer: values.tokenizer,
+    kvCacheType: kvCacheTypeFlag(values['kv-cache-type']),
     ...parallelFlags(values),
   };
   const generationOptions = {

@@ -2,6 +2,7 @@ import { createServer as createNetServer, type Server as NetServer } from 'node:
 import { basename } from 'node:path';
 import { createServingEngine } from '../../engine/async-engine.js';
 import { loadModel } from '../../engine/loaded-model.js';
+import type { KvCacheType } from '../../kernels/kernel-backend.js';
 import { describeNativeAddon, loadNativeAddon } from '../../kernels/native/native-addon.js';
 import { InvalidRequestError } from '../../errors/engine-error.js';
 import { untrustedPath, untrustedText } from '../../errors/untrusted-text.js';
@@ -9,11 +10,10 @@ import { CorsPolicy } from '../../server/cors.js';
 import { createServer, DEFAULT_MAX_UNREAD_BYTES, type PeregrineServer } from '../../server/server.js';
 import { shutdownGracefully } from '../../server/graceful-shutdown.js';
 import type { ServingEngine } from '../../engine/serving-engine.js';
-import { PARALLEL_FLAGS, choiceFlag, defineCommand, parallelFlags, matmulPrecisionFlag, numberFlag, parseCommandArgs, positiveIntegerFlag, threadsFlag, TOKENIZER_FLAG } from '../args.js';
+import { choiceFlag, defineCommand, KV_CACHE_TYPE_FLAG, kvCacheTypeFlag, matmulPrecisionFlag, numberFlag, PARALLEL_FLAGS, parallelFlags, parseCommandArgs, positiveIntegerFlag, threadsFlag, TOKENIZER_FLAG } from '../args.js';
 import { mergeFlagValues, readConfigFile } from '../config-file.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type Logger } from '../../server/logging/logger.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
-import type { KvCacheType } from '../../kernels/kernel-backend.js';
 import { readPlanFile } from '../../planner/plan-file.js';
 
 export const SERVE_COMMAND = defineCommand({
@@ -76,6 +76,7 @@ export const SERVE_COMMAND = defineCommand({
       arg: 'FILE',
       help: 'run the configuration `peregrine plan --output FILE` chose: its model, threads, max-num-seqs, KV cache type, TP, PP and transport; flags given on the command line or in --config win',
     },
+    'kv-cache-type': KV_CACHE_TYPE_FLAG,
   },
 });
 
@@ -95,12 +96,11 @@ interface ServeOptions {
   readonly threads: number | undefined;
   readonly parallel: ReturnType<typeof parallelFlags>;
   readonly matmulPrecision: 'exact' | 'bf16';
+  readonly kvCacheType: KvCacheType | undefined;
   readonly maxNumSeqs: number | undefined;
   readonly maxQueueLength: number | undefined;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
-  /** from --plan: the KV cache type (undefined: loadModel's default) */
-  readonly kvCacheType: KvCacheType | undefined;
 }
 
 type ServeValues = ReturnType<typeof parseCommandArgs<typeof SERVE_COMMAND.flags>>['values'];
@@ -164,6 +164,7 @@ function withPlanFile(values: ServeValues, path: string): ServeOptions {
     'tensor-parallel': String(plan.tensorParallel),
     'pipeline-parallel': String(plan.pipelineParallel),
     'parallel-transport': plan.parallelTransport,
+    'kv-cache-type': plan.kvCacheType,
   };
   try {
     toServeOptions(fromPlan as ServeValues);
@@ -171,7 +172,7 @@ function withPlanFile(values: ServeValues, path: string): ServeOptions {
     if (!(e instanceof InvalidRequestError)) throw e;
     throw new InvalidRequestError('INVALID_ARGUMENT', `--plan ${untrustedPath(path)}: ${e.message}`);
   }
-  return { ...toServeOptions(mergeFlagValues(fromPlan, values)), kvCacheType: plan.kvCacheType };
+  return toServeOptions(mergeFlagValues(fromPlan, values));
 }
 
 function withConfigFile(values: ServeValues, configPath: string): ServeValues {
@@ -216,11 +217,11 @@ function toServeOptions(values: ServeValues): ServeOptions {
     threads: threadsFlag(values.threads),
     parallel: parallelFlags(values),
     matmulPrecision: matmulPrecisionFlag(values['matmul-precision']) ?? 'bf16',
+    kvCacheType: kvCacheTypeFlag(values['kv-cache-type']),
     maxNumSeqs: positiveIntegerFlag(values['max-num-seqs'], '--max-num-seqs'),
     maxQueueLength: positiveIntegerFlag(values['max-queue'], '--max-queue'),
     logLevel: choiceFlag(values['log-level'], '--log-level', LOG_LEVELS) ?? 'info',
     logFormat: choiceFlag(values['log-format'], '--log-format', LOG_FORMATS) ?? 'text',
-    kvCacheType: undefined,
   };
 }
 

@@ -67,14 +67,23 @@ export interface NativeAddon {
   ): number;
   setBf16Batches(h: NativeHandle, allowed: number): number;
   argmaxRows(h: NativeHandle, out: Int32Array, x: Float32Array, numRows: number, rowLength: number): number;
-  /** a Uint16Array cache holds f16 bits, a Float32Array cache f32 */
-  storeKv(h: NativeHandle, kCache: Uint16Array | Float32Array, vCache: Uint16Array | Float32Array, k: Float32Array, v: Float32Array, slotIds: Int32Array, numTokens: number): number;
+  /** kvType: kvTypeCode (src/kernels/kv-cache-type.ts) of the caches, which must be its typed arrays (HostKvLayer) */
+  storeKv(
+    h: NativeHandle,
+    kCache: Uint8Array | Uint16Array | Float32Array,
+    vCache: Uint8Array | Uint16Array | Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    slotIds: Int32Array,
+    numTokens: number,
+    kvType: number,
+  ): number;
   attention(
     h: NativeHandle,
     out: Float32Array,
     q: Float32Array,
-    kCache: Uint16Array | Float32Array,
-    vCache: Uint16Array | Float32Array,
+    kCache: Uint8Array | Uint16Array | Float32Array,
+    vCache: Uint8Array | Uint16Array | Float32Array,
     blockTable: Int32Array,
     blockSize: number,
     positions: Int32Array,
@@ -89,6 +98,8 @@ export interface NativeAddon {
     window: number,
     /** 0: none; c: scores c · tanh(q·k / c) before `scale` */
     softcap: number,
+    /** kvTypeCode of the caches (as storeKv's) */
+    kvType: number,
   ): number;
   add(h: NativeHandle, out: Float32Array, a: Float32Array, b: Float32Array, n: number): number;
   /** in place, x[t, i] += bias[i];  x: [numTokens, bias.length] */

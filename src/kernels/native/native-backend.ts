@@ -3,6 +3,7 @@ import { EngineDeadError, InvalidRequestError } from '../../errors/engine-error.
 import { ggmlTypesWhere } from '../../formats/ggml-type.js';
 import { DisposedError } from '../disposed-error.js';
 import type { HostKvCache, HostKvLayer } from '../host-kv-cache.js';
+import { kvTypeCode } from '../kv-cache-type.js';
 import type { AttentionShape, KernelBackend, KvCacheSpec, RopeParams, WeightTensor, WeightUse } from '../kernel-backend.js';
 import { ReferenceBackend } from '../reference/reference-backend.js';
 import {
@@ -290,7 +291,7 @@ export class NativeBackend implements KernelBackend, Disposable {
   }
 
   storeKv(kv: HostKvLayer, k: Float32Array, v: Float32Array, slotIds: Int32Array, numTokens: number): void {
-    this.check('storeKv', this.addon.storeKv(this.handle, kv.k, kv.v, k, v, slotIds, numTokens));
+    this.check('storeKv', this.addon.storeKv(this.handle, kv.k, kv.v, k, v, slotIds, numTokens, kvTypeCode(kv.dtype)));
   }
 
   attention(out: Float32Array, q: Float32Array, kv: HostKvLayer, blockTable: Int32Array, positions: Int32Array, numTokens: number, s: AttentionShape): void {
@@ -384,7 +385,7 @@ export class NativeBackend implements KernelBackend, Disposable {
     s: AttentionShape,
   ): number {
     const a = this.addon;
-    return a.attention(this.handle, out, q, kv.k, kv.v, blockTables, kv.blockSize, positions, numTokens, s.numHeads, s.numKvHeads, s.headDim, s.scale, blockTableStride, s.window ?? 0, s.softcap ?? 0);
+    return a.attention(this.handle, out, q, kv.k, kv.v, blockTables, kv.blockSize, positions, numTokens, s.numHeads, s.numKvHeads, s.headDim, s.scale, blockTableStride, s.window ?? 0, s.softcap ?? 0, kvTypeCode(kv.dtype));
   }
 
   /** the packed copy of `w`, made on first use; assumes w.data does not change afterwards */

@@ -5,6 +5,7 @@ import { F16_TO_F32, roundToBf16, roundToF16, f32ToF16 } from '../../quant/float
 import { InvalidRequestError } from '../../errors/engine-error.js';
 import { DisposedError } from '../disposed-error.js';
 import { HostKvCache, type HostKvLayer, type HostKvView } from '../host-kv-cache.js';
+import { encodeKv, kvDecoder } from './kv-codec.js';
 import type { AttentionShape, KernelBackend, KvCacheSpec, RopeParams, WeightTensor, WeightUse } from '../kernel-backend.js';
 import { quantizeQ8_0, quantizeQ8K, type Q8Activations, type Q8KActivations } from './activation-quant.js';
 import { fmaf, GGML_VEC_WIDTH, ggmlSilu, scalarSilu } from './ggml-float.js';
@@ -280,11 +281,8 @@ export class ReferenceBackend implements KernelBackend {
   storeKv(kv: HostKvLayer, k: Float32Array, v: Float32Array, slotIds: Int32Array, numTokens: number): void {
     const kvDim = k.length / numTokens;
     for (let t = 0; t < numTokens; t++) {
-      const dst = slotIds[t]! * kvDim;
-      for (let i = 0; i < kvDim; i++) {
-        kv.k[dst + i] = kv.dtype === 'f16' ? f32ToF16(k[t * kvDim + i]!) : k[t * kvDim + i]!;
-        kv.v[dst + i] = kv.dtype === 'f16' ? f32ToF16(v[t * kvDim + i]!) : v[t * kvDim + i]!;
-      }
+      encodeKv(kv, kv.k, slotIds[t]! * kvDim, k, t * kvDim, kvDim);
+      encodeKv(kv, kv.v, slotIds[t]! * kvDim, v, t * kvDim, kvDim);
     }
   }
 
@@ -316,9 +314,8 @@ export class ReferenceBackend implements KernelBackend {
     const qh = new Float32Array(headDim);
     const acc = new Float64Array(headDim);
     const isF16 = kv.dtype === 'f16';
-    const K = kv.k;
-    const V = kv.v;
-    const load = (a: Uint16Array | Float32Array, i: number): number => (isF16 ? F16_TO_F32[a[i]!]! : a[i]!);
+    const loadK = kvDecoder(kv.dtype, kv.k);
+    const loadV = kvDecoder(kv.dtype, kv.v);
     let scores = new Float32Array(0);
     for (let t = 0; t < numTokens; t++) {
       const numKeys = positions[t]! + 1;
@@ -334,7 +331,7 @@ export class ReferenceBackend implements KernelBackend {
           const slot = kv.blockTable[Math.floor(j / kv.blockSize)]! * kv.blockSize + (j % kv.blockSize);
           const kBase = slot * kvDim + kvOff;
           let dot = 0;
-          for (let d = 0; d < headDim; d++) dot += qh[d]! * load(K, kBase + d);
+          for (let d = 0; d < headDim; d++) dot += qh[d]! * loadK(kBase + d);
           // soft-cap as llama.cpp: KQ × (1/cap), tanhf, × cap (each f32), then soft_max's scale
           const capped = cap > 0 ? Math.fround(Math.fround(Math.tanh(Math.fround(Math.fround(dot) * invCap))) * cap) : Math.fround(dot);
           const sc = capped * scale;
@@ -352,7 +349,7 @@ export class ReferenceBackend implements KernelBackend {
           const slot = kv.blockTable[Math.floor(j / kv.blockSize)]! * kv.blockSize + (j % kv.blockSize);
           const vBase = slot * kvDim + kvOff;
           const p = scores[j]!;
-          for (let d = 0; d < headDim; d++) acc[d]! += p * load(V, vBase + d);
+          for (let d = 0; d < headDim; d++) acc[d]! += p * loadV(vBase + d);
         }
         for (let d = 0; d < headDim; d++) out[qBase + d] = acc[d]! / sum;
       }
