@@ -40,7 +40,7 @@ export class ServingMeasurer implements Measurer {
     const model = await this.modelFor(config);
     const engine = new AsyncEngine(model, { maxNumSeqs: config.maxNumSeqs, maxQueueLength: config.maxNumSeqs });
     try {
-      const vocabSize = model.network.config.vocabSize;
+      const vocabSize = model.config.vocabSize;
       const startMs = performance.now();
       const requests = await Promise.all(
         Array.from({ length: config.maxNumSeqs }, (_, r) => timeRequest(engine, promptTokenIds(this.options.promptTokens, vocabSize, r), this.options.outputTokens)),
@@ -87,7 +87,7 @@ export class ServingMeasurer implements Measurer {
     this.loaded = { key, model };
     const warmUp = new AsyncEngine(model, { maxNumSeqs: 1 });
     try {
-      await timeRequest(warmUp, promptTokenIds(promptTokens, model.network.config.vocabSize, 0), Math.min(4, outputTokens));
+      await timeRequest(warmUp, promptTokenIds(promptTokens, model.config.vocabSize, 0), Math.min(4, outputTokens));
     } finally {
       warmUp.disposeKvCache();
     }
