@@ -1,7 +1,7 @@
 import { ModelLoadError } from '../errors/engine-error.js';
 import { MetadataReader, type GgufFile } from '../formats/gguf/index.js';
 import type { DeviceBuffer, KernelBackend, KvCache, WeightHandle } from '../kernels/kernel-backend.js';
-import { AttentionBlock } from './blocks/attention.js';
+import { AttentionBlock, attentionWeightNames } from './blocks/attention.js';
 import { GatedMlp } from './blocks/gated-mlp.js';
 import { OutputHead } from './blocks/output-head.js';
 import { RmsNorm } from './blocks/rms-norm.js';
@@ -102,18 +102,7 @@ export class GemmaModel implements CausalLM {
       const blk = `blk.${i}`;
       return {
         attnNorm: norm(`${blk}.attn_norm.weight`),
-        attention: AttentionBlock.load(w, ws, c, {
-          q: `${blk}.attn_q.weight`,
-          k: `${blk}.attn_k.weight`,
-          v: `${blk}.attn_v.weight`,
-          qkv: `${blk}.attn_qkv.weight`,
-          output: `${blk}.attn_output.weight`,
-          qBias: `${blk}.attn_q.bias`,
-          kBias: `${blk}.attn_k.bias`,
-          vBias: `${blk}.attn_v.bias`,
-          qNorm: `${blk}.attn_q_norm.weight`,
-          kNorm: `${blk}.attn_k_norm.weight`,
-        }, c.rope, i),
+        attention: AttentionBlock.load(w, ws, c, attentionWeightNames(i), c.rope, i),
         attnPostNorm: norm(`${blk}.post_attention_norm.weight`),
         ffnNorm: norm(`${blk}.ffn_norm.weight`),
         mlp: GatedMlp.load(w, ws, c, {

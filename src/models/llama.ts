@@ -2,7 +2,7 @@ import { ModelLoadError } from '../errors/engine-error.js';
 import { untrustedPath } from '../errors/untrusted-text.js';
 import { MetadataReader, type GgufFile } from '../formats/gguf/index.js';
 import type { DeviceBuffer, KernelBackend, KvCache, RopeParams, WeightHandle } from '../kernels/kernel-backend.js';
-import { AttentionBlock } from './blocks/attention.js';
+import { AttentionBlock, attentionWeightNames } from './blocks/attention.js';
 import { GatedMlp } from './blocks/gated-mlp.js';
 import { OutputHead } from './blocks/output-head.js';
 import { RmsNorm } from './blocks/rms-norm.js';
@@ -74,18 +74,7 @@ export class LlamaModel implements CausalLM {
       const blk = `blk.${i}`;
       return {
         attnNorm: RmsNorm.load(w, ws, `${blk}.attn_norm.weight`, c.hiddenSize, c.normEps),
-        attention: AttentionBlock.load(w, ws, c, {
-          q: `${blk}.attn_q.weight`,
-          k: `${blk}.attn_k.weight`,
-          v: `${blk}.attn_v.weight`,
-          qkv: `${blk}.attn_qkv.weight`,
-          output: `${blk}.attn_output.weight`,
-          qBias: `${blk}.attn_q.bias`,
-          kBias: `${blk}.attn_k.bias`,
-          vBias: `${blk}.attn_v.bias`,
-          qNorm: `${blk}.attn_q_norm.weight`,
-          kNorm: `${blk}.attn_k_norm.weight`,
-        }, rope, i),
+        attention: AttentionBlock.load(w, ws, c, attentionWeightNames(i), rope, i),
         ffnNorm: RmsNorm.load(w, ws, `${blk}.ffn_norm.weight`, c.hiddenSize, c.normEps),
         mlp: GatedMlp.load(w, ws, c, {
           gate: `${blk}.ffn_gate.weight`,

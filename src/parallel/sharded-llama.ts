@@ -1,7 +1,7 @@
 import { InvalidRequestError } from '../errors/engine-error.js';
 import type { GgufFile } from '../formats/gguf/index.js';
 import type { DeviceBuffer, KernelBackend, KvCache, KvCacheType, WeightHandle } from '../kernels/kernel-backend.js';
-import { AttentionBlock } from '../models/blocks/attention.js';
+import { AttentionBlock, attentionWeightNames } from '../models/blocks/attention.js';
 import { GatedMlp } from '../models/blocks/gated-mlp.js';
 import { OutputHead } from '../models/blocks/output-head.js';
 import { RmsNorm } from '../models/blocks/rms-norm.js';
@@ -83,18 +83,7 @@ export class ShardedLlama {
       const blk = `blk.${i}`;
       return {
         attnNorm: RmsNorm.load(w, ws, `${blk}.attn_norm.weight`, c.hiddenSize, c.normEps),
-        attention: AttentionBlock.load(w, ws, c, {
-          q: `${blk}.attn_q.weight`,
-          k: `${blk}.attn_k.weight`,
-          v: `${blk}.attn_v.weight`,
-          qkv: `${blk}.attn_qkv.weight`,
-          output: `${blk}.attn_output.weight`,
-          qBias: `${blk}.attn_q.bias`,
-          kBias: `${blk}.attn_k.bias`,
-          vBias: `${blk}.attn_v.bias`,
-          qNorm: `${blk}.attn_q_norm.weight`,
-          kNorm: `${blk}.attn_k_norm.weight`,
-        }, rope, i, shard),
+        attention: AttentionBlock.load(w, ws, c, attentionWeightNames(i), rope, i, shard),
         ffnNorm: RmsNorm.load(w, ws, `${blk}.ffn_norm.weight`, c.hiddenSize, c.normEps),
         mlp: GatedMlp.load(w, ws, c, { gate: `${blk}.ffn_gate.weight`, up: `${blk}.ffn_up.weight`, gateUp: `${blk}.ffn_gate_up.weight`, down: `${blk}.ffn_down.weight` }, shard),
       };

@@ -24,6 +24,23 @@ export interface AttentionWeightNames {
   readonly kNorm: string;
 }
 
+/** Layer `layer`'s attention weight names, as llama.cpp writes them (blk.N.attn_q.weight, ...) */
+export function attentionWeightNames(layer: number): AttentionWeightNames {
+  const blk = `blk.${layer}`;
+  return {
+    q: `${blk}.attn_q.weight`,
+    k: `${blk}.attn_k.weight`,
+    v: `${blk}.attn_v.weight`,
+    qkv: `${blk}.attn_qkv.weight`,
+    output: `${blk}.attn_output.weight`,
+    qBias: `${blk}.attn_q.bias`,
+    kBias: `${blk}.attn_k.bias`,
+    vBias: `${blk}.attn_v.bias`,
+    qNorm: `${blk}.attn_q_norm.weight`,
+    kNorm: `${blk}.attn_k_norm.weight`,
+  };
+}
+
 /** q, k and v biases: [numHeads · headDim], [numKvHeads · headDim], [numKvHeads · headDim] f32, on the backend */
 export interface QkvBias {
   readonly q: DeviceBuffer;
