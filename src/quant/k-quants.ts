@@ -48,6 +48,9 @@ const scratchWeights = new Float32Array(32);
 const scratchScales = new Float32Array(16);
 const scratchMins = new Float32Array(8);
 const scratchMin = new Float32Array(1);
+/** a Q4_K / Q5_K block's 6-bit sub-block scales and mins */
+const scratchLs = new Uint8Array(8);
+const scratchLm = new Uint8Array(8);
 
 /**
  * Fits x[xo..xo+n) ≈ scale * L - min with L in [0, nmax] by weighted least squares over a grid of
@@ -238,32 +241,46 @@ function quantizeScaleMinBlock(
   }
   const invScale = maxScale > 0 ? fr(63 / maxScale) : 0;
   const invMin = maxMin > 0 ? fr(63 / maxMin) : 0;
+  for (let j = 0; j < 8; j++) {
+    scratchLs[j] = Math.min(63, nearestInt(fr(invScale * scales[j]!)) & 0xff);
+    scratchLm[j] = Math.min(63, nearestInt(fr(invMin * mins[j]!)) & 0xff);
+  }
+  writeScaleMinBlock(x, xo, out, o, v, nmax, scratchLs, scratchLm, fr(maxScale / 63), fr(maxMin / 63));
+}
+
+/**
+ * The rest of a Q4_K / Q5_K block once its 6-bit sub-block scales `ls` and mins `lm` and the
+ * block's d and dmin are chosen: packs them (get_scale_min_k4's layout) and d/dmin as f16 at `o`,
+ * then requantizes each sub-block's values into L (0..nmax) with the scales as stored.
+ */
+function writeScaleMinBlock(
+  x: Float32Array, xo: number, out: Uint8Array, o: number, v: DataView, nmax: number, ls: Uint8Array, lm: Uint8Array, d: number, dmin: number,
+): void {
+  const L = scratchL;
   const s = o + 4;
   for (let j = 0; j < 8; j++) {
-    const ls = Math.min(63, nearestInt(fr(invScale * scales[j]!)) & 0xff);
-    const lm = Math.min(63, nearestInt(fr(invMin * mins[j]!)) & 0xff);
     if (j < 4) {
-      out[s + j] = ls;
-      out[s + j + 4] = lm;
+      out[s + j] = ls[j]!;
+      out[s + j + 4] = lm[j]!;
     } else {
-      out[s + j + 4] = (ls & 0xf) | ((lm & 0xf) << 4);
-      out[s + j - 4] |= (ls >> 4) << 6;
-      out[s + j] |= (lm >> 4) << 6;
+      out[s + j + 4] = (ls[j]! & 0xf) | ((lm[j]! & 0xf) << 4);
+      out[s + j - 4] |= (ls[j]! >> 4) << 6;
+      out[s + j] |= (lm[j]! >> 4) << 6;
     }
   }
-  const dBits = f32ToF16(fr(maxScale / 63));
-  const dminBits = f32ToF16(fr(maxMin / 63));
+  const dBits = f32ToF16(d);
+  const dminBits = f32ToF16(dmin);
   v.setUint16(o, dBits, true);
   v.setUint16(o + 2, dminBits, true);
   const dAll = f16ToF32(dBits);
   const dminAll = f16ToF32(dminBits);
   for (let j = 0; j < 8; j++) {
     const { sc, m } = scaleMinK4(j, out, s);
-    const d = fr(dAll * sc);
-    if (!d) continue;
+    const dj = fr(dAll * sc);
+    if (!dj) continue;
     const dm = fr(dminAll * m);
     for (let ii = 0; ii < 32; ii++) {
-      const l = nearestInt(fr(fr(x[xo + 32 * j + ii]! + dm) / d));
+      const l = nearestInt(fr(fr(x[xo + 32 * j + ii]! + dm) / dj));
       L[32 * j + ii] = Math.max(0, Math.min(nmax, l));
     }
   }
@@ -375,8 +392,6 @@ function makeQpQuants(n: number, nmax: number, x: Float32Array, L: Uint8Array, w
 }
 
 const scratchSumW = new Float32Array(8);
-const scratchLs = new Uint8Array(8);
-const scratchLm = new Uint8Array(8);
 
 /**
  * Q4_K with an importance matrix (llama.cpp's quantize_row_q4_K_impl): rows of `numCols` values,
@@ -414,35 +429,7 @@ export function quantizeQ4KWeighted(src: Float32Array, numCols: number, importan
     }
     const dBlock = makeQpQuants(8, 63, scales, scratchLs, sw);
     const mBlock = makeQpQuants(8, 63, mins, scratchLm, sw);
-    const s = o + 4;
-    for (let j = 0; j < 8; j++) {
-      const ls = scratchLs[j]!;
-      const lm = scratchLm[j]!;
-      if (j < 4) {
-        out[s + j] = ls;
-        out[s + j + 4] = lm;
-      } else {
-        out[s + j + 4] = (ls & 0xf) | ((lm & 0xf) << 4);
-        out[s + j - 4] |= (ls >> 4) << 6;
-        out[s + j] |= (lm >> 4) << 6;
-      }
-    }
-    const dBits = f32ToF16(dBlock);
-    const dminBits = f32ToF16(mBlock);
-    v.setUint16(o, dBits, true);
-    v.setUint16(o + 2, dminBits, true);
-    const dAll = f16ToF32(dBits);
-    const dminAll = f16ToF32(dminBits);
-    for (let j = 0; j < 8; j++) {
-      const { sc, m } = scaleMinK4(j, out, s);
-      const d = fr(dAll * sc);
-      if (!d) continue;
-      const dm = fr(dminAll * m);
-      for (let ii = 0; ii < 32; ii++) {
-        const l = nearestInt(fr(fr(src[xo + 32 * j + ii]! + dm) / d));
-        L[32 * j + ii] = Math.max(0, Math.min(15, l));
-      }
-    }
+    writeScaleMinBlock(src, xo, out, o, v, 15, scratchLs, scratchLm, dBlock, mBlock);
     for (let j = 0, q = o + 16; j < QK_K; j += 64, q += 32) {
       for (let l = 0; l < 32; l++) out[q + l] = L[j + l]! | (L[j + l + 32]! << 4);
     }
