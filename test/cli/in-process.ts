@@ -1,4 +1,4 @@
-import { Writable } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { runCli } from '../../src/cli/run-cli.js';
 
 /** A stream that keeps what is written to it. */
@@ -17,8 +17,14 @@ class Collected extends Writable {
  * (the exit status as the shell sees it, signals, a listening server) spawns dist/cli/main.js.
  */
 export async function inProcess(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return inProcessWithInput(undefined, ...args);
+}
+
+/** inProcess with `input` on stdin, a pipe (not a terminal) that ends after it; undefined: this process's stdin */
+export async function inProcessWithInput(input: string | undefined, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = new Collected();
   const stderr = new Collected();
-  const code = await runCli(args, { stdin: process.stdin, stdout, stderr });
+  const stdin = input === undefined ? process.stdin : (new PassThrough().end(input) as unknown as NodeJS.ReadStream);
+  const code = await runCli(args, { stdin, stdout, stderr });
   return { code, stdout: stdout.text, stderr: stderr.text };
 }

@@ -20,7 +20,7 @@ function peregrine(...args: string[]) {
 }
 
 describe('peregrine quantize', () => {
-  it('writes the format, prints one summary line on a non-TTY stderr (no bar) and the report with --json', () => {
+  it('writes the format, prints one summary line on a non-TTY stderr (no bar) and the report with --json', async () => {
     const out = join(dir, 'q8.gguf');
     const r = peregrine('quantize', '--input', STORIES, '--output', out, '--format', 'q8_0', '--json');
     expect(r.code).toBe(0);
@@ -34,7 +34,7 @@ describe('peregrine quantize', () => {
     expect(types['blk.0.attn_norm.weight']).toBe('F32');
     expect(types['blk.0.ffn_down.weight']).toBe('F16'); // rows of 172: llama-quantize's fallback
     // the model runs
-    const g = peregrine('generate', '--model', out, '--prompt', 'Once upon a time', '--max-tokens', '8', '--temperature', '0');
+    const g = await inProcess('generate', '--model', out, '--prompt', 'Once upon a time', '--max-tokens', '8', '--temperature', '0');
     expect(g.code).toBe(0);
     expect(g.stdout.length).toBeGreaterThan(8);
   });
@@ -49,11 +49,11 @@ describe('peregrine quantize', () => {
     expect(types['blk.3.attn_k.weight']).toBe('Q4_0');
   });
 
-  it('--calibration calibrates the 4-bit tensors on a text, says what it changed, and folds the scales into the norms', () => {
+  it('--calibration calibrates the 4-bit tensors on a text, says what it changed, and folds the scales into the norms', async () => {
     const text = join(dir, 'calibration.txt');
     writeFileSync(text, 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her dog.\n'.repeat(8));
     const out = join(dir, 'calibrated.gguf');
-    const r = peregrine('quantize', '--input', STORIES, '--output', out, '--format', 'Q4_0', '--calibration', text, '--json');
+    const r = await inProcess('quantize', '--input', STORIES, '--output', out, '--format', 'Q4_0', '--calibration', text, '--json');
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/peregrine: calibrated on \d+ tokens \(1 windows\): 30 tensors in 4-bit types rounded by importance, \d+ of 10 norms' matrices scaled \(AWQ\); tensors in other types are quantized as without calibration/);
     const report = JSON.parse(r.stdout);
@@ -64,9 +64,9 @@ describe('peregrine quantize', () => {
       return readTensorData(file, [file.tensors.find((t) => t.name === scaled[0])!]).get(scaled[0])!;
     };
     expect(Buffer.from(norm(out)).equals(Buffer.from(norm(STORIES)))).toBe(false);
-    const g = peregrine('generate', '--model', out, '--prompt', 'Once upon a time', '--max-tokens', '8', '--temperature', '0');
+    const g = await inProcess('generate', '--model', out, '--prompt', 'Once upon a time', '--max-tokens', '8', '--temperature', '0');
     expect(g.code).toBe(0);
-    const missing = peregrine('quantize', '--input', STORIES, '--output', join(dir, 'z.gguf'), '--format', 'Q4_0', '--calibration', join(dir, 'none.txt'));
+    const missing = await inProcess('quantize', '--input', STORIES, '--output', join(dir, 'z.gguf'), '--format', 'Q4_0', '--calibration', join(dir, 'none.txt'));
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/error \[INVALID_ARGUMENT\]: --calibration: cannot read .*none\.txt: ENOENT/);
   });

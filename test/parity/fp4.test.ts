@@ -27,6 +27,16 @@ import { BACKENDS, HAS_SHARED, LLAMA_CPP_F32, NATIVE_ISA, STORIES_260K, argmax, 
 const NUM_GREEDY = 64;
 const PROMPT = 'Once upon a time';
 
+/**
+ * The synthetic model runs on the native backend where it loads: on the reference backend it took
+ * 4 s a type here (35 s under load), and what it checked there is checked elsewhere: the reference
+ * backend's FP4 embedding and matmuls against llama.cpp by stories260K below (every 2-D tensor but
+ * ffn_down in the type), its matmuls on this model's wider rows against the native kernels by
+ * kernel-conformance (MXFP4 and NVFP4, up to 1024 columns), and this model in MXFP4 on it against
+ * llama.cpp by test/quantize (round-trip, gguf-py-mxfp4).
+ */
+const TINY_BACKENDS = BACKENDS.includes('native') ? (['native'] as const) : BACKENDS;
+
 const dir = tempDir('fp4-parity');
 /** one llama.cpp binding for every file (loading one costs about a second) */
 let llama: Llama;
@@ -107,7 +117,7 @@ describe.each([GgmlType.MXFP4, GgmlType.NVFP4].map((type) => [ggmlTypeName(type)
       ref = await llamaCppReference(path, 'The quick brown fox jumps over the lazy dog', NUM_GREEDY);
     });
 
-    it.each(BACKENDS)(`the %s backend agrees with llama.cpp over ${NUM_GREEDY} greedy tokens`, (backend) => checkParity(path, backend, ref), 600_000);
+    it.each(TINY_BACKENDS)(`the %s backend agrees with llama.cpp over ${NUM_GREEDY} greedy tokens`, (backend) => checkParity(path, backend, ref), 600_000);
   });
 
   describe.skipIf(!HAS_SHARED)('stories260K re-quantized (needs ../shared/models)', () => {

@@ -1,6 +1,7 @@
+import type { Llama } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type Model } from '../../src/api/index.js';
-import { openLlamaCpp } from '../reference/llama-cpp.js';
+import { loadLlamaCpp, openLlamaCpp } from '../reference/llama-cpp.js';
 import { BACKENDS, LLAMA_CPP_F32, argmax, firstDifference, klDivergence } from '../parity/helpers.js';
 
 /**
@@ -17,12 +18,19 @@ const NUM_GREEDY = 64;
 const NUM_EXACT_PREFIX = 8;
 const PROMPT = 'Once upon a time, a little girl';
 
+/** one llama.cpp binding for all the models a test file checks (loading one costs about a second), disposed after its last test */
+let sharedLlama: Promise<Llama> | undefined;
+afterAll(async () => {
+  await (await sharedLlama?.catch(() => undefined))?.dispose();
+  sharedLlama = undefined;
+});
+
 export function itFollowsLlamaCpp(path: () => string): void {
   let refPromptIds: number[];
   let refGreedy: number[];
   let refForcedLogits: Float32Array[];
   beforeAll(async () => {
-    const ref = await openLlamaCpp(path(), { contextSize: 256, threads: 1, ...LLAMA_CPP_F32 });
+    const ref = await openLlamaCpp(path(), { contextSize: 256, threads: 1, ...LLAMA_CPP_F32, llama: await (sharedLlama ??= loadLlamaCpp()) });
     try {
       refPromptIds = ref.tokenize(PROMPT, { addSpecial: true });
       refGreedy = await ref.greedy(refPromptIds, NUM_GREEDY);
