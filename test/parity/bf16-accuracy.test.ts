@@ -13,8 +13,9 @@ import { tempDir } from './helpers.js';
  * yardstick is the same model with its Q4_0 weights dequantized into an F32 file, run in f32
  * (no activation quantization at all). The bf16 logits must be closer to it than the exact
  * (llama.cpp, Q8_0-activation) logits are. Measured here: relative RMS error 0.0095 vs 0.0212,
- * argmax as the f32 run's at 94 vs 90 of 96 positions. (Against llama.cpp's own logits the bf16
- * ones differ by up to ~3e-2 relative: the size of llama.cpp's Q8_0 rounding, so no parity case.)
+ * argmax as the f32 run's at 94 vs 90 of 96 positions on AMX (vdpbf16ps on Zen 5: 0.0095 vs
+ * 0.0212, 95 vs 90). (Against llama.cpp's own logits the bf16 ones differ by up to ~3e-2
+ * relative: the size of llama.cpp's Q8_0 rounding, so no parity case.)
  */
 /** whether this CPU's kernels have bf16 batches (AMX tiles, or vdpbf16ps on AVX-512-BF16) */
 const hasBf16Batches = (() => {
