@@ -42,7 +42,7 @@ export interface NativeBackendOptions {
    * f32 sums; closer to the f32 result than the 8-bit activations and 1.3-1.7x faster on those
    * matmuls, but not llama.cpp's bits (and a token's logits then depend on its batch size). On
    * AVX-512-BF16 CPUs without AMX (isa 'avx512-bf16') the same arithmetic runs with vdpbf16ps:
-   * as accurate, but slower than exact (Zen 5: 0.5-0.7x on those matmuls).
+   * as accurate, but slower than exact (Zen 5: 0.4-0.85x on those matmuls).
    * No effect on other CPUs or weight types.
    */
   readonly matmulPrecision?: MatmulPrecision;
