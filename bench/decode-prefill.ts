@@ -121,7 +121,7 @@ function promptTokens(n: number, vocabSize: number): number[] {
   return Array.from({ length: n }, (_, i) => 1000 + ((i * 7919) % (vocabSize - 2000)));
 }
 
-/** Prefill tokens/s with matmul precision bf16, or undefined where it runs the exact kernels (no AMX, other weight types). */
+/** Prefill tokens/s with matmul precision bf16, or undefined where it runs the exact kernels (no AMX or AVX-512-BF16, other weight types). */
 async function measureBf16Prefill(path: string, prompt: readonly number[]): Promise<number | undefined> {
   const model = await loadModel(path, { contextSize, backend: 'native', threads, matmulPrecision: 'bf16' });
   try {
@@ -356,8 +356,8 @@ for (const type of isMaskOnly ? [] : types) {
     const earlyLlamaCpp = isLlamaCppFirst ? await runLlamaCpp() : undefined;
     log(`${type} (round ${round}/${repeats}): Peregrine ...`);
     const peregrine = await measurePeregrine(path, prompt);
-    // (matmul precision bf16 changes nothing without bf16 batches: AMX only)
-    const hasBf16Prefill = cpu.isa === 'amx' && (type === 'Q4_0' || type === 'Q8_0' || type === 'Q4_K');
+    // (matmul precision bf16 changes nothing without bf16 batches: AMX or AVX-512-BF16)
+    const hasBf16Prefill = (cpu.isa === 'amx' || cpu.isa === 'avx512-bf16') && (type === 'Q4_0' || type === 'Q8_0' || type === 'Q4_K');
     const bf16PrefillTokensPerSecond = hasBf16Prefill ? await measureBf16Prefill(path, prompt) : undefined;
     const llamaCpp = earlyLlamaCpp ?? (await runLlamaCpp());
     rounds.push({ peregrine, llamaCpp, bf16PrefillTokensPerSecond });

@@ -7,7 +7,7 @@
  *   npm run bench:serving -- [--streams=1,4,8,16,32] [--prompt=64] [--output=64] [--threads=2] [--type=Q4_0] [--matmul-precision=exact] [--update-readme]
  *
  * Peregrine runs as `peregrine serve` does, with matmul precision bf16 (Q8_0/Q4_0 batches on AMX bf16
- * tiles); --matmul-precision=exact gives llama.cpp's arithmetic bit for bit instead.
+ * tiles, or vdpbf16ps on AVX-512-BF16 without AMX); --matmul-precision=exact gives llama.cpp's arithmetic bit for bit instead.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -145,7 +145,7 @@ for (const n of streamCounts) {
   process.stderr.write(line + '\n');
 }
 const cpu = benchCpu();
-const header = `${describeCpu(cpu)}: llama-3.2-1b ${type}, ${threads} threads, prompt ${numPrompt} tokens, output ${numOutput} tokens per stream, Peregrine matmul precision ${matmulPrecision}${matmulPrecision === 'bf16' && cpu.isa !== 'amx' ? ' (exact in effect: no bf16 batches without AMX)' : ''}`;
+const header = `${describeCpu(cpu)}: llama-3.2-1b ${type}, ${threads} threads, prompt ${numPrompt} tokens, output ${numOutput} tokens per stream, Peregrine matmul precision ${matmulPrecision}${matmulPrecision === 'bf16' && cpu.isa !== 'amx' && cpu.isa !== 'avx512-bf16' ? ' (exact in effect: no bf16 batches without AMX or AVX-512-BF16)' : ''}`;
 console.log(`${header}\n\n${lines.join('\n')}`);
 if (args.has('update-readme')) {
   updateReadmeBlock(join(root, 'README.md'), 'serving', cpu.kind, `${header} (\`npm run bench:serving -- --update-readme\`, ${new Date().toISOString().slice(0, 10)}):\n\n${lines.join('\n')}`);

@@ -24,7 +24,7 @@ export interface TargetOptions {
 }
 
 export interface PeregrineTargetOptions extends TargetOptions {
-  /** what was asked for; it takes effect only where the backend runs bf16 batches (AMX) */
+  /** what was asked for; it takes effect only where the backend runs bf16 batches (AMX, AVX-512-BF16) */
   readonly matmulPrecision: MatmulPrecision;
   readonly maxQueueLength: number;
 }
@@ -40,7 +40,7 @@ export function peregrineScenarioConfig(scenario: BenchScenario, o: PeregrineTar
     numSequences,
     contextSize: o.contextSize,
     numKvTokens: numSequences * o.contextSize,
-    matmulPrecision: isBf16 ? 'bf16' : o.matmulPrecision === 'bf16' ? 'exact (bf16 needs AMX)' : 'exact',
+    matmulPrecision: isBf16 ? 'bf16' : o.matmulPrecision === 'bf16' ? 'exact (bf16 needs AMX or AVX-512-BF16)' : 'exact',
     threads: o.threads,
     details: `${backendName}, paged KV, step budget ${PEREGRINE_STEP_TOKENS} tokens`,
   };

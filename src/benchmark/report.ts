@@ -78,7 +78,7 @@ export function toConfigurationTable(runs: readonly EngineConfigs[]): string {
     'Each engine runs each scenario in its own best configuration, as MLPerf submitters do: SingleStream (one request at a time) ' +
     'in a context with one sequence, Offline and Server with parallel sequences; every run (each Server trial too) opens a fresh one ' +
     'with an empty KV cache. Matmul precision exact: llama.cpp\'s arithmetic (activations quantized to 8 bits per block for Q8_0/Q4_0/Q4_K weights); ' +
-    'bf16: Peregrine\'s AMX bf16 tiles for batches of 12+ tokens (prefill, busy steps; one sequence\'s decode is exact either way).';
+    'bf16: Peregrine\'s bf16 kernels (AMX tiles, or vdpbf16ps on AVX-512-BF16) for batches of 12+ tokens (prefill, busy steps; one sequence\'s decode is exact either way).';
   return [header, header.map(() => '---'), ...rows].map((cells) => `| ${cells.map(escapeCell).join(' | ')} |`).join('\n') + `\n\n${note}\n`;
 }
 

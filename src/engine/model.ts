@@ -30,8 +30,8 @@ export interface LoadModelOptions {
   readonly kvCacheType?: KvCacheType;
   /**
    * Q8_0 / Q4_0 / Q4_K matmul arithmetic of the native kernels: 'exact' (default) is llama.cpp's, bit for
-   * bit; 'bf16' runs batches of 12+ tokens (prefill, busy servers) on AMX bf16 tiles where the CPU
-   * has them: faster, about as accurate, but not llama.cpp's bits. Ignored with a backend instance.
+   * bit; 'bf16' runs batches of 12+ tokens (prefill, busy servers) in bf16 where the CPU has AMX
+   * tiles or AVX-512-BF16: about as accurate, but not llama.cpp's bits. Ignored with a backend instance.
    */
   readonly matmulPrecision?: MatmulPrecision;
   /**

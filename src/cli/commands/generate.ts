@@ -29,7 +29,7 @@ export const GENERATE_COMMAND = defineCommand({
     'matmul-precision': {
       type: 'string',
       arg: 'P',
-      help: "exact (llama.cpp's Q8_0 arithmetic, bit for bit) or bf16 (AMX CPUs: batches of 12+ tokens on bf16 tiles; faster, not the same bits)",
+      help: "exact (llama.cpp's Q8_0 arithmetic, bit for bit) or bf16 (AMX or AVX-512-BF16 CPUs: batches of 12+ tokens in bf16; not the same bits)",
       default: 'exact',
     },
     tokenizer: TOKENIZER_FLAG,

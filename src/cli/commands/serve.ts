@@ -48,7 +48,7 @@ export const SERVE_COMMAND = defineCommand({
     'matmul-precision': {
       type: 'string',
       arg: 'P',
-      help: "bf16 (AMX CPUs: Q8_0/Q4_0/Q4_K batches of 12+ tokens on bf16 tiles: faster, closer to the f32 product) or exact (llama.cpp's arithmetic)",
+      help: "bf16 (Q8_0/Q4_0/Q4_K batches of 12+ tokens in bf16, closer to the f32 product: AMX tiles, faster; vdpbf16ps on AVX-512-BF16, slower) or exact (llama.cpp's arithmetic)",
       default: 'bf16',
     },
     'max-unread-bytes': {

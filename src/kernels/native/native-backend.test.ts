@@ -4,7 +4,7 @@ import { EngineError } from '../../errors/engine-error.js';
 import { GgmlType } from '../../formats/ggml-type.js';
 import type { WeightTensor } from '../kernel-backend.js';
 import { ReferenceBackend } from '../reference/reference-backend.js';
-import { NATIVE_ISAS, NativeStatus } from './native-addon.js';
+import { NATIVE_ISAS, NativeStatus, type NativeIsa } from './native-addon.js';
 import { quantize } from '../../quant/index.js';
 import { NativeKernelError, isaCapFromEnv, loadNativeBackend, probeNativeBackend } from './native-backend.js';
 import { selectBackend } from '../select-backend.js';
@@ -216,6 +216,15 @@ describe.skipIf(!probe.ok)("native backend, matmulPrecision 'bf16'", () => {
     return { name: 'w', type, numRows, numCols, data };
   }
 
+  /** out [numTokens, numRows] of one matmul on a fresh backend; hasBf16Batches as it reported */
+  function matmulWith(options: { matmulPrecision: 'exact' | 'bf16'; isa?: NativeIsa }, w: WeightTensor, x: Float32Array, numTokens: number) {
+    const b = loadNativeBackend({ threads: 2, ...options })!;
+    const out = new Float32Array(numTokens * w.numRows);
+    b.matmul(out, b.uploadWeight(w), x, numTokens);
+    b.dispose();
+    return { out, hasBf16Batches: b.hasBf16Batches };
+  }
+
   it.each([
     ['Q4_0', GgmlType.Q4_0],
     ['Q8_0', GgmlType.Q8_0],
@@ -228,17 +237,8 @@ describe.skipIf(!probe.ok)("native backend, matmulPrecision 'bf16'", () => {
     const x = Float32Array.from({ length: numTokens * numCols }, (_, i) => Math.sin(i * 0.37) * (i % 97 === 0 ? 20 : 1));
     const dequantized = new Float32Array(numRows * numCols);
     new ReferenceBackend().embedding(dequantized, w, Int32Array.from({ length: numRows }, (_, r) => r));
-    let hasBf16Batches = false;
-    const run = (precision: 'exact' | 'bf16'): Float32Array => {
-      const b = loadNativeBackend({ threads: 2, matmulPrecision: precision })!;
-      if (precision === 'bf16') hasBf16Batches = b.hasBf16Batches;
-      const out = new Float32Array(numTokens * numRows);
-      b.matmul(out, b.uploadWeight(w), x, numTokens);
-      b.dispose();
-      return out;
-    };
-    const exact = run('exact');
-    const bf16 = run('bf16');
+    const exact = matmulWith({ matmulPrecision: 'exact' }, w, x, numTokens).out;
+    const { out: bf16, hasBf16Batches } = matmulWith({ matmulPrecision: 'bf16' }, w, x, numTokens);
     if (!hasBf16Batches) {
       // this CPU's kernels have no bf16 batches: the precision falls back to exact, bit for bit
       expect(Array.from(bf16)).toEqual(Array.from(exact));
@@ -259,8 +259,21 @@ describe.skipIf(!probe.ok)("native backend, matmulPrecision 'bf16'", () => {
     const relExact = Math.sqrt(errExact / norm);
     const relBf16 = Math.sqrt(errBf16 / norm);
     expect(relExact).toBeGreaterThan(1e-4); // Q8_0 activations do lose something
-    expect(relBf16).toBeLessThan(relExact); // measured on AMX: Q4_0 0.0020 vs 0.0096, Q8_0 0.0034 vs 0.0134, Q4_K 0.0033 vs 0.0334 (Q8_K: 256-element blocks)
-    expect(bf16.some((v, i) => v !== exact[i])).toBe(true); // the bf16 tiles did run
+    expect(relBf16).toBeLessThan(relExact); // measured on AMX: Q4_0 0.0020 vs 0.0096, Q8_0 0.0034 vs 0.0134, Q4_K 0.0033 vs 0.0334 (Q8_K: 256-element blocks); vdpbf16ps on Zen 5: the same to 2 digits
+    expect(bf16.some((v, i) => v !== exact[i])).toBe(true); // the bf16 kernels did run
+  });
+
+  it.each([
+    ['Q4_0', GgmlType.Q4_0],
+    ['Q4_K', GgmlType.Q4_K],
+  ] as const)("falls back to exact, bit for bit, below AVX-512-BF16 (isa 'avx512', %s)", (_name, type) => {
+    const numTokens = 24;
+    const w = weight(type, 64, 256);
+    const x = Float32Array.from({ length: numTokens * 256 }, (_, i) => Math.cos(i * 0.29));
+    const exact = matmulWith({ matmulPrecision: 'exact', isa: 'avx512' }, w, x, numTokens);
+    const bf16 = matmulWith({ matmulPrecision: 'bf16', isa: 'avx512' }, w, x, numTokens);
+    expect(bf16.hasBf16Batches).toBe(false);
+    expect(Array.from(bf16.out)).toEqual(Array.from(exact.out));
   });
 
   it('rejects an unknown precision', () => {

@@ -40,7 +40,9 @@ export interface NativeBackendOptions {
    * sum as llama.cpp does. 'bf16': on AMX CPUs, batches of 12+ tokens over prepared
    * (packed) weights run on bf16 tiles instead: bf16 activations × weights dequantized to bf16,
    * f32 sums; closer to the f32 result than the 8-bit activations and 1.3-1.7x faster on those
-   * matmuls, but not llama.cpp's bits (and a token's logits then depend on its batch size).
+   * matmuls, but not llama.cpp's bits (and a token's logits then depend on its batch size). On
+   * AVX-512-BF16 CPUs without AMX (isa 'avx512-bf16') the same arithmetic runs with vdpbf16ps:
+   * as accurate, but slower than exact (Zen 5: 0.4-0.85x on those matmuls).
    * No effect on other CPUs or weight types.
    */
   readonly matmulPrecision?: MatmulPrecision;
@@ -88,7 +90,7 @@ const PACKABLE_TYPES = ggmlTypesWhere((t) => t.native?.packedFrom !== undefined)
  * call dispose() when done; any kernel call afterwards fails with DISPOSED.
  */
 export class NativeBackend implements KernelBackend, Disposable {
-  /** `native-<isa>`, plus `-packed` when packing weights, `-bf16` when batches run on bf16 tiles */
+  /** `native-<isa>`, plus `-packed` when packing weights, `-bf16` when batches run in bf16 (AMX tiles or vdpbf16ps) */
   readonly name: string;
   /** the instruction set the kernels use */
   readonly isa: NativeIsa;
@@ -117,7 +119,7 @@ export class NativeBackend implements KernelBackend, Disposable {
     this.isa = NATIVE_ISAS[addon.contextIsa(handle)] ?? 'scalar';
     this.isPacking = packWeights && this.isa !== 'scalar';
     this.numThreads = addon.contextThreads(handle);
-    this.hasBf16Batches = matmulPrecision === 'bf16' && this.isa === 'amx';
+    this.hasBf16Batches = matmulPrecision === 'bf16' && (this.isa === 'amx' || this.isa === 'avx512-bf16');
     this.name = `native-${this.isa}${this.isPacking ? '-packed' : ''}${this.hasBf16Batches ? '-bf16' : ''}`;
   }
 
