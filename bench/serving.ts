@@ -4,17 +4,19 @@
  * batching engine and for node-llama-cpp 3.21.1 with the same number of parallel sequences, in
  * the same run.
  *
- *   npm run bench:serving -- [--streams=1,4,8,16,32] [--prompt=64] [--output=64] [--threads=2] [--type=Q4_0] [--matmul-precision=exact] [--update-readme]
+ *   npm run bench:serving -- [--streams=1,4,8,16,32] [--prompt=64] [--output=64] [--threads=2] [--type=Q4_0] [--matmul-precision=fastest|bf16|exact] [--update-readme]
  *
- * Peregrine runs as `peregrine serve` does, with matmul precision bf16 (Q8_0/Q4_0 batches on AMX bf16
- * tiles, or vdpbf16ps on AVX-512-BF16 without AMX); --matmul-precision=exact gives llama.cpp's arithmetic bit for bit instead.
+ * Peregrine runs as `peregrine serve` does, with matmul precision fastest (bf16 batches on AMX tiles,
+ * exact elsewhere); --matmul-precision=exact gives llama.cpp's arithmetic bit for bit, bf16 the bf16 batches
+ * (AMX, or vdpbf16ps on AVX-512-BF16, slower than exact there).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
 import { loadModel } from '../src/api/index.js';
 import { AsyncEngine } from '../src/engine/async-engine.js';
-import type { MatmulPrecision } from '../src/kernels/native/native-backend.js';
+import { fastestMatmulPrecision, type MatmulPrecision } from '../src/kernels/native/native-backend.js';
+import type { NativeIsa } from '../src/kernels/native/native-addon.js';
 import type { SyntheticWeightType } from '../src/testing/synthetic-model.js';
 import { resolveBenchModel } from '../src/benchmark/run-benchmark.js';
 import { benchCpu, describeCpu, updateReadmeBlock } from './readme-tables.js';
@@ -25,7 +27,7 @@ const numPrompt = Number(args.get('prompt') ?? 64);
 const numOutput = Number(args.get('output') ?? 64);
 const threads = Number(args.get('threads') ?? 2);
 const type = (args.get('type') ?? 'Q4_0') as SyntheticWeightType;
-const matmulPrecision = (args.get('matmul-precision') ?? 'bf16') as MatmulPrecision;
+const matmulPrecision = (args.get('matmul-precision') ?? 'fastest') as MatmulPrecision;
 const root = resolve(import.meta.dirname, '..');
 const path = resolveBenchModel('llama-3.2-1b', type, (line) => process.stderr.write(line + '\n'));
 const VOCAB = 128256;
@@ -145,7 +147,13 @@ for (const n of streamCounts) {
   process.stderr.write(line + '\n');
 }
 const cpu = benchCpu();
-const header = `${describeCpu(cpu)}: llama-3.2-1b ${type}, ${threads} threads, prompt ${numPrompt} tokens, output ${numOutput} tokens per stream, Peregrine matmul precision ${matmulPrecision}${matmulPrecision === 'bf16' && cpu.isa !== 'amx' && cpu.isa !== 'avx512-bf16' ? ' (exact in effect: no bf16 batches without AMX or AVX-512-BF16)' : ''}`;
+const precisionNote =
+  matmulPrecision === 'fastest'
+    ? `fastest (${fastestMatmulPrecision(cpu.isa as NativeIsa)} on this CPU)`
+    : matmulPrecision === 'bf16' && cpu.isa !== 'amx' && cpu.isa !== 'avx512-bf16'
+      ? 'bf16 (exact in effect: no bf16 batches without AMX or AVX-512-BF16)'
+      : matmulPrecision;
+const header = `${describeCpu(cpu)}: llama-3.2-1b ${type}, ${threads} threads, prompt ${numPrompt} tokens, output ${numOutput} tokens per stream, Peregrine matmul precision ${precisionNote}`;
 console.log(`${header}\n\n${lines.join('\n')}`);
 if (args.has('update-readme')) {
   updateReadmeBlock(join(root, 'README.md'), 'serving', cpu.kind, `${header} (\`npm run bench:serving -- --update-readme\`, ${new Date().toISOString().slice(0, 10)}):\n\n${lines.join('\n')}`);

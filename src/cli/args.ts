@@ -161,7 +161,7 @@ export function threadsFlag(value: unknown): number | undefined {
   return n;
 }
 
-const PRECISIONS = ['exact', 'bf16'] as const;
+const PRECISIONS = ['exact', 'bf16', 'fastest'] as const;
 
 export function matmulPrecisionFlag(value: unknown): (typeof PRECISIONS)[number] | undefined {
   if (value === undefined) return undefined;

@@ -112,8 +112,8 @@ export class Model {
 
   /** Reads, checks and loads the file: throws ModelLoadError or InvalidRequestError (bad options). */
   protected static read(path: string, options: LoadModelOptions): ModelParts {
-    if (options.matmulPrecision !== undefined && options.matmulPrecision !== 'exact' && options.matmulPrecision !== 'bf16') {
-      throw new InvalidRequestError('INVALID_ARGUMENT', `matmulPrecision must be 'exact' or 'bf16' (got ${String(options.matmulPrecision)})`);
+    if (options.matmulPrecision !== undefined && options.matmulPrecision !== 'exact' && options.matmulPrecision !== 'bf16' && options.matmulPrecision !== 'fastest') {
+      throw new InvalidRequestError('INVALID_ARGUMENT', `matmulPrecision must be 'exact', 'bf16' or 'fastest' (got ${String(options.matmulPrecision)})`);
     }
     const d = Model.describe(path, options);
     const isOwnBackend = options.backend === undefined || typeof options.backend === 'string';

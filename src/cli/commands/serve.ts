@@ -11,6 +11,7 @@ import { createServer, DEFAULT_MAX_UNREAD_BYTES, type PeregrineServer } from '..
 import { shutdownGracefully } from '../../server/graceful-shutdown.js';
 import type { ServingEngine } from '../../engine/serving-engine.js';
 import { choiceFlag, defineCommand, KV_CACHE_TYPE_FLAG, kvCacheTypeFlag, matmulPrecisionFlag, numberFlag, PARALLEL_FLAGS, parallelFlags, parseCommandArgs, positiveIntegerFlag, threadsFlag, TOKENIZER_FLAG } from '../args.js';
+import type { MatmulPrecision } from '../../kernels/native/native-backend.js';
 import { mergeFlagValues, readConfigFile } from '../config-file.js';
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type Logger } from '../../server/logging/logger.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
@@ -48,8 +49,8 @@ export const SERVE_COMMAND = defineCommand({
     'matmul-precision': {
       type: 'string',
       arg: 'P',
-      help: "bf16 (Q8_0/Q4_0/Q4_K batches of 12+ tokens in bf16, closer to the f32 product: AMX tiles, faster; vdpbf16ps on AVX-512-BF16, slower) or exact (llama.cpp's arithmetic)",
-      default: 'bf16',
+      help: "bf16 (Q8_0/Q4_0/Q4_K batches of 12+ tokens in bf16, closer to the f32 product: AMX tiles, faster; vdpbf16ps on AVX-512-BF16, slower), exact (llama.cpp's arithmetic) or fastest (bf16 with AMX, else exact)",
+      default: 'fastest',
     },
     'max-unread-bytes': {
       type: 'string',
@@ -95,7 +96,7 @@ interface ServeOptions {
   readonly contextSize: number | undefined;
   readonly threads: number | undefined;
   readonly parallel: ReturnType<typeof parallelFlags>;
-  readonly matmulPrecision: 'exact' | 'bf16';
+  readonly matmulPrecision: MatmulPrecision;
   readonly kvCacheType: KvCacheType | undefined;
   readonly maxNumSeqs: number | undefined;
   readonly maxQueueLength: number | undefined;
@@ -216,7 +217,7 @@ function toServeOptions(values: ServeValues): ServeOptions {
     contextSize: positiveIntegerFlag(values['context-size'], '--context-size'),
     threads: threadsFlag(values.threads),
     parallel: parallelFlags(values),
-    matmulPrecision: matmulPrecisionFlag(values['matmul-precision']) ?? 'bf16',
+    matmulPrecision: matmulPrecisionFlag(values['matmul-precision']) ?? 'fastest',
     kvCacheType: kvCacheTypeFlag(values['kv-cache-type']),
     maxNumSeqs: positiveIntegerFlag(values['max-num-seqs'], '--max-num-seqs'),
     maxQueueLength: positiveIntegerFlag(values['max-queue'], '--max-queue'),

@@ -6,7 +6,7 @@ import type { WeightTensor } from '../kernel-backend.js';
 import { ReferenceBackend } from '../reference/reference-backend.js';
 import { NATIVE_ISAS, NativeStatus, type NativeIsa } from './native-addon.js';
 import { quantize } from '../../quant/index.js';
-import { NativeKernelError, isaCapFromEnv, loadNativeBackend, probeNativeBackend } from './native-backend.js';
+import { NativeKernelError, fastestMatmulPrecision, isaCapFromEnv, loadNativeBackend, probeNativeBackend } from './native-backend.js';
 import { selectBackend } from '../select-backend.js';
 
 const probe = probeNativeBackend({ threads: 2 });
@@ -274,6 +274,16 @@ describe.skipIf(!probe.ok)("native backend, matmulPrecision 'bf16'", () => {
     const bf16 = matmulWith({ matmulPrecision: 'bf16', isa: 'avx512' }, w, x, numTokens);
     expect(bf16.hasBf16Batches).toBe(false);
     expect(Array.from(bf16.out)).toEqual(Array.from(exact.out));
+  });
+
+  it("'fastest' is bf16 where AMX tiles make it faster, exact elsewhere (vdpbf16ps is slower than vpdpbusd)", () => {
+    const result = probeNativeBackend({ threads: 1, matmulPrecision: 'fastest' });
+    if (!result.ok) throw new Error(result.reason);
+    using b = result.backend;
+    expect(b.matmulPrecision).toBe(b.isa === 'amx' ? 'bf16' : 'exact');
+    expect(b.hasBf16Batches).toBe(b.isa === 'amx');
+    expect(fastestMatmulPrecision('avx512-bf16')).toBe('exact');
+    expect(fastestMatmulPrecision('amx')).toBe('bf16');
   });
 
   it('rejects an unknown precision', () => {
