@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidRequestError } from '../errors/engine-error.js';
 import type { BackendChoice } from '../kernels/select-backend.js';
@@ -30,6 +30,11 @@ export interface DeviceGroupOptions {
   readonly ringBytes?: number;
   /** shared-memory transport: how long an idle rank polls before it sleeps; default 50 */
   readonly spinMicros?: number;
+  /**
+   * shared-memory transport: the longest an idle rank polls once polling pays off
+   * (SharedMemoryTransportOptions); default maxSpinMicrosFor(worldSize × threadsPerWorker)
+   */
+  readonly maxSpinMicros?: number;
 }
 
 export interface CommandResult {
@@ -42,6 +47,16 @@ interface Pending {
   readonly resolve: (r: CommandResult) => void;
   readonly reject: (err: Error) => void;
   readonly timer: NodeJS.Timeout;
+}
+
+/**
+ * The longest a worker of the shared-memory transport polls for its peers before it sleeps, when
+ * the workers' kernel threads number `numThreads` in all: 2 ms where each has a core of its own
+ * (polling then takes nothing from a peer), else 50 µs, a short fixed poll (a polling rank may
+ * hold the core that the peer it waits for needs).
+ */
+export function maxSpinMicrosFor(numThreads: number): number {
+  return numThreads <= availableParallelism() ? 2000 : 50;
 }
 
 /** how long close() waits for the workers to exit on their own before it kills them */
@@ -92,7 +107,7 @@ export class DeviceGroup {
     const segment = transport === 'shared-memory' ? SharedMemorySegment.create(worldSize, options.ringBytes ?? DEFAULT_RING_BYTES) : undefined;
     const socketDir = transport === 'socket' ? mkdtempSync(join(tmpdir(), 'peregrine-tp-')) : undefined;
     const transportInit: TransportInit = segment
-      ? { kind: 'shared-memory', buffer: segment.buffer, ringBytes: segment.ringBytes, spinMicros: options.spinMicros ?? 50 }
+      ? { kind: 'shared-memory', buffer: segment.buffer, ringBytes: segment.ringBytes, spinMicros: options.spinMicros ?? 50, maxSpinMicros: options.maxSpinMicros ?? maxSpinMicrosFor(worldSize * threads) }
       : { kind: 'socket', socketDir: socketDir! };
     const launch = transport === 'shared-memory' ? launchThread : launchProcess;
     const startTimeoutMs = options.startTimeoutMs ?? 60_000;
