@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidRequestError } from '../errors/engine-error.js';
 import type { BackendChoice } from '../kernels/select-backend.js';
@@ -32,7 +32,9 @@ export interface DeviceGroupOptions {
   readonly spinMicros?: number;
   /**
    * shared-memory transport: the longest an idle rank polls once polling pays off
-   * (SharedMemoryTransportOptions); default maxSpinMicrosFor(worldSize × threadsPerWorker)
+   * (SharedMemoryTransportOptions); default spinMicros, a fixed poll. Longer polls only where every
+   * worker thread has a core of its own: on this 2-core VM shared with other jobs (load 7) a
+   * TP=2 decode step took 84-94 ms with 2000 against 58-75 ms with 50 (bench/tp-decode.ts).
    */
   readonly maxSpinMicros?: number;
 }
@@ -47,16 +49,6 @@ interface Pending {
   readonly resolve: (r: CommandResult) => void;
   readonly reject: (err: Error) => void;
   readonly timer: NodeJS.Timeout;
-}
-
-/**
- * The longest a worker of the shared-memory transport polls for its peers before it sleeps, when
- * the workers' kernel threads number `numThreads` in all: 2 ms where each has a core of its own
- * (polling then takes nothing from a peer), else 50 µs, a short fixed poll (a polling rank may
- * hold the core that the peer it waits for needs).
- */
-export function maxSpinMicrosFor(numThreads: number): number {
-  return numThreads <= availableParallelism() ? 2000 : 50;
 }
 
 /** how long close() waits for the workers to exit on their own before it kills them */
@@ -107,7 +99,7 @@ export class DeviceGroup {
     const segment = transport === 'shared-memory' ? SharedMemorySegment.create(worldSize, options.ringBytes ?? DEFAULT_RING_BYTES) : undefined;
     const socketDir = transport === 'socket' ? mkdtempSync(join(tmpdir(), 'peregrine-tp-')) : undefined;
     const transportInit: TransportInit = segment
-      ? { kind: 'shared-memory', buffer: segment.buffer, ringBytes: segment.ringBytes, spinMicros: options.spinMicros ?? 50, maxSpinMicros: options.maxSpinMicros ?? maxSpinMicrosFor(worldSize * threads) }
+      ? { kind: 'shared-memory', buffer: segment.buffer, ringBytes: segment.ringBytes, spinMicros: options.spinMicros ?? 50, maxSpinMicros: options.maxSpinMicros ?? options.spinMicros ?? 50 }
       : { kind: 'socket', socketDir: socketDir! };
     const launch = transport === 'shared-memory' ? launchThread : launchProcess;
     const startTimeoutMs = options.startTimeoutMs ?? 60_000;

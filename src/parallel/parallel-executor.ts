@@ -26,7 +26,7 @@ export interface ParallelExecutorOptions extends ParallelPlan {
   readonly contextSize: number;
   /** LoadModelOptions.tokenizer, for a Hugging Face directory without tokenizer.json */
   readonly tokenizer?: string;
-  /** shared-memory transport: DeviceGroupOptions.maxSpinMicros (the default suits; for benches) */
+  /** shared-memory transport: DeviceGroupOptions.maxSpinMicros (default: a fixed 50 µs poll) */
   readonly maxSpinMicros?: number;
 }
 

@@ -50,7 +50,9 @@ function paddedLength(byteLength: number): number {
  * (the peer was busy with something long, or off its core) it halves the poll. Tensor
  * parallelism's all-reduces, a millisecond of compute apart, thus poll through the skew between
  * the ranks, where sleeping cost each the peer's wake-up (in this VM 0.5-2 ms, most of a decode
- * step's 32 all-reduces); a machine where the ranks lose their cores shrinks the poll again.
+ * step's 32 all-reduces); a machine where the ranks lose their cores shrinks the poll again,
+ * though not enough: on a 2-core VM under other load a maximum of 2 ms made TP=2 decode slower
+ * (see DeviceGroupOptions.maxSpinMicros), so by default the poll is fixed.
  */
 export class SharedMemoryTransport extends ExchangeTransport {
   readonly kind = 'shared-memory' as const;
