@@ -186,11 +186,14 @@ export class ShardedLlama {
       const tp = this.tpGroup.worldSize;
       const part = c.vocabSize / tp;
       const gathered = new Float32Array(tp * numOut * part); // [tp, numOut, part]
-      await this.tpGroup.allGather(gathered, local.slice(0, numOut * part));
+      await this.tpGroup.allGather(gathered, local.subarray(0, numOut * part));
       if (this.position.tpRank !== 0) return undefined;
-      logits = new Float32Array(numOut * c.vocabSize); // [numOut, vocab]
-      for (let r = 0; r < tp; r++) {
-        for (let row = 0; row < numOut; row++) logits.set(gathered.subarray((r * numOut + row) * part, (r * numOut + row + 1) * part), row * c.vocabSize + r * part);
+      if (numOut === 1) logits = gathered; // [tp, 1, part] is [1, vocab]
+      else {
+        logits = new Float32Array(numOut * c.vocabSize); // [numOut, vocab]
+        for (let r = 0; r < tp; r++) {
+          for (let row = 0; row < numOut; row++) logits.set(gathered.subarray((r * numOut + row) * part, (r * numOut + row + 1) * part), row * c.vocabSize + r * part);
+        }
       }
     } else {
       if (this.position.tpRank !== 0) return undefined;

@@ -1,0 +1,74 @@
+/**
+ * Single-request decode steps of the synthetic Llama-3.2-1B Q4_0 on one backend (2 threads, in
+ * this process) against TP=2 over worker threads (1 kernel thread each) with each given
+ * maxSpinMicros of the shared-memory transport, all loaded at once and run in turn within each
+ * round (the order rotating), with executor.forward / model.forward directly (no engine):
+ *   UV_THREADPOOL_SIZE=1 npx vite-node bench/tp-decode.ts -- [--steps=64] [--rounds=3] [--spins=50,2000]
+ * Prints each round's median step time per layout, then each TP layout's per-round speed ratio to
+ * one worker and its median.
+ */
+import { loadavg } from 'node:os';
+import { readModel } from '../src/formats/read-model.js';
+import { resolveBenchModel } from '../src/benchmark/run-benchmark.js';
+import { selectBackend } from '../src/kernels/select-backend.js';
+import { createModel } from '../src/models/registry.js';
+import { Workspace } from '../src/models/workspace.js';
+import { startParallelExecutor } from '../src/parallel/start-parallel-executor.js';
+import { buildForwardBatch, type BatchSequence } from '../src/runner/build-forward-batch.js';
+
+const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
+const steps = Number(args.get('steps') ?? 64);
+const rounds = Number(args.get('rounds') ?? 3);
+const PROMPT = 64;
+const BLOCK = 16;
+const BLOCKS = 16;
+const log = (s: string) => process.stderr.write(s + '\n');
+const path = resolveBenchModel('llama-3.2-1b', 'Q4_0', log);
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
+
+const backend = selectBackend('auto', { threads: 2 });
+const model = createModel(readModel(path), backend, { contextSize: 512 });
+const c = model.config;
+const kv = backend.allocateKvCache({ numLayers: c.numLayers, kvDim: c.numKvHeads * c.headDim, numBlocks: BLOCKS, blockSize: BLOCK, dtype: 'f16' });
+const spins = (args.get('spins') ?? '50,2000').split(',');
+const tps: Awaited<ReturnType<typeof startParallelExecutor>>[] = [];
+for (const spin of spins) {
+  const tp = await startParallelExecutor(path, { tensorParallel: 2, pipelineParallel: 1, transport: 'shared-memory', contextSize: 512, threadsPerWorker: 1, maxSpinMicros: Number(spin) });
+  await tp.allocateKvCache({ numBlocks: BLOCKS, blockSize: BLOCK, dtype: 'f16' });
+  tps.push(tp);
+}
+log(`backends: one ${backend.name}, tp ${tps[0]!.backendNames.join(',')}; load ${loadavg()[0]!.toFixed(2)}`);
+const ws = new Workspace(backend);
+const table = Int32Array.from({ length: BLOCKS }, (_, i) => i);
+const prompt = Array.from({ length: PROMPT }, (_, i) => 1 + ((i * 7919) % 1000));
+
+const oneStep = (seq: BatchSequence): number => {
+  const out = model.forward(buildForwardBatch([seq], BLOCK, ws), kv);
+  backend.read(out).slice(0, c.vocabSize);
+  return model.argmaxRows(out, 1)[0]!;
+};
+const tpStep = async (k: number, seq: BatchSequence): Promise<number> => (await tps[k]!.forward([buildForwardBatch([seq], BLOCK, ws)])).argmax[0]!;
+const names = ['one x2', ...spins.map((s) => `TP=2 x1 max spin ${s}us`)];
+const medians: number[][] = names.map(() => []);
+for (let r = 0; r < rounds; r++) {
+  for (let j = 0; j < names.length; j++) {
+    const k = (j + r) % names.length;
+    const times: number[] = [];
+    const step = async (seq: BatchSequence): Promise<number> => (k === 0 ? oneStep(seq) : tpStep(k - 1, seq));
+    let tok = await step({ tokenIds: prompt, startPosition: 0, blockTable: table, logitRows: [PROMPT - 1] });
+    for (let s = 0; s < steps; s++) {
+      const t0 = performance.now();
+      tok = await step({ tokenIds: [tok], startPosition: PROMPT + s, blockTable: table, logitRows: [0] });
+      times.push(performance.now() - t0);
+    }
+    medians[k]!.push(median(times));
+    log(`round ${r + 1} ${names[k]}: median step ${median(times).toFixed(2)} ms (${(1000 / median(times)).toFixed(1)} tok/s); load ${loadavg()[0]!.toFixed(2)}`);
+  }
+}
+const ratios = (k: number) => medians[k]!.map((m, r) => medians[0]![r]! / m);
+for (let k = 1; k < names.length; k++) log(`${names[k]} / one x2 decode speed, per round: ${ratios(k).map((x) => x.toFixed(3)).join(' ')}; median ${median(ratios(k)).toFixed(3)}`);
+for (const tp of tps) await tp.close();
+kv.dispose();
+model.dispose();
+ws.dispose();
+backend.dispose();
