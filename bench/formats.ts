@@ -71,14 +71,16 @@ const accuracy = await measureFormatAccuracy(variants, { referencePath, evalText
 
 const speeds = new Map<string, SpeedMeasurement>();
 if (isSpeedMeasured) {
-  const paths = formats.map((f) => ({ format: f.format, path: resolveFormatModel(shapeName, f.format, log) }));
   const contextSize = numPrefill + numDecode + 16;
   const rounds = new Map<string, SpeedMeasurement[]>(formats.map((f) => [f.format, []]));
   for (let round = 1; round <= repeats; round++) {
-    for (const { format, path } of paths) {
+    for (const { format } of formats) {
+      const path = resolveFormatModel(shapeName, format, log); // written when first needed, so a long first round measures as it goes
       log(`${format} (round ${round}/${repeats}): decode ${numDecode}, prefill ${numPrefill} tokens on ${shapeName} ...`);
       const prompt = promptTokens(numPrefill, vocabSizeOf(path));
-      rounds.get(format)!.push(await measurePeregrineSpeed(path, prompt, { threads, numDecode, contextSize }));
+      const m = await measurePeregrineSpeed(path, prompt, { threads, numDecode, contextSize });
+      log(`${format} (round ${round}/${repeats}): decode ${m.decodeTokensPerSecond.toFixed(2)} tok/s, prefill ${m.prefillTokensPerSecond.toFixed(2)} tok/s (load average ${loadavg()[0]!.toFixed(1)})`);
+      rounds.get(format)!.push(m);
     }
   }
   for (const [format, ms] of rounds) {
