@@ -39,6 +39,7 @@ import { resolveBenchModel } from '../src/benchmark/run-benchmark.js';
 import { probeNativeBackend } from '../src/kernels/native/native-backend.js';
 import { benchCpu, describeCpu, updateReadmeBlock } from './readme-tables.js';
 import { measureDecodeSteps, measureJsonMaskCost, type DecodeSteps, type MaskCost } from './json-mask-cost.js';
+import { measurePeregrineSpeed, promptTokens, type SpeedMeasurement } from './peregrine-speed.js';
 import type { ModelShapeName } from '../src/testing/model-shapes.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
@@ -61,10 +62,7 @@ const isLoadMeasured = !args.has('no-load') && !isMaskOnly;
 const root = resolve(import.meta.dirname, '..');
 const contextSize = numPrefill + numDecode + 16;
 
-interface Measurement {
-  readonly decodeTokensPerSecond: number;
-  readonly prefillTokensPerSecond: number;
-}
+type Measurement = SpeedMeasurement;
 
 interface Row {
   readonly type: string;
@@ -116,11 +114,6 @@ function decodeBytesPerToken(path: string): number {
   return bytes;
 }
 
-function promptTokens(n: number, vocabSize: number): number[] {
-  // deterministic ordinary tokens (skip the first 256 byte tokens and the specials at the end)
-  return Array.from({ length: n }, (_, i) => 1000 + ((i * 7919) % (vocabSize - 2000)));
-}
-
 /** Prefill tokens/s with matmul precision bf16, or undefined where it runs the exact kernels (no AMX or AVX-512-BF16, other weight types). */
 async function measureBf16Prefill(path: string, prompt: readonly number[]): Promise<number | undefined> {
   const model = await loadModel(path, { contextSize, backend: 'native', threads, matmulPrecision: 'bf16' });
@@ -135,29 +128,8 @@ async function measureBf16Prefill(path: string, prompt: readonly number[]): Prom
   }
 }
 
-async function measurePeregrine(path: string, prompt: readonly number[]): Promise<Measurement> {
-  const model = await loadModel(path, { contextSize, backend: 'native', threads });
-  try {
-    // warm-up: first touch of the weights
-    await model.complete(prompt.slice(0, 8), { temperature: 0, maxTokens: 2 });
-
-    let t0 = performance.now();
-    await model.complete(prompt, { temperature: 0, maxTokens: 1 });
-    const prefillSeconds = (performance.now() - t0) / 1000;
-
-    let first = 0;
-    let count = 0;
-    t0 = performance.now();
-    for await (const chunk of model.generate(prompt.slice(0, 8), { temperature: 0, maxTokens: numDecode + 1, ignoreEos: true })) {
-      if (chunk.tokenIds.length === 0) continue;
-      if (count === 0) first = performance.now();
-      count += chunk.tokenIds.length;
-    }
-    const decodeSeconds = (performance.now() - first) / 1000;
-    return { prefillTokensPerSecond: numPrefill / prefillSeconds, decodeTokensPerSecond: (count - 1) / decodeSeconds };
-  } finally {
-    model.dispose();
-  }
+function measurePeregrine(path: string, prompt: readonly number[]): Promise<Measurement> {
+  return measurePeregrineSpeed(path, prompt, { threads, numDecode, contextSize });
 }
 
 async function measureLlamaCpp(path: string, promptIds: readonly number[]): Promise<Measurement> {

@@ -35,7 +35,7 @@ export function describeCpu(cpu: BenchCpu): string {
  * Replaces README's `<!-- name:start kind -->` … `<!-- name:end kind -->` block with `body`; a kind
  * the README has no block for yet goes right after the last block of that name.
  */
-export function updateReadmeBlock(readmePath: string, name: 'bench' | 'serving' | 'mask' | 'parallel', kind: CpuKind, body: string): void {
+export function updateReadmeBlock(readmePath: string, name: 'bench' | 'serving' | 'mask' | 'parallel' | 'formats', kind: CpuKind, body: string): void {
   const readme = readFileSync(readmePath, 'utf8');
   const start = `<!-- ${name}:start ${kind} -->`;
   const end = `<!-- ${name}:end ${kind} -->`;

@@ -45,6 +45,11 @@ export interface BenchmarkOptions extends Omit<ScenarioPlan, 'vocabSize'> {
   readonly historyPath: string | undefined;
 }
 
+/** Where the benchmarks keep the synthetic models they write: `$XDG_CACHE_HOME/peregrine/models`, else `~/.cache/peregrine/models`. */
+export function benchModelCacheDir(): string {
+  return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'peregrine', 'models');
+}
+
 /** A named shape becomes a cached synthetic GGUF; anything else is a path. */
 export function resolveBenchModel(model: string, weightType: SyntheticWeightType, log: (line: string) => void): string {
   if (!(MODEL_SHAPE_NAMES as readonly string[]).includes(model)) {
@@ -53,7 +58,7 @@ export function resolveBenchModel(model: string, weightType: SyntheticWeightType
     }
     return model;
   }
-  const dir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'peregrine', 'models');
+  const dir = benchModelCacheDir();
   const path = join(dir, `${model}-${weightType}.gguf`);
   if (!existsSync(path)) {
     mkdirSync(dir, { recursive: true });

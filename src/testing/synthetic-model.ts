@@ -133,8 +133,8 @@ interface TensorPlan extends SyntheticTensorInfo {
   readonly init: TensorInit;
 }
 
-/** Writes a synthetic GGUF to `path` (synchronously; tensors are generated one at a time). */
-export function writeSyntheticModel(path: string, options: SyntheticModelOptions): SyntheticModelInfo {
+/** The model writeSyntheticModel writes for `options`: its shape after the options, vocabulary, type plan and tensors. */
+function planModel(options: SyntheticModelOptions) {
   const baseShape = resolveModelShape(options.shape);
   const seed = options.seed ?? 0;
   const vocab = buildSyntheticVocab(options.vocab ?? baseShape.vocabKind, baseShape.vocabSize, seed);
@@ -150,7 +150,17 @@ export function writeSyntheticModel(path: string, options: SyntheticModelOptions
   };
   const plan = weightTypePlan(options.weightType ?? 'F16');
   if (!plan) throw new InvalidRequestError('INVALID_ARGUMENT', `unknown weightType '${options.weightType}'`);
-  const tensors = planTensors(shape, plan, options, vocab.specialTokenIds);
+  return { seed, vocab, shape, plan, tensors: planTensors(shape, plan, options, vocab.specialTokenIds) };
+}
+
+/** The tensors (names, shapes, types, in file order) writeSyntheticModel would write for `options`, without generating any values. */
+export function syntheticTensorInfos(options: SyntheticModelOptions): SyntheticTensorInfo[] {
+  return planModel(options).tensors.map(({ name, shape, type }) => ({ name, shape, type }));
+}
+
+/** Writes a synthetic GGUF to `path` (synchronously; tensors are generated one at a time). */
+export function writeSyntheticModel(path: string, options: SyntheticModelOptions): SyntheticModelInfo {
+  const { seed, vocab, shape, plan, tensors } = planModel(options);
   const effort = options.quantEffort ?? 'fast';
 
   const arch = shape.architecture ?? 'llama';
