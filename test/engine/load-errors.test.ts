@@ -129,6 +129,6 @@ describe('loadModel: bad options', () => {
       (e: unknown) => e,
     );
     expect((err as { code?: string }).code).toBe('INVALID_ARGUMENT');
-    expect((err as Error).message).toMatch(/matmulPrecision must be 'exact' or 'bf16'/);
+    expect((err as Error).message).toMatch(/matmulPrecision must be 'exact', 'bf16' or 'fastest'/);
   });
 });
