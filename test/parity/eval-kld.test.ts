@@ -73,13 +73,15 @@ describe.skipIf(!HAS_SHARED)('peregrine eval against llama.cpp on stories260K, a
     }
   }
 
-  it('F32 (output.weight under 30% noise) vs F32: equal to llama.cpp\'s figures within f32 rounding (1e-5 relative)', async () => {
+  it('F32 (output.weight under 30% noise) vs F32: equal to llama.cpp\'s figures within f32 rounding (5e-5 relative)', async () => {
     const [ours, theirs] = await compare(writeNoisyCopy(STORIES_260K, join(dir, 'noisy.gguf'), 0.3));
     expect(ours.numTokens).toBe(4 * 63);
     expect(theirs.numTokens).toBe(4 * 63);
     expect(ours.kld.mean.value).toBeGreaterThan(0.05);
     for (const [a, b] of [[ours.kld.mean.value, theirs.kld.mean.value], [ours.ppl.value, theirs.ppl.value], [ours.pplReference.value, theirs.pplReference.value], [ours.deltaP.rms.value, theirs.deltaP.rms.value], [ours.kld.quantiles.median!, theirs.kld.quantiles.median!]]) {
-      expect(Math.abs(a! - b!) / Math.abs(b!)).toBeLessThan(1e-5);
+      // f32 logits summed in another order (our scalar kernels against llama.cpp's AVX-512 ones on an AMD
+      // Zen 5 moved one figure by 1.25e-5 relative; AVX2 against AVX2 stays under 1e-5)
+      expect(Math.abs(a! - b!) / Math.abs(b!)).toBeLessThan(5e-5);
     }
     expect(ours.sameTop.value).toBe(theirs.sameTop.value);
   });
