@@ -198,6 +198,20 @@ const MATMUL_RTOL: ReadonlyMap<GgmlType, number> = new Map([
   [GgmlType.Q4_0, 2e-6],
 ]);
 
+/** an embedding case: the rows `ids` of `table` (dequantization is exact); asUploadedForMatmul reads the table uploadWeight made for a matmul */
+function addEmbeddingCase(table: WeightTensor, ids: Int32Array, note = '', asUploadedForMatmul = false): void {
+  cases.push({
+    op: 'embedding',
+    name: `${ggmlTypeName(table.type)} ${table.numRows}x${table.numCols}${asUploadedForMatmul ? ' as uploaded for matmul' : ''}, ${ids.length} ids${note}`,
+    run(b) {
+      const out = new Float32Array(ids.length * table.numCols).fill(NaN);
+      b.embedding(out, asUploadedForMatmul ? b.uploadWeight(table, 'matmul') : table, ids);
+      return out;
+    },
+    tolerance: exact,
+  });
+}
+
 /** a matmul case; with glu, a matmulSwiglu or matmulGeglu case: x is [numTokens, 2 · numCols], gate then up per row */
 function addMatmulCase(w: WeightTensor, numTokens: number, rtol: number, x = gaussian(numTokens * w.numCols), note = '', glu?: 'swiglu' | 'geglu'): void {
   // the activations the weights multiply: x, or swiglu / geglu(gate, up) row by row
@@ -338,18 +352,7 @@ for (const type of MATMUL_RTOL.keys()) {
   for (const numCols of type === GgmlType.Q8_0 || type === GgmlType.Q4_0 ? [256, 96] : [256, 77]) {
     const table = weight(type, 50, numCols);
     const ids = Int32Array.from([0, 49, 7, 7, 23, 1, 48, 30, 12, 5, 40, 41, 2, 3, 44, 19, 27]);
-    for (const numIds of [1, 3, 17]) {
-      cases.push({
-        op: 'embedding',
-        name: `${ggmlTypeName(type)} 50x${numCols}, ${numIds} ids`,
-        run(b) {
-          const out = new Float32Array(numIds * numCols).fill(NaN);
-          b.embedding(out, table, ids.slice(0, numIds));
-          return out;
-        },
-        tolerance: exact,
-      });
-    }
+    for (const numIds of [1, 3, 17]) addEmbeddingCase(table, ids.slice(0, numIds));
   }
 }
 
@@ -857,17 +860,7 @@ for (const type of [GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K]) {
   addMatmulCase(weight(type, 37, 512), 17, K_QUANT_RTOL, gaussian(2 * 17 * 512, 4), ' (geglu)', 'geglu');
   // embedding (a packed table on the native backends that pack the type): dequantization is exact
   const table = weight(type, 37, 512);
-  const ids = Int32Array.from([0, 36, 17, 16, 15, 31, 32]);
-  cases.push({
-    op: 'embedding',
-    name: `${ggmlTypeName(type)} 37x512, ${ids.length} ids`,
-    run(b) {
-      const out = new Float32Array(ids.length * 512).fill(NaN);
-      b.embedding(out, table, ids);
-      return out;
-    },
-    tolerance: exact,
-  });
+  addEmbeddingCase(table, Int32Array.from([0, 36, 17, 16, 15, 31, 32]));
   // one token over 40 row groups: packed GEMV tasks read as 4 streams
   addMatmulCase(weight(type, 637, 256), 1, K_QUANT_RTOL);
 }
@@ -948,27 +941,9 @@ for (const type of [GgmlType.MXFP4, GgmlType.NVFP4]) {
   }
   const table = weight(type, 50, 192);
   const ids = Int32Array.from([0, 49, 7, 7, 23]);
-  cases.push({
-    op: 'embedding',
-    name: `${ggmlTypeName(type)} 50x192, ${ids.length} ids`,
-    run(b) {
-      const out = new Float32Array(ids.length * 192).fill(NaN);
-      b.embedding(out, table, ids);
-      return out;
-    },
-    tolerance: exact,
-  });
+  addEmbeddingCase(table, ids);
   // from the table uploadWeight made for a matmul (packed on x86 with AVX2: tied embeddings can share it)
-  cases.push({
-    op: 'embedding',
-    name: `${ggmlTypeName(type)} 50x192 as uploaded for matmul, ${ids.length} ids`,
-    run(b) {
-      const out = new Float32Array(ids.length * 192).fill(NaN);
-      b.embedding(out, b.uploadWeight(table, 'matmul'), ids);
-      return out;
-    },
-    tolerance: exact,
-  });
+  addEmbeddingCase(table, ids, '', true);
 }
 
 // FP8_E4M3 weights × f32 activations: the same shapes; every E4M3 code (NaN excluded) and E8M0
@@ -1014,44 +989,16 @@ for (const type of [GgmlType.FP8_E4M3]) {
   }
   const table = weight(type, 50, 96);
   const ids = Int32Array.from([0, 49, 7, 7, 23]);
-  cases.push({
-    op: 'embedding',
-    name: `${ggmlTypeName(type)} 50x96, ${ids.length} ids`,
-    run(b) {
-      const out = new Float32Array(ids.length * 96).fill(NaN);
-      b.embedding(out, table, ids);
-      return out;
-    },
-    tolerance: exact,
-  });
+  addEmbeddingCase(table, ids);
   // from the table uploadWeight made for a matmul (packed on x86 with AVX2: tied embeddings can share it)
-  cases.push({
-    op: 'embedding',
-    name: `${ggmlTypeName(type)} 50x96 as uploaded for matmul, ${ids.length} ids`,
-    run(b) {
-      const out = new Float32Array(ids.length * 96).fill(NaN);
-      b.embedding(out, b.uploadWeight(table, 'matmul'), ids);
-      return out;
-    },
-    tolerance: exact,
-  });
+  addEmbeddingCase(table, ids, '', true);
 }
 
 // every type with a codec but no native kernels (the type table's rows: Q8_K) goes through the fallback
 for (const { type } of GGML_TYPE_TRAITS.filter((t) => t.hasCodec && !t.native && codecFor(t.type))) {
   const w = weight(type, 12, 256);
   addMatmulCase(w, 3, 1e-12, undefined, ' (no native kernel: falls back)');
-  const ids = Int32Array.from([11, 0, 5]);
-  cases.push({
-    op: 'embedding',
-    name: `${ggmlTypeName(type)} 12x256, ${ids.length} ids (no native kernel: falls back)`,
-    run(b) {
-      const out = new Float32Array(ids.length * 256).fill(NaN);
-      b.embedding(out, w, ids);
-      return out;
-    },
-    tolerance: exact,
-  });
+  addEmbeddingCase(w, Int32Array.from([11, 0, 5]), ' (no native kernel: falls back)');
 }
 
 // ---------------------------------------------------------------------------------------------
