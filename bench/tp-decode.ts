@@ -1,11 +1,11 @@
 /**
  * Single-request decode steps of the synthetic Llama-3.2-1B Q4_0 on one backend (2 threads, in
- * this process) against TP=2 over worker threads (1 kernel thread each) with each given
- * maxSpinMicros of the shared-memory transport, all loaded at once and run in turn within each
- * round (the order rotating), with executor.forward / model.forward directly (no engine):
- *   UV_THREADPOOL_SIZE=1 npx vite-node bench/tp-decode.ts -- [--steps=64] [--rounds=3] [--spins=50,2000]
- * Prints each round's median step time per layout, then each TP layout's per-round speed ratio to
- * one worker and its median.
+ * this process) against TP=2 over worker threads (1 kernel thread each, shared-memory transport),
+ * both loaded at once and run in turn within each round (the order rotating), with
+ * executor.forward / model.forward directly (no engine):
+ *   UV_THREADPOOL_SIZE=1 npx vite-node bench/tp-decode.ts -- [--steps=64] [--rounds=3]
+ * Prints each round's median step time per layout, then TP=2's per-round speed ratio to one
+ * worker and its median.
  */
 import { loadavg } from 'node:os';
 import { readModel } from '../src/formats/read-model.js';
@@ -30,14 +30,9 @@ const backend = selectBackend('auto', { threads: 2 });
 const model = createModel(readModel(path), backend, { contextSize: 512 });
 const c = model.config;
 const kv = backend.allocateKvCache({ numLayers: c.numLayers, kvDim: c.numKvHeads * c.headDim, numBlocks: BLOCKS, blockSize: BLOCK, dtype: 'f16' });
-const spins = (args.get('spins') ?? '50,2000').split(',');
-const tps: Awaited<ReturnType<typeof startParallelExecutor>>[] = [];
-for (const spin of spins) {
-  const tp = await startParallelExecutor(path, { tensorParallel: 2, pipelineParallel: 1, transport: 'shared-memory', contextSize: 512, threadsPerWorker: 1, maxSpinMicros: Number(spin) });
-  await tp.allocateKvCache({ numBlocks: BLOCKS, blockSize: BLOCK, dtype: 'f16' });
-  tps.push(tp);
-}
-log(`backends: one ${backend.name}, tp ${tps[0]!.backendNames.join(',')}; load ${loadavg()[0]!.toFixed(2)}`);
+const tp = await startParallelExecutor(path, { tensorParallel: 2, pipelineParallel: 1, transport: 'shared-memory', contextSize: 512, threadsPerWorker: 1 });
+await tp.allocateKvCache({ numBlocks: BLOCKS, blockSize: BLOCK, dtype: 'f16' });
+log(`backends: one ${backend.name}, tp ${tp.backendNames.join(',')}; load ${loadavg()[0]!.toFixed(2)}`);
 const ws = new Workspace(backend);
 const table = Int32Array.from({ length: BLOCKS }, (_, i) => i);
 const prompt = Array.from({ length: PROMPT }, (_, i) => 1 + ((i * 7919) % 1000));
@@ -47,14 +42,14 @@ const oneStep = (seq: BatchSequence): number => {
   backend.read(out).slice(0, c.vocabSize);
   return model.argmaxRows(out, 1)[0]!;
 };
-const tpStep = async (k: number, seq: BatchSequence): Promise<number> => (await tps[k]!.forward([buildForwardBatch([seq], BLOCK, ws)])).argmax[0]!;
-const names = ['one x2', ...spins.map((s) => `TP=2 x1 max spin ${s}us`)];
+const tpStep = async (seq: BatchSequence): Promise<number> => (await tp.forward([buildForwardBatch([seq], BLOCK, ws)])).argmax[0]!;
+const names = ['one x2', 'TP=2 x1'];
 const medians: number[][] = names.map(() => []);
 for (let r = 0; r < rounds; r++) {
   for (let j = 0; j < names.length; j++) {
     const k = (j + r) % names.length;
     const times: number[] = [];
-    const step = async (seq: BatchSequence): Promise<number> => (k === 0 ? oneStep(seq) : tpStep(k - 1, seq));
+    const step = async (seq: BatchSequence): Promise<number> => (k === 0 ? oneStep(seq) : tpStep(seq));
     let tok = await step({ tokenIds: prompt, startPosition: 0, blockTable: table, logitRows: [PROMPT - 1] });
     for (let s = 0; s < steps; s++) {
       const t0 = performance.now();
@@ -65,9 +60,9 @@ for (let r = 0; r < rounds; r++) {
     log(`round ${r + 1} ${names[k]}: median step ${median(times).toFixed(2)} ms (${(1000 / median(times)).toFixed(1)} tok/s); load ${loadavg()[0]!.toFixed(2)}`);
   }
 }
-const ratios = (k: number) => medians[k]!.map((m, r) => medians[0]![r]! / m);
-for (let k = 1; k < names.length; k++) log(`${names[k]} / one x2 decode speed, per round: ${ratios(k).map((x) => x.toFixed(3)).join(' ')}; median ${median(ratios(k)).toFixed(3)}`);
-for (const tp of tps) await tp.close();
+const ratios = medians[1]!.map((m, r) => medians[0]![r]! / m);
+log(`TP=2 x1 / one x2 decode speed, per round: ${ratios.map((x) => x.toFixed(3)).join(' ')}; median ${median(ratios).toFixed(3)}`);
+await tp.close();
 kv.dispose();
 model.dispose();
 ws.dispose();

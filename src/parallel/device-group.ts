@@ -30,13 +30,6 @@ export interface DeviceGroupOptions {
   readonly ringBytes?: number;
   /** shared-memory transport: how long an idle rank polls before it sleeps; default 50 */
   readonly spinMicros?: number;
-  /**
-   * shared-memory transport: the longest an idle rank polls once polling pays off
-   * (SharedMemoryTransportOptions); default spinMicros, a fixed poll. Longer polls only where every
-   * worker thread has a core of its own: on this 2-core VM shared with other jobs (load 7) a
-   * TP=2 decode step took 84-94 ms with 2000 against 58-75 ms with 50 (bench/tp-decode.ts).
-   */
-  readonly maxSpinMicros?: number;
 }
 
 export interface CommandResult {
@@ -99,7 +92,7 @@ export class DeviceGroup {
     const segment = transport === 'shared-memory' ? SharedMemorySegment.create(worldSize, options.ringBytes ?? DEFAULT_RING_BYTES) : undefined;
     const socketDir = transport === 'socket' ? mkdtempSync(join(tmpdir(), 'peregrine-tp-')) : undefined;
     const transportInit: TransportInit = segment
-      ? { kind: 'shared-memory', buffer: segment.buffer, ringBytes: segment.ringBytes, spinMicros: options.spinMicros ?? 50, maxSpinMicros: options.maxSpinMicros ?? options.spinMicros ?? 50 }
+      ? { kind: 'shared-memory', buffer: segment.buffer, ringBytes: segment.ringBytes, spinMicros: options.spinMicros ?? 50 }
       : { kind: 'socket', socketDir: socketDir! };
     const launch = transport === 'shared-memory' ? launchThread : launchProcess;
     const startTimeoutMs = options.startTimeoutMs ?? 60_000;

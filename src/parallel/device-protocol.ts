@@ -35,7 +35,7 @@ export interface DeviceInit {
 }
 
 export type TransportInit =
-  | { readonly kind: Extract<TransportKind, 'shared-memory'>; readonly buffer: SharedArrayBuffer; readonly ringBytes: number; readonly spinMicros: number; readonly maxSpinMicros: number }
+  | { readonly kind: Extract<TransportKind, 'shared-memory'>; readonly buffer: SharedArrayBuffer; readonly ringBytes: number; readonly spinMicros: number }
   | { readonly kind: Extract<TransportKind, 'socket'>; readonly socketDir: string };
 
 /**

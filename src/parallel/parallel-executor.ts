@@ -26,8 +26,6 @@ export interface ParallelExecutorOptions extends ParallelPlan {
   readonly contextSize: number;
   /** LoadModelOptions.tokenizer, for a Hugging Face directory without tokenizer.json */
   readonly tokenizer?: string;
-  /** shared-memory transport: DeviceGroupOptions.maxSpinMicros (default: a fixed 50 µs poll) */
-  readonly maxSpinMicros?: number;
 }
 
 /** A sharded forward pass's outputs, on the host, rows in the order of the micro-batches given. */

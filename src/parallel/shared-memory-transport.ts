@@ -7,16 +7,9 @@ import { TransportError } from './transport-error.js';
 export interface SharedMemoryTransportOptions extends TransportTimeouts {
   /**
    * How long a rank with nothing to do polls the rings before it sleeps on its doorbell (an
-   * Atomics.wait, woken by the peer's Atomics.notify: tens of microseconds more, in a VM up to
-   * milliseconds). Default 50.
+   * Atomics.wait, woken by the peer's Atomics.notify: tens of microseconds more). Default 50.
    */
   readonly spinMicros?: number;
-  /**
-   * The longest it polls once polling has paid off (see SharedMemoryTransport); default
-   * spinMicros, a fixed poll. Only where every rank has a core of its own: a polling rank may
-   * hold the core the peer it waits for needs.
-   */
-  readonly maxSpinMicros?: number;
 }
 
 /** the longest single Atomics.wait: a rank looks at its peers' status at least this often */
@@ -41,28 +34,17 @@ function paddedLength(byteLength: number): number {
  * Each copy is one `Uint8Array.set` into or out of the ring (two where it wraps); messages larger
  * than the ring stream through it while both sides run.
  *
- * A rank waits by polling, then sleeping on its doorbell with Atomics.wait (at most 50 ms at a
- * time, so a peer marked FAILED or CLOSED is seen within that); the thread blocks while it
- * waits, as a device blocks its stream. Operations therefore complete before their promise is
- * returned. How long it polls adapts, between spinMicros and maxSpinMicros: after a wait that
- * slept but ended within maxSpinMicros (a longer poll would have caught the peer, without the
- * wake-up) it polls for twice that wait from then on; after a wait longer than maxSpinMicros
- * (the peer was busy with something long, or off its core) it halves the poll. Tensor
- * parallelism's all-reduces, a millisecond of compute apart, thus poll through the skew between
- * the ranks, where sleeping cost each the peer's wake-up (in this VM 0.5-2 ms, most of a decode
- * step's 32 all-reduces); a machine where the ranks lose their cores shrinks the poll again,
- * though not enough: on a 2-core VM under other load a maximum of 2 ms made TP=2 decode slower
- * (see DeviceGroupOptions.maxSpinMicros), so by default the poll is fixed.
+ * A rank waits by polling for `spinMicros`, then sleeping on its doorbell with Atomics.wait (at
+ * most 50 ms at a time, so a peer marked FAILED or CLOSED is seen within that); the thread
+ * blocks while it waits, as a device blocks its stream. Operations therefore complete before
+ * their promise is returned.
  */
 export class SharedMemoryTransport extends ExchangeTransport {
   readonly kind = 'shared-memory' as const;
   private readonly words: Int32Array;
   private readonly bellIndex: number;
   private readonly peerTimeoutMs: number;
-  private readonly minSpinMs: number;
-  private readonly maxSpinMs: number;
-  /** how long the next wait polls before it sleeps, in [minSpinMs, maxSpinMs] */
-  private spinMs: number;
+  private readonly spinMs: number;
   /** [worldSize] rings from this rank to each peer, and from each peer to it */
   private readonly outRings: Ring[];
   private readonly inRings: Ring[];
@@ -79,9 +61,7 @@ export class SharedMemoryTransport extends ExchangeTransport {
     this.words = segment.words;
     this.bellIndex = segment.bellIndex(rank);
     this.peerTimeoutMs = options.peerTimeoutMs ?? DEFAULT_PEER_TIMEOUT_MS;
-    this.minSpinMs = (options.spinMicros ?? 50) / 1000;
-    this.maxSpinMs = Math.max(this.minSpinMs, (options.maxSpinMicros ?? 0) / 1000);
-    this.spinMs = this.minSpinMs;
+    this.spinMs = (options.spinMicros ?? 50) / 1000;
     const ranks = Array.from({ length: this.worldSize }, (_, r) => r);
     this.outRings = ranks.map((r) => segment.ring(rank, r));
     this.inRings = ranks.map((r) => segment.ring(r, rank));
@@ -108,18 +88,13 @@ export class SharedMemoryTransport extends ExchangeTransport {
   }
 
   private exchangeBlocking(sends: Transfer[], recvs: Transfer[]): void {
-    const start = performance.now();
-    let lastProgress = start;
+    let lastProgress = performance.now();
     let idleSince = lastProgress;
-    let hasSlept = false;
     for (;;) {
       // read the doorbell before looking at the rings: a wake-up after this look changes it, so the wait below returns at once
       const bell = Atomics.load(this.words, this.bellIndex);
       const progressed = this.step(sends, recvs);
-      if (isComplete(sends) && isComplete(recvs)) {
-        if (hasSlept) this.adaptSpin(performance.now() - start);
-        return;
-      }
+      if (isComplete(sends) && isComplete(recvs)) return;
       const now = performance.now();
       if (progressed) {
         lastProgress = now;
@@ -138,14 +113,8 @@ export class SharedMemoryTransport extends ExchangeTransport {
         throw new TransportError('PEER_TIMEOUT', `rank ${this.rank}: no progress from rank ${waitingOn.join(', ')} for ${Math.round(stalledMs)} ms`);
       }
       if (now - idleSince < this.spinMs) continue;
-      hasSlept = true;
       Atomics.wait(this.words, this.bellIndex, bell, Math.min(MAX_WAIT_MS, this.peerTimeoutMs - stalledMs));
     }
-  }
-
-  /** after a wait of waitedMs that slept: poll long enough to have caught it, or less where no poll would have */
-  private adaptSpin(waitedMs: number): void {
-    this.spinMs = waitedMs <= this.maxSpinMs ? Math.min(this.maxSpinMs, Math.max(this.spinMs, 2 * waitedMs)) : Math.max(this.minSpinMs, this.spinMs / 2);
   }
 
   /** Moves what the rings allow; per peer, messages in list order. Whether anything moved. */
@@ -231,10 +200,8 @@ export class SharedMemoryTransport extends ExchangeTransport {
    */
   private firstGonePeer(sends: Transfer[], recvs: Transfer[]): number | undefined {
     for (let r = 0; r < this.worldSize; r++) if (r !== this.rank && this.segment.status(r) === RankStatus.FAILED) return r;
-    for (const transfers of [recvs, sends]) {
-      for (const t of transfers) {
-        if (t.done < paddedLength(t.bytes.byteLength) && this.segment.status(t.peer) === RankStatus.CLOSED) return t.peer;
-      }
+    for (const t of [...recvs, ...sends]) {
+      if (t.done < paddedLength(t.bytes.byteLength) && this.segment.status(t.peer) === RankStatus.CLOSED) return t.peer;
     }
     return undefined;
   }

@@ -29,7 +29,6 @@ export async function startParallelExecutor(path: string, options: ParallelExecu
     threadsPerWorker: options.threadsPerWorker,
     backend: options.backend,
     ringBytes: PARALLEL_RING_BYTES,
-    maxSpinMicros: options.maxSpinMicros,
   });
   try {
     await group.runAll(() => ({ kind: 'loadModel', path, tensorParallel, pipelineParallel, tokenizer: options.tokenizer }));

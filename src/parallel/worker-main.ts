@@ -46,7 +46,7 @@ async function connectTransport(init: DeviceInit): Promise<Transport> {
   const t = init.transport;
   if (t.kind === 'shared-memory') {
     const segment = new SharedMemorySegment(t.buffer, init.worldSize, t.ringBytes);
-    return new SharedMemoryTransport(segment, init.rank, { peerTimeoutMs: init.peerTimeoutMs, spinMicros: t.spinMicros, maxSpinMicros: t.maxSpinMicros });
+    return new SharedMemoryTransport(segment, init.rank, { peerTimeoutMs: init.peerTimeoutMs, spinMicros: t.spinMicros });
   }
   return SocketTransport.connect({ rank: init.rank, worldSize: init.worldSize, socketDir: t.socketDir, peerTimeoutMs: init.peerTimeoutMs, connectTimeoutMs: init.startTimeoutMs });
 }
