@@ -43,8 +43,8 @@ export interface LoadModelOptions {
    * workers per pipeline stage, each with a slice of every layer (attention heads, FFN columns, the
    * KV cache by heads); default 1. With tensorParallel × pipelineParallel above 1 the weights load
    * on that many workers (src/parallel/), not in this process: `threads` is then each worker's
-   * kernel threads (default: the cores divided among the workers), `matmulPrecision` and a
-   * backend instance do not apply, and evaluate() and `network` are unavailable.
+   * kernel threads (default: the cores divided among the workers) and `matmulPrecision` each
+   * worker's; a backend instance does not apply, and evaluate() and `network` are unavailable.
    */
   readonly tensorParallel?: number;
   /** pipeline stages, each with a contiguous run of layers; default 1 */
@@ -112,9 +112,6 @@ export class Model {
 
   /** Reads, checks and loads the file: throws ModelLoadError or InvalidRequestError (bad options). */
   protected static read(path: string, options: LoadModelOptions): ModelParts {
-    if (options.matmulPrecision !== undefined && options.matmulPrecision !== 'exact' && options.matmulPrecision !== 'bf16' && options.matmulPrecision !== 'fastest') {
-      throw new InvalidRequestError('INVALID_ARGUMENT', `matmulPrecision must be 'exact', 'bf16' or 'fastest' (got ${String(options.matmulPrecision)})`);
-    }
     const d = Model.describe(path, options);
     const isOwnBackend = options.backend === undefined || typeof options.backend === 'string';
     const backend =
@@ -138,6 +135,9 @@ export class Model {
    * any weights load: Phi-3's rope factors depend on it) and KV cache type.
    */
   static describe(path: string, options: LoadModelOptions): ModelDescription {
+    if (options.matmulPrecision !== undefined && options.matmulPrecision !== 'exact' && options.matmulPrecision !== 'bf16' && options.matmulPrecision !== 'fastest') {
+      throw new InvalidRequestError('INVALID_ARGUMENT', `matmulPrecision must be 'exact', 'bf16' or 'fastest' (got ${String(options.matmulPrecision)})`);
+    }
     const file = readModel(path, { tokenizer: options.tokenizer });
     const info = describeModel(file);
     if (!file.metadata.has('tokenizer.ggml.model')) {

@@ -43,6 +43,7 @@ export async function readParallelModel(path: string, options: LoadModelOptions,
     ...plan,
     threadsPerWorker: options.threads ?? Math.max(1, Math.floor(availableParallelism() / numWorkers)),
     backend: options.backend,
+    matmulPrecision: options.matmulPrecision,
     contextSize: d.contextSize,
     tokenizer: options.tokenizer,
   });

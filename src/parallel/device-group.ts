@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidRequestError } from '../errors/engine-error.js';
 import type { BackendChoice } from '../kernels/select-backend.js';
+import type { MatmulPrecision } from '../kernels/native/native-backend.js';
 import { reviveError, type DeviceCommand, type DeviceInit, type DeviceReply, type DeviceResult, type TransportInit } from './device-protocol.js';
 import { DEFAULT_RING_BYTES, SharedMemorySegment } from './shared-memory-segment.js';
 import { DEFAULT_PEER_TIMEOUT_MS, TRANSPORT_KINDS, type TransportKind } from './transport.js';
@@ -17,6 +18,8 @@ export interface DeviceGroupOptions {
   readonly threadsPerWorker?: number;
   /** each worker's kernel backend (selectBackend); default 'auto' */
   readonly backend?: BackendChoice;
+  /** each worker's matmul precision (selectBackend); default 'exact' */
+  readonly matmulPrecision?: MatmulPrecision;
   /** a collective waits at most this long for a peer that makes no progress; default 30000 */
   readonly peerTimeoutMs?: number;
   /**
@@ -97,7 +100,7 @@ export class DeviceGroup {
     const launch = transport === 'shared-memory' ? launchThread : launchProcess;
     const startTimeoutMs = options.startTimeoutMs ?? 60_000;
     const workers = Array.from({ length: worldSize }, (_, rank) => {
-      const init: DeviceInit = { rank, worldSize, transport: transportInit, backend: options.backend ?? 'auto', threads, peerTimeoutMs, startTimeoutMs };
+      const init: DeviceInit = { rank, worldSize, transport: transportInit, backend: options.backend ?? 'auto', matmulPrecision: options.matmulPrecision ?? 'exact', threads, peerTimeoutMs, startTimeoutMs };
       return launch(init);
     });
     const group = new DeviceGroup(worldSize, transport, workers, segment, socketDir, options.commandTimeoutMs ?? peerTimeoutMs + 30_000);

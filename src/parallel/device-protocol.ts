@@ -11,6 +11,7 @@ import type { KvCacheType, WeightTensor } from '../kernels/kernel-backend.js';
 import type { ForwardBatch } from '../models/forward-batch.js';
 import type { ShardedForwardResult } from './parallel-executor.js';
 import type { BackendChoice } from '../kernels/select-backend.js';
+import type { MatmulPrecision } from '../kernels/native/native-backend.js';
 import type { TransportKind } from './transport.js';
 import { isTransportErrorCode, TransportError } from './transport-error.js';
 
@@ -27,6 +28,7 @@ export interface DeviceInit {
   readonly worldSize: number;
   readonly transport: TransportInit;
   readonly backend: BackendChoice;
+  readonly matmulPrecision: MatmulPrecision;
   /** kernel threads of this worker's backend, its own thread included */
   readonly threads: number;
   readonly peerTimeoutMs: number;

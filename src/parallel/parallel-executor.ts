@@ -1,5 +1,6 @@
 import type { KvCacheType } from '../kernels/kernel-backend.js';
 import type { BackendChoice } from '../kernels/select-backend.js';
+import type { MatmulPrecision } from '../kernels/native/native-backend.js';
 import type { ForwardBatch } from '../models/forward-batch.js';
 import type { ModelConfig } from '../models/model-config.js';
 import type { TransportKind } from './transport.js';
@@ -22,6 +23,8 @@ export interface ParallelExecutorOptions extends ParallelPlan {
   readonly threadsPerWorker?: number;
   /** each worker's kernel backend; default 'auto' */
   readonly backend?: BackendChoice;
+  /** each worker's Q8_0 / Q4_0 / Q4_K batch arithmetic (LoadModelOptions.matmulPrecision); default 'exact' */
+  readonly matmulPrecision?: MatmulPrecision;
   /** the context the model is loaded for (Phi-3's rope factors depend on it) */
   readonly contextSize: number;
   /** LoadModelOptions.tokenizer, for a Hugging Face directory without tokenizer.json */

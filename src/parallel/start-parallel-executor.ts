@@ -28,6 +28,7 @@ export async function startParallelExecutor(path: string, options: ParallelExecu
     transport,
     threadsPerWorker: options.threadsPerWorker,
     backend: options.backend,
+    matmulPrecision: options.matmulPrecision,
     ringBytes: PARALLEL_RING_BYTES,
   });
   try {

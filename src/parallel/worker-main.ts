@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   let device: DeviceWorker;
   try {
     const transport = await connectTransport(init);
-    device = new DeviceWorker(transport, selectBackend(init.backend, { threads: init.threads }));
+    device = new DeviceWorker(transport, selectBackend(init.backend, { threads: init.threads, matmulPrecision: init.matmulPrecision }));
   } catch (err) {
     channel.post({ kind: 'error', id: -1, error: serializeError(err) });
     channel.release();

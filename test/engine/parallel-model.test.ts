@@ -40,6 +40,7 @@ describe('a model on workers (fake executor)', () => {
     const { model, executor, calls } = await loadParallel(2, 2);
     expect(calls).toEqual([expect.objectContaining({ tensorParallel: 2, pipelineParallel: 2, transport: 'shared-memory', contextSize: 128 })]);
     expect(calls[0]!.threadsPerWorker).toBeGreaterThanOrEqual(1);
+    expect(calls[0]!.matmulPrecision).toBeUndefined();
     expect(model.parallelPlan).toEqual({ tensorParallel: 2, pipelineParallel: 2, transport: 'shared-memory' });
     expect(model.backendName).toBe('fake ×4 (tensor-parallel 2 × pipeline-parallel 2, shared-memory)');
     expect(model.config).toBe(CONFIG);
@@ -86,6 +87,7 @@ describe('a model on workers (fake executor)', () => {
     await expect(LoadedModel.loadAny(DEFAULT_MODEL_PATH, { tensorParallel: 0 }, start)).rejects.toThrow(/tensorParallel must be a positive integer/);
     await expect(LoadedModel.loadAny(DEFAULT_MODEL_PATH, { pipelineParallel: 1.5 }, start)).rejects.toThrow(/pipelineParallel must be a positive integer/);
     await expect(LoadedModel.loadAny(DEFAULT_MODEL_PATH, { tensorParallel: 2, parallelTransport: 'pigeon' as never }, start)).rejects.toThrow(/parallelTransport must be one of shared-memory, socket/);
+    await expect(LoadedModel.loadAny(DEFAULT_MODEL_PATH, { tensorParallel: 2, matmulPrecision: 'fp3' as never }, start)).rejects.toThrow(/matmulPrecision must be 'exact', 'bf16' or 'fastest'/);
     // a plan of one worker loads in this process
     const one = await LoadedModel.loadAny(DEFAULT_MODEL_PATH, { tensorParallel: 1, pipelineParallel: 1, backend: 'reference' }, start);
     expect(one.parallelPlan).toBeUndefined();

@@ -168,6 +168,17 @@ describe.each(TRANSPORT_KINDS)('a sharded model over %s', (transport) => {
   );
 });
 
+describe('worker backends', () => {
+  it('take the matmul precision asked for: the same backend as this process would select', async () => {
+    const local = selectBackend('auto', { threads: 1, matmulPrecision: 'bf16' });
+    const name = local.name; // e.g. native-avx512-bf16-packed-bf16 where the CPU has bf16 batches
+    local.dispose();
+    const executor = await startParallelExecutor(SYNTHETIC['synthetic tiny F32'], { tensorParallel: 2, pipelineParallel: 1, transport: 'shared-memory', matmulPrecision: 'bf16', contextSize: 256 });
+    executors.push(executor);
+    expect(executor.backendNames).toEqual([name, name]);
+  });
+});
+
 describe('parallel plans a model cannot take', () => {
   const tiny = SYNTHETIC['synthetic tiny F32']; // 4 heads, 2 KV heads, FFN 512, 2 layers
   it.each([
