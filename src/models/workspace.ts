@@ -1,4 +1,5 @@
 import type { DeviceBuffer, KernelBackend, WeightHandle, WeightTensor, WeightUse } from '../kernels/kernel-backend.js';
+import { HostScratch } from './host-scratch.js';
 
 /**
  * A model's memory on its backend: the weights it uploaded (matrices by handle, norm weights and
@@ -6,13 +7,14 @@ import type { DeviceBuffer, KernelBackend, WeightHandle, WeightTensor, WeightUse
  * asked for and are then reused. Host Int32Array scratch (block tables, argmax results) lives here
  * too. dispose() frees all of it (not the backend, which the model does not own).
  */
-export class Workspace implements Disposable {
+export class Workspace extends HostScratch implements Disposable {
   private readonly f32 = new Map<string, DeviceBuffer>();
-  private readonly i32 = new Map<string, Int32Array>();
   private readonly weights: WeightHandle[] = [];
   private readonly vectors: DeviceBuffer[] = [];
 
-  constructor(readonly backend: KernelBackend) {}
+  constructor(readonly backend: KernelBackend) {
+    super();
+  }
 
   /** a [length] f32 scratch buffer `name` (a view of it while it is larger): valid until the next get of the same name */
   get(name: string, length: number): DeviceBuffer {
@@ -23,16 +25,6 @@ export class Workspace implements Disposable {
       this.f32.set(name, buf);
     }
     return buf.length === length ? buf : this.backend.view(buf, 0, length);
-  }
-
-  /** host [length] int32 scratch `name` */
-  getInt(name: string, length: number): Int32Array {
-    let buf = this.i32.get(name);
-    if (!buf || buf.length < length) {
-      buf = new Int32Array(length);
-      this.i32.set(name, buf);
-    }
-    return buf.subarray(0, length);
   }
 
   /** `w` uploaded for `use` (default 'matmul'); the handle is freed with this workspace */
@@ -65,7 +57,7 @@ export class Workspace implements Disposable {
     for (const buf of this.vectors) this.backend.free(buf);
     for (const w of this.weights) this.backend.freeWeight(w);
     this.f32.clear();
-    this.i32.clear();
+    this.clearHost();
     this.vectors.length = 0;
     this.weights.length = 0;
   }

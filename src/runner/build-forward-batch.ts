@@ -1,8 +1,5 @@
 import type { AttentionRun, ForwardBatch } from '../models/forward-batch.js';
-import type { Workspace } from '../models/workspace.js';
-
-/** Host scratch for the block tables of batched decode runs: a Workspace's, or a runner's own (no backend). */
-export type HostScratch = Pick<Workspace, 'getInt'>;
+import type { HostScratch } from '../models/host-scratch.js';
 
 /** One sequence's share of a forward pass. */
 export interface BatchSequence {

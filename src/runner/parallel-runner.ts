@@ -2,7 +2,8 @@ import { invariant } from '../errors/engine-error.js';
 import type { KvCacheType } from '../kernels/kernel-backend.js';
 import type { ParallelExecutor } from '../parallel/parallel-executor.js';
 import type { SchedulerOutput } from '../scheduler/scheduler-output.js';
-import { buildForwardBatch, type HostScratch } from './build-forward-batch.js';
+import { HostScratch } from '../models/host-scratch.js';
+import { buildForwardBatch } from './build-forward-batch.js';
 import type { Runner, RunnerOutput } from './model-runner.js';
 import { splitMicroBatches } from './split-micro-batches.js';
 import { pooledRows, samplingRequestIds, stepSequences } from './step-sequences.js';
@@ -67,16 +68,7 @@ export class ParallelRunner implements Runner {
   }
 
   private scratchOf(microBatch: number): HostScratch {
-    while (this.scratch.length <= microBatch) {
-      const buffers = new Map<string, Int32Array>();
-      this.scratch.push({
-        getInt(name, length) {
-          let buf = buffers.get(name);
-          if (buf === undefined || buf.length < length) buffers.set(name, (buf = new Int32Array(length)));
-          return buf.subarray(0, length);
-        },
-      });
-    }
+    while (this.scratch.length <= microBatch) this.scratch.push(new HostScratch());
     return this.scratch[microBatch]!;
   }
 }
