@@ -122,11 +122,13 @@ export class NativeBackend implements KernelBackend, Disposable {
   private constructor(
     private readonly addon: NativeAddon,
     private readonly handle: NativeHandle,
+    /** the context's instruction set (the CPU's best, capped by PEREGRINE_ISA or NativeBackendOptions.isa) */
+    isa: NativeIsa,
     packWeights: boolean,
     /** the precision in effect ('fastest' resolved for this CPU) */
     readonly matmulPrecision: 'exact' | 'bf16',
   ) {
-    this.isa = NATIVE_ISAS[addon.contextIsa(handle)] ?? 'scalar';
+    this.isa = isa;
     this.isPacking = packWeights && this.isa !== 'scalar';
     this.numThreads = addon.contextThreads(handle);
     this.hasBf16Batches = matmulPrecision === 'bf16' && (this.isa === 'amx' || this.isa === 'avx512-bf16');
@@ -140,6 +142,8 @@ export class NativeBackend implements KernelBackend, Disposable {
     const { addon } = loaded;
     const threads = options.threads ?? availableParallelism();
     if (!Number.isInteger(threads) || threads < 1 || threads > 256) return { ok: false, reason: `threads must be an integer in [1, 256], got ${threads}` };
+    const asked = options.matmulPrecision ?? 'exact';
+    if (asked !== 'exact' && asked !== 'bf16' && asked !== 'fastest') return { ok: false, reason: `unknown matmul precision ${String(asked)}` };
     const best = addon.bestIsa();
     let cap: NativeIsa | undefined;
     try {
@@ -151,12 +155,14 @@ export class NativeBackend implements KernelBackend, Disposable {
     if (wanted < 0) return { ok: false, reason: `unknown isa ${options.isa}` };
     const handle = addon.createContext(threads, Math.min(wanted, best));
     if (typeof handle === 'number') return { ok: false, reason: `native context failed to start: ${nativeStatusName(handle)}` };
-    const asked = options.matmulPrecision ?? 'exact';
-    if (asked !== 'exact' && asked !== 'bf16' && asked !== 'fastest') return { ok: false, reason: `unknown matmul precision ${String(asked)}` };
-    const precision = asked === 'fastest' ? fastestMatmulPrecision(NATIVE_ISAS[addon.contextIsa(handle)] ?? 'scalar') : asked;
+    const isa = NATIVE_ISAS[addon.contextIsa(handle)] ?? 'scalar';
+    const precision = asked === 'fastest' ? fastestMatmulPrecision(isa) : asked;
     const status = addon.setBf16Batches(handle, precision === 'bf16' ? 1 : 0);
-    if (status !== NativeStatus.OK) return { ok: false, reason: `native context failed to configure: ${nativeStatusName(status)}` };
-    return { ok: true, backend: new NativeBackend(addon, handle, options.packWeights ?? false, precision) };
+    if (status !== NativeStatus.OK) {
+      addon.disposeContext(handle);
+      return { ok: false, reason: `native context failed to configure: ${nativeStatusName(status)}` };
+    }
+    return { ok: true, backend: new NativeBackend(addon, handle, isa, options.packWeights ?? false, precision) };
   }
 
   /**
