@@ -2,11 +2,11 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../engine/loaded-model.js';
 import { BENCH_SCENARIOS, type BenchTarget } from './bench-target.js';
-import { llamaCppScenarioConfig, openLlamaCppPeer, peregrineScenarioConfig, peregrineTarget } from './engines.js';
+import { llamaCppKvCacheType, llamaCppScenarioConfig, openLlamaCppPeer, peregrineScenarioConfig, peregrineTarget } from './engines.js';
 import type { BenchEngine } from './scenario.js';
 
 const MODEL = fileURLToPath(new URL('../../models/stories260K/stories260K.gguf', import.meta.url));
-const options = { threads: 2, maxNumSeqs: 8, contextSize: 392 };
+const options = { threads: 2, maxNumSeqs: 8, contextSize: 392, kvCacheType: 'f16' as const };
 
 describe('per-scenario configurations', () => {
   it('gives llama.cpp a one-sequence context sized for one request in SingleStream, its 8-sequence context in Offline and Server', () => {
@@ -14,7 +14,17 @@ describe('per-scenario configurations', () => {
     for (const scenario of ['offline', 'server'] as const) {
       expect(llamaCppScenarioConfig(scenario, options)).toMatchObject({ numSequences: 8, contextSize: 392, numKvTokens: 8 * 392, threads: 2 });
     }
-    expect(llamaCppScenarioConfig('offline', options).details).toMatch(/flash attention auto, batch 512, UV_THREADPOOL_SIZE=/);
+    expect(llamaCppScenarioConfig('offline', options).details).toMatch(/^KV f16, flash attention auto, batch 512, UV_THREADPOOL_SIZE=/);
+  });
+
+  it('gives both engines the KV cache type asked for, llama.cpp f16 where it has no such type (fp8)', () => {
+    const peregrine = (kvCacheType: 'q8_0' | 'fp8') => peregrineScenarioConfig('offline', { ...options, kvCacheType, matmulPrecision: 'exact', maxQueueLength: 16 }, 'native-avx2').details;
+    expect(peregrine('q8_0')).toMatch(/paged KV q8_0/);
+    expect(peregrine('fp8')).toMatch(/paged KV fp8/);
+    expect(llamaCppScenarioConfig('offline', { ...options, kvCacheType: 'q8_0' }).details).toMatch(/^KV q8_0,/);
+    expect(llamaCppScenarioConfig('offline', { ...options, kvCacheType: 'fp8' }).details).toMatch(/^KV f16 \(no fp8 cache in llama.cpp\),/);
+    expect(llamaCppKvCacheType('bf16')).toBe('BF16');
+    expect(llamaCppKvCacheType('f32')).toBe('F32');
   });
 
   it('gives Peregrine the same sequences and KV capacity, and states the matmul precision in effect', () => {
@@ -24,6 +34,10 @@ describe('per-scenario configurations', () => {
     // bf16 asked for on a CPU without bf16 batches runs the exact kernels
     expect(peregrineScenarioConfig('offline', o, 'native-avx2').matmulPrecision).toBe('exact (bf16 needs AMX or AVX-512-BF16)');
     expect(peregrineScenarioConfig('offline', { ...o, matmulPrecision: 'exact' }, 'native-amx').matmulPrecision).toBe('exact');
+    // the ISA's own name may end in -bf16: that alone is not bf16 batches
+    expect(peregrineScenarioConfig('offline', o, 'native-avx512-bf16').matmulPrecision).toBe('exact (bf16 needs AMX or AVX-512-BF16)');
+    expect(peregrineScenarioConfig('offline', o, 'native-avx512-bf16-packed-bf16').matmulPrecision).toBe('bf16');
+    expect(peregrineScenarioConfig('offline', o, 'native-amx-bf16 ×2 (tensor-parallel 2 × pipeline-parallel 1, shared-memory)').matmulPrecision).toBe('bf16');
   });
 });
 
@@ -50,7 +64,7 @@ async function exercise(target: BenchTarget): Promise<number[]> {
 }
 
 describe('engine targets on stories260K', () => {
-  const small = { threads: 1, maxNumSeqs: 2, contextSize: 32 };
+  const small = { threads: 1, maxNumSeqs: 2, contextSize: 32, kvCacheType: 'f16' as const };
 
   it('Peregrine opens a fresh serving engine per scenario, and closing one leaves the model usable', async () => {
     const model = await loadModel(MODEL, { contextSize: small.contextSize, threads: 1 });

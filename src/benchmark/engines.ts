@@ -11,7 +11,8 @@ import type { LlamaContextSequence, Token } from 'node-llama-cpp';
 import { AsyncEngine } from '../engine/async-engine.js';
 import type { Model } from '../engine/model.js';
 import type { ServingEngine } from '../engine/serving-engine.js';
-import type { MatmulPrecision } from '../kernels/native/native-backend.js';
+import type { KvCacheType } from '../kernels/kernel-backend.js';
+import { namesBf16Batches, type MatmulPrecision } from '../kernels/native/native-backend.js';
 import { numSequencesFor, type BenchScenario, type BenchTarget, type EngineConfig } from './bench-target.js';
 import type { BenchEngine } from './scenario.js';
 
@@ -21,6 +22,13 @@ export interface TargetOptions {
   readonly maxNumSeqs: number;
   /** tokens of context per sequence: the longest request */
   readonly contextSize: number;
+  /** the KV cache element type asked for (Peregrine's model is loaded with it; llama.cpp gets the same where it has it) */
+  readonly kvCacheType: KvCacheType;
+}
+
+/** llama.cpp's KV cache type for ours (its GgmlType names); fp8: none, so f16 */
+export function llamaCppKvCacheType(type: KvCacheType): 'F32' | 'F16' | 'BF16' | 'Q8_0' {
+  return type === 'f32' ? 'F32' : type === 'bf16' ? 'BF16' : type === 'q8_0' ? 'Q8_0' : 'F16';
 }
 
 export interface PeregrineTargetOptions extends TargetOptions {
@@ -35,14 +43,14 @@ const LLAMA_CPP_BATCH_SIZE = 512;
 
 export function peregrineScenarioConfig(scenario: BenchScenario, o: PeregrineTargetOptions, backendName: string): EngineConfig {
   const numSequences = numSequencesFor(scenario, o.maxNumSeqs);
-  const isBf16 = backendName.endsWith('-bf16');
+  const isBf16 = namesBf16Batches(backendName);
   return {
     numSequences,
     contextSize: o.contextSize,
     numKvTokens: numSequences * o.contextSize,
     matmulPrecision: isBf16 ? 'bf16' : o.matmulPrecision === 'bf16' ? 'exact (bf16 needs AMX or AVX-512-BF16)' : 'exact',
     threads: o.threads,
-    details: `${backendName}, paged KV, step budget ${PEREGRINE_STEP_TOKENS} tokens`,
+    details: `${backendName}, paged KV ${o.kvCacheType}, step budget ${PEREGRINE_STEP_TOKENS} tokens`,
   };
 }
 
@@ -106,7 +114,7 @@ export function llamaCppScenarioConfig(scenario: BenchScenario, o: TargetOptions
     numKvTokens: numSequences * o.contextSize,
     matmulPrecision: 'exact',
     threads: o.threads,
-    details: `flash attention auto, batch ${LLAMA_CPP_BATCH_SIZE}, UV_THREADPOOL_SIZE=${uvThreadpoolSize()}`,
+    details: `KV ${llamaCppKvCacheType(o.kvCacheType).toLowerCase()}${o.kvCacheType === 'fp8' ? ' (no fp8 cache in llama.cpp)' : ''}, flash attention auto, batch ${LLAMA_CPP_BATCH_SIZE}, UV_THREADPOOL_SIZE=${uvThreadpoolSize()}`,
   };
 }
 
@@ -136,6 +144,8 @@ export async function openLlamaCppPeer(modelPath: string, options: TargetOptions
         batchSize: LLAMA_CPP_BATCH_SIZE,
         threads: config.threads,
         flashAttention: 'auto',
+        experimentalKvCacheKeyType: llamaCppKvCacheType(options.kvCacheType),
+        experimentalKvCacheValueType: llamaCppKvCacheType(options.kvCacheType),
       });
       return { engine: sequencePoolEngine(Array.from({ length: config.numSequences }, () => context.getSequence())), config, close: () => context.dispose() };
     },

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../engine/loaded-model.js';
+import type { KvCacheType } from '../kernels/kernel-backend.js';
 import type { MatmulPrecision } from '../kernels/native/native-backend.js';
 import type { ParallelPlan } from '../parallel/parallel-executor.js';
 import { MODEL_SHAPE_NAMES, type ModelShapeName } from '../testing/model-shapes.js';
@@ -37,6 +38,8 @@ export interface BenchmarkOptions extends Omit<ScenarioPlan, 'vocabSize'> {
   readonly parallel: ParallelPlan | undefined;
   /** Peregrine's Q8_0 / Q4_0 / Q4_K batch arithmetic (LoadModelOptions.matmulPrecision) */
   readonly matmulPrecision: MatmulPrecision;
+  /** both engines' KV cache element type (llama.cpp has no fp8 cache: it keeps f16 then, and the report says so) */
+  readonly kvCacheType: KvCacheType;
   /** sequences for Offline and Server (SingleStream runs each engine with one) */
   readonly maxNumSeqs: number;
   readonly hasPeer: boolean;
@@ -116,6 +119,7 @@ export async function runBenchmark(o: BenchmarkOptions): Promise<string> {
     backend: 'auto',
     threads: o.threads,
     matmulPrecision: o.matmulPrecision,
+    kvCacheType: o.kvCacheType,
     tensorParallel: o.parallel?.tensorParallel,
     pipelineParallel: o.parallel?.pipelineParallel,
     parallelTransport: o.parallel?.transport,
@@ -123,7 +127,7 @@ export async function runBenchmark(o: BenchmarkOptions): Promise<string> {
   const plan = { ...o, vocabSize: model.config.vocabSize, progress };
   const numWorkers = o.parallel === undefined ? 1 : o.parallel.tensorParallel * o.parallel.pipelineParallel;
   // the peer gets the cores Peregrine's workers use together
-  const targetOptions = { threads: o.threads * numWorkers, maxNumSeqs: o.maxNumSeqs, contextSize };
+  const targetOptions = { threads: o.threads * numWorkers, maxNumSeqs: o.maxNumSeqs, contextSize, kvCacheType: o.kvCacheType };
   const runs: EngineRun[] = [];
   const ourTarget = peregrineTarget(model, { ...targetOptions, threads: o.threads, matmulPrecision: o.matmulPrecision, maxQueueLength: Math.max(256, o.numServer, o.numOffline) });
   try {

@@ -6,7 +6,7 @@ import { DEFAULT_CONSTRAINTS } from '../../benchmark/scenario.js';
 import { InvalidRequestError } from '../../errors/engine-error.js';
 import { MODEL_SHAPE_NAMES } from '../../testing/model-shapes.js';
 import { SYNTHETIC_WEIGHT_TYPES, type SyntheticWeightType } from '../../testing/synthetic-model.js';
-import { PARALLEL_FLAGS, defineCommand, matmulPrecisionFlag, numberFlag, parallelFlags, parseCommandArgs, threadsFlag } from '../args.js';
+import { KV_CACHE_TYPE_FLAG, PARALLEL_FLAGS, defineCommand, kvCacheTypeFlag, matmulPrecisionFlag, numberFlag, parallelFlags, parseCommandArgs, threadsFlag } from '../args.js';
 
 const WEIGHT_TYPES: readonly string[] = SYNTHETIC_WEIGHT_TYPES;
 
@@ -27,6 +27,7 @@ export const BENCH_COMMAND = defineCommand({
     threads: { type: 'string', arg: 'N', help: "kernel threads (Peregrine's per worker with --tensor-parallel / --pipeline-parallel; llama.cpp then gets N × the workers)", default: 'all cores, divided among the workers' },
     ...PARALLEL_FLAGS,
     'matmul-precision': { type: 'string', arg: 'P', help: "Peregrine's Q8_0/Q4_0/Q4_K batch arithmetic, as serve: bf16, exact or fastest (bf16 with AMX, else exact)", default: 'fastest' },
+    'kv-cache-type': { ...KV_CACHE_TYPE_FLAG, help: `${KV_CACHE_TYPE_FLAG.help}; llama.cpp gets the same type (f16 for fp8, which it lacks)` },
     'max-num-seqs': { type: 'string', arg: 'N', help: 'sequences batched at once in Offline and Server (SingleStream runs one)', default: '8' },
     requests: { type: 'string', arg: 'N', help: 'Offline requests; SingleStream uses N/4, Server at least N', default: '16' },
     'input-median': { type: 'string', arg: 'N', help: 'input length median, in tokens', default: '64' },
@@ -91,6 +92,7 @@ export async function runBench(argv: string[], out: NodeJS.WritableStream, err: 
     threads,
     parallel: numWorkers === 1 ? undefined : { tensorParallel: parallel.tensorParallel ?? 1, pipelineParallel: parallel.pipelineParallel ?? 1, transport: parallel.parallelTransport ?? 'shared-memory' },
     matmulPrecision: matmulPrecisionFlag(values['matmul-precision']) ?? 'fastest',
+    kvCacheType: kvCacheTypeFlag(values['kv-cache-type']) ?? 'f16',
     maxNumSeqs: positive(values['max-num-seqs'], '--max-num-seqs', 8),
     numSingleStream: Math.max(2, Math.round(numRequests / 4)),
     numOffline: numRequests,
