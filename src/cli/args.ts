@@ -51,6 +51,12 @@ export const KV_CACHE_TYPE_FLAG = {
   default: 'f16',
 } as const satisfies Flag;
 
+/** --backend, as every command that loads a model declares it (backendFlag reads it) */
+export const BACKEND_FLAG = { type: 'string', arg: 'B', help: 'auto (native kernels when built), native or reference', default: 'auto' } as const satisfies Flag;
+
+/** --threads for a command that loads one model in this process (threadsFlag reads it) */
+export const THREADS_FLAG = { type: 'string', arg: 'N', help: 'kernel threads', default: 'all cores' } as const satisfies Flag;
+
 /** Declares a command; `const` keeps the flags' literal types, so parseCommandArgs can type their values. */
 export function defineCommand<const F extends Flags>(command: Command<F>): Command<F> {
   return command;

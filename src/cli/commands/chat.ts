@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import { loadModel } from '../../engine/loaded-model.js';
 import { InvalidRequestError } from '../../errors/engine-error.js';
-import { TOKENIZER_FLAG, backendFlag, defineCommand, numberFlag, parseCommandArgs, threadsFlag } from '../args.js';
+import { BACKEND_FLAG, backendFlag, defineCommand, numberFlag, parseCommandArgs, THREADS_FLAG, threadsFlag, TOKENIZER_FLAG } from '../args.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
 
 export const CHAT_COMMAND = defineCommand({
@@ -18,8 +18,8 @@ export const CHAT_COMMAND = defineCommand({
     temperature: { type: 'string', arg: 'T', help: '0 = greedy', default: '1' },
     seed: { type: 'string', arg: 'S', help: 'same seed, same answers', default: 'random' },
     'context-size': { type: 'string', arg: 'N', help: 'context length in tokens: the whole conversation', default: "the model's, at most 4096" },
-    threads: { type: 'string', arg: 'N', help: 'kernel threads', default: 'all cores' },
-    backend: { type: 'string', arg: 'B', help: 'auto (native kernels when built), native or reference', default: 'auto' },
+    threads: THREADS_FLAG,
+    backend: BACKEND_FLAG,
   },
 });
 

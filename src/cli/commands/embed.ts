@@ -1,7 +1,7 @@
 import { POOLING_TYPES, type PoolingType } from '../../engine/embedding-options.js';
 import { loadModel } from '../../engine/loaded-model.js';
 import { InvalidRequestError } from '../../errors/engine-error.js';
-import { TOKENIZER_FLAG, backendFlag, defineCommand, numberFlag, parseCommandArgs, threadsFlag } from '../args.js';
+import { BACKEND_FLAG, backendFlag, defineCommand, numberFlag, parseCommandArgs, THREADS_FLAG, threadsFlag, TOKENIZER_FLAG } from '../args.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
 
 export const EMBED_COMMAND = defineCommand({
@@ -18,8 +18,8 @@ export const EMBED_COMMAND = defineCommand({
     'no-normalize': { type: 'boolean', help: 'print the pooled vectors as they are, not L2-normalized' },
     format: { type: 'string', arg: 'json|text', help: 'output format', default: 'json' },
     'context-size': { type: 'string', arg: 'N', help: 'context length in tokens: the longest input', default: "the model's, at most 4096" },
-    threads: { type: 'string', arg: 'N', help: 'kernel threads', default: 'all cores' },
-    backend: { type: 'string', arg: 'B', help: 'auto (native kernels when built), native or reference', default: 'auto' },
+    threads: THREADS_FLAG,
+    backend: BACKEND_FLAG,
   },
 });
 

@@ -10,7 +10,7 @@ import { evaluateAgainstReference, type EvalResult } from '../../eval/evaluate-a
 import { MIN_CONTEXT_SIZE } from '../../eval/eval-windows.js';
 import { formatGate, formatStatistics } from '../../eval/format-statistics.js';
 import { quantizeModelFile } from '../../quant/quantize-model.js';
-import { backendFlag, defineCommand, parseCommandArgs, positiveIntegerFlag, threadsFlag } from '../args.js';
+import { BACKEND_FLAG, backendFlag, defineCommand, parseCommandArgs, positiveIntegerFlag, THREADS_FLAG, threadsFlag } from '../args.js';
 import { ProgressBar, type ProgressStream } from '../progress-bar.js';
 
 /** llama-perplexity's default context (its `n_ctx = 512`), lowered to a model's own when that is smaller. */
@@ -34,8 +34,8 @@ export const EVAL_COMMAND = defineCommand({
     context: { type: 'string', arg: 'N', help: 'window length in tokens', default: "512, or the models' context if smaller" },
     json: { type: 'boolean', help: 'print the result as JSON on stdout (the progress still goes to stderr)' },
     gate: { type: 'string', arg: 'NAME', help: `accuracy gate: ${ACCURACY_GATES.map((g) => g.name).join(', ')}` },
-    threads: { type: 'string', arg: 'N', help: 'kernel threads', default: 'all cores' },
-    backend: { type: 'string', arg: 'B', help: 'auto (native kernels when built), native or reference', default: 'auto' },
+    threads: THREADS_FLAG,
+    backend: BACKEND_FLAG,
   },
 });
 

@@ -1,7 +1,7 @@
 import { validateGenerationOptions } from '../../engine/generation-options.js';
 import { loadModel } from '../../engine/loaded-model.js';
 import { resolveSamplingParams } from '../../sampling/sampling-params.js';
-import { KV_CACHE_TYPE_FLAG, PARALLEL_FLAGS, TOKENIZER_FLAG, backendFlag, parallelFlags, defineCommand, kvCacheTypeFlag, matmulPrecisionFlag, numberFlag, parseCommandArgs, threadsFlag } from '../args.js';
+import { BACKEND_FLAG, backendFlag, defineCommand, KV_CACHE_TYPE_FLAG, kvCacheTypeFlag, matmulPrecisionFlag, numberFlag, PARALLEL_FLAGS, parallelFlags, parseCommandArgs, threadsFlag, TOKENIZER_FLAG } from '../args.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
 
 export const GENERATE_COMMAND = defineCommand({
@@ -25,7 +25,7 @@ export const GENERATE_COMMAND = defineCommand({
     'ignore-eos': { type: 'boolean', help: 'keep going past end-of-generation tokens' },
     threads: { type: 'string', arg: 'N', help: 'kernel threads (per worker with --tensor-parallel / --pipeline-parallel)', default: 'all cores, divided among the workers' },
     ...PARALLEL_FLAGS,
-    backend: { type: 'string', arg: 'B', help: 'auto (native kernels when built), native or reference', default: 'auto' },
+    backend: BACKEND_FLAG,
     'matmul-precision': {
       type: 'string',
       arg: 'P',

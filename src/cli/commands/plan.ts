@@ -18,7 +18,7 @@ import { sampleReferenceText } from '../../planner/reference-sample-text.js';
 import { selectPlan } from '../../planner/select-plan.js';
 import { ServingMeasurer } from '../../planner/serving-measurer.js';
 import { resolveQuantFormat } from '../../quant/quant-format.js';
-import { backendFlag, choiceFlag, defineCommand, numberFlag, parseCommandArgs, positiveIntegerFlag } from '../args.js';
+import { BACKEND_FLAG, backendFlag, choiceFlag, defineCommand, numberFlag, parseCommandArgs, positiveIntegerFlag } from '../args.js';
 import type { ProgressStream } from '../progress-bar.js';
 import { gateFlag, quantizeWithProgress, requiredFile } from './eval.js';
 
@@ -58,7 +58,7 @@ export const PLAN_COMMAND = defineCommand({
     'output-tokens': { type: 'string', arg: 'N', help: 'tokens each measured request generates', default: '32' },
     'cache-dir': { type: 'string', arg: 'DIR', help: 'where --formats files are written and reused', default: '$XDG_CACHE_HOME/peregrine/plan, else ~/.cache/peregrine/plan' },
     output: { type: 'string', arg: 'FILE', help: 'write the choice as JSON for `peregrine serve --plan FILE`' },
-    backend: { type: 'string', arg: 'B', help: 'auto (native kernels when built), native or reference', default: 'auto' },
+    backend: BACKEND_FLAG,
   },
 });
 
