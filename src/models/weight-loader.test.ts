@@ -49,3 +49,29 @@ describe('WeightLoader.stackedMatrix', () => {
     expect(() => w.stackedMatrix('qkv', [['q', 32], ['k', 32]], numCols)).toThrow(/tensor 'k' has shape \[64,16\], expected \[64,32\]/);
   });
 });
+
+describe('WeightLoader.outputScale', () => {
+  const f32 = (...values: number[]): Uint8Array => new Uint8Array(Float32Array.from(values).buffer);
+  const path = join(dir, 'scales.gguf');
+  writeGguf(path, {
+    metadata: {},
+    tensors: [
+      { name: 'blk.0.attn_q.scale', shape: [1], type: GgmlType.F32, data: f32(0.25) },
+      { name: 'blk.0.attn_k.scale', shape: [2], type: GgmlType.F32, data: f32(1, 2) },
+      { name: 'blk.0.attn_v.scale', shape: [1], type: GgmlType.F32, data: f32(Number.NaN) },
+    ],
+  });
+
+  it("reads `<base>.scale` for `<base>.weight` (and marks it used), undefined where the file has none", () => {
+    const w = new WeightLoader(readGguf(path));
+    expect(w.outputScale('blk.0.attn_q.weight')).toBe(0.25);
+    expect(w.outputScale('blk.0.ffn_down.weight')).toBeUndefined();
+    expect(() => w.checkAllUsed('llama')).toThrow(/attn_k\.scale/); // q's was read; k's and v's not yet
+  });
+
+  it('refuses a scale that is not one finite f32', () => {
+    const w = new WeightLoader(readGguf(path));
+    expect(() => w.outputScale('blk.0.attn_k.weight')).toThrow(/attn_k\.scale' has shape \[2\], expected \[1\]/);
+    expect(() => w.outputScale('blk.0.attn_v.weight')).toThrow(/attn_v\.scale' is NaN, not a finite scale/);
+  });
+});

@@ -94,6 +94,21 @@ export class WeightLoader {
   }
 
   /**
+   * The per-tensor output scale of matrix `weightName` (`blk.N.attn_q.weight` → `blk.N.attn_q.scale`,
+   * shape [1]), or undefined when the file has none: NVIDIA's second NVFP4 scale, as llama.cpp's
+   * converter writes it and llama.cpp applies it (the matmul's output times the scale, before any
+   * bias). Any weight type may carry one, as in llama.cpp.
+   */
+  outputScale(weightName: string): number | undefined {
+    if (!weightName.endsWith('.weight')) return undefined;
+    const name = `${weightName.slice(0, -'.weight'.length)}.scale`;
+    if (!this.has(name)) return undefined;
+    const s = this.vector(name, 1)[0]!;
+    if (!Number.isFinite(s)) throw new ModelLoadError('GGUF_CORRUPT', `${this.where(name)} is ${s}, not a finite scale`);
+    return s;
+  }
+
+  /**
    * Every tensor in the file was read: one the architecture does not use (a renamed tensor, a bias
    * this architecture ignores) would otherwise be dropped without a word. llama.cpp refuses such
    * files too ("wrong number of tensors").

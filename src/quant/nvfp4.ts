@@ -10,8 +10,9 @@ import { MXFP4_KVALUES, nearestE2M1Code } from './mxfp4.js';
  *
  * NVIDIA's format has a second, per-tensor FP32 scale. llama.cpp carries it as a separate F32
  * tensor of shape {1} beside the weight (`blk.N.attn_q.scale`, and `.input_scale` for the
- * activations' one), multiplied into the matmul's output with ggml_mul; without that tensor the
- * scale is 1. Quantizing from floats (as here, and as ggml's quantize_row_nvfp4_ref) needs no second
+ * activations' one, which its CPU graph does not use), multiplied into the matmul's output with
+ * ggml_mul; without that tensor the scale is 1. The model layer reads it the same way
+ * (WeightLoader.outputScale). Quantizing from floats (as here, and as ggml's quantize_row_nvfp4_ref) needs no second
  * scale: the UE4M3 sub-block scales cover the range of the weights directly.
  */
 

@@ -131,3 +131,39 @@ describe.each([GgmlType.MXFP4, GgmlType.NVFP4].map((type) => [ggmlTypeName(type)
     it.each(BACKENDS)(`the %s backend agrees with llama.cpp over ${2 * NUM_GREEDY} greedy tokens`, (backend) => checkParity(path, backend, ref), 600_000);
   });
 });
+
+/**
+ * NVFP4 with NVIDIA's second, per-tensor scale, as llama.cpp's converter writes it: an F32 tensor
+ * `<weight base>.scale` of shape [1] beside each matrix, which llama.cpp multiplies into the
+ * matmul's output. The synthetic tiny NVFP4 model with such a scale on every layer matrix (q, k and v
+ * differ, so they no longer stack) against llama.cpp; and the scales shown to take effect.
+ */
+describe('NVFP4 with per-tensor .scale tensors: parity with llama.cpp', () => {
+  const plain = join(dir, 'tiny-NVFP4-plain.gguf');
+  const scaled = join(dir, 'tiny-NVFP4-scaled.gguf');
+  const SCALES: Record<string, number> = { attn_q: 0.5, attn_k: 1.5, attn_v: 0.75, attn_output: 2, ffn_gate: 1.25, ffn_up: 0.8, ffn_down: 1.1 };
+  let ref: Reference;
+  beforeAll(async () => {
+    writeSyntheticModel(plain, { shape: 'tiny', weightType: 'NVFP4', seed: 7, contextLength: 512 });
+    const file = readGguf(plain);
+    const data = readTensorData(file, file.tensors);
+    const tensors: GgufTensorSpec[] = file.tensors.map((t) => ({ name: t.name, shape: t.shape, type: t.type, data: data.get(t.name)! }));
+    for (const t of file.tensors) {
+      const m = /^(blk\.\d+)\.(\w+)\.weight$/.exec(t.name);
+      const scale = m ? SCALES[m[2]!] : undefined;
+      if (scale !== undefined) tensors.push({ name: `${m![1]}.${m![2]}.scale`, shape: [1], type: GgmlType.F32, data: new Uint8Array(Float32Array.of(scale).buffer) });
+    }
+    expect(tensors.length - file.tensors.length).toBeGreaterThanOrEqual(14);
+    writeGguf(scaled, { metadata: new Map(file.metadata), tensors, alignment: file.alignment });
+    ref = await llamaCppReference(scaled, 'The quick brown fox jumps over the lazy dog', NUM_GREEDY);
+  });
+
+  it.each(TINY_BACKENDS)(`the %s backend agrees with llama.cpp over ${NUM_GREEDY} greedy tokens, and the scales move the logits`, async (backend) => {
+    await checkParity(scaled, backend, ref);
+    using withoutScales = await loadModel(plain, { contextSize: 512, kvCacheType: 'f32', backend, threads: 1 });
+    const ids = [...ref.promptIds, ...ref.greedy];
+    const plainLogits = withoutScales.evaluate(ids);
+    const meanKl = plainLogits.reduce((sum, row, i) => sum + klDivergence(ref.forcedLogits[i]!, row), 0) / ids.length;
+    expect(meanKl).toBeGreaterThan(1e-2);
+  }, 600_000);
+});

@@ -77,6 +77,8 @@ export class AttentionBlock {
     private readonly qkNorm?: QkNorm,
     /** a query attends to this many most recent positions only (this layer's sliding window) */
     window?: number,
+    /** the output projection's per-tensor scale (WeightLoader.outputScale) */
+    private readonly outputScale?: number,
   ) {
     // with a query scale (Gemma) q is scaled before attention, as llama.cpp does, and the scores are not
     const scale = config.queryScale !== undefined ? 1 : 1 / Math.sqrt(config.headDim);
@@ -110,7 +112,7 @@ export class AttentionBlock {
     const isLocal = isSlidingWindowLayer(c, layer);
     const layerRope = isLocal && c.localRope ? c.localRope : rope;
     const shardConfig = shard ? { ...c, numHeads: c.numHeads / shard.worldSize, numKvHeads: c.numKvHeads / shard.worldSize } : c;
-    return new AttentionBlock(ws.backend, ws, shardConfig, qkv, ws.uploadWeight(output), layerRope, bias, qkNorm, isLocal ? c.slidingWindow : undefined);
+    return new AttentionBlock(ws.backend, ws, shardConfig, qkv, ws.uploadWeight(output), layerRope, bias, qkNorm, isLocal ? c.slidingWindow : undefined, w.outputScale(names.output));
   }
 
   /** the weights forward multiplies by, in call order */
@@ -155,5 +157,6 @@ export class AttentionBlock {
       else b.attention(attnRows, qRows, kv, r.blockTable, positions, r.numTokens, this.shape);
     }
     b.matmul(out, this.output, attn, n);
+    if (this.outputScale !== undefined && this.outputScale !== 1) b.scale(out, n * c.hiddenSize, this.outputScale);
   }
 }

@@ -25,25 +25,31 @@ export class FusedLinear {
   readonly numCols: number;
   /** [the stacked matrix] or the parts, uploaded for the backend's matmul */
   readonly weights: readonly WeightHandle[];
+  /** each weight's output scale (WeightLoader.outputScale), undefined for none */
+  private readonly scales: readonly (number | undefined)[];
   private readonly backend: KernelBackend;
 
   /**
    * `parts` as loaded (not yet uploaded; uploaded here, into `ws`); `stackedName` names the stacked
    * matrix. Or `parts` is one matrix already stacked (a file's fused tensor) and `partRows` gives
-   * its parts' rows.
+   * its parts' rows. `scales`: each part's output scale (one for a stacked file tensor); parts
+   * with scales other than 1 are not stacked, each output is scaled after its matmul.
    */
   constructor(
     private readonly ws: Workspace,
     stackedName: string,
     parts: readonly WeightTensor[],
     partRows?: readonly number[],
+    scales: readonly (number | undefined)[] = [],
   ) {
     this.backend = ws.backend;
     const prepare = (t: WeightTensor): WeightHandle => ws.uploadWeight(t);
     this.numRows = partRows ?? parts.map((p) => p.numRows);
     this.numCols = parts[0]!.numCols;
+    const canStack = parts.every((p) => p.type === parts[0]!.type) && parts.every((_, i) => (scales[i] ?? 1) === 1);
     if (parts.length === 1) this.weights = [prepare(parts[0]!)];
-    else this.weights = parts.every((p) => p.type === parts[0]!.type) ? [prepare(stackRows(stackedName, parts))] : parts.map(prepare);
+    else this.weights = canStack ? [prepare(stackRows(stackedName, parts))] : parts.map(prepare);
+    this.scales = this.weights.length === parts.length ? parts.map((_, i) => (scales[i] === 1 ? undefined : scales[i])) : [undefined];
   }
 
   /**
@@ -64,13 +70,14 @@ export class FusedLinear {
     if (w.has(stackedName)) {
       if (shardPart) throw new ModelLoadError('UNSUPPORTED_ARCHITECTURE', `tensor parallelism cannot split the stacked tensor ${stackedName} yet`);
       const stacked = w.matrix(stackedName, partRows.reduce((a, b) => a + b, 0), numCols);
-      return new FusedLinear(ws, stackedName, [stacked], partRows);
+      return new FusedLinear(ws, stackedName, [stacked], partRows, [w.outputScale(stackedName)]);
     }
-    if (shardPart) return new FusedLinear(ws, stackedName, parts.map(([name, numRows]) => shardPart(w.matrix(name, numRows, numCols))));
+    const scales = parts.map(([name]) => w.outputScale(name));
+    if (shardPart) return new FusedLinear(ws, stackedName, parts.map(([name, numRows]) => shardPart(w.matrix(name, numRows, numCols))), undefined, scales);
     // read straight into one buffer when the parts can stack (no per-part copies to concatenate)
-    const stacked = w.stackedMatrix(stackedName, parts, numCols);
+    const stacked = scales.every((s) => (s ?? 1) === 1) ? w.stackedMatrix(stackedName, parts, numCols) : undefined;
     if (stacked) return new FusedLinear(ws, stackedName, [stacked], partRows);
-    return new FusedLinear(ws, stackedName, parts.map(([name, numRows]) => w.matrix(name, numRows, numCols)));
+    return new FusedLinear(ws, stackedName, parts.map(([name, numRows]) => w.matrix(name, numRows, numCols)), undefined, scales);
   }
 
   get isStacked(): boolean {
@@ -80,15 +87,15 @@ export class FusedLinear {
   /** out: [numTokens, Σ numRows], each row the parts' outputs side by side (as the stacked matmul gives them) */
   forwardConcat(out: DeviceBuffer, x: DeviceBuffer, numTokens: number): void {
     if (this.isStacked) {
-      this.backend.matmul(out, this.weights[0]!, x, numTokens);
+      this.matmul(out, 0, x, numTokens, this.numRows.reduce((a, b) => a + b, 0));
       return;
     }
     const width = this.numRows.reduce((a, b) => a + b, 0);
     let col = 0;
-    this.weights.forEach((weight, i) => {
+    this.weights.forEach((_, i) => {
       const numRows = this.numRows[i]!;
       const part = this.ws.get(`fusedPart${i}`, numTokens * numRows); // [numTokens, numRows]
-      this.backend.matmul(part, weight, x, numTokens);
+      this.matmul(part, i, x, numTokens, numRows);
       this.backend.copyRows(out, col, width, part, 0, numRows, numTokens, numRows);
       col += numRows;
     });
@@ -97,7 +104,7 @@ export class FusedLinear {
   /** outs[i]: [numTokens, numRows[i]], part i's output */
   forwardSplit(outs: readonly DeviceBuffer[], x: DeviceBuffer, numTokens: number): void {
     if (!this.isStacked) {
-      this.weights.forEach((weight, i) => this.backend.matmul(outs[i]!, weight, x, numTokens));
+      this.weights.forEach((_, i) => this.matmul(outs[i]!, i, x, numTokens, this.numRows[i]!));
       return;
     }
     const width = this.numRows.reduce((a, b) => a + b, 0);
@@ -108,5 +115,12 @@ export class FusedLinear {
       this.backend.copyRows(outs[i]!, 0, numRows, all, col, width, numTokens, numRows);
       col += numRows;
     });
+  }
+
+  /** out: [numTokens, numRows] = weight i · x, times its output scale */
+  private matmul(out: DeviceBuffer, i: number, x: DeviceBuffer, numTokens: number, numRows: number): void {
+    this.backend.matmul(out, this.weights[i]!, x, numTokens);
+    const s = this.scales[i];
+    if (s !== undefined) this.backend.scale(out, numTokens * numRows, s);
   }
 }
