@@ -173,6 +173,7 @@ export const NATIVE_BUILD_HINT = [
   '  Arch:          sudo pacman -S gcc make python',
   '  macOS:         xcode-select --install',
   'then rebuild: npm rebuild peregrine (in a checkout of Peregrine: npm run build:native)',
+  "(where npm blocks dependencies' install scripts, as npm 11 does by default, first: npm install-scripts approve peregrine)",
 ].join('\n');
 
 /** prebuilds/<platform>-<arch>/manifest.json, written by scripts/prebuild.mjs next to the addon it describes. */
