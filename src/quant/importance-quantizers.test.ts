@@ -33,7 +33,10 @@ describe('importance-weighted quantizers', () => {
   const c = ggmlChunkQuantizer();
   it.skipIf(!c.ok).each([
     ['Q4_0', GgmlType.Q4_0],
+    ['Q5_0', GgmlType.Q5_0],
     ['Q4_K', GgmlType.Q4_K],
+    ['Q5_K', GgmlType.Q5_K],
+    ['Q6_K', GgmlType.Q6_K],
   ] as const)("%s: the bytes of llama.cpp's ggml_quantize_chunk with the same imatrix", (_name, type) => {
     if (!c.ok) return;
     const { x, importance } = weightsAndImportance(type, 16, 512);
@@ -44,7 +47,10 @@ describe('importance-weighted quantizers', () => {
 
   it.each([
     ['Q4_0', GgmlType.Q4_0],
+    ['Q5_0', GgmlType.Q5_0],
     ['Q4_K', GgmlType.Q4_K],
+    ['Q5_K', GgmlType.Q5_K],
+    ['Q6_K', GgmlType.Q6_K],
     ['MXFP4', GgmlType.MXFP4],
     ['NVFP4', GgmlType.NVFP4],
   ] as const)('%s: a lower importance-weighted error than the unweighted quantizer', (_name, type) => {

@@ -11,7 +11,8 @@
  *
  * With a calibration text (calibration.ts) the 4-bit types are quantized with the activation
  * statistics the model shows on it (importance-weighted rounding, AWQ-style scales folded into the
- * norms); without one the bytes are llama-quantize's.
+ * norms), and Q5_0, Q5_K and Q6_K with importance-weighted rounding; without one the bytes are
+ * llama-quantize's.
  */
 import { closeSync, fstatSync, openSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -34,7 +35,8 @@ export interface QuantizeModelOptions {
   readonly keep?: readonly string[];
   /**
    * a text to calibrate on (calibration.ts): the 4-bit types (Q4_0, Q4_K, MXFP4, NVFP4) are then
-   * quantized with its activation statistics; other types are unchanged
+   * quantized with its activation statistics, and Q5_0, Q5_K and Q6_K rounded with them; other
+   * types are unchanged
    */
   readonly calibrationText?: string;
   /** called after each calibration window: windows done, windows in all */
