@@ -12,7 +12,8 @@
  * With a calibration text (calibration.ts) the 4-bit types are quantized with the activation
  * statistics the model shows on it (importance-weighted rounding, AWQ-style scales folded into the
  * norms), and Q5_0, Q5_K and Q6_K with importance-weighted rounding; without one the bytes are
- * llama-quantize's.
+ * llama-quantize's, except NVFP4's, which llama-quantize does not write: its sub-block scales are
+ * searched for the least squared error (importance-quantizers.ts, quantizeNvfp4Searched).
  */
 import { closeSync, fstatSync, openSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -24,7 +25,7 @@ import { encodeGgufHeader, gguf, GgufValueType, MetadataReader, readGguf, type G
 import { openModelFile, readFully } from '../formats/model-file.js';
 import { calibrate, type Calibration, type TensorCalibration } from './calibration.js';
 import { codecFor } from './index.js';
-import { importanceQuantizer } from './importance-quantizers.js';
+import { importanceQuantizer, quantizeNvfp4Searched } from './importance-quantizers.js';
 import { resolveQuantFormat, type QuantFormat } from './quant-format.js';
 import { compileKeepPatterns, planTensorTypes, type ModelTypeInput, type TensorTypeReason } from './tensor-type-rules.js';
 
@@ -230,7 +231,9 @@ function* tensorChunks(info: GgufTensorInfo, type: GgmlType, fd: number, shownPa
         const scales = calibration?.columnScales;
         if (scales) for (let i = 0; i < values; i++) f32[i] = f32[i]! * scales[i % numCols]!;
         const weighted = calibration?.importance && importanceQuantizer(type);
-        const out = weighted ? weighted(f32, numCols, calibration.importance!) : codecFor(type)!.quantize(f32);
+        const out = weighted
+          ? weighted(f32, numCols, calibration.importance!)
+          : type === GgmlType.NVFP4 ? quantizeNvfp4Searched(f32, numCols) : codecFor(type)!.quantize(f32);
         if (out.byteLength !== ggmlByteSize(type, values)) throw new Error(`invariant failed: ${ggmlTypeName(type)} codec wrote ${out.byteLength} bytes for ${values} values`);
         return out;
       },
