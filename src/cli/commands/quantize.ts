@@ -14,8 +14,8 @@ export const QUANTIZE_COMMAND = defineCommand({
     "llama.cpp's llama-quantize writes for that format (norms and other 1-D tensors stay as they are; output and tied " +
     'embeddings, k-quant mixes and shape fallbacks follow its rules). With --calibration, the 4-bit types (Q4_0, Q4_K, ' +
     'MXFP4, NVFP4) are calibrated on a text, as llama.cpp\'s imatrix and AWQ do: the model runs over it, and the mean ' +
-    'squared activations weight the rounding, and per-channel scales found on them are folded into the norms before ' +
-    'q/k/v and gate/up; the rounding of Q5_0, Q5_K and Q6_K (in k-quant mixes) is weighted too. A progress bar shows on a terminal.',
+    'squared activations weight the rounding, and per-channel scales found on them (Q4_0, Q4_K, NVFP4) are folded into the ' +
+    'norms before q/k/v and gate/up; the rounding of Q5_0, Q5_K and Q6_K (in k-quant mixes) is weighted too. A progress bar shows on a terminal.',
   flags: {
     input: { type: 'string', arg: 'PATH', help: 'the model to quantize: a GGUF in F32, F16 or BF16' },
     output: { type: 'string', arg: 'PATH', help: 'where to write the quantized GGUF (written under a temporary name, then renamed)' },
