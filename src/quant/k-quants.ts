@@ -14,7 +14,7 @@
  * f32 arithmetic (Math.fround after every operation), which reproduces ggml built without FMA
  * contraction (the x86-64 ggml-base build) bit for bit.
  */
-import { GgmlType, ggmlByteSize } from '../formats/ggml-type.js';
+import { GgmlType, ggmlByteSize, ggmlTypeName } from '../formats/ggml-type.js';
 import { registerCodec, type QuantCodec } from './codec.js';
 import { f16ToF32, f32ToF16 } from './float16.js';
 
@@ -46,6 +46,7 @@ const scratchLaux = new Uint8Array(32);
 const scratchLprev = new Uint8Array(32);
 const scratchWeights = new Float32Array(32);
 const scratchScales = new Float32Array(16);
+const scratchQ6Weights = new Float32Array(16);
 const scratchMins = new Float32Array(8);
 const scratchMin = new Float32Array(1);
 /** a Q4_K / Q5_K block's 6-bit sub-block scales and mins */
@@ -290,15 +291,45 @@ function quantizeQ4K(src: Float32Array, effort: KQuantEffort): Uint8Array {
   checkLength('Q4_K', src.length);
   const out = new Uint8Array(ggmlByteSize(GgmlType.Q4_K, src.length));
   const v = view(out);
-  const L = scratchL;
   for (let b = 0; b < src.length / QK_K; b++) {
     const o = b * 144;
     quantizeScaleMinBlock(src, b * QK_K, out, o, v, 15, -1, effort === 'reference' ? 20 : 0);
-    for (let j = 0, q = o + 16; j < QK_K; j += 64, q += 32) {
-      for (let l = 0; l < 32; l++) out[q + l] = L[j + l]! | (L[j + l + 32]! << 4);
-    }
+    packQ4KLevels(out, o);
   }
   return out;
+}
+
+/** a Q4_K block's levels (scratchL, 0..15) into its 128 bytes of nibbles */
+function packQ4KLevels(out: Uint8Array, o: number): void {
+  const L = scratchL;
+  for (let j = 0, q = o + 16; j < QK_K; j += 64, q += 32) {
+    for (let l = 0; l < 32; l++) out[q + l] = L[j + l]! | (L[j + l + 32]! << 4);
+  }
+}
+
+/** a Q5_K block's levels (scratchL, 0..31) into its qh bits and nibbles */
+function packQ5KLevels(out: Uint8Array, o: number): void {
+  const L = scratchL;
+  const qh = o + 16;
+  let m1 = 1;
+  let m2 = 2;
+  for (let n = 0, ql = o + 48; n < QK_K; n += 64, ql += 32) {
+    for (let j = 0; j < 32; j++) {
+      let l1 = L[n + j]!;
+      if (l1 > 15) {
+        l1 -= 16;
+        out[qh + j] |= m1;
+      }
+      let l2 = L[n + j + 32]!;
+      if (l2 > 15) {
+        l2 -= 16;
+        out[qh + j] |= m2;
+      }
+      out[ql + j] = l1 | (l2 << 4);
+    }
+    m1 <<= 2;
+    m2 <<= 2;
+  }
 }
 
 export const q4KCodec: QuantCodec = {
@@ -394,16 +425,19 @@ function makeQpQuants(n: number, nmax: number, x: Float32Array, L: Uint8Array, w
 const scratchSumW = new Float32Array(8);
 
 /**
- * Q4_K with an importance matrix (llama.cpp's quantize_row_q4_K_impl): rows of `numCols` values,
- * each column weighted by importance[col] (the mean of the squared activations it multiplies),
- * times sqrt(σ² + x²) per value; sub-blocks fitted by make_qkx3_quants (36 candidate scales),
- * their scales and mins quantized by make_qp_quants weighted by the sub-blocks' total weight.
- * Written step by step in f32 as the C code; not compared byte for byte with llama.cpp here.
+ * Q4_K or Q5_K with an importance matrix (llama.cpp's quantize_row_q4_K_impl and
+ * quantize_row_q5_K_impl): rows of `numCols` values, each column weighted by importance[col] (the
+ * mean of the squared activations it multiplies), times sqrt(σ² + x²) per value; sub-blocks fitted
+ * by make_qkx3_quants (36 candidate scales), their scales and mins quantized by make_qp_quants
+ * weighted by the sub-blocks' total weight. Written step by step in f32 as the C code.
  */
-export function quantizeQ4KWeighted(src: Float32Array, numCols: number, importance: Float32Array): Uint8Array {
-  checkLength('Q4_K', numCols);
-  const out = new Uint8Array(ggmlByteSize(GgmlType.Q4_K, src.length));
+function quantizeScaleMinWeighted(type: GgmlType.Q4_K | GgmlType.Q5_K, src: Float32Array, numCols: number, importance: Float32Array): Uint8Array {
+  checkLength(ggmlTypeName(type), numCols);
+  const out = new Uint8Array(ggmlByteSize(type, src.length));
   const v = view(out);
+  const isQ5 = type === GgmlType.Q5_K;
+  const nmax = isQ5 ? 31 : 15;
+  const blockBytes = isQ5 ? 176 : 144;
   const L = scratchL;
   const weights = scratchWeights;
   const scales = scratchScales;
@@ -412,7 +446,7 @@ export function quantizeQ4KWeighted(src: Float32Array, numCols: number, importan
   for (let b = 0; b < src.length / QK_K; b++) {
     const xo = b * QK_K;
     const col0 = xo % numCols;
-    const o = b * 144;
+    const o = b * blockBytes;
     let sumX2 = 0;
     for (let l = 0; l < QK_K; l++) sumX2 = fr(sumX2 + fr(src[xo + l]! * src[xo + l]!));
     const sigma2 = fr(fr(2 * sumX2) / QK_K);
@@ -424,47 +458,36 @@ export function quantizeQ4KWeighted(src: Float32Array, numCols: number, importan
         sumW = fr(sumW + weights[l]!);
       }
       sw[j] = sumW;
-      scales[j] = makeQkx2Quants(32, 15, src, xo + 32 * j, weights, L, 32 * j, fr(-0.9), fr(0.05), 36, false);
+      scales[j] = makeQkx2Quants(32, nmax, src, xo + 32 * j, weights, L, 32 * j, fr(-0.9), fr(0.05), 36, false);
       mins[j] = scratchMin[0]!;
     }
     const dBlock = makeQpQuants(8, 63, scales, scratchLs, sw);
     const mBlock = makeQpQuants(8, 63, mins, scratchLm, sw);
-    writeScaleMinBlock(src, xo, out, o, v, 15, scratchLs, scratchLm, dBlock, mBlock);
-    for (let j = 0, q = o + 16; j < QK_K; j += 64, q += 32) {
-      for (let l = 0; l < 32; l++) out[q + l] = L[j + l]! | (L[j + l + 32]! << 4);
-    }
+    writeScaleMinBlock(src, xo, out, o, v, nmax, scratchLs, scratchLm, dBlock, mBlock);
+    if (isQ5) packQ5KLevels(out, o);
+    else packQ4KLevels(out, o);
   }
   return out;
+}
+
+/** Q4_K with an importance matrix ([numCols]), as llama.cpp's quantize_q4_K with one */
+export function quantizeQ4KWeighted(src: Float32Array, numCols: number, importance: Float32Array): Uint8Array {
+  return quantizeScaleMinWeighted(GgmlType.Q4_K, src, numCols, importance);
+}
+
+/** Q5_K with an importance matrix ([numCols]), as llama.cpp's quantize_q5_K with one */
+export function quantizeQ5KWeighted(src: Float32Array, numCols: number, importance: Float32Array): Uint8Array {
+  return quantizeScaleMinWeighted(GgmlType.Q5_K, src, numCols, importance);
 }
 
 function quantizeQ5K(src: Float32Array, effort: KQuantEffort): Uint8Array {
   checkLength('Q5_K', src.length);
   const out = new Uint8Array(ggmlByteSize(GgmlType.Q5_K, src.length));
   const v = view(out);
-  const L = scratchL;
   for (let b = 0; b < src.length / QK_K; b++) {
     const o = b * 176;
     quantizeScaleMinBlock(src, b * QK_K, out, o, v, 31, -0.5, effort === 'reference' ? 15 : 0);
-    const qh = o + 16;
-    let m1 = 1;
-    let m2 = 2;
-    for (let n = 0, ql = o + 48; n < QK_K; n += 64, ql += 32) {
-      for (let j = 0; j < 32; j++) {
-        let l1 = L[n + j]!;
-        if (l1 > 15) {
-          l1 -= 16;
-          out[qh + j] |= m1;
-        }
-        let l2 = L[n + j + 32]!;
-        if (l2 > 15) {
-          l2 -= 16;
-          out[qh + j] |= m2;
-        }
-        out[ql + j] = l1 | (l2 << 4);
-      }
-      m1 <<= 2;
-      m2 <<= 2;
-    }
+    packQ5KLevels(out, o);
   }
   return out;
 }
@@ -496,8 +519,14 @@ export const q5KCodec: QuantCodec = {
   },
 };
 
-function quantizeQ6K(src: Float32Array, effort: KQuantEffort): Uint8Array {
+/**
+ * Q6_K, as quantize_row_q6_K_ref, or with `importance` (rows of `numCols` values) as llama.cpp's
+ * quantize_row_q6_K_impl with an imatrix: each sub-block of 16 fitted by make_qx_quants weighted by
+ * its columns' importance alone (no sqrt(σ² + x²) factor there).
+ */
+function quantizeQ6K(src: Float32Array, effort: KQuantEffort, importance?: Float32Array, numCols = src.length): Uint8Array {
   checkLength('Q6_K', src.length);
+  if (importance) checkLength('Q6_K', numCols);
   const out = new Uint8Array(ggmlByteSize(GgmlType.Q6_K, src.length));
   const v = view(out);
   const L = scratchL8;
@@ -508,7 +537,9 @@ function quantizeQ6K(src: Float32Array, effort: KQuantEffort): Uint8Array {
     let maxScale = 0;
     let maxAbsScale = 0;
     for (let ib = 0; ib < 16; ib++) {
-      const scale = makeQxQuants(16, 32, src, xo + 16 * ib, L, 16 * ib, effort === 'reference');
+      const qw = importance && scratchQ6Weights;
+      if (qw) for (let l = 0; l < 16; l++) qw[l] = importance![(xo % numCols) + 16 * ib + l]!;
+      const scale = makeQxQuants(16, 32, src, xo + 16 * ib, L, 16 * ib, effort === 'reference', qw);
       scales[ib] = scale;
       if (Math.abs(scale) > maxAbsScale) {
         maxAbsScale = Math.abs(scale);
@@ -539,6 +570,11 @@ function quantizeQ6K(src: Float32Array, effort: KQuantEffort): Uint8Array {
     }
   }
   return out;
+}
+
+/** Q6_K with an importance matrix ([numCols], the mean squared activation of each column), as llama.cpp's quantize_q6_K with one */
+export function quantizeQ6KWeighted(src: Float32Array, numCols: number, importance: Float32Array): Uint8Array {
+  return quantizeQ6K(src, 'reference', importance, numCols);
 }
 
 export const q6KCodec: QuantCodec = {

@@ -11,7 +11,9 @@
  *
  * With a calibration text (calibration.ts) the 4-bit types are quantized with the activation
  * statistics the model shows on it (importance-weighted rounding, AWQ-style scales folded into the
- * norms); without one the bytes are llama-quantize's.
+ * norms), and Q5_0, Q5_K and Q6_K with importance-weighted rounding; without one the bytes are
+ * llama-quantize's, except NVFP4's, which llama-quantize does not write: its sub-block scales are
+ * searched for the least squared error (importance-quantizers.ts, quantizeNvfp4Searched).
  */
 import { closeSync, fstatSync, openSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -23,7 +25,7 @@ import { encodeGgufHeader, gguf, GgufValueType, MetadataReader, readGguf, type G
 import { openModelFile, readFully } from '../formats/model-file.js';
 import { calibrate, type Calibration, type TensorCalibration } from './calibration.js';
 import { codecFor } from './index.js';
-import { importanceQuantizer } from './importance-quantizers.js';
+import { importanceQuantizer, quantizeNvfp4Searched } from './importance-quantizers.js';
 import { resolveQuantFormat, type QuantFormat } from './quant-format.js';
 import { compileKeepPatterns, planTensorTypes, type ModelTypeInput, type TensorTypeReason } from './tensor-type-rules.js';
 
@@ -34,7 +36,8 @@ export interface QuantizeModelOptions {
   readonly keep?: readonly string[];
   /**
    * a text to calibrate on (calibration.ts): the 4-bit types (Q4_0, Q4_K, MXFP4, NVFP4) are then
-   * quantized with its activation statistics; other types are unchanged
+   * quantized with its activation statistics, and Q5_0, Q5_K and Q6_K rounded with them; other
+   * types are unchanged
    */
   readonly calibrationText?: string;
   /** called after each calibration window: windows done, windows in all */
@@ -228,7 +231,9 @@ function* tensorChunks(info: GgufTensorInfo, type: GgmlType, fd: number, shownPa
         const scales = calibration?.columnScales;
         if (scales) for (let i = 0; i < values; i++) f32[i] = f32[i]! * scales[i % numCols]!;
         const weighted = calibration?.importance && importanceQuantizer(type);
-        const out = weighted ? weighted(f32, numCols, calibration.importance!) : codecFor(type)!.quantize(f32);
+        const out = weighted
+          ? weighted(f32, numCols, calibration.importance!)
+          : type === GgmlType.NVFP4 ? quantizeNvfp4Searched(f32, numCols) : codecFor(type)!.quantize(f32);
         if (out.byteLength !== ggmlByteSize(type, values)) throw new Error(`invariant failed: ${ggmlTypeName(type)} codec wrote ${out.byteLength} bytes for ${values} values`);
         return out;
       },

@@ -55,7 +55,7 @@ describe('peregrine quantize', () => {
     const out = join(dir, 'calibrated.gguf');
     const r = await inProcess('quantize', '--input', STORIES, '--output', out, '--format', 'Q4_0', '--calibration', text, '--json');
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/peregrine: calibrated on \d+ tokens \(1 windows\): 30 tensors in 4-bit types rounded by importance, \d+ of 10 norms' matrices scaled \(AWQ\); tensors in other types are quantized as without calibration/);
+    expect(r.stderr).toMatch(/peregrine: calibrated on \d+ tokens \(1 windows\): 30 tensors rounded by importance, \d+ of 10 norms' matrices scaled \(AWQ\); tensors in other types are quantized as without calibration/);
     const report = JSON.parse(r.stdout);
     const scaled = report.calibration.groups.filter((g: { alpha: number }) => g.alpha > 0).map((g: { norm: string }) => g.norm);
     expect(scaled.length).toBeGreaterThan(0);

@@ -14,8 +14,8 @@ export const QUANTIZE_COMMAND = defineCommand({
     "llama.cpp's llama-quantize writes for that format (norms and other 1-D tensors stay as they are; output and tied " +
     'embeddings, k-quant mixes and shape fallbacks follow its rules). With --calibration, the 4-bit types (Q4_0, Q4_K, ' +
     'MXFP4, NVFP4) are calibrated on a text, as llama.cpp\'s imatrix and AWQ do: the model runs over it, and the mean ' +
-    'squared activations weight the rounding, and per-channel scales found on them are folded into the norms before ' +
-    'q/k/v and gate/up. A progress bar shows on a terminal.',
+    'squared activations weight the rounding, and per-channel scales found on them (Q4_0, Q4_K, NVFP4) are folded into the ' +
+    'norms before q/k/v and gate/up; the rounding of Q5_0, Q5_K and Q6_K (in k-quant mixes) is weighted too. A progress bar shows on a terminal.',
   flags: {
     input: { type: 'string', arg: 'PATH', help: 'the model to quantize: a GGUF in F32, F16 or BF16' },
     output: { type: 'string', arg: 'PATH', help: 'where to write the quantized GGUF (written under a temporary name, then renamed)' },
@@ -23,7 +23,7 @@ export const QUANTIZE_COMMAND = defineCommand({
     calibration: {
       type: 'string',
       arg: 'TEXT',
-      help: 'a UTF-8 text file to calibrate the 4-bit types on (Q4_0, Q4_K, MXFP4, NVFP4; other types are unchanged); the model runs over it in windows of 512 tokens',
+      help: 'a UTF-8 text file to calibrate the 4-bit types on (Q4_0, Q4_K, MXFP4, NVFP4; also Q5_0, Q5_K, Q6_K; other types are unchanged); the model runs over it in windows of 512 tokens',
     },
     keep: { type: 'string', arg: 'PATTERN', multiple: true, help: 'leave tensors whose names match this regular expression in their input type' },
     json: { type: 'boolean', help: 'print the report (every tensor, its input and output type) as JSON on stdout' },
@@ -71,10 +71,10 @@ export async function runQuantize(argv: string[], out: NodeJS.WritableStream, er
     if (c) {
       const scaled = c.groups.filter((g) => g.alpha > 0).length;
       err.write(
-        `peregrine: calibrated on ${c.numTokens} tokens (${c.numWindows} windows): ${c.numWeighted} tensors in 4-bit types rounded by importance, ` +
+        `peregrine: calibrated on ${c.numTokens} tokens (${c.numWindows} windows): ${c.numWeighted} tensors rounded by importance, ` +
           `${scaled} of ${c.groups.length} norms' matrices scaled (AWQ); ` +
           (c.numWeighted === 0
-            ? 'no tensor is in a 4-bit type (Q4_0, Q4_K, MXFP4, NVFP4), so calibration changed nothing'
+            ? 'no tensor is in a type calibration changes (Q4_0, Q4_K, MXFP4, NVFP4; Q5_0, Q5_K, Q6_K), so calibration changed nothing'
             : 'tensors in other types are quantized as without calibration') +
           '\n',
       );
