@@ -55,6 +55,8 @@ export interface AccuracyRow {
    * their row length (NVFP4's 64-blocks have no fallback in llama.cpp; Q5_K's, Q5_1, has no codec)
    */
   readonly keptTensors: readonly string[];
+  /** the quantized reference's matrices (2-D tensors) by output type, most first: what was really scored */
+  readonly matrixTypes: readonly { readonly type: string; readonly count: number }[];
   readonly statistics: DivergenceStatistics;
   /** the gate's verdict and its anchor's statistics on the same windows; undefined without a default gate */
   readonly gate: { readonly outcome: GateOutcome; readonly anchor: DivergenceStatistics } | undefined;
@@ -83,13 +85,13 @@ export async function measureFormatAccuracy(variants: readonly FormatVariant[], 
   if (variants.some((v) => v.isCalibrated) && options.calibrationText === undefined) throw new Error('a calibrated variant needs a calibration text');
   const dir = mkdtempSync(join(tmpdir(), 'peregrine-bench-formats-'));
   try {
-    const files: { readonly path: string; readonly bitsPerWeight: number; readonly keptTensors: readonly string[] }[] = [];
+    const files: { readonly path: string; readonly bitsPerWeight: number; readonly keptTensors: readonly string[]; readonly matrixTypes: AccuracyRow['matrixTypes'] }[] = [];
     for (const v of variants) {
       log(`quantizing the reference to ${variantLabel(v)} ...`);
       const path = join(dir, `${v.format}${v.isCalibrated ? '-calibrated' : ''}.gguf`);
       const calibrationText = v.isCalibrated ? options.calibrationText : undefined;
       const { report, keptTensors } = await quantizeKeepingMisfits(options.referencePath, path, v.format, calibrationText);
-      files.push({ path, bitsPerWeight: (8 * report.outputTensorBytes) / report.numElements, keptTensors });
+      files.push({ path, bitsPerWeight: (8 * report.outputTensorBytes) / report.numElements, keptTensors, matrixTypes: countMatrixTypes(report.tensors) });
     }
     // as `peregrine eval --gate`: the reference quantized to the anchor format, nothing kept
     const anchors = [...new Set(variants.flatMap((v) => gateForVariant(v)?.anchor ?? []))];
@@ -119,6 +121,7 @@ export async function measureFormatAccuracy(variants: readonly FormatVariant[], 
           variant,
           bitsPerWeight: files[i]!.bitsPerWeight,
           keptTensors: files[i]!.keptTensors,
+          matrixTypes: files[i]!.matrixTypes,
           statistics,
           gate: gate && anchor ? { outcome: checkGate(gate, statistics, anchor), anchor } : undefined,
         };
@@ -130,6 +133,13 @@ export async function measureFormatAccuracy(variants: readonly FormatVariant[], 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** output types of the 2-D tensors, most frequent first (ties by name) */
+function countMatrixTypes(tensors: readonly { readonly shape: readonly number[]; readonly outputType: string }[]): AccuracyRow['matrixTypes'] {
+  const counts = new Map<string, number>();
+  for (const t of tensors) if (t.shape.filter((d) => d > 1).length === 2) counts.set(t.outputType, (counts.get(t.outputType) ?? 0) + 1);
+  return [...counts].map(([type, count]) => ({ type, count })).sort((a, b) => b.count - a.count || a.type.localeCompare(b.type));
 }
 
 /**

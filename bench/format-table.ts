@@ -43,6 +43,12 @@ export function formatFormatsTable(rows: readonly FormatRow[], shapeName: string
   if (keptNotes.length > 0) {
     lines.push('', `Kept F32 on ${evaluatedName} (no type the format can write fits their rows): ${keptNotes.join('; ')}.`);
   }
+  // a format's file may hold other types where its rows do not fit (llama-quantize's fallbacks): what was scored
+  const mixed = rows.filter((r) => r.accuracy.matrixTypes.length > 1);
+  if (mixed.length > 0) {
+    const mix = (r: FormatRow): string => r.accuracy.matrixTypes.map((t) => `${t.type} ×${t.count}`).join(', ');
+    lines.push('', `Matrix types of the ${evaluatedName} files where they are mixed: ${mixed.map((r) => `${variantLabel(r.accuracy.variant)}: ${mix(r)}`).join('; ')}.`);
+  }
   return lines.join('\n');
 }
 

@@ -48,6 +48,8 @@ describe('npm run bench:formats', () => {
     expect(q8.statistics.sameTop.value).toBeGreaterThan(0.97);
     expect(q8.bitsPerWeight).toBeCloseTo(9.97, 2);
     expect(nvfp4.keptTensors).toEqual([0, 1, 2, 3, 4].map((i) => `blk.${i}.ffn_down.weight`));
+    expect(f32.matrixTypes).toEqual([{ type: 'F32', count: 37 }]); // 7 per layer, 5 layers, the embedding and the output head
+    expect(nvfp4.matrixTypes).toEqual([{ type: 'NVFP4', count: 31 }, { type: 'F32', count: 5 }, { type: 'Q8_0', count: 1 }]); // the output head: Q8_0
     expect(nvfp4.gate!.outcome.gate.anchor).toBe('Q4_0');
     expect(nvfp4.statistics.kld.mean.value).toBeGreaterThan(q8.statistics.kld.mean.value);
   }, 120_000);
@@ -68,6 +70,7 @@ describe('npm run bench:formats', () => {
     expect(lines[3]).toContain(`| pass: q8_0, mean KLD ≤ ${q8.statistics.kld.mean.value.toPrecision(3)}, same top ≥ ${(100 * q8.statistics.sameTop.value).toFixed(2)}% (Q8_0's) | 4.50 | 20.25 |`);
     expect(lines[4]).toMatch(/^\| NVFP4 \(5 tensors kept F32\) \|/);
     expect(table).toContain('Kept F32 on stories260K (no type the format can write fits their rows): NVFP4: blk.N.ffn_down.weight (5).');
+    expect(table).toContain('Matrix types of the stories260K files where they are mixed: Q8_0: Q8_0 ×32, F16 ×5; NVFP4: NVFP4 ×31, F32 ×5, Q8_0 ×1.');
     // a model with twice Q8_0's divergence against the calibrated-4bit gate
     const worse = { ...q8.statistics, kld: { ...q8.statistics.kld, mean: { value: 2 * q8.statistics.kld.mean.value, uncertainty: 0 } } };
     expect(gateCell(checkGate(findGate('calibrated-4bit')!, worse, q8.statistics))).toBe(`**MISSED**: calibrated-4bit, mean KLD ≤ ${q8.statistics.kld.mean.value.toPrecision(3)} ✗ (Q4_K's)`);
