@@ -1,6 +1,6 @@
 import type { GenerationOptions } from '../engine/generation-options.js';
 import { ChatSession, type ChatModel, type ChatResult, type ChatToolOptions } from '../engine/chat-session.js';
-import { ChatTemplate, type ChatMessage } from '../server/chat-completions/chat-template.js';
+import { ChatTemplate, type ChatMessage } from '../chat/chat-template.js';
 
 export type { ChatTool, ChatResult } from '../engine/chat-session.js';
 

@@ -1,9 +1,9 @@
 import { InvalidRequestError } from '../errors/engine-error.js';
-import { ChatTemplate, type ChatMessage, type ChatToolCall } from '../server/chat-completions/chat-template.js';
+import { ChatTemplate, type ChatMessage, type ChatToolCall } from '../chat/chat-template.js';
 import { HttpError } from '../server/http-error.js';
-import { forcedToolCallFor } from '../server/tools/tool-call-format.js';
-import { ToolCallOutput } from '../server/tools/tool-call-output.js';
-import { readToolRequest, type ToolRequest } from '../server/tools/tool-request.js';
+import { forcedToolCallFor } from '../chat/tool-call-format.js';
+import { ToolCallOutput } from '../chat/tool-call-output.js';
+import { readToolRequest, type ToolRequest } from '../chat/tool-request.js';
 import type { FinishReason, GenerationChunk, GenerationOptions } from './generation-options.js';
 import type { Model } from './model.js';
 

@@ -1,9 +1,9 @@
 import { checkPromptBytes } from '../engine/prompt-length.js';
 import { InvalidRequestError, type ErrorCode } from '../errors/engine-error.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
-import type { ChatMessage, ChatTemplate } from './chat-completions/chat-template.js';
+import type { ChatMessage, ChatTemplate } from '../chat/chat-template.js';
 import { HttpError, type OpenAiErrorType } from './http-error.js';
-import type { ToolOffer } from './tools/tool-request.js';
+import type { ToolOffer } from '../chat/tool-request.js';
 
 /** what the prompt thread is started with */
 export interface PromptWorkerData {

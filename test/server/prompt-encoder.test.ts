@@ -7,7 +7,7 @@ import { createServingEngine } from '../../src/engine/async-engine.js';
 import { loadModel } from '../../src/engine/loaded-model.js';
 import type { ServingEngine } from '../../src/engine/serving-engine.js';
 import { InvalidRequestError } from '../../src/errors/engine-error.js';
-import { ChatTemplate } from '../../src/server/chat-completions/chat-template.js';
+import { ChatTemplate } from '../../src/chat/chat-template.js';
 import { HttpError } from '../../src/server/http-error.js';
 import { PromptEncoder } from '../../src/server/prompt-encoder.js';
 import { writeSyntheticModel } from '../../src/testing/synthetic-model.js';

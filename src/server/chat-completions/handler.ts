@@ -7,13 +7,13 @@ import type { RequestContext } from '../route.js';
 import { endEventStream, sendResult, sendStreamEvent, startEventStream } from '../send.js';
 import { streamWithErrorEvent } from '../stream-errors.js';
 import { tokenPiece } from '../token-text.js';
-import { parseRequest } from '../parse-request.js';
+import { parseRequest } from '../../validation/parse-request.js';
 import { checkMaxTokensFit, toGenerationOptions } from '../sampling-fields.js';
 import { checkServedModel } from '../served-model.js';
 import { chatCompletionBody } from './schema.js';
 import { checkConstraintCompiles, readLogitBias, type RequestConstraint } from '../structured-output.js';
-import { forcedToolCallFor } from '../tools/tool-call-format.js';
-import { ToolCallOutput, type WireToolCall } from '../tools/tool-call-output.js';
+import { forcedToolCallFor } from '../../chat/tool-call-format.js';
+import { ToolCallOutput, type WireToolCall } from '../../chat/tool-call-output.js';
 
 interface WireTopLogprob {
   token: string;

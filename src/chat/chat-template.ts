@@ -1,10 +1,10 @@
 import { Template } from '@huggingface/jinja';
-import type { Model } from '../../engine/model.js';
-import type { Tokenizer } from '../../tokenizer/tokenizer.js';
-import { HttpError } from '../http-error.js';
-import { detectToolFamily, type ToolFamily } from '../tools/tool-call-format.js';
-import { toTemplateInput } from '../tools/template-messages.js';
-import type { ToolOffer } from '../tools/tool-request.js';
+import type { Model } from '../engine/model.js';
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { HttpError } from '../server/http-error.js';
+import { detectToolFamily, type ToolFamily } from './tool-call-format.js';
+import { toTemplateInput } from './template-messages.js';
+import type { ToolOffer } from './tool-request.js';
 
 /** A call an assistant turn made: `arguments` is a JSON object's text, as OpenAI sends it. */
 export interface ChatToolCall {

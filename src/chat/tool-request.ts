@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { PARAM, parseRequest } from '../parse-request.js';
-import { isObject, optionalString, refuse, withDefault, booleanField, optional, type JsonObject } from '../request-fields.js';
+import { PARAM, parseRequest } from '../validation/parse-request.js';
+import { isObject, optionalString, refuse, withDefault, booleanField, optional, type JsonObject } from '../validation/request-fields.js';
 
 /** One function the model may call (OpenAI `tools[i].function`). */
 export interface ToolDefinition {

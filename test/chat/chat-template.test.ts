@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MODEL_PATH } from '../../src/cli/default-model.js';
 import { loadModel } from '../../src/engine/loaded-model.js';
 import type { Model } from '../../src/engine/model.js';
-import { ChatTemplate, FALLBACK_CHAT_TEMPLATE } from '../../src/server/chat-completions/chat-template.js';
+import { ChatTemplate, FALLBACK_CHAT_TEMPLATE } from '../../src/chat/chat-template.js';
 import { HttpError } from '../../src/server/http-error.js';
 
 const CHATML =

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { invalidParam, type HttpError } from './http-error.js';
+import { invalidParam, type HttpError } from '../server/http-error.js';
 
 /**
  * Parses a request body with its endpoint's zod schema; the first issue becomes the 400 that
