@@ -1,7 +1,7 @@
 import { Template } from '@huggingface/jinja';
 import type { Model } from '../engine/model.js';
+import { InvalidRequestError } from '../errors/engine-error.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
-import { HttpError } from '../server/http-error.js';
 import { detectToolFamily, type ToolFamily } from './tool-call-format.js';
 import { toTemplateInput } from './template-messages.js';
 import type { ToolOffer } from './tool-request.js';
@@ -74,7 +74,8 @@ export class ChatTemplate {
   }
 
   /**
-   * The prompt text; a template error (e.g. raise_exception on bad role order) is the caller's 400.
+   * The prompt text; a template error (e.g. raise_exception on bad role order) is the caller's:
+   * InvalidRequestError INVALID_MESSAGES (param `messages`).
    * `tools` (offered to the model) and the messages' tool calls and results are rendered as the
    * template's family expects (see toTemplateInput).
    */
@@ -88,7 +89,7 @@ export class ChatTemplate {
         add_generation_prompt: isGenerationPromptAdded,
       });
     } catch (err) {
-      throw new HttpError(400, `the chat template failed: ${(err as Error).message}`, 'invalid_request_error', 'messages', 'invalid_messages');
+      throw new InvalidRequestError('INVALID_MESSAGES', `the chat template failed: ${(err as Error).message}`, { param: 'messages' });
     }
     if (this.isBosAddedByTokenizer && this.bosToken !== '' && text.startsWith(this.bosToken)) {
       text = text.slice(this.bosToken.length);

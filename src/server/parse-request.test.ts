@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { HttpError } from './http-error.js';
-import { PARAM, paramOf, parseRequest } from '../validation/parse-request.js';
+import { PARAM, paramOf } from '../validation/field-issue.js';
+import { parseRequest } from './parse-request.js';
 import { numberIn, optional, refuse } from '../validation/request-fields.js';
 
 const schema = z

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { GenerationOptions } from '../engine/generation-options.js';
 import { REPETITION_PENALTY_RANGE } from '../sampling/sampling-params.js';
 import { HttpError } from './http-error.js';
-import { PARAM } from '../validation/parse-request.js';
+import { PARAM } from '../validation/field-issue.js';
 import { booleanField, numberIn, optional, optionalBoolean, optionalNumber, refuse, withDefault } from '../validation/request-fields.js';
 
 export const MAX_NUM_CHOICES = 16;

@@ -7,7 +7,7 @@ import type { RequestContext } from '../route.js';
 import { endEventStream, sendResult, sendStreamEvent, startEventStream } from '../send.js';
 import { streamWithErrorEvent } from '../stream-errors.js';
 import { tokenPiece } from '../token-text.js';
-import { parseRequest } from '../../validation/parse-request.js';
+import { parseRequest } from '../parse-request.js';
 import { checkMaxTokensFit, toGenerationOptions } from '../sampling-fields.js';
 import { checkServedModel } from '../served-model.js';
 import { chatCompletionBody } from './schema.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ChatMessage } from '../../chat/chat-template.js';
-import { PARAM } from '../../validation/parse-request.js';
+import { PARAM } from '../../validation/field-issue.js';
 import { isObject, optional, optionalBoolean, optionalNumber, optionalString, refuse, stringField } from '../../validation/request-fields.js';
 import { MAX_COMPLETION_TOKENS_SHAPE, refineSampling, SAMPLING_SHAPE, toSamplingFields } from '../sampling-fields.js';
 import { CONSTRAINT_SHAPE, refineConstraint, toRequestConstraint } from '../structured-output.js';

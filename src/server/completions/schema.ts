@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PARAM } from '../../validation/parse-request.js';
+import { PARAM } from '../../validation/field-issue.js';
 import { optional, optionalNumber, optionalString, refuse } from '../../validation/request-fields.js';
 import { refineSampling, SAMPLING_SHAPE, toSamplingFields } from '../sampling-fields.js';
 import { CONSTRAINT_SHAPE, refineConstraint, toRequestConstraint } from '../structured-output.js';

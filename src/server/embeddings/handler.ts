@@ -2,7 +2,7 @@ import { InvalidRequestError } from '../../errors/engine-error.js';
 import { HttpError, invalidParam } from '../http-error.js';
 import type { RequestContext } from '../route.js';
 import { sendResult } from '../send.js';
-import { parseRequest } from '../../validation/parse-request.js';
+import { parseRequest } from '../parse-request.js';
 import { checkServedModel } from '../served-model.js';
 import { embeddingBody } from './schema.js';
 

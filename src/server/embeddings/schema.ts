@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { POOLING_TYPES, type PoolingType } from '../../engine/embedding-options.js';
-import { PARAM } from '../../validation/parse-request.js';
+import { PARAM } from '../../validation/field-issue.js';
 import { numberIn, optional, optionalBoolean, optionalString, refuse, withDefault } from '../../validation/request-fields.js';
 
 /** OpenAI's limit on inputs per request. */

@@ -4,7 +4,7 @@ import { HttpError } from '../http-error.js';
 import type { RequestContext } from '../route.js';
 import { sendResult, sendStreamEvent, startEventStream } from '../send.js';
 import { streamWithErrorEvent } from '../stream-errors.js';
-import { parseRequest } from '../../validation/parse-request.js';
+import { parseRequest } from '../parse-request.js';
 import { checkServedModel } from '../served-model.js';
 import { messageItem, outputTextPart, responseObject, type ResponseState, type ResponseStatus } from './response-object.js';
 import { responsesBody } from './schema.js';

@@ -1,6 +1,6 @@
 import type { Route } from '../route.js';
 import { sendJson } from '../send.js';
-import { parseRequest } from '../../validation/parse-request.js';
+import { parseRequest } from '../parse-request.js';
 import { detokenizeBody, detokenizeBodyFor, tokenizeBody } from './schema.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

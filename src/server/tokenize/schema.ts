@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PARAM } from '../../validation/parse-request.js';
+import { PARAM } from '../../validation/field-issue.js';
 import { refuse, stringField, withDefault, booleanField } from '../../validation/request-fields.js';
 
 /** POST /tokenize, as llama-server takes it. */

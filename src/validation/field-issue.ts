@@ -1,15 +1,25 @@
 import type { z } from 'zod';
-import { invalidParam, type HttpError } from '../server/http-error.js';
+
+/** A request field that is wrong: its path as OpenAI names it (`messages[0].content`), why, and OpenAI's error code. */
+export interface FieldIssue {
+  readonly param: string;
+  readonly message: string;
+  /** e.g. `missing_required_parameter`, `invalid_type`, `invalid_value`, or a refinement's own */
+  readonly code: string;
+}
 
 /**
- * Parses a request body with its endpoint's zod schema; the first issue becomes the 400 that
- * invalidParam gives (param = the field's path, e.g. `messages[0].content`). A schema's own
- * message may name the field as `{param}`; issues without one get a message from their code.
+ * The first issue of a failed parse of `raw`, as the field it names. A schema's own message may name
+ * the field as `{param}`; issues without one get a message from their code.
  */
-export function parseRequest<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
-  const result = schema.safeParse(raw);
-  if (result.success) return result.data;
-  throw issueToHttpError(innermost(result.error.issues[0]!), raw);
+export function fieldIssue(error: z.ZodError, raw: unknown): FieldIssue {
+  const issue = innermost(error.issues[0]!);
+  const param = paramOf(issue.path);
+  const input = valueAt(raw, issue.path);
+  const message = input === undefined && (issue.code === 'invalid_type' || issue.code === 'invalid_union')
+    ? `'${param}' is required`
+    : issue.message.includes(PARAM) ? issue.message.replaceAll(PARAM, param) : defaultMessage(issue, param, input);
+  return { param, message, code: codeOf(issue, input) };
 }
 
 /**
@@ -33,22 +43,13 @@ export function paramOf(path: readonly PropertyKey[]): string {
 /** The message slot for the field's path: a schema message `'{param}' must be ...` reads `'top_p' must be ...`. */
 export const PARAM = '{param}';
 
-export function issueToHttpError(issue: z.core.$ZodIssue, raw: unknown): HttpError {
-  const param = paramOf(issue.path);
-  const input = valueAt(raw, issue.path);
-  const message = input === undefined && (issue.code === 'invalid_type' || issue.code === 'invalid_union')
-    ? `'${param}' is required`
-    : issue.message.includes(PARAM) ? issue.message.replaceAll(PARAM, param) : defaultMessage(issue, param, input);
-  return invalidParam(param, message, codeOf(issue, input));
-}
-
 function codeOf(issue: z.core.$ZodIssue, input: unknown): string {
   switch (issue.code) {
     case 'invalid_type':
       return input === undefined ? 'missing_required_parameter' : 'invalid_type';
     case 'invalid_union':
       if (input === undefined) return 'missing_required_parameter';
-      // a tagged union's tag names no variant this server has (response_format.type, tools[i].type)
+      // a tagged union's tag names no variant the schema has (response_format.type, tools[i].type)
       return 'note' in issue && issue.note === 'No matching discriminator' ? 'unsupported_value' : 'invalid_type';
     case 'custom':
       return typeof issue.params?.code === 'string' ? issue.params.code : 'invalid_value';
