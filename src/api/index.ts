@@ -4,7 +4,7 @@ export type { LoadModelOptions } from '../engine/model.js';
 export type { KvCacheType } from '../kernels/kernel-backend.js';
 export type { MatmulPrecision } from '../kernels/native/native-backend.js';
 export { ChatSession, type ChatSessionOptions, type ChatPromptOptions, type ChatModel, type ChatToolOptions } from '../engine/chat-session.js';
-export { ChatTemplate, FALLBACK_CHAT_TEMPLATE, type ChatMessage } from '../server/chat-completions/chat-template.js';
+export { ChatTemplate, FALLBACK_CHAT_TEMPLATE, type ChatMessage } from '../chat/chat-template.js';
 export type { EmbeddingOptions, EmbeddingResult, PoolingType } from '../engine/embedding-options.js';
 export { createServingEngine, AsyncEngine, type ServingEngineOptions } from '../engine/async-engine.js';
 export type { ServingEngine, ServingStats } from '../engine/serving-engine.js';
@@ -30,6 +30,6 @@ export { createLogger, type Logger, type LoggerOptions, type LogFormat, type Log
 export { shutdownGracefully, type ShutdownOptions, type ShutdownResult } from '../server/graceful-shutdown.js';
 // structured output and tool calling (issue 21)
 export { chat, type ChatOptions, type ChatResult, type ChatTool } from './chat.js';
-export type { ChatToolCall } from '../server/chat-completions/chat-template.js';
+export type { ChatToolCall } from '../chat/chat-template.js';
 export type { ResponseFormat, ConstraintOptions } from '../engine/constraint-options.js';
 export { createConstraintCompiler, type ConstraintSpec, type ConstraintCompiler, type CompiledConstraint, type TokenConstraint } from '../grammar/index.js';

@@ -1,9 +1,8 @@
 import { InvalidRequestError } from '../errors/engine-error.js';
-import { ChatTemplate, type ChatMessage, type ChatToolCall } from '../server/chat-completions/chat-template.js';
-import { HttpError } from '../server/http-error.js';
-import { forcedToolCallFor } from '../server/tools/tool-call-format.js';
-import { ToolCallOutput } from '../server/tools/tool-call-output.js';
-import { readToolRequest, type ToolRequest } from '../server/tools/tool-request.js';
+import { ChatTemplate, type ChatMessage, type ChatToolCall } from '../chat/chat-template.js';
+import { forcedToolCallFor } from '../chat/tool-call-format.js';
+import { ToolCallOutput } from '../chat/tool-call-output.js';
+import { readToolRequest, type ToolRequest } from '../chat/tool-request.js';
 import type { FinishReason, GenerationChunk, GenerationOptions } from './generation-options.js';
 import type { Model } from './model.js';
 
@@ -56,9 +55,10 @@ export interface ChatModel extends Model {
 /**
  * A conversation with a model, as node-llama-cpp's LlamaChatSession: each turn adds its messages
  * (the user's, or tool results), renders the whole history with the model's chat template (the
- * server's, so the same prompt text as /v1/chat/completions, tools offered as the model's family
- * expects), generates the assistant's answer, parses it into tool calls when it is a valid tool-call
- * turn, and adds it to the history, tool calls included. Turns on one session run one after another.
+ * server renders with the same one, so the same prompt text as /v1/chat/completions, tools offered
+ * as the model's family expects), generates the assistant's answer, parses it into tool calls when
+ * it is a valid tool-call turn, and adds it to the history, tool calls included. Turns on one
+ * session run one after another.
  */
 export class ChatSession {
   readonly chatTemplate: ChatTemplate;
@@ -92,7 +92,8 @@ export class ChatSession {
   /**
    * Adds `messages` (a user message, or the `tool` results of the last turn's calls, with their
    * `toolCallId`s; none to answer the history as it is) and generates one assistant turn, as `prompt`.
-   * @throws InvalidRequestError for bad tools, tool choice or generation options
+   * @throws InvalidRequestError for bad tools, tool choice or generation options, and INVALID_MESSAGES
+   * when the chat template refuses the messages
    */
   send(messages: ChatMessage | readonly ChatMessage[], options: ChatPromptOptions = {}): Promise<ChatResult> {
     const added = Array.isArray(messages) ? [...(messages as readonly ChatMessage[])] : [messages as ChatMessage];
@@ -115,7 +116,7 @@ export class ChatSession {
       throw new InvalidRequestError('INVALID_ARGUMENT', 'responseFormat cannot be combined with a forced toolChoice');
     }
     const history = [...this.messages, ...added];
-    const promptText = asInvalidRequest(() => template.render(history, true, request && { tools: request.tools, isForced: forced !== undefined }));
+    const promptText = template.render(history, true, request && { tools: request.tools, isForced: forced !== undefined });
     // the fallback template has no end-of-turn token: a model that goes on to write the user's
     // next turn is stopped there
     const stop = template.isFallback ? [...(generation.stop ?? []), '\nUser:'] : generation.stop;
@@ -153,20 +154,10 @@ export class ChatSession {
   }
 }
 
-/** the turn's tools as the server reads them (the same checks and 400 messages), or undefined for none */
+/** the turn's tools as the server reads them (the same checks and messages), or undefined for none */
 function readTools(options: ChatToolOptions): ToolRequest | undefined {
   const { tools, toolChoice, parallelToolCalls } = options;
   const wireChoice = typeof toolChoice === 'object' ? { type: 'function', function: { name: toolChoice.name } } : toolChoice;
   const wireTools = tools?.map((t) => ({ type: 'function', function: t }));
-  return asInvalidRequest(() => readToolRequest({ tools: wireTools, tool_choice: wireChoice, parallel_tool_calls: parallelToolCalls }));
-}
-
-/** the server's 400s (HttpError) as the API's InvalidRequestError */
-function asInvalidRequest<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof HttpError) throw new InvalidRequestError('INVALID_ARGUMENT', err.message);
-    throw err;
-  }
+  return readToolRequest({ tools: wireTools, tool_choice: wireChoice, parallel_tool_calls: parallelToolCalls });
 }

@@ -33,6 +33,8 @@ export type ErrorCode =
   | 'ALREADY_QUANTIZED'
   // requests
   | 'INVALID_ARGUMENT'
+  /** the chat messages do not render with the model's chat template */
+  | 'INVALID_MESSAGES'
   | 'PROMPT_TOO_LONG'
   | 'INVALID_TOKEN'
   // evaluation (peregrine eval)
@@ -60,7 +62,14 @@ export class EngineError extends Error {
   }
 }
 
-export class InvalidRequestError extends EngineError {}
+export class InvalidRequestError extends EngineError {
+  /** the request field at fault, as OpenAI's error `param` names it (`messages`, `tools[0].function.name`); undefined when none is */
+  readonly param: string | undefined;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; param?: string }) {
+    super(code, message, options);
+    this.param = options?.param;
+  }
+}
 export class CapacityError extends EngineError {}
 export class ModelLoadError extends EngineError {}
 /** One request failed (e.g. its logits were not finite); the engine goes on serving the others. */

@@ -43,7 +43,7 @@ export function invalidParam(param: string, message: string, code = 'invalid_val
 export function toHttpError(err: unknown, requestId: string): { httpError: HttpError; isInternal: boolean } {
   if (err instanceof HttpError) return { httpError: err, isInternal: false };
   if (err instanceof InvalidRequestError) {
-    return { httpError: new HttpError(400, err.message, 'invalid_request_error', null, err.code.toLowerCase()), isInternal: false };
+    return { httpError: new HttpError(400, err.message, 'invalid_request_error', err.param ?? null, err.code.toLowerCase()), isInternal: false };
   }
   if (err instanceof CapacityError) {
     return {

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { HttpError } from './http-error.js';
-import { PARAM, paramOf, parseRequest } from './parse-request.js';
-import { numberIn, optional, refuse } from './request-fields.js';
+import { PARAM, paramOf } from '../validation/field-issue.js';
+import { parseRequest } from './parse-request.js';
+import { numberIn, optional, refuse } from '../validation/request-fields.js';
 
 const schema = z
   .object({

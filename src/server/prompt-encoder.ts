@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ServingEngine } from '../engine/serving-engine.js';
-import type { ChatMessage, ChatTemplate } from './chat-completions/chat-template.js';
-import type { ToolOffer } from './tools/tool-request.js';
+import type { ChatMessage, ChatTemplate } from '../chat/chat-template.js';
+import type { ToolOffer } from '../chat/tool-request.js';
 import { deserializeError, encodePrompt, type PromptJob, type PromptReply, type PromptWorkerData } from './prompt-jobs.js';
 
 /** a job before it is numbered: `id` left out of each member of the union */

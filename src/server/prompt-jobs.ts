@@ -1,9 +1,8 @@
 import { checkPromptBytes } from '../engine/prompt-length.js';
 import { InvalidRequestError, type ErrorCode } from '../errors/engine-error.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
-import type { ChatMessage, ChatTemplate } from './chat-completions/chat-template.js';
-import { HttpError, type OpenAiErrorType } from './http-error.js';
-import type { ToolOffer } from './tools/tool-request.js';
+import type { ChatMessage, ChatTemplate } from '../chat/chat-template.js';
+import type { ToolOffer } from '../chat/tool-request.js';
 
 /** what the prompt thread is started with */
 export interface PromptWorkerData {
@@ -32,10 +31,9 @@ export type PromptReply =
   /** id -1: the thread could not start */
   | { readonly id: number; readonly error: SerializedError };
 
-/** an error as it crosses the thread boundary: the request errors keep their class and fields */
+/** an error as it crosses the thread boundary: a request error keeps its class and fields */
 export type SerializedError =
-  | { readonly kind: 'http'; readonly status: number; readonly message: string; readonly type: OpenAiErrorType; readonly param: string | null; readonly code: string | null }
-  | { readonly kind: 'invalid'; readonly code: ErrorCode; readonly message: string }
+  | { readonly kind: 'invalid'; readonly code: ErrorCode; readonly message: string; readonly param: string | undefined }
   | { readonly kind: 'other'; readonly message: string };
 
 /**
@@ -52,15 +50,11 @@ export function encodePrompt(job: PromptJob, tokenizer: Tokenizer, chatTemplate:
 }
 
 export function serializeError(err: unknown): SerializedError {
-  if (err instanceof HttpError) {
-    return { kind: 'http', status: err.status, message: err.message, type: err.type, param: err.param, code: err.code };
-  }
-  if (err instanceof InvalidRequestError) return { kind: 'invalid', code: err.code, message: err.message };
+  if (err instanceof InvalidRequestError) return { kind: 'invalid', code: err.code, message: err.message, param: err.param };
   return { kind: 'other', message: err instanceof Error ? err.message : String(err) };
 }
 
 export function deserializeError(e: SerializedError): Error {
-  if (e.kind === 'http') return new HttpError(e.status, e.message, e.type, e.param, e.code);
-  if (e.kind === 'invalid') return new InvalidRequestError(e.code, e.message);
+  if (e.kind === 'invalid') return new InvalidRequestError(e.code, e.message, { param: e.param });
   return new Error(`the prompt thread failed: ${e.message}`);
 }

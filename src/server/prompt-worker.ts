@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { MetadataReader } from '../formats/gguf/index.js';
 import { readModel } from '../formats/read-model.js';
 import { createTokenizer } from '../tokenizer/tokenizer.js';
-import { ChatTemplate } from './chat-completions/chat-template.js';
+import { ChatTemplate } from '../chat/chat-template.js';
 import { encodePrompt, type PromptJob, type PromptReply, type PromptWorkerData, serializeError } from './prompt-jobs.js';
 
 const { modelPath, tokenizerPath, chatTemplateSource, contextSize } = workerData as PromptWorkerData;

@@ -2,8 +2,8 @@ import { z } from 'zod';
 import type { GenerationOptions } from '../engine/generation-options.js';
 import { REPETITION_PENALTY_RANGE } from '../sampling/sampling-params.js';
 import { HttpError } from './http-error.js';
-import { PARAM } from './parse-request.js';
-import { booleanField, numberIn, optional, optionalBoolean, optionalNumber, refuse, withDefault } from './request-fields.js';
+import { PARAM } from '../validation/field-issue.js';
+import { booleanField, numberIn, optional, optionalBoolean, optionalNumber, refuse, withDefault } from '../validation/request-fields.js';
 
 export const MAX_NUM_CHOICES = 16;
 export const MAX_STOP_STRINGS = 4;

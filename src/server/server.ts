@@ -1,7 +1,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ServingEngine } from '../engine/serving-engine.js';
-import { ChatTemplate } from './chat-completions/chat-template.js';
+import { ChatTemplate } from '../chat/chat-template.js';
 import { PromptEncoder } from './prompt-encoder.js';
 import { chatCompletionsRoute } from './chat-completions/route.js';
 import { completionsRoute } from './completions/route.js';

@@ -4,8 +4,8 @@ import type { ServingEngine } from '../engine/serving-engine.js';
 import { LOGIT_BIAS_RANGE } from '../sampling/logits-processors.js';
 import { invalidParam } from './http-error.js';
 import { z } from 'zod';
-import { PARAM } from './parse-request.js';
-import { isObject, optional, optionalBoolean, optionalString, refuse, stringField, type JsonObject } from './request-fields.js';
+import { PARAM } from '../validation/field-issue.js';
+import { isObject, optional, optionalBoolean, optionalString, refuse, stringField, type JsonObject } from '../validation/request-fields.js';
 
 /** A request's output constraint and the field it came from (400s name that field). */
 export interface RequestConstraint {

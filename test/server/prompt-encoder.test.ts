@@ -7,8 +7,7 @@ import { createServingEngine } from '../../src/engine/async-engine.js';
 import { loadModel } from '../../src/engine/loaded-model.js';
 import type { ServingEngine } from '../../src/engine/serving-engine.js';
 import { InvalidRequestError } from '../../src/errors/engine-error.js';
-import { ChatTemplate } from '../../src/server/chat-completions/chat-template.js';
-import { HttpError } from '../../src/server/http-error.js';
+import { ChatTemplate } from '../../src/chat/chat-template.js';
 import { PromptEncoder } from '../../src/server/prompt-encoder.js';
 import { writeSyntheticModel } from '../../src/testing/synthetic-model.js';
 
@@ -88,9 +87,8 @@ describe.skipIf(!HAS_VOCAB)('PromptEncoder: prompts rendered and tokenized on th
     const other = PromptEncoder.start(engine, failing);
     try {
       const e2 = await other.encodeChat([{ role: 'user', content: 'hi' }]).catch((e: unknown) => e);
-      expect(e2).toBeInstanceOf(HttpError);
-      expect((e2 as HttpError).status).toBe(400);
-      expect((e2 as HttpError).message).toMatch(/roles must alternate/);
+      expect(e2).toBeInstanceOf(InvalidRequestError);
+      expect(e2).toMatchObject({ code: 'INVALID_MESSAGES', param: 'messages', message: expect.stringMatching(/roles must alternate/) });
     } finally {
       other.close();
     }

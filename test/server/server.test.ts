@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChatTemplate } from '../../src/chat/chat-template.js';
 import { CapacityError } from '../../src/errors/engine-error.js';
 import type { GenerationChunk, GenerationOptions } from '../../src/engine/generation-options.js';
 import type { ServingEngine } from '../../src/engine/serving-engine.js';
@@ -293,6 +294,25 @@ describe('errors', () => {
     expect(manyMessages.status).toBe(400);
     expect(manyMessages.body.error).toMatchObject({ code: 'prompt_too_long' });
     expect(manyMessages.body.error.message).toMatch(/513 messages cannot fit in a context of 512 tokens/);
+  });
+
+  it("a chat the model's template refuses (raise_exception) → 400 naming messages, code invalid_messages", async () => {
+    const chatTemplate = ChatTemplate.fromSource("{{ raise_exception('roles must alternate') }}", engine.model.tokenizer);
+    const refusing = await startTestServer(engine, undefined, { chatTemplate });
+    try {
+      for (const [path, body] of [
+        ['/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }] }],
+        ['/v1/responses', { input: 'hi' }],
+      ] as const) {
+        const r = await postJson(`${refusing.baseUrl}${path}`, body);
+        expect(r.status, path).toBe(400);
+        expect(r.body, path).toEqual({
+          error: { message: 'the chat template failed: roles must alternate', type: 'invalid_request_error', param: 'messages', code: 'invalid_messages' },
+        });
+      }
+    } finally {
+      await refusing.close();
+    }
   });
 
   it('invalid JSON and an empty body → 400', async () => {

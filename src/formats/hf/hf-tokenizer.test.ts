@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ModelLoadError } from '../../errors/engine-error.js';
-import { ChatTemplate } from '../../server/chat-completions/chat-template.js';
+import { ChatTemplate } from '../../chat/chat-template.js';
 import { createTokenizer, type Tokenizer } from '../../tokenizer/tokenizer.js';
 import { GgufValueType, MetadataReader, readGguf, type GgufValue } from '../gguf/index.js';
 import { readJsonFile } from './hf-directory.js';

@@ -12,8 +12,8 @@ import { checkMaxTokensFit, toGenerationOptions } from '../sampling-fields.js';
 import { checkServedModel } from '../served-model.js';
 import { chatCompletionBody } from './schema.js';
 import { checkConstraintCompiles, readLogitBias, type RequestConstraint } from '../structured-output.js';
-import { forcedToolCallFor } from '../tools/tool-call-format.js';
-import { ToolCallOutput, type WireToolCall } from '../tools/tool-call-output.js';
+import { forcedToolCallFor } from '../../chat/tool-call-format.js';
+import { ToolCallOutput, type WireToolCall } from '../../chat/tool-call-output.js';
 
 interface WireTopLogprob {
   token: string;

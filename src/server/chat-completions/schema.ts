@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import type { ChatMessage } from './chat-template.js';
-import { PARAM } from '../parse-request.js';
-import { isObject, optional, optionalBoolean, optionalNumber, optionalString, refuse, stringField } from '../request-fields.js';
+import type { ChatMessage } from '../../chat/chat-template.js';
+import { PARAM } from '../../validation/field-issue.js';
+import { isObject, optional, optionalBoolean, optionalNumber, optionalString, refuse, stringField } from '../../validation/request-fields.js';
 import { MAX_COMPLETION_TOKENS_SHAPE, refineSampling, SAMPLING_SHAPE, toSamplingFields } from '../sampling-fields.js';
 import { CONSTRAINT_SHAPE, refineConstraint, toRequestConstraint } from '../structured-output.js';
-import { refineTools, TOOL_SHAPE, toToolRequest } from '../tools/tool-request.js';
+import { refineTools, TOOL_SHAPE, toToolRequest } from '../../chat/tool-request.js';
 
 const ROLES = ['system', 'developer', 'user', 'assistant', 'tool'] as const;
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { PARAM } from '../parse-request.js';
-import { optional, optionalNumber, optionalString, refuse } from '../request-fields.js';
+import { PARAM } from '../../validation/field-issue.js';
+import { optional, optionalNumber, optionalString, refuse } from '../../validation/request-fields.js';
 import { refineSampling, SAMPLING_SHAPE, toSamplingFields } from '../sampling-fields.js';
 import { CONSTRAINT_SHAPE, refineConstraint, toRequestConstraint } from '../structured-output.js';
 

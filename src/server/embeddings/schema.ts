@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { POOLING_TYPES, type PoolingType } from '../../engine/embedding-options.js';
-import { PARAM } from '../parse-request.js';
-import { numberIn, optional, optionalBoolean, optionalString, refuse, withDefault } from '../request-fields.js';
+import { PARAM } from '../../validation/field-issue.js';
+import { numberIn, optional, optionalBoolean, optionalString, refuse, withDefault } from '../../validation/request-fields.js';
 
 /** OpenAI's limit on inputs per request. */
 export const MAX_EMBEDDING_INPUTS = 2048;

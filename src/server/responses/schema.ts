@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import type { ChatMessage } from '../chat-completions/chat-template.js';
-import { PARAM } from '../parse-request.js';
-import { isObject, optional, optionalNumber, optionalString, refuse, stringField, withDefault, booleanField, type JsonObject } from '../request-fields.js';
+import type { ChatMessage } from '../../chat/chat-template.js';
+import { PARAM } from '../../validation/field-issue.js';
+import { isObject, optional, optionalNumber, optionalString, refuse, stringField, withDefault, booleanField, type JsonObject } from '../../validation/request-fields.js';
 
 const ROLES = ['user', 'assistant', 'system', 'developer'] as const;
 

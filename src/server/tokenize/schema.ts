@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { PARAM } from '../parse-request.js';
-import { refuse, stringField, withDefault, booleanField } from '../request-fields.js';
+import { PARAM } from '../../validation/field-issue.js';
+import { refuse, stringField, withDefault, booleanField } from '../../validation/request-fields.js';
 
 /** POST /tokenize, as llama-server takes it. */
 export const tokenizeBody = z

@@ -2,8 +2,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MODEL_PATH } from '../../src/cli/default-model.js';
 import { loadModel } from '../../src/engine/loaded-model.js';
 import type { Model } from '../../src/engine/model.js';
-import { ChatTemplate, FALLBACK_CHAT_TEMPLATE } from '../../src/server/chat-completions/chat-template.js';
-import { HttpError } from '../../src/server/http-error.js';
+import { ChatTemplate, FALLBACK_CHAT_TEMPLATE } from '../../src/chat/chat-template.js';
+import { InvalidRequestError } from '../../src/errors/engine-error.js';
 
 const CHATML =
   "{{ bos_token }}{% for m in messages %}{% if m.role == 'user' and loop.index0 % 2 == 1 %}{{ raise_exception('roles must alternate') }}{% endif %}" +
@@ -35,10 +35,10 @@ describe('ChatTemplate', () => {
     expect(template.render([{ role: 'user', content: 'Hi' }], false)).toBe('<|im_start|>user\nHi<|im_end|>\n');
   });
 
-  it("a template's raise_exception is the caller's 400", () => {
+  it("a template's raise_exception is the caller's error, naming the messages", () => {
     const template = ChatTemplate.fromSource(CHATML, model.tokenizer);
     const render = () => template.render([{ role: 'assistant', content: 'a' }, { role: 'user', content: 'b' }]);
-    expect(render).toThrow(HttpError);
-    expect(render).toThrow(/roles must alternate/);
+    expect(render).toThrow(InvalidRequestError);
+    expect(render).toThrow(expect.objectContaining({ code: 'INVALID_MESSAGES', param: 'messages', message: expect.stringMatching(/roles must alternate/) }));
   });
 });

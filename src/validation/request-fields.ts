@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { PARAM } from './parse-request.js';
+import { PARAM } from './field-issue.js';
 
 /**
  * zod builders for the fields OpenAI request bodies share. As the OpenAI API does, an optional
- * field sent as `null` counts as absent. Messages name the field as `{param}` (parse-request.ts
+ * field sent as `null` counts as absent. Messages name the field as `{param}` (field-issue.ts
  * fills in its path).
  */
 export type JsonObject = Record<string, unknown>;

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { MetadataReader } from '../../formats/gguf/index.js';
-import { createConstraintCompiler } from '../../grammar/index.js';
-import { buildSpmVocab } from '../../testing/synthetic-vocab.js';
-import { createTokenizer } from '../../tokenizer/tokenizer.js';
-import { ChatTemplate } from '../chat-completions/chat-template.js';
+import { MetadataReader } from '../formats/gguf/index.js';
+import { createConstraintCompiler } from '../grammar/index.js';
+import { buildSpmVocab } from '../testing/synthetic-vocab.js';
+import { createTokenizer } from '../tokenizer/tokenizer.js';
+import { ChatTemplate } from './chat-template.js';
 import { detectToolFamily, forcedToolCall, parseToolCalls, type ToolFamily } from './tool-call-format.js';
 import { ToolCallOutput } from './tool-call-output.js';
 import type { ToolDefinition, ToolRequest } from './tool-request.js';

@@ -1,10 +1,10 @@
 import { Template } from '@huggingface/jinja';
-import type { Model } from '../../engine/model.js';
-import type { Tokenizer } from '../../tokenizer/tokenizer.js';
-import { HttpError } from '../http-error.js';
-import { detectToolFamily, type ToolFamily } from '../tools/tool-call-format.js';
-import { toTemplateInput } from '../tools/template-messages.js';
-import type { ToolOffer } from '../tools/tool-request.js';
+import type { Model } from '../engine/model.js';
+import { InvalidRequestError } from '../errors/engine-error.js';
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { detectToolFamily, type ToolFamily } from './tool-call-format.js';
+import { toTemplateInput } from './template-messages.js';
+import type { ToolOffer } from './tool-request.js';
 
 /** A call an assistant turn made: `arguments` is a JSON object's text, as OpenAI sends it. */
 export interface ChatToolCall {
@@ -74,7 +74,8 @@ export class ChatTemplate {
   }
 
   /**
-   * The prompt text; a template error (e.g. raise_exception on bad role order) is the caller's 400.
+   * The prompt text; a template error (e.g. raise_exception on bad role order) is the caller's:
+   * InvalidRequestError INVALID_MESSAGES (param `messages`).
    * `tools` (offered to the model) and the messages' tool calls and results are rendered as the
    * template's family expects (see toTemplateInput).
    */
@@ -88,7 +89,7 @@ export class ChatTemplate {
         add_generation_prompt: isGenerationPromptAdded,
       });
     } catch (err) {
-      throw new HttpError(400, `the chat template failed: ${(err as Error).message}`, 'invalid_request_error', 'messages', 'invalid_messages');
+      throw new InvalidRequestError('INVALID_MESSAGES', `the chat template failed: ${(err as Error).message}`, { param: 'messages' });
     }
     if (this.isBosAddedByTokenizer && this.bosToken !== '' && text.startsWith(this.bosToken)) {
       text = text.slice(this.bosToken.length);

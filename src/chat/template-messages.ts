@@ -1,4 +1,4 @@
-import type { ChatMessage } from '../chat-completions/chat-template.js';
+import type { ChatMessage } from './chat-template.js';
 import { genericToolsPrompt, type ToolFamily } from './tool-call-format.js';
 import type { ToolOffer } from './tool-request.js';
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { PARAM, parseRequest } from '../parse-request.js';
-import { isObject, optionalString, refuse, withDefault, booleanField, optional, type JsonObject } from '../request-fields.js';
+import { InvalidRequestError } from '../errors/engine-error.js';
+import { fieldIssue, PARAM } from '../validation/field-issue.js';
+import { isObject, optionalString, refuse, withDefault, booleanField, optional, type JsonObject } from '../validation/request-fields.js';
 
 /** One function the model may call (OpenAI `tools[i].function`). */
 export interface ToolDefinition {
@@ -97,7 +98,10 @@ export function toToolRequest({ tools = [], tool_choice: choice = 'auto', parall
 /** The tool fields alone (the library's chat session takes them in wire form too). */
 export const toolFields = z.object(TOOL_SHAPE).superRefine(refineTools).transform(toToolRequest);
 
-/** `tools`, `tool_choice`, `parallel_tool_calls` → a ToolRequest; a 400 HttpError naming the field when one is wrong. */
+/** `tools`, `tool_choice`, `parallel_tool_calls` → a ToolRequest; an InvalidRequestError naming the field (`param`) when one is wrong. */
 export function readToolRequest(raw: unknown): ToolRequest | undefined {
-  return parseRequest(toolFields, raw);
+  const result = toolFields.safeParse(raw);
+  if (result.success) return result.data;
+  const { param, message } = fieldIssue(result.error, raw);
+  throw new InvalidRequestError('INVALID_ARGUMENT', message, { param });
 }

@@ -1,5 +1,5 @@
-import type { ConstraintSpec } from '../../grammar/token-constraint.js';
-import type { JsonObject } from '../request-fields.js';
+import type { ConstraintSpec } from '../grammar/token-constraint.js';
+import type { JsonObject } from '../validation/request-fields.js';
 import type { ToolDefinition, ToolRequest } from './tool-request.js';
 import { HERMES_OPEN, MISTRAL_MARKER, type ToolFamily } from './tool-call-family.js';
 import { ToolCallStream } from './tool-call-stream.js';
