@@ -11,7 +11,9 @@ const MAX_SPARE_BYTES = 64 * 2 ** 20;
 
 /**
  * Looks up, validates and reads a model's tensors. Every error names the tensor and what was
- * expected, so a bad or unsupported file is diagnosed at load time, not mid-generation.
+ * expected, so a bad or unsupported file is diagnosed at load time, not mid-generation. A matrix
+ * is the caller's, in a buffer of its own, until the caller gives it back through `upload`; a
+ * buffer given back (the backend copied it) takes the next matrix read.
  */
 export class WeightLoader {
   private readonly infos: Map<string, GgufTensorInfo>;
