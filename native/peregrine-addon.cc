@@ -331,9 +331,28 @@ napi_value matmul(napi_env env, napi_callback_info info) { return matmulImpl(env
 napi_value matmulPacked(napi_env env, napi_callback_info info) { return matmulImpl(env, info, true); }
 
 /**
- * packWeights(handle, w u8, type, numRows, numCols) → ArrayBuffer | status: the weights in the
- * layout matmulPacked reads (huge-page memory); UNSUPPORTED_TYPE if this context's kernels do not
- * pack `type`.
+ * packedBytes(handle, type, numRows, numCols) → the bytes of the layout packWeights writes, 0 where
+ * this context's kernels do not pack `type`, or −status (a bad shape, a disposed context)
+ */
+napi_value packedBytes(napi_env env, napi_callback_info info) {
+  Args args(env, info);
+  if (Status s = args.handleStatus(); s != STATUS_OK) return makeInt(env, -s);
+  const int64_t type = args.integer(1, "w.type");
+  const int64_t numRows = args.integer(2, "w.numRows");
+  const int64_t numCols = args.integer(3, "w.numCols");
+  const int64_t rb = checkedRowBytes(type, numCols);
+  args.check(numRows > 0 && numRows < kMaxDim && numCols > 0 && numCols < kMaxDim && rb > 0, "bad shape");
+  if (!args.isOk()) return makeInt(env, -STATUS_BAD_ARGUMENT);
+  const size_t bytes = hasMatmul(type) ? args.ctx()->kernels()->packedBytes(static_cast<int32_t>(type), numRows, numCols) : 0;
+  napi_value out;
+  napi_create_int64(env, static_cast<int64_t>(bytes), &out);
+  return out;
+}
+
+/**
+ * packWeights(handle, w u8, type, numRows, numCols, out u8) → status: writes the weights in the
+ * layout matmulPacked reads to `out` (at least packedBytes long; the caller's memory, e.g. a weight
+ * arena's); UNSUPPORTED_TYPE if this context's kernels do not pack `type`.
  */
 napi_value packWeights(napi_env env, napi_callback_info info) {
   PG_BEGIN();
@@ -342,6 +361,8 @@ napi_value packWeights(napi_env env, napi_callback_info info) {
   const int64_t type = args.integer(2, "w.type");
   const int64_t numRows = args.integer(3, "w.numRows");
   const int64_t numCols = args.integer(4, "w.numCols");
+  int64_t outLen;
+  uint8_t* out = args.typedArray<uint8_t>(5, napi_uint8_array, &outLen, "out");
   PG_RETURN_IF_BAD();
   if (!hasMatmul(type)) return makeInt(env, STATUS_UNSUPPORTED_TYPE);  // (packedBytes says which pack)
   const int64_t rb = checkedRowBytes(type, numCols);
@@ -351,12 +372,10 @@ napi_value packWeights(napi_env env, napi_callback_info info) {
   const KernelTable* k = args.ctx()->kernels();
   const size_t bytes = k->packedBytes(static_cast<int32_t>(type), numRows, numCols);
   if (bytes == 0) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
-  uint8_t* data = nullptr;
-  Status status = STATUS_OK;
-  napi_value buffer = hugePageBuffer(env, bytes, &data, &status);
-  if (!buffer) return makeInt(env, status);
-  k->packWeights(static_cast<int32_t>(type), w, numRows, numCols, data);
-  return buffer;
+  args.check(outLen >= static_cast<int64_t>(bytes), "out has %lld bytes, the packed layout needs %zu", static_cast<long long>(outLen), bytes);
+  PG_RETURN_IF_BAD();
+  k->packWeights(static_cast<int32_t>(type), w, numRows, numCols, out);
+  return makeInt(env, STATUS_OK);
 }
 
 /** the shared body of embedding and embeddingPacked */
@@ -697,6 +716,7 @@ NAPI_MODULE_INIT() {
       {"allocateWeightBuffer", nullptr, allocateWeightBuffer, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"matmul", nullptr, matmul, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"matmulPacked", nullptr, matmulPacked, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"packedBytes", nullptr, packedBytes, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"packWeights", nullptr, packWeights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"embedding", nullptr, embedding, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"embeddingPacked", nullptr, embeddingPacked, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

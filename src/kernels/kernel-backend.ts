@@ -157,8 +157,9 @@ export interface KernelBackend extends Disposable {
   /**
    * Takes in a weight matrix once, at load, for `use` (default 'matmul'): the backend may copy it
    * into the layout it runs fastest (rows interleaved for SIMD, huge pages, device memory), after
-   * which the caller may drop `w`'s bytes; a backend that uses them in place (the reference
-   * backend) keeps them referenced. Every matmul and embedding takes a handle from here.
+   * which the caller may drop `w`'s bytes or reuse their buffer (the loader reads the next tensor
+   * into it); a backend that uses them in place (the reference backend) returns `w` itself, and
+   * any other handle holds no reference to `w.data`. Every matmul and embedding takes a handle from here.
    */
   uploadWeight(w: WeightTensor, use?: WeightUse): WeightHandle;
   /** lets a weight's memory go; twice is harmless, a matmul by it afterwards is a DisposedError where the backend can tell */

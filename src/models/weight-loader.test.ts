@@ -4,9 +4,12 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GgmlType } from '../formats/ggml-type.js';
 import { readGguf, writeGguf } from '../formats/gguf/index.js';
+import type { WeightTensor, WeightUse } from '../kernels/kernel-backend.js';
+import { ReferenceBackend } from '../kernels/reference/reference-backend.js';
 import { quantize } from '../quant/index.js';
 import { Rng } from '../util/rng.js';
 import { WeightLoader } from './weight-loader.js';
+import { Workspace } from './workspace.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'peregrine-weight-loader-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -73,5 +76,41 @@ describe('WeightLoader.outputScale', () => {
     const w = new WeightLoader(readGguf(path));
     expect(() => w.outputScale('blk.0.attn_k.weight')).toThrow(/attn_k\.scale' has shape \[2\], expected \[1\]/);
     expect(() => w.outputScale('blk.0.attn_v.weight')).toThrow(/attn_v\.scale' is NaN, not a finite scale/);
+  });
+});
+
+describe('WeightLoader.upload', () => {
+  const parts = { q: matrix(GgmlType.Q8_0, 32), k: matrix(GgmlType.Q8_0, 16), v: matrix(GgmlType.Q8_0, 16) };
+  const path = join(dir, 'upload.gguf');
+  writeGguf(path, {
+    metadata: {},
+    tensors: Object.entries(parts).map(([name, data]) => ({ name, shape: [numCols, data.length / (numCols / 32 * 34)], type: GgmlType.Q8_0, data })),
+  });
+  /** a backend that copies what it uploads for matmul (as the native one packs it) */
+  class CopyingBackend extends ReferenceBackend {
+    override uploadWeight(w: WeightTensor, use?: WeightUse): WeightTensor {
+      return use === 'embedding' ? w : { ...w, data: new Uint8Array(w.data) };
+    }
+  }
+
+  it('reads the next matrix into the buffer of one the backend copied, with the right bytes; never into one the backend keeps or the caller was not done with', () => {
+    const w = new WeightLoader(readGguf(path));
+    const ws = new Workspace(new CopyingBackend());
+    const q = w.matrix('q', 32, numCols);
+    const uploaded = w.upload(ws, q);
+    const k = w.matrix('k', 16, numCols);
+    expect(k.data.buffer).toBe(q.data.buffer);
+    expect(k.data).toEqual(parts.k);
+    expect((uploaded as WeightTensor).data).toEqual(parts.q); // the copy, untouched by the read into q's old buffer
+    const v = w.matrix('v', 16, numCols); // k was not given back: a buffer of its own
+    expect(v.data.buffer).not.toBe(k.data.buffer);
+    expect([k.data, v.data]).toEqual([parts.k, parts.v]);
+
+    const kept = new WeightLoader(readGguf(path));
+    const reference = new Workspace(new ReferenceBackend()); // uses the bytes in place
+    const q2 = kept.matrix('q', 32, numCols);
+    kept.upload(reference, q2);
+    expect(kept.matrix('k', 16, numCols).data.buffer).not.toBe(q2.data.buffer);
+    expect(q2.data).toEqual(parts.q);
   });
 });

@@ -2,17 +2,27 @@ import { ModelLoadError } from '../errors/engine-error.js';
 import { untrustedPath, untrustedText } from '../errors/untrusted-text.js';
 import { ggmlTypeName } from '../formats/ggml-type.js';
 import { readTensorData, readTensorsInto, type GgufFile, type GgufTensorInfo } from '../formats/gguf/index.js';
-import type { WeightTensor } from '../kernels/kernel-backend.js';
+import type { WeightHandle, WeightTensor } from '../kernels/kernel-backend.js';
 import { codecFor } from '../quant/index.js';
+import type { Workspace } from './workspace.js';
+
+/** the largest read buffer `upload` keeps for the next read (a 1B's token embedding, 148 MB, is left to the garbage collector: kept, it would be resident for the rest of the load) */
+const MAX_SPARE_BYTES = 64 * 2 ** 20;
 
 /**
  * Looks up, validates and reads a model's tensors. Every error names the tensor and what was
- * expected, so a bad or unsupported file is diagnosed at load time, not mid-generation.
+ * expected, so a bad or unsupported file is diagnosed at load time, not mid-generation. A matrix
+ * is the caller's, in a buffer of its own, until the caller gives it back through `upload`; a
+ * buffer given back (the backend copied it) takes the next matrix read.
  */
 export class WeightLoader {
   private readonly infos: Map<string, GgufTensorInfo>;
   /** tensors read so far, for checkAllUsed */
   private readonly used = new Set<string>();
+  /** the buffers this loader read matrices into (only these are ever reused) */
+  private readonly readBuffers = new WeakSet<ArrayBuffer>();
+  /** a read buffer whose bytes a backend has copied (`upload`): the next matrix is read into it if it fits */
+  private spare: ArrayBuffer | undefined;
 
   constructor(private readonly file: GgufFile) {
     this.infos = new Map(file.tensors.map((t) => [t.name, t]));
@@ -52,10 +62,38 @@ export class WeightLoader {
     return this.file.tensorSource?.read(info) ?? readTensorData(this.file, [info]).get(info.name)!;
   }
 
+  /** `byteLength` bytes to read a matrix into: the spare buffer where it fits, else a new one; the caller's until given back by `upload` */
+  private readBuffer(byteLength: number): Uint8Array {
+    const spare = this.spare;
+    this.spare = undefined;
+    if (spare && spare.byteLength >= byteLength) return new Uint8Array(spare, 0, byteLength);
+    const buffer = new ArrayBuffer(byteLength);
+    this.readBuffers.add(buffer);
+    return new Uint8Array(buffer);
+  }
+
   /** A 2-D weight [numRows, numCols] (ggml shape [numCols, numRows]). */
   matrix(name: string, numRows: number, numCols: number): WeightTensor {
     const info = this.info(name, [numCols, numRows]);
-    return { name, type: info.type, numRows, numCols, data: this.bytes(info) };
+    if (this.file.tensorSource) return { name, type: info.type, numRows, numCols, data: this.file.tensorSource.read(info) };
+    const data = this.readBuffer(info.byteSize);
+    readTensorsInto(this.file, [info], data);
+    return { name, type: info.type, numRows, numCols, data };
+  }
+
+  /**
+   * `t` uploaded with `ws` for matmul, the caller done with `t`: where the backend copied the bytes
+   * (packed them, moved them to huge pages) and this loader read them, their buffer takes the next
+   * matrix read, instead of one buffer per matrix left to the garbage collector (on 1B Q4_0 that
+   * was 50 MB of the load's peak RSS, and a page fault every 4 KiB read).
+   */
+  upload(ws: Workspace, t: WeightTensor): WeightHandle {
+    const handle = ws.uploadWeight(t);
+    const buffer = t.data.buffer;
+    if (handle !== t && buffer instanceof ArrayBuffer && this.readBuffers.has(buffer) && buffer.byteLength <= MAX_SPARE_BYTES && buffer.byteLength > (this.spare?.byteLength ?? 0)) {
+      this.spare = buffer;
+    }
+    return handle;
   }
 
   /**
@@ -67,7 +105,7 @@ export class WeightLoader {
   stackedMatrix(stackedName: string, parts: readonly (readonly [name: string, numRows: number])[], numCols: number): WeightTensor | undefined {
     const infos = parts.map(([name, numRows]) => this.info(name, [numCols, numRows]));
     if (infos.some((info) => info.type !== infos[0]!.type)) return undefined;
-    const data = new Uint8Array(new ArrayBuffer(infos.reduce((sum, info) => sum + info.byteSize, 0)));
+    const data = this.readBuffer(infos.reduce((sum, info) => sum + info.byteSize, 0));
     if (this.file.tensorSource) {
       let offset = 0;
       for (const info of infos) {

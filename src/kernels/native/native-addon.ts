@@ -44,8 +44,10 @@ export interface NativeAddon {
     numTokens: number,
     glu: NativeGlu,
   ): number;
-  /** the weights in the packed layout (huge-page memory), or a status (UNSUPPORTED_TYPE: this ISA does not pack the type) */
-  packWeights(h: NativeHandle, w: Uint8Array, type: number, numRows: number, numCols: number): ArrayBuffer | number;
+  /** the bytes of the packed layout of such a matrix, 0 where this ISA does not pack the type, or −status */
+  packedBytes(h: NativeHandle, type: number, numRows: number, numCols: number): number;
+  /** writes the weights in the packed layout to `out` (at least packedBytes long); a status (UNSUPPORTED_TYPE: this ISA does not pack the type) */
+  packWeights(h: NativeHandle, w: Uint8Array, type: number, numRows: number, numCols: number, out: Uint8Array): number;
   embedding(h: NativeHandle, out: Float32Array, table: Uint8Array, type: number, numRows: number, numCols: number, ids: Int32Array): number;
   /** embedding rows of a table from packWeights */
   embeddingPacked(h: NativeHandle, out: Float32Array, packed: Uint8Array, type: number, numRows: number, numCols: number, ids: Int32Array): number;

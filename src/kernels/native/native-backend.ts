@@ -6,6 +6,7 @@ import type { HostKvCache, HostKvLayer } from '../host-kv-cache.js';
 import { kvTypeCode } from '../kv-cache-type.js';
 import type { AttentionShape, KernelBackend, KvCacheSpec, RopeParams, WeightTensor, WeightUse } from '../kernel-backend.js';
 import { ReferenceBackend } from '../reference/reference-backend.js';
+import { WeightArena } from './weight-arena.js';
 import {
   NATIVE_ISAS,
   NativeStatus,
@@ -93,9 +94,9 @@ const PACKABLE_TYPES = ggmlTypesWhere((t) => t.native?.packedFrom !== undefined)
  *
  * Memory: buffers are Float32Arrays and KV caches HostKvCaches (JavaScript memory, as the
  * reference backend's); an uploaded matmul weight is a copy in native-allocated memory (packed, or
- * the same bytes in huge pages) wrapped by an ArrayBuffer the garbage collector frees once nothing
- * references it (freeWeight drops this backend's references; the caller may drop the original
- * bytes right after upload). The backend itself owns native memory (threads, scratch buffers):
+ * the same bytes in huge pages), a view of a mapping it shares with the weights uploaded next to it
+ * (WeightArena), which the garbage collector frees once nothing references any of them (freeWeight
+ * drops this backend's references; the caller may drop the original bytes right after upload). The backend itself owns native memory (threads, scratch buffers):
  * call dispose() when done; any kernel call afterwards fails with DISPOSED.
  */
 export class NativeBackend implements KernelBackend, Disposable {
@@ -117,6 +118,8 @@ export class NativeBackend implements KernelBackend, Disposable {
   private readonly preparedPacked = new WeakSet<WeightTensor>();
   /** weights let go of with freeWeight */
   private readonly freedWeights = new WeakSet<WeightTensor>();
+  /** where uploadWeight puts its copies: many to a huge-page mapping, not each rounded up to 2 MiB pages */
+  private readonly arena = new WeightArena((bytes) => this.allocateWeights(bytes).buffer as ArrayBuffer);
 
   /** Use loadNativeBackend() / probeNativeBackend(). */
   private constructor(
@@ -180,16 +183,14 @@ export class NativeBackend implements KernelBackend, Disposable {
     if (this.fallback.isDisposed) throw new DisposedError(`the ${this.name} backend`);
     if (use === 'embedding' || !NATIVE_MATMUL_TYPES.has(w.type) || this.preparedPacked.has(w)) return w;
     if (PACKABLE_TYPES.has(w.type)) {
-      const result = this.addon.packWeights(this.handle, w.data, w.type, w.numRows, w.numCols);
-      if (result === NativeStatus.DISPOSED) throw new DisposedError(`the ${this.name} backend`);
-      if (typeof result !== 'number') {
-        const prepared: WeightTensor = { name: w.name, type: w.type, numRows: w.numRows, numCols: w.numCols, data: new Uint8Array(result) };
+      const packed = this.pack(w, (bytes) => this.arena.take(bytes));
+      if (packed) {
+        const prepared: WeightTensor = { name: w.name, type: w.type, numRows: w.numRows, numCols: w.numCols, data: packed };
         this.preparedPacked.add(prepared);
         return prepared;
       }
-      if (result !== NativeStatus.UNSUPPORTED_TYPE) this.check('uploadWeight', result);
     }
-    const data = this.allocateWeights(w.data.length);
+    const data = this.arena.take(w.data.length);
     data.set(w.data);
     return { name: w.name, type: w.type, numRows: w.numRows, numCols: w.numCols, data };
   }
@@ -411,11 +412,20 @@ export class NativeBackend implements KernelBackend, Disposable {
   private packedOf(w: WeightTensor): Uint8Array | null {
     let packed = this.packed.get(w);
     if (packed === undefined) {
-      const result = this.addon.packWeights(this.handle, w.data, w.type, w.numRows, w.numCols);
-      if (typeof result === 'number' && result !== NativeStatus.UNSUPPORTED_TYPE) this.check('packWeights', result);
-      packed = typeof result === 'number' ? null : new Uint8Array(result);
+      packed = this.pack(w, (bytes) => this.allocateWeights(bytes));
       this.packed.set(w, packed);
     }
+    return packed;
+  }
+
+  /** `w` in the packed layout, in memory from `allocate`; null where this CPU's kernels do not pack its type */
+  private pack(w: WeightTensor, allocate: (byteLength: number) => Uint8Array): Uint8Array | null {
+    const bytes = this.addon.packedBytes(this.handle, w.type, w.numRows, w.numCols);
+    if (bytes === -NativeStatus.DISPOSED) throw new DisposedError(`the ${this.name} backend`);
+    if (bytes < 0) this.check('packWeights', -bytes);
+    if (bytes === 0) return null;
+    const packed = allocate(bytes);
+    this.check('packWeights', this.addon.packWeights(this.handle, w.data, w.type, w.numRows, w.numCols, packed));
     return packed;
   }
 

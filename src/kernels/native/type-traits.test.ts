@@ -61,11 +61,15 @@ describe.skipIf(!loaded.ok)('native type traits', () => {
         for (const traits of GGML_TYPE_TRAITS.filter((t) => t.native)) {
           const numRows = 16;
           const numCols = traits.blockSize === 1 ? 64 : traits.blockSize;
-          const result = addon.packWeights(handle, new Uint8Array(ggmlByteSize(traits.type, numRows * numCols)), traits.type, numRows, numCols);
+          const bytes = addon.packedBytes(handle, traits.type, numRows, numCols);
           const packedFrom = traits.native!.packedFrom;
           const canPack = packedFrom !== undefined && isa >= NATIVE_ISAS.indexOf(packedFrom);
-          expect(typeof result !== 'number', `${traits.name} at ${NATIVE_ISAS[isa]}`).toBe(canPack);
-          if (typeof result === 'number') expect(result, traits.name).toBe(NativeStatus.UNSUPPORTED_TYPE);
+          expect(bytes > 0, `${traits.name} at ${NATIVE_ISAS[isa]}`).toBe(canPack);
+          expect(bytes, traits.name).toBeGreaterThanOrEqual(0);
+          const w = new Uint8Array(ggmlByteSize(traits.type, numRows * numCols));
+          const status = addon.packWeights(handle, w, traits.type, numRows, numCols, new Uint8Array(bytes));
+          expect(status, traits.name).toBe(canPack ? NativeStatus.OK : NativeStatus.UNSUPPORTED_TYPE);
+          if (canPack) expect(addon.packWeights(handle, w, traits.type, numRows, numCols, new Uint8Array(bytes - 1)), `${traits.name}: out one byte short`).toBe(NativeStatus.BAD_ARGUMENT);
         }
       } finally {
         addon.disposeContext(handle);

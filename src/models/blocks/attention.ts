@@ -112,7 +112,7 @@ export class AttentionBlock {
     const isLocal = isSlidingWindowLayer(c, layer);
     const layerRope = isLocal && c.localRope ? c.localRope : rope;
     const shardConfig = shard ? { ...c, numHeads: c.numHeads / shard.worldSize, numKvHeads: c.numKvHeads / shard.worldSize } : c;
-    return new AttentionBlock(ws.backend, ws, shardConfig, qkv, ws.uploadWeight(output), layerRope, bias, qkNorm, isLocal ? c.slidingWindow : undefined, w.outputScale(names.output));
+    return new AttentionBlock(ws.backend, ws, shardConfig, qkv, w.upload(ws, output), layerRope, bias, qkNorm, isLocal ? c.slidingWindow : undefined, w.outputScale(names.output));
   }
 
   /** the weights forward multiplies by, in call order */

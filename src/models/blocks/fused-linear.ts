@@ -30,10 +30,11 @@ export class FusedLinear {
   private readonly backend: KernelBackend;
 
   /**
-   * `parts` as loaded (not yet uploaded; uploaded here, into `ws`); `stackedName` names the stacked
-   * matrix. Or `parts` is one matrix already stacked (a file's fused tensor) and `partRows` gives
-   * its parts' rows. `scales`: each part's output scale (one for a stacked file tensor); parts
-   * with scales other than 1 are not stacked, each output is scaled after its matmul.
+   * `parts` as loaded (not yet uploaded; uploaded here, into `ws`, by `upload`: the loader's, which
+   * reuses a read buffer once the backend has copied it); `stackedName` names the stacked matrix.
+   * Or `parts` is one matrix already stacked (a file's fused tensor) and `partRows` gives its parts'
+   * rows. `scales`: each part's output scale (one for a stacked file tensor); parts with scales
+   * other than 1 are not stacked, each output is scaled after its matmul.
    */
   constructor(
     private readonly ws: Workspace,
@@ -41,14 +42,14 @@ export class FusedLinear {
     parts: readonly WeightTensor[],
     partRows?: readonly number[],
     scales: readonly (number | undefined)[] = [],
+    upload: (t: WeightTensor) => WeightHandle = (t) => ws.uploadWeight(t),
   ) {
     this.backend = ws.backend;
-    const prepare = (t: WeightTensor): WeightHandle => ws.uploadWeight(t);
     this.numRows = partRows ?? parts.map((p) => p.numRows);
     this.numCols = parts[0]!.numCols;
     const canStack = parts.every((p) => p.type === parts[0]!.type) && parts.every((_, i) => (scales[i] ?? 1) === 1);
-    if (parts.length === 1) this.weights = [prepare(parts[0]!)];
-    else this.weights = canStack ? [prepare(stackRows(stackedName, parts))] : parts.map(prepare);
+    if (parts.length === 1) this.weights = [upload(parts[0]!)];
+    else this.weights = canStack ? [upload(stackRows(stackedName, parts))] : parts.map((p) => upload(p));
     this.scales = this.weights.length === parts.length ? parts.map((_, i) => (scales[i] === 1 ? undefined : scales[i])) : [undefined];
   }
 
@@ -67,17 +68,18 @@ export class FusedLinear {
     shardPart?: (part: WeightTensor) => WeightTensor,
   ): FusedLinear {
     const partRows = parts.map(([, numRows]) => numRows);
+    const upload = (t: WeightTensor): WeightHandle => w.upload(ws, t);
     if (w.has(stackedName)) {
       if (shardPart) throw new ModelLoadError('UNSUPPORTED_ARCHITECTURE', `tensor parallelism cannot split the stacked tensor ${stackedName} yet`);
       const stacked = w.matrix(stackedName, partRows.reduce((a, b) => a + b, 0), numCols);
-      return new FusedLinear(ws, stackedName, [stacked], partRows, [w.outputScale(stackedName)]);
+      return new FusedLinear(ws, stackedName, [stacked], partRows, [w.outputScale(stackedName)], upload);
     }
     const scales = parts.map(([name]) => w.outputScale(name));
-    if (shardPart) return new FusedLinear(ws, stackedName, parts.map(([name, numRows]) => shardPart(w.matrix(name, numRows, numCols))), undefined, scales);
+    if (shardPart) return new FusedLinear(ws, stackedName, parts.map(([name, numRows]) => shardPart(w.matrix(name, numRows, numCols))), undefined, scales, upload);
     // read straight into one buffer when the parts can stack (no per-part copies to concatenate)
     const stacked = scales.every((s) => (s ?? 1) === 1) ? w.stackedMatrix(stackedName, parts, numCols) : undefined;
-    if (stacked) return new FusedLinear(ws, stackedName, [stacked], partRows);
-    return new FusedLinear(ws, stackedName, parts.map(([name, numRows]) => w.matrix(name, numRows, numCols)), undefined, scales);
+    if (stacked) return new FusedLinear(ws, stackedName, [stacked], partRows, undefined, upload);
+    return new FusedLinear(ws, stackedName, parts.map(([name, numRows]) => w.matrix(name, numRows, numCols)), undefined, scales, upload);
   }
 
   get isStacked(): boolean {

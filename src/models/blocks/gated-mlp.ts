@@ -42,7 +42,7 @@ export class GatedMlp {
     const gateUp = FusedLinear.load(w, ws, names.gateUp, [[names.gate, c.ffnSize], [names.up, c.ffnSize]], c.hiddenSize, split);
     const down = w.matrix(names.down, c.hiddenSize, c.ffnSize);
     const ffnSize = shard ? c.ffnSize / shard.worldSize : c.ffnSize;
-    return new GatedMlp(ws.backend, ws, ffnSize, gateUp, ws.uploadWeight(shard ? shardColumns(down, shard) : down), c.activation ?? 'silu', downScaleOf(w.outputScale(names.down), c.hiddenSize));
+    return new GatedMlp(ws.backend, ws, ffnSize, gateUp, w.upload(ws, shard ? shardColumns(down, shard) : down), c.activation ?? 'silu', downScaleOf(w.outputScale(names.down), c.hiddenSize));
   }
 
   /** the weights forward multiplies by, in call order */

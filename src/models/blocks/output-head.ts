@@ -40,7 +40,7 @@ export class OutputHead {
       invariant('data' in output, `a split output head needs ${tokenEmbedding.name}'s bytes, not its handle`);
       return new OutputHead(ws.backend, ws, norm, ws.uploadWeight(shardRows(output, shard)), softcap);
     }
-    const output = w.has(outputName) ? ws.uploadWeight(matrix()) : ws.uploadOrReuse(tokenEmbedding);
+    const output = w.has(outputName) ? w.upload(ws, matrix()) : ws.uploadOrReuse(tokenEmbedding);
     return new OutputHead(ws.backend, ws, norm, output, softcap);
   }
 
