@@ -62,7 +62,7 @@ export interface NativeTypeSupport {
   readonly hasEmbedding: boolean;
   /**
    * the lowest kernel level with a packed layout, where packWeights / uploadWeight repack it (8 rows
-   * interleaved on AVX2, 16 on AVX-512 and above; MXFP4 / NVFP4 / FP8_E4M3: 8 on every level);
+   * interleaved on AVX2, 16 on AVX-512 and above; MXFP4 / NVFP4: 8 on every level);
    * undefined when no level has one
    */
   readonly packedFrom?: 'avx2' | 'avx512';

@@ -967,6 +967,18 @@ for (const type of [GgmlType.FP8_E4M3]) {
     addMatmulCase({ ...w, data }, 3, rtol, undefined, ', NaN codes');
   }
   addMatmulCase(weight(type, 9, 64, true), 5, rtol, undefined, ', misaligned bytes');
+  {
+    // activations at f32's ends (AVX-512 scales each block of x by a power of two): token 0 with
+    // an exponent per value from 2^-140 to 2^90, token 1 one per block (subnormal, zero, 2^100)
+    const numCols = 320;
+    const x = gaussian(2 * numCols);
+    const blockExps = [-149, -135, -100, -20, 0, 40, 90, 100, 0, -60];
+    for (let c = 0; c < numCols; c++) {
+      x[c]! *= 2 ** (((c * 37) % 231) - 140);
+      x[numCols + c]! *= c >> 5 === 8 ? 0 : 2 ** blockExps[c >> 5]!;
+    }
+    addMatmulCase(weight(type, 33, numCols), 2, rtol, x, ', activations at the ends of f32');
+  }
   for (const glu of ['swiglu', 'geglu'] as const) {
     const w = weight(type, 45, 160);
     for (const numTokens of [1, 3, 33]) addMatmulCase(w, numTokens, rtol, gaussian(2 * numTokens * 160, 2), ` (${glu})`, glu);

@@ -172,8 +172,8 @@ export class NativeBackend implements KernelBackend, Disposable {
    * For 'matmul': `w` in this backend's preferred layout, for a model to keep in place of `w` (this
    * copies; drop the original bytes afterwards). Q8_0 / Q4_0 / Q4_K on AVX-512 come back packed (16 rows interleaved:
    * the fastest matmuls, still bit-exact), and on AVX2 too (8 rows interleaved; Q8_0 / Q4_0 bit-exact
-   * where the row-major AVX2 kernels are not, Q4_K with the row-major kernels' bits); MXFP4 / NVFP4 / FP8_E4M3 come back
-   * packed in 8 rows on both; every other native type comes back as the same bytes
+   * where the row-major AVX2 kernels are not, Q4_K with the row-major kernels' bits); MXFP4 / NVFP4 come back
+   * packed in 8 rows on both, FP8_E4M3 in 8 on AVX2 and 16 on AVX-512; every other native type comes back as the same bytes
    * in huge-page memory (fewer TLB misses while streaming); types without native matmuls come back
    * as `w` itself (the reference kernels read its bytes). The result is only for this backend:
    * packed bytes are not GGUF blocks any more. For 'embedding' (a table read a few rows per step):
