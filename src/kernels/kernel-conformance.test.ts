@@ -272,6 +272,9 @@ for (const type of [GgmlType.Q8_0, GgmlType.Q4_0]) {
   // apart), then the rest, then a partial group
   addMatmulCase(weight(type, 4871, 64), 1, MATMUL_RTOL.get(type)!);
 }
+// more tokens than AVX-512's L2-sized block of Q8_0 / Q4_0 activations (384 KiB: 40 tokens of
+// 8192 columns), so two blocks of tokens, the second ending in a partial tile; a partial row group
+for (const type of [GgmlType.Q8_0, GgmlType.Q4_0]) addMatmulCase(weight(type, 37, 8192), 45, MATMUL_RTOL.get(type)!);
 // AVX2's packed kernels: groups of 8 rows (one short of a group, one past, a partial third), 4 tokens
 // at a time (1; 8 and 32 as a decode step of many sequences; 6 for a partial tile), widths that are
 // not a multiple of 256 (9 and 65 blocks)
