@@ -7,9 +7,10 @@
  * Streaming: tensors are read, converted and written in chunks of rows (at most CHUNK_ELEMENTS
  * values, tensor-chunks.ts). With `threads` above 1, worker threads convert chunks in parallel
  * (chunk-pool.ts) while this thread writes them in order, at most 2 × threads chunks converted or
- * being converted and not yet written (each at most 4 MiB as f32, plus its input and output bytes:
- * about 40 MiB a thread at most); with 1, one chunk at a time on this thread. Either way memory stays
- * flat whatever the model's size, and the bytes are the same. The file is written beside the output
+ * being converted and not yet written (a chunk being converted holds its input bytes, 4 MiB of f32
+ * at most and its output; a converted one its output only: under 16 MiB a thread in all, besides
+ * each worker's own heap); with 1, one chunk at a time on this thread. Either way memory stays flat
+ * whatever the model's size, and the bytes are the same. The file is written beside the output
  * under a temporary name and renamed into place only when complete; on an error or an abort the
  * temporary file is removed and nothing is left at the output path.
  *
