@@ -1,12 +1,5 @@
-import {
-  CapacityError,
-  EngineDeadError,
-  EngineError,
-  InvalidRequestError,
-  ModelLoadError,
-  RequestFailedError,
-  type ErrorCode,
-} from '../errors/engine-error.js';
+import type { EngineError } from '../errors/engine-error.js';
+import { reviveEngineError, type SerializedError } from '../errors/serialized-error.js';
 import type { KvCacheType, WeightTensor } from '../kernels/kernel-backend.js';
 import type { ForwardBatch } from '../models/forward-batch.js';
 import type { ShardedForwardResult } from './parallel-executor.js';
@@ -90,25 +83,6 @@ export interface DeviceRequest {
   readonly command: DeviceCommand;
 }
 
-export interface SerializedError {
-  readonly name: string;
-  readonly code: string | undefined;
-  readonly message: string;
-}
-
-export function serializeError(err: unknown): SerializedError {
-  if (err instanceof Error) return { name: err.name, code: err instanceof EngineError ? err.code : undefined, message: err.message };
-  return { name: 'Error', code: undefined, message: String(err) };
-}
-
-const ERROR_CLASSES: Readonly<Record<string, new (code: ErrorCode, message: string) => EngineError>> = {
-  InvalidRequestError,
-  CapacityError,
-  ModelLoadError,
-  RequestFailedError,
-  EngineDeadError,
-};
-
 /**
  * The worker's error as the parent throws it, the same class and code where it is one of the
  * project's (a TransportError for the transport codes; EngineDeadError for a subclass not known
@@ -117,6 +91,5 @@ const ERROR_CLASSES: Readonly<Record<string, new (code: ErrorCode, message: stri
 export function reviveError(e: SerializedError, rank: number): EngineError {
   const message = `worker ${rank}: ${e.message}`;
   if (e.code !== undefined && isTransportErrorCode(e.code)) return new TransportError(e.code, message);
-  if (e.code !== undefined) return new (ERROR_CLASSES[e.name] ?? EngineDeadError)(e.code as ErrorCode, message);
-  return new TransportError('WORKER_FAILED', `${message} (${e.name})`);
+  return reviveEngineError(e, message) ?? new TransportError('WORKER_FAILED', `${message} (${e.name})`);
 }

@@ -14,20 +14,23 @@ export interface LaunchedWorker {
 }
 
 /**
- * worker-main's file and the Node options to run it: next to this module in the built package
- * (dist/parallel/worker-main.js); from the TypeScript sources (tests, vite-node benches), the .ts
- * file with the source loader (src/parallel/source-loader/), which transpiles it on load.
+ * A worker module's file and the Node options to run it, given its URL as the built package names
+ * it (`new URL('./x-worker.js', import.meta.url)`): that file in the built package (dist/); from
+ * the TypeScript sources (tests, vite-node benches), the .ts file beside it with the source loader
+ * (src/parallel/source-loader/), which transpiles it on load.
  */
-function workerEntry(): { readonly file: string; readonly execArgv: string[] } {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.js')) return { file: here.replace(/worker-launch\.js$/, 'worker-main.js'), execArgv: [] };
+export function workerEntry(builtUrl: URL): { readonly file: string; readonly execArgv: string[] } {
+  const file = fileURLToPath(builtUrl);
+  if (import.meta.url.endsWith('.js')) return { file, execArgv: [] };
   const loader = fileURLToPath(new URL('./source-loader/register.mjs', import.meta.url));
-  return { file: here.replace(/worker-launch\.ts$/, 'worker-main.ts'), execArgv: ['--import', loader] };
+  return { file: file.replace(/\.js$/, '.ts'), execArgv: ['--import', loader] };
 }
+
+const WORKER_MAIN = new URL('./worker-main.js', import.meta.url);
 
 /** A worker thread of this process (for the shared-memory transport): DeviceInit in workerData. */
 export function launchThread(init: DeviceInit): LaunchedWorker {
-  const { file, execArgv } = workerEntry();
+  const { file, execArgv } = workerEntry(WORKER_MAIN);
   const worker = new Worker(file, { workerData: init, execArgv });
   let lastError = '';
   worker.on('error', (err) => (lastError = err.message));
@@ -41,7 +44,7 @@ export function launchThread(init: DeviceInit): LaunchedWorker {
 
 /** A child process (for the socket transport): DeviceInit as JSON in argv[2], replies over IPC. */
 export function launchProcess(init: DeviceInit): LaunchedWorker {
-  const { file, execArgv } = workerEntry();
+  const { file, execArgv } = workerEntry(WORKER_MAIN);
   const child: ChildProcess = fork(file, [JSON.stringify(init)], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let lastError = '';
   const exitHandlers: ((how: string) => void)[] = [];

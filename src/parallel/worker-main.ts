@@ -9,7 +9,7 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { selectBackend } from '../kernels/select-backend.js';
 import type { DeviceInit, DeviceReply, DeviceRequest } from './device-protocol.js';
-import { serializeError } from './device-protocol.js';
+import { serializeError } from '../errors/serialized-error.js';
 import { DeviceWorker } from './device-worker.js';
 import { SharedMemorySegment } from './shared-memory-segment.js';
 import { SharedMemoryTransport } from './shared-memory-transport.js';

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -44,13 +44,43 @@ describe('quantizeModelFile', () => {
     expect(Buffer.from(readTensorData(written, [outInfo]).get(outInfo.name)!).equals(Buffer.from(whole))).toBe(true);
   });
 
-  it('stops on abort, removing its temporary file and writing nothing at the output', async () => {
+  it.each([1, 2])('stops on abort (%i threads), removing its temporary file and writing nothing at the output', async (threads) => {
     const controller = new AbortController();
     const out = join(dir, 'aborted.gguf');
     const before = readdirSync(dir);
     await expect(
-      quantizeModelFile(STORIES, out, { format: 'Q8_0', signal: controller.signal, onProgress: () => controller.abort(new Error('stop here')) }),
+      quantizeModelFile(STORIES, out, { format: 'Q8_0', threads, signal: controller.signal, onProgress: () => controller.abort(new Error('stop here')) }),
     ).rejects.toThrow('stop here');
     expect(readdirSync(dir)).toEqual(before);
   });
+
+  it('writes the same bytes with 1, 2 and 3 threads, for every kind of format, calibrated too', async () => {
+    // one layer; with a 4100-token vocabulary token_embd and output are two chunks each (4096 rows, then 4)
+    const wide = join(dir, 'threads-wide.gguf');
+    writeSyntheticModel(wide, { shape: { ...resolveModelShape('tiny'), numLayers: 1, vocabSize: 4100 }, weightType: 'F16', seed: 5 });
+    const small = join(dir, 'threads-small.gguf');
+    writeSyntheticModel(small, { shape: { ...resolveModelShape('tiny'), numLayers: 1 }, weightType: 'F16', seed: 6 });
+    const calibrationText = 'the cat sat on the mat. a dog ran after it, and the cat ran up a tree.';
+    const runs: { input: string; format: string; threads: number; calibrationText?: string }[] = [
+      { input: wide, format: 'Q8_0', threads: 2 },
+      { input: wide, format: 'Q4_0', threads: 3 },
+      { input: wide, format: 'MXFP4', threads: 2 },
+      { input: small, format: 'Q4_K_M', threads: 2 },
+      { input: small, format: 'Q5_K', threads: 2 },
+      { input: small, format: 'Q6_K', threads: 2 },
+      { input: small, format: 'NVFP4', threads: 3 },
+      { input: small, format: 'FP8_E4M3', threads: 2 },
+      { input: small, format: 'Q4_K', threads: 2, calibrationText },
+    ];
+    for (const { input, format, threads, calibrationText } of runs) {
+      const name = `${format}${calibrationText ? ' calibrated' : ''}`;
+      const one = join(dir, `threads-${name}-1.gguf`);
+      const report = await quantizeModelFile(input, one, { format, threads: 1, ...(calibrationText && { calibrationText }) });
+      // calibrated: column scales, importance and new norm values went to the workers
+      if (calibrationText) expect(report.calibration!.groups.some((g) => g.alpha > 0), name).toBe(true);
+      const many = join(dir, `threads-${name}-${threads}.gguf`);
+      expect(await quantizeModelFile(input, many, { format, threads, ...(calibrationText && { calibrationText }) })).toEqual({ ...report, outputPath: many });
+      expect(readFileSync(many).equals(readFileSync(one)), `${name}, ${threads} threads`).toBe(true);
+    }
+  }, 120_000);
 });

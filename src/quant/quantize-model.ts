@@ -4,8 +4,13 @@
  * are ggml's reference quantizers), general.file_type and general.quantization_version set as it
  * sets them, tensors written in its order.
  *
- * Streaming: one chunk of rows (at most CHUNK_ELEMENTS values) is read, converted and written at a
- * time, so memory stays flat whatever the model's size. The file is written beside the output
+ * Streaming: tensors are read, converted and written in chunks of rows (at most CHUNK_ELEMENTS
+ * values, tensor-chunks.ts). With `threads` above 1, worker threads convert chunks in parallel
+ * (chunk-pool.ts) while this thread writes them in order, at most 2 × threads chunks converted or
+ * being converted and not yet written (a chunk being converted holds its input bytes, 4 MiB of f32
+ * at most and its output; a converted one its output only: under 16 MiB a thread in all, besides
+ * each worker's own heap); with 1, one chunk at a time on this thread. Either way memory stays flat
+ * whatever the model's size, and the bytes are the same. The file is written beside the output
  * under a temporary name and renamed into place only when complete; on an error or an abort the
  * temporary file is removed and nothing is left at the output path.
  *
@@ -15,17 +20,19 @@
  * llama-quantize's, except NVFP4's, which llama-quantize does not write: its sub-block scales are
  * searched for the least squared error (importance-quantizers.ts, quantizeNvfp4Searched).
  */
+import { availableParallelism } from 'node:os';
 import { closeSync, fstatSync, openSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { InvalidRequestError, ModelLoadError } from '../errors/engine-error.js';
 import { untrustedPath, untrustedText } from '../errors/untrusted-text.js';
-import { GgmlType, ggmlByteSize, ggmlTypeName, ggmlTypeTraits } from '../formats/ggml-type.js';
+import { GgmlType, ggmlTypeName, ggmlTypeTraits } from '../formats/ggml-type.js';
 import { encodeGgufHeader, gguf, GgufValueType, MetadataReader, readGguf, type GgufFile, type GgufTensorInfo, type GgufValue } from '../formats/gguf/index.js';
-import { openModelFile, readFully } from '../formats/model-file.js';
-import { calibrate, type Calibration, type TensorCalibration } from './calibration.js';
+import { openModelFile } from '../formats/model-file.js';
+import { calibrate, type Calibration } from './calibration.js';
+import { ChunkPool, convertInOrder } from './chunk-pool.js';
 import { codecFor } from './index.js';
-import { importanceQuantizer, quantizeNvfp4Searched } from './importance-quantizers.js';
+import { convertChunk, tensorChunks, type ChunkJob } from './tensor-chunks.js';
 import { resolveQuantFormat, type QuantFormat } from './quant-format.js';
 import { compileKeepPatterns, planTensorTypes, type ModelTypeInput, type TensorTypeReason } from './tensor-type-rules.js';
 
@@ -46,6 +53,12 @@ export interface QuantizeModelOptions {
   readonly onProgress?: (doneBytes: number, totalBytes: number, tensorName: string) => void;
   /** aborting stops between chunks, removes the temporary file and rejects with the signal's reason */
   readonly signal?: AbortSignal;
+  /**
+   * threads converting chunks (default: the cores, availableParallelism()): above 1, that many
+   * worker threads convert chunks while this thread writes them in order; 1 converts them on this
+   * thread. The bytes written are the same either way.
+   */
+  readonly threads?: number;
 }
 
 export interface QuantizedTensorReport {
@@ -91,8 +104,6 @@ export interface CalibrationReport {
 
 /** general.quantization_version: ggml's GGML_QNT_VERSION */
 export const GGML_QNT_VERSION = 2;
-/** values converted and quantized at a time (4 MiB as f32) */
-const CHUNK_ELEMENTS = 1 << 20;
 /** input types a tensor can be quantized from */
 const SOURCE_TYPES: ReadonlySet<GgmlType> = new Set([GgmlType.F32, GgmlType.F16, GgmlType.BF16]);
 /** metadata llama-quantize drops: a quantized file is one file */
@@ -102,6 +113,8 @@ const SPLIT_KEYS = ['split.no', 'split.count', 'split.tensors.count'];
 export async function quantizeModelFile(inputPath: string, outputPath: string, options: QuantizeModelOptions): Promise<QuantizeModelReport> {
   const format = resolveQuantFormat(options.format);
   const keep = compileKeepPatterns(options.keep ?? []);
+  const threads = options.threads ?? availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1) throw new InvalidRequestError('INVALID_ARGUMENT', `threads must be a positive integer (got ${threads})`);
   options.signal?.throwIfAborted();
   const file = readGguf(inputPath);
   refuseSamePath(inputPath, outputPath);
@@ -129,28 +142,39 @@ export async function quantizeModelFile(inputPath: string, outputPath: string, o
   const tempPath = join(dirname(outputPath), `.${basename(outputPath)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
   const totalBytes = file.tensors.reduce((sum, t) => sum + t.byteSize, 0);
   const source = openModelFile(inputPath);
+  let pool: ChunkPool | undefined;
+  const stopPool = (): void => void pool?.close(); // the chunks waiting on it reject; the signal's reason is thrown below
+  options.signal?.addEventListener('abort', stopPool, { once: true });
   let out: number | undefined;
   try {
+    const threadPool = threads > 1 ? new ChunkPool(threads, source.fd, source.shownPath) : undefined;
+    pool = threadPool;
     out = openOutput(tempPath, outputPath);
     writeAll(out, header.bytes);
     let outputTensorBytes = 0;
+    let tensorBytes = 0;
     let doneBytes = 0;
     const zeros = new Uint8Array(header.alignment);
-    for (const p of plan) {
-      const info = infos.get(p.name)!;
-      let tensorBytes = 0;
-      for (const chunk of tensorChunks(info, p.type, source.fd, source.shownPath, calibration?.tensors.get(p.name))) {
-        options.signal?.throwIfAborted();
-        const bytes = chunk.convert();
-        writeAll(out, bytes);
-        tensorBytes += bytes.byteLength;
-        doneBytes += chunk.inputBytes;
-        options.onProgress?.(doneBytes, totalBytes, p.name);
-        await new Promise<void>((resolve) => setImmediate(resolve)); // let signals, timers and the progress bar run
+    const jobs = (function* (): Generator<ChunkJob> {
+      for (const p of plan) yield* tensorChunks(infos.get(p.name)!, p.type, calibration?.tensors.get(p.name));
+    })();
+    const convert = threadPool
+      ? (job: ChunkJob) => threadPool.convert(job)
+      : (job: ChunkJob) => new Promise<Uint8Array>((resolve) => resolve(convertChunk(job, source.fd, source.shownPath)));
+    // at most 2 chunks per thread converted or being converted and not yet written: memory stays bounded
+    for await (const { job, bytes } of convertInOrder(jobs, convert, threadPool ? 2 * threads : 1)) {
+      options.signal?.throwIfAborted();
+      writeAll(out, bytes);
+      tensorBytes += bytes.byteLength;
+      doneBytes += job.inputBytes;
+      if (job.isLast) {
+        const pad = (header.alignment - (tensorBytes % header.alignment)) % header.alignment;
+        if (pad) writeAll(out, zeros.subarray(0, pad));
+        outputTensorBytes += tensorBytes;
+        tensorBytes = 0;
       }
-      const pad = (header.alignment - (tensorBytes % header.alignment)) % header.alignment;
-      if (pad) writeAll(out, zeros.subarray(0, pad));
-      outputTensorBytes += tensorBytes;
+      options.onProgress?.(doneBytes, totalBytes, job.tensorName);
+      await new Promise<void>((resolve) => setImmediate(resolve)); // let signals, timers and the progress bar run
     }
     options.signal?.throwIfAborted();
     const outputBytes = fstatSync(out).size;
@@ -177,67 +201,11 @@ export async function quantizeModelFile(inputPath: string, outputPath: string, o
   } catch (err) {
     if (out !== undefined) closeSync(out);
     rmSync(tempPath, { force: true });
-    throw err;
+    throw options.signal?.aborted ? options.signal.reason : err;
   } finally {
+    options.signal?.removeEventListener('abort', stopPool);
+    await pool?.close(); // before the descriptor the workers read is closed
     closeSync(source.fd);
-  }
-}
-
-interface TensorChunk {
-  /** input bytes this chunk covers */
-  readonly inputBytes: number;
-  /** reads the chunk's rows and returns them in the output type */
-  convert(): Uint8Array;
-}
-
-/**
- * The chunks of whole rows of one tensor: copied as they are, or read as f32 and quantized to
- * `type`; with `calibration`, its values replace the tensor's, its column scales multiply the rows
- * and its importance weights the quantizer.
- */
-function* tensorChunks(info: GgufTensorInfo, type: GgmlType, fd: number, shownPath: string, calibration?: TensorCalibration): Generator<TensorChunk> {
-  const numCols = info.shape[0]!;
-  const numRows = info.numElements / numCols;
-  const rowsPerChunk = Math.max(1, Math.floor(CHUNK_ELEMENTS / numCols));
-  const inRowBytes = info.byteSize / numRows;
-  for (let row = 0; row < numRows; row += rowsPerChunk) {
-    const rows = Math.min(rowsPerChunk, numRows - row);
-    const inputBytes = rows * inRowBytes;
-    const position = info.fileOffset + row * inRowBytes;
-    const read = (): Uint8Array => {
-      const bytes = new Uint8Array(inputBytes);
-      if (readFully(fd, bytes, inputBytes, position, shownPath) < inputBytes) {
-        throw new ModelLoadError('GGUF_TRUNCATED', `${shownPath}: file ended inside tensor '${untrustedText(info.name)}' (did it change while being read?)`);
-      }
-      return bytes;
-    };
-    const replaced = calibration?.values;
-    if (replaced) {
-      yield { inputBytes, convert: () => codecFor(type)!.quantize(replaced.subarray(row * numCols, (row + rows) * numCols)) };
-      continue;
-    }
-    if (type === info.type && !calibration?.columnScales) {
-      yield { inputBytes, convert: read };
-      continue;
-    }
-    yield {
-      inputBytes,
-      convert(): Uint8Array {
-        const bytes = read();
-        const values = rows * numCols;
-        // [rows, numCols] f32
-        const f32 = info.type === GgmlType.F32 ? new Float32Array(bytes.buffer, 0, values) : new Float32Array(values);
-        if (info.type !== GgmlType.F32) codecFor(info.type)!.dequantize(bytes, 0, values, f32);
-        const scales = calibration?.columnScales;
-        if (scales) for (let i = 0; i < values; i++) f32[i] = f32[i]! * scales[i % numCols]!;
-        const weighted = calibration?.importance && importanceQuantizer(type);
-        const out = weighted
-          ? weighted(f32, numCols, calibration.importance!)
-          : type === GgmlType.NVFP4 ? quantizeNvfp4Searched(f32, numCols) : codecFor(type)!.quantize(f32);
-        if (out.byteLength !== ggmlByteSize(type, values)) throw new Error(`invariant failed: ${ggmlTypeName(type)} codec wrote ${out.byteLength} bytes for ${values} values`);
-        return out;
-      },
-    };
   }
 }
 

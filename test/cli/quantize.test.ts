@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -37,6 +37,19 @@ describe('peregrine quantize', () => {
     const g = await inProcess('generate', '--model', out, '--prompt', 'Once upon a time', '--max-tokens', '8', '--temperature', '0');
     expect(g.code).toBe(0);
     expect(g.stdout.length).toBeGreaterThan(8);
+  });
+
+  it('--threads N: the same file with 1 and 2 threads (the built CLI starts its workers from dist/), in --help, 0 refused', () => {
+    const one = join(dir, 'threads-1.gguf');
+    const two = join(dir, 'threads-2.gguf');
+    expect(peregrine('quantize', '--input', STORIES, '--output', one, '--format', 'Q4_K', '--threads', '1').code).toBe(0);
+    const r = peregrine('quantize', '--input', STORIES, '--output', two, '--format', 'Q4_K', '--threads', '2');
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(two).equals(readFileSync(one))).toBe(true);
+    expect(peregrine('quantize', '--help').stdout).toMatch(/--threads N +threads converting tensors .*\(default: all cores\)/s);
+    const zero = peregrine('quantize', '--input', STORIES, '--output', join(dir, 'threads-0.gguf'), '--format', 'Q4_K', '--threads', '0');
+    expect(zero.code).toBe(2);
+    expect(zero.stderr).toMatch(/error \[INVALID_ARGUMENT\]: --threads must be from 1 to \d+/);
   });
 
   it('--keep leaves matching tensors in their input type', async () => {

@@ -3,12 +3,12 @@ import { InvalidRequestError } from '../../errors/engine-error.js';
 import { untrustedPath } from '../../errors/untrusted-text.js';
 import { quantFormats } from '../../quant/index.js';
 import { quantizeModelFile } from '../../quant/quantize-model.js';
-import { defineCommand, parseCommandArgs } from '../args.js';
+import { defineCommand, parseCommandArgs, threadsFlag } from '../args.js';
 import { ProgressBar, type ProgressStream } from '../progress-bar.js';
 
 export const QUANTIZE_COMMAND = defineCommand({
   name: 'quantize',
-  synopsis: '--input IN --output OUT --format F [--calibration TEXT] [--keep PATTERN]',
+  synopsis: '--input IN --output OUT --format F [--calibration TEXT] [--keep PATTERN] [--threads N]',
   summary:
     'Writes a GGUF model (F32, F16 or BF16 weights) in a quantized format, with the tensor types and bytes ' +
     "llama.cpp's llama-quantize writes for that format (norms and other 1-D tensors stay as they are; output and tied " +
@@ -26,6 +26,12 @@ export const QUANTIZE_COMMAND = defineCommand({
       help: 'a UTF-8 text file to calibrate the 4-bit types on (Q4_0, Q4_K, MXFP4, NVFP4; also Q5_0, Q5_K, Q6_K; other types are unchanged); the model runs over it in windows of 512 tokens',
     },
     keep: { type: 'string', arg: 'PATTERN', multiple: true, help: 'leave tensors whose names match this regular expression in their input type' },
+    threads: {
+      type: 'string',
+      arg: 'N',
+      help: 'threads converting tensors (above 1, worker threads, while the main thread writes in order; the file is the same bytes whatever N)',
+      default: 'all cores',
+    },
     json: { type: 'boolean', help: 'print the report (every tensor, its input and output type) as JSON on stdout' },
   },
 });
@@ -35,6 +41,7 @@ export async function runQuantize(argv: string[], out: NodeJS.WritableStream, er
   for (const flag of ['input', 'output', 'format'] as const) {
     if (values[flag] === undefined) throw new InvalidRequestError('INVALID_ARGUMENT', `--${flag} is required (see peregrine quantize --help)`);
   }
+  const threads = threadsFlag(values.threads);
   const calibrationText = values.calibration === undefined ? undefined : readCalibrationText(values.calibration);
   const calibrationBar = new ProgressBar(err, 'calibrating');
   const bar = new ProgressBar(err, `quantizing to ${values.format}`);
@@ -46,6 +53,7 @@ export async function runQuantize(argv: string[], out: NodeJS.WritableStream, er
     const report = await quantizeModelFile(values.input!, values.output!, {
       format: values.format!,
       keep: values.keep ?? [],
+      ...(threads !== undefined && { threads }),
       ...(calibrationText !== undefined && {
         calibrationText,
         onCalibrationProgress: (done: number, total: number) => {
