@@ -23,6 +23,7 @@ import { LlamaModel, parseLlamaConfig } from '../src/models/llama.js';
 import { buildForwardBatch } from '../src/runner/build-forward-batch.js';
 import type { ModelShape } from '../src/testing/model-shapes.js';
 import { writeSyntheticModel, type SyntheticWeightType } from '../src/testing/synthetic-model.js';
+import { profiledBackend } from './op-profiler.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const weightType = (args.get('type') ?? 'Q4_0') as SyntheticWeightType;
@@ -88,21 +89,7 @@ function run(model: LlamaModel, decodeSteps: number, promptTokens = prompt): Run
 
 /** seconds per kernel op, summed over the calls since the last clear (--profile) */
 const opSeconds = new Map<string, number>();
-function profiled(backend: NativeBackend): NativeBackend {
-  return new Proxy(backend, {
-    get(target, prop, receiver) {
-      const value: unknown = Reflect.get(target, prop, receiver);
-      if (typeof value !== 'function' || prop === 'uploadWeight') return value;
-      return (...callArgs: unknown[]) => {
-        const t = performance.now();
-        const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, callArgs);
-        const key = prop === 'matmul' ? `matmul ${(callArgs[1] as { numRows: number }).numRows}x${(callArgs[1] as { numCols: number }).numCols}` : String(prop);
-        opSeconds.set(key, (opSeconds.get(key) ?? 0) + (performance.now() - t) / 1e3);
-        return result;
-      };
-    },
-  });
-}
+const profiled = (backend: NativeBackend): NativeBackend => profiledBackend(backend, opSeconds);
 function printProfile(label: string): void {
   if (opSeconds.size === 0) return;
   const total = [...opSeconds.values()].reduce((a, b) => a + b, 0);

@@ -13,6 +13,7 @@ import { Workspace } from '../src/models/workspace.js';
 import { buildForwardBatch, type BatchSequence } from '../src/runner/build-forward-batch.js';
 import { resolveBenchModel } from '../src/benchmark/run-benchmark.js';
 import type { SyntheticWeightType } from '../src/testing/synthetic-model.js';
+import { profiledBackend } from './op-profiler.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const type = (args.get('type') ?? 'Q4_0') as SyntheticWeightType;
@@ -26,21 +27,7 @@ const file = readGguf(path);
 const config = parseLlamaConfig(file);
 
 const opSeconds = new Map<string, number>();
-function profiled(backend: NativeBackend): NativeBackend {
-  return new Proxy(backend, {
-    get(target, prop, receiver) {
-      const value: unknown = Reflect.get(target, prop, receiver);
-      if (typeof value !== 'function' || prop === 'uploadWeight') return value;
-      return (...callArgs: unknown[]) => {
-        const t = performance.now();
-        const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, callArgs);
-        const key = prop === 'matmul' || prop === 'matmulSwiglu' ? `${String(prop)} ${(callArgs[1] as { numRows: number }).numRows}x${(callArgs[1] as { numCols: number }).numCols}` : String(prop);
-        opSeconds.set(key, (opSeconds.get(key) ?? 0) + (performance.now() - t) / 1e3);
-        return result;
-      };
-    },
-  });
-}
+const profiled = (backend: NativeBackend): NativeBackend => profiledBackend(backend, opSeconds);
 
 const probe = probeNativeBackend({ threads, addonPath: args.get('addon') });
 if (!probe.ok) throw new Error(probe.reason);
