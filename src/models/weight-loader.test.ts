@@ -62,6 +62,7 @@ describe('WeightLoader.outputScale', () => {
       { name: 'blk.0.attn_q.scale', shape: [1], type: GgmlType.F32, data: f32(0.25) },
       { name: 'blk.0.attn_k.scale', shape: [2], type: GgmlType.F32, data: f32(1, 2) },
       { name: 'blk.0.attn_v.scale', shape: [1], type: GgmlType.F32, data: f32(Number.NaN) },
+      { name: 'blk.0.ffn_up.scale', shape: [1], type: GgmlType.F32, data: f32(1) },
     ],
   });
 
@@ -69,6 +70,7 @@ describe('WeightLoader.outputScale', () => {
     const w = new WeightLoader(readGguf(path));
     expect(w.outputScale('blk.0.attn_q.weight')).toBe(0.25);
     expect(w.outputScale('blk.0.ffn_down.weight')).toBeUndefined();
+    expect(w.outputScale('blk.0.ffn_up.weight')).toBeUndefined(); // 1: nothing to multiply, and the parts may still stack
     expect(() => w.checkAllUsed('llama')).toThrow(/attn_k\.scale/); // q's was read; k's and v's not yet
   });
 

@@ -133,9 +133,9 @@ export class WeightLoader {
 
   /**
    * The per-tensor output scale of matrix `weightName` (`blk.N.attn_q.weight` → `blk.N.attn_q.scale`,
-   * shape [1]), or undefined when the file has none: NVIDIA's second NVFP4 scale, as llama.cpp's
-   * converter writes it and llama.cpp applies it (the matmul's output times the scale, before any
-   * bias). Any weight type may carry one, as in llama.cpp.
+   * shape [1]), or undefined when the file has none or it is 1 (nothing to multiply): NVIDIA's
+   * second NVFP4 scale, as llama.cpp's converter writes it and llama.cpp applies it (the matmul's
+   * output times the scale, before any bias). Any weight type may carry one, as in llama.cpp.
    */
   outputScale(weightName: string): number | undefined {
     if (!weightName.endsWith('.weight')) return undefined;
@@ -143,7 +143,7 @@ export class WeightLoader {
     if (!this.has(name)) return undefined;
     const s = this.vector(name, 1)[0]!;
     if (!Number.isFinite(s)) throw new ModelLoadError('GGUF_CORRUPT', `${this.where(name)} is ${s}, not a finite scale`);
-    return s;
+    return s === 1 ? undefined : s;
   }
 
   /**

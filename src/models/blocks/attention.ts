@@ -157,6 +157,6 @@ export class AttentionBlock {
       else b.attention(attnRows, qRows, kv, r.blockTable, positions, r.numTokens, this.shape);
     }
     b.matmul(out, this.output, attn, n);
-    if (this.outputScale !== undefined && this.outputScale !== 1) b.scale(out, n * c.hiddenSize, this.outputScale);
+    if (this.outputScale !== undefined) b.scale(out, n * c.hiddenSize, this.outputScale);
   }
 }

@@ -25,7 +25,7 @@ export class FusedLinear {
   readonly numCols: number;
   /** [the stacked matrix] or the parts, uploaded for the backend's matmul */
   readonly weights: readonly WeightHandle[];
-  /** each weight's output scale (WeightLoader.outputScale), undefined for none */
+  /** each weight's output scale (WeightLoader.outputScale: undefined for none) */
   private readonly scales: readonly (number | undefined)[];
   private readonly backend: KernelBackend;
 
@@ -33,8 +33,8 @@ export class FusedLinear {
    * `parts` as loaded (not yet uploaded; uploaded here, into `ws`, by `upload`: the loader's, which
    * reuses a read buffer once the backend has copied it); `stackedName` names the stacked matrix.
    * Or `parts` is one matrix already stacked (a file's fused tensor) and `partRows` gives its parts'
-   * rows. `scales`: each part's output scale (one for a stacked file tensor); parts with scales
-   * other than 1 are not stacked, each output is scaled after its matmul.
+   * rows. `scales`: each part's output scale (one for a stacked file tensor); parts with a scale
+   * are not stacked, each output is scaled after its matmul.
    */
   constructor(
     private readonly ws: Workspace,
@@ -47,10 +47,10 @@ export class FusedLinear {
     this.backend = ws.backend;
     this.numRows = partRows ?? parts.map((p) => p.numRows);
     this.numCols = parts[0]!.numCols;
-    const canStack = parts.every((p) => p.type === parts[0]!.type) && parts.every((_, i) => (scales[i] ?? 1) === 1);
+    const canStack = parts.every((p) => p.type === parts[0]!.type) && parts.every((_, i) => scales[i] === undefined);
     if (parts.length === 1) this.weights = [upload(parts[0]!)];
     else this.weights = canStack ? [upload(stackRows(stackedName, parts))] : parts.map((p) => upload(p));
-    this.scales = this.weights.length === parts.length ? parts.map((_, i) => (scales[i] === 1 ? undefined : scales[i])) : [undefined];
+    this.scales = this.weights.length === parts.length ? parts.map((_, i) => scales[i]) : [undefined];
   }
 
   /**
@@ -77,7 +77,7 @@ export class FusedLinear {
     const scales = parts.map(([name]) => w.outputScale(name));
     if (shardPart) return new FusedLinear(ws, stackedName, parts.map(([name, numRows]) => shardPart(w.matrix(name, numRows, numCols))), undefined, scales, upload);
     // read straight into one buffer when the parts can stack (no per-part copies to concatenate)
-    const stacked = scales.every((s) => (s ?? 1) === 1) ? w.stackedMatrix(stackedName, parts, numCols) : undefined;
+    const stacked = scales.every((s) => s === undefined) ? w.stackedMatrix(stackedName, parts, numCols) : undefined;
     if (stacked) return new FusedLinear(ws, stackedName, [stacked], partRows, undefined, upload);
     return new FusedLinear(ws, stackedName, parts.map(([name, numRows]) => w.matrix(name, numRows, numCols)), undefined, scales, upload);
   }
@@ -88,11 +88,11 @@ export class FusedLinear {
 
   /** out: [numTokens, Σ numRows], each row the parts' outputs side by side (as the stacked matmul gives them) */
   forwardConcat(out: DeviceBuffer, x: DeviceBuffer, numTokens: number): void {
+    const width = this.numRows.reduce((a, b) => a + b, 0);
     if (this.isStacked) {
-      this.matmul(out, 0, x, numTokens, this.numRows.reduce((a, b) => a + b, 0));
+      this.matmul(out, 0, x, numTokens, width);
       return;
     }
-    const width = this.numRows.reduce((a, b) => a + b, 0);
     let col = 0;
     this.weights.forEach((_, i) => {
       const numRows = this.numRows[i]!;

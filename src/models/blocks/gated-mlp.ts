@@ -14,23 +14,21 @@ export interface GatedMlpWeightNames {
   readonly down: string;
 }
 
-function downScaleOf(scale: number | undefined, numRows: number): { readonly scale: number; readonly numRows: number } | undefined {
-  return scale === undefined || scale === 1 ? undefined : { scale, numRows };
-}
-
 /** The gated MLP: down · (act(gate · x) ⊙ (up · x)), act SiLU (SwiGLU) or GELU's tanh form (GeGLU, Gemma). */
 export class GatedMlp {
   constructor(
     private readonly backend: KernelBackend,
     private readonly ws: Workspace,
     private readonly ffnSize: number,
+    /** down's output width */
+    private readonly hiddenSize: number,
     /** gate and up rows: [ffnSize, ffnSize] × hiddenSize */
     private readonly gateUp: FusedLinear,
     /** [hiddenSize, ffnSize] */
     private readonly down: WeightHandle,
     private readonly activation: Activation = 'silu',
-    /** down's per-tensor output scale (WeightLoader.outputScale) and its output's width, hiddenSize */
-    private readonly downScale?: { readonly scale: number; readonly numRows: number },
+    /** down's per-tensor output scale (WeightLoader.outputScale) */
+    private readonly downScale?: number,
   ) {}
 
   /**
@@ -42,7 +40,7 @@ export class GatedMlp {
     const gateUp = FusedLinear.load(w, ws, names.gateUp, [[names.gate, c.ffnSize], [names.up, c.ffnSize]], c.hiddenSize, split);
     const down = w.matrix(names.down, c.hiddenSize, c.ffnSize);
     const ffnSize = shard ? c.ffnSize / shard.worldSize : c.ffnSize;
-    return new GatedMlp(ws.backend, ws, ffnSize, gateUp, w.upload(ws, shard ? shardColumns(down, shard) : down), c.activation ?? 'silu', downScaleOf(w.outputScale(names.down), c.hiddenSize));
+    return new GatedMlp(ws.backend, ws, ffnSize, c.hiddenSize, gateUp, w.upload(ws, shard ? shardColumns(down, shard) : down), c.activation ?? 'silu', w.outputScale(names.down));
   }
 
   /** the weights forward multiplies by, in call order */
@@ -56,6 +54,6 @@ export class GatedMlp {
     this.gateUp.forwardConcat(gateUp, xn, numTokens);
     if (this.activation === 'gelu') this.backend.matmulGeglu(out, this.down, gateUp, numTokens);
     else this.backend.matmulSwiglu(out, this.down, gateUp, numTokens);
-    if (this.downScale) this.backend.scale(out, numTokens * this.downScale.numRows, this.downScale.scale);
+    if (this.downScale !== undefined) this.backend.scale(out, numTokens * this.hiddenSize, this.downScale);
   }
 }
