@@ -22,6 +22,10 @@ export class LocalWeights implements ModelWeights {
     return this.network.backendName;
   }
 
+  get hasBf16Batches(): boolean {
+    return this.network.backend.hasBf16Batches;
+  }
+
   /** a ModelRunner over a KV cache on the network's backend */
   createRunner(spec: RunnerSpec): RunnerHandle {
     const c = this.network.config;

@@ -90,6 +90,7 @@ function preparing(native: NativeBackend): KernelBackend {
   };
   return {
     name: `${backend.name}-prepared`,
+    hasBf16Batches: backend.hasBf16Batches,
     allocate: (...args) => backend.allocate(...args),
     view: (...args) => backend.view(...args),
     write: (...args) => backend.write(...args),
