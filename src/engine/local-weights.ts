@@ -19,7 +19,7 @@ export class LocalWeights implements ModelWeights {
   }
 
   get backendName(): string {
-    return this.network.backendName;
+    return this.network.backend.name;
   }
 
   get hasBf16Batches(): boolean {
