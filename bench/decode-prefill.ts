@@ -36,7 +36,7 @@ import { readGguf } from '../src/formats/gguf/index.js';
 import { readGgufConfig } from '../src/models/gguf-config.js';
 import type { SyntheticWeightType } from '../src/testing/synthetic-model.js';
 import { resolveBenchModel } from '../src/benchmark/run-benchmark.js';
-import { namesBf16Batches, probeNativeBackend } from '../src/kernels/native/native-backend.js';
+import { probeNativeBackend } from '../src/kernels/native/native-backend.js';
 import { benchCpu, describeCpu, updateReadmeBlock } from './readme-tables.js';
 import { measureDecodeSteps, measureJsonMaskCost, type DecodeSteps, type MaskCost } from './json-mask-cost.js';
 import { measurePeregrineSpeed, promptTokens, type SpeedMeasurement } from './peregrine-speed.js';
@@ -118,7 +118,7 @@ function decodeBytesPerToken(path: string): number {
 async function measureBf16Prefill(path: string, prompt: readonly number[]): Promise<number | undefined> {
   const model = await loadModel(path, { contextSize, backend: 'native', threads, matmulPrecision: 'bf16' });
   try {
-    if (!namesBf16Batches(model.backendName)) return undefined;
+    if (!model.hasBf16Batches) return undefined;
     await model.complete(prompt.slice(0, 16), { temperature: 0, maxTokens: 2 });
     const t0 = performance.now();
     await model.complete(prompt, { temperature: 0, maxTokens: 1 });

@@ -12,7 +12,7 @@ import { AsyncEngine } from '../engine/async-engine.js';
 import type { Model } from '../engine/model.js';
 import type { ServingEngine } from '../engine/serving-engine.js';
 import type { KvCacheType } from '../kernels/kernel-backend.js';
-import { namesBf16Batches, type MatmulPrecision } from '../kernels/native/native-backend.js';
+import type { MatmulPrecision } from '../kernels/native/native-backend.js';
 import { numSequencesFor, type BenchScenario, type BenchTarget, type EngineConfig } from './bench-target.js';
 import type { BenchEngine } from './scenario.js';
 
@@ -41,16 +41,18 @@ export interface PeregrineTargetOptions extends TargetOptions {
 const PEREGRINE_STEP_TOKENS = 512;
 const LLAMA_CPP_BATCH_SIZE = 512;
 
-export function peregrineScenarioConfig(scenario: BenchScenario, o: PeregrineTargetOptions, backendName: string): EngineConfig {
+/** what the report says of the loaded model: its backend, and the matmul precision in effect there */
+export type PeregrineBackend = Pick<Model, 'backendName' | 'hasBf16Batches'>;
+
+export function peregrineScenarioConfig(scenario: BenchScenario, o: PeregrineTargetOptions, backend: PeregrineBackend): EngineConfig {
   const numSequences = numSequencesFor(scenario, o.maxNumSeqs);
-  const isBf16 = namesBf16Batches(backendName);
   return {
     numSequences,
     contextSize: o.contextSize,
     numKvTokens: numSequences * o.contextSize,
-    matmulPrecision: isBf16 ? 'bf16' : o.matmulPrecision === 'bf16' ? 'exact (bf16 needs AMX or AVX-512-BF16)' : 'exact',
+    matmulPrecision: backend.hasBf16Batches ? 'bf16' : o.matmulPrecision === 'bf16' ? 'exact (bf16 needs AMX or AVX-512-BF16)' : 'exact',
     threads: o.threads,
-    details: `${backendName}, paged KV ${o.kvCacheType}, step budget ${PEREGRINE_STEP_TOKENS} tokens`,
+    details: `${backend.backendName}, paged KV ${o.kvCacheType}, step budget ${PEREGRINE_STEP_TOKENS} tokens`,
   };
 }
 
@@ -62,7 +64,7 @@ export function peregrineTarget(model: Model, options: PeregrineTargetOptions): 
   return {
     name: `Peregrine (${model.backendName})`,
     async open(scenario) {
-      const config = peregrineScenarioConfig(scenario, options, model.backendName);
+      const config = peregrineScenarioConfig(scenario, options, model);
       const serving = new AsyncEngine(model, {
         maxNumSeqs: config.numSequences,
         numKvTokens: config.numKvTokens,

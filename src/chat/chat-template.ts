@@ -1,5 +1,4 @@
 import { Template } from '@huggingface/jinja';
-import type { Model } from '../engine/model.js';
 import { InvalidRequestError } from '../errors/engine-error.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { detectToolFamily, type ToolFamily } from './tool-call-format.js';
@@ -21,6 +20,16 @@ export interface ChatMessage {
   /** a `tool` turn: the call it answers */
   readonly toolCallId?: string;
   readonly name?: string;
+}
+
+/** What a template needs of a tokenizer: the BOS and EOS texts, and whether encoding adds the BOS itself. */
+export type TemplateTokenizer = Pick<Tokenizer, 'bosId' | 'eosId' | 'addBos' | 'tokenText'>;
+
+/** What a template needs of a model: the template it carries, if any, and its tokenizer. */
+export interface TemplateModel {
+  /** GGUF `tokenizer.chat_template` (or tokenizer_config.json's chat_template) */
+  readonly chatTemplateSource: string | undefined;
+  readonly tokenizer: TemplateTokenizer;
 }
 
 /** For models whose GGUF has no `tokenizer.chat_template`: plain "User:" / "Assistant:" turns. */
@@ -54,7 +63,7 @@ export class ChatTemplate {
   }
 
   /** `logger` hears when the model's template does not parse (default: stderr) */
-  static forModel(model: Model, logger: { error(message: string): void } = { error: (m) => console.error(`peregrine: ${m}`) }): ChatTemplate {
+  static forModel(model: TemplateModel, logger: { error(message: string): void } = { error: (m) => console.error(`peregrine: ${m}`) }): ChatTemplate {
     const modelSource = model.chatTemplateSource;
     if (modelSource !== undefined) {
       try {
@@ -67,7 +76,7 @@ export class ChatTemplate {
   }
 
   /** A template from Jinja source; throws when it does not parse. */
-  static fromSource(source: string, tokenizer: Tokenizer): ChatTemplate {
+  static fromSource(source: string, tokenizer: TemplateTokenizer): ChatTemplate {
     const bosToken = tokenizer.bosId === undefined ? '' : tokenizer.tokenText(tokenizer.bosId);
     const eosToken = tokenizer.eosId === undefined ? '' : tokenizer.tokenText(tokenizer.eosId);
     return new ChatTemplate(new Template(source), source, source === FALLBACK_CHAT_TEMPLATE, bosToken, eosToken, tokenizer.addBos);

@@ -19,7 +19,11 @@ export class LocalWeights implements ModelWeights {
   }
 
   get backendName(): string {
-    return this.network.backendName;
+    return this.network.backend.name;
+  }
+
+  get hasBf16Batches(): boolean {
+    return this.network.backend.hasBf16Batches;
   }
 
   /** a ModelRunner over a KV cache on the network's backend */

@@ -29,6 +29,8 @@ export interface ModelWeights {
   readonly config: ModelConfig;
   /** the kernel backend's name, e.g. 'native-avx2' (a parallel model's says its plan too) */
   readonly backendName: string;
+  /** whether batch matmuls run in bf16 on the backend (on every worker's, for a parallel model) */
+  readonly hasBf16Batches: boolean;
   /** the network in this process, or undefined when the weights are on workers */
   readonly network: CausalLM | undefined;
   /** the plan the weights are spread over workers by, or undefined in this process */

@@ -168,6 +168,11 @@ export class Model {
     return this.weights.backendName;
   }
 
+  /** whether batch matmuls run in bf16: matmulPrecision 'bf16' (or 'fastest' resolved to it) on a CPU with bf16 batch kernels */
+  get hasBf16Batches(): boolean {
+    return this.weights.hasBf16Batches;
+  }
+
   /** the whole model's config (vocabulary, hidden size, layers), wherever the weights are */
   get config(): ModelConfig {
     return this.weights.config;

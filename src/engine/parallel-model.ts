@@ -84,6 +84,10 @@ export class ParallelWeights implements ModelWeights {
     return `${names} ×${tensorParallel * pipelineParallel} (tensor-parallel ${tensorParallel} × pipeline-parallel ${pipelineParallel}, ${transport})`;
   }
 
+  get hasBf16Batches(): boolean {
+    return this.executor.hasBf16Batches;
+  }
+
   createRunner(spec: RunnerSpec): RunnerHandle {
     if (this.hasRunner) {
       throw new InvalidRequestError('INVALID_ARGUMENT', "a model on workers serves one engine at a time: shut the other engine down (or dispose its KV cache) first");

@@ -3,17 +3,10 @@ import type { EmbeddingOptions, EmbeddingResult } from './embedding-options.js';
 import type { GenerationChunk, GenerationOptions } from './generation-options.js';
 import type { Model } from './model.js';
 import type { ConstraintCompiler } from '../grammar/token-constraint.js';
+import type { SchedulerStats } from '../scheduler/scheduler-output.js';
 
-/** Live counters for /metrics and /health. */
-export interface ServingStats {
-  readonly numWaiting: number;
-  readonly numRunning: number;
-  /** 0..1 fraction of KV blocks in use */
-  readonly kvCacheUsage: number;
-  readonly numPrefixCacheQueryTokens: number;
-  readonly numPrefixCacheHitTokens: number;
-  readonly numPreemptions: number;
-}
+/** Live counters for /metrics and /health: the scheduler's. */
+export type ServingStats = SchedulerStats;
 
 /**
  * What the HTTP server needs from the engine: many concurrent generations, each an async stream

@@ -1,6 +1,7 @@
 import { InvalidRequestError } from '../errors/engine-error.js';
 import { untrustedText } from '../errors/untrusted-text.js';
-import { charsElement, complementRanges, GrammarBuilder, grammarLimitError, MAX_CODE_POINT, normalizeRanges, type Grammar, type GrammarElement } from './grammar-ir.js';
+import { CLASS_PROBLEM_TEXT, takeCharClass, takeCodePoint, takeHex, type TextCursor } from './char-class.js';
+import { charsElement, GrammarBuilder, grammarLimitError, MAX_CODE_POINT, type Grammar, type GrammarElement } from './grammar-ir.js';
 import { GRAMMAR_LIMITS } from './limits.js';
 
 /**
@@ -21,11 +22,11 @@ export function parseGbnf(text: string, rootName = 'root', maxChars: number = GR
 
 const isNameChar = (c: string | undefined): boolean => c !== undefined && /[A-Za-z0-9_-]/.test(c);
 
-class GbnfParser {
+class GbnfParser implements TextCursor {
   readonly builder = new GrammarBuilder();
-  private pos = 0;
+  pos = 0;
   private depth = 0;
-  constructor(private readonly src: string) {}
+  constructor(readonly src: string) {}
 
   parseRules(): void {
     this.skipSpace(true);
@@ -138,37 +139,16 @@ class GbnfParser {
   }
 
   private parseClass(): GrammarElement {
-    const at = this.pos;
-    this.pos++;
-    let negated = false;
-    if (this.src[this.pos] === '^') {
-      negated = true;
-      this.pos++;
-    }
-    const pairs: number[] = [];
-    while (this.src[this.pos] !== ']') {
-      if (this.pos >= this.src.length) throw this.error('unterminated character class', at);
-      const lo = this.parseChar();
-      let hi = lo;
-      if (this.src[this.pos] === '-' && this.src[this.pos + 1] !== ']' && this.pos + 1 < this.src.length) {
-        this.pos++;
-        hi = this.parseChar();
-        if (hi < lo) throw this.error('character range out of order', at);
-      }
-      pairs.push(lo, hi);
-    }
-    this.pos++;
-    const ranges = normalizeRanges(pairs);
-    return { kind: 'chars', ranges: negated ? complementRanges(ranges) : ranges };
+    const ranges = takeCharClass(this, () => {
+      const cp = this.parseChar();
+      return [cp, cp];
+    }, (problem, at) => this.error(CLASS_PROBLEM_TEXT[problem], at));
+    return { kind: 'chars', ranges };
   }
 
   /** one (possibly escaped) character of a literal or class */
   private parseChar(): number {
-    const c = this.src.codePointAt(this.pos)!;
-    if (c !== 0x5c) {
-      this.pos += c > 0xffff ? 2 : 1;
-      return c;
-    }
+    if (this.src[this.pos] !== '\\') return takeCodePoint(this);
     const at = this.pos;
     const e = this.src[this.pos + 1];
     this.pos += 2;
@@ -185,10 +165,8 @@ class GbnfParser {
   }
 
   private parseHex(digits: number, at: number): number {
-    const hex = this.src.slice(this.pos, this.pos + digits);
-    if (!new RegExp(`^[0-9a-fA-F]{${digits}}$`).test(hex)) throw this.error(`expected ${digits} hex digits in escape`, at);
-    this.pos += digits;
-    const cp = parseInt(hex, 16);
+    const cp = takeHex(this, digits);
+    if (cp === undefined) throw this.error(`expected ${digits} hex digits in escape`, at);
     if (cp > MAX_CODE_POINT) throw this.error('escape beyond U+10FFFF', at);
     return cp;
   }

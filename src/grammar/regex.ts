@@ -1,5 +1,6 @@
 import { InvalidRequestError } from '../errors/engine-error.js';
 import { untrustedText } from '../errors/untrusted-text.js';
+import { CLASS_PROBLEM_TEXT, takeCharClass, takeCodePoint, takeHex, type TextCursor } from './char-class.js';
 import { complementRanges, MAX_CODE_POINT, normalizeRanges } from './grammar-ir.js';
 import { gbnfClass, gbnfLiteral } from './gbnf-text.js';
 import { GRAMMAR_LIMITS } from './limits.js';
@@ -57,10 +58,12 @@ const WORD = normalizeRanges([0x30, 0x39, 0x41, 0x5a, 0x5f, 0x5f, 0x61, 0x7a]);
 const SPACE = normalizeRanges([0x09, 0x0d, 0x20, 0x20, 0xa0, 0xa0, 0x1680, 0x1680, 0x2000, 0x200a, 0x2028, 0x2029, 0x202f, 0x202f, 0x205f, 0x205f, 0x3000, 0x3000, 0xfeff, 0xfeff]);
 const LINE_TERMINATORS = normalizeRanges([0x0a, 0x0a, 0x0d, 0x0d, 0x2028, 0x2029]);
 
-class RegexParser {
-  private pos = 0;
+const one = (cp: number): number[] => [cp, cp];
+
+class RegexParser implements TextCursor {
+  pos = 0;
   private depth = 0;
-  constructor(private readonly src: string) {}
+  constructor(readonly src: string) {}
 
   parseTop(): Branch[] {
     const branches: Branch[] = [];
@@ -168,41 +171,12 @@ class RegexParser {
       const set = this.parseEscape(false);
       return { t: 'chars', ranges: set };
     }
-    const cp = this.src.codePointAt(this.pos)!;
-    this.pos += cp > 0xffff ? 2 : 1;
-    return { t: 'chars', ranges: [cp, cp] };
+    return { t: 'chars', ranges: one(takeCodePoint(this)) };
   }
 
   private parseClass(): number[] {
-    const at = this.pos;
-    this.pos++;
-    let negated = false;
-    if (this.src[this.pos] === '^') {
-      negated = true;
-      this.pos++;
-    }
-    const pairs: number[] = [];
-    while (this.src[this.pos] !== ']') {
-      if (this.pos >= this.src.length) throw regexError("missing ']'", at);
-      const lo = this.classAtom();
-      if (this.src[this.pos] === '-' && this.src[this.pos + 1] !== ']' && this.pos + 1 < this.src.length) {
-        this.pos++;
-        const hi = this.classAtom();
-        if (lo.length !== 2 || hi.length !== 2 || lo[0] !== lo[1] || hi[0] !== hi[1]) throw regexError('bad range in character class', at);
-        if (hi[0]! < lo[0]!) throw regexError('range out of order in character class', at);
-        pairs.push(lo[0]!, hi[0]!);
-      } else pairs.push(...lo);
-    }
-    this.pos++;
-    const ranges = normalizeRanges(pairs);
-    return negated ? complementRanges(ranges) : ranges;
-  }
-
-  private classAtom(): number[] {
-    if (this.src[this.pos] === '\\') return this.parseEscape(true);
-    const cp = this.src.codePointAt(this.pos)!;
-    this.pos += cp > 0xffff ? 2 : 1;
-    return [cp, cp];
+    const member = (): number[] => (this.src[this.pos] === '\\' ? this.parseEscape(true) : one(takeCodePoint(this)));
+    return takeCharClass(this, member, (problem, at) => regexError(CLASS_PROBLEM_TEXT[problem], at));
   }
 
   /** an escape as code point ranges */
@@ -210,7 +184,6 @@ class RegexParser {
     const at = this.pos;
     const e = this.src[this.pos + 1];
     this.pos += 2;
-    const one = (cp: number): number[] => [cp, cp];
     switch (e) {
       case undefined: throw regexError('trailing backslash', at);
       case 'd': return [...DIGIT];
@@ -248,10 +221,9 @@ class RegexParser {
   }
 
   private hex(digits: number, at: number): number {
-    const h = this.src.slice(this.pos, this.pos + digits);
-    if (!new RegExp(`^[0-9a-fA-F]{${digits}}$`).test(h)) throw regexError('bad hex escape', at);
-    this.pos += digits;
-    return parseInt(h, 16);
+    const cp = takeHex(this, digits);
+    if (cp === undefined) throw regexError('bad hex escape', at);
+    return cp;
   }
 }
 

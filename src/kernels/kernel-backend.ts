@@ -133,6 +133,8 @@ export interface AttentionShape {
  */
 export interface KernelBackend extends Disposable {
   readonly name: string;
+  /** whether batch matmuls run in bf16 (matmul precision bf16 asked for, and kernels for it on this CPU); false: the exact kernels above */
+  readonly hasBf16Batches: boolean;
 
   // -- memory: every buffer, weight and KV cache below is owned by this backend ------------------
 

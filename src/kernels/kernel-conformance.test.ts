@@ -90,6 +90,7 @@ function preparing(native: NativeBackend): KernelBackend {
   };
   return {
     name: `${backend.name}-prepared`,
+    hasBf16Batches: backend.hasBf16Batches,
     allocate: (...args) => backend.allocate(...args),
     view: (...args) => backend.view(...args),
     write: (...args) => backend.write(...args),
@@ -582,7 +583,7 @@ for (const dtype of KV_CACHE_TYPES) {
   // the widened types: decode, several tokens, the tiled kernel; headDim 80 puts q8_0 blocks across heads
   for (const dtype of ['bf16', 'fp8', 'q8_0'] as const) {
     for (const set of [0, 2, 3, 4, 5, 6]) shapes.push([4, 64, set, dtype]);
-    shapes.push([1, 80, 2, dtype], [8, 128, 0, dtype], [2, 80, 4, dtype], [1, 32, 0, dtype]);
+    shapes.push([1, 80, 2, dtype], [8, 128, 0, dtype], [2, 80, 4, dtype], [1, 32, 0, dtype], [2, 256, 2, dtype]); // 256: Gemma's, the widest kernel
   }
   for (const [group, headDim, set, dtype] of shapes) {
     const numKvHeads = 2;

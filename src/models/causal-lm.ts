@@ -11,8 +11,6 @@ export interface CausalLM extends Disposable {
   readonly config: ModelConfig;
   /** the backend the weights were uploaded to and the forward pass runs on */
   readonly backend: KernelBackend;
-  /** the kernel backend's name, e.g. 'native-avx512' or 'reference' */
-  readonly backendName: string;
   /**
    * Runs the batch, writing K/V into `kv` (allocated on this model's backend). Returns
    * [batch.logitRows.length, vocabSize] logits on the backend, in a buffer the model reuses: valid

@@ -93,10 +93,6 @@ export class LlamaModel implements CausalLM {
     backend.planReadAhead?.([...this.layers.flatMap((l) => [...l.attention.matmulWeights, ...l.mlp.matmulWeights]), this.head.output]);
   }
 
-  get backendName(): string {
-    return this.backend.name;
-  }
-
   /** frees the uploaded weights and the scratch buffers (the backend stays the caller's); twice is harmless */
   dispose(): void {
     this.ws.dispose();

@@ -10,6 +10,8 @@ import { DEFAULT_PEER_TIMEOUT_MS, TRANSPORT_KINDS, type TransportKind } from './
 import { TransportError } from './transport-error.js';
 import { launchProcess, launchThread, type LaunchedWorker } from './worker-launch.js';
 
+type ReadyReply = Extract<DeviceReply, { kind: 'ready' }>;
+
 export interface DeviceGroupOptions {
   readonly worldSize: number;
   /** 'shared-memory': worker threads of this process; 'socket': child processes on Unix sockets */
@@ -105,7 +107,9 @@ export class DeviceGroup {
     });
     const group = new DeviceGroup(worldSize, transport, workers, segment, socketDir, options.commandTimeoutMs ?? peerTimeoutMs + 30_000);
     try {
-      group.backendNames = await group.waitReady(startTimeoutMs);
+      const ready = await group.waitReady(startTimeoutMs);
+      group.backendNames = ready.map((r) => r.backendName);
+      group.hasBf16Batches = ready.every((r) => r.hasBf16Batches);
       return group;
     } catch (err) {
       await group.close();
@@ -115,6 +119,8 @@ export class DeviceGroup {
 
   /** each worker's kernel backend (e.g. `native-avx2`), by rank */
   backendNames: readonly string[] = [];
+  /** whether every worker's batch matmuls run in bf16 */
+  hasBf16Batches = false;
 
   /** why the group is dead, once it is */
   get failure(): TransportError | undefined {
@@ -166,16 +172,17 @@ export class DeviceGroup {
     await Promise.all(this.exited);
   }
 
-  private waitReady(timeoutMs: number): Promise<string[]> {
-    const names: string[] = new Array(this.worldSize);
+  /** each worker's ready message, by rank */
+  private waitReady(timeoutMs: number): Promise<ReadyReply[]> {
+    const replies: ReadyReply[] = new Array(this.worldSize);
     let numReady = 0;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new TransportError('WORKER_FAILED', `the workers were not ready within ${timeoutMs} ms`)), timeoutMs);
-      this.onReady = (rank, name) => {
-        names[rank] = name;
+      this.onReady = (rank, reply) => {
+        replies[rank] = reply;
         if (++numReady === this.worldSize) {
           clearTimeout(timer);
-          resolve(names);
+          resolve(replies);
         }
       };
       this.onStartFailure = (err) => {
@@ -185,11 +192,11 @@ export class DeviceGroup {
     });
   }
 
-  private onReady: ((rank: number, backendName: string) => void) | undefined;
+  private onReady: ((rank: number, reply: ReadyReply) => void) | undefined;
   private onStartFailure: ((err: TransportError) => void) | undefined;
 
   private onReply(rank: number, reply: DeviceReply): void {
-    if (reply.kind === 'ready') return this.onReady?.(rank, reply.backendName);
+    if (reply.kind === 'ready') return this.onReady?.(rank, reply);
     if (reply.id < 0) {
       if (reply.kind === 'error') this.onStartFailure?.(new TransportError('WORKER_FAILED', `worker ${rank} failed to start: ${reply.error.message}`));
       return;

@@ -73,7 +73,7 @@ export type DeviceResult = Float32Array | ShardedForwardResult | undefined;
 
 export type DeviceReply =
   /** the worker is up: transport connected, backend created */
-  | { readonly kind: 'ready'; readonly rank: number; readonly backendName: string }
+  | { readonly kind: 'ready'; readonly rank: number; readonly backendName: string; readonly hasBf16Batches: boolean }
   | { readonly kind: 'result'; readonly id: number; readonly result: DeviceResult; readonly elapsedMs: readonly number[] }
   /** id -1: the worker failed to start */
   | { readonly kind: 'error'; readonly id: number; readonly error: SerializedError };

@@ -41,6 +41,10 @@ export class DeviceWorker {
     return this.backend.name;
   }
 
+  get hasBf16Batches(): boolean {
+    return this.backend.hasBf16Batches;
+  }
+
   /**
    * Runs the command after every command given before it. A transport failure closes the
    * transport, so that the peers fail too instead of waiting for their timeout.

@@ -52,6 +52,8 @@ export interface ParallelExecutor {
   readonly config: ModelConfig;
   /** each worker's kernel backend (e.g. `native-avx2`), by rank */
   readonly backendNames: readonly string[];
+  /** whether every worker's batch matmuls run in bf16 */
+  readonly hasBf16Batches: boolean;
   /** allocates every worker's shard of a paged KV cache of numBlocks blocks (the block ids the scheduler hands out); replaces an earlier one */
   allocateKvCache(spec: { readonly numBlocks: number; readonly blockSize: number; readonly dtype: KvCacheType }): Promise<void>;
   /**

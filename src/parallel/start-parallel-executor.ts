@@ -52,6 +52,10 @@ export class ShardedExecutor implements ParallelExecutor {
     return this.group.backendNames;
   }
 
+  get hasBf16Batches(): boolean {
+    return this.group.hasBf16Batches;
+  }
+
   async allocateKvCache(spec: { readonly numBlocks: number; readonly blockSize: number; readonly dtype: KvCacheType }): Promise<void> {
     await this.group.runAll(() => ({ kind: 'allocateKvCache', numBlocks: spec.numBlocks, blockSize: spec.blockSize, dtype: spec.dtype }));
   }

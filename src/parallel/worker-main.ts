@@ -72,7 +72,7 @@ async function main(): Promise<void> {
       (err: unknown) => channel.post({ kind: 'error', id, error: serializeError(err) }),
     );
   });
-  channel.post({ kind: 'ready', rank: init.rank, backendName: device.backendName });
+  channel.post({ kind: 'ready', rank: init.rank, backendName: device.backendName, hasBf16Batches: device.hasBf16Batches });
 }
 
 void main();

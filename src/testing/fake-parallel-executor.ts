@@ -10,6 +10,7 @@ import type { ParallelExecutor, ParallelPlan, ShardedForwardResult } from '../pa
  */
 export class FakeParallelExecutor implements ParallelExecutor {
   readonly backendNames: readonly string[];
+  readonly hasBf16Batches = false;
   readonly forwardCalls: (readonly ForwardBatch[])[] = [];
   readonly kvAllocations: { numBlocks: number; blockSize: number; dtype: KvCacheType }[] = [];
   numCloses = 0;

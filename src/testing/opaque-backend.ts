@@ -47,6 +47,7 @@ const ALLOWED_KEYS = new Set<string | symbol>(['length', 'then', 'toJSON', 'cons
  */
 export class OpaqueBackend implements KernelBackend {
   readonly name = 'opaque-reference';
+  readonly hasBf16Batches = false;
   /** reads since construction: a forward pass should need one (the logits), plus one for pooled hidden rows */
   numReads = 0;
   private readonly inner = new ReferenceBackend();

@@ -172,10 +172,12 @@ describe('worker backends', () => {
   it('take the matmul precision asked for: the same backend as this process would select', async () => {
     const local = selectBackend('auto', { threads: 1, matmulPrecision: 'bf16' });
     const name = local.name; // e.g. native-avx512-bf16-packed-bf16 where the CPU has bf16 batches
+    const { hasBf16Batches } = local;
     local.dispose();
     const executor = await startParallelExecutor(SYNTHETIC['synthetic tiny F32'], { tensorParallel: 2, pipelineParallel: 1, transport: 'shared-memory', matmulPrecision: 'bf16', contextSize: 256 });
     executors.push(executor);
     expect(executor.backendNames).toEqual([name, name]);
+    expect(executor.hasBf16Batches).toBe(hasBf16Batches);
   });
 });
 

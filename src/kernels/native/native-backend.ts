@@ -450,17 +450,6 @@ export function isaCapFromEnv(env: NodeJS.ProcessEnv = process.env): NativeIsa |
   return value as NativeIsa;
 }
 
-/**
- * Whether a backend name (NativeBackend.name, or a model's backendName such as
- * `native-amx-packed-bf16 ×2 (tensor-parallel 2 ...)`) says its batches run in bf16: the `-bf16`
- * suffix after the ISA, which may itself end in -bf16 (`native-avx512-bf16` runs exact).
- */
-export function namesBf16Batches(backendName: string): boolean {
-  const name = backendName.split(' ')[0]!;
-  const isa = [...NATIVE_ISAS].sort((a, b) => b.length - a.length).find((i) => name.startsWith(`native-${i}`));
-  return isa !== undefined && name.slice(`native-${isa}`.length).endsWith('-bf16');
-}
-
 /** The native backend, or undefined when the addon is missing or cannot start (see probeNativeBackend for why). */
 export function loadNativeBackend(options: NativeBackendOptions = {}): NativeBackend | undefined {
   const result = NativeBackend.probe(options);

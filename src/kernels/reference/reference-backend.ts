@@ -25,6 +25,7 @@ import { dotQ45K, dotQ6K } from './k-quant-dot.js';
  */
 export class ReferenceBackend implements KernelBackend {
   readonly name = 'reference';
+  readonly hasBf16Batches = false;
   private hasDisposed = false;
   /** buffers and weights let go of (a plain typed array cannot be emptied, so it is remembered) */
   private readonly freed = new WeakSet<object>();
