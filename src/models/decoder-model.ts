@@ -56,12 +56,13 @@ export abstract class DecoderModel implements CausalLM {
     // whose layout the backends' embedding lookups read too (a plain table and a packed head were
     // two copies). The bytes are a local of this constructor: garbage once their upload copied them
     const isShared = isTied && hasEmbedding && hasHead && !headShard;
-    // the head reads the embedding's shape (and its bytes when tied), so the last stage reads it too
-    const table = hasEmbedding || hasHead ? w.matrix('token_embd.weight', c.vocabSize, c.hiddenSize) : undefined;
-    this.tokenEmbedding = hasEmbedding ? ws.uploadWeight(table!, isShared ? 'matmul' : 'embedding') : undefined;
+    // a tied head is the embedding, so the last stage reads it too
+    const table = hasEmbedding || (hasHead && isTied) ? w.matrix('token_embd.weight', c.vocabSize, c.hiddenSize) : undefined;
+    const tokenEmbedding = hasEmbedding ? ws.uploadWeight(table!, isShared ? 'matmul' : 'embedding') : undefined;
+    this.tokenEmbedding = tokenEmbedding;
     if (hasHead) {
       const outputNorm = RmsNorm.load(w, ws, 'output_norm.weight', c.hiddenSize, c.normEps);
-      this.head = OutputHead.load(w, ws, outputNorm, 'output.weight', isShared ? this.tokenEmbedding! : table!, c.finalLogitSoftcap, headShard);
+      this.head = OutputHead.load(w, ws, outputNorm, 'output.weight', c, () => (isShared ? tokenEmbedding! : table!), c.finalLogitSoftcap, headShard);
     }
   }
 
