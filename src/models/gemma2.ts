@@ -1,16 +1,14 @@
 import { ModelLoadError } from '../errors/engine-error.js';
 import { MetadataReader, type GgufFile } from '../formats/gguf/index.js';
-import type { DeviceBuffer, KernelBackend, KvCache, WeightHandle } from '../kernels/kernel-backend.js';
+import type { DeviceBuffer, KernelBackend, KvCache } from '../kernels/kernel-backend.js';
 import { AttentionBlock, attentionWeightNames } from './blocks/attention.js';
 import { GatedMlp } from './blocks/gated-mlp.js';
-import { OutputHead } from './blocks/output-head.js';
 import { RmsNorm } from './blocks/rms-norm.js';
-import type { CausalLM } from './causal-lm.js';
+import { DecoderModel } from './decoder-model.js';
 import type { ForwardBatch } from './forward-batch.js';
 import { readGgufConfig } from './gguf-config.js';
 import { validateModelConfig, type ModelConfig } from './model-config.js';
-import { WeightLoader } from './weight-loader.js';
-import { Workspace } from './workspace.js';
+import type { ModelShard } from './model-shard.js';
 
 /** llama.cpp's defaults where a Gemma 2 file lacks the key (llama_hparams; Gemma 2's released values) */
 const GEMMA2_SLIDING_WINDOW = 4096;
@@ -78,93 +76,68 @@ interface GemmaLayer {
  * Gemma 2 decoder (and Gemma 3's text model, gemma3.ts): embeddings × √hiddenSize; layers of
  * attention (local sliding-window or global, by the config's pattern) and a GeGLU MLP, each
  * pre-normed and post-normed before it joins the residual stream; last norm, tied output head,
- * optional final soft-cap. llama.cpp's src/models/gemma2-iswa.cpp and gemma3.cpp; weight names are
- * its own (blk.N.post_attention_norm, blk.N.post_ffw_norm).
+ * optional final soft-cap (DecoderModel). llama.cpp's src/models/gemma2-iswa.cpp and gemma3.cpp;
+ * weight names are its own (blk.N.post_attention_norm, blk.N.post_ffw_norm).
+ *
+ * With a tensor shard a block's output is a partial sum until it is all-reduced, and a post-norm
+ * of a partial sum is not the partial sum of the post-norm: each post-norm runs on the summed
+ * output (after the yield). The attention soft-cap acts on one head's scores, the embedding scale
+ * and the final soft-cap on single values: the same on a rank's heads or vocabulary rows.
  */
-export class GemmaModel implements CausalLM {
-  private readonly tokenEmbedding: WeightHandle;
+export class GemmaModel extends DecoderModel {
   private readonly layers: GemmaLayer[];
-  private readonly head: OutputHead;
-  private readonly ws: Workspace;
 
-  constructor(
-    readonly config: ModelConfig,
-    file: GgufFile,
-    readonly backend: KernelBackend,
-  ) {
+  constructor(config: ModelConfig, file: GgufFile, backend: KernelBackend, shard?: ModelShard) {
+    super(config, file, backend, shard);
     const c = config;
-    const w = new WeightLoader(file);
-    const ws = (this.ws = new Workspace(backend));
+    const w = this.loader;
+    const ws = this.ws;
     const norm = (name: string, size = c.hiddenSize): RmsNorm => RmsNorm.load(w, ws, name, size, c.normEps);
-    const tokenEmbedding = w.matrix('token_embd.weight', c.vocabSize, c.hiddenSize);
-    this.tokenEmbedding = ws.uploadWeight(tokenEmbedding, 'embedding');
-    this.layers = Array.from({ length: c.numLayers }, (_, i) => {
+    const { first, end } = this.layerRange;
+    this.layers = Array.from({ length: end - first }, (_, j) => {
+      const i = first + j;
       const blk = `blk.${i}`;
       return {
         attnNorm: norm(`${blk}.attn_norm.weight`),
-        attention: AttentionBlock.load(w, ws, c, attentionWeightNames(i), c.rope, i),
+        attention: AttentionBlock.load(w, ws, c, attentionWeightNames(i), c.rope, i, shard?.tensor),
         attnPostNorm: norm(`${blk}.post_attention_norm.weight`),
         ffnNorm: norm(`${blk}.ffn_norm.weight`),
-        mlp: GatedMlp.load(w, ws, c, {
-          gate: `${blk}.ffn_gate.weight`,
-          up: `${blk}.ffn_up.weight`,
-          gateUp: `${blk}.ffn_gate_up.weight`,
-          down: `${blk}.ffn_down.weight`,
-        }),
+        mlp: GatedMlp.load(
+          w,
+          ws,
+          c,
+          { gate: `${blk}.ffn_gate.weight`, up: `${blk}.ffn_up.weight`, gateUp: `${blk}.ffn_gate_up.weight`, down: `${blk}.ffn_down.weight` },
+          shard?.tensor,
+        ),
         ffnPostNorm: norm(`${blk}.post_ffw_norm.weight`),
       };
     });
-    this.head = OutputHead.load(w, ws, norm('output_norm.weight'), 'output.weight', tokenEmbedding, c.finalLogitSoftcap);
-    w.checkAllUsed(c.architecture);
-    backend.planReadAhead?.([...this.layers.flatMap((l) => [...l.attention.matmulWeights, ...l.mlp.matmulWeights]), this.head.output]);
+    this.completeLoad(this.layers.flatMap((l) => [...l.attention.matmulWeights, ...l.mlp.matmulWeights]));
   }
 
-  /** frees the uploaded weights and the scratch buffers (the backend stays the caller's); twice is harmless */
-  dispose(): void {
-    this.ws.dispose();
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
-
-  argmaxRows(logits: DeviceBuffer, numRows: number): Int32Array {
-    const out = this.ws.getInt('argmax', numRows);
-    this.backend.argmaxRows(out, logits, numRows, this.config.vocabSize);
-    return out;
-  }
-
-  /** [batch.hiddenRows.length, hiddenSize] the last forward's normed hidden rows (for pooling) */
-  hiddenRows(): DeviceBuffer {
-    return this.head.hidden;
-  }
-
-  /** as LlamaModel.forward: [logitRows.length, vocabSize] logits on the backend, in a buffer reused by the next call */
-  forward(batch: ForwardBatch, kv: KvCache): DeviceBuffer {
+  *forwardLayers(x: DeviceBuffer, batch: ForwardBatch, kv: KvCache): Generator<DeviceBuffer, void, undefined> {
     const n = batch.tokenIds.length;
     const h = this.config.hiddenSize;
-    const x = this.ws.get('x', n * h); //       [n, hiddenSize] residual stream
     const xn = this.ws.get('xn', n * h); //     [n, hiddenSize] normed
-    const proj = this.ws.get('proj', n * h); // [n, hiddenSize] a block's output
-
-    this.backend.embedding(x, this.tokenEmbedding, batch.tokenIds);
-    if (this.config.embeddingScale !== undefined) this.backend.scale(x, n * h, this.config.embeddingScale);
+    const proj = this.ws.get('proj', n * h); // [n, hiddenSize] a block's output (with a tensor shard: this rank's partial sum until summed)
     this.layers[0]!.attnNorm.forward(xn, x, n); // later layers': the previous layer's last step
-    this.layers.forEach((layer, i) => {
+    for (let i = 0; i < this.layers.length; i++) {
+      const layer = this.layers[i]!;
       layer.attention.forward(proj, xn, batch, kv.layer(i));
+      yield proj;
       layer.attnPostNorm.forward(proj, proj, n);
       layer.ffnNorm.addForward(xn, x, proj, n);
       layer.mlp.forward(proj, xn, n);
+      yield proj;
       layer.ffnPostNorm.forward(proj, proj, n);
       const next = this.layers[i + 1];
       if (next) next.attnNorm.addForward(xn, x, proj, n);
       else this.backend.add(x, x, proj, n * h);
-    });
-    return this.head.forward(x, batch.logitRows, batch.hiddenRows);
+    }
   }
 }
 
-/** A Gemma 2 model: GemmaModel with the gemma2 config. */
-export function createGemma2Model(file: GgufFile, backend: KernelBackend): CausalLM {
-  return new GemmaModel(parseGemma2Config(file), file, backend);
+/** A Gemma 2 model: GemmaModel with the gemma2 config (`shard`: one worker's part of it). */
+export function createGemma2Model(file: GgufFile, backend: KernelBackend, options: { readonly shard?: ModelShard } = {}): GemmaModel {
+  return new GemmaModel(parseGemma2Config(file), file, backend, options.shard);
 }

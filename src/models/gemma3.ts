@@ -1,8 +1,8 @@
 import type { GgufFile } from '../formats/gguf/index.js';
 import type { KernelBackend } from '../kernels/kernel-backend.js';
-import type { CausalLM } from './causal-lm.js';
 import { GemmaModel, readGemmaConfig } from './gemma2.js';
 import { validateModelConfig, type ModelConfig } from './model-config.js';
+import type { ModelShard } from './model-shard.js';
 
 /** llama.cpp's rope of Gemma 3's local layers (rope_freq_base_train_swa, rope_freq_scale_train_swa) */
 const GEMMA3_LOCAL_ROPE_BASE = 10000;
@@ -27,7 +27,7 @@ export function parseGemma3Config(file: GgufFile): ModelConfig {
   return validateModelConfig(config, file.path);
 }
 
-/** A Gemma 3 model (text): GemmaModel with the gemma3 config. */
-export function createGemma3Model(file: GgufFile, backend: KernelBackend): CausalLM {
-  return new GemmaModel(parseGemma3Config(file), file, backend);
+/** A Gemma 3 model (text): GemmaModel with the gemma3 config (`shard`: one worker's part of it). */
+export function createGemma3Model(file: GgufFile, backend: KernelBackend, options: { readonly shard?: ModelShard } = {}): GemmaModel {
+  return new GemmaModel(parseGemma3Config(file), file, backend, options.shard);
 }

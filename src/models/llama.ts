@@ -1,17 +1,16 @@
 import { ModelLoadError } from '../errors/engine-error.js';
 import { untrustedPath } from '../errors/untrusted-text.js';
 import { MetadataReader, type GgufFile } from '../formats/gguf/index.js';
-import type { DeviceBuffer, KernelBackend, KvCache, RopeParams, WeightHandle } from '../kernels/kernel-backend.js';
+import type { DeviceBuffer, KernelBackend, KvCache, RopeParams } from '../kernels/kernel-backend.js';
 import { AttentionBlock, attentionWeightNames } from './blocks/attention.js';
 import { GatedMlp } from './blocks/gated-mlp.js';
-import { OutputHead } from './blocks/output-head.js';
 import { RmsNorm } from './blocks/rms-norm.js';
-import type { CausalLM } from './causal-lm.js';
+import { DecoderModel } from './decoder-model.js';
 import type { ForwardBatch } from './forward-batch.js';
 import { readGgufConfig } from './gguf-config.js';
 import { validateModelConfig, type ModelConfig } from './model-config.js';
-import { WeightLoader } from './weight-loader.js';
-import { Workspace } from './workspace.js';
+import type { ModelShard } from './model-shard.js';
+import type { WeightLoader } from './weight-loader.js';
 
 /**
  * Llama hyperparameters: the common GGUF keys, adjacent-pair rope, SwiGLU, and a sliding window on
@@ -45,95 +44,56 @@ export interface LlamaLayout {
 /**
  * Llama decoder (Llama 2/3, Mistral, and GGUFs converted with arch 'llama'): pre-norm layers of
  * attention and a SwiGLU MLP, each added to the residual stream, then a last norm and the output
- * head. Weight names are llama.cpp's. Qwen2 and Qwen3 have these layers too (qwen2.ts, qwen3.ts):
- * their q/k/v biases and q/k norms are options of the attention block, read when the config has
- * them.
+ * head (DecoderModel). Weight names are llama.cpp's. Qwen2 and Qwen3 have these layers too
+ * (qwen2.ts, qwen3.ts): their q/k/v biases and q/k norms are options of the attention block, read
+ * when the config has them. With a ModelShard, its stage's layers with its share of the heads and
+ * features.
  */
-export class LlamaModel implements CausalLM {
-  private readonly tokenEmbedding: WeightHandle;
+export class LlamaModel extends DecoderModel {
   private readonly layers: LlamaLayer[];
-  private readonly head: OutputHead;
-  private readonly ws: Workspace;
 
-  constructor(
-    readonly config: ModelConfig,
-    file: GgufFile,
-    readonly backend: KernelBackend,
-    layout: LlamaLayout = {},
-  ) {
+  constructor(config: ModelConfig, file: GgufFile, backend: KernelBackend, layout: LlamaLayout = {}, shard?: ModelShard) {
+    super(config, file, backend, shard);
     const c = config;
-    const w = new WeightLoader(file);
-    const ws = (this.ws = new Workspace(backend));
-    // tied (no output.weight): one copy, uploaded for the output head's matmul, whose layout the
-    // backends' embedding lookups read too, where a plain table and a packed head were two copies.
-    // The bytes read from the file are not kept in a variable: where the upload copies them (a
-    // packed head), they are garbage at once, not held for the rest of the load (147 MB for 1B Q4_0)
-    const isTied = !w.has('output.weight');
-    this.tokenEmbedding = ws.uploadWeight(w.matrix('token_embd.weight', c.vocabSize, c.hiddenSize), isTied ? 'matmul' : 'embedding');
+    const w = this.loader;
+    const ws = this.ws;
     const rope = layout.rope?.(w) ?? { ...c.rope, freqFactors: w.optionalVector('rope_freqs.weight', c.rope.numRotaryDims / 2) };
-    this.layers = Array.from({ length: c.numLayers }, (_, i) => {
+    const { first, end } = this.layerRange;
+    this.layers = Array.from({ length: end - first }, (_, j) => {
+      const i = first + j;
       const blk = `blk.${i}`;
       return {
         attnNorm: RmsNorm.load(w, ws, `${blk}.attn_norm.weight`, c.hiddenSize, c.normEps),
-        attention: AttentionBlock.load(w, ws, c, attentionWeightNames(i), rope, i),
+        attention: AttentionBlock.load(w, ws, c, attentionWeightNames(i), rope, i, shard?.tensor),
         ffnNorm: RmsNorm.load(w, ws, `${blk}.ffn_norm.weight`, c.hiddenSize, c.normEps),
-        mlp: GatedMlp.load(w, ws, c, {
-          gate: `${blk}.ffn_gate.weight`,
-          up: `${blk}.ffn_up.weight`,
-          gateUp: `${blk}.${layout.gateUp ?? 'ffn_gate_up'}.weight`,
-          down: `${blk}.ffn_down.weight`,
-        }),
+        mlp: GatedMlp.load(
+          w,
+          ws,
+          c,
+          { gate: `${blk}.ffn_gate.weight`, up: `${blk}.ffn_up.weight`, gateUp: `${blk}.${layout.gateUp ?? 'ffn_gate_up'}.weight`, down: `${blk}.ffn_down.weight` },
+          shard?.tensor,
+        ),
       };
     });
-    const outputNorm = RmsNorm.load(w, ws, 'output_norm.weight', c.hiddenSize, c.normEps);
-    this.head = OutputHead.load(w, ws, outputNorm, 'output.weight', this.tokenEmbedding);
-    w.checkAllUsed(c.architecture);
-    // forward's matmuls in call order: a decode step reads each weight once, and the backend can
-    // read the next one while the small ops before its matmul run
-    backend.planReadAhead?.([...this.layers.flatMap((l) => [...l.attention.matmulWeights, ...l.mlp.matmulWeights]), this.head.output]);
+    this.completeLoad(this.layers.flatMap((l) => [...l.attention.matmulWeights, ...l.mlp.matmulWeights]));
   }
 
-  /** frees the uploaded weights and the scratch buffers (the backend stays the caller's); twice is harmless */
-  dispose(): void {
-    this.ws.dispose();
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
-
-  hiddenRows(): DeviceBuffer {
-    return this.head.hidden;
-  }
-
-  argmaxRows(logits: DeviceBuffer, numRows: number): Int32Array {
-    const out = this.ws.getInt('argmax', numRows);
-    this.backend.argmaxRows(out, logits, numRows, this.config.vocabSize);
-    return out;
-  }
-
-  /**
-   * Runs the batch through the model, writing K/V into `kv`. Returns [logitRows.length, vocabSize]
-   * logits on the backend, in a buffer this model reuses (valid until the next forward: no 16 MB
-   * allocation, page faults and garbage per step of a 32-sequence batch with a 128K vocabulary).
-   */
-  forward(batch: ForwardBatch, kv: KvCache): DeviceBuffer {
+  *forwardLayers(x: DeviceBuffer, batch: ForwardBatch, kv: KvCache): Generator<DeviceBuffer, void, undefined> {
     const n = batch.tokenIds.length;
     const h = this.config.hiddenSize;
-    const x = this.ws.get('x', n * h); //       [n, hiddenSize] residual stream
     const xn = this.ws.get('xn', n * h); //     [n, hiddenSize] normed
-    const proj = this.ws.get('proj', n * h); // [n, hiddenSize] a block's output
-
-    this.backend.embedding(x, this.tokenEmbedding, batch.tokenIds);
+    const proj = this.ws.get('proj', n * h); // [n, hiddenSize] a block's output (with a tensor shard: this rank's partial sum until summed)
     this.layers[0]!.attnNorm.forward(xn, x, n); // later layers': the previous layer's last step
-    this.layers.forEach((layer, i) => {
+    for (let i = 0; i < this.layers.length; i++) {
+      const layer = this.layers[i]!;
       layer.attention.forward(proj, xn, batch, kv.layer(i));
+      yield proj;
       layer.ffnNorm.addForward(xn, x, proj, n);
       layer.mlp.forward(proj, xn, n);
+      yield proj;
       const next = this.layers[i + 1];
       if (next) next.attnNorm.addForward(xn, x, proj, n);
       else this.backend.add(x, x, proj, n * h);
-    });
-    return this.head.forward(x, batch.logitRows, batch.hiddenRows);
+    }
   }
 }

@@ -1,10 +1,10 @@
 import { ModelLoadError } from '../errors/engine-error.js';
 import { MetadataReader, type GgufFile } from '../formats/gguf/index.js';
 import type { KernelBackend, RopeParams } from '../kernels/kernel-backend.js';
-import type { CausalLM } from './causal-lm.js';
 import { readGgufConfig } from './gguf-config.js';
 import { LlamaModel } from './llama.js';
 import { defaultContextSize, validateModelConfig, type ModelConfig } from './model-config.js';
+import type { ModelShard } from './model-shard.js';
 import type { WeightLoader } from './weight-loader.js';
 
 /** llama.cpp rounds a context up to a multiple of this before it compares it with the original one */
@@ -63,7 +63,7 @@ export function choosePhi3RopeFactors(contextSize: number, scaling: Phi3RopeScal
  * Phi-3 decoder (llama.cpp's src/models/phi3.cpp): Llama's pre-norm layers (LlamaModel) with q, k and v
  * in one matrix (blk.N.attn_qkv, or separate q/k/v where a file has them) and gate and up in one
  * (blk.N.ffn_up: [2 · ffnSize] rows, gate first; llama.cpp's LLM_FFN_SWIGLU with no gate tensor), both
- * used as read; rope with the LongRoPE factors the context size picks (rope_factors_short /
+ * used as read (with a tensor shard, this rank's heads and features of each part: FusedLinear.load); rope with the LongRoPE factors the context size picks (rope_factors_short /
  * rope_factors_long, one pair for all layers) and the attention factor; tied or untied output.
  */
 export class Phi3Model extends LlamaModel {
@@ -76,6 +76,7 @@ export class Phi3Model extends LlamaModel {
     backend: KernelBackend,
     /** tokens of context per sequence (default as Model.load's) */
     contextSize = defaultContextSize(config.contextLength),
+    shard?: ModelShard,
   ) {
     let ropeFactors: 'short' | 'long' | 'none' = 'none';
     const rope = (w: WeightLoader): RopeParams => {
@@ -92,13 +93,13 @@ export class Phi3Model extends LlamaModel {
       ropeFactors = freqFactors ? choice : 'none';
       return { ...config.rope, freqFactors, attnFactor: config.ropeScaling.attnFactor };
     };
-    super(config, file, backend, { rope, gateUp: 'ffn_up' });
+    super(config, file, backend, { rope, gateUp: 'ffn_up' }, shard);
     this.ropeFactors = ropeFactors;
   }
 }
 
-/** A Phi-3 model whose LongRoPE factors suit `contextSize` tokens per sequence. */
-export function createPhi3Model(file: GgufFile, backend: KernelBackend, options: { readonly contextSize?: number } = {}): CausalLM {
+/** A Phi-3 model whose LongRoPE factors suit `contextSize` tokens per sequence (`shard`: one worker's part of it). */
+export function createPhi3Model(file: GgufFile, backend: KernelBackend, options: { readonly contextSize?: number; readonly shard?: ModelShard } = {}): Phi3Model {
   const config = parsePhi3Config(file);
-  return new Phi3Model(config, file, backend, options.contextSize);
+  return new Phi3Model(config, file, backend, options.contextSize, options.shard);
 }

@@ -1,10 +1,10 @@
 import { ModelLoadError } from '../errors/engine-error.js';
 import type { GgufFile } from '../formats/gguf/index.js';
 import type { KernelBackend } from '../kernels/kernel-backend.js';
-import type { CausalLM } from './causal-lm.js';
 import { readGgufConfig } from './gguf-config.js';
 import { LlamaModel } from './llama.js';
 import { validateModelConfig, type ModelConfig } from './model-config.js';
+import type { ModelShard } from './model-shard.js';
 
 /**
  * Qwen2 hyperparameters (Qwen1.5, Qwen2, Qwen2.5; GGUF arch 'qwen2'): the common `qwen2.*` keys,
@@ -25,6 +25,6 @@ export function parseQwen2Config(file: GgufFile): ModelConfig {
  * A Qwen2 model: Llama's layers (pre-norm attention and SwiGLU MLP, tied or untied output), which
  * LlamaModel composes from the shared blocks; the differences are all in the config.
  */
-export function createQwen2Model(file: GgufFile, backend: KernelBackend): CausalLM {
-  return new LlamaModel(parseQwen2Config(file), file, backend);
+export function createQwen2Model(file: GgufFile, backend: KernelBackend, options: { readonly shard?: ModelShard } = {}): LlamaModel {
+  return new LlamaModel(parseQwen2Config(file), file, backend, {}, options.shard);
 }

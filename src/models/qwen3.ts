@@ -1,9 +1,9 @@
 import type { GgufFile } from '../formats/gguf/index.js';
 import type { KernelBackend } from '../kernels/kernel-backend.js';
-import type { CausalLM } from './causal-lm.js';
 import { readGgufConfig } from './gguf-config.js';
 import { LlamaModel } from './llama.js';
 import { validateModelConfig, type ModelConfig } from './model-config.js';
+import type { ModelShard } from './model-shard.js';
 
 /**
  * Qwen3 hyperparameters (dense Qwen3; GGUF arch 'qwen3'): the common `qwen3.*` keys, a head width
@@ -17,6 +17,6 @@ export function parseQwen3Config(file: GgufFile): ModelConfig {
 }
 
 /** A Qwen3 model: Llama's layers (LlamaModel, from the shared blocks) with the config's q/k norm. */
-export function createQwen3Model(file: GgufFile, backend: KernelBackend): CausalLM {
-  return new LlamaModel(parseQwen3Config(file), file, backend);
+export function createQwen3Model(file: GgufFile, backend: KernelBackend, options: { readonly shard?: ModelShard } = {}): LlamaModel {
+  return new LlamaModel(parseQwen3Config(file), file, backend, {}, options.shard);
 }

@@ -60,6 +60,8 @@ export type DeviceCommand =
       readonly path: string;
       readonly tensorParallel: number;
       readonly pipelineParallel: number;
+      /** tokens of context per sequence (Phi-3 picks its rope factors by it) */
+      readonly contextSize: number;
       readonly tokenizer?: string;
     }
   /** this worker's share of a paged KV cache (its layers and KV heads) for the loaded model */

@@ -2,8 +2,8 @@ import { InvalidRequestError } from '../errors/engine-error.js';
 import type { KernelBackend, WeightHandle } from '../kernels/kernel-backend.js';
 import type { DeviceCommand, DeviceResult } from './device-protocol.js';
 import { readModel } from '../formats/read-model.js';
-import { parseParallelConfig } from './parallel-plan.js';
-import { ShardedLlama } from './sharded-llama.js';
+import { createModel } from '../models/registry.js';
+import { modelShardAt, ShardedModel } from './sharded-model.js';
 import { TensorParallelMlp } from './tensor-parallel-mlp.js';
 import type { Transport } from './transport.js';
 import { TransportError } from './transport-error.js';
@@ -26,7 +26,7 @@ export class DeviceWorker {
   private readonly mlps = new Map<string, TensorParallelMlp>();
   private queue: Promise<unknown> = Promise.resolve();
   /** this worker's shard of a whole model (loadModel) */
-  private model: ShardedLlama | undefined;
+  private model: ShardedModel | undefined;
 
   constructor(
     private readonly transport: Transport,
@@ -106,7 +106,9 @@ export class DeviceWorker {
         const tpRank = this.rank % tensorParallel;
         const file = readModel(c.path, { tokenizer: c.tokenizer });
         const tpGroup = tensorParallel > 1 ? this.transport.subgroup(Array.from({ length: tensorParallel }, (_, i) => stage * tensorParallel + i)) : this.transport.subgroup([this.rank]);
-        this.model = new ShardedLlama(parseParallelConfig(file), file, this.backend, { tensorParallel, pipelineParallel, stage, tpRank }, this.transport, tpGroup);
+        const position = { tensorParallel, pipelineParallel, stage, tpRank };
+        const model = createModel(file, this.backend, { contextSize: c.contextSize, shard: modelShardAt(position) });
+        this.model = new ShardedModel(model, position, this.transport, tpGroup);
         return { result: undefined, elapsedMs: [] };
       }
       case 'allocateKvCache':
@@ -132,7 +134,7 @@ export class DeviceWorker {
     return mlp;
   }
 
-  private loadedModel(): ShardedLlama {
+  private loadedModel(): ShardedModel {
     if (!this.model) throw new InvalidRequestError('INVALID_ARGUMENT', `rank ${this.rank}: no model was loaded`);
     return this.model;
   }

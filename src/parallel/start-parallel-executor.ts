@@ -4,7 +4,8 @@ import type { ForwardBatch } from '../models/forward-batch.js';
 import type { ModelConfig } from '../models/model-config.js';
 import { DeviceGroup } from './device-group.js';
 import type { ParallelExecutor, ParallelExecutorOptions, ParallelPlan, ShardedForwardResult } from './parallel-executor.js';
-import { parseParallelConfig, validatePlan } from './parallel-plan.js';
+import { readModelConfig } from '../models/registry.js';
+import { validatePlan } from './parallel-plan.js';
 
 /**
  * Shared-memory ring per ordered pair of workers: 1 MiB holds a 128-token prefill's residual
@@ -17,10 +18,10 @@ const PARALLEL_RING_BYTES = 1 << 20;
  * Loads the model at `path` sharded over tensorParallel × pipelineParallel workers (a DeviceGroup):
  * reads its header here to check the plan against it (ParallelPlan's splits must divide its heads,
  * KV heads and FFN features, each stage needs a layer), then has every worker read the file itself
- * and load its shard (ShardedLlama). Rejects, with the workers stopped, when any of that fails.
+ * and load its shard (ShardedModel). Rejects, with the workers stopped, when any of that fails.
  */
 export async function startParallelExecutor(path: string, options: ParallelExecutorOptions): Promise<ShardedExecutor> {
-  const config = parseParallelConfig(readModel(path, { tokenizer: options.tokenizer }));
+  const config = readModelConfig(readModel(path, { tokenizer: options.tokenizer }));
   validatePlan(options, config);
   const { tensorParallel, pipelineParallel, transport } = options;
   const group = await DeviceGroup.start({
@@ -32,7 +33,7 @@ export async function startParallelExecutor(path: string, options: ParallelExecu
     ringBytes: PARALLEL_RING_BYTES,
   });
   try {
-    await group.runAll(() => ({ kind: 'loadModel', path, tensorParallel, pipelineParallel, tokenizer: options.tokenizer }));
+    await group.runAll(() => ({ kind: 'loadModel', path, tensorParallel, pipelineParallel, contextSize: options.contextSize, tokenizer: options.tokenizer }));
   } catch (err) {
     await group.close();
     throw err;
@@ -40,7 +41,7 @@ export async function startParallelExecutor(path: string, options: ParallelExecu
   return new ShardedExecutor({ tensorParallel, pipelineParallel, transport }, config, group);
 }
 
-/** ParallelExecutor over a DeviceGroup whose workers hold a ShardedLlama each. */
+/** ParallelExecutor over a DeviceGroup whose workers hold a ShardedModel each. */
 export class ShardedExecutor implements ParallelExecutor {
   constructor(
     readonly plan: ParallelPlan,

@@ -48,8 +48,15 @@ export function splitRows(w: WeightTensor, rank: number, worldSize: number, rowU
     throw shardError(w, `${w.numRows / rowUnit} units of ${rowUnit} rows do not divide among ${worldSize} ranks`);
   }
   const numRows = w.numRows / worldSize;
+  return sliceRows(w, rank * numRows, numRows);
+}
+
+/** Rows [first, first + numRows) of w (a view of its bytes, no copy): one part of a stacked matrix (Phi-3's attn_qkv). */
+export function sliceRows(w: WeightTensor, first: number, numRows: number): WeightTensor {
+  if (!Number.isInteger(first) || !Number.isInteger(numRows) || first < 0 || numRows < 0 || first + numRows > w.numRows) {
+    throw shardError(w, `rows ${first}:${first + numRows} are not rows of it`);
+  }
   const bytes = rowBytes(w);
-  const first = rank * numRows;
   const data = w.data.subarray(first * bytes, (first + numRows) * bytes);
   return { name: `${w.name}[rows ${first}:${first + numRows}]`, type: w.type, numRows, numCols: w.numCols, data };
 }

@@ -1,18 +1,7 @@
 import type { DeviceBuffer, KernelBackend, WeightHandle, WeightTensor } from '../../kernels/kernel-backend.js';
+import { sliceRows, stackRows } from '../../parallel/weight-split.js';
 import type { Workspace } from '../workspace.js';
 import type { WeightLoader } from '../weight-loader.js';
-import { ModelLoadError } from '../../errors/engine-error.js';
-
-/** The matrices' rows one under the other, as one matrix (same type and width; row-major ggml blocks). */
-function stackRows(name: string, parts: readonly WeightTensor[]): WeightTensor {
-  const data = new Uint8Array(parts.reduce((sum, p) => sum + p.data.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    data.set(p.data, offset);
-    offset += p.data.length;
-  }
-  return { name, type: parts[0]!.type, numRows: parts.reduce((sum, p) => sum + p.numRows, 0), numCols: parts[0]!.numCols, data };
-}
 
 /**
  * Matrices that multiply the same activations (q, k and v; gate and up): stacked into one matrix,
@@ -57,7 +46,8 @@ export class FusedLinear {
    * The file's stacked tensor `stackedName` when it has one (Phi-3's attn_qkv, its ffn_up holding
    * gate and up: used as read, no copy), else the parts, read into one stacked matrix when their
    * types match. `shardPart` (tensor parallelism) replaces each part by this worker's rows of it
-   * before stacking; a file's stacked tensor is not split (its parts' rows would interleave).
+   * before stacking; a file's stacked tensor is cut into its parts for that, and this worker's rows
+   * of each stacked again (one copy of its share).
    */
   static load(
     w: WeightLoader,
@@ -70,9 +60,16 @@ export class FusedLinear {
     const partRows = parts.map(([, numRows]) => numRows);
     const upload = (t: WeightTensor): WeightHandle => w.upload(ws, t);
     if (w.has(stackedName)) {
-      if (shardPart) throw new ModelLoadError('UNSUPPORTED_ARCHITECTURE', `tensor parallelism cannot split the stacked tensor ${stackedName} yet`);
       const stacked = w.matrix(stackedName, partRows.reduce((a, b) => a + b, 0), numCols);
-      return new FusedLinear(ws, stackedName, [stacked], partRows, [w.outputScale(stackedName)], upload);
+      const scale = w.outputScale(stackedName);
+      if (!shardPart) return new FusedLinear(ws, stackedName, [stacked], partRows, [scale], upload);
+      const shares: WeightTensor[] = []; // this worker's rows of each part
+      let first = 0;
+      for (const numRows of partRows) {
+        shares.push(shardPart(sliceRows(stacked, first, numRows)));
+        first += numRows;
+      }
+      return new FusedLinear(ws, stackedName, [stackRows(stackedName, shares)], shares.map((p) => p.numRows), [scale], upload);
     }
     const scales = parts.map(([name]) => w.outputScale(name));
     if (shardPart) return new FusedLinear(ws, stackedName, parts.map(([name, numRows]) => shardPart(w.matrix(name, numRows, numCols))), undefined, scales, upload);

@@ -26,21 +26,30 @@ export class OutputHead {
   }
 
   /**
-   * `outputName`'s matrix, or the token embedding's when the file has none (tied embeddings): the
-   * embedding's handle when the model uploaded it for matmul (one copy serving both), else the
-   * embedding's bytes uploaded for matmul on their own. With `shard`, this worker's
-   * vocabSize / worldSize rows of it only (the embedding must then be given as bytes): forward's
-   * logits are then the columns [rank · V/W, (rank + 1) · V/W) of every row, the same numbers as
-   * the whole head's.
+   * `outputName`'s matrix ([vocabSize, hiddenSize]), or the token embedding's when the file has
+   * none (tied embeddings; `tokenEmbedding` is called then only): the embedding's handle when the
+   * model uploaded it for matmul (one copy serving both), else the embedding's bytes uploaded for
+   * matmul on their own. With `shard`, this worker's vocabSize / worldSize rows of it only (the
+   * embedding must then be given as bytes): forward's logits are then the columns
+   * [rank · V/W, (rank + 1) · V/W) of every row, the same numbers as the whole head's.
    */
-  static load(w: WeightLoader, ws: Workspace, norm: RmsNorm, outputName: string, tokenEmbedding: WeightTensor | WeightHandle, softcap?: number, shard?: TensorShard): OutputHead {
-    const matrix = (): WeightTensor => w.matrix(outputName, tokenEmbedding.numRows, tokenEmbedding.numCols);
+  static load(
+    w: WeightLoader,
+    ws: Workspace,
+    norm: RmsNorm,
+    outputName: string,
+    size: { readonly vocabSize: number; readonly hiddenSize: number },
+    tokenEmbedding: () => WeightTensor | WeightHandle,
+    softcap?: number,
+    shard?: TensorShard,
+  ): OutputHead {
+    const matrix = (): WeightTensor => w.matrix(outputName, size.vocabSize, size.hiddenSize);
     if (shard) {
-      const output = w.has(outputName) ? matrix() : tokenEmbedding;
-      invariant('data' in output, `a split output head needs ${tokenEmbedding.name}'s bytes, not its handle`);
+      const output = w.has(outputName) ? matrix() : tokenEmbedding();
+      invariant('data' in output, `a split output head needs ${output.name}'s bytes, not its handle`);
       return new OutputHead(ws.backend, ws, norm, ws.uploadWeight(shardRows(output, shard)), softcap);
     }
-    const output = w.has(outputName) ? w.upload(ws, matrix()) : ws.uploadOrReuse(tokenEmbedding);
+    const output = w.has(outputName) ? w.upload(ws, matrix()) : ws.uploadOrReuse(tokenEmbedding());
     return new OutputHead(ws.backend, ws, norm, output, softcap);
   }
 

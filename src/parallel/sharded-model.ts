@@ -1,25 +1,12 @@
 import { InvalidRequestError } from '../errors/engine-error.js';
-import type { GgufFile } from '../formats/gguf/index.js';
-import type { DeviceBuffer, KernelBackend, KvCache, KvCacheType, WeightHandle } from '../kernels/kernel-backend.js';
-import { AttentionBlock, attentionWeightNames } from '../models/blocks/attention.js';
-import { GatedMlp } from '../models/blocks/gated-mlp.js';
-import { OutputHead } from '../models/blocks/output-head.js';
-import { RmsNorm } from '../models/blocks/rms-norm.js';
-import type { TensorShard } from '../models/blocks/tensor-shard.js';
+import type { DeviceBuffer, KvCache, KvCacheType } from '../kernels/kernel-backend.js';
+import type { DecoderModel } from '../models/decoder-model.js';
 import type { ForwardBatch } from '../models/forward-batch.js';
 import type { ModelConfig } from '../models/model-config.js';
-import { WeightLoader } from '../models/weight-loader.js';
+import type { ModelShard } from '../models/model-shard.js';
 import { Workspace } from '../models/workspace.js';
 import type { ShardedForwardResult } from './parallel-executor.js';
-import { stageLayers } from './parallel-plan.js';
 import type { Transport } from './transport.js';
-
-interface ShardLayer {
-  readonly attnNorm: RmsNorm;
-  readonly attention: AttentionBlock;
-  readonly ffnNorm: RmsNorm;
-  readonly mlp: GatedMlp;
-}
 
 /** Where one worker sits in a ParallelPlan: rank = stage · tensorParallel + tpRank. */
 export interface ShardPosition {
@@ -29,83 +16,55 @@ export interface ShardPosition {
   readonly tpRank: number;
 }
 
+/** the part of the model a worker at `position` loads (createModel's shard) */
+export function modelShardAt(position: ShardPosition): ModelShard {
+  const { tensorParallel: tp, pipelineParallel: pp, stage, tpRank } = position;
+  return { tensor: tp > 1 ? { rank: tpRank, worldSize: tp } : undefined, stage, numStages: pp };
+}
+
 /**
- * One worker's shard of a LlamaModel-family model (llama, qwen2, qwen3): the layers of its
- * pipeline stage (stageLayers), each with its tensor-parallel share of the heads and FFN features
- * (the blocks' TensorShard), and their KV cache. Stage 0 also holds the token embedding; the last
- * stage the output norm and its TP rank's rows of the output head (vocab split; the ranks'
- * logits are gathered). Norms are whole on every rank.
+ * One worker's shard of a model of any architecture: the DecoderModel the registry builds with
+ * this worker's ModelShard (its stage's layers, its TP share of heads and features, the
+ * embedding on stage 0, the head on the last stage), run by that architecture's own
+ * forwardLayers. This class adds what is between the workers: the residual stream received from
+ * the previous stage (or embedded, on stage 0) and sent to the next one, an all-reduce over the
+ * stage's TP workers of every partial sum forwardLayers yields (the attention output and the FFN
+ * down projections), and the gather of the head's vocabulary slices.
  *
- * The forward pass is LlamaModel's, step for step, with two all-reduces per layer over the
- * stage's TP workers (after the attention output and the FFN down projections, each a partial
- * sum over this rank's heads or features) and a hand-over of the residual stream from stage to
- * stage. Summation order: each all-reduce adds the ranks' partial sums in rank order (see
+ * Summation order: each all-reduce adds the ranks' partial sums in rank order (see
  * Transport.allReduceSum), where one worker's matmul accumulates all the K columns (its quantized
  * activation blocks) in one sum: the results differ from one worker's by f32 rounding (about 1e-7
  * relative per layer). Everything else (q/k/v, gate/up, the head's rows, norms, attention over
  * whole heads, the residual adds) is the same arithmetic as one worker's; pipeline parallelism
  * alone changes nothing but where the layers run.
  */
-export class ShardedLlama {
+export class ShardedModel {
+  /** the residual stream and the gathered logits */
   private readonly ws: Workspace;
-  private readonly tokenEmbedding: WeightHandle | undefined;
-  private readonly layers: ShardLayer[];
-  private readonly head: OutputHead | undefined;
-  private readonly isHeadSplit: boolean;
-  private readonly numKvHeads: number;
   private kv: KvCache | undefined;
   /** host copy of a residual stream going to or coming from a neighbouring stage, grown on demand */
   private handOver = new Float32Array(0);
 
   constructor(
-    readonly config: ModelConfig,
-    file: GgufFile,
-    readonly backend: KernelBackend,
+    private readonly model: DecoderModel,
     private readonly position: ShardPosition,
     /** this rank's end of the whole group (stage-to-stage transfers) */
     private readonly transport: Transport,
     /** the stage's tensor-parallel workers (all-reduces, the head's gather) */
     private readonly tpGroup: Transport,
   ) {
-    const c = config;
-    const { tensorParallel: tp, pipelineParallel: pp, stage, tpRank } = position;
-    const shard: TensorShard | undefined = tp > 1 ? { rank: tpRank, worldSize: tp } : undefined;
-    const w = new WeightLoader(file);
-    const ws = (this.ws = new Workspace(backend));
-    this.numKvHeads = c.numKvHeads / tp;
-    // the last stage reads it for its shape (and as the head, when tied); only stage 0 uploads it for lookups
-    const tokenEmbedding = stage === 0 || stage === pp - 1 ? w.matrix('token_embd.weight', c.vocabSize, c.hiddenSize) : undefined;
-    this.tokenEmbedding = stage === 0 ? ws.uploadWeight(tokenEmbedding!, 'embedding') : undefined;
-    const rope = { ...c.rope, freqFactors: w.optionalVector('rope_freqs.weight', c.rope.numRotaryDims / 2) };
-    const { first, end } = stageLayers(c.numLayers, stage, pp);
-    this.layers = Array.from({ length: end - first }, (_, j) => {
-      const i = first + j;
-      const blk = `blk.${i}`;
-      return {
-        attnNorm: RmsNorm.load(w, ws, `${blk}.attn_norm.weight`, c.hiddenSize, c.normEps),
-        attention: AttentionBlock.load(w, ws, c, attentionWeightNames(i), rope, i, shard),
-        ffnNorm: RmsNorm.load(w, ws, `${blk}.ffn_norm.weight`, c.hiddenSize, c.normEps),
-        mlp: GatedMlp.load(w, ws, c, { gate: `${blk}.ffn_gate.weight`, up: `${blk}.ffn_up.weight`, gateUp: `${blk}.ffn_gate_up.weight`, down: `${blk}.ffn_down.weight` }, shard),
-      };
-    });
-    // the head's vocab rows split among the TP ranks where they divide evenly, else whole on each
-    this.isHeadSplit = shard !== undefined && c.vocabSize % tp === 0;
-    if (stage === pp - 1) {
-      const outputNorm = RmsNorm.load(w, ws, 'output_norm.weight', c.hiddenSize, c.normEps);
-      this.head = OutputHead.load(w, ws, outputNorm, 'output.weight', tokenEmbedding!, undefined, this.isHeadSplit ? shard : undefined);
-    }
-    backend.planReadAhead?.([...this.layers.flatMap((l) => [...l.attention.matmulWeights, ...l.mlp.matmulWeights]), ...(this.head ? [this.head.output] : [])]);
+    this.ws = new Workspace(model.backend);
   }
 
-  get numLayers(): number {
-    return this.layers.length;
+  get config(): ModelConfig {
+    return this.model.config;
   }
 
   /** this worker's share of a paged KV cache: its layers, its KV heads; replaces an earlier one */
   allocateKvCache(spec: { readonly numBlocks: number; readonly blockSize: number; readonly dtype: KvCacheType }): void {
     this.kv?.dispose();
     this.kv = undefined;
-    this.kv = this.backend.allocateKvCache({ ...spec, numLayers: this.layers.length, kvDim: this.numKvHeads * this.config.headDim });
+    this.kv = this.model.backend.allocateKvCache({ ...spec, ...this.model.kvCacheShape });
   }
 
   /**
@@ -122,36 +81,23 @@ export class ShardedLlama {
       const out = await this.forwardOne(batch, kv);
       if (out) outputs.push(out);
     }
-    return this.head && this.position.tpRank === 0 ? concatOutputs(outputs) : undefined;
+    return this.model.head && this.position.tpRank === 0 ? concatOutputs(outputs) : undefined;
   }
 
   private async forwardOne(batch: ForwardBatch, kv: KvCache): Promise<ShardedForwardResult | undefined> {
-    const b = this.backend;
+    const b = this.model.backend;
     const { tensorParallel: tp, pipelineParallel: pp, stage } = this.position;
     const n = batch.tokenIds.length;
     const h = this.config.hiddenSize;
-    const x = this.ws.get('x', n * h); //       [n, hiddenSize] residual stream
-    const xn = this.ws.get('xn', n * h); //     [n, hiddenSize] normed
-    const proj = this.ws.get('proj', n * h); // [n, hiddenSize] a block's output (this rank's partial sum, then all-reduced)
+    const x = this.ws.get('x', n * h); // [n, hiddenSize] residual stream
     const rank = this.transport.rank;
-    if (stage === 0) b.embedding(x, this.tokenEmbedding!, batch.tokenIds);
+    if (stage === 0) this.model.embed(x, batch);
     else {
       const host = this.hostResidual(n * h);
       await this.transport.recv(rank - tp, host);
       b.write(x, host);
     }
-    this.layers[0]!.attnNorm.forward(xn, x, n);
-    for (let i = 0; i < this.layers.length; i++) {
-      const layer = this.layers[i]!;
-      layer.attention.forward(proj, xn, batch, kv.layer(i));
-      await this.allReduce(proj);
-      layer.ffnNorm.addForward(xn, x, proj, n);
-      layer.mlp.forward(proj, xn, n);
-      await this.allReduce(proj);
-      const next = this.layers[i + 1];
-      if (next) next.attnNorm.addForward(xn, x, proj, n);
-      else b.add(x, x, proj, n * h);
-    }
+    for (const partial of this.model.forwardLayers(x, batch, kv)) await this.allReduce(partial);
     if (stage < pp - 1) {
       const host = this.hostResidual(n * h);
       host.set(b.read(x));
@@ -170,19 +116,19 @@ export class ShardedLlama {
   /** buf ← Σ over the stage's TP ranks of their buf */
   private async allReduce(buf: DeviceBuffer): Promise<void> {
     if (this.tpGroup.worldSize === 1) return;
-    const host = this.backend.read(buf);
+    const host = this.model.backend.read(buf);
     await this.tpGroup.allReduceSum(host);
-    this.backend.write(buf, host);
+    this.model.backend.write(buf, host);
   }
 
   private async headForward(x: DeviceBuffer, batch: ForwardBatch): Promise<ShardedForwardResult | undefined> {
-    const b = this.backend;
+    const b = this.model.backend;
     const c = this.config;
-    const head = this.head!;
+    const head = this.model.head!;
     const numOut = batch.logitRows.length;
     const local = b.read(head.forward(x, batch.logitRows, batch.hiddenRows)); // [numOut, vocab / tp] or [numOut, vocab]
     let logits: Float32Array;
-    if (this.isHeadSplit) {
+    if (this.model.isHeadSplit) {
       const tp = this.tpGroup.worldSize;
       const part = c.vocabSize / tp;
       const gathered = new Float32Array(tp * numOut * part); // [tp, numOut, part]
@@ -207,11 +153,12 @@ export class ShardedLlama {
     return { logits, argmax, hidden };
   }
 
-  /** frees the weights, scratch and KV cache; twice is harmless */
+  /** frees the model (its weights and scratch), the KV cache and the residual buffers; twice is harmless */
   dispose(): void {
     this.kv?.dispose();
     this.kv = undefined;
     this.ws.dispose();
+    this.model.dispose();
   }
 }
 
