@@ -32,135 +32,184 @@ inline float jsMax(float a, float b) { return std::isnan(a) || std::isnan(b) ? N
 
 // ---- k-quants.ts -------------------------------------------------------------------------------
 
-/** makeQkx2Quants: L[0..n) in [0, nmax], *negMin = -min, returns the scale */
-float makeQkx2Quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* negMin, float rmin, float rdelta, int nstep) {
-  float min = x[0];
-  float max = x[0];
-  float sumW = weights[0];
-  float sumX = sumW * x[0];
-  for (int i = 1; i < n; i++) {
-    const float xi = x[i];
-    if (xi < min) min = xi;
-    if (xi > max) max = xi;
-    const float w = weights[i];
-    sumW = sumW + w;
-    sumX = sumX + w * xi;
+/** Math.max(lo, Math.min(hi, l)) for an integer-valued float, kept a float (vectorizes) */
+inline float clampF(float l, float lo, float hi) { return l < lo ? lo : l > hi ? hi : l; }
+
+/**
+ * makeQkx2Quants on a k-quant block's 8 sub-blocks of 32 at once: lane j is x[32j, 32j + 32)
+ * with weights[32j, ...), its levels go to L[32j, ...), its scale to scales[j] and -min to
+ * negMins[j]. Each lane does the scalar function's arithmetic in its order (so its bytes); side by
+ * side, the 8 serial f32 sums overlap instead of waiting on each other. Unlike the TypeScript this
+ * evaluates a candidate equal to the one before it too: it cannot win, so nothing changes.
+ */
+void makeQkx2Quants8(int nmax, const float* x, const float* weights, uint8_t* L, float* scales, float* negMins, float rmin, float rdelta, int nstep) {
+  constexpr int kN = 32, kLanes = 8;
+  float xt[kN][kLanes], wt[kN][kLanes];  // [i][lane]
+  for (int j = 0; j < kLanes; j++) {
+    for (int i = 0; i < kN; i++) {
+      xt[i][j] = x[kN * j + i];
+      wt[i][j] = weights[kN * j + i];
+    }
   }
-  if (min > 0) min = 0;
-  if (max == min) {
-    std::memset(L, 0, n);
-    *negMin = -min;
-    return 0;
+  float min[kLanes], max[kLanes], sumW[kLanes], sumX[kLanes];
+  for (int j = 0; j < kLanes; j++) {
+    min[j] = max[j] = xt[0][j];
+    sumW[j] = wt[0][j];
+    sumX[j] = sumW[j] * xt[0][j];
   }
-  float iscale = nmax / (max - min);
-  float scale = 1 / iscale;
-  float bestError = 0;
-  for (int i = 0; i < n; i++) {
-    const int l = clampLevel(nearestF(iscale * (x[i] - min)), 0, nmax);
-    L[i] = static_cast<uint8_t>(l);
-    const float diff = scale * l + min - x[i];
-    const float diff2 = diff * diff;
-    bestError = bestError + weights[i] * diff2;
+  for (int i = 1; i < kN; i++) {
+    for (int j = 0; j < kLanes; j++) {
+      const float xi = xt[i][j];
+      min[j] = xi < min[j] ? xi : min[j];
+      max[j] = xi > max[j] ? xi : max[j];
+      sumW[j] = sumW[j] + wt[i][j];
+      sumX[j] = sumX[j] + wt[i][j] * xi;
+    }
   }
-  if (nstep < 1) {
-    *negMin = -min;
-    return scale;
+  bool isFlat[kLanes];
+  float scale[kLanes], bestError[kLanes], iscale[kLanes];
+  for (int j = 0; j < kLanes; j++) {
+    if (min[j] > 0) min[j] = 0;
+    isFlat[j] = max[j] == min[j];  // levels 0, scale 0 (the other lanes' arithmetic on it is discarded)
+    iscale[j] = nmax / (max[j] - min[j]);
+    scale[j] = 1 / iscale[j];
+    bestError[j] = 0;
   }
-  uint8_t laux[32];
-  uint8_t lprev[32] = {};
+  float best[kN][kLanes];
+  for (int i = 0; i < kN; i++) {
+    for (int j = 0; j < kLanes; j++) {
+      const float l = clampF(nearestF(iscale[j] * (xt[i][j] - min[j])), 0, nmax);
+      best[i][j] = l;
+      const float diff = scale[j] * l + min[j] - xt[i][j];
+      const float diff2 = diff * diff;
+      bestError[j] = bestError[j] + wt[i][j] * diff2;
+    }
+  }
+  float aux[kN][kLanes];
   for (int is = 0; is <= nstep; is++) {
-    iscale = (rmin + rdelta * is + nmax) / (max - min);
-    bool isSame = is > 0;
-    for (int i = 0; i < n; i++) {
-      const int l = clampLevel(nearestF(iscale * (x[i] - min)), 0, nmax);
-      laux[i] = static_cast<uint8_t>(l);
-      if (l != lprev[i]) isSame = false;
-    }
-    if (isSame) continue;  // the fit depends only on laux: a repeat cannot win
-    std::memcpy(lprev, laux, n);
-    float sumL = 0;
-    float sumL2 = 0;
-    float sumXL = 0;
-    for (int i = 0; i < n; i++) {
-      const float l = laux[i];
-      const float wl = weights[i] * l;
-      sumL = sumL + wl;
-      sumL2 = sumL2 + wl * l;
-      sumXL = sumXL + wl * x[i];
-    }
-    const float D = sumW * sumL2 - sumL * sumL;
-    if (D > 0) {
-      float thisScale = (sumW * sumXL - sumX * sumL) / D;
-      float thisMin = (sumL2 * sumX - sumL * sumXL) / D;
-      if (thisMin > 0) {
-        thisMin = 0;
-        thisScale = sumXL / sumL2;
+    float sumL[kLanes] = {}, sumL2[kLanes] = {}, sumXL[kLanes] = {};
+    for (int j = 0; j < kLanes; j++) iscale[j] = (rmin + rdelta * is + nmax) / (max[j] - min[j]);
+    for (int i = 0; i < kN; i++) {
+      for (int j = 0; j < kLanes; j++) {
+        const float l = clampF(nearestF(iscale[j] * (xt[i][j] - min[j])), 0, nmax);
+        aux[i][j] = l;
+        const float wl = wt[i][j] * l;
+        sumL[j] = sumL[j] + wl;
+        sumL2[j] = sumL2[j] + wl * l;
+        sumXL[j] = sumXL[j] + wl * xt[i][j];
       }
-      float curError = 0;
-      for (int i = 0; i < n; i++) {
-        const float diff = thisScale * laux[i] + thisMin - x[i];
+    }
+    float D[kLanes], thisScale[kLanes], thisMin[kLanes], curError[kLanes] = {};
+    for (int j = 0; j < kLanes; j++) {
+      D[j] = sumW[j] * sumL2[j] - sumL[j] * sumL[j];
+      const float fitScale = (sumW[j] * sumXL[j] - sumX[j] * sumL[j]) / D[j];
+      const float fitMin = (sumL2[j] * sumX[j] - sumL[j] * sumXL[j]) / D[j];
+      thisScale[j] = fitMin > 0 ? sumXL[j] / sumL2[j] : fitScale;
+      thisMin[j] = fitMin > 0 ? 0 : fitMin;
+    }
+    for (int i = 0; i < kN; i++) {
+      for (int j = 0; j < kLanes; j++) {
+        const float diff = thisScale[j] * aux[i][j] + thisMin[j] - xt[i][j];
         const float diff2 = diff * diff;
-        curError = curError + weights[i] * diff2;
+        curError[j] = curError[j] + wt[i][j] * diff2;
       }
-      if (curError < bestError) {
-        std::memcpy(L, laux, n);
-        bestError = curError;
-        scale = thisScale;
-        min = thisMin;
-      }
+    }
+    bool isWin[kLanes];
+    bool isAnyWin = false;
+    for (int j = 0; j < kLanes; j++) {
+      isWin[j] = !isFlat[j] && D[j] > 0 && curError[j] < bestError[j];
+      if (!isWin[j]) continue;
+      isAnyWin = true;
+      bestError[j] = curError[j];
+      scale[j] = thisScale[j];
+      min[j] = thisMin[j];
+    }
+    if (!isAnyWin) continue;
+    for (int i = 0; i < kN; i++) {
+      for (int j = 0; j < kLanes; j++) best[i][j] = isWin[j] ? aux[i][j] : best[i][j];
     }
   }
-  *negMin = -min;
-  return scale;
+  for (int j = 0; j < kLanes; j++) {
+    scales[j] = isFlat[j] ? 0 : scale[j];
+    negMins[j] = -min[j];
+    for (int i = 0; i < kN; i++) L[kN * j + i] = isFlat[j] ? 0 : static_cast<uint8_t>(best[i][j]);
+  }
 }
 
-/** makeQxQuants with isSearching (rmse_type 1; weights qw, or x² without): L[0..n) = level + nmax */
-float makeQxQuants(int n, int nmax, const float* x, int8_t* L, const float* qw) {
-  float max = 0;
-  float amax = 0;
-  for (int i = 0; i < n; i++) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
+/**
+ * makeQxQuants with isSearching (rmse_type 1: weights qw, or x² without) on `kLanes` groups of kN
+ * side by side, as makeQkx2Quants8: lane j is x[kN·j, kN·j + kN) (qw likewise), its levels + nmax
+ * go to L[kN·j, ...) and its scale to scales[j].
+ */
+template <int kN, int kLanes>
+void makeQxQuantsLanes(int nmax, const float* x, const float* qw, int8_t* L, float* scales) {
+  float xt[kN][kLanes], wt[kN][kLanes];
+  for (int j = 0; j < kLanes; j++) {
+    for (int i = 0; i < kN; i++) {
+      const float xi = x[kN * j + i];
+      xt[i][j] = xi;
+      wt[i][j] = qw ? qw[kN * j + i] : xi * xi;
     }
   }
-  if (amax < kGroupMaxEps) {
-    std::memset(L, 0, n);
-    return 0;
+  float max[kLanes] = {}, amax[kLanes] = {};
+  for (int i = 0; i < kN; i++) {
+    for (int j = 0; j < kLanes; j++) {
+      const float ax = std::fabs(xt[i][j]);
+      max[j] = ax > amax[j] ? xt[i][j] : max[j];
+      amax[j] = ax > amax[j] ? ax : amax[j];
+    }
   }
-  float iscale = -nmax / max;
-  float sumlx = 0;
-  float suml2 = 0;
-  for (int i = 0; i < n; i++) {
-    const float xi = x[i];
-    const int l = clampLevel(nearestF(iscale * xi), -nmax, nmax - 1);
-    L[i] = static_cast<int8_t>(l + nmax);
-    const float w = qw ? qw[i] : xi * xi;
-    sumlx = sumlx + w * xi * l;
-    suml2 = suml2 + w * l * l;
+  float iscale[kLanes], sumlx[kLanes] = {}, suml2[kLanes] = {};
+  for (int j = 0; j < kLanes; j++) iscale[j] = -nmax / max[j];
+  float best[kN][kLanes];
+  for (int i = 0; i < kN; i++) {
+    for (int j = 0; j < kLanes; j++) {
+      const float l = clampF(nearestF(iscale[j] * xt[i][j]), -nmax, nmax - 1);
+      best[i][j] = l;
+      sumlx[j] = sumlx[j] + wt[i][j] * xt[i][j] * l;
+      suml2[j] = suml2[j] + wt[i][j] * l * l;
+    }
   }
-  float scale = suml2 != 0 ? sumlx / suml2 : 0;
-  float best = scale * sumlx;
+  float scale[kLanes], bestFit[kLanes];
+  for (int j = 0; j < kLanes; j++) {
+    scale[j] = suml2[j] != 0 ? sumlx[j] / suml2[j] : 0;
+    bestFit[j] = scale[j] * sumlx[j];
+  }
+  float aux[kN][kLanes];
   for (int is = -9; is <= 9; is++) {
     if (is == 0) continue;
-    iscale = -(nmax + 0.1f * is) / max;
-    sumlx = 0;
-    suml2 = 0;
-    for (int i = 0; i < n; i++) {
-      const float xi = x[i];
-      const int l = clampLevel(nearestF(iscale * xi), -nmax, nmax - 1);
-      const float w = qw ? qw[i] : xi * xi;
-      sumlx = sumlx + w * xi * l;
-      suml2 = suml2 + w * l * l;
+    for (int j = 0; j < kLanes; j++) {
+      iscale[j] = -(nmax + 0.1f * is) / max[j];
+      sumlx[j] = 0;
+      suml2[j] = 0;
     }
-    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-      for (int i = 0; i < n; i++) L[i] = static_cast<int8_t>(nmax + clampLevel(nearestF(iscale * x[i]), -nmax, nmax - 1));
-      scale = sumlx / suml2;
-      best = scale * sumlx;
+    for (int i = 0; i < kN; i++) {
+      for (int j = 0; j < kLanes; j++) {
+        const float l = clampF(nearestF(iscale[j] * xt[i][j]), -nmax, nmax - 1);
+        aux[i][j] = l;
+        sumlx[j] = sumlx[j] + wt[i][j] * xt[i][j] * l;
+        suml2[j] = suml2[j] + wt[i][j] * l * l;
+      }
+    }
+    bool isWin[kLanes];
+    bool isAnyWin = false;
+    for (int j = 0; j < kLanes; j++) {
+      isWin[j] = suml2[j] > 0 && sumlx[j] * sumlx[j] > bestFit[j] * suml2[j];
+      if (!isWin[j]) continue;
+      isAnyWin = true;
+      scale[j] = sumlx[j] / suml2[j];
+      bestFit[j] = scale[j] * sumlx[j];
+    }
+    if (!isAnyWin) continue;
+    for (int i = 0; i < kN; i++) {
+      for (int j = 0; j < kLanes; j++) best[i][j] = isWin[j] ? aux[i][j] : best[i][j];
     }
   }
-  return scale;
+  for (int j = 0; j < kLanes; j++) {
+    const bool isZero = amax[j] < kGroupMaxEps;
+    scales[j] = isZero ? 0 : scale[j];
+    for (int i = 0; i < kN; i++) L[kN * j + i] = static_cast<int8_t>(isZero ? 0 : static_cast<int>(best[i][j]) + nmax);
+  }
 }
 
 /** makeQpQuants: x ≥ 0 ≈ scale · L, L[0..n) in [0, nmax] */
@@ -304,7 +353,7 @@ void quantizeScaleMinBlock(const float* x, uint8_t* out, bool isQ5) {
   const float rmin = isQ5 ? -0.5f : -1.f;
   const int nstep = isQ5 ? 15 : 20;
   uint8_t L[kQK];
-  float weights[32];
+  float weights[kQK];
   float scales[8];
   float mins[8];
   float maxScale = 0;
@@ -314,8 +363,10 @@ void quantizeScaleMinBlock(const float* x, uint8_t* out, bool isQ5) {
     float sumX2 = 0;
     for (int l = 0; l < 32; l++) sumX2 = sumX2 + xj[l] * xj[l];
     const float avX = std::sqrt(sumX2 / 32);
-    for (int l = 0; l < 32; l++) weights[l] = avX + std::fabs(xj[l]);
-    scales[j] = makeQkx2Quants(32, nmax, xj, weights, L + 32 * j, &mins[j], rmin, 0.1f, nstep);
+    for (int l = 0; l < 32; l++) weights[32 * j + l] = avX + std::fabs(xj[l]);
+  }
+  makeQkx2Quants8(nmax, x, weights, L, scales, mins, rmin, 0.1f, nstep);
+  for (int j = 0; j < 8; j++) {
     if (scales[j] > maxScale) maxScale = scales[j];
     if (mins[j] > maxMin) maxMin = mins[j];
   }
@@ -336,7 +387,7 @@ void quantizeScaleMinBlock(const float* x, uint8_t* out, bool isQ5) {
 void quantizeScaleMinWeightedBlock(const float* x, const float* importance, uint8_t* out, bool isQ5) {
   const int nmax = isQ5 ? 31 : 15;
   uint8_t L[kQK];
-  float weights[32];
+  float weights[kQK];
   float scales[8];
   float mins[8];
   float sw[8];
@@ -347,12 +398,12 @@ void quantizeScaleMinWeightedBlock(const float* x, const float* importance, uint
     const float* xj = x + 32 * j;
     float sumW = 0;
     for (int l = 0; l < 32; l++) {
-      weights[l] = importance[32 * j + l] * std::sqrt(sigma2 + xj[l] * xj[l]);
-      sumW = sumW + weights[l];
+      weights[32 * j + l] = importance[32 * j + l] * std::sqrt(sigma2 + xj[l] * xj[l]);
+      sumW = sumW + weights[32 * j + l];
     }
     sw[j] = sumW;
-    scales[j] = makeQkx2Quants(32, nmax, xj, weights, L + 32 * j, &mins[j], -0.9f, 0.05f, 36);
   }
+  makeQkx2Quants8(nmax, x, weights, L, scales, mins, -0.9f, 0.05f, 36);
   uint8_t ls[8];
   uint8_t lm[8];
   const float dBlock = makeQpQuants(8, 63, scales, ls, sw);
@@ -368,12 +419,11 @@ void quantizeQ6KBlock(const float* x, const float* importance, uint8_t* out) {
   float scales[16];
   float maxScale = 0;
   float maxAbsScale = 0;
+  makeQxQuantsLanes<16, 16>(32, x, importance, L, scales);
   for (int ib = 0; ib < 16; ib++) {
-    const float scale = makeQxQuants(16, 32, x + 16 * ib, L + 16 * ib, importance ? importance + 16 * ib : nullptr);
-    scales[ib] = scale;
-    if (std::fabs(scale) > maxAbsScale) {
-      maxAbsScale = std::fabs(scale);
-      maxScale = scale;
+    if (std::fabs(scales[ib]) > maxAbsScale) {
+      maxAbsScale = std::fabs(scales[ib]);
+      maxScale = scales[ib];
     }
   }
   if (maxAbsScale < kGroupMaxEps) return;  // all-zero block: every byte stays 0
@@ -402,29 +452,36 @@ void quantizeQ6KBlock(const float* x, const float* importance, uint8_t* out) {
 
 // ---- importance-quantizers.ts: Q4_0 / Q5_0 ------------------------------------------------------
 
-/** quantizeQx0Weighted: one row of numCols values */
+/** quantizeQx0Weighted: one row of numCols values, 8 blocks of 32 side by side (makeQxQuantsLanes) where there are 8 left */
 void quantizeQx0WeightedRow(const float* x, int64_t numCols, const float* importance, uint8_t* out, bool isQ5) {
   float sumX2 = 0;
   for (int64_t j = 0; j < numCols; j++) sumX2 = sumX2 + x[j] * x[j];
   const float sigma2 = sumX2 / static_cast<float>(numCols);
+  const int nmax = isQ5 ? 16 : 8;
   const int blockBytes = isQ5 ? 22 : 18;
   const int qs = isQ5 ? 6 : 2;
-  float weights[32];
-  int8_t levels[32];
-  for (int64_t c = 0; c < numCols; c += 32, out += blockBytes) {
+  float weights[kQK];
+  int8_t levels[kQK];
+  float scales[8];
+  for (int64_t c = 0; c < numCols;) {
+    const int numBlocks = numCols - c >= kQK ? 8 : 1;
     const float* xb = x + c;
-    for (int j = 0; j < 32; j++) weights[j] = importance[c + j] * std::sqrt(sigma2 + xb[j] * xb[j]);
-    const float d = makeQxQuants(32, isQ5 ? 16 : 8, xb, levels, weights);
-    const uint16_t dBits = f32ToF16(d);
-    std::memcpy(out, &dBits, 2);
-    uint32_t qh = 0;
-    for (int j = 0; j < 16; j++) {
-      const int l0 = levels[j];
-      const int l1 = levels[j + 16];
-      out[qs + j] = static_cast<uint8_t>((l0 & 0x0f) | ((l1 & 0x0f) << 4));
-      qh |= (static_cast<uint32_t>(l0 >> 4) << j) | (static_cast<uint32_t>(l1 >> 4) << (j + 16));
+    for (int j = 0; j < 32 * numBlocks; j++) weights[j] = importance[c + j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+    if (numBlocks == 8) makeQxQuantsLanes<32, 8>(nmax, xb, weights, levels, scales);
+    else makeQxQuantsLanes<32, 1>(nmax, xb, weights, levels, scales);
+    for (int b = 0; b < numBlocks; b++, out += blockBytes) {
+      const uint16_t dBits = f32ToF16(scales[b]);
+      std::memcpy(out, &dBits, 2);
+      uint32_t qh = 0;
+      for (int j = 0; j < 16; j++) {
+        const int l0 = levels[32 * b + j];
+        const int l1 = levels[32 * b + j + 16];
+        out[qs + j] = static_cast<uint8_t>((l0 & 0x0f) | ((l1 & 0x0f) << 4));
+        qh |= (static_cast<uint32_t>(l0 >> 4) << j) | (static_cast<uint32_t>(l1 >> 4) << (j + 16));
+      }
+      if (isQ5) std::memcpy(out + 2, &qh, 4);
     }
-    if (isQ5) std::memcpy(out + 2, &qh, 4);
+    c += 32 * numBlocks;
   }
 }
 
@@ -432,7 +489,7 @@ void quantizeQx0WeightedRow(const float* x, int64_t numCols, const float* import
 
 constexpr int kKvalues[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 
-/** nearestE2M1Code: f32 errors of the f64 K·d − x; a tie keeps the lower code */
+/** nearestE2M1Code: the first code with the least f32 error |K·d − x| (K·d − x in f64, then rounded) */
 inline int nearestE2M1Code(float x, double d) {
   int best = 0;
   float bestErr = std::fabs(static_cast<float>(kKvalues[0] * d - x));
@@ -579,17 +636,27 @@ void quantizeNvfp4WeightedBlock(const float* x, const float* importance, uint8_t
 
 // ---- fp8.ts ---------------------------------------------------------------------------------------
 
-/** f32ToE4m3, in f64 as there */
+/** y rounded to an integer, ties to even (|y| < 2^51), by adding 1.5 · 2^52 in f64 */
+inline double roundHalfEven(double y) { return (y + 6755399441055744.0) - 6755399441055744.0; }
+
+/**
+ * f32ToE4m3, in f64 as there; the exponent and mantissa read from the f64's bits (exact, where the
+ * TypeScript takes log2 and corrects it)
+ */
 int f32ToE4m3(double value) {
   if (std::isnan(value)) return 0x7f;
   const int sign = std::signbit(value) ? 0x80 : 0;
   const double a = std::fabs(value);
   if (a >= 448) return sign | 0x7e;
-  if (a < 0x1p-6) return sign | static_cast<int>(std::nearbyint(a * 512));  // ties to even
-  int e = static_cast<int>(std::floor(std::log2(a)));
-  if (std::ldexp(1.0, e) > a) e--;
-  if (std::ldexp(1.0, e + 1) <= a) e++;
-  int m = static_cast<int>(std::nearbyint((a / std::ldexp(1.0, e) - 1) * 8));
+  if (a < 0x1p-6) return sign | static_cast<int>(roundHalfEven(a * 512));  // subnormal m/8 · 2^-6
+  uint64_t bits;
+  std::memcpy(&bits, &a, 8);
+  int e = static_cast<int>((bits >> 52) & 0x7ff) - 1023;
+  const uint64_t frac = bits & ((uint64_t{1} << 52) - 1);
+  int m = static_cast<int>(frac >> 49);  // (a / 2^e − 1) · 8 rounded: the top 3 fraction bits, then the rest
+  const uint64_t rest = frac & ((uint64_t{1} << 49) - 1);
+  const uint64_t half = uint64_t{1} << 48;
+  if (rest > half || (rest == half && (m & 1))) m++;
   if (m == 8) {
     m = 0;
     e++;
