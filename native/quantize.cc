@@ -557,6 +557,42 @@ double e2m1Error(const float* x, int n, const float* weights, double d, uint8_t*
   return err;
 }
 
+/**
+ * nearestE2M1Code for NVFP4's 16 values of a sub-block at once (vectorizes across them). In f32:
+ * with d a UE4M3 scale (at most 4 significant bits, 2^-10 ≤ d ≤ 224), K·d is exact, so f32's
+ * K·d − x rounds as the f64 one rounded to f32 (where the f64 difference is inexact, x is too small
+ * against K·d to move the f32 rounding).
+ */
+void nearestCodes16(const float* x, float d, uint8_t* codes) {
+  float bestErr[16];
+  int best[16];
+  for (int j = 0; j < 16; j++) {
+    bestErr[j] = std::fabs(x[j]);  // code 0: |0 · d − x|
+    best[j] = 0;
+  }
+  for (int q = 1; q < 16; q++) {
+    const float kd = static_cast<float>(kKvalues[q]) * d;
+    for (int j = 0; j < 16; j++) {
+      const float err = std::fabs(kd - x[j]);
+      const bool isBetter = err < bestErr[j];
+      best[j] = isBetter ? q : best[j];
+      bestErr[j] = isBetter ? err : bestErr[j];
+    }
+  }
+  for (int j = 0; j < 16; j++) codes[j] = static_cast<uint8_t>(best[j]);
+}
+
+/** e2m1Error for an NVFP4 sub-block of 16 (nearestCodes16) */
+double e2m1Error16(const float* x, const float* weights, float d, uint8_t* codes) {
+  nearestCodes16(x, d, codes);
+  double err = 0;
+  for (int j = 0; j < 16; j++) {
+    const double diff = x[j] - kKvalues[codes[j]] * static_cast<double>(d);
+    err += weights[j] * diff * diff;
+  }
+  return err;
+}
+
 /** quantizeMxfp4: one block of 32 */
 void quantizeMxfp4Block(const float* x, uint8_t* out) {
   float amax = 0;
@@ -603,8 +639,9 @@ void quantizeNvfp4Block(const float* x, uint8_t* out) {
     }
     const int ue = f32ToUe4m3(amax / 6);
     out[s] = static_cast<uint8_t>(ue);
-    const double d = ue4m3Half(ue);
-    for (int j = 0; j < 8; j++) out[4 + 8 * s + j] = static_cast<uint8_t>(nearestE2M1Code(xs[j], d) | (nearestE2M1Code(xs[8 + j], d) << 4));
+    uint8_t codes[16];
+    nearestCodes16(xs, ue4m3Half(ue), codes);
+    for (int j = 0; j < 8; j++) out[4 + 8 * s + j] = static_cast<uint8_t>(codes[j] | (codes[8 + j] << 4));
   }
 }
 
@@ -619,10 +656,10 @@ void quantizeNvfp4WeightedBlock(const float* x, const float* importance, uint8_t
     uint8_t codes[16];
     uint8_t bestCodes[16];
     int bestUe = ue0;
-    double bestErr = e2m1Error(xs, 16, ws, ue4m3Half(ue0), bestCodes);
+    double bestErr = e2m1Error16(xs, ws, ue4m3Half(ue0), bestCodes);
     for (const int ue : {ue0 - 2, ue0 - 1, ue0 + 1, ue0 + 2}) {
       if (ue < 1 || ue > 0x7e || ue0 == 0) continue;
-      const double err = e2m1Error(xs, 16, ws, ue4m3Half(ue), codes);
+      const double err = e2m1Error16(xs, ws, ue4m3Half(ue), codes);
       if (err < bestErr) {
         bestErr = err;
         bestUe = ue;
