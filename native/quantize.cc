@@ -450,6 +450,26 @@ void quantizeQ6KBlock(const float* x, const float* importance, uint8_t* out) {
   }
 }
 
+// ---- codec.ts: Q8_0 -------------------------------------------------------------------------
+
+/**
+ * The Q8_0 codec (quantize_row_q8_0_ref): d = amax / 127 (a NaN propagates into amax, as
+ * Math.max), id = 1/d where d is truthy; each value roundf(x · id), a non-finite product 0 (as
+ * setInt8 stores it).
+ */
+void quantizeQ8_0Block(const float* x, uint8_t* out) {
+  float amax = 0;
+  for (int j = 0; j < 32; j++) amax = jsMax(amax, std::fabs(x[j]));
+  const float d = amax / 127;
+  const float id = d != 0 && !std::isnan(d) ? 1 / d : 0;
+  const uint16_t dBits = f32ToF16(d);
+  std::memcpy(out, &dBits, 2);
+  for (int j = 0; j < 32; j++) {
+    const float v = x[j] * id;
+    out[2 + j] = std::isfinite(v) ? static_cast<uint8_t>(static_cast<int32_t>(std::round(v))) : 0;
+  }
+}
+
 // ---- importance-quantizers.ts: Q4_0 / Q5_0 ------------------------------------------------------
 
 /** quantizeQx0Weighted: one row of numCols values, 8 blocks of 32 side by side (makeQxQuantsLanes) where there are 8 left */
@@ -740,6 +760,7 @@ constexpr QuantType kQuantTypes[] = {
     {TYPE_Q5_K, kQK, 176, [](const float* x, uint8_t* out) { quantizeScaleMinBlock(x, out, true); },
      [](const float* x, const float* w, uint8_t* out) { quantizeScaleMinWeightedBlock(x, w, out, true); }},
     {TYPE_Q6_K, kQK, 210, [](const float* x, uint8_t* out) { quantizeQ6KBlock(x, nullptr, out); }, quantizeQ6KBlock},
+    {TYPE_Q8_0, 32, 34, quantizeQ8_0Block, nullptr},
     {TYPE_Q4_0, 32, 18, nullptr, nullptr},  // rows (σ² per row): quantizeQx0WeightedRow
     {kTypeQ5_0, 32, 22, nullptr, nullptr},
     {TYPE_MXFP4, 32, 17, quantizeMxfp4Block, quantizeMxfp4WeightedBlock},

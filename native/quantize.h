@@ -11,8 +11,8 @@
 namespace peregrine {
 
 /**
- * Quantizes src (rows of numCols values) to `type` into out (its ggml bytes): Q4_K, Q5_K, Q6_K,
- * MXFP4, NVFP4 and FP8_E4M3 as their codecs' quantize; with `importance` ([numCols], or nullptr)
+ * Quantizes src (rows of numCols values) to `type` into out (its ggml bytes): Q8_0, Q4_K, Q5_K,
+ * Q6_K, MXFP4, NVFP4 and FP8_E4M3 as their codecs' quantize; with `importance` ([numCols], or nullptr)
  * Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, MXFP4 and NVFP4 as their importance-weighted quantizers (FP8 has
  * none). numCols must be a multiple of the type's block size, n of numCols, and out must hold
  * quantizedBytes(type, n) bytes. STATUS_UNSUPPORTED_TYPE for any other type or combination.

@@ -14,7 +14,7 @@ import { nativeQuantizeRows } from './native-quantize.js';
 const loaded = loadNativeAddon();
 
 /** the types quantize.cc writes without importance, and those it writes with */
-const PLAIN = [GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.MXFP4, GgmlType.NVFP4, GgmlType.FP8_E4M3];
+const PLAIN = [GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.MXFP4, GgmlType.NVFP4, GgmlType.FP8_E4M3];
 const WEIGHTED = [GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.MXFP4, GgmlType.NVFP4];
 
 const NUM_COLS = 512;
@@ -90,7 +90,7 @@ describe.skipIf(!loaded.ok)('native quantizeRows', () => {
   });
 
   it('answers undefined for the types it does not write, so the codec runs', () => {
-    expect(nativeQuantizeRows(GgmlType.Q8_0, rows, NUM_COLS)).toBeUndefined();
+    expect(nativeQuantizeRows(GgmlType.Q5_0, rows, NUM_COLS)).toBeUndefined();
     expect(nativeQuantizeRows(GgmlType.Q4_0, rows, NUM_COLS)).toBeUndefined(); // Q4_0 only with importance
     expect(nativeQuantizeRows(GgmlType.FP8_E4M3, rows, NUM_COLS, testImportance(4))).toBeUndefined();
     expect(nativeQuantizeRows(GgmlType.Q4_K, rows.subarray(0, 480), 480)).toBeUndefined(); // rows not whole blocks
@@ -102,7 +102,7 @@ describe.skipIf(!loaded.ok)('native quantizeRows', () => {
     expect(addon.quantizeRows(GgmlType.Q4_K, rows.subarray(0, 256), 256, null, new Uint8Array(143))).toBe(NativeStatus.BAD_ARGUMENT);
     expect(addon.quantizeRows(GgmlType.Q4_K, rows.subarray(0, 256), 256, new Float32Array(255), out)).toBe(NativeStatus.BAD_ARGUMENT);
     expect(addon.quantizeRows(GgmlType.Q4_K, rows.subarray(0, 256), 128, null, out)).toBe(NativeStatus.BAD_ARGUMENT);
-    expect(addon.quantizeRows(GgmlType.Q8_0, rows.subarray(0, 256), 256, null, new Uint8Array(272))).toBe(NativeStatus.UNSUPPORTED_TYPE);
+    expect(addon.quantizeRows(GgmlType.Q5_0, rows.subarray(0, 256), 256, null, new Uint8Array(176))).toBe(NativeStatus.UNSUPPORTED_TYPE);
     expect(out.every((v) => v === 0)).toBe(true);
   });
 });
