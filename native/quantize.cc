@@ -578,39 +578,47 @@ double e2m1Error(const float* x, int n, const float* weights, double d, uint8_t*
 }
 
 /**
- * nearestE2M1Code for NVFP4's 16 values of a sub-block at once (vectorizes across them). In f32:
- * with d a UE4M3 scale (at most 4 significant bits, 2^-10 ≤ d ≤ 224), K·d is exact, so f32's
- * K·d − x rounds as the f64 one rounded to f32 (where the f64 difference is inexact, x is too small
- * against K·d to move the f32 rounding).
+ * nearestE2M1Code for 16 values at once (vectorizes across them), in f32: where K·d is exact in f32
+ * (NVFP4's UE4M3 scales, 2^-10 ≤ d ≤ 224; MXFP4's 2^(e − 128) for e ≤ 252), f32's K·d − x rounds
+ * as the f64 one rounded to f32 (where the f64 difference is inexact, x is too small against K·d
+ * to move the f32 rounding).
  */
 void nearestCodes16(const float* x, float d, uint8_t* codes) {
-  float bestErr[16];
-  int best[16];
-  for (int j = 0; j < 16; j++) {
+  constexpr int kN = 16;  // (GCC vectorizes this loop nest at 16, not at 32)
+  float bestErr[kN];
+  int best[kN];
+  for (int j = 0; j < kN; j++) {
     bestErr[j] = std::fabs(x[j]);  // code 0: |0 · d − x|
     best[j] = 0;
   }
   for (int q = 1; q < 16; q++) {
     const float kd = static_cast<float>(kKvalues[q]) * d;
-    for (int j = 0; j < 16; j++) {
+    for (int j = 0; j < kN; j++) {
       const float err = std::fabs(kd - x[j]);
       const bool isBetter = err < bestErr[j];
       best[j] = isBetter ? q : best[j];
       bestErr[j] = isBetter ? err : bestErr[j];
     }
   }
-  for (int j = 0; j < 16; j++) codes[j] = static_cast<uint8_t>(best[j]);
+  for (int j = 0; j < kN; j++) codes[j] = static_cast<uint8_t>(best[j]);
 }
 
-/** e2m1Error for an NVFP4 sub-block of 16 (nearestCodes16) */
-double e2m1Error16(const float* x, const float* weights, float d, uint8_t* codes) {
-  nearestCodes16(x, d, codes);
+/** e2m1Error for kN values (a multiple of 16) with nearestCodes16 (d as there) */
+template <int kN>
+double e2m1ErrorF(const float* x, const float* weights, float d, uint8_t* codes) {
+  for (int j = 0; j < kN; j += 16) nearestCodes16(x + j, d, codes + j);
   double err = 0;
-  for (int j = 0; j < 16; j++) {
+  for (int j = 0; j < kN; j++) {
     const double diff = x[j] - kKvalues[codes[j]] * static_cast<double>(d);
     err += weights[j] * diff * diff;
   }
   return err;
+}
+
+/** MXFP4's e2m1Error for a block of 32 at exponent e: in f32 where K·d is exact there (e ≤ 252) */
+double mxfp4Error(const float* x, const float* weights, int e, uint8_t* codes) {
+  if (e <= 252) return e2m1ErrorF<32>(x, weights, static_cast<float>(e8m0Half(e)), codes);
+  return e2m1Error(x, 32, weights, e8m0Half(e), codes);
 }
 
 /** quantizeMxfp4: one block of 32 */
@@ -634,10 +642,10 @@ void quantizeMxfp4WeightedBlock(const float* x, const float* importance, uint8_t
   uint8_t codes[32];
   uint8_t bestCodes[32];
   int bestE = e0;
-  double bestErr = e2m1Error(x, 32, importance, e8m0Half(e0), bestCodes);
+  double bestErr = mxfp4Error(x, importance, e0, bestCodes);
   for (const int e : {e0 - 1, e0 + 1}) {
     if (e < 0 || e > 255 || amax == 0) continue;
-    const double err = e2m1Error(x, 32, importance, e8m0Half(e), codes);
+    const double err = mxfp4Error(x, importance, e, codes);
     if (err < bestErr) {
       bestErr = err;
       bestE = e;
@@ -676,10 +684,10 @@ void quantizeNvfp4WeightedBlock(const float* x, const float* importance, uint8_t
     uint8_t codes[16];
     uint8_t bestCodes[16];
     int bestUe = ue0;
-    double bestErr = e2m1Error16(xs, ws, ue4m3Half(ue0), bestCodes);
+    double bestErr = e2m1ErrorF<16>(xs, ws, ue4m3Half(ue0), bestCodes);
     for (const int ue : {ue0 - 2, ue0 - 1, ue0 + 1, ue0 + 2}) {
       if (ue < 1 || ue > 0x7e || ue0 == 0) continue;
-      const double err = e2m1Error16(xs, ws, ue4m3Half(ue), codes);
+      const double err = e2m1ErrorF<16>(xs, ws, ue4m3Half(ue), codes);
       if (err < bestErr) {
         bestErr = err;
         bestUe = ue;

@@ -1,7 +1,9 @@
 // Row quantizers for `peregrine quantize`: the C++ twins of the TypeScript codecs in src/quant/
 // (k-quants.ts, importance-quantizers.ts, mxfp4.ts, nvfp4.ts, fp8.ts), byte for byte. The
 // TypeScript stays the reference; src/kernels/native/native-quantize.test.ts checks that both write
-// the same bytes.
+// the same bytes. Not covered: values so large (|x| above about 1e18, which only F32 and BF16 files
+// can hold) that the k-quants' and Q4_0/Q5_0's sums of squares overflow to NaN, which the two carry
+// differently; F16 inputs never get there.
 #pragma once
 
 #include <cstdint>

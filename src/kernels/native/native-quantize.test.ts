@@ -89,6 +89,18 @@ describe.skipIf(!loaded.ok)('native quantizeRows', () => {
     expect(firstDifference(native!, quantizeNvfp4Searched(rows, NUM_COLS))).toBe(-1);
   });
 
+  it("near f32's largest (F32 or BF16 inputs; MXFP4 scale exponents above 252): the scaled-code types' bytes", () => {
+    const huge = Float32Array.from(testRows(8, 5), (v, i) => (i % 64 < 32 ? v * 1e36 : (i % 3 ? 3.4e38 : -1e37 * (i % 17))));
+    const importance = testImportance(6);
+    for (const type of [GgmlType.Q8_0, GgmlType.MXFP4, GgmlType.NVFP4, GgmlType.FP8_E4M3]) {
+      expect(firstDifference(nativeQuantizeRows(type, huge, NUM_COLS)!, codecFor(type)!.quantize(huge)), ggmlTypeName(type)).toBe(-1);
+    }
+    for (const type of [GgmlType.MXFP4, GgmlType.NVFP4]) {
+      const weighted = nativeQuantizeRows(type, huge, NUM_COLS, importance)!;
+      expect(firstDifference(weighted, importanceQuantizer(type)!(huge, NUM_COLS, importance)), `${ggmlTypeName(type)} weighted`).toBe(-1);
+    }
+  });
+
   it('answers undefined for the types it does not write, so the codec runs', () => {
     expect(nativeQuantizeRows(GgmlType.Q5_0, rows, NUM_COLS)).toBeUndefined();
     expect(nativeQuantizeRows(GgmlType.Q4_0, rows, NUM_COLS)).toBeUndefined(); // Q4_0 only with importance
