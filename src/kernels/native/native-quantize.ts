@@ -1,7 +1,7 @@
 /**
  * The native row quantizers (native/quantize.cc) for `peregrine quantize`: the same bytes as the
- * TypeScript codecs in src/quant/ (the reference; native-quantize.test.ts compares them), 20–60×
- * faster. Without a loadable addon, or for a type the addon does not quantize, nativeQuantizeRows
+ * TypeScript codecs in src/quant/ (the reference; native-quantize.test.ts compares them), 4–20×
+ * less CPU time (Q4_K about 8×). Without a loadable addon, or for a type the addon does not quantize, nativeQuantizeRows
  * answers undefined and the caller uses the TypeScript codec.
  */
 import { ggmlByteSize, ggmlTypeName, ggmlTypeTraits, type GgmlType } from '../../formats/ggml-type.js';
