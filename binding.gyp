@@ -33,6 +33,7 @@
         'native/gelu.cc',
         'native/thread-pool.cc',
         'native/cpu-dispatch.cc',
+        'native/quantize.cc',
       ],
       'dependencies': ['peregrine_kernels_scalar'],
       'conditions': [

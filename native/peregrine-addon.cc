@@ -17,13 +17,14 @@
 #include "context.h"
 #include "kernels.h"
 #include "napi-args.h"
+#include "quantize.h"
 #include "type-traits.h"
 
 namespace peregrine {
 namespace {
 
 /** Bumped when the exported functions or their arguments change; checked by native-backend.ts. */
-constexpr int32_t kAbiVersion = 12;
+constexpr int32_t kAbiVersion = 13;
 
 // Every handle not yet finalized, so that memory about to be freed can be taken out of the contexts'
 // read ahead first. Node frees an external ArrayBuffer at exit from its own environment cleanup hook,
@@ -699,6 +700,28 @@ napi_value addBias(napi_env env, napi_callback_info info) {
   return makeInt(env, args.ctx()->addBias(x, bias, numTokens, dim));
 }
 
+/**
+ * quantizeRows(type, src f32, numCols, importance f32 | null, out u8): src's rows of numCols values
+ * in `type` (quantize.h), on the calling thread; takes no handle (no context, no pool): the
+ * quantize command's worker threads each call it on their own chunk.
+ */
+napi_value quantizeRowsOp(napi_env env, napi_callback_info info) {
+  Args args(env, info);  // argument 0 is the type: no handle, so no message for lastError
+  const int64_t type = args.integer(0, "type");
+  int64_t n, numImportance, outLen;
+  const float* src = args.typedArray<float>(1, napi_float32_array, &n, "src");
+  const int64_t numCols = args.integer(2, "numCols");
+  const float* importance = args.optionalF32(3, &numImportance, "importance");
+  uint8_t* out = args.typedArray<uint8_t>(4, napi_uint8_array, &outLen, "out");
+  PG_RETURN_IF_BAD();
+  const int32_t blockSize = quantizeBlockSize(static_cast<int32_t>(type));
+  if (blockSize == 0 || type != static_cast<int32_t>(type)) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
+  const bool isOk = numCols > 0 && numCols % blockSize == 0 && n % numCols == 0 && (!importance || numImportance >= numCols) &&
+                    outLen == quantizedBytes(static_cast<int32_t>(type), n);
+  if (!isOk) return makeInt(env, STATUS_BAD_ARGUMENT);
+  return makeInt(env, quantizeRows(static_cast<int32_t>(type), src, n, numCols, importance, out));
+}
+
 }  // namespace
 }  // namespace peregrine
 
@@ -731,6 +754,7 @@ NAPI_MODULE_INIT() {
       {"softcap", nullptr, softcap, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"touchLines", nullptr, touchLines, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setReadAheadPlan", nullptr, setReadAheadPlan, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"quantizeRows", nullptr, quantizeRowsOp, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return nullptr;
   napi_value abi;

@@ -8,6 +8,7 @@ import { untrustedText } from '../errors/untrusted-text.js';
 import { GgmlType, ggmlByteSize, ggmlTypeName } from '../formats/ggml-type.js';
 import type { GgufTensorInfo } from '../formats/gguf/index.js';
 import { readFully } from '../formats/model-file.js';
+import { nativeQuantizeRows } from '../kernels/native/native-quantize.js';
 import type { TensorCalibration } from './calibration.js';
 import { codecFor } from './index.js';
 import { importanceQuantizer, quantizeNvfp4Searched } from './importance-quantizers.js';
@@ -67,7 +68,7 @@ export function* tensorChunks(info: GgufTensorInfo, type: GgmlType, calibration?
 /** The chunk's rows in its output type, read from `fd` (the model file, `shownPath` in messages). */
 export function convertChunk(job: ChunkJob, fd: number, shownPath: string): Uint8Array {
   const { numCols, outputType: type } = job;
-  if (job.values) return codecFor(type)!.quantize(job.values);
+  if (job.values) return nativeQuantizeRows(type, job.values, numCols) ?? codecFor(type)!.quantize(job.values);
   const bytes = new Uint8Array(job.inputBytes);
   if (readFully(fd, bytes, job.inputBytes, job.position, shownPath) < job.inputBytes) {
     throw new ModelLoadError('GGUF_TRUNCATED', `${shownPath}: file ended inside tensor '${untrustedText(job.tensorName)}' (did it change while being read?)`);
@@ -79,10 +80,20 @@ export function convertChunk(job: ChunkJob, fd: number, shownPath: string): Uint
   if (job.inputType !== GgmlType.F32) codecFor(job.inputType)!.dequantize(bytes, 0, values, f32);
   const scales = job.columnScales;
   if (scales) for (let i = 0; i < values; i++) f32[i] = f32[i]! * scales[i % numCols]!;
-  const weighted = job.importance && importanceQuantizer(type);
-  const out = weighted
-    ? weighted(f32, numCols, job.importance!)
-    : type === GgmlType.NVFP4 ? quantizeNvfp4Searched(f32, numCols) : codecFor(type)!.quantize(f32);
+  const out = quantizeRows(type, f32, numCols, job.importance);
   if (out.byteLength !== ggmlByteSize(type, values)) throw new Error(`invariant failed: ${ggmlTypeName(type)} codec wrote ${out.byteLength} bytes for ${values} values`);
   return out;
+}
+
+/**
+ * Rows of numCols values in `type`: with importance weights, by the type's weighted quantizer
+ * where it has one; NVFP4 otherwise by its searched scales (quantizeNvfp4Searched, every column
+ * equally important); else by its codec. The native quantizers where the addon has the type, else
+ * the TypeScript ones: the same bytes.
+ */
+function quantizeRows(type: GgmlType, f32: Float32Array, numCols: number, importance: Float32Array | undefined): Uint8Array {
+  const weighted = importance && importanceQuantizer(type);
+  if (weighted) return nativeQuantizeRows(type, f32, numCols, importance) ?? weighted(f32, numCols, importance);
+  if (type === GgmlType.NVFP4) return nativeQuantizeRows(type, f32, numCols, new Float32Array(numCols).fill(1)) ?? quantizeNvfp4Searched(f32, numCols);
+  return nativeQuantizeRows(type, f32, numCols) ?? codecFor(type)!.quantize(f32);
 }

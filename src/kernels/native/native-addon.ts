@@ -117,6 +117,12 @@ export interface NativeAddon {
    * per weight): a matmul of a few tokens then has a worker read the next one into the caches
    */
   setReadAheadPlan(h: NativeHandle, weights: Uint8Array[], shapes: Int32Array): number;
+  /**
+   * rows of numCols values quantized to `type` into out (exactly its ggml bytes), on the calling
+   * thread, as src/quant's codecs (with importance: its importance-weighted quantizer) write them;
+   * takes no handle. UNSUPPORTED_TYPE where native/quantize.cc has no such quantizer.
+   */
+  quantizeRows(type: number, src: Float32Array, numCols: number, importance: Float32Array | null, out: Uint8Array): number;
 }
 
 /** One row of native/type-traits.h. */
@@ -152,7 +158,7 @@ export const NATIVE_ISAS = ['scalar', 'avx2', 'avx512', 'avx512-bf16', 'amx'] as
 export type NativeIsa = (typeof NATIVE_ISAS)[number];
 
 /** Must equal kAbiVersion in native/peregrine-addon.cc. */
-export const NATIVE_ABI_VERSION = 12;
+export const NATIVE_ABI_VERSION = 13;
 
 /** The package's root folder, from src/kernels/native/ and dist/kernels/native/ alike. */
 const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
