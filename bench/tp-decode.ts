@@ -4,8 +4,9 @@
  * both loaded at once and run in turn within each round (the order rotating), with
  * executor.forward / model.forward directly (no engine):
  *   UV_THREADPOOL_SIZE=1 npx vite-node bench/tp-decode.ts -- [--steps=64] [--rounds=3]
- * Prints each round's median step time per layout, the CPU time per step of the whole process and
- * of each thread that used more than 5% of the round (/proc/self/task, Linux), then TP=2's
+ * Prints each round's median step time per layout, the CPU time per step of the whole process and,
+ * for each thread that used more than 5% of the round, its CPU time and its time runnable but
+ * waiting for a core, per step (/proc/self/task/<tid>/schedstat, Linux), then TP=2's
  * per-round speed ratio to one worker and its median.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -45,9 +46,9 @@ const oneStep = (seq: BatchSequence): number => {
   return model.argmaxRows(out, 1)[0]!;
 };
 const tpStep = async (seq: BatchSequence): Promise<number> => (await tp.forward([buildForwardBatch([seq], BLOCK, ws)])).argmax[0]!;
-/** CPU ms (user + system) of each thread of this process, by thread id with its name */
-const threadCpuMs = (): Map<string, number> => {
-  const out = new Map<string, number>();
+/** per thread of this process, by thread id with its name: [CPU ms, ms runnable but waiting for a core] (/proc/<tid>/schedstat) */
+const threadTimesMs = (): Map<string, readonly [number, number]> => {
+  const out = new Map<string, readonly [number, number]>();
   let dir: string[] = [];
   try {
     dir = readdirSync('/proc/self/task');
@@ -56,9 +57,8 @@ const threadCpuMs = (): Map<string, number> => {
   }
   for (const tid of dir) {
     try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[11], f[12]: utime, stime in clock ticks (100 Hz)
-      out.set(`${tid}:${readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim()}`, (Number(f[11]) + Number(f[12])) * 10);
+      const [runNs, waitNs] = readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ').map(Number);
+      out.set(`${tid}:${readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim()}`, [runNs! / 1e6, waitNs! / 1e6]);
     } catch {
       // the thread ended
     }
@@ -74,7 +74,7 @@ for (let r = 0; r < rounds; r++) {
     const step = async (seq: BatchSequence): Promise<number> => (k === 0 ? oneStep(seq) : tpStep(seq));
     let tok = await step({ tokenIds: prompt, startPosition: 0, blockTable: table, logitRows: [PROMPT - 1] });
     const cpu0 = process.cpuUsage();
-    const threads0 = threadCpuMs();
+    const threads0 = threadTimesMs();
     const wall0 = performance.now();
     for (let s = 0; s < steps; s++) {
       const t0 = performance.now();
@@ -83,12 +83,12 @@ for (let r = 0; r < rounds; r++) {
     }
     const wallMs = performance.now() - wall0;
     const cpu = process.cpuUsage(cpu0);
-    const busy = [...threadCpuMs()]
-      .map(([name, ms]) => [name, ms - (threads0.get(name) ?? 0)] as const)
-      .filter(([, ms]) => ms > 0.05 * wallMs)
-      .map(([name, ms]) => `${name} ${(ms / steps).toFixed(1)}`);
+    const busy = [...threadTimesMs()]
+      .map(([name, [run, wait]]) => [name, run - (threads0.get(name)?.[0] ?? 0), wait - (threads0.get(name)?.[1] ?? 0)] as const)
+      .filter(([, run]) => run > 0.05 * wallMs)
+      .map(([name, run, wait]) => `${name} ${(run / steps).toFixed(1)}/${(wait / steps).toFixed(1)}`);
     medians[k]!.push(median(times));
-    log(`round ${r + 1} ${names[k]}: median step ${median(times).toFixed(2)} ms (${(1000 / median(times)).toFixed(1)} tok/s); mean ${(wallMs / steps).toFixed(2)} ms, CPU ${((cpu.user + cpu.system) / 1000 / steps).toFixed(2)} ms/step [${busy.join(', ')}]; load ${loadavg()[0]!.toFixed(2)}`);
+    log(`round ${r + 1} ${names[k]}: median step ${median(times).toFixed(2)} ms (${(1000 / median(times)).toFixed(1)} tok/s); mean ${(wallMs / steps).toFixed(2)} ms, CPU ${((cpu.user + cpu.system) / 1000 / steps).toFixed(2)} ms/step, busy threads' CPU/run-queue wait ms/step [${busy.join(', ')}]; load ${loadavg()[0]!.toFixed(2)}`);
   }
 }
 const ratios = medians[1]!.map((m, r) => medians[0]![r]! / m);
