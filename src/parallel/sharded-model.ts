@@ -29,7 +29,7 @@ export function modelShardAt(position: ShardPosition): ModelShard {
  * forwardLayers. This class adds what is between the workers: the residual stream received from
  * the previous stage (or embedded, on stage 0) and sent to the next one, an all-reduce over the
  * stage's TP workers of every partial sum forwardLayers yields (the attention output and the FFN
- * down projections), and the gather of the head's vocabulary slices.
+ * down projections), and the gather of the head's vocabulary slices on TP rank 0.
  *
  * Summation order: each all-reduce adds the ranks' partial sums in rank order (see
  * Transport.allReduceSum), where one worker's matmul accumulates all the K columns (its quantized
@@ -131,9 +131,15 @@ export class ShardedModel {
     if (this.model.isHeadSplit) {
       const tp = this.tpGroup.worldSize;
       const part = c.vocabSize / tp;
+      // only TP rank 0 reports: the others send it their slices and are done (no all-gather, which
+      // would make them take rank 0's slices too and wait for its head)
+      if (this.position.tpRank !== 0) {
+        await this.tpGroup.send(0, local.subarray(0, numOut * part));
+        return undefined;
+      }
       const gathered = new Float32Array(tp * numOut * part); // [tp, numOut, part]
-      await this.tpGroup.allGather(gathered, local.subarray(0, numOut * part));
-      if (this.position.tpRank !== 0) return undefined;
+      gathered.set(local.subarray(0, numOut * part));
+      for (let r = 1; r < tp; r++) await this.tpGroup.recv(r, gathered.subarray(r * numOut * part, (r + 1) * numOut * part));
       if (numOut === 1) logits = gathered; // [tp, 1, part] is [1, vocab]
       else {
         logits = new Float32Array(numOut * c.vocabSize); // [numOut, vocab]
