@@ -8,7 +8,7 @@
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { selectBackend } from '../kernels/select-backend.js';
-import type { DeviceInit, DeviceReply, DeviceRequest } from './device-protocol.js';
+import type { DeviceInit, DeviceReply, DeviceRequest, DeviceResult } from './device-protocol.js';
 import { serializeError } from '../errors/serialized-error.js';
 import { DeviceWorker } from './device-worker.js';
 import { SharedMemorySegment } from './shared-memory-segment.js';
@@ -26,10 +26,19 @@ interface ParentChannel {
 function threadChannel(): ParentChannel {
   const port = parentPort!;
   return {
-    post: (reply) => port.postMessage(reply, reply.kind === 'result' && reply.result instanceof Float32Array && reply.result.buffer instanceof ArrayBuffer ? [reply.result.buffer] : []),
+    post: (reply) => port.postMessage(reply, reply.kind === 'result' ? transferables(reply.result) : []),
     onRequest: (handler) => port.on('message', handler),
     release: () => port.close(),
   };
+}
+
+/**
+ * the buffers of a result's arrays, moved to the parent rather than copied (a step's logits are
+ * vocabSize floats): each array a command returns is its own, made for the reply
+ */
+function transferables(result: DeviceResult): ArrayBuffer[] {
+  const arrays = result instanceof Float32Array ? [result] : result ? [result.logits, result.argmax, result.hidden] : [];
+  return [...new Set(arrays.map((a) => a.buffer).filter((b): b is ArrayBuffer => b instanceof ArrayBuffer))];
 }
 
 function processChannel(): ParentChannel {
