@@ -898,7 +898,8 @@ if (codecFor(GgmlType.Q4_K)) {
 
 // MXFP4 / NVFP4 weights × Q8_0 activations (llama.cpp's vec_dot_<type>_q8_0): row counts past the
 // tiles, odd block counts (67x192: 6 MXFP4 blocks, 3 NVFP4 blocks), 1 / 3 / 17 / 33 tokens, fewer
-// rows than one packed group of 8 and one past it with every token tail of the 4-token tiles,
+// rows than one packed group (AVX2: 8, AVX-512: 16) and one past it with token tails of the 4- and
+// 8-token tiles,
 // misaligned bytes, swiglu and geglu activations, every code at ±12 against ±127 activations (the
 // largest int16 pair sums), Q8_0 rounding ties, scales at the ends of their ranges, and embedding
 // (the reference backend's: no native embedding for these)
@@ -908,9 +909,9 @@ for (const type of [GgmlType.MXFP4, GgmlType.NVFP4]) {
     const w = weight(type, numRows, numCols);
     for (const numTokens of [1, 3, 17, 33]) addMatmulCase(w, numTokens, rtol);
   }
-  for (const numRows of [5, 9]) {
+  for (const numRows of [5, 9, 15, 17]) {
     const w = weight(type, numRows, 128);
-    for (const numTokens of [1, 2, 4, 6, 7]) addMatmulCase(w, numTokens, rtol);
+    for (const numTokens of [1, 2, 4, 6, 7, 11]) addMatmulCase(w, numTokens, rtol);
   }
   addMatmulCase(weight(type, 9, 128, true), 5, rtol, undefined, ', misaligned bytes');
   for (const glu of ['swiglu', 'geglu'] as const) {
