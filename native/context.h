@@ -100,6 +100,13 @@ class Context {
   Status addBias(float* x, const float* bias, int64_t numTokens, int64_t dim);
   /** out[r] = argmax of row r of x ([numRows, rowLength]) */
   Status argmaxRows(int32_t* out, const float* x, int64_t numRows, int64_t rowLength);
+  /**
+   * kernels()->packWeights of `w` ([numRows] rows of rowBytes) to `out` (packedBytes long), on every
+   * thread: each takes parts of a multiple of kPackRows rows (a part's bytes start at the
+   * packedBytes of the rows before it: every packed layout keeps its groups of 8 or 16 rows one
+   * after another). Packing into fresh memory is mostly its page faults, which the threads share too.
+   */
+  void packWeights(int32_t type, const uint8_t* w, int64_t rowBytes, int64_t numRows, int64_t numCols, uint8_t* out);
   /** reads one word of every 64-byte line of data on every thread (a memory bandwidth probe); their sum */
   uint64_t touchLines(const uint8_t* data, int64_t bytes);
   /**
