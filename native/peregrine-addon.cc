@@ -23,7 +23,7 @@ namespace peregrine {
 namespace {
 
 /** Bumped when the exported functions or their arguments change; checked by native-backend.ts. */
-constexpr int32_t kAbiVersion = 12;
+constexpr int32_t kAbiVersion = 13;
 
 // Every handle not yet finalized, so that memory about to be freed can be taken out of the contexts'
 // read ahead first. Node frees an external ArrayBuffer at exit from its own environment cleanup hook,
@@ -378,6 +378,22 @@ napi_value packWeights(napi_env env, napi_callback_info info) {
   return makeInt(env, STATUS_OK);
 }
 
+/**
+ * faultInWeights(handle, data u8) → status: `data` (page aligned: from allocateWeightBuffer) is
+ * weight memory that packWeights calls are about to fill from its start; a worker faults it in
+ * meanwhile (Context::faultInWeights). A hint: no effect on any result; an empty view stops it.
+ */
+napi_value faultInWeights(napi_env env, napi_callback_info info) {
+  PG_BEGIN();
+  int64_t length;
+  uint8_t* data = args.typedArray<uint8_t>(1, napi_uint8_array, &length, "data");
+  PG_RETURN_IF_BAD();
+  args.check(reinterpret_cast<uintptr_t>(data) % 4096 == 0 || length == 0, "data is not page aligned");
+  PG_RETURN_IF_BAD();
+  args.ctx()->faultInWeights(data, length);
+  return makeInt(env, STATUS_OK);
+}
+
 /** the shared body of embedding and embeddingPacked */
 napi_value embeddingImpl(napi_env env, napi_callback_info info, bool isPacked) {
   PG_BEGIN();
@@ -718,6 +734,7 @@ NAPI_MODULE_INIT() {
       {"matmulPacked", nullptr, matmulPacked, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"packedBytes", nullptr, packedBytes, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"packWeights", nullptr, packWeights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"faultInWeights", nullptr, faultInWeights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"embedding", nullptr, embedding, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"embeddingPacked", nullptr, embeddingPacked, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"rmsNorm", nullptr, rmsNorm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
