@@ -8,7 +8,6 @@ import { LlamaModel, parseLlamaConfig } from './llama.js';
 import { createPhi3Model } from './phi3.js';
 import { createQwen2Model } from './qwen2.js';
 import { createQwen3Model } from './qwen3.js';
-import { matmulWeightShapes } from './weight-loader.js';
 
 /** what a model may depend on beyond its file */
 export interface CreateModelOptions {
@@ -42,6 +41,5 @@ export function createModel(file: GgufFile, backend: KernelBackend, options: Cre
       `${file.path}: architecture '${arch}' is not supported (supported: ${SUPPORTED_ARCHITECTURES.join(', ')})`,
     );
   }
-  backend.reserveWeights?.(matmulWeightShapes(file));
   return factory(file, backend, options);
 }

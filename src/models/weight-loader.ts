@@ -161,8 +161,8 @@ export class WeightLoader {
 
 /**
  * The matrices a model of `file` uploads for matmul, at least (KernelBackend.reserveWeights): every
- * tensor of two or more dimensions but the token embeddings, which a tied model uploads for its
- * output head and an untied one keeps as read.
+ * tensor of two or more dimensions but the token embeddings (an untied model keeps its table as
+ * read, and so does a tied Gemma, whose output head reuses it).
  */
 export function matmulWeightShapes(file: GgufFile): WeightShape[] {
   return file.tensors
