@@ -130,10 +130,7 @@ bool Context::setReadAheadPlan(const PlannedWeight* plan, int64_t count) {
 void Context::forgetMemory(const void* begin, size_t bytes) {
   const uint8_t* lo = static_cast<const uint8_t*>(begin);
   const uint8_t* hi = lo + bytes;
-  if (faultInBegin_ < hi && lo < faultInEnd_) {
-    pool_->stopReadAhead();
-    faultInBegin_ = faultInEnd_ = nullptr;
-  }
+  if (faulter_.overlaps(lo, hi)) faulter_.stop();
   for (size_t i = 0; i < readAheadCount_; i++) {
     const PlannedWeight& w = readAheadPlan_[i];
     if (w.w < hi && lo < w.w + w.bytes) {
@@ -570,22 +567,10 @@ void Context::packWeights(int32_t type, const uint8_t* w, int64_t rowBytes, int6
     kernels_->packWeights(type, w + r0 * rowBytes, r1 - r0, numCols, out + kernels_->packedBytes(type, r0, numCols));
   };
   parallelFor(pool_, ceilDiv(numRows, rowsPerPart), threads, part);
-  uint8_t* end = out + kernels_->packedBytes(type, numRows, numCols);
-  if (out >= faultInBegin_ && out < faultInEnd_) faultInBegin_ = end < faultInEnd_ ? end : faultInEnd_;
-  resumeFaultIn();
+  faulter_.skipTo(out + kernels_->packedBytes(type, numRows, numCols));
 }
 
-void Context::faultInWeights(uint8_t* data, int64_t bytes) {
-  faultInBegin_ = data;
-  faultInEnd_ = data + bytes;
-  resumeFaultIn();
-}
-
-void Context::resumeFaultIn() {
-  // from the page holding the first byte not packed into (its head is written: populating it again changes nothing)
-  uint8_t* begin = reinterpret_cast<uint8_t*>(reinterpret_cast<uintptr_t>(faultInBegin_) & ~uintptr_t{4095});
-  if (faultInBegin_ < faultInEnd_) pool_->faultIn(begin, faultInEnd_ - begin);
-}
+bool Context::faultInWeights(uint8_t* data, int64_t bytes) { return faulter_.start(data, bytes); }
 
 uint64_t Context::touchLines(const uint8_t* data, int64_t bytes) {
   // each thread's part as kStreams streams in lockstep, one word per 64-byte line, with a software

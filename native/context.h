@@ -9,6 +9,7 @@
 
 #include "kernels.h"
 #include "thread-pool.h"
+#include "weight-faulter.h"
 
 namespace peregrine {
 
@@ -108,12 +109,12 @@ class Context {
    */
   void packWeights(int32_t type, const uint8_t* w, int64_t rowBytes, int64_t numRows, int64_t numCols, uint8_t* out);
   /**
-   * [data, data + bytes): fresh weight memory (page aligned) that packWeights calls will fill from
-   * its start. A worker faults it in (ThreadPool::faultIn) while the caller reads the next weights
-   * from the file, and again after each packWeights, from the end of what that wrote (a pack's run
-   * stops it). The memory must stay mapped until forgetMemory names it; bytes 0: no such memory.
+   * [data, data + bytes): fresh weight memory (page aligned) that packWeights calls are about to
+   * fill from its start. A thread of its own faults it in meanwhile (WeightFaulter), skipping to
+   * where the last packWeights into it ended when that is ahead. The memory must stay mapped until
+   * forgetMemory names it; bytes 0: stop. False if the thread cannot start.
    */
-  void faultInWeights(uint8_t* data, int64_t bytes);
+  bool faultInWeights(uint8_t* data, int64_t bytes);
   /** reads one word of every 64-byte line of data on every thread (a memory bandwidth probe); their sum */
   uint64_t touchLines(const uint8_t* data, int64_t bytes);
   /**
@@ -148,10 +149,7 @@ class Context {
   PlannedWeight* readAheadPlan_ = nullptr;  // [readAheadCount_], malloc'd
   size_t readAheadCount_ = 0;
   size_t readAheadNext_ = 0;  // where the plan expects the next matmul
-  uint8_t* faultInBegin_ = nullptr;  // [faultInBegin_, faultInEnd_): weight memory not yet packed into (faultInWeights)
-  uint8_t* faultInEnd_ = nullptr;
-  /** has a worker fault in what is left of the faultInWeights memory */
-  void resumeFaultIn();
+  WeightFaulter faulter_;  // faultInWeights' thread
   Scratch activations_;  // [numTokens, activationBytes] matmul activations in the weight's dot type
   Scratch matmul_;  // [numThreads, matmulScratchBytes] per-thread matmul staging (AMX)
   Scratch swigluRows_;  // [numThreads, numCols] f32: a row of swiglu(gate, up) on its way into the activations

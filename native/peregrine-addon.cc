@@ -380,7 +380,7 @@ napi_value packWeights(napi_env env, napi_callback_info info) {
 
 /**
  * faultInWeights(handle, data u8) → status: `data` (page aligned: from allocateWeightBuffer) is
- * weight memory that packWeights calls are about to fill from its start; a worker faults it in
+ * weight memory that packWeights calls are about to fill from its start; a thread faults it in
  * meanwhile (Context::faultInWeights). A hint: no effect on any result; an empty view stops it.
  */
 napi_value faultInWeights(napi_env env, napi_callback_info info) {
@@ -390,8 +390,7 @@ napi_value faultInWeights(napi_env env, napi_callback_info info) {
   PG_RETURN_IF_BAD();
   args.check(reinterpret_cast<uintptr_t>(data) % 4096 == 0 || length == 0, "data is not page aligned");
   PG_RETURN_IF_BAD();
-  args.ctx()->faultInWeights(data, length);
-  return makeInt(env, STATUS_OK);
+  return makeInt(env, args.ctx()->faultInWeights(data, length) ? STATUS_OK : STATUS_OUT_OF_MEMORY);
 }
 
 /** the shared body of embedding and embeddingPacked */

@@ -1,9 +1,6 @@
 #include "thread-pool.h"
 
 #include <sched.h>
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 #include <chrono>
 #include <cstdlib>
@@ -116,7 +113,7 @@ void ThreadPool::workerLoop(int32_t index) {
     numDraining_.fetch_add(1);
     if (generation_.load() == g) {  // else: a newer job is being written; start over
       drain(index + 1);
-      spinLimit = fn_ == readAheadTask || fn_ == faultInTask ? kSpinAfterReadAhead : kSpinBeforeSleep;  // (the job stays until the line below)
+      spinLimit = fn_ == readAheadTask ? kSpinAfterReadAhead : kSpinBeforeSleep;  // (the job stays until the line below)
     }
     numDraining_.fetch_sub(1, std::memory_order_release);
   }
@@ -180,32 +177,6 @@ void ThreadPool::readAhead(const void* data, int64_t bytes, int64_t start) {
   readAheadBytes_ = bytes;
   readAheadStart_ = start > 0 && start < bytes ? start : 0;
   publishJob(seq, readAheadTask, this, 1, 1);
-}
-
-void ThreadPool::faultInTask(void* ctx, int64_t, int32_t) {
-#if defined(__linux__)
-  const ThreadPool* pool = static_cast<const ThreadPool*>(ctx);
-  constexpr int64_t kStep = int64_t{2} << 20;  // a huge page: how long a stop may wait
-  constexpr int kPopulateWrite = 23;  // MADV_POPULATE_WRITE (Linux 5.14; older headers lack it)
-  uint8_t* data = const_cast<uint8_t*>(pool->readAheadData_);
-  for (int64_t at = 0; at < pool->readAheadBytes_; at += kStep) {
-    if (pool->isReadAheadStopped_.load(std::memory_order_relaxed)) return;
-    const int64_t n = pool->readAheadBytes_ - at < kStep ? pool->readAheadBytes_ - at : kStep;
-    if (madvise(data + at, static_cast<size_t>(n), kPopulateWrite) != 0) return;  // (an older kernel: EINVAL)
-  }
-#else
-  (void)ctx;
-#endif
-}
-
-void ThreadPool::faultIn(void* data, int64_t bytes) {
-  if (numWorkers_ == 0 || bytes <= 0) return;
-  const uint64_t seq = beginJob();
-  isReadAheadStopped_.store(false, std::memory_order_relaxed);
-  readAheadData_ = static_cast<const uint8_t*>(data);
-  readAheadBytes_ = bytes;
-  readAheadStart_ = 0;
-  publishJob(seq, faultInTask, this, 1, 1);
 }
 
 void ThreadPool::stopReadAhead() {

@@ -38,14 +38,7 @@ class ThreadPool {
    * where it is; the memory must stay mapped until then.
    */
   void readAhead(const void* data, int64_t bytes, int64_t start);
-  /**
-   * Has one worker fault in [data, data + bytes) for writing (MADV_POPULATE_WRITE: the contents
-   * stay as they are), 2 MiB at a time, while the caller goes on: fresh memory the caller is about
-   * to fill. Stopped as a readAhead is (the next run() or readAhead(), stopReadAhead()); the memory
-   * must stay mapped until then. `data` is page aligned. Where the kernel cannot populate: nothing.
-   */
-  void faultIn(void* data, int64_t bytes);
-  /** Stops a readAhead or faultIn and returns once nothing touches its memory any more. */
+  /** Stops a readAhead and returns once nothing reads its memory any more. */
   void stopReadAhead();
 
  private:
@@ -60,7 +53,6 @@ class ThreadPool {
   void publishJob(uint64_t seq, TaskFn fn, void* ctx, int64_t numTasks, int64_t numHelpers);
   void waitForDrainers() const;
   static void readAheadTask(void* ctx, int64_t task, int32_t threadIndex);
-  static void faultInTask(void* ctx, int64_t task, int32_t threadIndex);
 
   struct WorkerStart {
     ThreadPool* pool;
@@ -91,7 +83,7 @@ class ThreadPool {
   alignas(64) std::atomic<int32_t> numDraining_{0};
   alignas(64) std::atomic<int32_t> numSleeping_{0};
   std::atomic<bool> isStopping_{false};
-  // readAhead's (or faultIn's) job: its range, and the flag that stops it early
+  // readAhead's job: its range, and the flag that stops it early
   const uint8_t* readAheadData_ = nullptr;
   int64_t readAheadBytes_ = 0;
   int64_t readAheadStart_ = 0;
