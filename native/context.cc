@@ -557,16 +557,8 @@ Status Context::argmaxRows(int32_t* out, const float* x, int64_t numRows, int64_
   return STATUS_OK;
 }
 
-void Context::packWeights(int32_t type, const uint8_t* w, int64_t rowBytes, int64_t numRows, int64_t numCols, uint8_t* out) {
-  const int32_t threads = pool_->numThreads();
-  // about 4 parts a thread, so that one the OS holds up does not hold up the whole matrix
-  const int64_t rowsPerPart = ceilDiv(ceilDiv(numRows, int64_t{4} * threads), kPackRows) * kPackRows;
-  auto part = [&](int64_t t, int32_t) {
-    const int64_t r0 = t * rowsPerPart;
-    const int64_t r1 = r0 + rowsPerPart < numRows ? r0 + rowsPerPart : numRows;
-    kernels_->packWeights(type, w + r0 * rowBytes, r1 - r0, numCols, out + kernels_->packedBytes(type, r0, numCols));
-  };
-  parallelFor(pool_, ceilDiv(numRows, rowsPerPart), threads, part);
+void Context::packWeights(int32_t type, const uint8_t* w, int64_t numRows, int64_t numCols, uint8_t* out) {
+  kernels_->packWeights(type, w, numRows, numCols, out);
   faulter_.skipTo(out + kernels_->packedBytes(type, numRows, numCols));
 }
 

@@ -102,12 +102,11 @@ class Context {
   /** out[r] = argmax of row r of x ([numRows, rowLength]) */
   Status argmaxRows(int32_t* out, const float* x, int64_t numRows, int64_t rowLength);
   /**
-   * kernels()->packWeights of `w` ([numRows] rows of rowBytes) to `out` (packedBytes long), on every
-   * thread: each takes parts of a multiple of kPackRows rows (a part's bytes start at the
-   * packedBytes of the rows before it: every packed layout keeps its groups of 8 or 16 rows one
-   * after another). Packing into fresh memory is mostly its page faults, which the threads share too.
+   * kernels()->packWeights, on the calling thread: with the weight faulter ahead of it (faultInWeights)
+   * there is no page fault left to share, and the pool's threads, waiting on one another, only
+   * slowed the load on a busy machine
    */
-  void packWeights(int32_t type, const uint8_t* w, int64_t rowBytes, int64_t numRows, int64_t numCols, uint8_t* out);
+  void packWeights(int32_t type, const uint8_t* w, int64_t numRows, int64_t numCols, uint8_t* out);
   /**
    * [data, data + bytes): fresh weight memory (page aligned) that packWeights calls are about to
    * fill from its start. A thread of its own faults it in meanwhile (WeightFaulter), skipping to

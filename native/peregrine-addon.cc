@@ -374,7 +374,7 @@ napi_value packWeights(napi_env env, napi_callback_info info) {
   if (bytes == 0) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
   args.check(outLen >= static_cast<int64_t>(bytes), "out has %lld bytes, the packed layout needs %zu", static_cast<long long>(outLen), bytes);
   PG_RETURN_IF_BAD();
-  args.ctx()->packWeights(static_cast<int32_t>(type), w, rb, numRows, numCols, out);
+  args.ctx()->packWeights(static_cast<int32_t>(type), w, numRows, numCols, out);
   return makeInt(env, STATUS_OK);
 }
 

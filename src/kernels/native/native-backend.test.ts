@@ -194,7 +194,7 @@ describe.skipIf(!probe.ok)('native backend', () => {
     one.dispose();
   });
 
-  it('packs on every thread, and reserved weights into one mapping a worker faults in, the bytes of a serial pack', () => {
+  it('packs reserved weights into one mapping a thread faults in, the bytes of a pack without', () => {
     const numCols = 2048;
     const make = (numRows: number, type: GgmlType.Q4_0 | GgmlType.Q8_0): WeightTensor => {
       const blockBytes = type === GgmlType.Q4_0 ? 18 : 34;
@@ -203,7 +203,7 @@ describe.skipIf(!probe.ok)('native backend', () => {
       for (let b = 0; b < data.length; b += blockBytes) data.set([0, 0x1c], b);
       return { name: 'w', type, numRows, numCols, data };
     };
-    // 300 rows: 16-row parts and a last group of 12; 4096 rows: 4 parts a thread
+    // 300 rows: a last group of 12
     const plain = [make(16, GgmlType.Q4_0), make(300, GgmlType.Q8_0), make(4096, GgmlType.Q4_0)];
     const one = loadNativeBackend({ threads: 1 })!;
     const three = loadNativeBackend({ threads: 3 })!;
@@ -218,7 +218,7 @@ describe.skipIf(!probe.ok)('native backend', () => {
     one.matmul(expected, serial[2]!, x, 1);
     three.matmul(actual, reserved[2]!, x, 1);
     expect(actual).toEqual(expected);
-    three.reserveWeights(plain); // a worker faults in while dispose stops it
+    three.reserveWeights(plain); // a thread faults in while dispose stops it
     three.dispose();
     expect(() => three.reserveWeights(plain)).not.toThrow(); // a hint: nothing to do
     one.dispose();
