@@ -19,8 +19,9 @@ class WeightFaulter {
   WeightFaulter& operator=(const WeightFaulter&) = delete;
 
   /**
-   * Faults in [data, data + bytes) (page aligned; MADV_POPULATE_WRITE: the contents stay as they
-   * are) 2 MiB at a time, on a thread of its own, after stopping any earlier range. The memory must
+   * Faults in [data, data + bytes) (page aligned) for writing, the contents kept (x86-64: a locked
+   * OR of 0 per page; elsewhere on Linux MADV_POPULATE_WRITE), 2 MiB at a time, on a thread of its
+   * own, after stopping any earlier range. The memory must
    * stay mapped until stop(). False if the thread cannot start (nothing is faulted in then).
    */
   bool start(uint8_t* data, int64_t bytes);
