@@ -32,6 +32,7 @@
         'native/context.cc',
         'native/gelu.cc',
         'native/thread-pool.cc',
+        'native/weight-faulter.cc',
         'native/cpu-dispatch.cc',
         'native/quantize.cc',
       ],

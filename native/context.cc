@@ -130,6 +130,7 @@ bool Context::setReadAheadPlan(const PlannedWeight* plan, int64_t count) {
 void Context::forgetMemory(const void* begin, size_t bytes) {
   const uint8_t* lo = static_cast<const uint8_t*>(begin);
   const uint8_t* hi = lo + bytes;
+  if (faulter_.overlaps(lo, hi)) faulter_.stop();
   for (size_t i = 0; i < readAheadCount_; i++) {
     const PlannedWeight& w = readAheadPlan_[i];
     if (w.w < hi && lo < w.w + w.bytes) {
@@ -555,6 +556,13 @@ Status Context::argmaxRows(int32_t* out, const float* x, int64_t numRows, int64_
   parallelFor(pool_, numRows, numRows * rowLength >= kMinParallelElements ? threads : 1, row);
   return STATUS_OK;
 }
+
+void Context::packWeights(int32_t type, const uint8_t* w, int64_t numRows, int64_t numCols, uint8_t* out) {
+  kernels_->packWeights(type, w, numRows, numCols, out);
+  faulter_.skipTo(out + kernels_->packedBytes(type, numRows, numCols));
+}
+
+bool Context::faultInWeights(uint8_t* data, int64_t bytes) { return faulter_.start(data, bytes); }
 
 uint64_t Context::touchLines(const uint8_t* data, int64_t bytes) {
   // each thread's part as kStreams streams in lockstep, one word per 64-byte line, with a software

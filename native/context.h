@@ -9,6 +9,7 @@
 
 #include "kernels.h"
 #include "thread-pool.h"
+#include "weight-faulter.h"
 
 namespace peregrine {
 
@@ -100,6 +101,19 @@ class Context {
   Status addBias(float* x, const float* bias, int64_t numTokens, int64_t dim);
   /** out[r] = argmax of row r of x ([numRows, rowLength]) */
   Status argmaxRows(int32_t* out, const float* x, int64_t numRows, int64_t rowLength);
+  /**
+   * kernels()->packWeights, on the calling thread: with the weight faulter ahead of it (faultInWeights)
+   * there is no page fault left to share, and the pool's threads, waiting on one another, only
+   * slowed the load on a busy machine
+   */
+  void packWeights(int32_t type, const uint8_t* w, int64_t numRows, int64_t numCols, uint8_t* out);
+  /**
+   * [data, data + bytes): fresh weight memory (page aligned) that packWeights calls are about to
+   * fill from its start. A thread of its own faults it in meanwhile (WeightFaulter), skipping to
+   * where the last packWeights into it ended when that is ahead. The memory must stay mapped until
+   * forgetMemory names it; bytes 0: stop. False if the thread cannot start.
+   */
+  bool faultInWeights(uint8_t* data, int64_t bytes);
   /** reads one word of every 64-byte line of data on every thread (a memory bandwidth probe); their sum */
   uint64_t touchLines(const uint8_t* data, int64_t bytes);
   /**
@@ -134,6 +148,7 @@ class Context {
   PlannedWeight* readAheadPlan_ = nullptr;  // [readAheadCount_], malloc'd
   size_t readAheadCount_ = 0;
   size_t readAheadNext_ = 0;  // where the plan expects the next matmul
+  WeightFaulter faulter_;  // faultInWeights' thread
   Scratch activations_;  // [numTokens, activationBytes] matmul activations in the weight's dot type
   Scratch matmul_;  // [numThreads, matmulScratchBytes] per-thread matmul staging (AMX)
   Scratch swigluRows_;  // [numThreads, numCols] f32: a row of swiglu(gate, up) on its way into the activations

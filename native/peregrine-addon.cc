@@ -375,8 +375,23 @@ napi_value packWeights(napi_env env, napi_callback_info info) {
   if (bytes == 0) return makeInt(env, STATUS_UNSUPPORTED_TYPE);
   args.check(outLen >= static_cast<int64_t>(bytes), "out has %lld bytes, the packed layout needs %zu", static_cast<long long>(outLen), bytes);
   PG_RETURN_IF_BAD();
-  k->packWeights(static_cast<int32_t>(type), w, numRows, numCols, out);
+  args.ctx()->packWeights(static_cast<int32_t>(type), w, numRows, numCols, out);
   return makeInt(env, STATUS_OK);
+}
+
+/**
+ * faultInWeights(handle, data u8) → status: `data` (page aligned: from allocateWeightBuffer) is
+ * weight memory that packWeights calls are about to fill from its start; a thread faults it in
+ * meanwhile (Context::faultInWeights). A hint: no effect on any result; an empty view stops it.
+ */
+napi_value faultInWeights(napi_env env, napi_callback_info info) {
+  PG_BEGIN();
+  int64_t length;
+  uint8_t* data = args.typedArray<uint8_t>(1, napi_uint8_array, &length, "data");
+  PG_RETURN_IF_BAD();
+  args.check(reinterpret_cast<uintptr_t>(data) % 4096 == 0 || length == 0, "data is not page aligned");
+  PG_RETURN_IF_BAD();
+  return makeInt(env, args.ctx()->faultInWeights(data, length) ? STATUS_OK : STATUS_OUT_OF_MEMORY);
 }
 
 /** the shared body of embedding and embeddingPacked */
@@ -741,6 +756,7 @@ NAPI_MODULE_INIT() {
       {"matmulPacked", nullptr, matmulPacked, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"packedBytes", nullptr, packedBytes, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"packWeights", nullptr, packWeights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"faultInWeights", nullptr, faultInWeights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"embedding", nullptr, embedding, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"embeddingPacked", nullptr, embeddingPacked, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"rmsNorm", nullptr, rmsNorm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

@@ -12,7 +12,8 @@ import { describeModel, type ModelInfo } from '../models/model-info.js';
 import { defaultContextSize, type ModelConfig } from '../models/model-config.js';
 import type { ParallelPlan } from '../parallel/parallel-executor.js';
 import type { TransportKind } from '../parallel/transport.js';
-import { createModel } from '../models/registry.js';
+import { createModel, SUPPORTED_ARCHITECTURES } from '../models/registry.js';
+import { matmulWeightShapes } from '../models/weight-loader.js';
 import { createTokenizer, type Tokenizer } from '../tokenizer/tokenizer.js';
 import { checkContextSize } from './context-size.js';
 import { LocalWeights } from './local-weights.js';
@@ -112,13 +113,14 @@ export class Model {
 
   /** Reads, checks and loads the file: throws ModelLoadError or InvalidRequestError (bad options). */
   protected static read(path: string, options: LoadModelOptions): ModelParts {
-    const d = Model.describe(path, options);
+    checkMatmulPrecision(options.matmulPrecision);
     const isOwnBackend = options.backend === undefined || typeof options.backend === 'string';
     const backend =
       options.backend === undefined || typeof options.backend === 'string'
         ? selectBackend(options.backend, { threads: options.threads, matmulPrecision: options.matmulPrecision })
         : options.backend;
     try {
+      const d = Model.describe(path, options, backend);
       const network = createModel(d.file, backend, { contextSize: d.contextSize });
       checkKvCacheType(d.kvCacheType, network.config.numKvHeads * network.config.headDim);
       checkContextSize(d.contextSize, network.config, d.kvCacheType);
@@ -132,18 +134,17 @@ export class Model {
 
   /**
    * Reads the file's metadata, tokenizer and chat template, and settles the context size (before
-   * any weights load: Phi-3's rope factors depend on it) and KV cache type.
+   * any weights load: Phi-3's rope factors depend on it) and KV cache type. Given the backend the
+   * weights will load on, tells it which as soon as the file is parsed (reserveWeights), so that it
+   * readies their memory while the tokenizer is built.
    */
-  static describe(path: string, options: LoadModelOptions): ModelDescription {
-    if (options.matmulPrecision !== undefined && options.matmulPrecision !== 'exact' && options.matmulPrecision !== 'bf16' && options.matmulPrecision !== 'fastest') {
-      throw new InvalidRequestError('INVALID_ARGUMENT', `matmulPrecision must be 'exact', 'bf16' or 'fastest' (got ${String(options.matmulPrecision)})`);
-    }
+  static describe(path: string, options: LoadModelOptions, backend?: KernelBackend): ModelDescription {
+    checkMatmulPrecision(options.matmulPrecision);
     const file = readModel(path, { tokenizer: options.tokenizer });
     const info = describeModel(file);
     if (!file.metadata.has('tokenizer.ggml.model')) {
       throw new ModelLoadError('MISSING_METADATA', `${untrustedPath(path)} has no tokenizer (a Hugging Face directory needs tokenizer.json, or a vocabulary from the tokenizer option / --tokenizer: a GGUF file or tokenizer.json)`);
     }
-    const tokenizer = createTokenizer(new MetadataReader(file.metadata, path));
     const template = file.metadata.get('tokenizer.chat_template');
     const chatTemplateSource = template?.type === GgufValueType.STRING ? (template.value as string) : undefined;
     const contextLength = new MetadataReader(file.metadata, path).number(`${info.architecture}.context_length`, 0);
@@ -152,6 +153,8 @@ export class Model {
     if (!isKvCacheType(kvCacheType)) {
       throw new InvalidRequestError('INVALID_ARGUMENT', `kvCacheType must be one of ${KV_CACHE_TYPES.join(', ')} (got ${String(kvCacheType)})`);
     }
+    if (SUPPORTED_ARCHITECTURES.includes(info.architecture)) backend?.reserveWeights?.(matmulWeightShapes(file));
+    const tokenizer = createTokenizer(new MetadataReader(file.metadata, path));
     return { file, info, tokenizer, chatTemplateSource, contextSize, kvCacheType };
   }
 
@@ -241,5 +244,11 @@ export class Model {
         throw new InvalidRequestError('INVALID_TOKEN', `token id ${id} is outside the vocabulary (0..${v - 1})`);
       }
     }
+  }
+}
+
+function checkMatmulPrecision(precision: unknown): void {
+  if (precision !== undefined && precision !== 'exact' && precision !== 'bf16' && precision !== 'fastest') {
+    throw new InvalidRequestError('INVALID_ARGUMENT', `matmulPrecision must be 'exact', 'bf16' or 'fastest' (got ${String(precision)})`);
   }
 }

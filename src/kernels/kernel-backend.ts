@@ -5,11 +5,15 @@ import type { GgmlType } from '../formats/ggml-type.js';
  * (input features), row-major in ggml blocks, as read from the file. A backend takes it in with
  * uploadWeight and is then given the handle; the bytes stay the reader's.
  */
-export interface WeightTensor {
-  readonly name: string;
+/** a weight matrix's type and shape, without its bytes */
+export interface WeightShape {
   readonly type: GgmlType;
   readonly numRows: number;
   readonly numCols: number;
+}
+
+export interface WeightTensor extends WeightShape {
+  readonly name: string;
   /** [numRows, numCols] in `type` blocks */
   readonly data: Uint8Array;
 }
@@ -164,6 +168,12 @@ export interface KernelBackend extends Disposable {
    * any other handle holds no reference to `w.data`. Every matmul and embedding takes a handle from here.
    */
   uploadWeight(w: WeightTensor, use?: WeightUse): WeightHandle;
+  /**
+   * A hint, no effect on any result: the matmul weights uploaded next include these matrices (and
+   * maybe more). A backend that copies weights into memory of its own may make that memory now and
+   * fault it in while the caller reads the weights from the file.
+   */
+  reserveWeights?(matrices: readonly WeightShape[]): void;
   /** lets a weight's memory go; twice is harmless, a matmul by it afterwards is a DisposedError where the backend can tell */
   freeWeight(w: WeightHandle): void;
   /** a zeroed paged KV cache; the caller disposes it */

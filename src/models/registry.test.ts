@@ -7,7 +7,9 @@ import { ReferenceBackend } from '../kernels/reference/reference-backend.js';
 import { evaluateLogits } from '../runner/evaluate-logits.js';
 import type { ModelShapeName } from '../testing/model-shapes.js';
 import { writeSyntheticModel } from '../testing/synthetic-model.js';
+import type { WeightTensor, WeightUse } from '../kernels/kernel-backend.js';
 import { createModel, SUPPORTED_ARCHITECTURES } from './registry.js';
+import { matmulWeightShapes } from './weight-loader.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'peregrine-registry-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,5 +40,22 @@ describe('architecture registry', () => {
       expect(row).toHaveLength(model.config.vocabSize);
       expect(row.every(Number.isFinite)).toBe(true);
     }
+  });
+
+  it.each(FIXTURES)('%s uploads for matmul at least the matrices matmulWeightShapes names (what a backend may reserve memory for)', (arch, shape) => {
+    const path = join(dir, `${arch}-shapes.gguf`);
+    writeSyntheticModel(path, { shape, weightType: 'Q8_0', seed: 5 });
+    let uploaded = 0; // weights uploaded for matmul (stacked q/k/v or gate/up: one upload of their rows)
+    class Recording extends ReferenceBackend {
+      override uploadWeight(w: WeightTensor, use?: WeightUse): WeightTensor {
+        if ((use ?? 'matmul') === 'matmul') uploaded += w.numRows * w.numCols;
+        return super.uploadWeight(w, use);
+      }
+    }
+    const file = readGguf(path);
+    createModel(file, new Recording());
+    const named = matmulWeightShapes(file);
+    expect(named.length).toBeGreaterThan(0);
+    expect(named.reduce((sum, m) => sum + m.numRows * m.numCols, 0)).toBeLessThanOrEqual(uploaded);
   });
 });

@@ -2,7 +2,7 @@ import { ModelLoadError } from '../errors/engine-error.js';
 import { untrustedPath, untrustedText } from '../errors/untrusted-text.js';
 import { ggmlTypeName } from '../formats/ggml-type.js';
 import { readTensorData, readTensorsInto, type GgufFile, type GgufTensorInfo } from '../formats/gguf/index.js';
-import type { WeightHandle, WeightTensor } from '../kernels/kernel-backend.js';
+import type { WeightHandle, WeightShape, WeightTensor } from '../kernels/kernel-backend.js';
 import { codecFor } from '../quant/index.js';
 import type { Workspace } from './workspace.js';
 
@@ -157,4 +157,15 @@ export class WeightLoader {
     const more = unused.length > 1 ? ` (and ${unused.length - 1} more)` : '';
     throw new ModelLoadError('GGUF_CORRUPT', `${this.where(unused[0]!)} is not used by the ${untrustedText(architecture)} architecture${more}`);
   }
+}
+
+/**
+ * The matrices a model of `file` uploads for matmul, at least (KernelBackend.reserveWeights): every
+ * tensor of two or more dimensions but the token embeddings (an untied model keeps its table as
+ * read, and so does a tied Gemma, whose output head reuses it).
+ */
+export function matmulWeightShapes(file: GgufFile): WeightShape[] {
+  return file.tensors
+    .filter((t) => t.shape.length >= 2 && t.numElements > t.shape[0]! && !t.name.includes('token_embd'))
+    .map((t) => ({ type: t.type, numRows: t.numElements / t.shape[0]!, numCols: t.shape[0]! }));
 }

@@ -48,6 +48,8 @@ export interface NativeAddon {
   packedBytes(h: NativeHandle, type: number, numRows: number, numCols: number): number;
   /** writes the weights in the packed layout to `out` (at least packedBytes long); a status (UNSUPPORTED_TYPE: this ISA does not pack the type) */
   packWeights(h: NativeHandle, w: Uint8Array, type: number, numRows: number, numCols: number, out: Uint8Array): number;
+  /** `data` (page aligned, from allocateWeightBuffer) is about to be filled by packWeights from its start: a worker faults it in meanwhile (a hint; empty: stop) */
+  faultInWeights(h: NativeHandle, data: Uint8Array): number;
   embedding(h: NativeHandle, out: Float32Array, table: Uint8Array, type: number, numRows: number, numCols: number, ids: Int32Array): number;
   /** embedding rows of a table from packWeights */
   embeddingPacked(h: NativeHandle, out: Float32Array, packed: Uint8Array, type: number, numRows: number, numCols: number, ids: Int32Array): number;

@@ -194,6 +194,36 @@ describe.skipIf(!probe.ok)('native backend', () => {
     one.dispose();
   });
 
+  it('packs reserved weights into one mapping a thread faults in, the bytes of a pack without', () => {
+    const numCols = 2048;
+    const make = (numRows: number, type: GgmlType.Q4_0 | GgmlType.Q8_0): WeightTensor => {
+      const blockBytes = type === GgmlType.Q4_0 ? 18 : 34;
+      const data = new Uint8Array(numRows * (numCols / 32) * blockBytes);
+      for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
+      for (let b = 0; b < data.length; b += blockBytes) data.set([0, 0x1c], b);
+      return { name: 'w', type, numRows, numCols, data };
+    };
+    // 300 rows: a last group of 12
+    const plain = [make(16, GgmlType.Q4_0), make(300, GgmlType.Q8_0), make(4096, GgmlType.Q4_0)];
+    const one = loadNativeBackend({ threads: 1 })!;
+    const three = loadNativeBackend({ threads: 3 })!;
+    const serial = plain.map((w) => one.uploadWeight(w));
+    three.reserveWeights(plain.slice(1));
+    const reserved = plain.map((w) => three.uploadWeight(w));
+    expect(new Set(reserved.map((w) => w.data.buffer)).size).toBe(1); // the first upload took the reserved mapping
+    for (let i = 0; i < plain.length; i++) expect(Buffer.compare(reserved[i]!.data, serial[i]!.data)).toBe(0);
+    const x = Float32Array.from({ length: numCols }, (_, i) => Math.cos(i * 0.37));
+    const expected = new Float32Array(4096);
+    const actual = new Float32Array(4096);
+    one.matmul(expected, serial[2]!, x, 1);
+    three.matmul(actual, reserved[2]!, x, 1);
+    expect(actual).toEqual(expected);
+    three.reserveWeights(plain); // a thread faults in while dispose stops it
+    three.dispose();
+    expect(() => three.reserveWeights(plain)).not.toThrow(); // a hint: nothing to do
+    one.dispose();
+  });
+
   it('fails with DISPOSED after dispose()', () => {
     const b = loadNativeBackend({ threads: 2 })!;
     b.dispose();

@@ -4,7 +4,7 @@ import { ggmlTypesWhere } from '../../formats/ggml-type.js';
 import { DisposedError } from '../disposed-error.js';
 import type { HostKvCache, HostKvLayer } from '../host-kv-cache.js';
 import { kvTypeCode } from '../kv-cache-type.js';
-import type { AttentionShape, KernelBackend, KvCacheSpec, RopeParams, WeightTensor, WeightUse } from '../kernel-backend.js';
+import type { AttentionShape, KernelBackend, KvCacheSpec, RopeParams, WeightShape, WeightTensor, WeightUse } from '../kernel-backend.js';
 import { ReferenceBackend } from '../reference/reference-backend.js';
 import { WeightArena } from './weight-arena.js';
 import {
@@ -193,6 +193,20 @@ export class NativeBackend implements KernelBackend, Disposable {
     const data = this.arena.take(w.data.length);
     data.set(w.data);
     return { name: w.name, type: w.type, numRows: w.numRows, numCols: w.numCols, data };
+  }
+
+  /**
+   * The packed copies of `matrices` (the next uploads, in any order) go to one weight mapping made
+   * now, which a worker faults in while the caller reads them from the file: on a VM where fresh
+   * huge pages cost most of a load, the faults overlap the reads. Types this CPU does not pack are
+   * left out (their uploads take memory as before).
+   */
+  reserveWeights(matrices: readonly WeightShape[]): void {
+    let bytes = 0;
+    for (const m of matrices) {
+      if (PACKABLE_TYPES.has(m.type)) bytes += Math.max(0, this.addon.packedBytes(this.handle, m.type, m.numRows, m.numCols));
+    }
+    if (bytes > 0) this.check('reserveWeights', this.addon.faultInWeights(this.handle, this.arena.reserve(bytes)));
   }
 
   freeWeight(w: WeightTensor): void {

@@ -22,4 +22,25 @@ describe('WeightArena', () => {
     ]);
     expect(mappings.map((m) => m.byteLength)).toEqual([64 * 1024, 64 * 1024, 100 * 1024]);
   });
+
+  it('reserve makes the next mapping now, at least the size asked, and the next matrices go into it from its start', () => {
+    const mappings: ArrayBuffer[] = [];
+    const arena = new WeightArena((bytes) => {
+      mappings.push(new ArrayBuffer(bytes));
+      return mappings.at(-1)!;
+    }, 64 * 1024);
+    arena.take(5000);
+    const reserved = arena.reserve(100 * 1024);
+    expect([mappings.indexOf(reserved.buffer as ArrayBuffer), reserved.byteOffset, reserved.length]).toEqual([1, 0, 100 * 1024]);
+    const a = arena.take(90 * 1024);
+    const b = arena.take(8 * 1024);
+    const c = arena.take(8 * 1024); // past the mapping's end
+    expect([a, b, c].map((v) => [mappings.indexOf(v.buffer as ArrayBuffer), v.byteOffset])).toEqual([
+      [1, 0],
+      [1, 92 * 1024],
+      [2, 0],
+    ]);
+    expect(mappings.map((m) => m.byteLength)).toEqual([64 * 1024, 100 * 1024, 64 * 1024]);
+    expect(arena.reserve(1000).buffer.byteLength).toBe(64 * 1024); // a chunk at least
+  });
 });

@@ -14,12 +14,27 @@ export class WeightArena {
   private current?: WeakRef<ArrayBuffer>;
   /** bytes of `current` handed out */
   private used = 0;
+  /** the mapping `reserve` made, held until `take` hands out its first bytes (from then on their views hold it) */
+  private reserved?: ArrayBuffer;
 
   constructor(
     /** a fresh zeroed mapping of at least `byteLength` bytes (huge pages: NativeAddon.allocateWeightBuffer) */
     private readonly allocate: (byteLength: number) => ArrayBuffer,
     readonly chunkBytes = 256 * 2 ** 20,
   ) {}
+
+  /**
+   * A mapping made now for the next matrices, at least `byteLength` bytes of them (its size:
+   * `chunkBytes` or more); its first `byteLength` bytes, for the caller to prepare (fault in) before
+   * `take` hands them out.
+   */
+  reserve(byteLength: number): Uint8Array {
+    const buffer = this.allocate(Math.max(this.chunkBytes, byteLength));
+    this.reserved = buffer;
+    this.current = new WeakRef(buffer);
+    this.used = 0;
+    return new Uint8Array(buffer, 0, byteLength);
+  }
 
   /** `byteLength` zeroed bytes, 4 KiB aligned within a huge-page aligned mapping */
   take(byteLength: number): Uint8Array {
@@ -31,6 +46,7 @@ export class WeightArena {
       start = 0;
     }
     this.used = start + byteLength;
+    this.reserved = undefined;
     return new Uint8Array(buffer, start, byteLength);
   }
 }
