@@ -24,7 +24,7 @@ namespace peregrine {
 namespace {
 
 /** Bumped when the exported functions or their arguments change; checked by native-backend.ts. */
-constexpr int32_t kAbiVersion = 13;
+constexpr int32_t kAbiVersion = 14;
 
 // Every handle not yet finalized, so that memory about to be freed can be taken out of the contexts'
 // read ahead first. Node frees an external ArrayBuffer at exit from its own environment cleanup hook,

@@ -160,7 +160,7 @@ export const NATIVE_ISAS = ['scalar', 'avx2', 'avx512', 'avx512-bf16', 'amx'] as
 export type NativeIsa = (typeof NATIVE_ISAS)[number];
 
 /** Must equal kAbiVersion in native/peregrine-addon.cc. */
-export const NATIVE_ABI_VERSION = 13;
+export const NATIVE_ABI_VERSION = 14;
 
 /** The package's root folder, from src/kernels/native/ and dist/kernels/native/ alike. */
 const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
