@@ -59,7 +59,7 @@ export class WeightLoader {
   }
 
   private bytes(info: GgufTensorInfo): Uint8Array {
-    return this.file.tensorSource?.read(info) ?? readTensorData(this.file, [info]).get(info.name)!;
+    return readTensorData(this.file, [info]).get(info.name)!;
   }
 
   /** `byteLength` bytes to read a matrix into: the spare buffer where it fits, else a new one; the caller's until given back by `upload` */

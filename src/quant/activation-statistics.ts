@@ -117,6 +117,8 @@ export interface CollectOptions {
   readonly maxSampleRows?: number;
   readonly backend?: BackendChoice;
   readonly threads?: number;
+  /** for a Hugging Face directory without tokenizer.json: where its vocabulary comes from (LoadModelOptions) */
+  readonly tokenizer?: string;
   /** after each window: windows done, windows in all */
   readonly onProgress?: (done: number, total: number) => void;
   readonly signal?: AbortSignal;
@@ -141,7 +143,7 @@ export async function collectActivationStatistics(modelPath: string, text: strin
   using inner = selectBackend(options.backend ?? 'auto', { threads: options.threads });
   const maxSamples = options.maxSampleRows ?? DEFAULT_SAMPLE_ROWS;
   const recorder = new ActivationRecorder(inner, maxSamples);
-  using model = await loadModel(modelPath, { backend: recorder.backend });
+  using model = await loadModel(modelPath, { backend: recorder.backend, ...(options.tokenizer !== undefined && { tokenizer: options.tokenizer }) });
   const windowTokens = Math.min(options.windowTokens ?? DEFAULT_WINDOW_TOKENS, model.contextSize);
   const tokenIds = model.tokenize(text, { addSpecial: true, parseSpecial: false });
   const bosId = model.tokenizer.addBos ? model.tokenizer.bosId : undefined;

@@ -13,9 +13,9 @@ import { reviveEngineError, type SerializedError } from '../errors/serialized-er
 import { workerEntry } from '../parallel/worker-launch.js';
 import type { ChunkJob } from './tensor-chunks.js';
 
-/** what a worker is started with: the model file, open in this process */
+/** what a worker is started with: the model file, open in this process (undefined: the jobs carry their bytes) */
 export interface ChunkWorkerData {
-  readonly fd: number;
+  readonly fd: number | undefined;
   readonly shownPath: string;
 }
 
@@ -48,8 +48,8 @@ export class ChunkPool {
   private failure: Error | undefined;
   private closed: Promise<void> | undefined;
 
-  /** `numThreads` workers reading the model file open as `fd` (`shownPath` in messages) */
-  constructor(numThreads: number, fd: number, shownPath: string) {
+  /** `numThreads` workers reading the model file open as `fd` (`shownPath` in messages; undefined: the jobs carry their bytes) */
+  constructor(numThreads: number, fd: number | undefined, shownPath: string) {
     const { file, execArgv } = workerEntry(CHUNK_WORKER);
     const workerData: ChunkWorkerData = { fd, shownPath };
     for (let i = 0; i < numThreads; i++) {
@@ -130,8 +130,9 @@ export async function* convertInOrder(
 /** the job with arrays a structured clone copies no more of than they show (a subarray would bring its whole buffer) */
 function ownBuffers(job: ChunkJob): ChunkJob {
   const own = (a: Float32Array | undefined): Float32Array | undefined => (a === undefined || a.byteLength === a.buffer.byteLength ? a : a.slice());
+  const bytes = job.bytes && job.bytes.byteLength !== job.bytes.buffer.byteLength ? job.bytes.slice() : job.bytes;
   const values = own(job.values);
   const columnScales = own(job.columnScales);
   const importance = own(job.importance);
-  return { ...job, ...(values && { values }), ...(columnScales && { columnScales }), ...(importance && { importance }) };
+  return { ...job, ...(bytes && { bytes }), ...(values && { values }), ...(columnScales && { columnScales }), ...(importance && { importance }) };
 }

@@ -2,7 +2,7 @@
  * A quantizer thread (started by ChunkPool, chunk-pool.ts): converts the chunks it is sent with
  * convertChunk, reading them from the model file's descriptor, which it shares with the main
  * thread (one process, one descriptor table; the main thread closes it only once every worker has
- * been terminated), and answers each with its bytes or its error, one message per chunk, in order.
+ * been terminated), or from the jobs themselves (a Hugging Face directory's), and answers each with its bytes or its error, one message per chunk, in order.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { serializeError } from '../errors/serialized-error.js';

@@ -1,5 +1,6 @@
 /**
- * Quantizes a GGUF model file (F32/F16/BF16 weights) to a format, as llama-quantize does: the same
+ * Quantizes a GGUF model file (F32/F16/BF16 weights), or a Hugging Face directory presented as the
+ * GGUF llama.cpp's converter would write from it (readModel), to a format, as llama-quantize does: the same
  * tensor types per tensor (src/quant/tensor-type-rules.ts), the same bytes per block (the codecs
  * are ggml's reference quantizers), general.file_type and general.quantization_version set as it
  * sets them, tensors written in its order.
@@ -10,7 +11,9 @@
  * being converted and not yet written (a chunk being converted holds its input bytes, 4 MiB of f32
  * at most and its output; a converted one its output only: under 16 MiB a thread in all, besides
  * each worker's own heap); with 1, one chunk at a time on this thread. Either way memory stays flat
- * whatever the model's size, and the bytes are the same. The file is written beside the output
+ * whatever the model's size, and the bytes are the same. A Hugging Face directory's tensors are read
+ * whole on this thread (through its tensorSource, converted there: q/k row order, Gemma's norms,
+ * FP8 scales), one tensor at a time, and their chunks sent with their bytes to the same workers. The file is written beside the output
  * under a temporary name and renamed into place only when complete; on an error or an abort the
  * temporary file is removed and nothing is left at the output path.
  *
@@ -27,8 +30,9 @@ import { basename, dirname, join } from 'node:path';
 import { InvalidRequestError, ModelLoadError } from '../errors/engine-error.js';
 import { untrustedPath, untrustedText } from '../errors/untrusted-text.js';
 import { GgmlType, ggmlTypeName, ggmlTypeTraits } from '../formats/ggml-type.js';
-import { encodeGgufHeader, gguf, GgufValueType, MetadataReader, readGguf, type GgufFile, type GgufTensorInfo, type GgufValue } from '../formats/gguf/index.js';
+import { encodeGgufHeader, gguf, GgufValueType, MetadataReader, type GgufFile, type GgufTensorInfo, type GgufValue } from '../formats/gguf/index.js';
 import { openModelFile } from '../formats/model-file.js';
+import { readModel } from '../formats/read-model.js';
 import { calibrate, type Calibration } from './calibration.js';
 import { ChunkPool, convertInOrder } from './chunk-pool.js';
 import { codecFor } from './index.js';
@@ -53,6 +57,8 @@ export interface QuantizeModelOptions {
   readonly onProgress?: (doneBytes: number, totalBytes: number, tensorName: string) => void;
   /** aborting stops between chunks, removes the temporary file and rejects with the signal's reason */
   readonly signal?: AbortSignal;
+  /** for a Hugging Face directory without tokenizer.json: where its vocabulary comes from (ReadModelOptions) */
+  readonly tokenizer?: string;
   /**
    * threads converting chunks (default: the cores, availableParallelism()): above 1, that many
    * worker threads convert chunks while this thread writes them in order; 1 converts them on this
@@ -116,14 +122,18 @@ export async function quantizeModelFile(inputPath: string, outputPath: string, o
   const threads = options.threads ?? availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw new InvalidRequestError('INVALID_ARGUMENT', `threads must be a positive integer (got ${threads})`);
   options.signal?.throwIfAborted();
-  const file = readGguf(inputPath);
+  const file = readModel(inputPath, { tokenizer: options.tokenizer });
   refuseSamePath(inputPath, outputPath);
   const infos = new Map(file.tensors.map((t) => [t.name, t]));
   const plan = planTensorTypes(modelTypeInput(file), file.tensors, format, keep);
   for (const p of plan) checkConvertible(infos.get(p.name)!, p.type, format);
   const calibration = options.calibrationText === undefined
     ? undefined
-    : await calibrate(inputPath, file, plan, options.calibrationText, { onProgress: options.onCalibrationProgress, signal: options.signal });
+    : await calibrate(inputPath, file, plan, options.calibrationText, {
+      onProgress: options.onCalibrationProgress,
+      signal: options.signal,
+      ...(options.tokenizer !== undefined && { tokenizer: options.tokenizer }),
+    });
 
   const metadata = new Map<string, GgufValue>(file.metadata);
   for (const key of SPLIT_KEYS) metadata.delete(key);
@@ -141,7 +151,7 @@ export async function quantizeModelFile(inputPath: string, outputPath: string, o
 
   const tempPath = join(dirname(outputPath), `.${basename(outputPath)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
   const totalBytes = file.tensors.reduce((sum, t) => sum + t.byteSize, 0);
-  const source = openModelFile(inputPath);
+  const source = file.tensorSource ? { fd: undefined, shownPath: untrustedPath(inputPath) } : openModelFile(inputPath);
   let pool: ChunkPool | undefined;
   const stopPool = (): void => void pool?.close(); // the chunks waiting on it reject; the signal's reason is thrown below
   options.signal?.addEventListener('abort', stopPool, { once: true });
@@ -156,7 +166,13 @@ export async function quantizeModelFile(inputPath: string, outputPath: string, o
     let doneBytes = 0;
     const zeros = new Uint8Array(header.alignment);
     const jobs = (function* (): Generator<ChunkJob> {
-      for (const p of plan) yield* tensorChunks(infos.get(p.name)!, p.type, calibration?.tensors.get(p.name));
+      for (const p of plan) {
+        const info = infos.get(p.name)!;
+        const tensorCalibration = calibration?.tensors.get(p.name);
+        // a directory's tensor is read whole (unless calibration gave its values)
+        const bytes = file.tensorSource && !tensorCalibration?.values ? file.tensorSource.read(info) : undefined;
+        yield* tensorChunks(info, p.type, tensorCalibration, bytes);
+      }
     })();
     const convert = threadPool
       ? (job: ChunkJob) => threadPool.convert(job)
@@ -205,7 +221,7 @@ export async function quantizeModelFile(inputPath: string, outputPath: string, o
   } finally {
     options.signal?.removeEventListener('abort', stopPool);
     await pool?.close(); // before the descriptor the workers read is closed
-    closeSync(source.fd);
+    if (source.fd !== undefined) closeSync(source.fd);
   }
 }
 

@@ -27,6 +27,8 @@ export interface ChunkJob {
   /** where the rows start in the model file, and their bytes there */
   readonly position: number;
   readonly inputBytes: number;
+  /** the rows' input bytes themselves, when the model is not one file to read them from (a Hugging Face directory) */
+  readonly bytes?: Uint8Array;
   /** the tensor's last chunk (its padding follows) */
   readonly isLast: boolean;
   /** [numRows, numCols] f32 to quantize instead of the file's rows (calibration's new values) */
@@ -40,9 +42,10 @@ export interface ChunkJob {
 /**
  * The chunks of whole rows of one tensor: copied as they are, or read as f32 and quantized to
  * `type`; with `calibration`, its values replace the tensor's, its column scales multiply the rows
- * and its importance weights the quantizer.
+ * and its importance weights the quantizer. `tensorBytes`: the whole tensor's input bytes, when it
+ * is not read from the model file (each chunk then carries its rows of them).
  */
-export function* tensorChunks(info: GgufTensorInfo, type: GgmlType, calibration?: TensorCalibration): Generator<ChunkJob> {
+export function* tensorChunks(info: GgufTensorInfo, type: GgmlType, calibration?: TensorCalibration, tensorBytes?: Uint8Array): Generator<ChunkJob> {
   const numCols = info.shape[0]!;
   const numRows = info.numElements / numCols;
   const rowsPerChunk = Math.max(1, Math.floor(CHUNK_ELEMENTS / numCols));
@@ -58,6 +61,7 @@ export function* tensorChunks(info: GgufTensorInfo, type: GgmlType, calibration?
       position: info.fileOffset + row * inRowBytes,
       inputBytes: rows * inRowBytes,
       isLast: row + rows >= numRows,
+      ...(tensorBytes && { bytes: tensorBytes.subarray(row * inRowBytes, (row + rows) * inRowBytes) }),
       ...(calibration?.values && { values: calibration.values.subarray(row * numCols, (row + rows) * numCols) }),
       ...(calibration?.columnScales && { columnScales: calibration.columnScales }),
       ...(calibration?.importance && { importance: calibration.importance }),
@@ -65,14 +69,14 @@ export function* tensorChunks(info: GgufTensorInfo, type: GgmlType, calibration?
   }
 }
 
-/** The chunk's rows in its output type, read from `fd` (the model file, `shownPath` in messages). */
-export function convertChunk(job: ChunkJob, fd: number, shownPath: string): Uint8Array {
+/**
+ * The chunk's rows in its output type: its own bytes, else read from `fd` (the model file,
+ * `shownPath` in messages; undefined where every job carries its bytes).
+ */
+export function convertChunk(job: ChunkJob, fd: number | undefined, shownPath: string): Uint8Array {
   const { numCols, outputType: type } = job;
   if (job.values) return nativeQuantizeRows(type, job.values, numCols) ?? codecFor(type)!.quantize(job.values);
-  const bytes = new Uint8Array(job.inputBytes);
-  if (readFully(fd, bytes, job.inputBytes, job.position, shownPath) < job.inputBytes) {
-    throw new ModelLoadError('GGUF_TRUNCATED', `${shownPath}: file ended inside tensor '${untrustedText(job.tensorName)}' (did it change while being read?)`);
-  }
+  const bytes = job.bytes ? job.bytes.slice() : readRows(job, fd, shownPath); // a copy of its own: scaled in place below
   if (type === job.inputType && !job.columnScales) return bytes;
   const values = job.numRows * numCols;
   // [rows, numCols] f32
@@ -96,4 +100,13 @@ function quantizeRows(type: GgmlType, f32: Float32Array, numCols: number, import
   if (weighted) return nativeQuantizeRows(type, f32, numCols, importance) ?? weighted(f32, numCols, importance);
   if (type === GgmlType.NVFP4) return nativeQuantizeRows(type, f32, numCols, new Float32Array(numCols).fill(1)) ?? quantizeNvfp4Searched(f32, numCols);
   return nativeQuantizeRows(type, f32, numCols) ?? codecFor(type)!.quantize(f32);
+}
+
+function readRows(job: ChunkJob, fd: number | undefined, shownPath: string): Uint8Array {
+  if (fd === undefined) throw new Error(`invariant failed: no model file to read tensor '${job.tensorName}' from`);
+  const bytes = new Uint8Array(job.inputBytes);
+  if (readFully(fd, bytes, job.inputBytes, job.position, shownPath) < job.inputBytes) {
+    throw new ModelLoadError('GGUF_TRUNCATED', `${shownPath}: file ended inside tensor '${untrustedText(job.tensorName)}' (did it change while being read?)`);
+  }
+  return bytes;
 }

@@ -3,7 +3,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 /** One tensor to write: row-major (PyTorch) shape, its bytes already in `dtype`. */
 export interface SafetensorsTensorSpec {
   readonly name: string;
-  readonly dtype: 'F32' | 'F16' | 'BF16' | 'F8_E4M3';
+  readonly dtype: 'F32' | 'F16' | 'BF16' | 'F8_E4M3' | 'I8';
   readonly shape: readonly number[];
   readonly data: Uint8Array;
 }

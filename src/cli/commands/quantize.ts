@@ -3,21 +3,21 @@ import { InvalidRequestError } from '../../errors/engine-error.js';
 import { untrustedPath } from '../../errors/untrusted-text.js';
 import { quantFormats } from '../../quant/index.js';
 import { quantizeModelFile } from '../../quant/quantize-model.js';
-import { defineCommand, parseCommandArgs, threadsFlag } from '../args.js';
+import { defineCommand, parseCommandArgs, threadsFlag, TOKENIZER_FLAG } from '../args.js';
 import { ProgressBar, type ProgressStream } from '../progress-bar.js';
 
 export const QUANTIZE_COMMAND = defineCommand({
   name: 'quantize',
-  synopsis: '--input IN --output OUT --format F [--calibration TEXT] [--keep PATTERN]',
+  synopsis: '--input IN --output OUT --format F [--calibration TEXT] [--tokenizer PATH] [--keep PATTERN]',
   summary:
-    'Writes a GGUF model (F32, F16 or BF16 weights) in a quantized format, with the tensor types and bytes ' +
+    'Writes a GGUF model or a Hugging Face directory (F32, F16 or BF16 weights) as a GGUF in a quantized format, with the tensor types and bytes ' +
     "llama.cpp's llama-quantize writes for that format (norms and other 1-D tensors stay as they are; output and tied " +
     'embeddings, k-quant mixes and shape fallbacks follow its rules). With --calibration, the 4-bit types (Q4_0, Q4_K, ' +
     'MXFP4, NVFP4) are calibrated on a text, as llama.cpp\'s imatrix and AWQ do: the model runs over it, and the mean ' +
     'squared activations weight the rounding, and per-channel scales found on them (Q4_0, Q4_K, NVFP4) are folded into the ' +
     'norms before q/k/v and gate/up; the rounding of Q5_0, Q5_K and Q6_K (in k-quant mixes) is weighted too. A progress bar shows on a terminal.',
   flags: {
-    input: { type: 'string', arg: 'PATH', help: 'the model to quantize: a GGUF in F32, F16 or BF16' },
+    input: { type: 'string', arg: 'PATH', help: 'the model to quantize: a GGUF or a Hugging Face directory, in F32, F16 or BF16' },
     output: { type: 'string', arg: 'PATH', help: 'where to write the quantized GGUF (written under a temporary name, then renamed)' },
     format: { type: 'string', arg: 'F', help: `one of ${quantFormats().map((f) => f.name).join(', ')} (Q4_K is Q4_K_M, Q5_K is Q5_K_M, as in llama-quantize)` },
     calibration: {
@@ -25,6 +25,7 @@ export const QUANTIZE_COMMAND = defineCommand({
       arg: 'TEXT',
       help: 'a UTF-8 text file to calibrate the 4-bit types on (Q4_0, Q4_K, MXFP4, NVFP4; also Q5_0, Q5_K, Q6_K; other types are unchanged); the model runs over it in windows of 512 tokens',
     },
+    tokenizer: TOKENIZER_FLAG,
     keep: { type: 'string', arg: 'PATTERN', multiple: true, help: 'leave tensors whose names match this regular expression in their input type' },
     threads: {
       type: 'string',
@@ -53,6 +54,7 @@ export async function runQuantize(argv: string[], out: NodeJS.WritableStream, er
     const report = await quantizeModelFile(values.input!, values.output!, {
       format: values.format!,
       keep: values.keep ?? [],
+      ...(values.tokenizer !== undefined && { tokenizer: values.tokenizer }),
       ...(threads !== undefined && { threads }),
       ...(calibrationText !== undefined && {
         calibrationText,

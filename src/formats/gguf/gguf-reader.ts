@@ -259,11 +259,16 @@ export function readGguf(path: string): GgufFile {
 
 /**
  * Reads tensors' bytes into off-heap buffers (one per tensor; no tensor is near the 4 GiB
- * typed-array limit even when the file is far bigger). Returned views are owned by the caller.
+ * typed-array limit even when the file is far bigger), from the file or through its `tensorSource`
+ * (a Hugging Face directory). Returned views are owned by the caller.
  */
 export function readTensorData(file: GgufFile, infos: readonly GgufTensorInfo[]): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();
   for (const info of infos) {
+    if (file.tensorSource) {
+      out.set(info.name, file.tensorSource.read(info));
+      continue;
+    }
     const bytes = new Uint8Array(new ArrayBuffer(info.byteSize));
     readTensorsInto(file, [info], bytes);
     out.set(info.name, bytes);
