@@ -123,6 +123,10 @@ export async function quantizeModelFile(inputPath: string, outputPath: string, o
   if (!Number.isInteger(threads) || threads < 1) throw new InvalidRequestError('INVALID_ARGUMENT', `threads must be a positive integer (got ${threads})`);
   options.signal?.throwIfAborted();
   const file = readModel(inputPath, { tokenizer: options.tokenizer });
+  if (file.tensorSource && !file.metadata.has('tokenizer.ggml.model')) {
+    // the GGUF would have no vocabulary: nothing could load it
+    throw new InvalidRequestError('INVALID_ARGUMENT', `${untrustedPath(inputPath)} has no tokenizer.json; name one with the tokenizer option (--tokenizer PATH)`);
+  }
   refuseSamePath(inputPath, outputPath);
   const infos = new Map(file.tensors.map((t) => [t.name, t]));
   const plan = planTensorTypes(modelTypeInput(file), file.tensors, format, keep);

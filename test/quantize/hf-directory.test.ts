@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/api/index.js';
 import { DEFAULT_MODEL_PATH } from '../../src/cli/default-model.js';
-import { ModelLoadError } from '../../src/errors/engine-error.js';
+import { InvalidRequestError, ModelLoadError } from '../../src/errors/engine-error.js';
 import { readGguf, readTensorData, writeGguf, type GgufFile } from '../../src/formats/gguf/index.js';
 import { readModel } from '../../src/formats/read-model.js';
 import { evaluateLogits } from '../../src/runner/evaluate-logits.js';
@@ -89,7 +89,7 @@ describe('quantize from a Hugging Face directory, a tensor of several chunks', (
       f32(`${p}post_attention_layernorm.weight`, [64]), f32(`${p}mlp.gate_proj.weight`, [128, 64]), f32(`${p}mlp.up_proj.weight`, [128, 64]),
       f32(`${p}mlp.down_proj.weight`, [64, 128]), f32('model.norm.weight', [64]),
     ]);
-    const converted = readModel(model);
+    const converted = readModel(model, { tokenizer: DEFAULT_MODEL_PATH }); // (any vocabulary: the file is not loaded)
     const data = readTensorData(converted, converted.tensors);
     const gguf = join(dir, 'wide-vocab.gguf');
     writeGguf(gguf, { metadata: converted.metadata, tensors: converted.tensors.map((t) => ({ name: t.name, shape: t.shape, type: t.type, data: data.get(t.name)! })) });
@@ -97,7 +97,7 @@ describe('quantize from a Hugging Face directory, a tensor of several chunks', (
       const fromHf = join(dir, `wide-hf-${threads}.gguf`);
       const fromGguf = join(dir, `wide-gguf-${threads}.gguf`);
       const chunks: string[] = [];
-      await quantizeModelFile(model, fromHf, { format: 'Q8_0', threads, onProgress: (_d, _t, name) => void chunks.push(name) });
+      await quantizeModelFile(model, fromHf, { format: 'Q8_0', threads, tokenizer: DEFAULT_MODEL_PATH, onProgress: (_d, _t, name) => void chunks.push(name) });
       expect(chunks.filter((n) => n === 'token_embd.weight')).toHaveLength(2);
       await quantizeModelFile(gguf, fromGguf, { format: 'Q8_0', threads });
       expect(readFileSync(fromHf).equals(readFileSync(fromGguf)), `${threads} threads`).toBe(true);
@@ -124,5 +124,15 @@ describe('quantize from a Hugging Face directory with a tensor in a dtype Peregr
     expect((err as ModelLoadError).code).toBe('UNSUPPORTED_TENSOR_TYPE');
     expect((err as Error).message).toMatch(/dtype I8/);
     expect(readdirSync(dir)).toEqual(before);
+  });
+});
+
+describe.skipIf(!HAS_SHARED || !existsSync(STORIES_HF))('quantize from a Hugging Face directory without a vocabulary', () => {
+  it('refuses it (the file could not load) unless a tokenizer is named', async () => {
+    const out = join(dir, 'no-vocab.gguf');
+    const err = await quantizeModelFile(STORIES_HF, out, { format: 'Q8_0', threads: 1 }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidRequestError);
+    expect((err as Error).message).toMatch(/no tokenizer\.json/);
+    expect(existsSync(out)).toBe(false);
   });
 });

@@ -8,7 +8,7 @@ import { ProgressBar, type ProgressStream } from '../progress-bar.js';
 
 export const QUANTIZE_COMMAND = defineCommand({
   name: 'quantize',
-  synopsis: '--input IN --output OUT --format F [--calibration TEXT] [--tokenizer PATH] [--keep PATTERN]',
+  synopsis: '--input IN --output OUT --format F [--calibration TEXT] [--keep PATTERN]',
   summary:
     'Writes a GGUF model or a Hugging Face directory (F32, F16 or BF16 weights) as a GGUF in a quantized format, with the tensor types and bytes ' +
     "llama.cpp's llama-quantize writes for that format (norms and other 1-D tensors stay as they are; output and tied " +
