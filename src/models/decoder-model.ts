@@ -77,10 +77,6 @@ export abstract class DecoderModel implements CausalLM {
     return { numLayers: this.numLayers, kvDim: numKvHeads * this.config.headDim };
   }
 
-  get backendName(): string {
-    return this.backend.name;
-  }
-
   /**
    * The subclass's last step of loading, its layers loaded: a whole model checks that it read every
    * tensor of the file (a shard reads its part only), and the backend may read ahead the weights in
