@@ -30,6 +30,16 @@ inline int clampLevel(float l, int lo, int hi) { return l < lo ? lo : l > hi ? h
 /** Math.max with NaN propagation */
 inline float jsMax(float a, float b) { return std::isnan(a) || std::isnan(b) ? NAN : a > b ? a : b; }
 
+/** max |x[j]| over n values, NaN skipped (the reference quantizers' `if (amax < a) amax = a`) */
+inline float absMaxSkippingNan(const float* x, int n) {
+  float amax = 0;
+  for (int j = 0; j < n; j++) {
+    const float a = std::fabs(x[j]);
+    if (amax < a) amax = a;
+  }
+  return amax;
+}
+
 // ---- k-quants.ts -------------------------------------------------------------------------------
 
 /** Math.max(lo, Math.min(hi, l)) for an integer-valued float, kept a float (vectorizes) */
@@ -623,11 +633,7 @@ double mxfp4Error(const float* x, const float* weights, int e, uint8_t* codes) {
 
 /** quantizeMxfp4: one block of 32 */
 void quantizeMxfp4Block(const float* x, uint8_t* out) {
-  float amax = 0;
-  for (int j = 0; j < 32; j++) {
-    const float a = std::fabs(x[j]);
-    if (amax < a) amax = a;
-  }
+  const float amax = absMaxSkippingNan(x, 32);
   const int e = mxfp4Exponent(amax);
   const double d = e8m0Half(e);
   out[0] = static_cast<uint8_t>(e);
@@ -660,11 +666,7 @@ void quantizeMxfp4WeightedBlock(const float* x, const float* importance, uint8_t
 void quantizeNvfp4Block(const float* x, uint8_t* out) {
   for (int s = 0; s < 4; s++) {
     const float* xs = x + 16 * s;
-    float amax = 0;
-    for (int j = 0; j < 16; j++) {
-      const float a = std::fabs(xs[j]);
-      if (amax < a) amax = a;
-    }
+    const float amax = absMaxSkippingNan(xs, 16);
     const int ue = f32ToUe4m3(amax / 6);
     out[s] = static_cast<uint8_t>(ue);
     uint8_t codes[16];
@@ -741,11 +743,7 @@ int fp8BlockScale(float amax) {
 
 /** quantizeFp8: one block of 32 */
 void quantizeFp8Block(const float* x, uint8_t* out) {
-  float amax = 0;
-  for (int j = 0; j < 32; j++) {
-    const float a = std::fabs(x[j]);
-    if (amax < a) amax = a;
-  }
+  const float amax = absMaxSkippingNan(x, 32);
   const int e = fp8BlockScale(amax);
   const double inv = std::ldexp(1.0, 127 - e);
   out[0] = static_cast<uint8_t>(e);
